@@ -1,0 +1,119 @@
+"""Reading configuration files with line numbers, so errors name file, line and field.
+
+YAML and JSON files are parsed once into plain data and once into a node tree that
+remembers where each key and value starts; a pydantic error location is mapped back to a
+line through that tree.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from .errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _yaml_loader():
+    # CSafeLoader is several times faster; fall back to the pure-Python one.
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_data(path: Path, text: str | None = None) -> Any:
+    """Parse a YAML or JSON file into plain data; syntax errors name the line."""
+    if text is None:
+        text = read_text(path)
+    if path.suffix == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+    try:
+        return yaml.load(text, Loader=_yaml_loader())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            f"invalid YAML: {problem}", path=path, line=mark.line + 1 if mark else None
+        ) from None
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file not found", path=path) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text ({exc.reason})", path=path) from None
+
+
+def line_of(text: str, loc: tuple[Any, ...], suffix: str = ".yaml") -> int | None:
+    """Best-effort line (1-based) of the value at pydantic location `loc` in a YAML/JSON text."""
+    try:
+        node = yaml.compose(text, Loader=_yaml_loader())
+    except yaml.YAMLError:
+        return None
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if node is None:
+            break
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == part:
+                    line = key.start_mark.line + 1
+                    node = value
+                    break
+            else:
+                break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part < len(node.value):
+                node = node.value[part]
+                line = node.start_mark.line + 1
+            else:
+                break
+        else:
+            break
+    return line
+
+
+def format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def validation_error(
+    exc: ValidationError, path: Path | str, text: str | None = None, *, base_line: int | None = None
+) -> ConfigError:
+    """Turn the first pydantic error into a ConfigError naming file, line and field."""
+    err = exc.errors()[0]
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    line = base_line
+    if text is not None and base_line is None:
+        line = line_of(text, loc)
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field (check its spelling; `driftgate schema` lists the valid ones)"
+    more = len(exc.errors()) - 1
+    if more:
+        msg += f" (and {more} more error{'s' if more > 1 else ''})"
+    return ConfigError(msg, path=path, line=line, field=format_loc(loc) or None)
+
+
+def load_model(model: type[M], path: Path, data: Any = None, text: str | None = None) -> M:
+    """Load and validate a YAML/JSON file into `model`, with errors naming file/line/field."""
+    if data is None:
+        text = read_text(path) if text is None else text
+        data = load_data(path, text)
+    if data is None:
+        raise ConfigError("file is empty", path=path)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc, path, text) from None

@@ -1,0 +1,174 @@
+"""Golden sets: labeled cases in JSONL, YAML or CSV, streamed rather than loaded whole.
+
+A case:
+
+    {"id": "t-001", "vars": {"description": "TESCO STORES 2231"}, "expected": "groceries",
+     "segment": "cohort=established", "tags": ["uk"], "metadata": {"source": "bank-a"}}
+
+CSV: the columns `id`, `expected`, `reference`, `segment` and `tags` (separated by `;`) are
+reserved; a column `meta.X` goes into metadata; every other column is a template variable.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError
+
+from ._files import format_loc, load_data, read_text
+from ._model import Strict
+from .errors import ConfigError
+
+SUFFIXES = (".jsonl", ".yaml", ".yml", ".csv", ".json")
+
+
+class Case(Strict):
+    id: str = Field(min_length=1)
+    vars: dict[str, Any] = Field(default_factory=dict)
+    expected: Any = None
+    reference: str | None = None
+    segment: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    def template_context(self) -> dict[str, Any]:
+        """What a prompt template sees: the vars, plus the case itself under `case`."""
+        return {**self.vars, "case": {"id": self.id, "segment": self.segment, "tags": self.tags}}
+
+
+def _case(data: Any, path: Path, line: int | None, index: int) -> Case:
+    if not isinstance(data, dict):
+        raise ConfigError("a case must be a mapping/object", path=path, line=line)
+    if "id" not in data:
+        data = {**data, "id": str(index + 1)}
+    elif not isinstance(data["id"], str):
+        data = {**data, "id": str(data["id"])}
+    try:
+        return Case.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = err["msg"] if err["type"] != "extra_forbidden" else (
+            "unknown field (case fields: id, vars, expected, reference, segment, tags, metadata)"
+        )
+        raise ConfigError(msg, path=path, line=line, field=format_loc(tuple(err["loc"]))) from None
+
+
+def iter_cases(path: Path) -> Iterator[Case]:
+    """Stream the cases of one golden-set file; duplicate ids are an error."""
+    path = Path(path)
+    seen: set[str] = set()
+    for case, line in _iter_raw(path):
+        if case.id in seen:
+            raise ConfigError(f"duplicate case id {case.id!r}", path=path, line=line, field="id")
+        seen.add(case.id)
+        yield case
+
+
+def _iter_raw(path: Path) -> Iterator[tuple[Case, int | None]]:
+    suffix = path.suffix.lower()
+    if not path.exists():
+        raise ConfigError("golden set file not found", path=path)
+    if suffix == ".jsonl":
+        with path.open(encoding="utf-8") as fh:
+            index = 0
+            for lineno, raw in enumerate(fh, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    data = json.loads(raw)
+                except json.JSONDecodeError as exc:
+                    raise ConfigError(f"invalid JSON: {exc.msg}", path=path, line=lineno) from None
+                yield _case(data, path, lineno, index), lineno
+                index += 1
+    elif suffix == ".csv":
+        with path.open(encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            if not reader.fieldnames:
+                raise ConfigError("CSV file has no header row", path=path, line=1)
+            for index, row in enumerate(reader):
+                line = reader.line_num
+                if None in row:
+                    raise ConfigError(
+                        "row has more cells than the header", path=path, line=line
+                    )
+                yield _case(_csv_row(row), path, line, index), line
+    elif suffix in (".yaml", ".yml", ".json"):
+        text = read_text(path)
+        data = load_data(path, text)
+        if isinstance(data, dict) and "cases" in data:
+            data = data["cases"]
+        if not isinstance(data, list):
+            raise ConfigError("expected a list of cases (or a mapping with `cases:`)", path=path)
+        lines = _yaml_item_lines(text) if suffix != ".json" else []
+        for index, item in enumerate(data):
+            line = lines[index] if index < len(lines) else None
+            yield _case(item, path, line, index), line
+    else:
+        raise ConfigError(
+            f"unsupported golden set format {suffix!r}", path=path,
+            hint=f"use one of {', '.join(SUFFIXES)}",
+        )
+
+
+def _csv_row(row: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"vars": {}, "metadata": {}}
+    for key, value in row.items():
+        key = key.strip()
+        if key in ("id", "expected", "reference", "segment"):
+            if value != "":
+                out[key] = value
+        elif key == "tags":
+            out["tags"] = [t.strip() for t in value.split(";") if t.strip()]
+        elif key.startswith("meta."):
+            out["metadata"][key[5:]] = value
+        else:
+            out["vars"][key] = value
+    return out
+
+
+def _yaml_item_lines(text: str) -> list[int]:
+    import yaml
+
+    try:
+        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return []
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if key.value == "cases":
+                node = value
+    if not isinstance(node, yaml.SequenceNode):
+        return []
+    return [item.start_mark.line + 1 for item in node.value]
+
+
+class EvalSet:
+    """A named golden set backed by a file; iterate it to stream its cases."""
+
+    def __init__(self, name: str, path: Path) -> None:
+        self.name = name
+        self.path = Path(path)
+
+    def __iter__(self) -> Iterator[Case]:
+        return iter_cases(self.path)
+
+    def __repr__(self) -> str:
+        return f"EvalSet({self.name!r}, {str(self.path)!r})"
+
+    def digest(self) -> str:
+        """Hash of the file's bytes: the golden set's version identity."""
+        import hashlib
+
+        h = hashlib.sha256()
+        with self.path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()[:12]
+
+    def validate(self) -> int:
+        """Parse every case; returns the count. Raises ConfigError on the first bad one."""
+        return sum(1 for _ in self)

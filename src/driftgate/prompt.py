@@ -1,0 +1,177 @@
+"""Prompt artifacts: chat messages as jinja2 templates plus model, params and output parser.
+
+A prompt file (YAML or JSON) in `prompts/`:
+
+    name: categorize            # defaults to the file stem
+    version: few-shot           # optional label; `categorize@few-shot` selects this file
+    model: local/smollm2-135m   # any litellm id, `sim/NAME@VERSION` or `local/...`
+    params: {temperature: 0, max_tokens: 16}
+    messages:
+      - {role: system, content: "You label bank transactions."}
+      - {role: user, content: "{{ description }}"}
+    output: {type: label, labels: [groceries, rent]}
+
+Templates render in jinja2's sandbox with StrictUndefined: an undefined variable is an
+error naming the case and the variable, and attribute tricks such as
+`{{ ''.__class__.__mro__ }}` are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import Field, PrivateAttr, field_validator
+
+from ._digest import digest
+from ._model import Strict
+from .errors import ConfigError, TemplateError
+
+
+class Message(Strict):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class Params(Strict):
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1)
+    seed: int | None = None
+    stop: list[str] | None = None
+    top_p: float | None = Field(None, gt=0, le=1)
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class OutputSpec(Strict):
+    """How the raw completion is parsed before scoring."""
+
+    type: Literal["text", "json", "label"] = "text"
+    json_schema: dict[str, Any] | None = Field(None, alias="schema")
+    labels: list[str] | None = None
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_nonempty(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and not v:
+            raise ValueError("labels must not be empty")
+        return v
+
+
+class Prompt(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-/]+$")
+    version: str | None = Field(None, description="Optional label; NAME@VERSION selects this file.")
+    description: str | None = None
+    model: str | None = Field(None, description="Default model (litellm id, sim/..., local/...).")
+    params: Params = Field(default_factory=Params)
+    messages: list[Message] = Field(min_length=1)
+    output: OutputSpec = Field(default_factory=OutputSpec)
+    fewshot: str | None = Field(None, description="Name of a few-shot set exposed as `examples`.")
+    index: str | None = Field(None, description="Name of a retrieval index exposed as `retrieve`.")
+
+    _source: Path | None = PrivateAttr(None)
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}" if self.version else self.name
+
+    @cached_property
+    def digest(self) -> str:
+        """Version identity: hash of the normalized definition (not of file formatting)."""
+        return digest(self.model_dump(mode="json", exclude={"description"}, by_alias=True))
+
+    @cached_property
+    def _templates(self) -> list[tuple[str, jinja2.Template]]:
+        env = template_env()
+        out = []
+        for i, m in enumerate(self.messages):
+            try:
+                out.append((m.role, env.from_string(m.content)))
+            except jinja2.TemplateSyntaxError as exc:
+                raise ConfigError(
+                    f"template syntax error: {exc.message}",
+                    path=self._source,
+                    field=f"messages[{i}].content (template line {exc.lineno})",
+                ) from None
+        return out
+
+    def render(self, variables: dict[str, Any], *, case_id: str | None = None) -> list[dict[str, str]]:
+        """Render the chat messages for one case."""
+        out = []
+        for role, tpl in self._templates:
+            try:
+                out.append({"role": role, "content": tpl.render(variables)})
+            except jinja2.UndefinedError as exc:
+                var = _undefined_name(str(exc))
+                raise TemplateError(
+                    f"prompt {self.ref}: case {case_id!r}: undefined template variable {var!r}",
+                    hint=f"add {var!r} to the case's vars, or guard it with "
+                    f"{{% if {var} is defined %}}",
+                ) from None
+            except jinja2.exceptions.SecurityError as exc:
+                raise TemplateError(
+                    f"prompt {self.ref}: case {case_id!r}: blocked by the template sandbox: {exc}"
+                ) from None
+        return out
+
+    def template_variables(self) -> set[str]:
+        from jinja2 import meta
+
+        env = template_env()
+        names: set[str] = set()
+        for m in self.messages:
+            names |= meta.find_undeclared_variables(env.parse(m.content))
+        return names
+
+
+def _undefined_name(message: str) -> str:
+    m = re.search(r"'([^']+)' is undefined", message)
+    if m:
+        return m.group(1)
+    m = re.search(r"has no attribute '([^']+)'", message)
+    return m.group(1) if m else message
+
+
+_ENV: ImmutableSandboxedEnvironment | None = None
+
+
+def template_env() -> ImmutableSandboxedEnvironment:
+    global _ENV
+    if _ENV is None:
+        env = ImmutableSandboxedEnvironment(
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=False,
+        )
+        env.filters["tojson"] = lambda v: json.dumps(v, ensure_ascii=False)
+        _ENV = env
+    return _ENV
+
+
+def load_prompt(path: Path) -> Prompt:
+    from ._files import load_data, load_model, read_text
+
+    text = read_text(path)
+    data = load_data(path, text)
+    if isinstance(data, dict) and "name" not in data:
+        data = {"name": path.stem.split(".")[0], **data}
+    prompt = load_model(Prompt, path, data=data, text=text)
+    prompt._source = path
+    prompt._templates  # noqa: B018 - compile now so syntax errors surface at load time
+    return prompt
+
+
+def parse_ref(ref: str) -> tuple[str, str | None]:
+    """`name@version` → (name, version); `name` → (name, None)."""
+    name, _, version = ref.partition("@")
+    return name, (version or None)

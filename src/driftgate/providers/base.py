@@ -1,0 +1,118 @@
+"""The provider interface: one async call from chat messages to a completion.
+
+Every backend (litellm, the fast OpenAI-compatible HTTP client, the simulator, the local
+model, replay) implements `Provider.complete`. Retries, caching and concurrency limits live
+outside the adapters (`providers/retry.py`, `providers/cache.py`, the engine), so an adapter
+is one small file.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import Field
+
+from .._model import Strict
+
+ErrorKind = Literal["rate_limit", "server", "timeout", "bad_response", "auth", "bad_request", "other"]
+RETRYABLE: frozenset[str] = frozenset({"rate_limit", "server", "timeout", "bad_response"})
+
+
+class ModelConfig(Strict):
+    """One model of a suite. A bare string in a suite file means `{id: STRING}`."""
+
+    id: str = Field(description="litellm model id, `sim/NAME@VERSION`, `local/NAME` or `replay/...`")
+    label: str | None = Field(None, description="Display name in reports; defaults to id.")
+    api_base: str | None = None
+    api_key_env: str | None = Field(None, description="Environment variable holding the API key.")
+    client: Literal["auto", "litellm", "http"] = Field(
+        "auto",
+        description="`http` = driftgate's own OpenAI-compatible client (fast path); "
+        "`litellm` = always through litellm; `auto` = http when api_base is set and the "
+        "model is OpenAI-compatible, litellm otherwise.",
+    )
+    concurrency: int = Field(32, ge=1, le=4096, description="Calls in flight to this model.")
+    timeout_s: float = Field(60.0, gt=0)
+    max_retries: int = Field(4, ge=0, le=20)
+    params: dict[str, Any] = Field(default_factory=dict, description="Overrides prompt params.")
+
+    @property
+    def name(self) -> str:
+        return self.label or self.id
+
+
+@dataclass(slots=True)
+class CaseHint:
+    """What a simulator may know about the case (never sent to a real provider)."""
+
+    id: str
+    expected: Any = None
+    segment: str | None = None
+    labels: list[str] | None = None
+    output_type: str = "text"
+    repeat: int = 0
+
+
+@dataclass(slots=True)
+class CompletionRequest:
+    model: str
+    messages: list[dict[str, str]]
+    params: dict[str, Any] = field(default_factory=dict)
+    response_format: dict[str, Any] | None = None
+    case: CaseHint | None = None
+    timeout_s: float = 60.0
+
+
+@dataclass(slots=True)
+class Completion:
+    text: str
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    latency_ms: float = 0.0
+    model: str | None = None  # the model the provider says answered
+    fingerprint: str | None = None  # provider's system_fingerprint / model version
+    finish_reason: str | None = None
+    cached: bool = False
+
+
+class ProviderError(Exception):
+    """A failed call, classified so the retry policy knows what to do with it."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in RETRYABLE
+
+    def __str__(self) -> str:
+        status = f" {self.status}" if self.status else ""
+        return f"{self.kind}{status}: {self.message}"
+
+
+class Provider(ABC):
+    """An adapter to one backend. Instances are created per model config and reused."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.config = config
+
+    @abstractmethod
+    async def complete(self, request: CompletionRequest) -> Completion:
+        """Return one completion or raise ProviderError."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; called once when a run ends."""

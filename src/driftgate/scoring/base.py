@@ -1,0 +1,166 @@
+"""Scorer registry and the objects scorers see and return.
+
+A scorer is a class registered by name with `@scorer("name")`, carrying a pydantic `Config`
+(its suite-file options, unknown fields are errors) and a `score(ctx) -> Score` method
+(`ascore` for scorers that call a model). `not-NAME` negates any scorer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import Field, ValidationError
+
+from .._model import Strict
+from ..errors import ConfigError, DriftgateError, UnknownNameError
+
+
+class ScorerConfig(Strict):
+    """Options every scorer takes; a scorer's own Config subclasses this."""
+
+    type: str
+    metric: str | None = Field(None, description="Name of the metric in reports; defaults to type.")
+    weight: float = Field(1.0, ge=0, description="Weight in the case's weighted score.")
+    threshold: float | None = Field(
+        None, description="The case passes this scorer when its value ≥ threshold."
+    )
+
+
+@dataclass(slots=True)
+class ScoreContext:
+    """Everything known about one case's output when it is scored."""
+
+    output: str | None
+    parsed: Any = None
+    parse_error: str | None = None
+    expected: Any = None
+    reference: str | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+    case_id: str = ""
+    segment: str | None = None
+    latency_ms: float | None = None
+    cost_usd: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    labels: list[str] | None = None  # the prompt's label set, when it has one
+
+
+@dataclass(slots=True)
+class Score:
+    value: float
+    passed: bool
+    reason: str = ""
+    error: str | None = None  # a scorer that could not score (judge failure…): never a pass
+    data: dict[str, Any] | None = None  # extra detail kept with the result (judge reasoning…)
+
+
+class ScorerFailure(DriftgateError):
+    """Raised inside a scorer when it cannot produce a score; recorded as an error."""
+
+
+class Scorer:
+    Config: ClassVar[type[ScorerConfig]] = ScorerConfig
+    name: ClassVar[str] = ""
+    # True when the default threshold logic does not apply (the scorer decides pass itself).
+    binary: ClassVar[bool] = True
+
+    def __init__(self, config: ScorerConfig) -> None:
+        self.config = config
+
+    @property
+    def metric(self) -> str:
+        return self.config.metric or self.config.type
+
+    def score(self, ctx: ScoreContext) -> Score:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    async def ascore(self, ctx: ScoreContext) -> Score:
+        return self.score(ctx)
+
+    def finish(self, score: Score) -> Score:
+        """Apply the configured threshold to a raw score."""
+        if score.error is None and self.config.threshold is not None:
+            score.passed = score.value >= self.config.threshold
+        return score
+
+    async def evaluate(self, ctx: ScoreContext) -> Score:
+        try:
+            raw = await self.ascore(ctx)
+        except ScorerFailure as exc:
+            return Score(0.0, False, reason=exc.message, error=exc.message)
+        return self.finish(raw)
+
+
+class Negated(Scorer):
+    """`not-NAME`: passes when NAME fails. Errors stay errors."""
+
+    def __init__(self, inner: Scorer, config: ScorerConfig) -> None:
+        super().__init__(config)
+        self.inner = inner
+
+    async def evaluate(self, ctx: ScoreContext) -> Score:
+        s = await self.inner.evaluate(ctx)
+        if s.error is not None:
+            return s
+        return Score(1.0 - s.value, not s.passed, reason=f"not ({s.reason})", data=s.data)
+
+
+SCORERS: dict[str, type[Scorer]] = {}
+S = TypeVar("S", bound=type[Scorer])
+
+
+def scorer(name: str) -> Callable[[S], S]:
+    """Register a scorer class under `name`."""
+
+    def deco(cls: S) -> S:
+        cls.name = name
+        SCORERS[name] = cls
+        return cls
+
+    return deco
+
+
+def _ensure_builtins() -> None:
+    from . import builtins  # noqa: F401 - registers the built-in scorers
+
+    try:  # scorers that need the embedder or a judge model register when present
+        from . import semantic  # noqa: F401
+    except ImportError:
+        pass
+    try:
+        from . import judge  # noqa: F401
+    except ImportError:
+        pass
+
+
+def scorer_names() -> list[str]:
+    _ensure_builtins()
+    return sorted(SCORERS)
+
+
+def build_scorer(options: dict[str, Any] | ScorerConfig, *, source: str | None = None) -> Scorer:
+    """Build a scorer from its suite-file options (a mapping with `type`)."""
+    _ensure_builtins()
+    data = options.model_dump(exclude_unset=True) if isinstance(options, ScorerConfig) else dict(options)
+    type_ = data.get("type")
+    if not isinstance(type_, str):
+        raise ConfigError("a scorer needs a `type`", path=source, field="type")
+    negate = type_.startswith("not-")
+    base = type_[4:] if negate else type_
+    cls = SCORERS.get(base)
+    if cls is None:
+        raise UnknownNameError("scorer", type_, list(SCORERS))
+    try:
+        config = cls.Config.model_validate({**data, "type": base})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"] if err["type"] != "extra_forbidden" else f"unknown option for scorer {type_!r}"
+        raise ConfigError(msg, path=source, field=f"scorers.{type_}.{loc}") from None
+    inner = cls(config)
+    if not negate:
+        return inner
+    neg_config = config.model_copy(update={"type": type_, "metric": config.metric or type_})
+    return Negated(inner, neg_config)

@@ -1,0 +1,194 @@
+"""The workspace: a folder with prompts/, evalsets/, routes/ and runs/, and its settings.
+
+Settings live in `[tool.driftgate]` of `pyproject.toml` or in `driftgate.yaml` (the latter
+wins when both exist). The root is the nearest folder upwards that has either file, or a
+`prompts/` folder.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+
+from ._model import Strict
+from .errors import ConfigError, UnknownNameError
+from .evalset import SUFFIXES, EvalSet
+from .prompt import Prompt, load_prompt, parse_ref
+
+
+class Settings(Strict):
+    suite: str | None = Field(None, description="Default suite file for `driftgate run`.")
+    prompts_dir: str = "prompts"
+    evalsets_dir: str = "evalsets"
+    routes_dir: str = "routes"
+    runs_dir: str = "runs"
+    cache_dir: str = Field(".driftgate/cache", description="Response and embedding cache.")
+    state_dir: str = Field(".driftgate", description="Registry and alias state.")
+
+
+class Workspace:
+    def __init__(self, root: Path, settings: Settings | None = None) -> None:
+        self.root = Path(root).resolve()
+        self.settings = settings or Settings()
+
+    # ---- discovery -------------------------------------------------------------------
+    @classmethod
+    def find(cls, start: Path | str | None = None) -> Workspace:
+        """The workspace containing `start` (default: the current directory)."""
+        env = os.environ.get("DRIFTGATE_WORKSPACE")
+        here = Path(start or env or Path.cwd()).resolve()
+        for folder in (here, *here.parents):
+            if (folder / "driftgate.yaml").exists() or _has_tool_table(folder / "pyproject.toml"):
+                return cls(folder, load_settings(folder))
+        for folder in (here, *here.parents):
+            if (folder / "prompts").is_dir():
+                return cls(folder, Settings())
+        return cls(here, Settings())
+
+    # ---- paths -----------------------------------------------------------------------
+    def path(self, rel: str | Path) -> Path:
+        return (self.root / rel).resolve()
+
+    @property
+    def prompts_dir(self) -> Path:
+        return self.path(self.settings.prompts_dir)
+
+    @property
+    def evalsets_dir(self) -> Path:
+        return self.path(self.settings.evalsets_dir)
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.path(self.settings.runs_dir)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.path(self.settings.cache_dir)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.path(self.settings.state_dir)
+
+    def inside(self, path: Path | str, *, what: str = "path") -> Path:
+        """Resolve a user-given path; refuse one that escapes the workspace."""
+        raw = str(path)
+        if raw.startswith("file://"):
+            raw = raw[len("file://") :]
+        p = Path(raw)
+        resolved = (p if p.is_absolute() else self.root / p).resolve()
+        if resolved != self.root and self.root not in resolved.parents:
+            raise ConfigError(
+                f"{what} {str(path)!r} is outside the workspace {self.root}",
+                hint="keep prompts, golden sets and files they reference inside the workspace",
+            )
+        return resolved
+
+    # ---- prompts ---------------------------------------------------------------------
+    @cached_property
+    def _prompt_files(self) -> list[Path]:
+        d = self.prompts_dir
+        if not d.is_dir():
+            return []
+        return sorted(p for p in d.rglob("*") if p.suffix in (".yaml", ".yml", ".json") and p.is_file())
+
+    def prompts(self) -> list[Prompt]:
+        return [load_prompt(p) for p in self._prompt_files]
+
+    def prompt(self, ref: str) -> Prompt:
+        """Find a prompt by `NAME`, `NAME@VERSION` (a file's version label) or a file path."""
+        if ref.endswith((".yaml", ".yml", ".json")):
+            return load_prompt(self.inside(ref, what="prompt file"))
+        name, version = parse_ref(ref)
+        matches = [p for p in self.prompts() if p.name == name]
+        if version is not None:
+            exact = [p for p in matches if p.version == version]
+            if exact:
+                return exact[0]
+            from .registry import resolve_prompt_version  # registry versions and aliases
+
+            found = resolve_prompt_version(self, name, version)
+            if found is not None:
+                return found
+            raise UnknownNameError(
+                "prompt version", ref, [p.ref for p in matches] or [p.ref for p in self.prompts()]
+            )
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise UnknownNameError("prompt", ref, sorted({p.ref for p in self.prompts()}))
+        unversioned = [p for p in matches if p.version is None]
+        if len(unversioned) == 1:
+            return unversioned[0]
+        raise ConfigError(
+            f"prompt {name!r} has several versions: {', '.join(p.ref for p in matches)}",
+            hint="name one with NAME@VERSION",
+        )
+
+    # ---- golden sets -----------------------------------------------------------------
+    def evalset(self, ref: str) -> EvalSet:
+        """A golden set by name (file stem in evalsets/) or by path."""
+        if ref.endswith(SUFFIXES) or "/" in ref:
+            path = self.inside(ref, what="golden set")
+            return EvalSet(path.stem, path)
+        for suffix in SUFFIXES:
+            cand = self.evalsets_dir / f"{ref}{suffix}"
+            if cand.exists():
+                return EvalSet(ref, cand)
+        names = sorted(
+            p.stem for p in self.evalsets_dir.glob("*") if p.suffix in SUFFIXES and ".suite" not in p.name
+        ) if self.evalsets_dir.is_dir() else []
+        raise UnknownNameError("golden set", ref, names)
+
+    # ---- suites ----------------------------------------------------------------------
+    def default_suite_path(self) -> Path:
+        if self.settings.suite:
+            return self.inside(self.settings.suite, what="suite file")
+        found = sorted(self.root.glob("*.suite.yaml")) + sorted(self.evalsets_dir.glob("*.suite.yaml"))
+        if len(found) == 1:
+            return found[0]
+        raise ConfigError(
+            "no default suite: pass -c SUITE_FILE, or set `suite` in [tool.driftgate] of "
+            "pyproject.toml / driftgate.yaml",
+            path=self.root,
+        )
+
+
+def _has_tool_table(pyproject: Path) -> bool:
+    if not pyproject.exists():
+        return False
+    try:
+        return "[tool.driftgate]" in pyproject.read_text(encoding="utf-8")
+    except OSError:
+        return False
+
+
+def load_settings(root: Path) -> Settings:
+    from ._files import load_model
+
+    yaml_path = root / "driftgate.yaml"
+    if yaml_path.exists():
+        return load_model(Settings, yaml_path)
+    pyproject = root / "pyproject.toml"
+    if pyproject.exists():
+        import tomllib
+
+        try:
+            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"invalid TOML: {exc}", path=pyproject) from None
+        table = data.get("tool", {}).get("driftgate")
+        if table is not None:
+            from pydantic import ValidationError
+
+            from ._files import validation_error
+
+            try:
+                return Settings.model_validate(table)
+            except ValidationError as exc:
+                err = validation_error(exc, pyproject)
+                err.field = f"tool.driftgate.{err.field}" if err.field else "tool.driftgate"
+                raise ConfigError(str(exc.errors()[0]["msg"]), path=pyproject, field=err.field) from None
+    return Settings()
