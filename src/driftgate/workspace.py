@@ -19,6 +19,9 @@ from .evalset import SUFFIXES, EvalSet
 from .prompt import Prompt, load_prompt, parse_ref
 
 
+ARTIFACT_FOLDERS = ("fewshot", "indexes")
+
+
 class Settings(Strict):
     suite: str | None = Field(None, description="Default suite file for `driftgate run`.")
     prompts_dir: str = "prompts"
@@ -92,7 +95,14 @@ class Workspace:
         d = self.prompts_dir
         if not d.is_dir():
             return []
-        return sorted(p for p in d.rglob("*") if p.suffix in (".yaml", ".yml", ".json") and p.is_file())
+        # prompts/fewshot/ and prompts/indexes/ hold the artifacts prompts refer to.
+        return sorted(
+            p
+            for p in d.rglob("*")
+            if p.suffix in (".yaml", ".yml", ".json")
+            and p.is_file()
+            and p.relative_to(d).parts[0] not in ARTIFACT_FOLDERS
+        )
 
     def prompts(self) -> list[Prompt]:
         return [load_prompt(p) for p in self._prompt_files]
@@ -107,18 +117,14 @@ class Workspace:
             exact = [p for p in matches if p.version == version]
             if exact:
                 return exact[0]
-            from .registry import resolve_prompt_version  # registry versions and aliases
-
-            found = resolve_prompt_version(self, name, version)
-            if found is not None:
-                return found
             raise UnknownNameError(
                 "prompt version", ref, [p.ref for p in matches] or [p.ref for p in self.prompts()]
             )
         if len(matches) == 1:
             return matches[0]
         if not matches:
-            raise UnknownNameError("prompt", ref, sorted({p.ref for p in self.prompts()}))
+            known = self.prompts()
+            raise UnknownNameError("prompt", ref, sorted({p.name for p in known} | {p.ref for p in known}))
         unversioned = [p for p in matches if p.version is None]
         if len(unversioned) == 1:
             return unversioned[0]

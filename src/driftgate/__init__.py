@@ -1,0 +1,91 @@
+"""driftgate: evaluate, compare, gate and monitor prompts and models.
+
+The public API. Names are imported lazily so `import driftgate` (and the CLI's start-up)
+costs almost nothing; the first use of a name imports what it needs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Case",
+    "EvalSet",
+    "ModelConfig",
+    "Prompt",
+    "Run",
+    "RunManifest",
+    "CaseResult",
+    "Score",
+    "ScoreContext",
+    "Scorer",
+    "ScorerConfig",
+    "Suite",
+    "Workspace",
+    "DriftgateError",
+    "ConfigError",
+    "embed",
+    "load_prompt",
+    "load_suite",
+    "register_provider",
+    "resume",
+    "run",
+    "scorer",
+    "__version__",
+]
+
+_LAZY = {
+    "Case": "driftgate.evalset",
+    "EvalSet": "driftgate.evalset",
+    "ModelConfig": "driftgate.providers.base",
+    "register_provider": "driftgate.providers",
+    "Prompt": "driftgate.prompt",
+    "load_prompt": "driftgate.prompt",
+    "Run": "driftgate.engine.runner",
+    "run": "driftgate.engine.runner",
+    "resume": "driftgate.engine.runner",
+    "RunManifest": "driftgate.store.records",
+    "CaseResult": "driftgate.store.records",
+    "Score": "driftgate.scoring.base",
+    "ScoreContext": "driftgate.scoring.base",
+    "Scorer": "driftgate.scoring.base",
+    "ScorerConfig": "driftgate.scoring.base",
+    "scorer": "driftgate.scoring.base",
+    "Suite": "driftgate.suite",
+    "load_suite": "driftgate.suite",
+    "Workspace": "driftgate.workspace",
+    "DriftgateError": "driftgate.errors",
+    "ConfigError": "driftgate.errors",
+    "embed": "driftgate.embed",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'driftgate' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .embed import embed
+    from .engine.runner import Run, resume, run
+    from .errors import ConfigError, DriftgateError
+    from .evalset import Case, EvalSet
+    from .prompt import Prompt, load_prompt
+    from .providers import register_provider
+    from .providers.base import ModelConfig
+    from .scoring.base import Score, ScoreContext, Scorer, ScorerConfig, scorer
+    from .store.records import CaseResult, RunManifest
+    from .suite import Suite, load_suite
+    from .workspace import Workspace

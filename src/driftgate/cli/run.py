@@ -1,0 +1,117 @@
+"""`driftgate run`, `driftgate runs list`, `driftgate show`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from . import app
+from ._common import JsonOption, WorkspaceOption, print_json, workspace
+
+runs_app = typer.Typer(help="List stored runs.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+
+@app.command("run")
+def run_cmd(
+    config: Path = typer.Option(None, "--config", "-c", help="Suite file (default: the workspace's suite)."),
+    prompt: list[str] = typer.Option(None, "--prompt", "-p", help="Run these prompt refs instead of the suite's."),
+    model: list[str] = typer.Option(None, "--model", "-m", help="Run on these model ids instead of the suite's."),
+    repeat: int = typer.Option(None, "--repeat", min=1, help="Repeat each case N times."),
+    max_concurrency: int = typer.Option(None, "--max-concurrency", min=1, help="Calls in flight in total."),
+    limit: int = typer.Option(None, "--limit", min=1, help="First N cases of each golden set."),
+    sample: int = typer.Option(None, "--sample", min=1, help="A seeded random sample of N cases per golden set."),
+    filter: list[str] = typer.Option(
+        None, "--filter", help="Cases to run: id:GLOB, segment:GLOB, tag:GLOB or GLOB (repeatable, AND)."
+    ),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Call the provider even when a cached answer exists."),
+    max_error_rate: float = typer.Option(None, "--max-error-rate", min=0, max=1, help="Provider errors tolerated."),
+    seed: int = typer.Option(None, "--seed", help="Seed for --sample."),
+    resume: str = typer.Option(None, "--resume", help="Finish an interrupted run (RUN_ID or prefix)."),
+    output: list[Path] = typer.Option(
+        None, "--output", "-o", help="Write a report: .json .csv .md .xml (JUnit) .html (repeatable)."
+    ),
+    progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+    json_out: bool = JsonOption,
+    ws_path: Path = WorkspaceOption,
+) -> None:
+    """Run an eval suite and store every result."""
+    from .. import engine
+    from ..report import write_report
+    from ..report.terminal import render_run
+
+    ws = workspace(ws_path)
+    show = sys.stderr.isatty() if progress is None else progress
+    if resume:
+        result = engine.resume(resume, workspace=ws, progress=show)
+    else:
+        result = engine.run(
+            config,
+            workspace=ws,
+            prompts=prompt or None,
+            models=model or None,
+            repeat=repeat,
+            max_concurrency=max_concurrency,
+            limit=limit,
+            sample=sample,
+            filter=filter or None,
+            no_cache=no_cache,
+            max_error_rate=max_error_rate,
+            seed=seed,
+            progress=show,
+        )
+    for path in output or []:
+        write_report(path, result.manifest, result.store.results(result.id))
+    if json_out:
+        print_json(result.manifest.model_dump(mode="json"))
+    else:
+        render_run(result.manifest)
+        for path in output or []:
+            print(f"report: {path}")
+    raise typer.Exit(result.exit_code)
+
+
+@runs_app.command("list")
+def runs_list(
+    limit: int = typer.Option(20, "--limit", "-n", help="Most recent N runs."),
+    json_out: bool = JsonOption,
+    ws_path: Path = WorkspaceOption,
+) -> None:
+    """List stored runs, newest last."""
+    from ..store.runs import RunStore
+
+    manifests = RunStore(workspace(ws_path).runs_dir).list(limit=limit)
+    if json_out:
+        print_json([m.model_dump(mode="json", exclude={"settings"}) for m in manifests])
+        return
+    from ..report.terminal import render_runs_list
+
+    render_runs_list(manifests)
+
+
+@app.command("show")
+def show(
+    run_id: str = typer.Argument("latest", help="Run id, unique prefix, or `latest`."),
+    failures: int = typer.Option(10, "--failures", help="Show up to N failed cases."),
+    output: list[Path] = typer.Option(None, "--output", "-o", help="Write a report (.json .csv .md .xml .html)."),
+    json_out: bool = JsonOption,
+    ws_path: Path = WorkspaceOption,
+) -> None:
+    """Show one run: summary per prompt × model and segment, and its failures."""
+    from ..report import write_report
+    from ..report.terminal import render_run
+    from ..store.runs import RunStore
+
+    store = RunStore(workspace(ws_path).runs_dir)
+    run_id = store.resolve_id(run_id)
+    manifest = store.load(run_id)
+    for path in output or []:
+        write_report(path, manifest, store.results(run_id))
+    if json_out:
+        data = manifest.model_dump(mode="json")
+        data["results"] = [r.model_dump(mode="json") for r in store.results(run_id)]
+        print_json(data)
+        return
+    render_run(manifest, results=list(store.results(run_id)) if failures else None, max_failures=failures)

@@ -1,0 +1,258 @@
+"""Turning a suite into a validated plan before anything runs or is written.
+
+Everything that can be wrong with the input (files, prompts, models, scorers, templates,
+filters) is found here, so a bad suite exits 2 with nothing stored.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, TemplateError
+from ..evalset import Case, EvalSet
+from ..prompt import Prompt
+from ..providers.base import ModelConfig
+from ..scoring.base import Scorer, build_scorer
+from ..suite import Suite, load_suite
+from ..workspace import Workspace
+
+
+@dataclass
+class Arm:
+    """One prompt on one model: a column of the eval matrix."""
+
+    prompt: Prompt
+    model: ModelConfig
+    params: dict[str, Any]
+    context: dict[str, Any] = field(default_factory=dict)  # few-shot examples, retrieve()
+
+    @property
+    def name(self) -> str:
+        return f"{self.prompt.ref} · {self.model.name}"
+
+    def response_format(self) -> dict[str, Any] | None:
+        if self.prompt.output.type == "json":
+            return {"type": "json_object"}
+        return None
+
+
+@dataclass
+class RunOptions:
+    repeat: int | None = None
+    max_concurrency: int | None = None
+    limit: int | None = None
+    sample: int | None = None
+    filter: list[str] = field(default_factory=list)
+    no_cache: bool = False
+    max_error_rate: float | None = None
+    seed: int | None = None
+
+    def as_settings(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+@dataclass
+class Plan:
+    workspace: Workspace
+    suite: Suite
+    suite_path: Path | None
+    arms: list[Arm]
+    evalsets: list[EvalSet]
+    scorers: list[Scorer]
+    options: RunOptions
+    repeat: int
+    case_filter: Callable[[Case], bool]
+    selected: dict[str, set[str] | None]  # evalset → sampled ids (None = all)
+    counts: dict[str, int]  # evalset → selected cases
+
+    @property
+    def planned(self) -> int:
+        return sum(self.counts.values()) * len(self.arms) * self.repeat
+
+    def cases(self, evalset: EvalSet) -> Iterator[Case]:
+        """Stream the selected cases of one golden set, in file order."""
+        chosen = self.selected.get(evalset.name)
+        taken = 0
+        for case in evalset:
+            if not self.case_filter(case):
+                continue
+            if chosen is not None and case.id not in chosen:
+                continue
+            if self.options.limit is not None and taken >= self.options.limit:
+                break
+            taken += 1
+            yield case
+
+
+def parse_filter(terms: list[str]) -> Callable[[Case], bool]:
+    """`--filter` terms: `id:GLOB`, `segment:GLOB`, `tag:GLOB`, or a bare GLOB matching any.
+
+    Terms are combined with AND; each may hold alternatives separated by `|`.
+    """
+    checks: list[Callable[[Case], bool]] = []
+    for term in terms:
+        for part in [t for t in term.split(",") if t.strip()]:
+            field_, sep, pattern = part.strip().partition(":")
+            if not sep:
+                field_, pattern = "any", field_
+            if field_ not in ("id", "segment", "tag", "any"):
+                raise ConfigError(
+                    f"bad filter {part!r}: field must be id, segment or tag",
+                    hint="e.g. --filter segment:cohort=new-bank-format --filter 'id:t-0*'",
+                )
+            alts = pattern.split("|")
+
+            def check(case: Case, field_: str = field_, alts: list[str] = alts) -> bool:
+                values: list[str]
+                if field_ == "id":
+                    values = [case.id]
+                elif field_ == "segment":
+                    values = [case.segment or ""]
+                elif field_ == "tag":
+                    values = case.tags
+                else:
+                    values = [case.id, case.segment or "", *case.tags]
+                return any(fnmatch.fnmatchcase(v, a) for v in values for a in alts)
+
+            checks.append(check)
+    if not checks:
+        return lambda case: True
+    return lambda case: all(c(case) for c in checks)
+
+
+def build_plan(
+    suite: Suite | Path | str | None = None,
+    *,
+    workspace: Workspace | None = None,
+    options: RunOptions | None = None,
+    prompts: list[str] | None = None,
+    models: list[str | ModelConfig] | None = None,
+) -> Plan:
+    ws = workspace or Workspace.find()
+    options = options or RunOptions()
+    suite_path: Path | None = None
+    if suite is None:
+        suite_path = ws.default_suite_path()
+        suite_obj = load_suite(suite_path)
+    elif isinstance(suite, Suite):
+        suite_obj = suite
+    else:
+        suite_path = ws.inside(suite, what="suite file")
+        suite_obj = load_suite(suite_path)
+    if prompts:
+        suite_obj = suite_obj.model_copy(update={"prompts": prompts})
+    if models:
+        suite_obj = suite_obj.model_copy(
+            update={"models": [m if isinstance(m, ModelConfig) else ModelConfig(id=m) for m in models]}
+        )
+    where = str(suite_path) if suite_path else "suite"
+
+    prompt_objs = [ws.prompt(ref) for ref in suite_obj.prompts]
+    arms: list[Arm] = []
+    for p in prompt_objs:
+        model_cfgs = suite_obj.models or ([ModelConfig(id=p.model)] if p.model else [])
+        if not model_cfgs:
+            raise ConfigError(
+                f"prompt {p.ref} names no model and the suite lists none",
+                path=where, field="models", hint="add `model:` to the prompt or `models:` to the suite",
+            )
+        for m in model_cfgs:
+            arms.append(Arm(p, m, {**p.params.as_kwargs(), **m.params}))
+    names = [a.name for a in arms]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise ConfigError(f"the suite lists the same prompt × model twice: {sorted(dupes)}", path=where)
+
+    from ..providers import create_provider  # validates model ids/prefixes early
+
+    for arm in arms:
+        create_provider(arm.model)
+        arm.context = _artifact_context(ws, arm.prompt)
+
+    scorers = [build_scorer(s, source=where) for s in suite_obj.scorers]
+    metrics = [s.metric for s in scorers]
+    if len(set(metrics)) != len(metrics):
+        raise ConfigError(
+            "two scorers report the same metric name; give one a `metric:`", path=where, field="scorers"
+        )
+    evalsets = [ws.evalset(ref) for ref in suite_obj.evalsets]
+    case_filter = parse_filter(options.filter or ([suite_obj.filter] if suite_obj.filter else []))
+    repeat = options.repeat or suite_obj.repeat
+    seed = options.seed if options.seed is not None else suite_obj.seed
+
+    # First pass over the golden sets: validate every case, count, sample, and check that
+    # every prompt renders for each distinct shape of case (cheap; catches undefined vars).
+    selected: dict[str, set[str] | None] = {}
+    counts: dict[str, int] = {}
+    for es in evalsets:
+        rng = random.Random(f"{seed}:{es.name}")
+        reservoir: list[str] = []
+        seen_shapes: set[frozenset[str]] = set()
+        n = 0
+        for case in es:
+            if not case_filter(case):
+                continue
+            shape = frozenset(case.vars)
+            if shape not in seen_shapes:
+                seen_shapes.add(shape)
+                for arm in arms:
+                    try:
+                        arm.prompt.render({**case.template_context(), **arm.context}, case_id=case.id)
+                    except TemplateError as exc:
+                        raise TemplateError(f"{es.path}: {exc.message}", hint=exc.hint) from None
+            n += 1
+            if options.sample is not None:
+                if len(reservoir) < options.sample:
+                    reservoir.append(case.id)
+                else:
+                    j = rng.randrange(n)
+                    if j < options.sample:
+                        reservoir[j] = case.id
+        if options.sample is not None:
+            selected[es.name] = set(reservoir)
+            n = len(reservoir)
+        else:
+            selected[es.name] = None
+        counts[es.name] = min(n, options.limit) if options.limit is not None else n
+        if counts[es.name] == 0:
+            raise ConfigError(
+                f"golden set {es.name!r} has no case to run" + (" after --filter" if options.filter else ""),
+                path=es.path,
+            )
+    return Plan(ws, suite_obj, suite_path, arms, evalsets, scorers, options, repeat, case_filter,
+                selected, counts)
+
+
+def _artifact_context(ws: Workspace, prompt: Prompt) -> dict[str, Any]:
+    """Few-shot examples and the retrieval function a prompt's template can use."""
+    ctx: dict[str, Any] = {}
+    if prompt.fewshot:
+        from ..artifacts.fewshot import load_fewshot
+
+        path = _artifact_file(ws, "fewshot", prompt.fewshot, prompt)
+        fs = load_fewshot(path)
+        ctx["examples"] = [e.model_dump(mode="json") for e in fs.examples]
+    if prompt.index:
+        from ..artifacts.index import load_index
+
+        path = _artifact_file(ws, "indexes", prompt.index, prompt)
+        index = load_index(path, workspace_root=ws.root, cache_dir=ws.cache_dir)
+        ctx["retrieve"] = index.retrieve
+    return ctx
+
+
+def _artifact_file(ws: Workspace, folder: str, name: str, prompt: Prompt) -> Path:
+    base = ws.prompts_dir / folder
+    for suffix in (".yaml", ".yml", ".json"):
+        p = base / f"{name}{suffix}"
+        if p.exists():
+            return p
+    raise ConfigError(
+        f"prompt {prompt.ref} references {name!r}, but {base}/{name}.yaml does not exist",
+        path=prompt.source,
+    )

@@ -1,0 +1,50 @@
+"""Shared fixtures: a small workspace on the in-process simulator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+LABELS = ["groceries", "dining", "transport", "rent"]
+
+
+def write_workspace(root: Path, *, n_cases: int = 40, model: str = "sim/perfect@v1", suite_extra: str = "") -> Path:
+    (root / "prompts").mkdir(parents=True, exist_ok=True)
+    (root / "evalsets").mkdir(parents=True, exist_ok=True)
+    (root / "driftgate.yaml").write_text("suite: evalsets/main.suite.yaml\n")
+    (root / "prompts" / "cat.yaml").write_text(
+        "name: cat\n"
+        "version: v1\n"
+        f"model: {model}\n"
+        "params: {temperature: 0, max_tokens: 8}\n"
+        "messages:\n"
+        "  - {role: system, content: 'Pick one of: " + ", ".join(LABELS) + "'}\n"
+        "  - {role: user, content: '{{ description }}'}\n"
+        "output: {type: label, labels: [" + ", ".join(LABELS) + "]}\n"
+    )
+    with (root / "evalsets" / "tx.jsonl").open("w") as fh:
+        for i in range(n_cases):
+            fh.write(json.dumps({
+                "id": f"c{i:03d}",
+                "vars": {"description": f"merchant {i}"},
+                "expected": LABELS[i % len(LABELS)],
+                "segment": "cohort=new" if i % 4 == 0 else "cohort=old",
+                "tags": ["even"] if i % 2 == 0 else ["odd"],
+            }) + "\n")
+    (root / "evalsets" / "main.suite.yaml").write_text(
+        "prompts: [cat@v1]\n"
+        "evalsets: [tx]\n"
+        "scorers:\n"
+        "  - {type: label-match, metric: category}\n"
+        "metrics: [accuracy, macro_f1]\n"
+        "pass_threshold: 0.5\n" + suite_extra
+    )
+    return root
+
+
+@pytest.fixture
+def ws_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DRIFTGATE_HOME", str(tmp_path / "home"))
+    return write_workspace(tmp_path / "ws")
