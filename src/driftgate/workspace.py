@@ -18,7 +18,6 @@ from .errors import ConfigError, UnknownNameError
 from .evalset import SUFFIXES, EvalSet
 from .prompt import Prompt, load_prompt, parse_ref
 
-
 ARTIFACT_FOLDERS = ("fewshot", "indexes")
 
 

@@ -10,6 +10,7 @@ import fnmatch
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,13 @@ class Arm:
     @property
     def name(self) -> str:
         return f"{self.prompt.ref} · {self.model.name}"
+
+    @cached_property
+    def parse(self) -> Callable[[str | None], tuple[Any, str | None]]:
+        """The prompt's output parser, compiled once per arm (hot path)."""
+        from ..scoring.parsing import output_parser
+
+        return output_parser(self.prompt.output)
 
     def response_format(self) -> dict[str, Any] | None:
         if self.prompt.output.type == "json":

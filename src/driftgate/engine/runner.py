@@ -153,7 +153,8 @@ def _execute(plan: Plan, store: RunStore, manifest: RunManifest, *, progress: bo
 def _finalize(plan: Plan, store: RunStore, manifest: RunManifest, aborted: bool) -> Run:
     from ..summary import summarize
 
-    summary = summarize(store.iter_raw(manifest.id), metrics=list(plan.suite.metrics))
+    labels = {a.prompt.ref: a.prompt.output.labels for a in plan.arms if a.prompt.output.labels}
+    summary = summarize(store.iter_raw(manifest.id), metrics=list(plan.suite.metrics), labels=labels)
     manifest.summary = summary
     manifest.finished_at = time.time()
     max_err = manifest.max_error_rate if manifest.max_error_rate is not None else 0.0
@@ -425,9 +426,7 @@ class _Executor:
         return rec
 
     async def _score(self, rec: dict[str, Any], arm: Arm, case: Case, completion: Any) -> None:
-        from ..scoring.parsing import parse_output
-
-        parsed, parse_error = parse_output(completion.text, arm.prompt.output)
+        parsed, parse_error = arm.parse(completion.text)
         rec["parsed"] = parsed
         rec["parse_error"] = parse_error
         ctx = ScoreContext(
@@ -474,7 +473,12 @@ class _Progress:
     def __init__(self, total: int, completed: int) -> None:
         from rich.console import Console
         from rich.progress import (
-            BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
         )
 
         self._progress = Progress(

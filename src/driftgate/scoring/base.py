@@ -158,7 +158,7 @@ def build_scorer(options: dict[str, Any] | ScorerConfig, *, source: str | None =
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
         msg = err["msg"] if err["type"] != "extra_forbidden" else f"unknown option for scorer {type_!r}"
-        raise ConfigError(msg, path=source, field=f"scorers.{type_}.{loc}") from None
+        raise ConfigError(msg, path=source, field=f"scorers.{type_}" + (f".{loc}" if loc else "")) from None
     inner = cls(config)
     if not negate:
         return inner

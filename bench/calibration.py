@@ -1,0 +1,153 @@
+"""Calibration of driftgate.stats on simulated paired runs where the truth is known.
+
+Does a gate built on `paired_difference` flag identical versions about alpha of the time
+(no flaky gates), detect a real 5-point drop as often as the power math promises (no
+waved-through regressions), and do its intervals cover the true difference?
+
+The simulator is numpy, not `driftgate.providers.simulator`: that one decides each call by
+a hash, so two versions either share a random stream (identical versions never disagree)
+or are independent (no shared case difficulty). Here every case has a latent difficulty
+z ~ N(0, 1) and version v passes it with probability sigmoid(a_v - s z): a hard case is
+hard for both versions, which makes the paired outcomes correlated as on real golden
+sets, and outcomes are drawn independently per version given the case (sampling noise).
+Cases are drawn afresh for every trial, i.e. each trial is a new golden set from the same
+population — the population the statistics make claims about.
+
+Run: .venv/bin/python bench/calibration.py [--trials 1000] [--cases 400] [--seed 0]
+Prints one `name: value` line per figure. Targets: null_false_positive_rate in
+0.02–0.08, power_gap_points ≤ 10.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+
+from driftgate.stats import paired_difference, power
+
+ALPHA = 0.05
+BASELINE = 0.80
+DROP = 0.05
+SPREAD = 1.5  # logit sd of case difficulty: how much the cases differ in hardness
+# Gauss–Hermite nodes for exact expectations over z ~ N(0, 1).
+_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(120)
+_WEIGHTS = _WEIGHTS / math.sqrt(2.0 * math.pi)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _expected_pass(intercept: float, spread: float = SPREAD) -> float:
+    return float(_WEIGHTS @ _sigmoid(intercept - spread * _NODES))
+
+
+def intercept_for(rate: float, spread: float = SPREAD) -> float:
+    """The logit intercept whose population pass rate is `rate` (bisection)."""
+    lo, hi = -20.0, 20.0
+    for _ in range(100):
+        mid = (lo + hi) / 2.0
+        lo, hi = (mid, hi) if _expected_pass(mid, spread) < rate else (lo, mid)
+    return (lo + hi) / 2.0
+
+
+def true_discordance(a_int: float, b_int: float, spread: float = SPREAD) -> float:
+    """P(exactly one version passes) for a random case: the psi of the power formula."""
+    pa = _sigmoid(a_int - spread * _NODES)
+    pb = _sigmoid(b_int - spread * _NODES)
+    return float(_WEIGHTS @ (pa * (1 - pb) + pb * (1 - pa)))
+
+
+def simulate_pairs(
+    n: int,
+    a_int: float,
+    b_int: float,
+    rng: np.random.Generator,
+    *,
+    cluster_size: int | None = None,
+    cluster_sd: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Pass/fail outcomes (a, b) of two versions on n fresh cases, and cluster labels.
+
+    With `cluster_size`, cases come in clusters (questions about one source) whose
+    logits get a per-cluster, per-version shock N(0, cluster_sd): the two versions stay
+    exchangeable (a true null stays a null) but differences within a cluster are
+    correlated — the situation where case-level statistics are over-confident.
+    """
+    z = rng.standard_normal(n)
+    logit_a = a_int - SPREAD * z
+    logit_b = b_int - SPREAD * z
+    clusters = None
+    if cluster_size:
+        clusters = np.arange(n) // cluster_size
+        g = int(clusters[-1]) + 1
+        logit_a = logit_a + rng.normal(0.0, cluster_sd, g)[clusters]
+        logit_b = logit_b + rng.normal(0.0, cluster_sd, g)[clusters]
+    a = (rng.random(n) < _sigmoid(logit_a)).astype(np.float64)
+    b = (rng.random(n) < _sigmoid(logit_b)).astype(np.float64)
+    return a, b, clusters
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=1000, help="comparisons per scenario (≥ 200)")
+    parser.add_argument("--cases", type=int, default=400)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-boot", type=int, default=2000)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    rng = np.random.default_rng(args.seed)
+    n, trials = args.cases, args.trials
+    a_int = intercept_for(BASELINE)
+    b_int = intercept_for(BASELINE - DROP)
+
+    # (a) Two identical versions: how often does the test call a difference?
+    false_pos = 0
+    for t in range(trials):
+        a, b, _ = simulate_pairs(n, a_int, a_int, rng)
+        r = paired_difference(a, b, n_boot=args.n_boot, seed=t)
+        false_pos += r.p_value < ALPHA
+    print(f"null_false_positive_rate: {false_pos / trials:.4f}")
+
+    # (b) A real 5-point drop: detection rate vs predicted power; interval coverage.
+    psi = true_discordance(a_int, b_int)
+    predicted = power(BASELINE, DROP, n, alpha=ALPHA, discordance=psi)
+    detected = covered = 0
+    for t in range(trials):
+        a, b, _ = simulate_pairs(n, a_int, b_int, rng)
+        r = paired_difference(a, b, n_boot=args.n_boot, seed=t)
+        detected += r.p_value < ALPHA and r.delta < 0
+        covered += r.ci_low <= -DROP <= r.ci_high
+    rate = detected / trials
+    print(f"detection_rate_5pt: {rate:.4f}")
+    print(f"predicted_power_5pt: {predicted:.4f}")
+    print(f"power_gap_points: {abs(rate - predicted) * 100:.2f}")
+    print(f"true_discordance: {psi:.4f}")
+    p11 = (BASELINE + BASELINE - DROP - psi) / 2.0  # P(both pass)
+    rho = (p11 - BASELINE * (BASELINE - DROP)) / math.sqrt(
+        BASELINE * (1 - BASELINE) * (BASELINE - DROP) * (1 - BASELINE + DROP)
+    )
+    print(f"true_correlation: {rho:.4f}")
+    print(f"predicted_power_5pt_default_correlation: {power(BASELINE, DROP, n, alpha=ALPHA):.4f}")
+    print(f"ci_coverage_5pt: {covered / trials:.4f}")
+
+    # (c) Identical versions on clustered cases (40 sources × 10 questions): a case-level
+    # test ignores the clustering and over-calls; the cluster analysis should not.
+    naive = cluster_test = cluster_ci = 0
+    for t in range(trials):
+        a, b, groups = simulate_pairs(n, a_int, a_int, rng, cluster_size=10, cluster_sd=1.0)
+        naive += paired_difference(a, b, n_boot=200, seed=t).p_value < ALPHA
+        r = paired_difference(a, b, clusters=groups, n_boot=args.n_boot, n_perm=2000, seed=t)
+        cluster_test += r.p_value < ALPHA
+        cluster_ci += r.ci_low > 0 or r.ci_high < 0
+    print(f"null_fpr_clustered_naive: {naive / trials:.4f}")
+    print(f"null_fpr_clustered_sign_flip: {cluster_test / trials:.4f}")
+    print(f"null_fpr_clustered_bootstrap_ci: {cluster_ci / trials:.4f}")
+    print(f"runtime_s: {time.perf_counter() - started:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""Runs on the terminal, with rich: one run in detail, or a list of runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from ..store.records import CaseResult, RunManifest
+from ..summary import wilson
+from . import (
+    as_result,
+    failure_reasons,
+    fmt_ci,
+    fmt_cost,
+    fmt_duration,
+    fmt_git,
+    fmt_metric,
+    fmt_ms,
+    fmt_num,
+    fmt_pct,
+    fmt_rate_ci,
+    fmt_time,
+    scalar_metrics,
+    summary_of,
+    trim,
+)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+VERDICT_STYLES = {
+    "passed": ("PASSED", "bold green"),
+    "below_threshold": ("BELOW THRESHOLD", "bold red"),
+    "provider_errors": ("PROVIDER ERRORS", "bold yellow"),
+    "incomplete": ("INCOMPLETE", "bold yellow"),
+}
+
+
+def _console(console: Console | None) -> Console:
+    if console is not None:
+        return console
+    from rich.console import Console
+
+    return Console()
+
+
+def _verdict(manifest: RunManifest) -> Any:
+    from rich.text import Text
+
+    if manifest.verdict:
+        label, style = VERDICT_STYLES.get(manifest.verdict, (manifest.verdict, "bold"))
+        return Text(label, style=style)
+    return Text(manifest.status, style="yellow" if manifest.status == "running" else "dim")
+
+
+def _plain(value: Any) -> Any:
+    """User content as literal text: a model output like "[red]" must not become markup."""
+    from rich.text import Text
+
+    return Text(str(value))
+
+
+def _table(title: str) -> Any:
+    # A light box: the tables must fit an 80-column CI log without squeezing names away.
+    from rich import box
+    from rich.table import Table
+
+    return Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+
+
+def _latency(group: dict[str, Any]) -> str:
+    p50, p95 = group.get("latency_p50_ms"), group.get("latency_p95_ms")
+    if p50 is None or p95 is None:
+        return "—"
+    return f"{p50:.0f}/{p95:.0f}"
+
+
+def _rate_style(rate: float | None, threshold: float | None) -> str:
+    if rate is None or threshold is None:
+        return ""
+    return "green" if rate >= threshold else "red"
+
+
+def render_run(
+    manifest: RunManifest,
+    console: Console | None = None,
+    *,
+    results: Iterable[CaseResult | dict[str, Any]] | None = None,
+    max_failures: int = 10,
+) -> None:
+    """Print one run: header, per-arm and per-segment tables, label metrics and, when
+    `results` are given, the first `max_failures` failures."""
+    from rich.table import Table
+    from rich.text import Text
+
+    con = _console(console)
+    s = summary_of(manifest)
+
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("run", Text(manifest.id, style="cyan"))
+    head.add_row("verdict", _verdict(manifest))
+    head.add_row("status", manifest.status)
+    head.add_row("suite", _plain(manifest.suite or "—"))
+    head.add_row("git", fmt_git(manifest))
+    head.add_row("started", fmt_time(manifest.created_at))
+    head.add_row("duration", fmt_duration(manifest))
+    progress = f"{s.results}" + (f" / {manifest.planned} planned" if manifest.planned else "")
+    head.add_row("results", f"{progress}  ({s.passed} passed, {s.failed} failed, {s.errors} errors)")
+    threshold = f"  (threshold {fmt_pct(manifest.pass_threshold)})" if manifest.pass_threshold is not None else ""
+    ci = wilson(s.passed, s.results)
+    head.add_row(
+        "pass rate",
+        Text(fmt_rate_ci(s.pass_rate, ci) + threshold, style=_rate_style(s.pass_rate, manifest.pass_threshold)),
+    )
+    head.add_row("cost", f"{fmt_cost(s.cost_usd)}  ({s.input_tokens:,} in / {s.output_tokens:,} out tokens)")
+    head.add_row("latency", f"p50 {fmt_ms(s.latency_p50_ms)}  p95 {fmt_ms(s.latency_p95_ms)}")
+    con.print(head)
+
+    if s.by_arm:
+        t = _table("Arms")
+        t.add_column("prompt · model", overflow="fold", min_width=12, ratio=1)
+        for col in ("n", "pass", "95% CI", "score", "err", "cost", "p50/p95 ms"):
+            t.add_column(col, justify="right", no_wrap=True)
+        for key, a in s.by_arm.items():
+            t.add_row(
+                _plain(key), str(a["results"]),
+                Text(fmt_pct(a["pass_rate"]), style=_rate_style(a["pass_rate"], manifest.pass_threshold)),
+                fmt_ci(a.get("pass_rate_ci")), fmt_num(a.get("mean_score")),
+                Text(str(a["errors"]), style="yellow" if a["errors"] else ""),
+                fmt_cost(a.get("cost_usd")), _latency(a),
+            )
+        con.print(t)
+
+    segments = [v for v in s.by_segment.values() if v.get("segment") is not None]
+    if segments:
+        t = _table("Segments")
+        t.add_column("prompt · model", overflow="fold", min_width=12, ratio=1)
+        t.add_column("segment", overflow="fold", min_width=8)
+        for col in ("n", "pass", "95% CI", "score", "err"):
+            t.add_column(col, justify="right", no_wrap=True)
+        for v in segments:
+            t.add_row(
+                _plain(f"{v.get('prompt', '')} · {v.get('model', '')}"), _plain(v["segment"]),
+                str(v["results"]),
+                Text(fmt_pct(v["pass_rate"]), style=_rate_style(v["pass_rate"], manifest.pass_threshold)),
+                fmt_ci(v.get("pass_rate_ci")), fmt_num(v.get("mean_score")), str(v["errors"]),
+            )
+        con.print(t)
+
+    _render_metrics(con, s.metrics)
+    if results is not None:
+        _render_failures(con, results, max_failures)
+
+
+def _render_metrics(con: Console, metrics: dict[str, Any]) -> None:
+    names = scalar_metrics(metrics)
+    if not names:
+        return
+    t = _table("Label metrics")
+    t.add_column("arm")
+    for n in names:
+        t.add_column(n.replace("_", "-"), justify="right")
+    for arm, values in metrics.items():
+        values = values if isinstance(values, dict) else {}
+        t.add_row(_plain(arm), *(fmt_metric(values.get(n)) for n in names))
+    con.print(t)
+
+
+def _render_failures(con: Console, results: Iterable[CaseResult | dict[str, Any]], limit: int) -> None:
+    from rich.table import Table
+
+    t = Table(title=None, show_lines=True)
+    for col in ("case", "arm", "expected", "output", "why"):
+        t.add_column(col, overflow="fold")
+    total = 0
+    for item in results:
+        r = as_result(item)
+        if r.passed and r.error is None:
+            continue
+        total += 1
+        if total <= limit:
+            case = r.case_id + (f" #{r.repeat}" if r.repeat else "")
+            t.add_row(
+                _plain(case), _plain(f"{r.prompt} · {r.model}"), _plain(trim(r.expected, 60)),
+                _plain(trim(r.output, 100)), _plain("\n".join(trim(x, 120) for x in failure_reasons(r))),
+                style="yellow" if r.error is not None else None,
+            )
+    if not total:
+        con.print("[green]No failures.[/green]")
+        return
+    shown = min(total, limit)
+    con.print(f"[bold]Failures[/bold] ({total}" + (f", first {shown} shown)" if shown < total else ")"))
+    if shown:
+        con.print(t)
+
+
+def render_runs_list(manifests: Iterable[RunManifest], console: Console | None = None) -> None:
+    """Print a table of runs, one row each (newest last, as given)."""
+
+    con = _console(console)
+    t = _table("Runs")
+    for col, justify in [
+        ("id", "left"), ("started", "left"), ("suite", "left"), ("status", "left"), ("results", "right"),
+        ("pass rate", "right"), ("errors", "right"), ("cost", "right"), ("verdict", "left"),
+    ]:
+        t.add_column(col, justify=justify, no_wrap=col == "id")  # type: ignore[arg-type]
+    n = 0
+    for m in manifests:
+        s = summary_of(m)
+        t.add_row(
+            m.id, fmt_time(m.created_at), _plain(m.suite or "—"), m.status, str(s.results),
+            fmt_pct(s.pass_rate), str(s.errors), fmt_cost(s.cost_usd), _verdict(m),
+        )
+        n += 1
+    if not n:
+        con.print("No runs yet. Start one with `driftgate run`.")
+        return
+    con.print(t)

@@ -1,0 +1,55 @@
+"""Statistics for deciding between two runs of one golden set.
+
+Paired differences with bootstrap intervals (clustered when cases share a source), exact
+McNemar and sign-flip tests, Wilson intervals, reducers for repeated runs, and power /
+sample-size calculations. numpy and the standard library only; every random draw comes
+from an explicit seed, so the same inputs always give the same verdict.
+"""
+
+from __future__ import annotations
+
+from .intervals import clustered_stderr, stderr, wilson_interval, z_two_sided
+from .paired import (
+    PairedResult,
+    TestName,
+    Verdict,
+    align_pairs,
+    non_inferior,
+    paired_difference,
+    verdict,
+)
+from .repeats import REDUCERS, Reducer, flaky_cases, reduce_repeats
+from .sample_size import (
+    DEFAULT_CORRELATION,
+    detectable_delta,
+    discordance_from,
+    power,
+    required_cases,
+)
+from .significance import EXACT_SIGN_FLIP_MAX, mcnemar_exact, sign_flip_test
+
+__all__ = [
+    "DEFAULT_CORRELATION",
+    "EXACT_SIGN_FLIP_MAX",
+    "REDUCERS",
+    "PairedResult",
+    "Reducer",
+    "TestName",
+    "Verdict",
+    "align_pairs",
+    "clustered_stderr",
+    "detectable_delta",
+    "discordance_from",
+    "flaky_cases",
+    "mcnemar_exact",
+    "non_inferior",
+    "paired_difference",
+    "power",
+    "reduce_repeats",
+    "required_cases",
+    "sign_flip_test",
+    "stderr",
+    "verdict",
+    "wilson_interval",
+    "z_two_sided",
+]

@@ -1,0 +1,86 @@
+import pytest
+from rich.console import Console
+
+from driftgate.report.terminal import render_run, render_runs_list
+from driftgate.store.records import CaseResult, RunManifest, ScoreRecord, Summary
+from driftgate.summary import summarize
+
+
+def res(case, *, passed=True, error=None, output="ok", segment=None, model="m"):
+    return CaseResult(
+        run_id="r", key=f"p|{model}|s|{case}|0", evalset="s", case_id=case, segment=segment,
+        prompt="p", prompt_digest="d", model=model, passed=passed and error is None, error=error,
+        score=None if error else float(passed), output=output, expected="food", latency_ms=250.0,
+        cost_usd=0.002, ts=0.0,
+        scores=[] if error else [ScoreRecord(metric="category", value=float(passed), passed=passed)],
+    )
+
+
+def console() -> Console:
+    return Console(record=True, width=200, color_system=None)
+
+
+@pytest.fixture
+def results():
+    return [
+        res("a", segment="retail"),
+        res("b", passed=False, output="[red]rent[/red]", segment="retail"),
+        res("c", error="connection reset", segment="travel"),
+    ]
+
+
+@pytest.fixture
+def manifest(results):
+    summary = summarize(results)
+    summary.metrics = {"p · m": {"accuracy": 0.5, "macro_f1": 0.42, "confusion": [[1, 0], [1, 0]]}}
+    return RunManifest(
+        id="20260101-000000-aaaaaa", status="finished", suite="cat.suite.yaml", created_at=0.0,
+        finished_at=12.0, git_revision="abcdef1234567890", driftgate_version="0.1.0",
+        pass_threshold=0.9, verdict="below_threshold", planned=3, summary=summary,
+    )
+
+
+def test_render_run_shows_numbers_and_failures(manifest, results):
+    con = console()
+    render_run(manifest, con, results=results, max_failures=1)
+    out = con.export_text()
+    assert "20260101-000000-aaaaaa" in out and "BELOW THRESHOLD" in out
+    assert "abcdef123456" in out and "12.0 s" in out
+    assert "3 / 3 planned" in out and "(1 passed, 1 failed, 1 errors)" in out
+    assert "33.3% [" in out and "(threshold 90.0%)" in out
+    assert "6.1–79.2%" in out and "250/250" in out and "$0.0060" in out
+    assert "Segments" in out and "retail" in out and "travel" in out
+    assert "Label metrics" in out and "0.420" in out and "macro-f1" in out
+    assert "Failures (2, first 1 shown)" in out
+    # user content is literal text, never rich markup
+    assert "[red]rent[/red]" in out
+    assert "connection reset" not in out  # the second failure is beyond max_failures
+
+
+def test_render_run_no_failures_and_no_summary():
+    con = console()
+    m = RunManifest(id="r0", created_at=0.0, driftgate_version="0.1.0")
+    render_run(m, con, results=[res("a")])
+    out = con.export_text()
+    assert "r0" in out and "running" in out and "No failures." in out
+    assert "Arms" not in out
+
+
+def test_render_runs_list(manifest):
+    con = console()
+    other = RunManifest(
+        id="20260102-000000-bbbbbb", status="finished", created_at=86400.0, driftgate_version="0.1.0",
+        verdict="passed", summary=Summary(results=10, passed=10, pass_rate=1.0, cost_usd=0.5),
+    )
+    render_runs_list([manifest, other], con)
+    out = con.export_text()
+    lines = [line for line in out.splitlines() if "2026010" in line]
+    assert len(lines) == 2
+    assert "33.3%" in lines[0] and "BELOW THRESHOLD" in lines[0]
+    assert "100.0%" in lines[1] and "PASSED" in lines[1] and "$0.5000" in lines[1]
+
+
+def test_render_runs_list_empty():
+    con = console()
+    render_runs_list(iter([]), con)
+    assert "No runs yet" in con.export_text()
