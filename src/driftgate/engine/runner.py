@@ -388,7 +388,8 @@ class _Executor:
             from ..providers.cache import cache_key
 
             ckey = cache_key(
-                arm.model.id, arm.model.api_base, messages, arm.params, request.response_format, item.repeat
+                arm.model.id, arm.model.api_base, messages, arm.params, request.response_format, item.repeat,
+                case=request.case,
             )
             completion = self.cache.get(ckey)
         if completion is None:

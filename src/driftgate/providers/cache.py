@@ -1,0 +1,204 @@
+"""A response cache on SQLite: a re-run of an unchanged suite costs no calls and ~no time.
+
+The key is the sha256 of the canonical JSON of everything that determines an answer:
+model id, api_base, messages, params, response_format and the repeat index (repeats are
+distinct samples, so each has its own entry). For simulator models the ground-truth hint
+is part of the key too, because the simulator's answer depends on it.
+
+SQLite in WAL mode lets several processes (parallel CI jobs, a sharded run) read and
+write one file safely; `busy_timeout` makes a writer wait for another's short
+transaction instead of failing. Writes are batched (one transaction per `batch_size` puts
+or `flush_interval_s`, and on `flush()` / `close()`): a commit per put would cost a
+filesystem sync each. A put is visible to `get` in the same process at once. Losing the
+last unflushed batch to a crash only costs a few repeated calls. Errors are never cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .base import CaseHint, Completion
+
+_FORMAT = "driftgate-cache-v1"  # part of every key: a format change starts a fresh cache
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    created REAL NOT NULL
+) WITHOUT ROWID
+"""
+
+
+def _is_sim(model: str) -> bool:
+    return model.startswith("sim/") or model.partition("/")[2].startswith("sim/")
+
+
+def cache_key(
+    model: str,
+    api_base: str | None,
+    messages: list[dict[str, str]],
+    params: dict[str, Any] | None = None,
+    response_format: dict[str, Any] | None = None,
+    repeat: int = 0,
+    *,
+    case: CaseHint | None = None,
+) -> str:
+    """The cache key of one call (hex sha256). Pass `case` for simulator models."""
+    material: list[Any] = [_FORMAT, model, api_base, messages, params or {}, response_format, repeat]
+    if case is not None and _is_sim(model):
+        material.append([case.id, case.expected, case.segment, case.labels, case.output_type])
+    raw = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _encode(c: Completion) -> str:
+    return json.dumps(
+        [c.text, c.input_tokens, c.output_tokens, c.cost_usd, c.latency_ms, c.model, c.fingerprint,
+         c.finish_reason],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def _decode(value: str) -> Completion:
+    text, in_tok, out_tok, cost, latency, model, fingerprint, finish = json.loads(value)
+    return Completion(
+        text=text, input_tokens=in_tok, output_tokens=out_tok, cost_usd=cost, latency_ms=latency,
+        model=model, fingerprint=fingerprint, finish_reason=finish, cached=True,
+    )
+
+
+class ResponseCache:
+    """`get(key)` / `put(key, completion)` over one SQLite file shared by processes.
+
+    A hit keeps the original call's tokens, cost and latency (what the answer cost when it
+    was made) and has `cached=True`, so reports can tell saved calls apart.
+    """
+
+    def __init__(self, path: Path | str, *, batch_size: int = 256, flush_interval_s: float = 2.0) -> None:
+        self.path = Path(path)
+        self.batch_size = max(1, batch_size)
+        self.flush_interval_s = flush_interval_s
+        self.hits = 0
+        self.misses = 0
+        self._pending: dict[str, str] = {}
+        self._last_flush = time.monotonic()
+        # The engine calls from one event loop; the lock covers use from worker threads.
+        self._lock = threading.Lock()
+        conn: sqlite3.Connection | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(_SCHEMA)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            if conn is not None:
+                conn.close()
+            raise ConfigError(
+                f"cannot open the response cache: {exc}",
+                path=self.path,
+                hint="delete the file to start a fresh cache, or run with --no-cache",
+            ) from None
+        self._conn: sqlite3.Connection | None = conn
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError(f"response cache {self.path} is closed")
+        return self._conn
+
+    def get(self, key: str) -> Completion | None:
+        """The cached completion (with cached=True), or None."""
+        with self._lock:
+            value = self._pending.get(key)
+            if value is None:
+                row = self._db().execute("SELECT value FROM responses WHERE key = ?", (key,)).fetchone()
+                value = row[0] if row else None
+        if value is not None:
+            try:
+                completion = _decode(value)
+            except (ValueError, TypeError):
+                completion = None  # a damaged entry is a miss; the next put replaces it
+            if completion is not None:
+                self.hits += 1
+                return completion
+        self.misses += 1
+        return None
+
+    def put(self, key: str, completion: Completion) -> None:
+        """Store a successful completion (written with the next batch)."""
+        if not isinstance(completion, Completion):
+            raise TypeError(f"only completions are cached, not {type(completion).__name__}")
+        if completion.cached:
+            return  # already stored
+        with self._lock:
+            self._pending[key] = _encode(completion)
+            due = (
+                len(self._pending) >= self.batch_size
+                or time.monotonic() - self._last_flush >= self.flush_interval_s
+            )
+        if due:
+            self.flush()
+
+    def put_many(self, items: Iterable[tuple[str, Completion]]) -> None:
+        for key, completion in items:
+            self.put(key, completion)
+        self.flush()
+
+    def flush(self) -> None:
+        """Write pending entries in one transaction."""
+        with self._lock:
+            if not self._pending:
+                self._last_flush = time.monotonic()
+                return
+            rows = [(k, v, time.time()) for k, v in self._pending.items()]
+            db = self._db()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.executemany("INSERT OR REPLACE INTO responses (key, value, created) VALUES (?, ?, ?)", rows)
+                db.execute("COMMIT")
+            except sqlite3.OperationalError:
+                # Locked past busy_timeout by another process: keep the batch for later.
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                self._last_flush = time.monotonic()
+                return
+            self._pending.clear()
+            self._last_flush = time.monotonic()
+
+    def __len__(self) -> int:
+        self.flush()
+        with self._lock:
+            return int(self._db().execute("SELECT count(*) FROM responses").fetchone()[0])
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pending.clear()
+            self._db().execute("DELETE FROM responses")
+
+    def close(self) -> None:
+        """Flush and close; safe to call twice."""
+        if self._conn is None:
+            return
+        try:
+            self.flush()
+        finally:
+            with self._lock:
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+
+    def __enter__(self) -> ResponseCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
