@@ -25,7 +25,7 @@ model: sim/acme@v1
 params: {temperature: 0, max_tokens: 8}
 messages:
   - role: system
-    content: Classify the sentiment of the review. Answer with one word: positive, negative or neutral.
+    content: "Classify the sentiment of the review. Answer with one word: positive, negative or neutral."
   - role: user
     content: "{{ review }}"
 output:
