@@ -1,0 +1,143 @@
+"""Routes: which prompt version on which model serves a feature's traffic, and in what share.
+
+A route file (YAML or JSON, in `routes/NAME.yaml`):
+
+    name: categorize
+    prompt: categorize                    # the prompt this route serves
+    sticky_key: user_id                   # optional: hash of this request field pins an arm
+    arms:                                 # live arms: their answers are returned to users
+      - {name: production, prompt: categorize@few-shot, model: local/smollm2-135m, weight: 90}
+      - {name: candidate,  prompt: categorize@rag,      model: local/smollm2-135m, weight: 10}
+    shadow:                               # mirrored: answered and logged, never returned
+      - {name: next-provider, prompt: categorize@few-shot, model: sim/acme@v2, sample: 1.0}
+    fallbacks: [sim/acme@v1]              # models tried in order when an arm's model fails
+
+Prompt references are `NAME@VERSION` or `NAME@ALIAS` (`production`, `candidate`, …); an
+alias is resolved by the registry at serving time, so a rollback moves the alias and no
+route file changes. Live weights are percentages and must sum to 100.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
+
+from .._digest import digest as _digest
+from .._model import Strict
+
+_NAME = r"^[A-Za-z0-9_.\-]+$"
+
+
+class RouteArm(Strict):
+    name: str = Field(pattern=_NAME)
+    prompt: str = Field(min_length=1, description="Prompt ref: NAME, NAME@VERSION or NAME@ALIAS.")
+    model: str | None = Field(None, description="Model id; default: the prompt's own model.")
+    weight: float = Field(ge=0, le=100, description="Percent of live traffic.")
+
+
+class ShadowArm(Strict):
+    name: str = Field(pattern=_NAME)
+    prompt: str = Field(min_length=1)
+    model: str | None = None
+    sample: float = Field(1.0, ge=0, le=1, description="Share of requests mirrored to this arm.")
+
+
+class RouteSpec(Strict):
+    name: str = Field(pattern=_NAME)
+    description: str | None = None
+    prompt: str | None = Field(None, description="Name of the prompt this route serves.")
+    sticky_key: str | None = Field(
+        None, description="Request field whose hash keeps a user on one arm (consistent canary)."
+    )
+    arms: list[RouteArm] = Field(min_length=1)
+    shadow: list[ShadowArm] = Field(default_factory=list)
+    fallbacks: list[str] = Field(
+        default_factory=list, description="Model ids tried in order on failure."
+    )
+
+    @field_validator("arms")
+    @classmethod
+    def _arms_valid(cls, arms: list[RouteArm]) -> list[RouteArm]:
+        _unique([a.name for a in arms], "arm")
+        total = sum(a.weight for a in arms)
+        # Weights are percentages written by people: a tolerance absorbs 33.3 + 33.3 + 33.4.
+        if not math.isclose(total, 100.0, abs_tol=1e-6):
+            shares = ", ".join(f"{a.name}={a.weight:g}" for a in arms)
+            raise ValueError(f"live arm weights must sum to 100, got {total:g} ({shares})")
+        return arms
+
+    @field_validator("shadow")
+    @classmethod
+    def _shadow_valid(cls, shadow: list[ShadowArm], info: ValidationInfo) -> list[ShadowArm]:
+        _unique([s.name for s in shadow], "shadow arm")
+        live = {a.name for a in info.data.get("arms", [])}
+        clash = [s.name for s in shadow if s.name in live]
+        if clash:
+            raise ValueError(
+                f"shadow arm name {clash[0]!r} is also a live arm; arm names must be unique"
+            )
+        return shadow
+
+    @field_validator("fallbacks")
+    @classmethod
+    def _fallbacks_valid(cls, fallbacks: list[str]) -> list[str]:
+        if any(not f.strip() for f in fallbacks):
+            raise ValueError("a fallback model id must not be empty")
+        _unique(fallbacks, "fallback model")
+        return fallbacks
+
+    @property
+    def digest(self) -> str:
+        """Version identity of the routing rules (description excluded)."""
+        return _digest(self.model_dump(mode="json", exclude={"description"}))
+
+    @property
+    def live_arms(self) -> list[RouteArm]:
+        """Arms that receive traffic (weight > 0)."""
+        return [a for a in self.arms if a.weight > 0]
+
+    def arm(self, name: str) -> RouteArm | ShadowArm:
+        for a in [*self.arms, *self.shadow]:
+            if a.name == name:
+                return a
+        from ..errors import UnknownNameError
+
+        raise UnknownNameError("route arm", name, [a.name for a in [*self.arms, *self.shadow]])
+
+    def with_weights(self, weights: dict[str, float]) -> RouteSpec:
+        """A copy with new live weights (validated), e.g. to move a canary from 10 to 50."""
+        unknown = set(weights) - {a.name for a in self.arms}
+        if unknown:
+            self.arm(sorted(unknown)[0])  # raises UnknownNameError with suggestions
+        data: dict[str, Any] = self.model_dump()
+        for a in data["arms"]:
+            a["weight"] = weights.get(a["name"], a["weight"])
+        try:
+            return RouteSpec.model_validate(data)
+        except ValidationError as exc:
+            from .._files import validation_error
+
+            raise validation_error(exc, f"route {self.name!r}") from None
+
+
+def _unique(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise ValueError(f"duplicate {what} {n!r}")
+        seen.add(n)
+
+
+def load_route(path: Path | str) -> RouteSpec:
+    """Load a route file; the name defaults to the file stem. Errors name file/line/field."""
+    from .._files import load_data, load_model, read_text
+
+    path = Path(path)
+    text = read_text(path)
+    data = load_data(path, text)
+    if isinstance(data, dict) and "name" not in data:
+        data = {"name": path.stem.split(".")[0], **data}
+    return load_model(RouteSpec, path, data=data, text=text)
