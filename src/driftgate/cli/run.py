@@ -115,3 +115,25 @@ def show(
         print_json(data)
         return
     render_run(manifest, results=list(store.results(run_id)) if failures else None, max_failures=failures)
+
+
+@app.command("query")
+def query_cmd(
+    sql: str = typer.Argument(..., help="SQL over the views `runs` and `results` (DuckDB)."),
+    json_out: bool = JsonOption,
+    ws_path: Path = WorkspaceOption,
+) -> None:
+    """Query every stored run with SQL, e.g. `select model, avg(passed::int) from results group by 1`."""
+    from ..store.query import query
+
+    columns, rows = query(workspace(ws_path).runs_dir, sql)
+    if json_out:
+        print_json([dict(zip(columns, r, strict=True)) for r in rows])
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*columns)
+    for r in rows:
+        table.add_row(*("" if v is None else str(v) for v in r))
+    Console().print(table)

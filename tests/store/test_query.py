@@ -1,0 +1,27 @@
+from pathlib import Path
+
+import driftgate
+from driftgate.store.query import connect, pass_rate_history, query
+
+
+def test_sql_over_all_runs_with_torn_lines_and_duplicates(ws_root: Path):
+    a = driftgate.run(workspace=ws_root)
+    b = driftgate.run(workspace=ws_root, models=["sim/acme@v1?accuracy=0.5"])
+    seg = next((ws_root / "runs" / a.id / "results").glob("*.jsonl"))
+    lines = seg.read_text().splitlines(keepends=True)
+    # A resumed segment repeating a key, and a torn tail left by a killed writer.
+    (seg.parent / "zz-dup.jsonl").write_text(lines[0] + lines[1][:30])
+    con = connect(ws_root / "runs")
+    n = dict(con.sql("select run_id, count(*) from results group by 1").fetchall())
+    assert n == {a.id: 40, b.id: 40}
+    cols, rows = query(ws_root / "runs", "select id, verdict from runs order by id")
+    assert cols == ["id", "verdict"] and [r[0] for r in rows] == sorted([a.id, b.id])
+    hist = pass_rate_history(ws_root / "runs", prompt="cat@v1")
+    assert [h["pass_rate"] for h in hist][0] == 1.0 and len(hist) == 2
+    assert hist[1]["model"].startswith("sim/acme@v1") and hist[1]["pass_rate"] < 0.8
+
+
+def test_empty_workspace_has_empty_views(tmp_path: Path):
+    con = connect(tmp_path)
+    assert con.execute("select count(*) from results").fetchone() == (0,)
+    assert con.execute("select count(*) from runs").fetchone() == (0,)
