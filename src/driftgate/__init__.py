@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Case",
+    "Comparison",
     "EvalSet",
     "ModelConfig",
     "Prompt",
@@ -26,7 +27,11 @@ __all__ = [
     "Workspace",
     "DriftgateError",
     "ConfigError",
+    "compare_results",
+    "compare_runs",
+    "compare_suite",
     "embed",
+    "query",
     "load_prompt",
     "load_suite",
     "register_provider",
@@ -59,6 +64,11 @@ _LAZY = {
     "DriftgateError": "driftgate.errors",
     "ConfigError": "driftgate.errors",
     "embed": "driftgate.embed",
+    "Comparison": "driftgate.compare",
+    "compare_results": "driftgate.compare",
+    "compare_runs": "driftgate.compare",
+    "compare_suite": "driftgate.compare",
+    "query": "driftgate.store.query",
 }
 
 
@@ -78,6 +88,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .compare import Comparison, compare_results, compare_runs, compare_suite
     from .embed import embed
     from .engine.runner import Run, resume, run
     from .errors import ConfigError, DriftgateError
@@ -86,6 +97,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .providers import register_provider
     from .providers.base import ModelConfig
     from .scoring.base import Score, ScoreContext, Scorer, ScorerConfig, scorer
+    from .store.query import query
     from .store.records import CaseResult, RunManifest
     from .suite import Suite, load_suite
     from .workspace import Workspace

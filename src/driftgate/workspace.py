@@ -10,13 +10,16 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
 from ._model import Strict
 from .errors import ConfigError, UnknownNameError
-from .evalset import SUFFIXES, EvalSet
-from .prompt import Prompt, load_prompt, parse_ref
+
+if TYPE_CHECKING:
+    from .evalset import EvalSet
+    from .prompt import Prompt
 
 ARTIFACT_FOLDERS = ("fewshot", "indexes")
 
@@ -104,10 +107,14 @@ class Workspace:
         )
 
     def prompts(self) -> list[Prompt]:
+        from .prompt import load_prompt
+
         return [load_prompt(p) for p in self._prompt_files]
 
     def prompt(self, ref: str) -> Prompt:
         """Find a prompt by `NAME`, `NAME@VERSION` (a file's version label) or a file path."""
+        from .prompt import load_prompt, parse_ref
+
         if ref.endswith((".yaml", ".yml", ".json")):
             return load_prompt(self.inside(ref, what="prompt file"))
         name, version = parse_ref(ref)
@@ -135,6 +142,8 @@ class Workspace:
     # ---- golden sets -----------------------------------------------------------------
     def evalset(self, ref: str) -> EvalSet:
         """A golden set by name (file stem in evalsets/) or by path."""
+        from .evalset import SUFFIXES, EvalSet
+
         if ref.endswith(SUFFIXES) or "/" in ref:
             path = self.inside(ref, what="golden set")
             return EvalSet(path.stem, path)

@@ -21,6 +21,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+from . import compare as _compare  # noqa: E402,F401
 from . import models as _models  # noqa: E402,F401 - registers commands
 from . import run as _run  # noqa: E402,F401
 from . import sim as _sim  # noqa: E402,F401

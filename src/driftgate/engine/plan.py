@@ -179,7 +179,7 @@ def build_plan(
     from ..providers import create_provider  # validates model ids/prefixes early
 
     for arm in arms:
-        create_provider(arm.model)
+        create_provider(arm.model, workspace=ws)
         arm.context = _artifact_context(ws, arm.prompt)
 
     scorers = [build_scorer(s, source=where) for s in suite_obj.scorers]

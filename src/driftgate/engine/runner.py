@@ -269,7 +269,7 @@ class _Executor:
         plan = self.plan
         for arm in plan.arms:
             if arm.model.name not in self.providers:
-                self.providers[arm.model.name] = create_provider(arm.model)
+                self.providers[arm.model.name] = create_provider(arm.model, workspace=plan.workspace)
                 self.semaphores[arm.model.name] = asyncio.Semaphore(arm.model.concurrency)
         if not plan.options.no_cache:
             from ..providers.cache import ResponseCache
@@ -384,7 +384,8 @@ class _Executor:
         )
         completion = None
         ckey = None
-        if self.cache is not None:
+        provider = self.providers[arm.model.name]
+        if self.cache is not None and provider.cacheable:
             from ..providers.cache import cache_key
 
             ckey = cache_key(
@@ -398,7 +399,7 @@ class _Executor:
             try:
                 async with self.semaphores[arm.model.name]:
                     completion, attempts = await complete_with_retries(
-                        self.providers[arm.model.name], request, max_retries=arm.model.max_retries
+                        provider, request, max_retries=arm.model.max_retries
                     )
             except ProviderError as exc:
                 rec.update(

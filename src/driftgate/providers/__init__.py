@@ -8,6 +8,7 @@ outputs; anything else goes to litellm, or to the fast OpenAI-compatible HTTP cl
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..errors import UnknownNameError
 from .base import (
@@ -18,6 +19,9 @@ from .base import (
     Provider,
     ProviderError,
 )
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
 
 __all__ = [
     "CaseHint",
@@ -59,11 +63,17 @@ def _load(factory: str | ProviderFactory) -> ProviderFactory:
     return getattr(importlib.import_module(module), attr)
 
 
-def create_provider(config: ModelConfig) -> Provider:
-    """Build the adapter for one model config."""
+def create_provider(config: ModelConfig, *, workspace: Workspace | None = None) -> Provider:
+    """Build the adapter for one model config.
+
+    Adapters that read files (replay) take the workspace through a `workspace` keyword.
+    """
     prefix, sep, _ = config.id.partition("/")
     if sep and prefix in _FACTORIES:
-        return _load(_FACTORIES[prefix])(config)
+        factory = _load(_FACTORIES[prefix])
+        if workspace is not None and _takes_workspace(factory):
+            return factory(config, workspace=workspace)
+        return factory(config)
     if not sep and config.id in _FACTORIES:
         raise UnknownNameError("model", config.id, [f"{p}/NAME" for p in _FACTORIES])
     if config.client == "http" or (config.client == "auto" and config.api_base and _openai_compatible(config.id)):
@@ -73,6 +83,15 @@ def create_provider(config: ModelConfig) -> Provider:
     from .litellm_provider import LiteLLMProvider
 
     return LiteLLMProvider(config)
+
+
+def _takes_workspace(factory: ProviderFactory) -> bool:
+    import inspect
+
+    try:
+        return "workspace" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _openai_compatible(model_id: str) -> bool:

@@ -107,6 +107,10 @@ class ProviderError(Exception):
 class Provider(ABC):
     """An adapter to one backend. Instances are created per model config and reused."""
 
+    # False for providers whose answers are not a function of the request alone (replay:
+    # the recorded file can change), so the engine never serves them from the cache.
+    cacheable: bool = True
+
     def __init__(self, config: ModelConfig) -> None:
         self.config = config
 

@@ -179,6 +179,10 @@ def _records(path: Path, data: bytes, suffix: str) -> Iterator[tuple[int, Any]]:
 class ReplayProvider(Provider):
     """Serves recorded outputs; see the module docstring."""
 
+    # The answers are already on disk, keyed by case id (which the engine's cache key does
+    # not include), and change when the file does: the response cache must skip them.
+    cacheable = False
+
     def __init__(self, config: ModelConfig, *, workspace: Workspace | None = None) -> None:
         super().__init__(config)
         rel, query = parse_model_id(config.id)

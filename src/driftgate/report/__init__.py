@@ -10,16 +10,14 @@ shown in a report never carry values whose key names a secret (`redact`).
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from ..errors import ConfigError
+from ..store._atomic import atomic_writer  # noqa: F401 - re-exported for the report modules
 from ..store.records import CaseResult, RunManifest, Summary
 
 REDACTED = "***"
@@ -182,30 +180,12 @@ def fmt_git(manifest: RunManifest) -> str:
 
 
 # ---- files ----------------------------------------------------------------------------
-@contextmanager
-def atomic_writer(path: Path, *, newline: str | None = None) -> Iterator[IO[str]]:
-    """A text file handle whose content replaces `path` only when the block succeeds, so
-    a crashed report never leaves half a file where CI expects a whole one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as fh:
-            yield fh
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def write_report(
     path: Path, manifest: RunManifest, results: Iterable[CaseResult | dict[str, Any]]
 ) -> None:
     """Write a report of one run, its format chosen by the extension of `path`:
-    .json (manifest + results), .csv (one row per result), .md (PR comment), .xml (JUnit)."""
+    .json (manifest + results), .csv (one row per result), .md (PR comment), .xml (JUnit),
+    .html (one self-contained page)."""
     path = Path(path)
     ext = path.suffix.lower()
     if ext == ".json":
@@ -227,10 +207,9 @@ def write_report(
 
         write_junit(path, manifest, results)
     elif ext in (".html", ".htm"):
-        raise ConfigError(
-            "the HTML report is not available yet", path=path,
-            hint="write .md, .json, .csv or .xml (JUnit) instead",
-        )
+        from .html import write_run_html
+
+        write_run_html(path, manifest, results)
     else:
         raise ConfigError(
             f"unknown report format {ext or '(no extension)'!r}; valid extensions: "

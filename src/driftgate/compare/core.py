@@ -1,0 +1,340 @@
+"""The pure core of a comparison: two lists of results in, a `Comparison` out.
+
+No store, no files: the gate and CI code that already hold results call
+`compare_results` directly; `compare_runs` loads two arms and calls it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, UnknownNameError
+from ..stats import (
+    PairedResult,
+    paired_difference,
+    reduce_repeats,
+    verdict,
+)
+from ..store.records import CaseResult, RunManifest
+from ..summary import NO_SEGMENT, arm_key
+from .align import CaseGroup, CaseKey, case_label, group_cases, metric_value, scorer_metrics
+from .details import answer_mismatches, flaky, flipped_cases, histogram, in_unit_range, usage_delta
+from .model import (
+    USAGE_NAMES,
+    Comparison,
+    SegmentComparison,
+    Side,
+)
+
+# Fields of a result that can group cases into clusters without reading the golden set.
+RESULT_CLUSTER_FIELDS = ("segment", "tags", "evalset")
+_SHOW_IDS = 5
+
+
+def compare_results(
+    results_a: Iterable[CaseResult | dict[str, Any]],
+    results_b: Iterable[CaseResult | dict[str, Any]],
+    *,
+    metric: str = "pass",
+    reducer: str = "mean",
+    k: int | None = None,
+    cluster_by: str | None = None,
+    clusters: Mapping[str, Hashable] | None = None,
+    confidence: float = 0.95,
+    seed: int = 0,
+    margin: float = 0.0,
+    n_boot: int = 10_000,
+    manifest_a: RunManifest | None = None,
+    manifest_b: RunManifest | None = None,
+    warnings: list[str] | None = None,
+) -> Comparison:
+    """Compare the results of arm B with those of arm A (one prompt × model each).
+
+    `metric` (`pass`, `score` or a scorer metric) decides the verdict against `margin`;
+    every metric is compared anyway. `reducer` (mean, majority, pass@k, all-k; `k` for the
+    last two) turns repeats into one value per case. `cluster_by` is `segment`, `tags` or
+    `evalset`, or any name when `clusters` maps case ids (or `EVALSET:CASE_ID`) to cluster
+    labels; cases without a label form their own cluster. The manifests, when given, label
+    the sides and name the golden sets' digests in errors.
+    """
+    ga = group_cases(map(_as_result, results_a), side="a")
+    gb = group_cases(map(_as_result, results_b), side="b")
+    warns = list(warnings or [])
+    for side, groups in (("A", ga), ("B", gb)):
+        if not groups:
+            raise ConfigError(f"side {side} has no results to compare", field=f"results_{side.lower()}")
+    ea, eb = _evalsets(ga), _evalsets(gb)
+    common_sets = [e for e in ea if e in eb]
+    if not common_sets:
+        raise ConfigError(
+            "the two sides ran different golden sets: "
+            f"A ran {_describe_sets(ea, manifest_a)}, B ran {_describe_sets(eb, manifest_b)}",
+            field="evalset", hint="compare runs of the same golden set",
+        )
+    qualified = len(set(ea) | set(eb)) > 1
+    keys = [key for key in ga if key in gb]
+    only_a = [case_label(key, qualified) for key in ga if key not in gb]
+    only_b = [case_label(key, qualified) for key in gb if key not in ga]
+    if not keys:
+        raise ConfigError(
+            f"no case in common: A answered {len(ga)} cases (e.g. {_ids(ga, qualified)}), "
+            f"B answered {len(gb)} (e.g. {_ids(gb, qualified)}) of "
+            f"{_describe_sets(common_sets, manifest_a)}",
+            field="case_id", hint="the golden set's case ids changed between the runs",
+        )
+    if len(keys) < 2:
+        raise ConfigError(
+            f"only one case in common ({case_label(keys[0], qualified)}): a paired comparison needs at least 2",
+            field="case_id",
+        )
+    for side, only, total in (("A", only_a, len(ga)), ("B", only_b, len(gb))):
+        if only:
+            warns.append(
+                f"{len(only)} of {total} cases were answered by {side} only and are left out "
+                f"(e.g. {', '.join(only[:_SHOW_IDS])})"
+            )
+    for name in ea:
+        if name not in eb:
+            warns.append(f"golden set {name!r} was run by A only")
+    for name in eb:
+        if name not in ea:
+            warns.append(f"golden set {name!r} was run by B only")
+
+    labels = [case_label(key, qualified) for key in keys]
+    a_groups = [ga[key] for key in keys]
+    b_groups = [gb[key] for key in keys]
+    values = _reduced_values(a_groups, b_groups, labels, metric, reducer, k, warns)
+    cluster_labels = _clusters(cluster_by, clusters, keys, a_groups, b_groups, labels, qualified)
+
+    def pair(metric_name: str, idx: list[int] | None = None, cl: list[Hashable] | None = None) -> PairedResult:
+        xa, xb = values[metric_name]
+        if idx is not None:
+            xa, xb = xa[idx], xb[idx]
+        return paired_difference(xa, xb, clusters=cl, confidence=confidence, n_boot=n_boot, seed=seed)
+
+    overall = {m: pair(m, cl=cluster_labels) for m in values}
+    primary = overall[metric]
+    segments = _segments(keys, a_groups, b_groups, values, metric, cluster_labels, pair, margin)
+    pairs, mismatches = answer_mismatches(a_groups, b_groups)
+    pa, pb = values["pass"]
+    return Comparison(
+        a=_side(a_groups, ga, manifest_a),
+        b=_side(b_groups, gb, manifest_b),
+        metric=metric,
+        reducer=reducer,
+        k=k,
+        cluster_by=cluster_by,
+        confidence=primary.confidence,
+        seed=seed,
+        margin=margin,
+        evalsets=common_sets,
+        n_common=len(keys),
+        only_a=only_a,
+        only_b=only_b,
+        overall=overall,
+        scales={m: "rate" if in_unit_range(xa) and in_unit_range(xb) else "value"
+                for m, (xa, xb) in values.items()},
+        segments=segments,
+        wins=primary.wins,
+        losses=primary.losses,
+        ties=primary.ties,
+        answer_pairs=pairs,
+        answer_mismatches=mismatches,
+        answer_mismatch_rate=mismatches / pairs if pairs else None,
+        flipped=flipped_cases(a_groups, b_groups, pa, pb, values.get("score")),
+        usage=[usage_delta(name, a_groups, b_groups) for name in USAGE_NAMES],
+        histograms={m: histogram(*values[m]) for m in values if m != "pass"},
+        flaky_a=flaky(ga, qualified),
+        flaky_b=flaky(gb, qualified),
+        verdict=verdict(primary, margin),
+        warnings=warns,
+        manifest_a=_public(manifest_a),
+        manifest_b=_public(manifest_b),
+    )
+
+
+def _as_result(r: CaseResult | dict[str, Any]) -> CaseResult:
+    return r if isinstance(r, CaseResult) else CaseResult.model_validate(r)
+
+
+def _public(manifest: RunManifest | None) -> RunManifest | None:
+    if manifest is None:
+        return None
+    from ..report import redact_manifest
+
+    return redact_manifest(manifest)
+
+
+def _evalsets(groups: Mapping[CaseKey, CaseGroup]) -> list[str]:
+    return list(dict.fromkeys(key[0] for key in groups))
+
+
+def _describe_sets(names: Iterable[str], manifest: RunManifest | None) -> str:
+    info = {e.name: e for e in manifest.evalsets} if manifest else {}
+    parts = []
+    for name in names:
+        e = info.get(name)
+        parts.append(f"{name!r} (digest {e.digest}, {e.path})" if e else repr(name))
+    return ", ".join(parts) or "nothing"
+
+
+def _ids(groups: Mapping[CaseKey, CaseGroup], qualified: bool) -> str:
+    return ", ".join(case_label(key, qualified) for key in list(groups)[:3])
+
+
+def _reduced_values(
+    a_groups: list[CaseGroup],
+    b_groups: list[CaseGroup],
+    labels: list[str],
+    primary: str,
+    reducer: str,
+    k: int | None,
+    warns: list[str],
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """metric → (A's, B's) one reduced value per common case, for every comparable metric."""
+    names = ["pass", "score", *scorer_metrics(a_groups + b_groups)]
+    if primary not in names:
+        raise UnknownNameError("metric", primary, names)
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name in names:
+        per_side = []
+        missing = None
+        for side, groups in (("A", a_groups), ("B", b_groups)):
+            by_case: dict[str, list[float]] = {}
+            for label, g in zip(labels, groups, strict=True):
+                vals = [metric_value(r, name) for r in g.results]
+                if any(v is None for v in vals):
+                    missing = (side, label)
+                    break
+                by_case[label] = vals  # type: ignore[assignment]
+            if missing:
+                break
+            reduced = reduce_repeats(by_case, reducer, k)  # type: ignore[arg-type]
+            per_side.append(np.array([reduced[label] for label in labels], dtype=np.float64))
+        if missing:
+            side, label = missing
+            what = f"{side} has no {name!r} value for case {label}"
+            if name == primary:
+                raise ConfigError(
+                    f"cannot compare on {name!r}: {what}", field="metric",
+                    hint="choose a metric every case of both sides was scored on",
+                )
+            if name != "score":  # no weighted scorer at all is common: not worth a warning
+                warns.append(f"metric {name!r} not compared: {what}")
+            continue
+        out[name] = (per_side[0], per_side[1])
+    return out
+
+
+def _clusters(
+    cluster_by: str | None,
+    clusters: Mapping[str, Hashable] | None,
+    keys: list[CaseKey],
+    a_groups: list[CaseGroup],
+    b_groups: list[CaseGroup],
+    labels: list[str],
+    qualified: bool,
+) -> list[Hashable] | None:
+    if cluster_by is None:
+        if clusters is not None:
+            raise ConfigError("clusters given without cluster_by", field="cluster_by")
+        return None
+    out: list[Hashable] = []
+    for key, label, ga, gb in zip(keys, labels, a_groups, b_groups, strict=True):
+        r = ga.first
+        if clusters is not None:
+            value = clusters.get(f"{key[0]}:{key[1]}", clusters.get(key[1]))
+        elif cluster_by == "segment":
+            value = r.segment if r.segment is not None else gb.first.segment
+        elif cluster_by == "tags":
+            value = ",".join(sorted(r.tags)) if r.tags else None
+        elif cluster_by == "evalset":
+            value = key[0]
+        else:
+            raise ConfigError(
+                f"cannot cluster by {cluster_by!r} from results alone; fields: "
+                + ", ".join(RESULT_CLUSTER_FIELDS),
+                field="cluster_by",
+                hint="metadata.KEY and vars.KEY need the golden set: use compare_runs",
+            )
+        # A case without a label is its own cluster (independent of every other case).
+        out.append(("label", value) if value is not None else ("case", label))
+    if len(set(out)) < 2:
+        raise ConfigError(
+            f"cluster_by={cluster_by!r} puts every common case in one cluster; "
+            "clustered errors need at least 2 clusters",
+            field="cluster_by",
+        )
+    return out
+
+
+def _segments(
+    keys: list[CaseKey],
+    a_groups: list[CaseGroup],
+    b_groups: list[CaseGroup],
+    values: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    primary: str,
+    cluster_labels: list[Hashable] | None,
+    pair: Any,
+    margin: float,
+) -> list[SegmentComparison]:
+    segs = [ga.first.segment if ga.first.segment is not None else gb.first.segment
+            for ga, gb in zip(a_groups, b_groups, strict=True)]
+    if all(s is None for s in segs):
+        return []
+    index: dict[str, list[int]] = {}
+    for i, s in enumerate(segs):
+        index.setdefault(s if s is not None else NO_SEGMENT, []).append(i)
+    metrics = [m for m in dict.fromkeys((primary, "pass", "score")) if m in values]
+    out = []
+    for name in sorted(index):
+        idx = index[name]
+        if len(idx) < 2:
+            out.append(SegmentComparison(segment=name, n=len(idx), note="fewer than 2 cases: not compared"))
+            continue
+        cl = [cluster_labels[i] for i in idx] if cluster_labels is not None else None
+        note = None
+        if cl is not None and len(set(cl)) < 2:
+            cl, note = None, "one cluster in this segment: unclustered interval"
+        results = {m: pair(m, idx, cl) for m in metrics}
+        out.append(SegmentComparison(
+            segment=name, n=len(idx), results=results, verdict=verdict(results[primary], margin), note=note,
+        ))
+    return out
+
+
+
+
+
+
+
+
+def _side(common: list[CaseGroup], groups: Mapping[CaseKey, CaseGroup], manifest: RunManifest | None) -> Side:
+    r = common[0].first
+    model_id = None
+    prompt_digest = r.prompt_digest
+    if manifest is not None:
+        for m in manifest.models:
+            if r.model in (m.get("label"), m.get("id")):
+                model_id = m.get("id")
+                break
+    fps = dict.fromkeys(
+        x.fingerprint for g in groups.values() for x in g.results if x.fingerprint is not None
+    )
+    return Side(
+        run_id=manifest.id if manifest else r.run_id,
+        arm=arm_key(r.prompt, r.model),
+        prompt=r.prompt,
+        prompt_digest=prompt_digest,
+        model=r.model,
+        model_id=model_id,
+        status=manifest.status if manifest else None,
+        created_at=manifest.created_at if manifest else None,
+        git_revision=manifest.git_revision if manifest else None,
+        results=sum(len(g.results) for g in groups.values()),
+        cases=len(groups),
+        fingerprints=list(fps)[:10],
+    )

@@ -1,0 +1,111 @@
+"""Number formats shared by every comparison report, so each says the same thing the same way.
+
+Metrics whose values lie in [0, 1] (pass rates, most scores) are shown as percentages and
+their differences as percentage points ("−3.2 pts"); others as plain numbers.
+"""
+
+from __future__ import annotations
+
+from ..report import fmt_cost, fmt_ms
+from ..stats import PairedResult
+from .model import Comparison, UsageDelta
+
+MINUS = "\u2212"
+VERDICT_TEXT = {
+    "better": "B is better",
+    "worse": "B is worse",
+    "equivalent": "equivalent",
+    "inconclusive": "inconclusive",
+}
+VERDICT_EMOJI = {"better": "🟢", "worse": "🔴", "equivalent": "⚪", "inconclusive": "🟡"}
+USAGE_TITLES = {
+    "cost_usd": "cost / result",
+    "input_tokens": "input tokens",
+    "output_tokens": "output tokens",
+    "latency_ms": "latency",
+}
+
+
+def _signed(x: float, digits: int) -> str:
+    s = f"{abs(x):.{digits}f}"
+    if float(s) == 0.0:
+        return f"±{s}"
+    return ("+" if x > 0 else MINUS) + s
+
+
+def is_rate(cmp: Comparison, metric: str) -> bool:
+    return cmp.scales.get(metric) == "rate"
+
+
+def fmt_value(cmp: Comparison, metric: str, v: float | None) -> str:
+    if v is None:
+        return "—"
+    return f"{v * 100:.1f}%" if is_rate(cmp, metric) else f"{v:.3f}"
+
+
+def fmt_delta(cmp: Comparison, metric: str, d: float | None) -> str:
+    if d is None:
+        return "—"
+    return f"{_signed(d * 100, 1)} pts" if is_rate(cmp, metric) else _signed(d, 3)
+
+
+def fmt_interval(cmp: Comparison, metric: str, r: PairedResult) -> str:
+    if is_rate(cmp, metric):
+        return f"[{_signed(r.ci_low * 100, 1)}, {_signed(r.ci_high * 100, 1)}]"
+    return f"[{_signed(r.ci_low, 3)}, {_signed(r.ci_high, 3)}]"
+
+
+def fmt_p(p: float) -> str:
+    if p < 0.001:
+        return "<0.001"
+    return f"{p:.3f}" if p < 0.1 else f"{p:.2f}"
+
+
+def p_is(p: float) -> str:
+    """`p=0.023`, or `p<0.001`."""
+    text = fmt_p(p)
+    return f"p{text}" if text.startswith("<") else f"p={text}"
+
+
+def fmt_margin(cmp: Comparison) -> str:
+    if cmp.margin == 0:
+        return "no margin"
+    return f"margin {fmt_delta(cmp, cmp.metric, cmp.margin).lstrip('+')}"
+
+
+def headline(cmp: Comparison) -> str:
+    """One line: verdict, primary delta with interval and p-value."""
+    r = cmp.primary
+    return (
+        f"{VERDICT_TEXT[cmp.verdict]}: {cmp.metric} {fmt_value(cmp, cmp.metric, r.mean_a)} → "
+        f"{fmt_value(cmp, cmp.metric, r.mean_b)} ({fmt_delta(cmp, cmp.metric, r.delta)}, "
+        f"{r.confidence:.0%} CI {fmt_interval(cmp, cmp.metric, r)}, {p_is(r.p_value)}, "
+        f"{r.test}; {fmt_margin(cmp)})"
+    )
+
+
+def fmt_usage(name: str, v: float | None, *, delta: bool = False) -> str:
+    if v is None:
+        return "—"
+    if delta:
+        return ("±" if v == 0 else "+" if v > 0 else MINUS) + fmt_usage(name, abs(v))
+    if name == "cost_usd":
+        return fmt_cost(v)
+    if name == "latency_ms":
+        return fmt_ms(v)
+    return f"{v:,.0f}"
+
+
+def usage_row(u: UsageDelta) -> list[str]:
+    """[name, median A, median B, Δ, p95 A, p95 B, Δ]."""
+    f = u.name
+    return [
+        USAGE_TITLES[f], fmt_usage(f, u.median_a), fmt_usage(f, u.median_b),
+        fmt_usage(f, u.median_delta, delta=True), fmt_usage(f, u.p95_a), fmt_usage(f, u.p95_b),
+        fmt_usage(f, u.p95_delta, delta=True),
+    ]
+
+
+def metric_order(cmp: Comparison) -> list[str]:
+    """Primary metric first, then pass, score and the scorer metrics."""
+    return list(dict.fromkeys([cmp.metric, *cmp.overall]))

@@ -1,0 +1,202 @@
+"""Comparing stored runs (`compare_runs`) and the one-step form (`compare_suite`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+from ..providers.base import ModelConfig
+from ..store.records import CaseResult, RunManifest
+from ..store.runs import RunStore
+from ..summary import arm_key
+from ..workspace import Workspace
+from .align import arms_of, choose_arms, choose_arms_in_run
+from .core import RESULT_CLUSTER_FIELDS, compare_results
+from .model import Comparison
+
+if TYPE_CHECKING:
+    from ..engine.runner import Run
+    from ..suite import Suite
+
+_GOLDEN_SET_FIELDS = ("metadata.", "vars.")
+
+
+def compare_runs(
+    a: str,
+    b: str | None = None,
+    *,
+    workspace: Workspace | Path | str | None = None,
+    arm_a: str | None = None,
+    arm_b: str | None = None,
+    metric: str = "pass",
+    reducer: str = "mean",
+    k: int | None = None,
+    cluster_by: str | None = None,
+    confidence: float = 0.95,
+    seed: int = 0,
+    margin: float = 0.0,
+    n_boot: int = 10_000,
+) -> Comparison:
+    """Compare run B with run A, or two arms of run A when `b` is None.
+
+    Run ids may be prefixes or `latest`. Arms are picked by `arm_a` / `arm_b`
+    (`PROMPT · MODEL` or a unique part of it), by being a run's only arm, or by name when
+    both runs have it. A run that is not finished is compared on its finished cases with a
+    warning. `cluster_by` also accepts `metadata.KEY` and `vars.KEY`, read from the golden
+    set files the runs name. The rest is as in `compare_results`.
+    """
+    ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
+    store = RunStore(ws.runs_dir)
+    id_a = store.resolve_id(a)
+    id_b = store.resolve_id(b) if b is not None else id_a
+    man_a = store.load(id_a)
+    res_a = list(store.results(id_a))
+    where_a = f"run {id_a}"
+    if id_b == id_a:
+        man_b, res_b = man_a, res_a
+        pa, pb = choose_arms_in_run(arms_of(res_a), arm_a, arm_b, where=where_a)
+    else:
+        man_b = store.load(id_b)
+        res_b = list(store.results(id_b))
+        pa, pb = choose_arms(
+            arms_of(res_a), arms_of(res_b), arm_a, arm_b, where_a=where_a, where_b=f"run {id_b}"
+        )
+    warnings = [w for m, res in {id_a: (man_a, res_a), id_b: (man_b, res_b)}.values()
+                for w in _status_warnings(m, res)]
+    warnings += _digest_warnings(man_a, man_b)
+    clusters = None
+    if cluster_by is not None and cluster_by.startswith(_GOLDEN_SET_FIELDS):
+        clusters = _golden_set_clusters(ws, man_a, man_b, cluster_by, warnings)
+    elif cluster_by is not None and cluster_by not in RESULT_CLUSTER_FIELDS:
+        raise ConfigError(
+            f"cannot cluster by {cluster_by!r}; use one of {', '.join(RESULT_CLUSTER_FIELDS)}, "
+            "metadata.KEY or vars.KEY",
+            field="cluster_by",
+        )
+    return compare_results(
+        _of_arm(res_a, pa),
+        _of_arm(res_b, pb),
+        metric=metric, reducer=reducer, k=k, cluster_by=cluster_by, clusters=clusters,
+        confidence=confidence, seed=seed, margin=margin, n_boot=n_boot,
+        manifest_a=man_a, manifest_b=man_b, warnings=warnings,
+    )
+
+
+def compare_suite(
+    suite: Suite | Path | str | None = None,
+    *,
+    models: list[str | ModelConfig] | None = None,
+    prompts: list[str] | None = None,
+    workspace: Workspace | Path | str | None = None,
+    repeat: int | None = None,
+    limit: int | None = None,
+    sample: int | None = None,
+    filter: list[str] | str | None = None,
+    no_cache: bool = False,
+    max_concurrency: int | None = None,
+    max_error_rate: float | None = None,
+    progress: bool = False,
+    **compare_kw: Any,
+) -> tuple[Run, Comparison]:
+    """Run a suite on two models (`models=[A, B]`) or two prompts (`prompts=[P1, P2]`) in
+    one run, then compare the two arms (B against A). The response cache makes a rerun of
+    unchanged arms free. `compare_kw` goes to `compare_runs` (metric, reducer, margin…)."""
+    from ..engine.plan import RunOptions, build_plan
+    from ..engine.runner import run
+    from ..providers.replay import use_workspace
+
+    n_models, n_prompts = len(models or []), len(prompts or [])
+    if not ((n_models == 2 and n_prompts <= 1) or (n_prompts == 2 and n_models <= 1)):
+        raise ConfigError(
+            f"give two models or two prompts to compare (got {n_models} models, {n_prompts} prompts)",
+            field="models" if n_models else "prompts",
+            hint="e.g. --models sim/acme@v1,sim/acme@v2 or --prompts cat@v1,cat@v2",
+        )
+    ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
+    with use_workspace(ws):
+        # Plan first (cheap, writes nothing) to learn the two arms' exact names and refuse
+        # a suite whose other prompts or models would make more than two arms.
+        plan = build_plan(suite, workspace=ws, options=RunOptions(), prompts=prompts, models=models)
+        names = [arm.name for arm in plan.arms]
+        if len(names) != 2:
+            raise ConfigError(
+                f"the suite makes {len(names)} arms ({'; '.join(names)}), not 2",
+                field="prompts" if n_models else "models",
+                hint="pick the suite's other axis too: --prompts P with --models, --models M with --prompts",
+            )
+        result = run(
+            suite, workspace=ws, prompts=prompts, models=models, repeat=repeat, limit=limit,
+            sample=sample, filter=filter, no_cache=no_cache, max_concurrency=max_concurrency,
+            max_error_rate=max_error_rate, progress=progress,
+        )
+    comparison = compare_runs(result.id, workspace=ws, arm_a=names[0], arm_b=names[1], **compare_kw)
+    return result, comparison
+
+
+def _of_arm(results: list[CaseResult], arm: str) -> list[CaseResult]:
+    return [r for r in results if arm_key(r.prompt, r.model) == arm]
+
+
+def _status_warnings(manifest: RunManifest, results: list[CaseResult]) -> list[str]:
+    if manifest.status == "finished":
+        return []
+    planned = f" of {manifest.planned} planned" if manifest.planned else ""
+    why = {
+        "running": "is still running (or was killed without a trace)",
+        "interrupted": "was interrupted",
+        "failed": "failed (provider errors over budget)",
+    }.get(manifest.status, manifest.status)
+    return [
+        f"run {manifest.id} {why}: compared on its {len(results)} finished results{planned}; "
+        f"`driftgate run --resume {manifest.id}` completes it"
+    ]
+
+
+def _digest_warnings(man_a: RunManifest, man_b: RunManifest) -> list[str]:
+    if man_a.id == man_b.id:
+        return []
+    b_sets = {e.name: e for e in man_b.evalsets}
+    out = []
+    for e in man_a.evalsets:
+        other = b_sets.get(e.name)
+        if other is not None and other.digest != e.digest:
+            out.append(
+                f"golden set {e.name!r} changed between the runs (digest {e.digest} → {other.digest}): "
+                "compared on the case ids both have, whose content may differ"
+            )
+    return out
+
+
+def _golden_set_clusters(
+    ws: Workspace, man_a: RunManifest, man_b: RunManifest, cluster_by: str, warnings: list[str]
+) -> dict[str, Hashable]:
+    """`EVALSET:CASE_ID` → the case's metadata.KEY / vars.KEY, read from the golden sets."""
+    from ..evalset import iter_cases
+
+    section, _, key = cluster_by.partition(".")
+    if not key:
+        raise ConfigError(f"{cluster_by!r} names no key, e.g. {section}.source", field="cluster_by")
+    out: dict[str, Hashable] = {}
+    seen: set[str] = set()
+    for info in [*man_a.evalsets, *man_b.evalsets]:
+        if info.name in seen:
+            continue
+        seen.add(info.name)
+        path = ws.inside(info.path, what="golden set")
+        if not path.exists():
+            warnings.append(f"golden set {info.path} is gone: its cases are not clustered")
+            continue
+        for case in iter_cases(path):
+            value = (case.metadata if section == "metadata" else case.vars).get(key)
+            if value is not None:
+                label = value if isinstance(value, str | int | float | bool) else json.dumps(value, sort_keys=True)
+                out[f"{info.name}:{case.id}"] = label
+    if not out:
+        raise ConfigError(
+            f"no case of the compared golden sets has {cluster_by!r}", field="cluster_by",
+            hint='e.g. a case {"id": ..., "metadata": {"source": "doc-17"}} with --cluster-by metadata.source',
+        )
+    return out
