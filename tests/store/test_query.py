@@ -25,3 +25,24 @@ def test_empty_workspace_has_empty_views(tmp_path: Path):
     con = connect(tmp_path)
     assert con.execute("select count(*) from results").fetchone() == (0,)
     assert con.execute("select count(*) from runs").fetchone() == (0,)
+
+
+def test_finished_runs_are_compacted_to_parquet_and_rebuilt_when_segments_change(ws_root: Path):
+    run = driftgate.run(workspace=ws_root, limit=10)
+    runs = ws_root / "runs"
+    first = connect(runs).execute("select count(*), sum(passed::int) from results").fetchone()
+    pq = runs / run.id / "results.parquet"
+    assert pq.exists() and first == (10, 10)
+    again = connect(runs).execute("select count(*), sum(passed::int) from results").fetchone()
+    assert again == first
+    # A segment newer than the Parquet copy (as a resume writes) makes it stale: rebuilt.
+    seg = next((runs / run.id / "results").glob("*.jsonl"))
+    extra = seg.read_text().splitlines()[0].replace('|0"', '|9"', 1)
+    import os
+    import time
+
+    newer = seg.parent / "zz-late.jsonl"
+    newer.write_text(extra + "\n")
+    later = time.time() + 5
+    os.utime(newer, (later, later))
+    assert connect(runs).execute("select count(*) from results").fetchone() == (11,)

@@ -55,33 +55,41 @@ def _sql_str(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def connect(runs_dir: Path | str, *, threads: int | None = None) -> Any:
-    """An in-memory DuckDB connection with `runs` and `results` views over `runs_dir`."""
+def connect(runs_dir: Path | str, *, threads: int | None = None, compact: bool = True) -> Any:
+    """An in-memory DuckDB connection with `runs` and `results` views over `runs_dir`.
+
+    Finished runs are read from `results.parquet`, a columnar copy of their JSONL segments
+    made the first time they are queried (`compact_run`); runs still in progress are read
+    from their segments directly.
+    """
     import duckdb
 
     runs_dir = Path(runs_dir)
     con = duckdb.connect(":memory:")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
-    columns = "{" + ", ".join(f"{_sql_str(k)}: {_sql_str(v)}" for k, v in RESULT_COLUMNS.items()) + "}"
-    segs = str(runs_dir / "*" / "results" / "*.jsonl")
-    manifests = str(runs_dir / "*" / "manifest.json")
-    has_segs = any(runs_dir.glob("*/results/*.jsonl"))
-    has_runs = any(runs_dir.glob("*/manifest.json"))
-    if has_segs:
-        con.execute(
-            f"""CREATE VIEW results AS
-            SELECT * EXCLUDE (rn) FROM (
-              SELECT *, row_number() OVER (PARTITION BY run_id, key ORDER BY ts) AS rn
-              FROM read_json({_sql_str(segs)}, format='newline_delimited', columns={columns},
-                             ignore_errors=true)
-              WHERE key IS NOT NULL  -- a torn line reads as a row of NULLs
-            ) WHERE rn = 1"""
-        )
+    parquet: list[str] = []
+    jsonl: list[str] = []
+    for run in _run_dirs(runs_dir):
+        pq = run / "results.parquet"
+        if compact and _is_final(run) and not _fresh(pq, run):
+            compact_run(run, con=con)
+        if pq.exists() and _fresh(pq, run):
+            parquet.append(str(pq))
+        else:
+            jsonl.extend(str(p) for p in sorted((run / "results").glob("*.jsonl")))
+    parts = []
+    if parquet:
+        parts.append(f"SELECT * FROM read_parquet({_sql_list(parquet)})")
+    if jsonl:
+        parts.append(_dedup_jsonl_sql(jsonl))
+    if parts:
+        con.execute("CREATE VIEW results AS " + " UNION ALL ".join(parts))
     else:
         cols = ", ".join(f"NULL::{t} AS {_quote(k)}" for k, t in RESULT_COLUMNS.items())
         con.execute(f"CREATE VIEW results AS SELECT {cols} WHERE false")
-    if has_runs:
+    manifests = str(runs_dir / "*" / "manifest.json")
+    if any(runs_dir.glob("*/manifest.json")):
         con.execute(
             f"""CREATE VIEW runs AS
             SELECT id, status, verdict, suite, suite_digest, description,
@@ -98,6 +106,66 @@ def connect(runs_dir: Path | str, *, threads: int | None = None) -> Any:
             "NULL::VARCHAR AS verdict WHERE false"
         )
     return con
+
+
+def compact_run(run_dir: Path, *, con: Any = None) -> Path | None:
+    """Write `results.parquet` for one run from its segments (atomically); None if empty."""
+    import os
+
+    segments = sorted((run_dir / "results").glob("*.jsonl"))
+    if not segments:
+        return None
+    if con is None:
+        import duckdb
+
+        con = duckdb.connect(":memory:")
+    target = run_dir / "results.parquet"
+    tmp = run_dir / f".results.{os.getpid()}.parquet.tmp"
+    con.execute(
+        f"COPY ({_dedup_jsonl_sql([str(p) for p in segments])}) TO {_sql_str(str(tmp))} "
+        "(FORMAT parquet, COMPRESSION zstd)"
+    )
+    os.replace(tmp, target)  # concurrent compactions write the same content: last one wins
+    return target
+
+
+def _dedup_jsonl_sql(files: list[str]) -> str:
+    columns = "{" + ", ".join(f"{_sql_str(k)}: {_sql_str(v)}" for k, v in RESULT_COLUMNS.items()) + "}"
+    return f"""SELECT * EXCLUDE (rn) FROM (
+          SELECT *, row_number() OVER (PARTITION BY run_id, key ORDER BY ts) AS rn
+          FROM read_json({_sql_list(files)}, format='newline_delimited', columns={columns},
+                         ignore_errors=true)
+          WHERE key IS NOT NULL  -- a torn line reads as a row of NULLs
+        ) WHERE rn = 1"""
+
+
+def _run_dirs(runs_dir: Path) -> list[Path]:
+    if not runs_dir.is_dir():
+        return []
+    return sorted(p for p in runs_dir.iterdir() if (p / "manifest.json").exists())
+
+
+def _is_final(run: Path) -> bool:
+    import json
+
+    try:
+        status = json.loads((run / "manifest.json").read_bytes()).get("status")
+    except (OSError, ValueError):
+        return False
+    return status in ("finished", "failed")
+
+
+def _fresh(parquet: Path, run: Path) -> bool:
+    """The Parquet copy exists and is newer than every segment (a resume adds segments)."""
+    try:
+        built = parquet.stat().st_mtime_ns
+    except FileNotFoundError:
+        return False
+    return all(seg.stat().st_mtime_ns <= built for seg in (run / "results").glob("*.jsonl"))
+
+
+def _sql_list(items: list[str]) -> str:
+    return "[" + ", ".join(_sql_str(i) for i in items) + "]"
 
 
 def _quote(name: str) -> str:
