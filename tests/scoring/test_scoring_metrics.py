@@ -77,3 +77,27 @@ def test_empty_and_bad_input():
     assert exc.value.hint is not None and "accuracy" in exc.value.hint
     with pytest.raises(ValueError, match="1 expected labels but 2"):
         label_metrics(["a"], ["a", "b"], ["accuracy"])
+
+
+def test_counts_match_scikit_learn_on_random_labels():
+    import random
+
+    from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+
+    from driftgate.scoring.metrics import NONE_LABEL, label_metrics
+
+    rng = random.Random(4)
+    labels = ["a", "b", "c", "d", "e"]
+    exp = [rng.choice(labels[:4]) for _ in range(300)]
+    pred = [rng.choice(labels + [None]) for _ in range(300)]
+    got = label_metrics(exp, pred, ["accuracy", "macro_f1", "per_label", "confusion"], labels=labels)
+    y_pred = [NONE_LABEL if p is None else p for p in pred]
+    assert got["accuracy"] == sum(e == p for e, p in zip(exp, pred)) / 300
+    assert abs(got["macro_f1"] - f1_score(exp, y_pred, labels=labels, average="macro", zero_division=0)) < 1e-12
+    p, r, f, s = precision_recall_fscore_support(exp, y_pred, labels=labels, average=None, zero_division=0)
+    for i, lab in enumerate(labels):
+        row = got["per_label"][lab]
+        assert abs(row["precision"] - p[i]) < 1e-12 and abs(row["recall"] - r[i]) < 1e-12
+        assert abs(row["f1"] - f[i]) < 1e-12 and row["support"] == s[i]
+    cm = confusion_matrix(exp, y_pred, labels=labels + [NONE_LABEL])
+    assert got["confusion"]["matrix"] == cm.tolist()

@@ -19,14 +19,15 @@ import json
 import os
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from ..errors import ConfigError, MissingCredentialError
 from .base import Completion, CompletionRequest, ModelConfig, Provider, ProviderError
 from .simulator import SIM_HEADER, case_header
+
+if TYPE_CHECKING:  # imported on first use: a fully cached run never pays aiohttp's 0.3 s
+    import aiohttp
 
 # litellm-style provider prefixes that name an OpenAI-compatible server; the rest of the id
 # is the model name that server knows.
@@ -152,6 +153,8 @@ class OpenAICompatibleProvider(Provider):
         return f"OpenAICompatibleProvider(model={self._model!r}, url={self._url!r})"
 
     def _get_session(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._loop is not loop:
             # A session belongs to the loop it was made in; a new loop needs a new one.
@@ -165,12 +168,16 @@ class OpenAICompatibleProvider(Provider):
         return self._session
 
     def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
+        import aiohttp
+
         t = self._timeouts.get(seconds)
         if t is None:
             t = self._timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
         return t
 
     async def complete(self, request: CompletionRequest) -> Completion:
+        import aiohttp
+
         session = self._get_session()
         payload: dict[str, Any] = {"model": self._model, "messages": request.messages}
         if self.config.params:

@@ -122,17 +122,25 @@ def scorer(name: str) -> Callable[[S], S]:
     return deco
 
 
-def _ensure_builtins() -> None:
+# Scorers whose modules import heavy libraries (numpy, the embedder, a model) register
+# when first named, so a suite that doesn't use them never pays for the import.
+_LAZY_SCORERS = {
+    "semantic-similarity": "semantic",
+    "embedding-label": "semantic",
+    "llm-judge": "judge",
+    "rubric": "judge",
+}
+
+
+def _ensure_builtins(name: str | None = None) -> None:
+    """Register the built-ins; with `name`, also the lazy module providing it (None: all)."""
+    import importlib
+
     from . import builtins  # noqa: F401 - registers the built-in scorers
 
-    try:  # scorers that need the embedder or a judge model register when present
-        from . import semantic  # noqa: F401
-    except ImportError:
-        pass
-    try:
-        from . import judge  # noqa: F401
-    except ImportError:
-        pass
+    modules = set(_LAZY_SCORERS.values()) if name is None else {_LAZY_SCORERS.get(name)} - {None}
+    for module in modules:
+        importlib.import_module(f"{__package__}.{module}")
 
 
 def scorer_names() -> list[str]:
@@ -142,16 +150,16 @@ def scorer_names() -> list[str]:
 
 def build_scorer(options: dict[str, Any] | ScorerConfig, *, source: str | None = None) -> Scorer:
     """Build a scorer from its suite-file options (a mapping with `type`)."""
-    _ensure_builtins()
     data = options.model_dump(exclude_unset=True) if isinstance(options, ScorerConfig) else dict(options)
     type_ = data.get("type")
     if not isinstance(type_, str):
         raise ConfigError("a scorer needs a `type`", path=source, field="type")
     negate = type_.startswith("not-")
     base = type_[4:] if negate else type_
+    _ensure_builtins(base)
     cls = SCORERS.get(base)
     if cls is None:
-        raise UnknownNameError("scorer", type_, list(SCORERS))
+        raise UnknownNameError("scorer", type_, scorer_names())
     try:
         config = cls.Config.model_validate({**data, "type": base})
     except ValidationError as exc:

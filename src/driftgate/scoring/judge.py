@@ -1,0 +1,215 @@
+"""LLM-as-judge: a model grades the output against a rubric (`llm-judge`, alias `rubric`).
+
+    - type: llm-judge
+      rubric: "The answer names the right city and says nothing false."
+      model: openai/gpt-4o-mini        # any model id: litellm, sim/…, local/smollm2-135m
+      scale: [1, 5]                    # default [0, 1]
+      pass_score: 4                    # on the judge's scale; default the scale's midpoint
+      judge_version: "2024-06 rubric v3"
+
+The judge must answer with exactly one JSON object `{"reasoning": str, "score": number}`
+(`format: json`, the default; a surrounding markdown code fence is tolerated, nothing
+else), or with free reasoning ending in a last line `VERDICT: PASS` / `VERDICT: FAIL`
+(`format: verdict`). Anything else — prose around the JSON, extra keys, a score off the
+scale, a missing verdict line — is a scorer *error* with the raw answer kept in
+`Score.data["raw"]`: an unparseable judgement never passes a case.
+
+The prompt text is versioned: `JUDGE_TEMPLATE_VERSION` and a digest of the templates are
+stored with every score, next to the user's `judge_version`, so a changed judge is visible
+in comparisons instead of looking like a changed model. The default judge model is the
+embedded `local/smollm2-135m` so suites run offline; at 135M parameters it is a weak judge —
+use a hosted model for judgements that matter.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from .._digest import digest
+from ._common import NO_OUTPUT, option_error, subject_text
+from .base import Score, ScoreContext, Scorer, ScorerConfig, scorer
+
+JUDGE_TEMPLATE_VERSION = "1"
+
+_SYSTEM = {
+    "json": (
+        "You are a strict evaluator. Grade the RESPONSE against the RUBRIC. "
+        "Reply with only a JSON object, no other text: "
+        '{{"reasoning": "<one or two sentences>", "score": <number from {lo:g} to {hi:g}>}}. '
+        "{lo:g} means the rubric is not met at all, {hi:g} means it is fully met."
+    ),
+    "verdict": (
+        "You are a strict evaluator. Grade the RESPONSE against the RUBRIC. "
+        "Explain your reasoning in one or two sentences, then end with a last line that is "
+        "exactly `VERDICT: PASS` or `VERDICT: FAIL`."
+    ),
+}
+_USER = "RUBRIC:\n{rubric}\n\n{task}{reference}RESPONSE:\n{output}"
+TEMPLATE_DIGEST = digest([JUDGE_TEMPLATE_VERSION, _SYSTEM, _USER])
+
+_FENCE = re.compile(r"^```(?:json)?\s*\n(.*)\n\s*```$", re.DOTALL)
+_VERDICT = re.compile(r"^\s*\**\s*VERDICT\s*:\s*(PASS|FAIL)\s*\**\s*$", re.IGNORECASE)
+
+
+class JudgeParseError(ValueError):
+    """The judge's answer is not in the required format."""
+
+
+def parse_json_verdict(text: str, lo: float, hi: float) -> tuple[float, str]:
+    """(score, reasoning) from a strict `{"reasoning": str, "score": number}` answer."""
+    body = text.strip()
+    fenced = _FENCE.match(body)
+    if fenced:
+        body = fenced.group(1).strip()
+    try:
+        obj = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise JudgeParseError(f"not a JSON object ({exc.msg} at char {exc.pos})") from None
+    if not isinstance(obj, dict):
+        raise JudgeParseError(f"expected a JSON object, got {type(obj).__name__}")
+    if set(obj) != {"reasoning", "score"}:
+        raise JudgeParseError(f"expected exactly the keys reasoning and score, got {sorted(obj)}")
+    reasoning, score = obj["reasoning"], obj["score"]
+    if not isinstance(reasoning, str):
+        raise JudgeParseError("`reasoning` is not a string")
+    if isinstance(score, bool) or not isinstance(score, int | float):
+        raise JudgeParseError(f"`score` is not a number: {score!r}")
+    if not lo <= score <= hi:
+        raise JudgeParseError(f"`score` {score:g} is outside the scale [{lo:g}, {hi:g}]")
+    return float(score), reasoning
+
+
+def parse_pass_fail(text: str) -> tuple[bool, str]:
+    """(passed, reasoning) from an answer whose last non-empty line is `VERDICT: PASS|FAIL`."""
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    if not lines:
+        raise JudgeParseError("empty answer")
+    m = _VERDICT.match(lines[-1])
+    if not m:
+        raise JudgeParseError("the last line is not `VERDICT: PASS` or `VERDICT: FAIL`")
+    return m.group(1).upper() == "PASS", "\n".join(lines[:-1]).strip()
+
+
+@scorer("llm-judge")
+class LLMJudge(Scorer):
+    """A model grades the output against `rubric`; see the module docstring for formats."""
+
+    class Config(ScorerConfig):
+        rubric: str = Field(min_length=1, description="What a good response does.")
+        model: str = Field("local/smollm2-135m", description="Judge model id.")
+        format: Literal["json", "verdict"] = Field("json", description="Answer format required.")
+        scale: tuple[float, float] = Field((0.0, 1.0), description="[lowest, highest] score.")
+        pass_score: float | None = Field(None, description="Passes at score ≥ this; default midpoint.")
+        judge_version: str | None = Field(None, description="Your label for this judge; stored.")
+        include_input: bool = Field(True, description="Show the judge the case's variables.")
+        max_tokens: int = Field(256, ge=16, le=8192)
+        max_retries: int = Field(2, ge=0, le=10)
+        timeout_s: float = Field(60.0, gt=0)
+
+        @model_validator(mode="after")
+        def _check(self) -> LLMJudge.Config:
+            lo, hi = self.scale
+            if self.threshold is not None:
+                raise option_error("llm-judge passes at `pass_score` (on its scale); drop `threshold`")
+            if not lo < hi:
+                raise option_error(f"scale must be [low, high] with low < high, got [{lo:g}, {hi:g}]")
+            if self.pass_score is not None and not lo <= self.pass_score <= hi:
+                raise option_error(f"pass_score {self.pass_score:g} is outside the scale [{lo:g}, {hi:g}]")
+            return self
+
+    config: Config
+
+    def __init__(self, config: ScorerConfig) -> None:
+        super().__init__(config)
+        self._provider: Any = None
+
+    @property
+    def pass_score(self) -> float:
+        lo, hi = self.config.scale
+        return self.config.pass_score if self.config.pass_score is not None else (lo + hi) / 2
+
+    def messages(self, ctx: ScoreContext) -> list[dict[str, str]]:
+        """The judge prompt for one case."""
+        lo, hi = self.config.scale
+        task = ""
+        if self.config.include_input and ctx.vars:
+            task = "TASK INPUT:\n" + json.dumps(ctx.vars, ensure_ascii=False, indent=1, default=str) + "\n\n"
+        ref = ctx.reference if ctx.reference is not None else ctx.expected
+        reference = ""
+        if ref is not None:
+            ref_text = ref if isinstance(ref, str) else json.dumps(ref, ensure_ascii=False, default=str)
+            reference = f"REFERENCE ANSWER:\n{ref_text}\n\n"
+        user = _USER.format(rubric=self.config.rubric, task=task, reference=reference, output=subject_text(ctx))
+        return [
+            {"role": "system", "content": _SYSTEM[self.config.format].format(lo=lo, hi=hi)},
+            {"role": "user", "content": user},
+        ]
+
+    def _get_provider(self) -> Any:
+        if self._provider is None:
+            from ..providers import ModelConfig, create_provider
+
+            self._provider = create_provider(
+                ModelConfig(id=self.config.model, timeout_s=self.config.timeout_s, max_retries=self.config.max_retries)
+            )
+        return self._provider
+
+    async def ascore(self, ctx: ScoreContext) -> Score:
+        data: dict[str, Any] = {
+            "judge_model": self.config.model,
+            "judge_version": self.config.judge_version,
+            "template_version": JUDGE_TEMPLATE_VERSION,
+            "template_digest": TEMPLATE_DIGEST,
+        }
+        if ctx.output is None and ctx.parsed is None:
+            return Score(0.0, False, reason=NO_OUTPUT, error=NO_OUTPUT, data=data)
+        from ..providers import CompletionRequest, ProviderError
+        from ..providers.retry import complete_with_retries
+
+        request = CompletionRequest(
+            model=self.config.model,
+            messages=self.messages(ctx),
+            params={"temperature": 0, "max_tokens": self.config.max_tokens},
+            timeout_s=self.config.timeout_s,
+        )
+        try:
+            completion, attempts = await complete_with_retries(
+                self._get_provider(), request, max_retries=self.config.max_retries
+            )
+        except ProviderError as exc:
+            msg = f"judge call failed: {exc}"
+            return Score(0.0, False, reason=msg, error=msg, data=data)
+        data["attempts"] = attempts
+        if completion.cost_usd is not None:
+            data["judge_cost_usd"] = completion.cost_usd
+        return self._grade(completion.text or "", data)
+
+    def _grade(self, text: str, data: dict[str, Any]) -> Score:
+        lo, hi = self.config.scale
+        try:
+            if self.config.format == "json":
+                raw_score, reasoning = parse_json_verdict(text, lo, hi)
+                value = (raw_score - lo) / (hi - lo)
+                passed = raw_score >= self.pass_score
+                data["judge_score"] = raw_score
+                verdict = f"score {raw_score:g} {'≥' if passed else '<'} {self.pass_score:g}"
+            else:
+                passed, reasoning = parse_pass_fail(text)
+                value = 1.0 if passed else 0.0
+                verdict = "PASS" if passed else "FAIL"
+        except JudgeParseError as exc:
+            data["raw"] = text
+            msg = f"unparseable judge answer: {exc}"
+            return Score(0.0, False, reason=msg, error=msg, data=data)
+        data["reasoning"] = reasoning
+        return Score(value, passed, reason=f"judge: {verdict}", data=data)
+
+
+
+@scorer("rubric")
+class Rubric(LLMJudge):
+    """`rubric`: another name for `llm-judge`."""
