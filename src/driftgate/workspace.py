@@ -112,7 +112,12 @@ class Workspace:
         return [load_prompt(p) for p in self._prompt_files]
 
     def prompt(self, ref: str) -> Prompt:
-        """Find a prompt by `NAME`, `NAME@VERSION` (a file's version label) or a file path."""
+        """Find a prompt by `NAME`, `NAME@VERSION` (a file's version label) or a file path.
+
+        When no file carries the label, `NAME@N` (sequence number), `NAME@DIGEST` (a prefix
+        of ≥ 4) and `NAME@ALIAS` (production, candidate, previous, …) resolve through the
+        registry: file labels win.
+        """
         from .prompt import load_prompt, parse_ref
 
         if ref.endswith((".yaml", ".yml", ".json")):
@@ -123,6 +128,11 @@ class Workspace:
             exact = [p for p in matches if p.version == version]
             if exact:
                 return exact[0]
+            from .registry.serving import registry_prompt
+
+            registered = registry_prompt(self, name, version)
+            if registered is not None:
+                return registered
             raise UnknownNameError(
                 "prompt version", ref, [p.ref for p in matches] or [p.ref for p in self.prompts()]
             )

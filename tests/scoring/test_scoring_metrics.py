@@ -92,7 +92,7 @@ def test_counts_match_scikit_learn_on_random_labels():
     pred = [rng.choice(labels + [None]) for _ in range(300)]
     got = label_metrics(exp, pred, ["accuracy", "macro_f1", "per_label", "confusion"], labels=labels)
     y_pred = [NONE_LABEL if p is None else p for p in pred]
-    assert got["accuracy"] == sum(e == p for e, p in zip(exp, pred)) / 300
+    assert got["accuracy"] == sum(e == p for e, p in zip(exp, pred, strict=True)) / 300
     assert abs(got["macro_f1"] - f1_score(exp, y_pred, labels=labels, average="macro", zero_division=0)) < 1e-12
     p, r, f, s = precision_recall_fscore_support(exp, y_pred, labels=labels, average=None, zero_division=0)
     for i, lab in enumerate(labels):

@@ -277,7 +277,11 @@ class LocalProvider(Provider):
         for m in request.messages:
             if not isinstance(m.get("content"), str) or m.get("role") not in {"system", "user", "assistant"}:
                 raise ProviderError("bad_request", "local models take text messages with role system/user/assistant")
-        max_tokens = params.get("max_tokens", params.get("max_completion_tokens")) or DEFAULT_MAX_TOKENS
+        max_tokens = params.get("max_tokens")
+        if max_tokens is None:
+            max_tokens = params.get("max_completion_tokens")
+        if max_tokens is None:
+            max_tokens = DEFAULT_MAX_TOKENS
         stop = params.get("stop") or []
         stop = [stop] if isinstance(stop, str) else [s for s in stop if s]
         try:
