@@ -91,12 +91,52 @@ def simulate_pairs(
     return a, b, clusters
 
 
+def sim_outcomes(model: str, trial: int, n: int) -> np.ndarray:
+    """Pass/fail of one simulated run through `driftgate.providers.simulator.simulate`.
+
+    Case ids are fresh per trial (a new golden set from the same population); the profile's
+    `case_difficulty` makes a hard case hard for every version, and different `seed`s make
+    the two runs independent draws given the case.
+    """
+    from driftgate.providers.base import CaseHint
+    from driftgate.providers.simulator import simulate
+
+    labels = ["a", "b", "c", "d", "e"]
+    msgs = [{"role": "user", "content": "x"}]
+    out = np.empty(n)
+    for i in range(n):
+        hint = CaseHint(id=f"t{trial}-c{i}", expected="a", labels=labels, output_type="label")
+        out[i] = simulate(model, hint, msgs).text == "a"
+    return out
+
+
+def simulator_calibration(trials: int, n: int, n_boot: int) -> None:
+    """The same two figures with the product's simulator producing the runs."""
+    base = "sim/acme@v1?latency_ms=0&latency_jitter_ms=0&case_difficulty={s}&accuracy={acc}&seed={seed}"
+    false_pos = detected = 0
+    for t in range(trials):
+        a = sim_outcomes(base.format(s=SPREAD, acc=BASELINE, seed=2 * t), t, n)
+        b = sim_outcomes(base.format(s=SPREAD, acc=BASELINE, seed=2 * t + 1), t, n)
+        false_pos += paired_difference(a, b, n_boot=n_boot, seed=t).p_value < ALPHA
+        c = sim_outcomes(base.format(s=SPREAD, acc=BASELINE - DROP, seed=2 * t + 1), t, n)
+        r = paired_difference(a, c, n_boot=n_boot, seed=t)
+        detected += r.p_value < ALPHA and r.delta < 0
+    # The simulator's difficulty model is this file's (logit, spread SPREAD), so the same
+    # discordance feeds the power prediction.
+    psi = true_discordance(intercept_for(BASELINE), intercept_for(BASELINE - DROP))
+    predicted = power(BASELINE, DROP, n, alpha=ALPHA, discordance=psi)
+    print(f"sim_null_false_positive_rate: {false_pos / trials:.4f}")
+    print(f"sim_detection_rate_5pt: {detected / trials:.4f}")
+    print(f"sim_power_gap_points: {abs(detected / trials - predicted) * 100:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=1000, help="comparisons per scenario (≥ 200)")
     parser.add_argument("--cases", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-boot", type=int, default=2000)
+    parser.add_argument("--sim-trials", type=int, default=200, help="trials through the simulator")
     args = parser.parse_args()
     started = time.perf_counter()
     rng = np.random.default_rng(args.seed)
@@ -133,6 +173,7 @@ def main() -> None:
     print(f"true_correlation: {rho:.4f}")
     print(f"predicted_power_5pt_default_correlation: {power(BASELINE, DROP, n, alpha=ALPHA):.4f}")
     print(f"ci_coverage_5pt: {covered / trials:.4f}")
+    simulator_calibration(args.sim_trials, n, min(args.n_boot, 500))
 
     # (c) Identical versions on clustered cases (40 sources × 10 questions): a case-level
     # test ignores the clustering and over-calls; the cluster analysis should not.

@@ -190,3 +190,27 @@ def test_provider_latency_and_scripted_retry() -> None:
         assert e.value.kind == "timeout"
 
     asyncio.run(main())
+
+
+def test_case_difficulty_keeps_accuracy_and_correlates_versions():
+    from driftgate.providers.base import CaseHint
+    from driftgate.providers.simulator import simulate
+
+    labels = ["a", "b", "c", "d"]
+    n = 4000
+
+    def outcomes(model: str) -> list[bool]:
+        out = []
+        for i in range(n):
+            hint = CaseHint(id=f"k{i}", expected="a", labels=labels, output_type="label")
+            out.append(simulate(model, hint, [{"role": "user", "content": "x"}]).text == "a")
+        return out
+
+    a = outcomes("sim/acme@v1?latency_ms=0&case_difficulty=1.5&seed=1")
+    b = outcomes("sim/acme@v1?latency_ms=0&case_difficulty=1.5&seed=2")
+    flat = outcomes("sim/acme@v1?latency_ms=0&seed=3")
+    assert abs(sum(a) / n - 0.9) < 0.02 and abs(sum(b) / n - 0.9) < 0.02
+    both_fail = sum(not x and not y for x, y in zip(a, b, strict=True)) / n
+    indep_fail = sum(not x and not y for x, y in zip(a, flat, strict=True)) / n
+    # Shared difficulty: the two seeds fail the same hard cases far more often than chance.
+    assert both_fail > 2 * indep_fail

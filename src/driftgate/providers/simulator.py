@@ -20,8 +20,10 @@ and the OpenAI-compatible server in `sim_server.py`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
+import math
 import struct
 from typing import Any, Literal
 from urllib.parse import parse_qsl
@@ -71,6 +73,12 @@ class SimProfile(Strict):
         None, description="Random stream; profiles sharing one agree where their rates agree."
     )
     seed: int = 0
+    case_difficulty: float = Field(
+        0.0, ge=0, le=5,
+        description="Logit sd of a per-case difficulty shared by every profile and seed: hard "
+        "cases are hard for all versions, so paired outcomes correlate as on real golden sets. "
+        "0 = every case equally hard. The population accuracy stays `accuracy`.",
+    )
 
     def accuracy_for(self, segment: str | None) -> float:
         if segment is not None and segment in self.segment_accuracy:
@@ -183,6 +191,32 @@ def _uniforms(*parts: object) -> tuple[float, ...]:
     return tuple(x / 18446744073709551616.0 for x in struct.unpack("<8Q", raw))
 
 
+def _case_accuracy(accuracy: float, spread: float, case_id: str) -> float:
+    """This case's chance of a right answer under a shared latent difficulty z ~ N(0, 1)."""
+    if spread <= 0 or accuracy in (0.0, 1.0):
+        return accuracy
+    from statistics import NormalDist
+
+    u = _uniforms("difficulty", case_id)[0]
+    z = NormalDist().inv_cdf(min(max(u, 1e-12), 1 - 1e-12))
+    return 1.0 / (1.0 + math.exp(-(_intercept(accuracy, spread) - spread * z)))
+
+
+@functools.lru_cache(maxsize=256)
+def _intercept(accuracy: float, spread: float) -> float:
+    """Logit intercept a with E_z[sigmoid(a - spread·z)] = accuracy (Gauss–Hermite, bisection)."""
+    import numpy as np
+
+    nodes, weights = np.polynomial.hermite_e.hermegauss(80)
+    weights = weights / math.sqrt(2.0 * math.pi)
+    lo, hi = -30.0, 30.0
+    for _ in range(80):
+        mid = (lo + hi) / 2.0
+        rate = float(weights @ (1.0 / (1.0 + np.exp(-(mid - spread * nodes)))))
+        lo, hi = (mid, hi) if rate < accuracy else (lo, mid)
+    return (lo + hi) / 2.0
+
+
 def _tokens(text: str) -> int:
     return round(len(text.split()) * 1.3)
 
@@ -252,7 +286,7 @@ def simulate(
     elif a[1] < p.format_error_rate:
         text = _format_error(kind, _render(expected, kind), labels, int(a[2] * 2**32))
     else:
-        correct = a[3] < p.accuracy_for(hint.segment)
+        correct = a[3] < _case_accuracy(p.accuracy_for(hint.segment), p.case_difficulty, hint.id)
         pick = int(a[4] * 2**32)
         if labels is not None:
             text = _label_answer(expected, labels, correct, pick)
