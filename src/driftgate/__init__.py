@@ -32,6 +32,15 @@ __all__ = [
     "compare_suite",
     "embed",
     "query",
+    "resolve",
+    "Resolver",
+    "ResolvedArtifact",
+    "promote",
+    "rollback",
+    "register_artifacts",
+    "evaluate_gate",
+    "GatePolicy",
+    "GateVerdict",
     "load_prompt",
     "load_suite",
     "register_provider",
@@ -69,6 +78,15 @@ _LAZY = {
     "compare_runs": "driftgate.compare",
     "compare_suite": "driftgate.compare",
     "query": "driftgate.store.query",
+    "resolve": "driftgate.registry.serving",
+    "Resolver": "driftgate.registry.serving",
+    "ResolvedArtifact": "driftgate.registry.serving",
+    "promote": "driftgate.registry.moves",
+    "rollback": "driftgate.registry.moves",
+    "register_artifacts": "driftgate.registry.record",
+    "evaluate_gate": "driftgate.gate",
+    "GatePolicy": "driftgate.gate",
+    "GateVerdict": "driftgate.gate",
 }
 
 
@@ -93,9 +111,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine.runner import Run, resume, run
     from .errors import ConfigError, DriftgateError
     from .evalset import Case, EvalSet
+    from .gate import GatePolicy, GateVerdict, evaluate_gate
     from .prompt import Prompt, load_prompt
     from .providers import register_provider
     from .providers.base import ModelConfig
+    from .registry.moves import promote, rollback
+    from .registry.record import register_artifacts
+    from .registry.serving import ResolvedArtifact, Resolver, resolve
     from .scoring.base import Score, ScoreContext, Scorer, ScorerConfig, scorer
     from .store.query import query
     from .store.records import CaseResult, RunManifest

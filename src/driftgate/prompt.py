@@ -88,7 +88,9 @@ class Prompt(Strict):
     @cached_property
     def digest(self) -> str:
         """Version identity: hash of the normalized definition (not of file formatting)."""
-        return digest(self.model_dump(mode="json", exclude={"description"}, by_alias=True))
+        # The `version` label and the description are names, not behaviour: relabelling a
+        # file does not make a new version.
+        return digest(self.model_dump(mode="json", exclude={"description", "version"}, by_alias=True))
 
     @cached_property
     def _templates(self) -> list[tuple[str, jinja2.Template]]:

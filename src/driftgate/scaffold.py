@@ -118,6 +118,7 @@ def json_schemas() -> dict[str, dict[str, Any]]:
         "driftgate.fewshot.schema.json": ("driftgate.artifacts.fewshot", "FewShotSet"),
         "driftgate.index.schema.json": ("driftgate.artifacts.index", "IndexSpec"),
         "driftgate.route.schema.json": ("driftgate.artifacts.route", "RouteSpec"),
+        "driftgate.gate.schema.json": ("driftgate.gate", "GatePolicy"),
     }
     import importlib
 

@@ -113,3 +113,12 @@ def test_litellm_import_is_quiet_and_cost_map_local() -> None:
     lit = _litellm()
     assert os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
     assert lit.suppress_debug_info is True
+
+
+def test_unknown_provider_prefix_is_bad_input_with_close_names() -> None:
+    from driftgate.errors import UnknownNameError
+    from driftgate.providers import ModelConfig, create_provider
+
+    with pytest.raises(UnknownNameError) as err:
+        create_provider(ModelConfig(id="opnai/gpt-4o-mini"))
+    assert "did you mean 'openai'" in str(err.value)

@@ -22,7 +22,8 @@ app = typer.Typer(
 )
 
 from . import compare as _compare  # noqa: E402,F401
-from . import models as _models  # noqa: E402,F401 - registers commands
+from . import models as _models  # noqa: E402,F401
+from . import registry as _registry  # noqa: E402,F401 - registers commands
 from . import run as _run  # noqa: E402,F401
 from . import sim as _sim  # noqa: E402,F401
 from . import workspace as _workspace  # noqa: E402,F401

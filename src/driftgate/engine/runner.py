@@ -107,6 +107,10 @@ def run(
         seed=seed,
     )
     plan = build_plan(suite, workspace=ws, options=options, prompts=prompts, models=models)
+    from ..registry import record_run_artifacts
+
+    # Every artifact version a run uses is kept, so editing a file never loses what was evaluated.
+    record_run_artifacts(ws, plan)
     store = RunStore(ws.runs_dir)
     manifest = _new_manifest(plan)
     store.create(manifest)

@@ -22,7 +22,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import MissingCredentialError
+from ..errors import MissingCredentialError, UnknownNameError
 from .base import Completion, CompletionRequest, ModelConfig, Provider, ProviderError
 from .simulator import SIM_HEADER, case_header
 
@@ -50,6 +50,25 @@ def _litellm() -> Any:
 def _served_name(model: str) -> str:
     prefix, sep, rest = model.partition("/")
     return rest if sep and prefix in _COMPATIBLE else model
+
+
+def _check_known(config: ModelConfig, litellm: Any) -> None:
+    """An unknown provider prefix is bad input, found before any call, with close names."""
+    if config.api_base:
+        return  # a custom endpoint may serve any model name
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            litellm.get_llm_provider(model=config.id)
+            return
+        except Exception:  # noqa: BLE001 - litellm raises its BadRequestError here
+            pass
+    from . import provider_prefixes
+
+    providers = [str(getattr(p, "value", p)) for p in getattr(litellm, "provider_list", [])]
+    prefix = config.id.partition("/")[0] if "/" in config.id else config.id
+    raise UnknownNameError(
+        "provider" if "/" in config.id else "model", prefix, sorted(set(providers) | set(provider_prefixes()))
+    )
 
 
 def _resolve_key(config: ModelConfig, litellm: Any) -> str | None:
@@ -151,6 +170,7 @@ class LiteLLMProvider(Provider):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
         self._litellm = _litellm()
+        _check_known(config, self._litellm)
         self.__key = _resolve_key(config, self._litellm)
         self._sim = _served_name(config.id).startswith("sim/")
 

@@ -1,0 +1,254 @@
+"""Alias state (production, candidate, previous, any label) and its append-only audit log.
+
+    .driftgate/registry/aliases.json   {"counter": N, "aliases": {"prompt/cat": {"production": DIGEST}}, …,
+                                        "checksum": "sha256 of the rest"}
+    .driftgate/registry/audit.jsonl    one line per move: who, when, what, from, to, why, verdict
+    .driftgate/registry/.aliases.lock  writers hold it for the few milliseconds of a move
+
+Readers (the serving path) never lock: the state file is replaced atomically (temp file +
+rename), so they see the old state or the new one. Writers do a compare-and-swap under the
+lock: a move states where the alias pointed when its gate started, and fails if another
+process moved it since.
+
+Commit point: a move is done when the new state file is renamed into place. Its audit line
+is appended right after; the state also carries that entry as `last_move`, so if a process
+dies between the two, the next writer appends the missing line before doing anything else.
+A state file that does not parse or whose checksum does not match is refused; `repair`
+rebuilds it from the audit log, whose entries each hold the target's aliases after the move.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError
+
+from .._digest import canonical_json
+from .._model import Strict
+from ..errors import ConfigError, DriftgateError
+from ..store._atomic import write_atomic
+from ._fs import append_line, locked, pause
+from .versions import is_digest_like
+
+PRODUCTION = "production"
+PREVIOUS = "previous"
+CANDIDATE = "candidate"
+_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
+Action = Literal["promote", "rollback", "unset", "repair"]
+
+
+class StateCorrupted(DriftgateError):
+    """The alias state file is unreadable or fails its checksum: refused until repaired."""
+
+
+class AliasMoved(DriftgateError):
+    """Another process moved the alias between this move's read and its write."""
+
+
+class AuditEntry(Strict):
+    counter: int = Field(0, description="State counter this move produced")
+    ts: float
+    who: str
+    action: Action
+    target: str = Field(description="kind/name ('*' for a repair)")
+    alias: str = ""
+    from_digest: str | None = None
+    to_digest: str | None = None
+    from_seq: int | None = None
+    to_seq: int | None = None
+    reason: str | None = None
+    forced: bool = False
+    gate_passed: bool | None = None
+    gate: str | None = Field(None, description="One-line gate verdict summary")
+    after: dict[str, str] = Field(
+        default_factory=dict, description="The target's aliases after the move (for repair)"
+    )
+
+
+class AliasState(Strict):
+    format: int = 1
+    counter: int = 0
+    updated_at: float | None = None
+    aliases: dict[str, dict[str, str]] = Field(default_factory=dict)
+    last_move: AuditEntry | None = None
+    checksum: str = ""
+
+    def of(self, target: str) -> dict[str, str]:
+        return dict(self.aliases.get(target, {}))
+
+    def compute_checksum(self) -> str:
+        body = self.model_dump(mode="json", exclude={"checksum"})
+        return "sha256:" + hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+def check_alias(alias: str) -> str:
+    if not _ALIAS.match(alias) or is_digest_like(alias) or alias.isdigit():
+        raise ConfigError(
+            f"invalid alias name {alias!r}",
+            hint="start with a letter; letters, digits, '_', '.', '-'; not a digest or a number",
+        )
+    return alias
+
+
+class AliasStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.path = self.root / "aliases.json"
+        self.audit_path = self.root / "audit.jsonl"
+        self.lock_path = self.root / ".aliases.lock"
+
+    # ---- reading ---------------------------------------------------------------------
+    def read(self) -> AliasState:
+        """The current state; a missing file is the empty state. Raises StateCorrupted."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return AliasState()
+        return parse_state(raw, self.path)
+
+    def audit(self, target: str | None = None) -> list[AuditEntry]:
+        """Audit entries in order; a torn or unreadable line is skipped."""
+        out: list[AuditEntry] = []
+        for entry in _iter_audit(self.audit_path):
+            if target is None or entry.target == target:
+                out.append(entry)
+        return out
+
+    # ---- writing ---------------------------------------------------------------------
+    def transact(self, mutate: Callable[[AliasState], AuditEntry | None]) -> AuditEntry | None:
+        """Apply one move under the lock: `mutate` edits `state.aliases` and returns the
+        entry describing it (None = nothing to do). Returns the committed entry."""
+        with locked(self.lock_path):
+            state = self.read()
+            self._catch_up(state)
+            entry = mutate(state)
+            if entry is None:
+                return None
+            state.counter += 1
+            entry.counter = state.counter
+            if entry.target != "*":
+                entry.after = state.of(entry.target)
+            state.last_move = entry
+            state.updated_at = entry.ts
+            pause("write")
+            self._write(state)
+            pause("audit")
+            append_line(self.audit_path, entry.model_dump_json())
+            return entry
+
+    def _write(self, state: AliasState) -> None:
+        state.aliases = {t: a for t, a in sorted(state.aliases.items()) if a}
+        state.checksum = state.compute_checksum()
+        write_atomic(self.path, state.model_dump_json(indent=2))
+
+    def _catch_up(self, state: AliasState) -> None:
+        """Append the audit line of a move whose process died right after committing it."""
+        last = state.last_move
+        if last is None:
+            return
+        if _last_audit_counter(self.audit_path) < last.counter:
+            append_line(self.audit_path, last.model_dump_json())
+
+    def repair(self, who: str) -> tuple[str | None, AliasState]:
+        """Rebuild the state from the audit log. Returns (problem found, new state).
+
+        A corrupt file is kept next to the new one (`aliases.json.corrupt-TIME`) for a look.
+        """
+        with locked(self.lock_path):
+            problem: str | None = None
+            current: AliasState | None = None
+            try:
+                current = self.read()
+                self._catch_up(current)
+            except StateCorrupted as exc:
+                problem = exc.message
+                backup = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+                os.replace(self.path, backup)
+            entries = list(_iter_audit(self.audit_path))
+            rebuilt = AliasState()
+            for e in entries:
+                if e.action == "repair":
+                    continue
+                if e.after:
+                    rebuilt.aliases[e.target] = dict(e.after)
+                else:
+                    rebuilt.aliases.pop(e.target, None)
+            rebuilt.counter = max([e.counter for e in entries] + [current.counter if current else 0])
+            if current is not None and current.aliases == rebuilt.aliases:
+                return None, current
+            if problem is None and current is not None:
+                problem = "the alias state disagrees with the audit log"
+            entry = AuditEntry(
+                ts=time.time(), who=who, action="repair", target="*", reason=problem
+            )
+            rebuilt.counter += 1
+            entry.counter = rebuilt.counter
+            rebuilt.last_move = entry
+            rebuilt.updated_at = entry.ts
+            self._write(rebuilt)
+            append_line(self.audit_path, entry.model_dump_json())
+            return problem, rebuilt
+
+
+def parse_state(raw: bytes, path: Path) -> AliasState:
+    hint = "`driftgate registry repair` rebuilds it from the audit log"
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise StateCorrupted(f"{path}: corrupt alias state (invalid JSON: {exc})", hint=hint) from None
+    try:
+        state = AliasState.model_validate(data)
+    except ValidationError as exc:
+        raise StateCorrupted(f"{path}: corrupt alias state ({exc.errors()[0]['msg']})", hint=hint) from None
+    if state.checksum != state.compute_checksum():
+        raise StateCorrupted(f"{path}: alias state fails its checksum (edited or damaged)", hint=hint)
+    for target, aliases in state.aliases.items():
+        for alias, value in aliases.items():
+            if not is_digest_like(value):
+                raise StateCorrupted(
+                    f"{path}: alias {alias!r} of {target} points to {value!r}, not a version "
+                    "digest (an alias may not point to another alias)",
+                    hint=hint,
+                )
+    return state
+
+
+def _iter_audit(path: Path) -> Iterator[AuditEntry]:
+    try:
+        fh = path.open("rb")
+    except FileNotFoundError:
+        return
+    with fh:
+        for line in fh:
+            if not line.endswith(b"\n"):
+                break  # torn tail of a killed writer
+            try:
+                yield AuditEntry.model_validate_json(line)
+            except (ValidationError, ValueError):
+                continue
+
+
+def _last_audit_counter(path: Path) -> int:
+    """Counter of the last whole audit line (reads only the file's tail)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 65536))
+            tail = fh.read()
+    except FileNotFoundError:
+        return 0
+    # The last element is empty (whole lines) or a torn tail: either way not an entry.
+    for line in reversed(tail.split(b"\n")[:-1]):
+        try:
+            return int(json.loads(line)["counter"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return 0

@@ -1,0 +1,88 @@
+"""The registry of one workspace: versions and aliases under `STATE_DIR/registry/`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..workspace import Workspace
+from .aliases import AliasState, AliasStore, StateCorrupted
+from .kinds import describe_fewshot, describe_prompt, describe_route, rebuild
+from .versions import ArtifactRef, VersionRecord, VersionStore, is_digest_like, parse_ref
+
+
+class Registry:
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.root = workspace.state_dir / "registry"
+        self.versions = VersionStore(self.root, workspace.root)
+        self.aliases = AliasStore(self.root)
+
+    @classmethod
+    def of(cls, workspace: Workspace | Path | str | None = None) -> Registry:
+        ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
+        return cls(ws)
+
+    # ---- lookups ---------------------------------------------------------------------
+    def find(self, ref: str | ArtifactRef, *, state: AliasState | None = None) -> VersionRecord:
+        """The version a ref names (`prompt/cat@3`, `cat@production`, `fewshot/x@1a2b`)."""
+        r = parse_ref(ref) if isinstance(ref, str) else ref
+        aliases: dict[str, str] | None = None
+        sel = r.selector
+        if sel is not None and not sel.isdigit() and not is_digest_like(sel):
+            # Only an alias needs the state file (alias names never look like digests), so a
+            # corrupt state file does not stop `@3` or `@1a2b3c` from resolving.
+            aliases = (state or self.aliases.read()).of(r.target)
+        return self.versions.find(r, aliases)
+
+    def aliases_of(self, target: str, *, state: AliasState | None = None) -> dict[str, str]:
+        return (state or self.aliases.read()).of(target)
+
+    def artifact(self, record: VersionRecord) -> Any:
+        return rebuild(record)
+
+    # ---- registering -----------------------------------------------------------------
+    def register(self, obj: Any, *, source: Path | str | None = None) -> tuple[VersionRecord, bool]:
+        """Register a Prompt, FewShotSet or RouteSpec (indexes: `register_index`)."""
+        from ..artifacts.fewshot import FewShotSet
+        from ..artifacts.route import RouteSpec
+        from ..prompt import Prompt
+
+        if isinstance(obj, Prompt):
+            # A registry version relabelled for a run (`prompt_of`) is found by its identity
+            # before its (relabelled) definition is looked at.
+            existing = self.versions.get("prompt", obj.name, obj.digest)
+            if existing is not None:
+                return existing, False
+            described = describe_prompt(obj)
+            source = source or obj.source
+        elif isinstance(obj, FewShotSet):
+            described = describe_fewshot(obj)
+        elif isinstance(obj, RouteSpec):
+            described = describe_route(obj)
+        else:
+            raise TypeError(f"cannot register a {type(obj).__name__}")
+        return self._register(described, source)
+
+    def register_index(
+        self, spec: Any, *, source: Path | str | None = None, embedder: str | None = None
+    ) -> tuple[VersionRecord, bool]:
+        from .kinds import describe_index
+
+        return self._register(describe_index(spec, self.workspace.root, embedder), source)
+
+    def _register(self, described: tuple[str, str, str, dict[str, Any]], source: Path | str | None):
+        kind, name, digest, definition = described
+        return self.versions.register(kind, name, digest, definition, source=self._relative(source))
+
+    def _relative(self, source: Path | str | None) -> str | None:
+        if source is None:
+            return None
+        p = Path(source)
+        try:
+            return str(p.resolve().relative_to(self.workspace.root))
+        except ValueError:
+            return str(p)
+
+
+__all__ = ["Registry", "StateCorrupted"]

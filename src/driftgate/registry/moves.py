@@ -1,0 +1,219 @@
+"""Moving aliases: promote (gated), rollback (a pointer swap) and unset.
+
+    promote("prompt/categorize@7", to="production")   gate first; on pass production ← 7,
+                                                      previous ← the old production
+    rollback("prompt/categorize")                     production ↔ previous, one atomic step
+
+A promotion reads where the alias points, runs the gate (slow: seconds to minutes), then
+moves the alias under the lock only if it still points where it did (compare-and-swap):
+two concurrent promotions of one alias cannot both win, and neither overwrites a version
+it was not gated against.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .._model import Strict
+from ..errors import EXIT_BELOW_THRESHOLD, ConfigError, DriftgateError
+from ..gate import GatePolicy, GateVerdict
+from ..workspace import Workspace
+from ._fs import pause, whoami
+from .aliases import PREVIOUS, PRODUCTION, AliasMoved, AliasState, AuditEntry, check_alias
+from .core import Registry
+from .versions import VersionNotFound, parse_ref
+
+
+class GateFailed(DriftgateError):
+    """The gate's verdict blocked a promotion (exit 1); `.verdict` has every rule."""
+
+    exit_code = EXIT_BELOW_THRESHOLD
+
+    def __init__(self, verdict: GateVerdict) -> None:
+        super().__init__(
+            f"gate failed, nothing moved: {verdict.summary()}",
+            hint="fix the candidate, or override with --force --reason TEXT (recorded)",
+        )
+        self.verdict = verdict
+
+
+class MoveResult(Strict):
+    moved: bool
+    target: str
+    alias: str
+    from_digest: str | None = None
+    to_digest: str | None = None
+    from_seq: int | None = None
+    to_seq: int | None = None
+    message: str
+    entry: AuditEntry | None = None
+    verdict: GateVerdict | None = None
+
+
+def promote(
+    ref: str,
+    to: str = PRODUCTION,
+    *,
+    force: bool = False,
+    reason: str | None = None,
+    skip_gate: bool = False,
+    suite: Path | str | None = None,
+    policy: GatePolicy | Path | str | None = None,
+    model: str | None = None,
+    workspace: Workspace | Path | str | None = None,
+) -> MoveResult:
+    """Point alias `to` at the version `ref` names, after the gate passes (see module doc).
+
+    `force` (with a `reason`) promotes despite a failing verdict; `skip_gate` (also needs
+    `force` and `reason`) does not evaluate it. Both are recorded in the audit log.
+    Raises GateFailed (exit 1), AliasMoved, VersionNotFound or ConfigError (exit 2).
+    """
+    from ..gate import find_policy, load_policy
+    from .evidence import gate_version
+
+    reg = Registry.of(workspace)
+    ws = reg.workspace
+    check_alias(to)
+    r = parse_ref(ref)
+    if r.selector == to:
+        raise ConfigError(f"alias cycle: {ref} would point {to!r} at itself")
+    if to == PREVIOUS:
+        raise ConfigError("`previous` is kept by promote and rollback; it cannot be set directly")
+    if (force or skip_gate) and not (reason and reason.strip()):
+        raise ConfigError("--force needs --reason TEXT: an override is recorded with its why")
+    if skip_gate and not force:
+        raise ConfigError("--skip-gate needs --force --reason TEXT")
+    state = reg.aliases.read()
+    cand = reg.find(r, state=state)
+    target = cand.target
+    expected = state.of(target).get(to)
+    from_seq = _seq(reg, cand.kind, cand.name, expected)
+    if expected == cand.digest:
+        return MoveResult(moved=False, target=target, alias=to, from_digest=expected,
+                          to_digest=cand.digest, from_seq=from_seq, to_seq=cand.seq,
+                          message=f"{to} of {target} already points to {cand.ref}; nothing moved")
+    verdict = None
+    note = None
+    if skip_gate:
+        note = "gate skipped (--skip-gate)"
+    elif cand.kind != "prompt":
+        note = f"not gated: {cand.kind} versions have no eval gate yet"
+    else:
+        if isinstance(policy, GatePolicy):
+            pol = policy
+        elif policy is not None:
+            pol = load_policy(ws.inside(policy, what="gate policy"))
+        else:
+            pol = find_policy(ws, cand.name)
+        if to in pol.aliases:
+            verdict = gate_version(cand, expected, suite=suite, policy=pol, workspace=ws, model=model)
+            if not verdict.passed and not force:
+                raise GateFailed(verdict)
+        else:
+            note = f"not gated: the policy guards {', '.join(pol.aliases) or 'no alias'}"
+    pause("gate")
+    who = whoami(ws.root)
+
+    def mutate(st: AliasState) -> AuditEntry:
+        now = st.of(target).get(to)
+        if now != expected:
+            raise AliasMoved(
+                f"{to} of {target} moved while you were gating: it pointed to "
+                f"{_show(reg, cand.kind, cand.name, expected)}, now to "
+                f"{_show(reg, cand.kind, cand.name, now)}; nothing moved",
+                hint="run the promotion again: the gate must compare with what is there now",
+            )
+        aliases = st.aliases.setdefault(target, {})
+        aliases[to] = cand.digest
+        if to == PRODUCTION and expected is not None:
+            aliases[PREVIOUS] = expected
+        return AuditEntry(
+            ts=time.time(), who=who, action="promote", target=target, alias=to,
+            from_digest=expected, to_digest=cand.digest, from_seq=from_seq, to_seq=cand.seq,
+            reason=reason, forced=force, gate_passed=verdict.passed if verdict else None,
+            gate=verdict.summary() if verdict else note,
+        )
+
+    entry = reg.aliases.transact(mutate)
+    msg = f"{to} of {target}: {_show(reg, cand.kind, cand.name, expected)} → {cand.ref}"
+    if force and verdict is not None and not verdict.passed:
+        msg += " (gate failed; forced)"
+    return MoveResult(moved=True, target=target, alias=to, from_digest=expected, to_digest=cand.digest,
+                      from_seq=from_seq, to_seq=cand.seq, message=msg, entry=entry, verdict=verdict)
+
+
+def rollback(
+    target: str, *, reason: str | None = None, workspace: Workspace | Path | str | None = None
+) -> MoveResult:
+    """production ← previous and previous ← the rolled-back version, in one atomic step."""
+    reg = Registry.of(workspace)
+    r = parse_ref(target)
+    if r.selector is not None:
+        raise ConfigError(f"rollback takes KIND/NAME, not a version ({target!r})",
+                          hint="to move production to a given version: driftgate promote")
+    who = whoami(reg.workspace.root)
+    moved: dict[str, str] = {}
+
+    def mutate(st: AliasState) -> AuditEntry:
+        aliases = st.aliases.get(r.target, {})
+        cur, prev = aliases.get(PRODUCTION), aliases.get(PREVIOUS)
+        if cur is None:
+            raise VersionNotFound(f"{r.target} has no production version to roll back")
+        if prev is None:
+            raise ConfigError(f"{r.target} has no previous version to roll back to")
+        aliases[PRODUCTION], aliases[PREVIOUS] = prev, cur
+        moved.update(cur=cur, prev=prev)
+        return AuditEntry(
+            ts=time.time(), who=who, action="rollback", target=r.target, alias=PRODUCTION,
+            from_digest=cur, to_digest=prev, from_seq=_seq(reg, r.kind, r.name, cur),
+            to_seq=_seq(reg, r.kind, r.name, prev), reason=reason,
+        )
+
+    entry = reg.aliases.transact(mutate)
+    assert entry is not None
+    return MoveResult(
+        moved=True, target=r.target, alias=PRODUCTION, from_digest=entry.from_digest,
+        to_digest=entry.to_digest, from_seq=entry.from_seq, to_seq=entry.to_seq, entry=entry,
+        message=f"production of {r.target}: {_show(reg, r.kind, r.name, moved['cur'])} → "
+        f"{_show(reg, r.kind, r.name, moved['prev'])} (rolled back)",
+    )
+
+
+def unset_alias(
+    target: str, alias: str, *, reason: str | None = None, workspace: Workspace | Path | str | None = None
+) -> MoveResult:
+    """Remove a label (not production or previous: those move by promote and rollback)."""
+    reg = Registry.of(workspace)
+    r = parse_ref(target)
+    check_alias(alias)
+    if alias in (PRODUCTION, PREVIOUS):
+        raise ConfigError(f"{alias!r} cannot be unset; use promote or rollback")
+    who = whoami(reg.workspace.root)
+
+    def mutate(st: AliasState) -> AuditEntry | None:
+        aliases = st.aliases.get(r.target, {})
+        if alias not in aliases:
+            return None
+        old = aliases.pop(alias)
+        return AuditEntry(ts=time.time(), who=who, action="unset", target=r.target, alias=alias,
+                          from_digest=old, from_seq=_seq(reg, r.kind, r.name, old), reason=reason)
+
+    entry = reg.aliases.transact(mutate)
+    return MoveResult(moved=entry is not None, target=r.target, alias=alias, entry=entry,
+                      from_digest=entry.from_digest if entry else None,
+                      message=f"{alias} of {r.target} " + ("removed" if entry else "was not set"))
+
+
+def _seq(reg: Registry, kind: str, name: str, digest: str | None) -> int | None:
+    if digest is None:
+        return None
+    rec = reg.versions.get(kind, name, digest)
+    return rec.seq if rec else None
+
+
+def _show(reg: Registry, kind: str, name: str, digest: str | None) -> str:
+    if digest is None:
+        return "(unset)"
+    seq = _seq(reg, kind, name, digest)
+    return f"@{seq} ({digest})" if seq else digest

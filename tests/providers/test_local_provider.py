@@ -1,0 +1,142 @@
+"""The embedded local model provider. Fast tests need no torch; slow ones run SmolLM2."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from driftgate import models
+from driftgate.errors import DriftgateError, UnknownNameError
+from driftgate.providers import CompletionRequest, ModelConfig, ProviderError, create_provider
+from driftgate.providers.local import DEFAULT_MAX_TOKENS, LocalProvider
+
+MODEL = "local/smollm2-135m"
+
+
+def request(content: str, **params: object) -> CompletionRequest:
+    return CompletionRequest(model=MODEL, messages=[{"role": "user", "content": content}], params=dict(params))
+
+
+@pytest.fixture
+def no_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIFTGATE_HOME", str(tmp_path))
+
+
+@pytest.fixture
+def pretend_present(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(models, "locate", lambda name: Path("/nonexistent"))
+
+
+def test_unknown_local_model() -> None:
+    with pytest.raises(UnknownNameError) as err:
+        create_provider(ModelConfig(id="local/smollm3"))
+    assert "smollm2-135m" in str(err.value)
+    with pytest.raises(UnknownNameError):  # an embedder is not a chat model
+        create_provider(ModelConfig(id="local/all-minilm-l6-v2"))
+
+
+def test_missing_model_fails_at_setup_with_the_command(no_model: None) -> None:
+    with pytest.raises(models.ModelMissingError) as err:
+        create_provider(ModelConfig(id=MODEL))
+    assert "driftgate models pull smollm2-135m" in str(err.value)
+
+
+def test_generation_params(pretend_present: None) -> None:
+    p = LocalProvider(ModelConfig(id=MODEL, params={"max_tokens": 9}))
+    job = p._job(request("hi", stop="\n", temperature=0))
+    assert job.max_new_tokens == 9 and job.stop == ["\n"] and job.greedy and job.batch_key == ("greedy",)
+    job = p._job(request("hi", max_tokens=5, temperature=0.7, seed=3, stop=["a", ""]))
+    assert job.max_new_tokens == 5 and not job.greedy and job.batch_key is None
+    assert job.seed == 3 and job.stop == ["a"]
+    default = LocalProvider(ModelConfig(id=MODEL))._job(request("hi"))
+    assert default.max_new_tokens == DEFAULT_MAX_TOKENS and default.greedy
+
+
+@pytest.mark.parametrize(
+    "params, messages",
+    [
+        ({"max_tokens": 0}, [{"role": "user", "content": "x"}]),
+        ({"max_tokens": "many"}, [{"role": "user", "content": "x"}]),
+        ({}, [{"role": "tool", "content": "x"}]),
+        ({}, [{"role": "user", "content": [{"type": "text", "text": "x"}]}]),
+    ],
+)
+def test_bad_requests(pretend_present: None, params: dict, messages: list) -> None:
+    p = LocalProvider(ModelConfig(id=MODEL))
+    with pytest.raises(ProviderError) as err:
+        p._job(CompletionRequest(model=MODEL, messages=messages, params=params))
+    assert err.value.kind == "bad_request" and not err.value.retryable
+
+
+def test_settings_from_environment(pretend_present: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIFTGATE_LOCAL_MAX_BATCH", "8")
+    monkeypatch.setenv("DRIFTGATE_LOCAL_THREADS", "1")
+    p = LocalProvider(ModelConfig(id=MODEL))
+    assert (p.max_batch, p.threads) == (8, 1)
+    assert LocalProvider(ModelConfig(id=MODEL), max_batch=2).max_batch == 2
+    monkeypatch.setenv("DRIFTGATE_LOCAL_MAX_BATCH", "0")
+    with pytest.raises(DriftgateError, match="at least 1"):
+        LocalProvider(ModelConfig(id=MODEL))
+
+
+# ---- the real model ----------------------------------------------------------------------
+
+PROMPTS = ["What is the capital of France?", "Name three colors.", "Is the sky green? Answer yes or no."]
+
+
+@pytest.fixture(scope="module")
+def real_model() -> None:
+    models.pull("smollm2-135m")  # idempotent: downloads and converts once per machine
+
+
+@pytest.mark.slow
+def test_real_model_is_deterministic(real_model: None) -> None:
+    p = create_provider(ModelConfig(id=MODEL))
+
+    async def once() -> list:
+        return await asyncio.gather(*(p.complete(request(q, temperature=0, max_tokens=24)) for q in PROMPTS))
+
+    first, second = asyncio.run(once()), asyncio.run(once())
+    assert [c.text for c in first] == [c.text for c in second]
+    assert "Paris" in first[0].text
+    for c in first:
+        assert c.cost_usd == 0.0 and c.latency_ms > 0 and c.model == MODEL
+        assert c.input_tokens and c.input_tokens > 20  # chat template + default system prompt
+        assert 0 < c.output_tokens <= 24
+        assert c.finish_reason in {"stop", "length"}
+        assert c.fingerprint == "smollm2-135m@b179c9523d0e"
+
+
+@pytest.mark.slow
+def test_real_model_max_tokens_stop_and_timeout(real_model: None) -> None:
+    p = create_provider(ModelConfig(id=MODEL))
+
+    async def main() -> tuple:
+        short = await p.complete(request("Write a long story about a dragon.", max_tokens=5))
+        stopped = await p.complete(request("Count from 1 to 20, separated by commas.", max_tokens=60, stop=["7"]))
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):
+                await p.complete(request("Write a long story about a dragon.", max_tokens=300))
+        after = await p.complete(request(PROMPTS[0], max_tokens=24))
+        return short, stopped, after
+
+    short, stopped, after = asyncio.run(main())
+    assert short.output_tokens == 5 and short.finish_reason == "length"
+    assert "7" not in stopped.text and "6" in stopped.text and stopped.finish_reason == "stop"
+    assert "Paris" in after.text  # a timed-out request does not poison the worker
+
+
+@pytest.mark.slow
+def test_real_model_batched_requests(real_model: None) -> None:
+    p = LocalProvider(ModelConfig(id=MODEL), max_batch=4)
+
+    async def main() -> list:
+        return await asyncio.gather(*(p.complete(request(q, max_tokens=16)) for q in PROMPTS))
+
+    out = asyncio.run(main())
+    assert len(out) == 3 and all(c.text and 0 < c.output_tokens <= 16 for c in out)
+    # Batching may change a greedy token on a near-tie (documented); on these prompts it
+    # was measured identical, so only the clear answer is checked.
+    assert "Paris" in out[0].text
