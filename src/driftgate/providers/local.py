@@ -3,11 +3,17 @@
 One model per process: the first request loads it (from the converted safetensors copy that
 `driftgate models pull` made; converting on the spot when only the GGUF is there) and every
 provider instance shares it. Generation runs on one worker thread per model, so the event
-loop stays free and torch's own thread pool (`DRIFTGATE_LOCAL_THREADS`, default 2) uses the
-cores.
+loop (and everything else a run does: rendering, scoring, storing) keeps the other core.
+
+Threads. torch runs the model with `DRIFTGATE_LOCAL_THREADS` intra-op threads, default 1.
+Decoding one sequence of a 135M model is bound by memory bandwidth and per-op dispatch, not
+arithmetic: on the 2-core machines here a second thread measured no faster when the machine
+was quiet (11.8 vs 13.7 tokens/s) and 1.5-4x slower when other processes competed for
+the cores (OpenMP threads spin-waiting on each other). Batching, below, is what multiplies
+throughput: one pass over the weights serves every row.
 
 Determinism. Greedy decoding (temperature 0 or unset) of one prompt is bit-identical from
-run to run. Batching concurrent prompts into one padded forward pass is ~3x the throughput
+run to run. Batching concurrent prompts into one padded forward pass is 3-5x the throughput
 at 8-16 prompts, but changes the float32 logits by up to ~5e-5 (measured: both with left
 padding and with equal-length prompts, because the matrix shapes change the summation
 order), so a near-tie between two tokens can resolve differently depending on which other
@@ -269,7 +275,7 @@ class LocalProvider(Provider):
             raise UnknownNameError("local model", name, llms)
         self.model_name = name
         models.locate(name)  # fail at setup, not on the first case, when it is not pulled
-        self.threads = threads or _env_int("DRIFTGATE_LOCAL_THREADS", min(2, os.cpu_count() or 1))
+        self.threads = threads or _env_int("DRIFTGATE_LOCAL_THREADS", 1)
         self.max_batch = max_batch or _env_int("DRIFTGATE_LOCAL_MAX_BATCH", 1)
 
     def _job(self, request: CompletionRequest) -> _Job:
@@ -297,6 +303,13 @@ class LocalProvider(Provider):
             )
         except (TypeError, ValueError) as exc:
             raise ProviderError("bad_request", f"bad generation parameter: {exc}") from None
+
+    @property
+    def max_concurrency(self) -> int:
+        """Requests worth having in flight: one batch running and the next one forming.
+        More only wait in the queue while their timeout clock runs, so the engine should
+        cap this model's concurrency here."""
+        return 2 * self.max_batch
 
     def warm_up(self) -> None:
         """Load the model now (blocking), e.g. before timing a benchmark."""
