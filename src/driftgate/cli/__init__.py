@@ -21,12 +21,16 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-from . import compare as _compare  # noqa: E402,F401
-from . import models as _models  # noqa: E402,F401
-from . import registry as _registry  # noqa: E402,F401 - registers commands
+# Registration order is the order of `driftgate --help`.
+# isort: off
 from . import run as _run  # noqa: E402,F401
-from . import sim as _sim  # noqa: E402,F401
 from . import workspace as _workspace  # noqa: E402,F401
+from . import compare as _compare  # noqa: E402,F401
+from . import registry as _registry  # noqa: E402,F401
+from . import ci as _ci  # noqa: E402,F401
+from . import models as _models  # noqa: E402,F401
+from . import sim as _sim  # noqa: E402,F401
+# isort: on
 
 
 def main() -> None:

@@ -123,7 +123,7 @@ def query_cmd(
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
-    """Query every stored run with SQL, e.g. `select model, avg(passed::int) from results group by 1`."""
+    """Query every stored run with SQL (DuckDB views `runs` and `results`)."""
     from ..store.query import query
 
     columns, rows = query(workspace(ws_path).runs_dir, sql)
