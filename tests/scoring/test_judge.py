@@ -156,3 +156,20 @@ def test_local_model_judge_is_the_default() -> None:
     s = build_scorer({"type": "llm-judge", "rubric": "r"})
     assert s.config.model == "local/smollm2-135m"
     assert ModelConfig(id=s.config.model).id.startswith("local/")
+
+
+@pytest.mark.slow
+def test_local_model_as_judge_end_to_end() -> None:
+    """The offline default judge answers; whatever it says is a score or an error, never a
+    crash, and a non-JSON answer is kept for inspection."""
+    from driftgate import models
+
+    models.pull("smollm2-135m")
+    s = build_scorer({"type": "llm-judge", "rubric": "The answer names Paris.", "max_tokens": 48})
+    result = asyncio.run(s.evaluate(ScoreContext(output="Paris", vars={"q": "Capital of France?"})))
+    if result.error is None:
+        assert 0.0 <= result.value <= 1.0 and isinstance(result.data["reasoning"], str)
+    else:
+        assert result.error.startswith("unparseable judge answer") and not result.passed
+        assert result.data["raw"]
+    assert result.data["judge_model"] == "local/smollm2-135m"

@@ -5,7 +5,8 @@ One model per process: the first request loads it (from the converted safetensor
 provider instance shares it. Generation runs on one worker thread per model, so the event
 loop (and everything else a run does: rendering, scoring, storing) keeps the other core.
 
-Threads. torch runs the model with `DRIFTGATE_LOCAL_THREADS` intra-op threads, default 1.
+Threads. torch generates with `DRIFTGATE_LOCAL_THREADS` intra-op threads, default 1 (set
+around each call; the process default, which the embedder uses, is left alone).
 Decoding one sequence of a 135M model is bound by memory bandwidth and per-op dispatch, not
 arithmetic: on the 2-core machines here a second thread measured no faster when the machine
 was quiet (11.8 vs 13.7 tokens/s) and 1.5-4x slower when other processes competed for
@@ -87,7 +88,7 @@ class _LoadedModel:
     _lock = threading.Lock()
     _loaded: dict[str, _LoadedModel] = {}
 
-    def __init__(self, name: str, threads: int) -> None:
+    def __init__(self, name: str) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         spec = models.get_spec(name)
@@ -96,7 +97,6 @@ class _LoadedModel:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        torch.set_num_threads(threads)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
             self.model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
@@ -112,11 +112,11 @@ class _LoadedModel:
         self.context = int(getattr(self.model.config, "max_position_embeddings", 2048))
 
     @classmethod
-    def get(cls, name: str, threads: int) -> _LoadedModel:
+    def get(cls, name: str) -> _LoadedModel:
         with cls._lock:
             loaded = cls._loaded.get(name)
             if loaded is None:
-                loaded = cls._loaded[name] = cls(name, threads)
+                loaded = cls._loaded[name] = cls(name)
             return loaded
 
 
@@ -165,8 +165,8 @@ class _Engine:
             if not batch:
                 continue
             try:
-                loaded = _LoadedModel.get(self.name, self.threads)
-                results = _generate(loaded, batch)
+                loaded = _LoadedModel.get(self.name)
+                results = _generate(loaded, batch, self.threads)
             except DriftgateError as exc:  # missing / corrupt model: the run must stop
                 for job in batch:
                     job.future.set_exception(exc)
@@ -203,7 +203,7 @@ def _make_stopper(loaded: _LoadedModel, batch: list[_Job], prompt_len: int) -> A
     return _Stopper()
 
 
-def _generate(loaded: _LoadedModel, batch: list[_Job]) -> list[Completion | Exception]:
+def _generate(loaded: _LoadedModel, batch: list[_Job], threads: int) -> list[Completion | Exception]:
     torch, tok, model = loaded.torch, loaded.tokenizer, loaded.model
     texts = [tok.apply_chat_template(j.messages, tokenize=False, add_generation_prompt=True) for j in batch]
     enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
@@ -220,7 +220,7 @@ def _generate(loaded: _LoadedModel, batch: list[_Job]) -> list[Completion | Exce
     live = [i for i, r in enumerate(out) if r is None]
     if len(live) < len(batch):  # rare: run the rest on their own
         if live:
-            for i, r in zip(live, _generate(loaded, [batch[i] for i in live]), strict=True):
+            for i, r in zip(live, _generate(loaded, [batch[i] for i in live], threads), strict=True):
                 out[i] = r
         return [r for r in out if r is not None]
     max_new = max(j.max_new_tokens for j in batch)
@@ -236,8 +236,15 @@ def _generate(loaded: _LoadedModel, batch: list[_Job]) -> list[Completion | Exce
         kwargs.update(do_sample=True, temperature=first.temperature, top_p=first.top_p or 1.0, top_k=0)
         if first.seed is not None:
             torch.manual_seed(first.seed)
-    with torch.inference_mode():
-        generated = model.generate(**enc, **kwargs)
+    # torch's thread count is process-wide: set it for this call and restore it, so the
+    # embedder (which does gain from a second thread) keeps torch's default.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.inference_mode():
+            generated = model.generate(**enc, **kwargs)
+    finally:
+        torch.set_num_threads(previous)
     eos = {tok.eos_token_id, tok.pad_token_id}
     for i, job in enumerate(batch):
         ids = generated[i, prompt_len:].tolist()[: job.max_new_tokens]
@@ -313,7 +320,7 @@ class LocalProvider(Provider):
 
     def warm_up(self) -> None:
         """Load the model now (blocking), e.g. before timing a benchmark."""
-        _LoadedModel.get(self.model_name, self.threads)
+        _LoadedModel.get(self.model_name)
 
     async def complete(self, request: CompletionRequest) -> Completion:
         job = self._job(request)
