@@ -72,7 +72,7 @@ _LAZY = {
     "Workspace": "driftgate.workspace",
     "DriftgateError": "driftgate.errors",
     "ConfigError": "driftgate.errors",
-    "embed": "driftgate.embed",
+    "embed": "driftgate.embedding",
     "Comparison": "driftgate.compare",
     "compare_results": "driftgate.compare",
     "compare_runs": "driftgate.compare",
@@ -107,7 +107,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover
     from .compare import Comparison, compare_results, compare_runs, compare_suite
-    from .embed import embed
+    from .embedding import embed
     from .engine.runner import Run, resume, run
     from .errors import ConfigError, DriftgateError
     from .evalset import Case, EvalSet

@@ -16,7 +16,9 @@ MODEL = "local/smollm2-135m"
 
 
 def request(content: str, **params: object) -> CompletionRequest:
-    return CompletionRequest(model=MODEL, messages=[{"role": "user", "content": content}], params=dict(params))
+    return CompletionRequest(
+        model=MODEL, messages=[{"role": "user", "content": content}], params=dict(params)
+    )
 
 
 @pytest.fixture
@@ -46,7 +48,12 @@ def test_missing_model_fails_at_setup_with_the_command(no_model: None) -> None:
 def test_generation_params(pretend_present: None) -> None:
     p = LocalProvider(ModelConfig(id=MODEL, params={"max_tokens": 9}))
     job = p._job(request("hi", stop="\n", temperature=0))
-    assert job.max_new_tokens == 9 and job.stop == ["\n"] and job.greedy and job.batch_key == ("greedy",)
+    assert (
+        job.max_new_tokens == 9
+        and job.stop == ["\n"]
+        and job.greedy
+        and job.batch_key == ("greedy",)
+    )
     job = p._job(request("hi", max_tokens=5, temperature=0.7, seed=3, stop=["a", ""]))
     assert job.max_new_tokens == 5 and not job.greedy and job.batch_key is None
     assert job.seed == 3 and job.stop == ["a"]
@@ -83,7 +90,11 @@ def test_settings_from_environment(pretend_present: None, monkeypatch: pytest.Mo
 
 # ---- the real model ----------------------------------------------------------------------
 
-PROMPTS = ["What is the capital of France?", "Name three colors.", "Is the sky green? Answer yes or no."]
+PROMPTS = [
+    "What is the capital of France?",
+    "Name three colors.",
+    "Is the sky green? Answer yes or no.",
+]
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +107,9 @@ def test_real_model_is_deterministic(real_model: None) -> None:
     p = create_provider(ModelConfig(id=MODEL))
 
     async def once() -> list:
-        return await asyncio.gather(*(p.complete(request(q, temperature=0, max_tokens=24)) for q in PROMPTS))
+        return await asyncio.gather(
+            *(p.complete(request(q, temperature=0, max_tokens=24)) for q in PROMPTS)
+        )
 
     first, second = asyncio.run(once()), asyncio.run(once())
     assert [c.text for c in first] == [c.text for c in second]
@@ -115,7 +128,9 @@ def test_real_model_max_tokens_stop_and_timeout(real_model: None) -> None:
 
     async def main() -> tuple:
         short = await p.complete(request("Write a long story about a dragon.", max_tokens=5))
-        stopped = await p.complete(request("Count from 1 to 20, separated by commas.", max_tokens=60, stop=["7"]))
+        stopped = await p.complete(
+            request("Count from 1 to 20, separated by commas.", max_tokens=60, stop=["7"])
+        )
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.3):
                 await p.complete(request("Write a long story about a dragon.", max_tokens=300))

@@ -46,12 +46,18 @@ def fake_provider() -> None:
 
 
 def judge(**options):  # noqa: ANN003, ANN201 - test helper
-    return build_scorer({"type": "llm-judge", "rubric": "Names the right city.", "model": "fakejudge/a", **options})
+    return build_scorer(
+        {"type": "llm-judge", "rubric": "Names the right city.", "model": "fakejudge/a", **options}
+    )
 
 
 def grade(scorer, answer: str | ProviderError, ctx: ScoreContext | None = None):  # noqa: ANN001, ANN201
     FakeJudge.script.append(answer)
-    return asyncio.run(scorer.evaluate(ctx or ScoreContext(output="Paris", expected="Paris", vars={"q": "Capital of France?"})))
+    return asyncio.run(
+        scorer.evaluate(
+            ctx or ScoreContext(output="Paris", expected="Paris", vars={"q": "Capital of France?"})
+        )
+    )
 
 
 def test_json_verdict_passes_and_keeps_reasoning() -> None:
@@ -65,7 +71,11 @@ def test_json_verdict_passes_and_keeps_reasoning() -> None:
 
 
 def test_prompt_carries_rubric_input_reference_and_output() -> None:
-    grade(judge(), '{"reasoning": "ok", "score": 1}', ScoreContext(output="Lyon", reference="Paris", vars={"q": "Capital?"}))
+    grade(
+        judge(),
+        '{"reasoning": "ok", "score": 1}',
+        ScoreContext(output="Lyon", reference="Paris", vars={"q": "Capital?"}),
+    )
     req = FakeJudge.requests[0]
     assert req.model == "fakejudge/a" and req.params["temperature"] == 0
     system, user = req.messages[0]["content"], req.messages[1]["content"]
@@ -106,14 +116,18 @@ def test_unparseable_answers_are_errors_never_passes(answer: str, why: str) -> N
 
 
 def test_negated_judge_error_stays_an_error() -> None:
-    s = grade(build_scorer({"type": "not-llm-judge", "rubric": "r", "model": "fakejudge/a"}), "garbage")
+    s = grade(
+        build_scorer({"type": "not-llm-judge", "rubric": "r", "model": "fakejudge/a"}), "garbage"
+    )
     assert s.error is not None and not s.passed
 
 
 def test_verdict_format() -> None:
     s = judge(format="verdict")
     ok = grade(s, "It names Paris, which is right.\nVERDICT: PASS")
-    assert ok.passed and ok.value == 1.0 and ok.data["reasoning"] == "It names Paris, which is right."
+    assert (
+        ok.passed and ok.value == 1.0 and ok.data["reasoning"] == "It names Paris, which is right."
+    )
     fail = grade(s, "Wrong city.\n**Verdict: fail**")
     assert not fail.passed and fail.error is None
     bad = grade(s, "VERDICT: PASS\nbut actually no")

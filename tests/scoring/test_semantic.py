@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import driftgate.embed as E
+import driftgate.embedding as E
 from driftgate.errors import ConfigError
 from driftgate.scoring import ScoreContext, build_scorer
 
@@ -50,7 +50,9 @@ def run(scorer, ctx: ScoreContext):  # noqa: ANN001, ANN201 - test helper
 
 def test_similarity_is_the_cosine_to_the_reference(model: str) -> None:
     s = build_scorer({"type": "semantic-similarity", "model": model})
-    score = run(s, ScoreContext(output="The capital is Paris.", reference="Paris", expected="ignored"))
+    score = run(
+        s, ScoreContext(output="The capital is Paris.", reference="Paris", expected="ignored")
+    )
     assert score.value == pytest.approx(0.8, abs=1e-6)
     assert score.passed  # default threshold 0.8
     low = run(s, ScoreContext(output="Berlin", expected="Paris"))
@@ -59,7 +61,14 @@ def test_similarity_is_the_cosine_to_the_reference(model: str) -> None:
 
 
 def test_similarity_threshold_and_best_of_several_values(model: str) -> None:
-    s = build_scorer({"type": "semantic-similarity", "model": model, "threshold": 0.95, "value": ["Berlin", "paris, france"]})
+    s = build_scorer(
+        {
+            "type": "semantic-similarity",
+            "model": model,
+            "threshold": 0.95,
+            "value": ["Berlin", "paris, france"],
+        }
+    )
     score = run(s, ScoreContext(output="Paris"))
     assert score.value == pytest.approx(0.9 / np.hypot(0.9, 0.1), abs=1e-6)
     assert score.passed and "'paris, france'" in score.reason
@@ -71,7 +80,10 @@ def test_similarity_errors_never_pass(model: str) -> None:
     assert no_output.error and not no_output.passed
     nothing = run(s, ScoreContext(output="Paris", case_id="c1"))
     assert nothing.error and "nothing to compare with" in nothing.error
-    negated = run(build_scorer({"type": "not-semantic-similarity", "model": model}), ScoreContext(output=None, expected="x"))
+    negated = run(
+        build_scorer({"type": "not-semantic-similarity", "model": model}),
+        ScoreContext(output=None, expected="x"),
+    )
     assert negated.error and not negated.passed
 
 
@@ -94,8 +106,19 @@ def test_embedding_label_picks_the_nearest_label(model: str) -> None:
 
 
 def test_embedding_label_uses_prompt_labels_and_descriptions(model: str) -> None:
-    s = build_scorer({"type": "embedding-label", "model": model, "descriptions": {"billing": "an invoice or a charge"}})
-    score = run(s, ScoreContext(output="my card was charged twice", expected="billing", labels=["billing", "shipping"]))
+    s = build_scorer(
+        {
+            "type": "embedding-label",
+            "model": model,
+            "descriptions": {"billing": "an invoice or a charge"},
+        }
+    )
+    score = run(
+        s,
+        ScoreContext(
+            output="my card was charged twice", expected="billing", labels=["billing", "shipping"]
+        ),
+    )
     assert score.passed and score.data["predicted"] == "billing"
     missing = run(s, ScoreContext(output="my card was charged twice", expected="billing"))
     assert missing.error and "needs `labels`" in missing.error
@@ -105,7 +128,10 @@ def test_labels_and_references_are_embedded_once(model: str) -> None:
     s = build_scorer({"type": "embedding-label", "model": model, "labels": ["billing", "shipping"]})
 
     async def many() -> list:
-        ctxs = [ScoreContext(output=o, expected="shipping") for o in ["where is my parcel", "my card was charged twice"] * 5]
+        ctxs = [
+            ScoreContext(output=o, expected="shipping")
+            for o in ["where is my parcel", "my card was charged twice"] * 5
+        ]
         return await asyncio.gather(*(s.evaluate(c) for c in ctxs))
 
     results = asyncio.run(many())

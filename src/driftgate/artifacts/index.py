@@ -243,13 +243,13 @@ class RetrievalIndex:
     ) -> RetrievalIndex:
         """Embed the corpus (or reload the stored version with the same digest).
 
-        `embed(texts) -> array` defaults to `driftgate.embed.embed(texts, model=spec.embedder)`;
+        `embed(texts) -> array` defaults to `driftgate.embedding.embed(texts, model=spec.embedder)`;
         tests inject a cheap one. Pass `embedder_id` with a custom `embed` so its vectors are
         stored under their own identity (default: `custom:<function name>`).
         """
         if embed is None:
-            from ..embed import embed as _default_embed
-            from ..embed import embedder_id as _default_embedder_id
+            from ..embedding import embed as _default_embed
+            from ..embedding import embedder_id as _default_embedder_id
 
             model = spec.embedder
 

@@ -16,29 +16,35 @@ def pull(
     name: list[str] = typer.Argument(None, help="Models to get (default: all)."),
     force: bool = typer.Option(False, "--force", help="Download and convert again (repairs a bad file)."),
 ) -> None:
-    """Fetch, verify and prepare local models."""
+    """Fetch, verify (sha256) and prepare local models; idempotent."""
     from .. import models
 
-    for n in name or models.known_models():
-        path = models.pull(n, force=force)
+    for n in name or sorted(models.MODELS):
+        path = models.pull(n, force=force, progress=print)
         print(f"{n}: {path}")
 
 
 @models_app.command("list")
-def list_(json_out: bool = JsonOption) -> None:
-    """Show which local models are present, their size and checksum."""
+def list_(
+    verify: bool = typer.Option(False, "--verify", help="Recompute sha256 checksums (slower)."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Show which local models are present, their size and checksum status."""
     from .. import models
 
-    rows = models.list_models()
+    rows = models.list_models(checksums=verify)
     if json_out:
-        print_json([r.model_dump(mode="json") if hasattr(r, "model_dump") else r.__dict__ for r in rows])
+        print_json([r.model_dump(mode="json") for r in rows])
         return
     from rich.console import Console
     from rich.table import Table
 
-    t = Table("model", "present", "size", "sha256", "path")
+    table = Table("model", "kind", "present", "size", "sha256", "path / problem")
     for r in rows:
-        d = r.model_dump() if hasattr(r, "model_dump") else r.__dict__
-        t.add_row(str(d.get("name")), str(d.get("present")), str(d.get("size") or ""),
-                  str(d.get("sha256_ok", d.get("sha256", ""))), str(d.get("path") or ""))
-    Console().print(t)
+        size = f"{r.size_bytes / 1e6:.1f} MB" if r.size_bytes else ""
+        sha = {True: "ok", False: "MISMATCH", None: "not checked"}[r.sha256_ok]
+        table.add_row(r.name, r.kind, "yes" if r.present else "no", size, sha, r.problem or r.path or "")
+    Console().print(table)
+    missing = [r.name for r in rows if not r.present]
+    if missing:
+        print(f"get them with: driftgate models pull {' '.join(missing)}")

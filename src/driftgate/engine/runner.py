@@ -273,8 +273,12 @@ class _Executor:
         plan = self.plan
         for arm in plan.arms:
             if arm.model.name not in self.providers:
-                self.providers[arm.model.name] = create_provider(arm.model, workspace=plan.workspace)
-                self.semaphores[arm.model.name] = asyncio.Semaphore(arm.model.concurrency)
+                provider = create_provider(arm.model, workspace=plan.workspace)
+                self.providers[arm.model.name] = provider
+                # A provider may serve fewer calls at once than configured (the local model
+                # generates one or a few at a time): queue here, not inside its timeout.
+                limit = min(arm.model.concurrency, getattr(provider, "max_concurrency", None) or arm.model.concurrency)
+                self.semaphores[arm.model.name] = asyncio.Semaphore(limit)
         if not plan.options.no_cache:
             from ..providers.cache import ResponseCache
 

@@ -101,7 +101,9 @@ class _LoadedModel:
             self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
             self.model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
         except (OSError, ValueError, RuntimeError) as exc:
-            raise models.ModelCorruptError(name, folder, f"cannot load the converted copy: {exc}") from None
+            raise models.ModelCorruptError(
+                name, folder, f"cannot load the converted copy: {exc}"
+            ) from None
         self.model.eval()
         self.tokenizer.padding_side = "left"  # decoder-only: pad before the prompt
         if self.tokenizer.pad_token_id is None:
@@ -172,7 +174,9 @@ class _Engine:
                     job.future.set_exception(exc)
                 continue
             except Exception as exc:  # noqa: BLE001 - one failed batch, not a dead worker
-                err = ProviderError("other", f"local generation failed: {type(exc).__name__}: {exc}")
+                err = ProviderError(
+                    "other", f"local generation failed: {type(exc).__name__}: {exc}"
+                )
                 for job in batch:
                     job.future.set_exception(err)
                 continue
@@ -203,9 +207,14 @@ def _make_stopper(loaded: _LoadedModel, batch: list[_Job], prompt_len: int) -> A
     return _Stopper()
 
 
-def _generate(loaded: _LoadedModel, batch: list[_Job], threads: int) -> list[Completion | Exception]:
+def _generate(
+    loaded: _LoadedModel, batch: list[_Job], threads: int
+) -> list[Completion | Exception]:
     torch, tok, model = loaded.torch, loaded.tokenizer, loaded.model
-    texts = [tok.apply_chat_template(j.messages, tokenize=False, add_generation_prompt=True) for j in batch]
+    texts = [
+        tok.apply_chat_template(j.messages, tokenize=False, add_generation_prompt=True)
+        for j in batch
+    ]
     enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
     prompt_len = int(enc["input_ids"].shape[1])
     input_lens = [int(n) for n in enc["attention_mask"].sum(dim=1)]
@@ -220,7 +229,9 @@ def _generate(loaded: _LoadedModel, batch: list[_Job], threads: int) -> list[Com
     live = [i for i, r in enumerate(out) if r is None]
     if len(live) < len(batch):  # rare: run the rest on their own
         if live:
-            for i, r in zip(live, _generate(loaded, [batch[i] for i in live], threads), strict=True):
+            for i, r in zip(
+                live, _generate(loaded, [batch[i] for i in live], threads), strict=True
+            ):
                 out[i] = r
         return [r for r in out if r is not None]
     max_new = max(j.max_new_tokens for j in batch)
@@ -233,7 +244,9 @@ def _generate(loaded: _LoadedModel, batch: list[_Job], threads: int) -> list[Com
     if first.greedy:
         kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
     else:
-        kwargs.update(do_sample=True, temperature=first.temperature, top_p=first.top_p or 1.0, top_k=0)
+        kwargs.update(
+            do_sample=True, temperature=first.temperature, top_p=first.top_p or 1.0, top_k=0
+        )
         if first.seed is not None:
             torch.manual_seed(first.seed)
     # torch's thread count is process-wide: set it for this call and restore it, so the
@@ -288,8 +301,14 @@ class LocalProvider(Provider):
     def _job(self, request: CompletionRequest) -> _Job:
         params = {**self.config.params, **request.params}
         for m in request.messages:
-            if not isinstance(m.get("content"), str) or m.get("role") not in {"system", "user", "assistant"}:
-                raise ProviderError("bad_request", "local models take text messages with role system/user/assistant")
+            if not isinstance(m.get("content"), str) or m.get("role") not in {
+                "system",
+                "user",
+                "assistant",
+            }:
+                raise ProviderError(
+                    "bad_request", "local models take text messages with role system/user/assistant"
+                )
         max_tokens = params.get("max_tokens")
         if max_tokens is None:
             max_tokens = params.get("max_completion_tokens")

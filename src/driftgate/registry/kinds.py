@@ -104,7 +104,7 @@ def embedder_identity(name: str) -> str:
     """The id `RetrievalIndex.build` pins for an embedder name (the name itself when the
     embedding module is not installed), so registry and index cache share digests."""
     try:
-        from ..embed import embedder_id  # type: ignore[attr-defined]
+        from ..embedding import embedder_id  # type: ignore[attr-defined]
     except ImportError:
         return name
     return str(embedder_id(name))

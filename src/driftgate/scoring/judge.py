@@ -103,7 +103,9 @@ class LLMJudge(Scorer):
         model: str = Field("local/smollm2-135m", description="Judge model id.")
         format: Literal["json", "verdict"] = Field("json", description="Answer format required.")
         scale: tuple[float, float] = Field((0.0, 1.0), description="[lowest, highest] score.")
-        pass_score: float | None = Field(None, description="Passes at score ≥ this; default midpoint.")
+        pass_score: float | None = Field(
+            None, description="Passes at score ≥ this; default midpoint."
+        )
         judge_version: str | None = Field(None, description="Your label for this judge; stored.")
         include_input: bool = Field(True, description="Show the judge the case's variables.")
         max_tokens: int = Field(256, ge=16, le=8192)
@@ -114,11 +116,17 @@ class LLMJudge(Scorer):
         def _check(self) -> LLMJudge.Config:
             lo, hi = self.scale
             if self.threshold is not None:
-                raise option_error("llm-judge passes at `pass_score` (on its scale); drop `threshold`")
+                raise option_error(
+                    "llm-judge passes at `pass_score` (on its scale); drop `threshold`"
+                )
             if not lo < hi:
-                raise option_error(f"scale must be [low, high] with low < high, got [{lo:g}, {hi:g}]")
+                raise option_error(
+                    f"scale must be [low, high] with low < high, got [{lo:g}, {hi:g}]"
+                )
             if self.pass_score is not None and not lo <= self.pass_score <= hi:
-                raise option_error(f"pass_score {self.pass_score:g} is outside the scale [{lo:g}, {hi:g}]")
+                raise option_error(
+                    f"pass_score {self.pass_score:g} is outside the scale [{lo:g}, {hi:g}]"
+                )
             return self
 
     config: Config
@@ -137,13 +145,21 @@ class LLMJudge(Scorer):
         lo, hi = self.config.scale
         task = ""
         if self.config.include_input and ctx.vars:
-            task = "TASK INPUT:\n" + json.dumps(ctx.vars, ensure_ascii=False, indent=1, default=str) + "\n\n"
+            task = (
+                "TASK INPUT:\n"
+                + json.dumps(ctx.vars, ensure_ascii=False, indent=1, default=str)
+                + "\n\n"
+            )
         ref = ctx.reference if ctx.reference is not None else ctx.expected
         reference = ""
         if ref is not None:
-            ref_text = ref if isinstance(ref, str) else json.dumps(ref, ensure_ascii=False, default=str)
+            ref_text = (
+                ref if isinstance(ref, str) else json.dumps(ref, ensure_ascii=False, default=str)
+            )
             reference = f"REFERENCE ANSWER:\n{ref_text}\n\n"
-        user = _USER.format(rubric=self.config.rubric, task=task, reference=reference, output=subject_text(ctx))
+        user = _USER.format(
+            rubric=self.config.rubric, task=task, reference=reference, output=subject_text(ctx)
+        )
         return [
             {"role": "system", "content": _SYSTEM[self.config.format].format(lo=lo, hi=hi)},
             {"role": "user", "content": user},
@@ -154,7 +170,11 @@ class LLMJudge(Scorer):
             from ..providers import ModelConfig, create_provider
 
             self._provider = create_provider(
-                ModelConfig(id=self.config.model, timeout_s=self.config.timeout_s, max_retries=self.config.max_retries)
+                ModelConfig(
+                    id=self.config.model,
+                    timeout_s=self.config.timeout_s,
+                    max_retries=self.config.max_retries,
+                )
             )
         return self._provider
 
@@ -207,7 +227,6 @@ class LLMJudge(Scorer):
             return Score(0.0, False, reason=msg, error=msg, data=data)
         data["reasoning"] = reasoning
         return Score(value, passed, reason=f"judge: {verdict}", data=data)
-
 
 
 @scorer("rubric")

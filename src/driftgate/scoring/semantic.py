@@ -1,4 +1,4 @@
-"""Scorers by meaning, through sentence embeddings (`driftgate.embed`).
+"""Scorers by meaning, through sentence embeddings (`driftgate.embedding`).
 
     - {type: semantic-similarity, threshold: 0.8}        # cosine to reference / expected
     - {type: semantic-similarity, value: "{{ answer }}", model: litellm/text-embedding-3-small}
@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from ..embed import EmbeddingError, aembed
+from ..embedding import EmbeddingError, aembed
 from ._common import NO_OUTPUT, as_list, render, short, subject_text, wanted
 from .base import Score, ScoreContext, Scorer, ScorerConfig, ScorerFailure, scorer
 from .parsing import normalize_label
@@ -49,7 +49,9 @@ class SemanticSimilarity(Scorer):
 
     class Config(ScorerConfig):
         threshold: float | None = Field(0.8, ge=-1, le=1, description="Pass at cosine ≥ threshold.")
-        value: str | list[str] | None = Field(None, description="Default: reference, else expected.")
+        value: str | list[str] | None = Field(
+            None, description="Default: reference, else expected."
+        )
         model: str | None = Field(None, description="Embedder; default all-minilm-l6-v2.")
 
     config: Config
@@ -63,9 +65,13 @@ class SemanticSimilarity(Scorer):
         sims = vecs[1:] @ vecs[0]  # rows are unit vectors: dot = cosine
         best = int(np.argmax(sims))
         value = float(np.clip(sims[best], -1.0, 1.0))
-        threshold = self.config.threshold if self.config.threshold is not None else self.DEFAULT_THRESHOLD
+        threshold = (
+            self.config.threshold if self.config.threshold is not None else self.DEFAULT_THRESHOLD
+        )
         ok = value >= threshold
-        reason = f"cosine {value:.3f} {'≥' if ok else '<'} {threshold:g} to {short(refs[best], 40)!r}"
+        reason = (
+            f"cosine {value:.3f} {'≥' if ok else '<'} {threshold:g} to {short(refs[best], 40)!r}"
+        )
         return Score(value, ok, reason=reason)
 
     def score(self, ctx: ScoreContext) -> Score:
@@ -112,7 +118,9 @@ class EmbeddingLabel(Scorer):
         if runner_up is not None:  # a small margin means the mapping was a coin toss
             data["margin"] = round(float(sims[best]) - runner_up, 4)
         want = " / ".join(sorted(expected))
-        reason = f"nearest label {predicted!r} ({sims[best]:.3f}) {'=' if ok else '≠'} expected {want!r}"
+        reason = (
+            f"nearest label {predicted!r} ({sims[best]:.3f}) {'=' if ok else '≠'} expected {want!r}"
+        )
         return Score(1.0 if ok else 0.0, ok, reason=reason, data=data)
 
     def score(self, ctx: ScoreContext) -> Score:

@@ -1,0 +1,136 @@
+"""The embedded local LLM and the embedder: load times and throughput on this machine.
+
+    python bench/local_model.py [--cases 16] [--skip-cold]
+
+Load times are measured in fresh processes, imports included (that is what a CLI command
+pays): *cold* = dequantize the GGUF, save the safetensors copy and load it (the first run
+after `driftgate models pull` downloaded the file; pull does this step); *warm* = load the
+converted copy (every later process). Throughput runs through `LocalProvider` with its
+defaults (greedy, unbatched, deterministic); `local_model_cases_per_s_batched` is the same
+with `max_batch=8`.
+
+Prints one `name: value` line per figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from driftgate import models
+
+CHILD_LLM = """
+import time, sys
+t0 = time.perf_counter()
+from driftgate.providers import ModelConfig
+from driftgate.providers.local import LocalProvider
+LocalProvider(ModelConfig(id="local/smollm2-135m")).warm_up()
+print(time.perf_counter() - t0)
+"""
+
+CHILD_EMBED = """
+import time
+t0 = time.perf_counter()
+from driftgate.embedding import embed
+embed(["warm up the embedder"], cache=False)
+print(time.perf_counter() - t0)
+"""
+
+PROMPTS = [
+    "Classify this bank transaction into groceries, dining, transport or rent. "
+    f"Answer with the label only. Transaction: {item}"
+    for item in [
+        "SUPERMARKET 24 LTD", "UBER TRIP", "PIZZERIA NAPOLI", "MONTHLY RENT OCT", "METRO CARD TOP-UP",
+        "CAFE LUNA", "FRESH MARKET", "TAXI 4411", "LANDLORD TRANSFER", "BURGER HOUSE",
+        "ORGANIC FOODS", "TRAIN TICKET", "SUSHI BAR", "APARTMENT RENT", "BAKERY CORNER", "BUS PASS",
+    ]
+]  # fmt: skip
+
+
+def child_seconds(code: str, home: Path) -> float:
+    env = {**os.environ, "DRIFTGATE_HOME": str(home)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def cold_load_s() -> float:
+    """Convert + load from a scratch home holding only the GGUF (linked, not re-downloaded)."""
+    gguf = models.locate("smollm2-135m")
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "models" / "smollm2-135m" / gguf.name
+        target.parent.mkdir(parents=True)
+        try:
+            os.link(gguf, target)
+        except OSError:
+            shutil.copy2(gguf, target)
+        return child_seconds(CHILD_LLM, Path(tmp))
+
+
+async def run_cases(provider, prompts: list[str], max_tokens: int) -> tuple[float, int]:  # noqa: ANN001
+    from driftgate.providers import CompletionRequest
+
+    reqs = [
+        CompletionRequest(model="local/smollm2-135m", messages=[{"role": "user", "content": p}],
+                          params={"temperature": 0, "max_tokens": max_tokens})
+        for p in prompts
+    ]  # fmt: skip
+    t0 = time.perf_counter()
+    out = await asyncio.gather(*(provider.complete(r) for r in reqs))
+    return time.perf_counter() - t0, sum(c.output_tokens or 0 for c in out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cases", type=int, default=16)
+    ap.add_argument("--skip-cold", action="store_true", help="skip the ~30-60 s GGUF conversion")
+    args = ap.parse_args()
+
+    models.pull("smollm2-135m")
+    home = models.home()
+    if not args.skip_cold:
+        print(f"local_model_load_cold_s: {cold_load_s():.2f}", flush=True)
+    print(f"local_model_load_warm_s: {child_seconds(CHILD_LLM, home):.2f}", flush=True)
+
+    from driftgate.providers import ModelConfig
+    from driftgate.providers.local import LocalProvider
+
+    plain = LocalProvider(ModelConfig(id="local/smollm2-135m"))
+    plain.warm_up()
+    asyncio.run(run_cases(plain, PROMPTS[:1], 8))  # first generate() call pays one-off setup
+    # single stream, long answers: decoding speed
+    secs, tokens = asyncio.run(
+        run_cases(plain, ["Write a short story about a lighthouse keeper."], 64)
+    )
+    print(f"local_model_tokens_per_s: {tokens / secs:.1f}", flush=True)
+    prompts = (PROMPTS * (args.cases // len(PROMPTS) + 1))[: args.cases]
+    secs, _ = asyncio.run(run_cases(plain, prompts, 8))
+    print(f"local_model_cases_per_s: {len(prompts) / secs:.2f}", flush=True)
+    batched = LocalProvider(ModelConfig(id="local/smollm2-135m"), max_batch=8)
+    secs, _ = asyncio.run(run_cases(batched, prompts, 8))
+    print(f"local_model_cases_per_s_batched: {len(prompts) / secs:.2f}", flush=True)
+
+    print(f"embedder_load_s: {child_seconds(CHILD_EMBED, home):.2f}", flush=True)
+    from driftgate.embedding import embed
+
+    sentences = [
+        f"Transaction {i}: {p[-30:]} paid on day {i % 28 + 1}" for i, p in enumerate(PROMPTS * 32)
+    ]
+    embed(sentences[:8], cache=False)
+    t0 = time.perf_counter()
+    embed(sentences, cache=False)
+    print(
+        f"embedder_sentences_per_s: {len(sentences) / (time.perf_counter() - t0):.0f}", flush=True
+    )
+
+
+if __name__ == "__main__":
+    main()
