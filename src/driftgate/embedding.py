@@ -59,8 +59,7 @@ class SentenceTransformerEmbedder(Embedder):
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            models.offline_hf()
             from sentence_transformers import SentenceTransformer
 
             try:

@@ -530,6 +530,25 @@ def _convert_locked(spec: ModelSpec, say: Progress) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def offline_hf(*, quiet: bool = True) -> None:
+    """Point transformers / huggingface_hub at local files only; hide per-load progress bars.
+
+    Call before importing transformers or sentence_transformers. A run that loads the model
+    prints results, not "Loading weights" bars (conversion keeps its bar: it takes a while).
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    if quiet:
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        try:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+        except ImportError:
+            pass
+
+
 def _hf_convert(gguf: Path, out: Path) -> None:
     """Dequantize the GGUF with transformers and save model + tokenizer as safetensors."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import typer
 
@@ -21,6 +22,14 @@ app.add_typer(drift_app, name="drift")
 
 SuiteOption = typer.Option(None, "--suite", "-c", "--config", help="Suite file (default: the workspace's suite).")
 ModelsOption = typer.Option(None, "--models", help="Comma-separated model ids instead of the suite's (own baseline).")
+
+
+def _scope(value: str) -> Literal["workspace", "suite"]:
+    if value == "workspace" or value == "suite":
+        return value
+    from ..errors import ConfigError
+
+    raise ConfigError(f"--unreviewed-scope must be workspace or suite, got {value!r}", field="unreviewed-scope")
 
 
 def _models(value: str | None) -> list[str] | None:
@@ -137,8 +146,8 @@ def history_cmd(
 TRAFFIC_HELP = (
     "Prompt drift: logged production inputs against the golden set (domain classifier, share of "
     "inputs far from every golden case, PSI on categorical fields and lengths) and against a "
-    "reference window (also confidence, edit and override rates when logged). Also flags suite "
-    "prompts whose current digest no run evaluated (an unreviewed change), which alerts too.\n\n"
+    "reference window (also confidence, edit and override rates when logged). Also flags prompt "
+    "files whose current digest no stored run evaluated (an unreviewed change), which alerts too.\n\n"
     + EXIT_CODES
 )
 
@@ -153,6 +162,9 @@ def traffic_cmd(
     categorical: list[str] = typer.Option(None, "--categorical", help="Categorical field for PSI (repeatable)."),
     vectorizer: str = typer.Option(None, "--vectorizer", help="auto (embedder if it loads), embedder or tfidf."),
     unreviewed: bool = typer.Option(True, "--unreviewed/--no-unreviewed", help="Flag prompts no run evaluated."),
+    scope: str = typer.Option(
+        "workspace", "--unreviewed-scope", help="Prompts checked for an unreviewed digest: workspace or suite."
+    ),
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
@@ -162,7 +174,7 @@ def traffic_cmd(
     report = check_traffic(
         inputs, suite=suite, workspace=workspace(ws_path), field=field, reference=reference, window=window,
         categorical=[c for item in categorical or [] for c in item.split(",") if c] or None,
-        vectorizer=vectorizer, check_unreviewed=unreviewed,
+        vectorizer=vectorizer, check_unreviewed=unreviewed, unreviewed_scope=_scope(scope),
     )
     if json_out:
         print_json(report.model_dump(mode="json"))

@@ -36,15 +36,16 @@ def list_(
     if json_out:
         print_json([r.model_dump(mode="json") for r in rows])
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from ..report import console
 
     table = Table("model", "kind", "present", "size", "sha256", "path / problem")
     for r in rows:
         size = f"{r.size_bytes / 1e6:.1f} MB" if r.size_bytes else ""
         sha = {True: "ok", False: "MISMATCH", None: "not checked"}[r.sha256_ok]
         table.add_row(r.name, r.kind, "yes" if r.present else "no", size, sha, r.problem or r.path or "")
-    Console().print(table)
+    console().print(table)
     missing = [r.name for r in rows if not r.present]
     if missing:
         print(f"get them with: driftgate models pull {' '.join(missing)}")

@@ -130,10 +130,11 @@ def query_cmd(
     if json_out:
         print_json([dict(zip(columns, r, strict=True)) for r in rows])
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from ..report import console
 
     table = Table(*columns)
     for r in rows:
         table.add_row(*("" if v is None else str(v) for v in r))
-    Console().print(table)
+    console().print(table)

@@ -89,8 +89,7 @@ class _LoadedModel:
     _loaded: dict[str, _LoadedModel] = {}
 
     def __init__(self, name: str) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        models.offline_hf()
         spec = models.get_spec(name)
         folder = models.convert(name)  # a no-op once converted; raises the "pull it" errors
         models.check_memory(spec.memory_mb, f"loading local model {name!r}")

@@ -216,3 +216,15 @@ def write_report(
             + ", ".join(f"{e} ({n})" for e, n in FORMATS.items()),
             path=path,
         )
+
+
+def console(*, stderr: bool = False) -> Any:
+    """A rich console; 120 columns wide when writing to a file or a CI log, not 80."""
+    import os
+    import sys
+
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    wide = not stream.isatty() and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, width=120 if wide else None)

@@ -39,9 +39,9 @@ VERDICT_STYLES = {
 def _console(console: Console | None) -> Console:
     if console is not None:
         return console
-    from rich.console import Console
+    from . import console as make_console
 
-    return Console()
+    return make_console()
 
 
 def _verdict(manifest: RunManifest) -> Any:
