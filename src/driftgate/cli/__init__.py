@@ -28,6 +28,7 @@ from . import workspace as _workspace  # noqa: E402,F401
 from . import compare as _compare  # noqa: E402,F401
 from . import registry as _registry  # noqa: E402,F401
 from . import ci as _ci  # noqa: E402,F401
+from . import drift as _drift  # noqa: E402,F401
 from . import models as _models  # noqa: E402,F401
 from . import sim as _sim  # noqa: E402,F401
 # isort: on

@@ -1,0 +1,349 @@
+"""`drift tune`: thresholds from the history of past checks, so the trigger rarely cries wolf.
+
+Past checks without drift show how much each statistic moves by chance: the sampling noise
+of the golden set, the provider's own nondeterminism, latency jitter. Each threshold is
+put at the (1 - alpha) quantile of its signal's past values (the larger of the empirical
+quantile and a normal tolerance limit, so a small history does not put it low), with one
+alpha for all signals, and alpha is the largest for which the *trigger* (k-of-n rules, any arm) would
+have fired on at most `safety × target` of the past checks. That rate is estimated
+leave-one-check-out — each check judged with thresholds from the others, because a
+threshold fitted on a check always spares it — and, as a floor, from each signal's own
+exceedance rate as if signals were independent (a steadier estimate than a count of a
+few alarms). `safety` (default 0.8) leaves room for the
+noise of an estimate from a few dozen checks.
+
+Signals that are not tunable (a fingerprint change) or whose threshold is fixed in the
+config keep their threshold; a tuned threshold never goes under the signal's floor (the
+smallest change worth reporting). The report says what each threshold can then detect.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from statistics import NormalDist
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..summary import wilson
+from .config import DriftConfig
+from .model import DriftCheck, TunedSignal, TuningReport
+from .registry import SignalSpec, signal_specs
+from .triggers import rule_fires
+
+if TYPE_CHECKING:
+    from ..suite import Suite
+    from ..workspace import Workspace
+
+_Z80 = NormalDist().inv_cdf(0.8)
+# Tail probabilities tried per signal, from very strict to lax.
+_ALPHAS = np.geomspace(0.0005, 0.5, 40)
+
+
+@functools.lru_cache(maxsize=256)
+def _z(alpha: float) -> float:
+    return NormalDist().inv_cdf(1.0 - alpha)
+
+
+class _History:
+    """Per check and arm: each signal's value (None = insufficient data) and verdict."""
+
+    def __init__(self, checks: Sequence[DriftCheck], names: list[str]) -> None:
+        # rows: (check index, {signal: value or None}, {signal: recorded verdict}, signal names)
+        self.rows: list[tuple[int, dict[str, float | None], dict[str, str], list[str]]] = []
+        for i, c in enumerate(checks):
+            for arm in c.arms:
+                values = {s.name: s.value if s.verdict != "insufficient_data" else None for s in arm.signals}
+                verdicts = {s.name: s.verdict for s in arm.signals}
+                self.rows.append((i, values, verdicts, [s.name for s in arm.signals]))
+        # Per signal: its past values sorted, and which check each came from (for leave-one-out).
+        self.sorted: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.sums: dict[str, tuple[tuple[int, float, float], dict[int, tuple[int, float, float]]]] = {}
+        for name in names:
+            pairs = [(v[name], i) for i, v, _, _ in self.rows if v.get(name) is not None]
+            vals = np.array([p[0] for p in pairs], dtype=np.float64)
+            owners = np.array([p[1] for p in pairs], dtype=np.int64)
+            order = np.argsort(vals, kind="stable")
+            self.sorted[name] = (vals[order], owners[order])
+            # Sums for leave-one-check-out means and variances without recomputing.
+            per = {}
+            for i in np.unique(owners):
+                v = vals[owners == i]
+                per[int(i)] = (v.size, float(v.sum()), float((v * v).sum()))
+            self.sums[name] = ((vals.size, float(vals.sum()), float((vals * vals).sum())), per)
+
+    def values(self, name: str) -> np.ndarray:
+        return self.sorted[name][0]
+
+    def normal_tail(self, name: str, threshold: float) -> float:
+        vals = self.sorted[name][0]
+        if vals.size < 3 or vals.std(ddof=1) == 0:
+            return float(np.mean(vals > threshold)) if vals.size else 0.0
+        return 1.0 - NormalDist(float(vals.mean()), float(vals.std(ddof=1))).cdf(threshold)
+
+    def quantile(self, name: str, alpha: float, skip: int | None = None) -> float | None:
+        """A cautious (1 - alpha) quantile of the past values, without check `skip`.
+
+        A tail quantile from a few dozen values is noisy, and a threshold that happens to
+        land low fires more often than alpha for ever after. So: the larger of the
+        empirical quantile (an observed value) and a normal tolerance limit — mean + k·sd
+        with k chosen so the limit lies above the true quantile with 80% confidence."""
+        vals, owners = self.sorted[name]
+        if skip is not None:
+            vals = vals[owners != skip]
+        if vals.size == 0:
+            return None
+        empirical = float(vals[math.ceil((1.0 - alpha) * (vals.size - 1))])
+        (n, total, squares), per = self.sums[name]
+        if skip is not None and skip in per:
+            dn, dt, ds = per[skip]
+            n, total, squares = n - dn, total - dt, squares - ds
+        if n < 3:
+            return empirical
+        mean = total / n
+        sd = math.sqrt(max(squares - n * mean * mean, 0.0) / (n - 1))
+        z = _z(alpha)
+        k = z + _Z80 * math.sqrt(1.0 / n + z * z / (2.0 * (n - 1)))  # approximate tolerance factor
+        return max(empirical, mean + k * sd)
+
+
+class _Patterns:
+    """P(some rule fires) for independent signals with given drift probabilities.
+
+    Rows (arms of checks) usually share one set of available signals, so the subsets of
+    that set that fire a rule are enumerated once per set; each alpha then only needs the
+    probability of every subset, a product over 2^n × n numbers (n ≤ ~14 signals)."""
+
+    def __init__(self, cfg: DriftConfig) -> None:
+        self.cfg = cfg
+        self.cache: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[np.ndarray, np.ndarray]] = {}
+
+    def probability(self, avail: list[str], names: list[str], p: dict[str, float]) -> float:
+        key = (tuple(avail), tuple(names))
+        if key not in self.cache:
+            n = len(avail)
+            bits = ((np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1).astype(bool)
+            fire = np.array([any(rule_fires({avail[j] for j in range(n) if row[j]}, r, names)
+                                 for r in self.cfg.triggers) for row in bits])
+            self.cache[key] = (bits, fire)
+        bits, fire = self.cache[key]
+        probs = np.array([p.get(a, 0.0) for a in avail])
+        subset = np.prod(np.where(bits, probs[None, :], 1.0 - probs[None, :]), axis=1)
+        return float(subset[fire].sum())
+
+
+def tune_from_checks(
+    checks: Sequence[DriftCheck],
+    *,
+    config: DriftConfig | None = None,
+    target: float | None = None,
+    safety: float = 0.8,
+    min_history: int = 20,
+    key: str | None = None,
+) -> TuningReport:
+    """Choose thresholds from past checks (see the module docstring); pure, nothing saved."""
+    cfg = config or DriftConfig()
+    target = cfg.target_false_alarm_rate if target is None else target
+    if not 0 < target < 1:
+        raise ConfigError(f"the target false-alarm rate must be in (0, 1), got {target}", field="target")
+    if not 0 < safety <= 1:
+        raise ConfigError(f"safety must be in (0, 1], got {safety}", field="safety")
+    usable = [c for c in checks if c.status == "checked" and c.arms]
+    if len(usable) < min_history:
+        raise ConfigError(
+            f"{len(usable)} past checks; tuning needs at least {min_history}",
+            field="history", hint="run `driftgate drift check` on a schedule and tune once history builds up",
+        )
+    specs = {s.name: s for s in signal_specs("check")}
+    fixed = {n: cfg.settings(n).threshold for n in specs
+             if not specs[n].tunable or cfg.settings(n).threshold is not None}
+    tuned_names = [n for n in specs if n not in fixed]
+    hist = _History(usable, tuned_names)
+
+    def thresholds(alpha: float, skip: int | None = None) -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
+        for n in tuned_names:
+            q = hist.quantile(n, alpha, skip)
+            out[n] = max(q, specs[n].floor) if q is not None else None
+        return out
+
+    def drifted(values: dict, verdicts: dict, names: list[str], th: dict[str, float | None]) -> set[str]:
+        out = set()
+        for n in names:
+            v = values.get(n)
+            if n in th:
+                t = th[n]
+                if v is not None and t is not None and v > t:
+                    out.add(n)
+            elif n in fixed and fixed[n] is not None:
+                if v is not None and v > fixed[n]:  # type: ignore[operator]
+                    out.add(n)
+            elif verdicts.get(n) == "drift":
+                out.add(n)
+        return out
+
+    patterns = _Patterns(cfg)
+
+    def loo_rate(alpha: float) -> float:
+        """max(observed leave-one-out alarm rate, the rate if signals were independent).
+
+        The observed rate counts a handful of alarms and is noisy; the independence model
+        uses each signal's own (better estimated) exceedance rate. Taking the larger keeps
+        the correlation the observed rate sees, without its luck."""
+        per_check = {i: thresholds(alpha, skip=i) for i in range(len(usable))}
+        alarmed: set[int] = set()
+        hits: dict[str, int] = {}
+        seen: dict[str, int] = {}
+        for i, values, verdicts, names in hist.rows:
+            d = drifted(values, verdicts, names, per_check[i])
+            if any(rule_fires(d, r, names) for r in cfg.triggers):
+                alarmed.add(i)
+            for n in names:
+                if values.get(n) is not None or n not in per_check[i]:
+                    seen[n] = seen.get(n, 0) + 1
+                    hits[n] = hits.get(n, 0) + (n in d)
+        p = {n: hits[n] / seen[n] for n in seen}
+        full = thresholds(alpha)
+        for n in tuned_names:
+            # A count of a few exceedances is noisy: a signal at its (1 - alpha) quantile
+            # exceeds it with probability alpha by construction; one held at its floor,
+            # with the normal fit's tail probability there. Take the larger of the two.
+            t = full.get(n)
+            if n in p and t is not None:
+                p[n] = max(p[n], alpha if t > specs[n].floor else hist.normal_tail(n, t))
+        quiet = np.ones(len(usable))
+        for i, values, _, names in hist.rows:
+            avail = [n for n in names if values.get(n) is not None or n not in per_check[i]]
+            quiet[i] *= 1.0 - patterns.probability(avail, names, p)
+        return max(len(alarmed) / len(usable), float(np.mean(1.0 - quiet)))
+
+    aim = safety * target
+    chosen, rate = None, None
+    for alpha in _ALPHAS:  # strict → lax; stop at the first alpha over the aim
+        r = loo_rate(float(alpha))
+        if r > aim:
+            break
+        chosen, rate = float(alpha), r
+    notes = []
+    if chosen is None:
+        chosen, rate = float(_ALPHAS[0]), loo_rate(float(_ALPHAS[0]))
+        notes.append(f"even the strictest thresholds would have alarmed on {rate:.1%} of past checks "
+                     f"(target {target:.1%}): signals outside tuning (fixed thresholds, fingerprints) fire")
+    final = thresholds(chosen)
+    n = len(usable)
+    alarms = round((rate or 0.0) * n)
+    ci = wilson(alarms, n)
+    report = TuningReport(
+        key=key, created_at=time.time(), target=target, safety=safety, alpha=chosen, history=n,
+        estimated_false_alarm_rate=rate or 0.0, estimated_rate_ci_high=ci[1] if ci else 1.0,
+        met=(rate or 0.0) <= target, fixed={k: v if v is not None else specs[k].threshold for k, v in fixed.items()},
+        notes=notes,
+    )
+    for name in tuned_names:
+        t = final[name]
+        vals = hist.values(name)
+        if t is None:
+            report.notes.append(f"{name}: no past value (insufficient data every time); default kept")
+            continue
+        report.thresholds[name] = TunedSignal(
+            name=name, threshold=round(t, 6), null_n=int(vals.size),
+            null_mean=float(vals.mean()), null_sd=float(vals.std(ddof=1)) if vals.size > 1 else None,
+            null_max=float(vals.max()), floor_applied=t == specs[name].floor,
+            detectable=_detectable(specs[name], t, vals, usable),
+        )
+    return report
+
+
+def _median_detail(checks: Sequence[DriftCheck], name: str, key: str) -> float | None:
+    xs = [s.detail.get(key) for c in checks for a in c.arms for s in a.signals
+          if s.name == name and isinstance(s.detail.get(key), int | float)]
+    return float(np.median(xs)) if xs else None
+
+
+def _detectable(spec: SignalSpec, threshold: float, vals: np.ndarray, checks: Sequence[DriftCheck]) -> str:
+    """What shift the threshold detects with 80% power, in words."""
+    z = threshold + _Z80
+    if spec.name == "score_change":
+        groups: dict[str, list[float]] = {}
+        for c in checks:
+            for a in c.arms:
+                s = a.signal("score_change")
+                for g in (s.detail.get("groups", []) if s else []):
+                    if g.get("stderr"):
+                        groups.setdefault(g["group"], []).append(g["stderr"])
+        parts = [f"{name}: a drop of {z * float(np.median(se)) * 100:.1f} points"
+                 for name, se in groups.items()]
+        return "; ".join(parts) or f"a drop of {z:.2f} standard errors"
+    if spec.unit == "z":
+        n = _median_detail(checks, spec.name, "pairs")
+        p0 = _median_detail(checks, spec.name, "rate_a") or 0.0
+        if n:
+            # Paired flags: z ≈ Δ √n / √(2 p0 + Δ); solved for Δ.
+            delta = (z * z + math.sqrt(z**4 + 8 * n * z * z * p0)) / (2 * n)
+            return f"an increase of {delta * 100:.1f} points (from {p0:.1%}, {n:.0f} pairs)"
+        return f"a shift of {z:.2f} standard errors"
+    sd = float(vals.std(ddof=1)) if vals.size > 1 else 0.0
+    unit = f" {spec.unit}" if spec.unit else ""
+    return f"a change that moves {spec.name} to about {threshold + _Z80 * sd:.3g}{unit} (threshold {threshold:.3g})"
+
+
+def tune_thresholds(
+    suite: Suite | Path | str | None = None,
+    *,
+    workspace: Workspace | Path | str | None = None,
+    models: list[str] | None = None,
+    target: float | None = None,
+    safety: float = 0.8,
+    min_history: int = 20,
+    exclude: Sequence[str] = (),
+    exclude_alerts: bool = False,
+    save: bool = True,
+) -> TuningReport:
+    """Tune from the stored checks of a suite and (unless `save=False`) persist the result
+    as `thresholds.json`, which later checks use. `exclude` takes check ids (or unique
+    prefixes) of known incidents; `exclude_alerts` drops every check that alerted."""
+    from .check import Target
+
+    t = Target(suite, workspace=workspace, models=models)
+    checks = t.store.checks()
+    dropped = []
+    for ex in exclude:
+        hits = [c.id for c in checks if c.id.startswith(ex)]
+        if len(hits) != 1:
+            raise ConfigError(f"--exclude {ex!r} matches {len(hits)} checks", field="exclude")
+        dropped += hits
+    if exclude_alerts:
+        dropped += [c.id for c in checks if c.alert and c.id not in dropped]
+    kept = [c for c in checks if c.id not in dropped]
+    report = tune_from_checks(kept, config=t.config, target=target, safety=safety,
+                              min_history=min_history, key=t.key)
+    report.excluded = dropped
+    if save:
+        t.store.save_thresholds(report)
+    return report
+
+
+
+def apply_thresholds(check: DriftCheck, report: TuningReport, config: DriftConfig | None = None) -> DriftCheck:
+    """The check as it would have been judged with `report`'s thresholds (a copy): how the
+    history is replayed to see which past checks tuned thresholds would have alerted on."""
+    from .triggers import apply_triggers
+
+    cfg = config or DriftConfig()
+    out = check.model_copy(deep=True)
+    for arm in out.arms:
+        for s in arm.signals:
+            t = report.threshold(s.name)
+            if t is None or s.value is None or s.verdict == "insufficient_data" or s.threshold_source == "config":
+                continue
+            s.threshold, s.threshold_source = t, "tuned"
+            s.verdict = "drift" if s.value > t else "ok"
+        apply_triggers(arm, cfg.triggers)
+    out.alert = any(a.alert for a in out.arms)
+    out.thresholds_tuned_at = report.created_at
+    return out

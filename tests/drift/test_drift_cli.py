@@ -1,0 +1,102 @@
+"""`driftgate drift …` through typer's CliRunner: output, JSON and exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from drift_helpers import (
+    set_provider,
+    sim_workspace,
+    sklearn_loaded,  # noqa: F401 - a fixture (imports scikit-learn in setup)
+)
+from typer.testing import CliRunner
+
+import driftgate.cli.drift  # noqa: F401 - registers the `drift` sub-app (until cli/__init__ imports it)
+from driftgate.cli import app, main
+
+pytestmark = pytest.mark.usefixtures("sklearn_loaded")
+
+
+@pytest.fixture
+def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DRIFTGATE_HOME", str(tmp_path / "home"))
+    set_provider("v1")
+    return sim_workspace(tmp_path / "ws", n_cases=80)
+
+
+def invoke(*args: str) -> object:
+    return CliRunner().invoke(app, ["drift", *args], catch_exceptions=False)
+
+
+def test_help_documents_exit_codes() -> None:
+    for cmd in ([], ["check"], ["history"], ["traffic"]):
+        out = CliRunner().invoke(app, ["drift", *cmd, "--help"]).output
+        assert "0 no drift" in out and "1 drift alert" in out and "2 bad input" in out, cmd
+
+
+def test_check_then_drift_then_history(ws: Path, tmp_path: Path) -> None:
+    first = invoke("check", "-w", str(ws), "--vectorizer", "tfidf")
+    assert first.exit_code == 0 and "baseline recorded" in first.output
+
+    quiet = invoke("check", "-w", str(ws), "--vectorizer", "tfidf")
+    assert quiet.exit_code == 0 and "no drift (exit 0)" in quiet.output
+    assert "score_change" in quiet.output and "thresholds: defaults" in quiet.output
+
+    set_provider("v4-jsonbreak", format_error_rate=0.3)
+    alert = invoke("check", "-w", str(ws), "--vectorizer", "tfidf", "--json")
+    assert alert.exit_code == 1
+    data = json.loads(alert.output)
+    (arm,) = data["arms"]
+    fired = {s["name"] for s in arm["signals"] if s["verdict"] == "drift"}
+    assert {"format_validity", "fingerprint_change"} <= fired and data["alert"] is True
+
+    html = tmp_path / "drift.html"
+    hist = invoke("history", "-w", str(ws), "--html", str(html))
+    assert hist.exit_code == 1  # the latest check alerted
+    assert "format_validity" in hist.output and "!" in hist.output
+    page = html.read_text()
+    assert page.count("<svg") >= 10 and "<script" not in page
+
+    js = invoke("history", "-w", str(ws), "--json")
+    series = json.loads(js.output)["series"]["cat · sim/drifttest@prod"]["format_validity"]
+    assert [p["verdict"] for p in series] == ["ok", "drift"]
+
+
+def test_tune_needs_history_and_bad_input_exits_2(ws: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    invoke("check", "-w", str(ws), "--vectorizer", "tfidf")
+    monkeypatch.setattr(sys, "argv", ["driftgate", "drift", "tune", "-w", str(ws)])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    assert exc.value.code == 2
+    assert "0 past checks; tuning needs at least 20" in capsys.readouterr().err
+
+
+def test_tune_saves_thresholds_that_checks_then_use(ws: Path) -> None:
+    invoke("check", "-w", str(ws), "--vectorizer", "tfidf")
+    for seed in range(5):
+        set_provider("v1", seed=100 + seed)
+        invoke("check", "-w", str(ws), "--vectorizer", "tfidf")
+    dry = invoke("tune", "-w", str(ws), "--min-history", "5", "--dry-run")
+    assert "not saved" in dry.output and dry.exit_code in (0, 1)
+    res = invoke("tune", "-w", str(ws), "--min-history", "5", "--json")
+    report = json.loads(res.output)
+    assert report["history"] == 5 and "answer_mismatch" in report["thresholds"]
+    assert res.exit_code == (0 if report["met"] else 1)
+    out = invoke("check", "-w", str(ws), "--vectorizer", "tfidf", "--json")
+    signals = json.loads(out.output)["arms"][0]["signals"]
+    mm = next(s for s in signals if s["name"] == "answer_mismatch")
+    assert mm["threshold_source"] == "tuned" and mm["threshold"] == report["thresholds"]["answer_mismatch"]["threshold"]
+
+
+def test_traffic_command(ws: Path, tmp_path: Path) -> None:
+    logs = tmp_path / "logs.jsonl"
+    rows = [{"description": f"MERCHANT {i % 80} REF{i % 80 * 7919 % 10007}"} for i in range(60)]
+    rows += [{"description": f"CNP 0{i % 9 + 1}/03 ONLINE-SHOP*{i} GBR"} for i in range(60)]
+    logs.write_text("\n".join(map(json.dumps, rows)) + "\n")
+    res = invoke("traffic", "-w", str(ws), "--inputs", str(logs), "--window", "60", "--vectorizer", "tfidf",
+                 "--no-unreviewed")
+    assert res.exit_code == 1 and "input_shift_window" in res.output and "DRIFT ALERT" in res.output
