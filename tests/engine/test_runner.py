@@ -90,3 +90,11 @@ def test_results_survive_as_json_lines(ws_root: Path):
     assert len(segs) == 1
     lines = segs[0].read_text().splitlines()
     assert len(lines) == 4 and json.loads(lines[0])["run_id"] == run.id
+
+
+def test_explicit_cases_and_metadata_are_kept_for_resume(ws_root: Path):
+    run = driftgate.run(workspace=ws_root, cases={"tx": ["c001", "c005", "nope"]}, metadata={"why": "test"})
+    assert sorted(r.case_id for r in run.results) == ["c001", "c005"]
+    assert run.manifest.settings["cases"] == {"tx": ["c001", "c005", "nope"]}
+    assert run.manifest.settings["metadata"] == {"why": "test"}
+    assert run.plan is not None and run.plan.planned == 2

@@ -231,29 +231,22 @@ def _baseline_results(ws: Workspace, run_id: str) -> list[CaseResult]:
 def _run(target: Target, selection: dict[str, list[str]] | None, *, progress: bool) -> tuple[Run, Plan]:
     """Run the suite on the selected cases, calling the provider for every one."""
     from ..engine import runner
-    from ..engine.plan import RunOptions, build_plan
-    from ..providers.replay import use_workspace
-    from ..store.runs import RunStore
 
+    suite: Suite | Path = target.path if target.path is not None else target.suite
+    sample = sum(map(len, (selection or {}).values())) or None
     # No cache: drift detection must hit the provider. No error budget: an outage is a
     # signal to report (error_rate, score_change), not a reason to stop half-way.
-    options = RunOptions(no_cache=True, max_error_rate=1.0)
-    suite: Suite | Path = target.path if target.path is not None else target.suite
-    with use_workspace(target.ws):
-        plan = build_plan(suite, workspace=target.ws, options=options, models=target.models or None)
-        if selection is not None:
-            # The engine samples by reservoir, not by segment; the drift sample is chosen
-            # here and handed to the plan, which streams only those cases.
-            for es in plan.evalsets:
-                ids = set(selection.get(es.name, ()))
-                plan.selected[es.name] = ids
-                plan.counts[es.name] = len(ids)
-        manifest = runner._new_manifest(plan)
-        manifest.settings["drift"] = {"key": target.key, "sample": sum(map(len, (selection or {}).values())) or None}
-        store = RunStore(target.ws.runs_dir)
-        store.create(manifest)
-        run = runner._execute(plan, store, manifest, progress=progress)
-    return run, plan
+    run = runner.run(
+        suite,
+        workspace=target.ws,
+        models=target.models or None,
+        no_cache=True,
+        max_error_rate=1.0,
+        cases=selection,
+        metadata={"drift": {"key": target.key, "sample": sample}},
+        progress=progress,
+    )
+    return run, run.plan
 
 
 def check_drift(

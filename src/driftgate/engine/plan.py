@@ -59,6 +59,9 @@ class RunOptions:
     no_cache: bool = False
     max_error_rate: float | None = None
     seed: int | None = None
+    # Exactly these case ids per golden set (a caller's own sample, e.g. drift's stratified
+    # one); kept in the manifest so a resumed run runs the same cases.
+    cases: dict[str, list[str]] | None = None
 
     def as_settings(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items()}
@@ -201,10 +204,13 @@ def build_plan(
         rng = random.Random(f"{seed}:{es.name}")
         reservoir: list[str] = []
         seen_shapes: set[frozenset[str]] = set()
+        seen_ids: set[str] = set()
         n = 0
         for case in es:
             if not case_filter(case):
                 continue
+            if options.cases is not None:
+                seen_ids.add(case.id)
             shape = frozenset(case.vars)
             if shape not in seen_shapes:
                 seen_shapes.add(shape)
@@ -221,7 +227,11 @@ def build_plan(
                     j = rng.randrange(n)
                     if j < options.sample:
                         reservoir[j] = case.id
-        if options.sample is not None:
+        if options.cases is not None:
+            wanted = set(options.cases.get(es.name, ()))
+            selected[es.name] = wanted & seen_ids
+            n = len(selected[es.name])
+        elif options.sample is not None:
             selected[es.name] = set(reservoir)
             n = len(reservoir)
         else:

@@ -38,9 +38,10 @@ from .plan import Arm, Plan, RunOptions, build_plan
 class Run:
     """A finished (or interrupted) run: its manifest, and its results read from the store."""
 
-    def __init__(self, manifest: RunManifest, store: RunStore) -> None:
+    def __init__(self, manifest: RunManifest, store: RunStore, plan: Plan | None = None) -> None:
         self.manifest = manifest
         self.store = store
+        self.plan = plan  # the validated plan the run executed (None for a run loaded from disk)
         self._results: list[CaseResult] | None = None
 
     @property
@@ -89,11 +90,15 @@ def run(
     no_cache: bool = False,
     max_error_rate: float | None = None,
     seed: int | None = None,
+    cases: dict[str, list[str]] | None = None,
+    metadata: dict[str, Any] | None = None,
     progress: bool = False,
 ) -> Run:
     """Run a suite and return the run with its results.
 
     `suite` is a Suite, a suite file, or None for the workspace's default suite.
+    `cases` runs exactly these case ids per golden set; `metadata` is stored in the
+    manifest (`settings.metadata`) for the caller's own bookkeeping.
     """
     ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
     options = RunOptions(
@@ -105,6 +110,7 @@ def run(
         no_cache=no_cache,
         max_error_rate=max_error_rate,
         seed=seed,
+        cases=cases,
     )
     plan = build_plan(suite, workspace=ws, options=options, prompts=prompts, models=models)
     from ..registry import record_run_artifacts
@@ -113,6 +119,8 @@ def run(
     record_run_artifacts(ws, plan)
     store = RunStore(ws.runs_dir)
     manifest = _new_manifest(plan)
+    if metadata:
+        manifest.settings["metadata"] = metadata
     store.create(manifest)
     return _execute(plan, store, manifest, progress=progress)
 
@@ -174,7 +182,7 @@ def _finalize(plan: Plan, store: RunStore, manifest: RunManifest, aborted: bool)
         else:
             manifest.verdict = "below_threshold"
     store.save(manifest)
-    return Run(manifest, store)
+    return Run(manifest, store, plan)
 
 
 def _new_manifest(plan: Plan) -> RunManifest:
