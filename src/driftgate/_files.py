@@ -117,3 +117,27 @@ def load_model(model: type[M], path: Path, data: Any = None, text: str | None = 
         return model.model_validate(data)
     except ValidationError as exc:
         raise validation_error(exc, path, text) from None
+
+
+CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def load_named(model: type[M], path: Path) -> M:
+    """Load an artifact file whose `name` defaults to the file stem (`categorize.v2.yaml` → categorize)."""
+    text = read_text(path)
+    data = load_data(path, text)
+    if isinstance(data, dict) and "name" not in data:
+        data = {"name": path.stem.split(".")[0], **data}
+    return load_model(model, path, data=data, text=text)
+
+
+def find_in_folder(folder: Path, name: str, kind: str) -> Path:
+    """`folder/NAME.yaml|yml|json`, or an UnknownNameError listing what the folder holds."""
+    from .errors import UnknownNameError
+
+    for suffix in CONFIG_SUFFIXES:
+        cand = folder / f"{name}{suffix}"
+        if cand.is_file():
+            return cand
+    valid = sorted(p.stem for p in folder.glob("*") if p.suffix in CONFIG_SUFFIXES) if folder.is_dir() else []
+    raise UnknownNameError(kind, name, valid)

@@ -161,13 +161,9 @@ def template_env() -> ImmutableSandboxedEnvironment:
 
 
 def load_prompt(path: Path) -> Prompt:
-    from ._files import load_data, load_model, read_text
+    from ._files import load_named
 
-    text = read_text(path)
-    data = load_data(path, text)
-    if isinstance(data, dict) and "name" not in data:
-        data = {"name": path.stem.split(".")[0], **data}
-    prompt = load_model(Prompt, path, data=data, text=text)
+    prompt = load_named(Prompt, Path(path))
     prompt._source = path
     prompt._templates  # noqa: B018 - compile now so syntax errors surface at load time
     return prompt

@@ -37,7 +37,7 @@ from pydantic import Field
 
 from .._digest import digest as _digest
 from .._model import Strict
-from ..errors import ConfigError, UnknownNameError
+from ..errors import ConfigError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -109,29 +109,16 @@ class FewShotSet(Strict):
 
 def load_fewshot(path: Path | str) -> FewShotSet:
     """Load a few-shot set file; the name defaults to the file stem."""
-    from .._files import load_data, load_model, read_text
+    from .._files import load_named
 
-    path = Path(path)
-    text = read_text(path)
-    data = load_data(path, text)
-    if isinstance(data, dict) and "name" not in data:
-        data = {"name": path.stem.split(".")[0], **data}
-    return load_model(FewShotSet, path, data=data, text=text)
+    return load_named(FewShotSet, Path(path))
 
 
 def find_fewshot(prompts_dir: Path | str, name: str) -> FewShotSet:
     """The few-shot set `name` of a workspace (`prompts/fewshot/NAME.yaml|yml|json`)."""
-    folder = Path(prompts_dir) / "fewshot"
-    for suffix in (".yaml", ".yml", ".json"):
-        cand = folder / f"{name}{suffix}"
-        if cand.is_file():
-            return load_fewshot(cand)
-    valid = (
-        sorted(p.stem for p in folder.glob("*") if p.suffix in (".yaml", ".yml", ".json"))
-        if folder.is_dir()
-        else []
-    )
-    raise UnknownNameError("few-shot set", name, valid)
+    from .._files import find_in_folder
+
+    return load_fewshot(find_in_folder(Path(prompts_dir) / "fewshot", name, "few-shot set"))
 
 
 def save_fewshot(fewshot: FewShotSet, path: Path | str) -> Path:

@@ -32,7 +32,7 @@ from pydantic import Field
 
 from .._digest import digest as _digest
 from .._model import Strict
-from ..errors import ConfigError, UnknownNameError
+from ..errors import ConfigError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,29 +56,16 @@ class IndexSpec(Strict):
 
 def load_index_spec(path: Path | str) -> IndexSpec:
     """Load an index definition; the name defaults to the file stem."""
-    from .._files import load_data, load_model, read_text
+    from .._files import load_named
 
-    path = Path(path)
-    text = read_text(path)
-    data = load_data(path, text)
-    if isinstance(data, dict) and "name" not in data:
-        data = {"name": path.stem.split(".")[0], **data}
-    return load_model(IndexSpec, path, data=data, text=text)
+    return load_named(IndexSpec, Path(path))
 
 
 def find_index_spec(prompts_dir: Path | str, name: str) -> IndexSpec:
     """The index definition `name` of a workspace (`prompts/indexes/NAME.yaml|yml|json`)."""
-    folder = Path(prompts_dir) / "indexes"
-    for suffix in (".yaml", ".yml", ".json"):
-        cand = folder / f"{name}{suffix}"
-        if cand.is_file():
-            return load_index_spec(cand)
-    valid = (
-        sorted(p.stem for p in folder.glob("*") if p.suffix in (".yaml", ".yml", ".json"))
-        if folder.is_dir()
-        else []
-    )
-    raise UnknownNameError("retrieval index", name, valid)
+    from .._files import find_in_folder
+
+    return load_index_spec(find_in_folder(Path(prompts_dir) / "indexes", name, "retrieval index"))
 
 
 # ---- corpus ---------------------------------------------------------------------------

@@ -265,12 +265,13 @@ def _artifact_context(ws: Workspace, prompt: Prompt) -> dict[str, Any]:
 
 
 def _artifact_file(ws: Workspace, folder: str, name: str, prompt: Prompt) -> Path:
-    base = ws.prompts_dir / folder
-    for suffix in (".yaml", ".yml", ".json"):
-        p = base / f"{name}{suffix}"
-        if p.exists():
-            return p
-    raise ConfigError(
-        f"prompt {prompt.ref} references {name!r}, but {base}/{name}.yaml does not exist",
-        path=prompt.source,
-    )
+    from .._files import find_in_folder
+    from ..errors import UnknownNameError
+
+    try:
+        return find_in_folder(ws.prompts_dir / folder, name, "few-shot set" if folder == "fewshot" else "index")
+    except UnknownNameError as exc:
+        raise ConfigError(
+            f"prompt {prompt.ref} references {name!r}, which is not in {ws.prompts_dir / folder}",
+            path=prompt.source, hint=exc.hint,
+        ) from None
