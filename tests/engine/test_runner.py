@@ -42,6 +42,13 @@ def test_cache_serves_a_rerun_and_no_cache_bypasses(ws_root: Path):
     assert all(r.cached for r in second.results)
     third = driftgate.run(workspace=ws_root, no_cache=True)
     assert not any(r.cached for r in third.results)
+    # --no-cache refreshes the cache: a first run without it still fills it.
+    fresh = ws_root.parent / "fresh"
+    import shutil
+
+    shutil.copytree(ws_root, fresh, ignore=shutil.ignore_patterns(".driftgate", "runs"))
+    driftgate.run(workspace=fresh, no_cache=True)
+    assert all(r.cached for r in driftgate.run(workspace=fresh).results)
 
 
 def test_provider_errors_are_never_passes_and_fail_the_run(ws_root: Path):

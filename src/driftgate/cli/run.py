@@ -26,7 +26,7 @@ def run_cmd(
     filter: list[str] = typer.Option(
         None, "--filter", help="Cases to run: id:GLOB, segment:GLOB, tag:GLOB or GLOB (repeatable, AND)."
     ),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Call the provider even when a cached answer exists."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Call the provider even when a cached answer exists (the fresh answer replaces it)."),
     max_error_rate: float = typer.Option(None, "--max-error-rate", min=0, max=1, help="Provider errors tolerated."),
     seed: int = typer.Option(None, "--seed", help="Seed for --sample."),
     resume: str = typer.Option(None, "--resume", help="Finish an interrupted run (RUN_ID or prefix)."),

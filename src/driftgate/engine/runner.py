@@ -287,10 +287,11 @@ class _Executor:
                 # generates one or a few at a time): queue here, not inside its timeout.
                 limit = min(arm.model.concurrency, getattr(provider, "max_concurrency", None) or arm.model.concurrency)
                 self.semaphores[arm.model.name] = asyncio.Semaphore(limit)
-        if not plan.options.no_cache:
-            from ..providers.cache import ResponseCache
+        from ..providers.cache import ResponseCache
 
-            self.cache = ResponseCache(plan.workspace.cache_dir / "responses.sqlite")
+        # --no-cache skips reading the cache, not writing it: fresh answers refresh it.
+        self.read_cache = not plan.options.no_cache
+        self.cache = ResponseCache(plan.workspace.cache_dir / "responses.sqlite")
         n_workers = plan.options.max_concurrency or plan.suite.max_concurrency
         n_workers = max(1, min(n_workers, sum(a.model.concurrency for a in plan.arms), plan.planned))
         queue: asyncio.Queue[_Item | None] = asyncio.Queue(maxsize=n_workers * 4)
@@ -408,7 +409,8 @@ class _Executor:
                 arm.model.id, arm.model.api_base, messages, arm.params, request.response_format, item.repeat,
                 case=request.case,
             )
-            completion = self.cache.get(ckey)
+            if self.read_cache:
+                completion = self.cache.get(ckey)
         if completion is None:
             from ..providers.retry import complete_with_retries
 
