@@ -147,6 +147,12 @@ class OpenAICompatibleProvider(Provider):
         self._headers = headers
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Plain http goes through the lean HTTP/1.1 client (`_http11.py`); https through aiohttp.
+        parts = urlsplit(self._url)
+        self._plain = parts.scheme == "http" and bool(parts.hostname)
+        self._target = (parts.hostname or "", parts.port or 80, parts.path or "/")
+        self._pool: Any = None
+        self._pool_loop: asyncio.AbstractEventLoop | None = None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     def __repr__(self) -> str:  # never show headers: they hold the key
@@ -176,9 +182,6 @@ class OpenAICompatibleProvider(Provider):
         return t
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        import aiohttp
-
-        session = self._get_session()
         payload: dict[str, Any] = {"model": self._model, "messages": request.messages}
         if self.config.params:
             payload.update(self.config.params)
@@ -189,6 +192,11 @@ class OpenAICompatibleProvider(Provider):
         headers = None
         if self._send_hint and request.case is not None:
             headers = {SIM_HEADER: case_header(request.case)}
+        if self._plain:
+            return await self._complete_plain(payload, headers, request.timeout_s)
+        import aiohttp
+
+        session = self._get_session()
         start = time.perf_counter()
         try:
             async with session.post(
@@ -209,7 +217,38 @@ class OpenAICompatibleProvider(Provider):
         latency_ms = (time.perf_counter() - start) * 1000.0
         return _parse_completion(body, latency_ms)
 
+    async def _complete_plain(
+        self, payload: dict[str, Any], headers: dict[str, str] | None, timeout_s: float
+    ) -> Completion:
+        from ._http11 import ConnectionPool, HTTPProtocolError
+
+        loop = asyncio.get_running_loop()
+        if self._pool is None or self._pool_loop is not loop:
+            host, port, _ = self._target
+            self._pool = ConnectionPool(
+                host, port, default_headers={**self._headers, "User-Agent": "driftgate"}
+            )
+            self._pool_loop = loop
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout_s):
+                status, resp_headers, body = await self._pool.post(
+                    self._target[2], json.dumps(payload).encode(), headers
+                )
+        except TimeoutError:
+            raise ProviderError("timeout", f"no answer within {timeout_s:g}s") from None
+        except HTTPProtocolError as exc:
+            raise ProviderError("bad_response", f"malformed HTTP response: {exc}") from None
+        except OSError as exc:
+            raise ProviderError("server", f"connection failed: {type(exc).__name__}: {exc}") from None
+        if status != 200:
+            raise classify_status(status, body, resp_headers)
+        return _parse_completion(body, (time.perf_counter() - start) * 1000.0)
+
     async def aclose(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
         if self._session is not None and not self._session.closed:
             try:
                 await self._session.close()
