@@ -167,3 +167,19 @@ def test_label_metrics_with_the_real_module():
     assert m["n"] == 4 and m["accuracy"] == pytest.approx(0.5)
     # food: P=1/2 R=1/2 F1=0.5; rent: P=1 R=1/2 F1=2/3
     assert m["macro_f1"] == pytest.approx((0.5 + 2 / 3) / 2)
+
+
+def test_latency_percentiles_match_numpy():
+    import random
+    from array import array
+
+    import numpy as np
+
+    from driftgate.summary import _percentiles
+
+    rng = random.Random(1)
+    parts = [array("d", [rng.expovariate(0.01) for _ in range(n)]) for n in (7, 0, 300, 1)]
+    p50, p95 = _percentiles(parts)
+    ref = np.percentile(np.concatenate([np.frombuffer(a) for a in parts if len(a)]), [50, 95])
+    assert abs(p50 - ref[0]) < 1e-9 and abs(p95 - ref[1]) < 1e-9
+    assert _percentiles([array("d")]) == (None, None)
