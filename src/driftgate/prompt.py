@@ -93,10 +93,13 @@ class Prompt(Strict):
         return digest(self.model_dump(mode="json", exclude={"description", "version"}, by_alias=True))
 
     @cached_property
-    def _templates(self) -> list[tuple[str, jinja2.Template]]:
+    def _templates(self) -> list[tuple[str, jinja2.Template | str]]:
         env = template_env()
-        out = []
+        out: list[tuple[str, jinja2.Template | str]] = []
         for i, m in enumerate(self.messages):
+            if not any(tag in m.content for tag in ("{{", "{%", "{#")):
+                out.append((m.role, m.content))  # no template syntax: nothing to render per case
+                continue
             try:
                 out.append((m.role, env.from_string(m.content)))
             except jinja2.TemplateSyntaxError as exc:
@@ -111,6 +114,9 @@ class Prompt(Strict):
         """Render the chat messages for one case."""
         out = []
         for role, tpl in self._templates:
+            if isinstance(tpl, str):
+                out.append({"role": role, "content": tpl})
+                continue
             try:
                 out.append({"role": role, "content": tpl.render(variables)})
             except jinja2.UndefinedError as exc:

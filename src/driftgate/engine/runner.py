@@ -13,7 +13,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..errors import (
@@ -33,6 +33,9 @@ from ..store.runs import RunStore, new_run_id
 from ..suite import Suite
 from ..workspace import Workspace
 from .plan import Arm, Plan, RunOptions, build_plan
+
+if TYPE_CHECKING:
+    from ..summary import SummaryBuilder
 
 
 class Run:
@@ -152,21 +155,29 @@ def resume(run_id: str, *, workspace: Workspace | Path | str | None = None, prog
 
 
 def _execute(plan: Plan, store: RunStore, manifest: RunManifest, *, progress: bool) -> Run:
-    done = store.completed_keys(manifest.id)
+    from ..summary import SummaryBuilder
+
+    labels = {a.prompt.ref: a.prompt.output.labels for a in plan.arms if a.prompt.output.labels}
+    # The summary is built as results complete (no re-read of the run at the end); a resumed
+    # run starts it from the results stored before.
+    summary = SummaryBuilder(list(plan.suite.metrics), labels=labels)
+    done: set[str] = set()
+    for rec in store.iter_raw(manifest.id):
+        done.add(rec["key"])
+        summary.add(rec)
     try:
-        aborted = asyncio.run(_Executor(plan, store, manifest, done, progress).run())
+        aborted = asyncio.run(_Executor(plan, store, manifest, done, progress, summary).run())
     except BaseException:
         manifest.status = "interrupted"
         store.save(manifest)
         raise
-    return _finalize(plan, store, manifest, aborted)
+    return _finalize(plan, store, manifest, aborted, summary)
 
 
-def _finalize(plan: Plan, store: RunStore, manifest: RunManifest, aborted: bool) -> Run:
-    from ..summary import summarize
-
-    labels = {a.prompt.ref: a.prompt.output.labels for a in plan.arms if a.prompt.output.labels}
-    summary = summarize(store.iter_raw(manifest.id), metrics=list(plan.suite.metrics), labels=labels)
+def _finalize(
+    plan: Plan, store: RunStore, manifest: RunManifest, aborted: bool, builder: SummaryBuilder
+) -> Run:
+    summary = builder.build()
     manifest.summary = summary
     manifest.finished_at = time.time()
     max_err = manifest.max_error_rate if manifest.max_error_rate is not None else 0.0
@@ -257,8 +268,15 @@ class _Item:
 
 class _Executor:
     def __init__(
-        self, plan: Plan, store: RunStore, manifest: RunManifest, done: set[str], progress: bool
+        self,
+        plan: Plan,
+        store: RunStore,
+        manifest: RunManifest,
+        done: set[str],
+        progress: bool,
+        summary: SummaryBuilder,
     ) -> None:
+        self.summary = summary
         self.plan = plan
         self.store = store
         self.manifest = manifest
@@ -341,6 +359,7 @@ class _Executor:
                 continue
             record = await self._evaluate(item)
             self.writer.write(record)
+            self.summary.add(record)
             self.completed += 1
             if record["error"] is not None:
                 self.errors += 1
