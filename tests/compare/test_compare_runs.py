@@ -193,3 +193,15 @@ def test_cli_power_matches_the_statistics():
     assert f"{stats.power(0.85, 0.03, 400, alpha=0.1, correlation=0.3):.1%}" in r.output
     r = runner.invoke(app, ["power", "--baseline", "0.85"])
     assert isinstance(r.exception, ConfigError)
+
+
+def test_cli_one_prompt_two_models(ws_root, monkeypatch):
+    from typer.testing import CliRunner
+
+    from driftgate.cli import app
+
+    monkeypatch.chdir(ws_root)
+    out = CliRunner().invoke(app, ["compare", "--models", "sim/acme@v1,sim/acme@v2", "--prompts", "cat@v1", "--json"])
+    assert out.exit_code == 0, out.output
+    bad = CliRunner().invoke(app, ["compare", "--models", "sim/acme@v1", "--prompts", "cat@v1"])
+    assert bad.exit_code != 0

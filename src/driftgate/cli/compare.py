@@ -10,14 +10,16 @@ from . import app
 from ._common import JsonOption, WorkspaceOption, print_json, workspace
 
 
-def _pair(value: str | None, option: str) -> list[str] | None:
+def _pair(value: str | None, option: str, *, allow_one: bool = False) -> list[str] | None:
+    """Two comma-separated names (the sides), or one when the other axis holds the pair."""
     if value is None:
         return None
     items = [v.strip() for v in value.split(",") if v.strip()]
-    if len(items) != 2:
+    if len(items) != 2 and not (allow_one and len(items) == 1):
         from ..errors import ConfigError
 
-        raise ConfigError(f"{option} takes two comma-separated names, got {value!r}", field=option)
+        want = "one name (the other option names the pair) or two" if allow_one else "two"
+        raise ConfigError(f"--{option} takes {want} comma-separated names, got {value!r}", field=option)
     return items
 
 
@@ -69,7 +71,9 @@ def compare_cmd(
         if run_a or run_b:
             raise ConfigError("give runs to compare, or --models/--prompts to run a suite, not both")
         _, cmp = compare_suite(
-            config, models=_pair(models, "models"), prompts=_pair(prompts, "prompts"), workspace=ws,
+            config, models=_pair(models, "models", allow_one=bool(prompts and "," in prompts)),
+            prompts=_pair(prompts, "prompts", allow_one=bool(models and "," in models)),
+            workspace=ws,
             repeat=repeat, limit=limit, no_cache=no_cache, **stats_kw,
         )
     else:
