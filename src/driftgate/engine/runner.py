@@ -9,13 +9,11 @@ run loses nothing finished and `resume` completes it with exactly one result per
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import __version__
 from ..errors import (
     EXIT_BAD_INPUT,
     EXIT_BELOW_THRESHOLD,
@@ -28,11 +26,13 @@ from ..errors import (
 from ..evalset import Case
 from ..providers.base import CaseHint, CompletionRequest, ModelConfig, Provider, ProviderError
 from ..scoring.base import ScoreContext
-from ..store.records import CaseResult, EvalSetInfo, PromptInfo, RunManifest, Summary
-from ..store.runs import RunStore, new_run_id
+from ..store.records import CaseResult, RunManifest, Summary
+from ..store.runs import RunStore
 from ..suite import Suite
 from ..workspace import Workspace
+from .manifest import new_manifest
 from .plan import Arm, Plan, RunOptions, build_plan
+from .progress import ProgressBar
 
 if TYPE_CHECKING:
     from ..summary import SummaryBuilder
@@ -121,7 +121,7 @@ def run(
     # Every artifact version a run uses is kept, so editing a file never loses what was evaluated.
     record_run_artifacts(ws, plan)
     store = RunStore(ws.runs_dir)
-    manifest = _new_manifest(plan)
+    manifest = new_manifest(plan)
     if metadata:
         manifest.settings["metadata"] = metadata
     store.create(manifest)
@@ -196,67 +196,6 @@ def _finalize(
     return Run(manifest, store, plan)
 
 
-def _new_manifest(plan: Plan) -> RunManifest:
-    from .._digest import digest
-
-    rev, dirty = _git_state(plan.workspace.root)
-    suite_data = plan.suite.model_dump(mode="json", exclude_defaults=False)
-    settings: dict[str, Any] = {**plan.options.as_settings(), "repeat": plan.repeat, "suite": suite_data}
-    return RunManifest(
-        id=new_run_id(),
-        suite=str(plan.suite_path.relative_to(plan.workspace.root)) if plan.suite_path else None,
-        suite_digest=digest(suite_data),
-        description=plan.suite.description,
-        created_at=time.time(),
-        git_revision=rev,
-        git_dirty=dirty,
-        driftgate_version=__version__,
-        prompts=[
-            PromptInfo(
-                ref=p.ref, name=p.name, version=p.version, digest=p.digest,
-                source=str(p.source.relative_to(plan.workspace.root)) if p.source else None,
-            )
-            for p in {a.prompt.ref: a.prompt for a in plan.arms}.values()
-        ],
-        models=[_public_model(a.model) for a in {a.model.name: a for a in plan.arms}.values()],
-        evalsets=[
-            EvalSetInfo(
-                name=es.name, path=str(es.path.relative_to(plan.workspace.root)),
-                digest=es.digest(), cases=plan.counts[es.name],
-            )
-            for es in plan.evalsets
-        ],
-        scorers=[dict(s.config.model_dump(exclude_defaults=True), type=s.config.type) for s in plan.scorers],
-        settings=settings,
-        planned=plan.planned,
-        pass_threshold=plan.suite.pass_threshold,
-        max_error_rate=plan.options.max_error_rate
-        if plan.options.max_error_rate is not None
-        else plan.suite.max_error_rate,
-    )
-
-
-def _public_model(m: ModelConfig) -> dict[str, Any]:
-    # api_key_env is the variable's name, never its value; nothing else here is secret.
-    return m.model_dump(exclude_defaults=True) | {"id": m.id}
-
-
-def _git_state(root: Path) -> tuple[str | None, bool | None]:
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
-        )
-        if rev.returncode != 0:
-            return None, None
-        st = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root, capture_output=True, text=True, timeout=5,
-        )
-        return rev.stdout.strip(), bool(st.stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        return None, None
-
-
 @dataclass(slots=True)
 class _Item:
     evalset: str
@@ -315,7 +254,7 @@ class _Executor:
         queue: asyncio.Queue[_Item | None] = asyncio.Queue(maxsize=n_workers * 4)
         writer = self.store.writer(self.manifest.id)
         self.writer = writer
-        bar = _Progress(self.plan.planned, self.completed) if self.show_progress else None
+        bar = ProgressBar(self.plan.planned, self.completed) if self.show_progress else None
         self.bar = bar
         try:
             workers = [asyncio.create_task(self._worker(queue)) for _ in range(n_workers)]
@@ -504,46 +443,3 @@ class _Executor:
         rec["scores"] = scores
         rec["score"] = total / total_w if total_w else None
         rec["passed"] = passed and rec["error"] is None
-
-
-class _Progress:
-    """A rich progress bar on stderr with rate and ETA."""
-
-    def __init__(self, total: int, completed: int) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self._progress = Progress(
-            TextColumn("[bold]running"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TextColumn("errors {task.fields[errors]}"),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=False,
-            refresh_per_second=8,
-        )
-        self._task = self._progress.add_task("run", total=total, completed=completed, rate="", errors=0)
-        self._start = time.perf_counter()
-        self._count = 0
-        self._progress.start()
-
-    def advance(self, errors: int) -> None:
-        self._count += 1
-        el = time.perf_counter() - self._start
-        rate = f"{self._count / el:.1f}/s" if el > 0 else ""
-        self._progress.update(self._task, advance=1, rate=rate, errors=errors)
-
-    def close(self) -> None:
-        self._progress.stop()
-
