@@ -94,10 +94,12 @@ class _LoadedModel:
         folder = models.convert(name)  # a no-op once converted; raises the "pull it" errors
         models.check_memory(spec.memory_mb, f"loading local model {name!r}")
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            # The converted copy always has a tokenizer.json: loading the fast tokenizer class
+            # directly takes ~0.4 s where AutoTokenizer's class resolution takes ~3 s.
+            self.tokenizer = PreTrainedTokenizerFast.from_pretrained(folder, local_files_only=True)
             self.model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
         except (OSError, ValueError, RuntimeError) as exc:
             raise models.ModelCorruptError(
