@@ -8,6 +8,7 @@ line through that tree.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -141,3 +142,17 @@ def find_in_folder(folder: Path, name: str, kind: str) -> Path:
             return cand
     valid = sorted(p.stem for p in folder.glob("*") if p.suffix in CONFIG_SUFFIXES) if folder.is_dir() else []
     raise UnknownNameError(kind, name, valid)
+
+
+def iter_json_objects(lines: Iterable[str], path: Path | str, *, what: str = "a record") -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSONL text; errors name file and line."""
+    for lineno, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"invalid JSON: {exc.msg}", path=path, line=lineno) from None
+        if not isinstance(record, dict):
+            raise ConfigError(f"{what} must be a JSON object", path=path, line=lineno)
+        yield lineno, record

@@ -12,14 +12,13 @@ reserved; a column `meta.X` goes into metadata; every other column is a template
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, ValidationError
 
-from ._files import format_loc, load_data, read_text
+from ._files import format_loc, iter_json_objects, load_data, read_text
 from ._model import Strict
 from .errors import ConfigError
 
@@ -74,16 +73,8 @@ def _iter_raw(path: Path) -> Iterator[tuple[Case, int | None]]:
         raise ConfigError("golden set file not found", path=path)
     if suffix == ".jsonl":
         with path.open(encoding="utf-8") as fh:
-            index = 0
-            for lineno, raw in enumerate(fh, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    data = json.loads(raw)
-                except json.JSONDecodeError as exc:
-                    raise ConfigError(f"invalid JSON: {exc.msg}", path=path, line=lineno) from None
+            for index, (lineno, data) in enumerate(iter_json_objects(fh, path, what="a case")):
                 yield _case(data, path, lineno, index), lineno
-                index += 1
     elif suffix == ".csv":
         with path.open(encoding="utf-8", newline="") as fh:
             reader = csv.DictReader(fh)

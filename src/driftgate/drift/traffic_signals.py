@@ -18,7 +18,6 @@ is one, with a reference window:
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,6 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
 from . import _stats
 from .registry import InsufficientData, Measurement, signal
 from .vectorize import Vectorizer, tfidf, vectorizer_name
@@ -62,20 +60,9 @@ def lookup(record: Record, name: str) -> Any:
 
 def read_log(path: Path) -> list[Record]:
     """The records of a JSONL log; a bad line is an error naming it."""
-    from .._files import read_text
+    from .._files import iter_json_objects, read_text
 
-    out = []
-    for lineno, raw in enumerate(read_text(path).splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            rec = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"invalid JSON: {exc.msg}", path=path, line=lineno) from None
-        if not isinstance(rec, dict):
-            raise ConfigError("a log record must be a JSON object", path=path, line=lineno)
-        out.append(rec)
-    return out
+    return [rec for _, rec in iter_json_objects(read_text(path).splitlines(), path, what="a log record")]
 
 
 # ---- against the golden set ------------------------------------------------------------

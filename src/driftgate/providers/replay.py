@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -155,16 +154,9 @@ def _records(path: Path, data: bytes, suffix: str) -> Iterator[tuple[int, Any]]:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"not UTF-8 text ({exc.reason})", path=path) from None
     if suffix == ".jsonl":
-        for lineno, raw in enumerate(text.splitlines(), start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"invalid JSON: {exc.msg}", path=path, line=lineno) from None
-            if not isinstance(record, dict):
-                raise ConfigError("a row must be a JSON object", path=path, line=lineno)
-            yield lineno, record
+        from .._files import iter_json_objects
+
+        yield from iter_json_objects(text.splitlines(), path, what="a row")
         return
     reader = csv.DictReader(text.splitlines(keepends=True))
     if not reader.fieldnames:
