@@ -12,15 +12,70 @@ It runs one sequence per call, with a preallocated key/value cache. Concurrency 
 the caller running several calls on different threads: torch releases the GIL inside each
 op, and with one intra-op thread per caller, each sequence's arithmetic is the same
 whatever else runs, so greedy output is bit-identical under any load.
+
+Prompts are read in fixed chunks of `CHUNK` tokens at fixed positions, and the keys and
+values of each whole chunk are kept (`PrefixCache`, by the tokens up to its end), so cases
+that share a long start (a system prompt, few-shot examples) compute it once: a 720-token
+few-shot prompt takes ~0.5 s instead of ~3.2 s after the first case. Because a chunk's
+values depend only on the tokens up to its end and are computed the same way whether the
+chunk before came from the cache or not, the cache changes speed, never output.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
+from array import array
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+CHUNK = 128  # prompt tokens per forward pass while reading a prompt
+PREFIX_CACHE_MB = 256  # ~40 chunks of SmolLM2-135M (5.9 MB each)
+
+
+class PrefixCache:
+    """Keys and values of whole prompt chunks, least recently used evicted first."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes, self.bytes = max_bytes, 0
+        self._entries: OrderedDict[bytes, list[tuple[Any, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    @staticmethod
+    def key(previous: bytes, tokens: list[int]) -> bytes:
+        """Chained: a chunk's key names every token from the start of the prompt."""
+        return hashlib.blake2b(previous + array("i", tokens).tobytes(), digest_size=16).digest()
+
+    def get(self, key: bytes) -> list[tuple[Any, Any]] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return entry
+
+    def put(self, key: bytes, entry: list[tuple[Any, Any]]) -> None:
+        size = sum(k.nbytes + v.nbytes for k, v in entry)
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            if key in self._entries:
+                return
+            self._entries[key] = entry
+            self.bytes += size
+            while self.bytes > self.max_bytes:
+                _, old = self._entries.popitem(last=False)
+                self.bytes -= sum(k.nbytes + v.nbytes for k, v in old)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 @dataclass(frozen=True)
@@ -66,7 +121,7 @@ class LlamaConfig:
 class LlamaModel:
     """Weights plus the forward pass. Thread-safe: state lives in each call's cache."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, prefix_cache_mb: int = PREFIX_CACHE_MB) -> None:
         import torch
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -96,6 +151,7 @@ class LlamaModel:
                     w[p + "mlp.down_proj.weight"],
                 )
             )
+        self.prefix_cache = PrefixCache(prefix_cache_mb * 1024 * 1024)
         d = cfg.head_dim
         self.inv_freq = 1.0 / (cfg.rope_theta ** (torch.arange(0, d, 2).float() / d))
 
@@ -109,12 +165,9 @@ class LlamaModel:
         return [(torch.empty(shape), torch.empty(shape)) for _ in range(cfg.num_hidden_layers)]
 
     def forward(self, ids: list[int], cache: list[tuple[Any, Any]], start: int) -> Any:
-        """Logits of the token after `ids`, which sit at positions start.. in the sequence.
-        Either the whole prompt (start 0) or one new token: a causal mask is only needed, and
-        only correct as sdpa aligns it, when the queries start at position 0."""
+        """Logits of the token after `ids`, which sit at positions start.. in the sequence
+        (the cache holds the keys and values of positions before `start`)."""
         torch, cfg = self.torch, self.config
-        if len(ids) > 1 and start:
-            raise ValueError("forward takes a whole prompt at position 0, or one token")
         F = torch.nn.functional
         n, heads, kv, d = len(ids), cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
         end = start + n
@@ -122,6 +175,10 @@ class LlamaModel:
         freqs = torch.arange(start, end).float()[:, None] * self.inv_freq[None, :]
         emb = torch.cat((freqs, freqs), dim=-1)
         cos, sin = emb.cos(), emb.sin()
+        # Each query sees the keys up to its own position (none needed for a single token).
+        mask = None
+        if n > 1:
+            mask = torch.arange(end)[None, :] <= torch.arange(start, end)[:, None]
 
         def rotate(t: Any) -> Any:  # rotary embedding, halves layout
             a, b = t[..., : d // 2], t[..., d // 2 :]
@@ -139,7 +196,7 @@ class LlamaModel:
                 q[None],
                 k_cache[None, :, :end],
                 v_cache[None, :, :end],
-                is_causal=n > 1,
+                attn_mask=mask,
                 enable_gqa=True,
             )
             x = x + F.linear(a[0].transpose(0, 1).reshape(n, heads * d), o)
@@ -165,7 +222,7 @@ class LlamaModel:
         cache = self.new_cache(len(prompt) + max_new_tokens)
         out: list[int] = []
         with torch.inference_mode():
-            logits = self.forward(prompt, cache, 0)
+            logits = self._read_prompt(prompt, cache)
             while True:
                 token = pick(logits)
                 if token in eos:
@@ -176,6 +233,27 @@ class LlamaModel:
                 if len(out) >= max_new_tokens:
                     return out, "length"
                 logits = self.forward([token], cache, len(prompt) + len(out) - 1)
+
+    def _read_prompt(self, prompt: list[int], cache: list[tuple[Any, Any]]) -> Any:
+        """Fill the cache chunk by chunk, reusing whole chunks seen before; return the logits
+        after the last prompt token (the last chunk is always computed, for its logits)."""
+        key, logits = b"", None
+        for start in range(0, len(prompt), CHUNK):
+            end = min(start + CHUNK, len(prompt))
+            key = self.prefix_cache.key(key, prompt[start:end])
+            last = end == len(prompt)
+            known = None if last else self.prefix_cache.get(key)
+            if known is not None:
+                for (k_cache, v_cache), (k, v) in zip(cache, known, strict=True):
+                    k_cache[:, start:end] = k
+                    v_cache[:, start:end] = v
+                continue
+            logits = self.forward(prompt[start:end], cache, start)
+            if not last:
+                self.prefix_cache.put(
+                    key, [(k[:, start:end].clone(), v[:, start:end].clone()) for k, v in cache]
+                )
+        return logits
 
 
 class ChatTokenizer:
