@@ -73,3 +73,68 @@ def test_malformed_yaml_names_line(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_prompt(write(tmp_path, "name: x\nmessages: [\n  {role: user\n"))
     assert "invalid YAML" in str(err.value)
+
+
+# ---- `{{ name }}` templates rendered without jinja ----------------------------------------
+
+
+def test_substitution_renders_what_jinja_renders():
+    import random
+
+    from driftgate.prompt import _Substitution, template_env
+
+    env = template_env()
+    pieces = ["a", "b c", "\n", "  ", "{", "}", "}}", "{ ", "%", "#", "{{ x }}", "{{x}}", "{{\n y\t}}",
+              "{{ n_1 }}", "{{ _u }}", "{{ x.y }}", "{{ x|upper }}", "{{- x }}", "{{ x -}}", "{% if x %}",
+              "{# c #}", "{{ true }}", "{{ None }}", "{{ not }}", "{{ class }}", "{{ range }}", "{{{ x }}",
+              "{{ x }}}", "\t", "é☃", "{{ x }}\n", "{{ missing }}", "\r\n"]
+    values = {"x": "X", "y": 3.5, "n_1": None, "_u": {"a": [1, 2]}, "class": 1}
+    rng = random.Random(3)
+    fast = 0
+    for _ in range(5000):
+        source = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 6))) + "\n" * rng.randint(0, 2)
+        sub = _Substitution.compile(source)
+        try:
+            tpl = env.from_string(source)
+        except Exception:  # noqa: BLE001 - any syntax error: never compiled as a substitution
+            assert sub is None, source
+            continue
+        if sub is None:
+            continue
+        got = sub.render(values)
+        try:
+            want = tpl.render(values)
+        except Exception:  # noqa: BLE001 - undefined: the substitution defers to jinja
+            assert got is None, source
+            continue
+        if got is not None:
+            fast += 1
+            assert got == want, source
+    assert fast > 500  # the comparison covered many templates
+
+
+def test_simple_prompt_renders_without_importing_jinja(tmp_path):
+    import subprocess
+    import sys
+
+    path = write(tmp_path, BASE.replace("Hello {{ name }}", "Hello {{ name }}, case {{case}}\\n"))
+    code = (
+        "import sys\nfrom driftgate.prompt import load_prompt\n"
+        f"p = load_prompt({str(path)!r})\n"
+        "print(p.render({'name': 'Ada', 'case': 7})[0]['content'])\n"
+        "print('jinja2' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["Hello Ada, case 7", "False"]
+
+
+def test_substitution_defers_missing_names_to_jinja(tmp_path):
+    p = load_prompt(write(tmp_path, BASE.replace("Hello {{ name }}", "{{ range }} and {{ name }}")))
+    with pytest.raises(TemplateError) as err:
+        p.render({"range": 1}, case_id="c9")
+    assert "c9" in str(err.value) and "'name'" in str(err.value)
+    # A jinja global the case does not override renders as jinja renders it.
+    from driftgate.prompt import template_env
+
+    want = template_env().from_string("{{ range }} and {{ name }}").render({"name": "x"})
+    assert p.render({"name": "x"})[0]["content"] == want and want.endswith(" and x") and "range" in want

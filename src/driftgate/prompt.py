@@ -13,24 +13,28 @@ A prompt file (YAML or JSON) in `prompts/`:
 
 Templates render in jinja2's sandbox with StrictUndefined: an undefined variable is an
 error naming the case and the variable, and attribute tricks such as
-`{{ ''.__class__.__mro__ }}` are refused.
+`{{ ''.__class__.__mro__ }}` are refused. A template that is only text and `{{ name }}`
+placeholders (most are) renders by plain substitution, to the same text, without jinja.
 """
 
 from __future__ import annotations
 
 import json
+import keyword
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import Field, PrivateAttr, field_validator
 
 from ._digest import digest
 from ._model import Strict
 from .errors import ConfigError, TemplateError
+
+if TYPE_CHECKING:  # jinja2 is imported when a template needs it, not with this module
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 
 class Message(Strict):
@@ -93,21 +97,30 @@ class Prompt(Strict):
         return digest(self.model_dump(mode="json", exclude={"description", "version"}, by_alias=True))
 
     @cached_property
-    def _templates(self) -> list[tuple[str, jinja2.Template | str]]:
-        env = template_env()
-        out: list[tuple[str, jinja2.Template | str]] = []
+    def _templates(self) -> list[tuple[str, str | _Template]]:
+        """Each message's role and its text, or its template when it has template syntax.
+
+        Templates that are more than `{{ name }}` placeholders are compiled now, so syntax
+        errors surface at load time; the others cannot have any and need no jinja at all.
+        """
+        out: list[tuple[str, str | _Template]] = []
         for i, m in enumerate(self.messages):
             if not any(tag in m.content for tag in ("{{", "{%", "{#")):
                 out.append((m.role, m.content))  # no template syntax: nothing to render per case
                 continue
-            try:
-                out.append((m.role, env.from_string(m.content)))
-            except jinja2.TemplateSyntaxError as exc:
-                raise ConfigError(
-                    f"template syntax error: {exc.message}",
-                    path=self._source,
-                    field=f"messages[{i}].content (template line {exc.lineno})",
-                ) from None
+            tpl = _Template(m.content)
+            if tpl.substitution is None:
+                import jinja2
+
+                try:
+                    tpl.jinja()
+                except jinja2.TemplateSyntaxError as exc:
+                    raise ConfigError(
+                        f"template syntax error: {exc.message}",
+                        path=self._source,
+                        field=f"messages[{i}].content (template line {exc.lineno})",
+                    ) from None
+            out.append((m.role, tpl))
         return out
 
     def render(self, variables: dict[str, Any], *, case_id: str | None = None) -> list[dict[str, str]]:
@@ -117,20 +130,28 @@ class Prompt(Strict):
             if isinstance(tpl, str):
                 out.append({"role": role, "content": tpl})
                 continue
-            try:
-                out.append({"role": role, "content": tpl.render(variables)})
-            except jinja2.UndefinedError as exc:
-                var = _undefined_name(str(exc))
-                raise TemplateError(
-                    f"prompt {self.ref}: case {case_id!r}: undefined template variable {var!r}",
-                    hint=f"add {var!r} to the case's vars, or guard it with "
-                    f"{{% if {var} is defined %}}",
-                ) from None
-            except jinja2.exceptions.SecurityError as exc:
-                raise TemplateError(
-                    f"prompt {self.ref}: case {case_id!r}: blocked by the template sandbox: {exc}"
-                ) from None
+            content = tpl.substitution.render(variables) if tpl.substitution is not None else None
+            if content is None:
+                content = self._render_jinja(tpl, variables, case_id)
+            out.append({"role": role, "content": content})
         return out
+
+    def _render_jinja(self, tpl: _Template, variables: dict[str, Any], case_id: str | None) -> str:
+        import jinja2
+
+        try:
+            return tpl.jinja().render(variables)
+        except jinja2.UndefinedError as exc:
+            var = _undefined_name(str(exc))
+            raise TemplateError(
+                f"prompt {self.ref}: case {case_id!r}: undefined template variable {var!r}",
+                hint=f"add {var!r} to the case's vars, or guard it with "
+                f"{{% if {var} is defined %}}",
+            ) from None
+        except jinja2.exceptions.SecurityError as exc:
+            raise TemplateError(
+                f"prompt {self.ref}: case {case_id!r}: blocked by the template sandbox: {exc}"
+            ) from None
 
     def template_variables(self) -> set[str]:
         from jinja2 import meta
@@ -140,6 +161,81 @@ class Prompt(Strict):
         for m in self.messages:
             names |= meta.find_undeclared_variables(env.parse(m.content))
         return names
+
+
+class _Template:
+    """One message template: jinja2 (sandboxed, compiled on first need) and, when the
+    template is plain text with `{{ name }}` placeholders, the substitution rendering it."""
+
+    __slots__ = ("_jinja", "source", "substitution")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.substitution = _Substitution.compile(source)
+        self._jinja: jinja2.Template | None = None
+
+    def jinja(self) -> jinja2.Template:
+        if self._jinja is None:
+            self._jinja = template_env().from_string(self.source)
+        return self._jinja
+
+
+# `{{ name }}` placeholders: a template made of nothing else renders by substitution.
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+# Names jinja reads as something other than a variable (literals, operators), and Python
+# keywords for good measure: a template using one goes through jinja.
+_RESERVED = frozenset(
+    {"true", "false", "none", "True", "False", "None", "not", "and", "or", "in", "is", "if", "else"}
+    | set(keyword.kwlist)
+)
+
+
+class _Substitution:
+    """A template of plain text and `{{ name }}` placeholders, rendered without jinja.
+
+    Most prompts are just that, and jinja's per-render context set-up then costs more than
+    the rest of a cached case together. The output is what jinja renders (tests compare
+    the two): each value as `str(value)`, newlines as written, minus the one trailing
+    newline jinja drops. Anything jinja could read differently (blocks, comments,
+    filters, attributes, whitespace control, literals such as `{{ none }}`, carriage
+    returns) is not compiled; a name missing from the variables (a global, or an error
+    worded by jinja) is left to jinja.
+    """
+
+    __slots__ = ("_names", "_texts")
+
+    def __init__(self, texts: list[str], names: list[str]) -> None:
+        self._texts = texts
+        self._names = names
+
+    @classmethod
+    def compile(cls, source: str) -> _Substitution | None:
+        if "{%" in source or "{#" in source or "\r" in source:
+            return None
+        if source.endswith("\n"):
+            source = source[:-1]  # keep_trailing_newline=False
+        parts = _PLACEHOLDER.split(source)
+        texts, names = parts[0::2], parts[1::2]
+        if any("{{" in t for t in texts) or any(t.endswith("{") for t in texts[:-1]):
+            return None  # an expression the pattern does not cover
+        if any(n in _RESERVED for n in names):
+            return None
+        return cls(texts, names)
+
+    def render(self, variables: dict[str, Any]) -> str | None:
+        """The rendered text, or None when a name is not in `variables` (jinja decides)."""
+        texts = self._texts
+        out = [texts[0]]
+        for i, name in enumerate(self._names, 1):
+            value = variables.get(name, _MISSING)
+            if value is _MISSING:
+                return None
+            out.append(value if type(value) is str else str(value))
+            out.append(texts[i])
+        return "".join(out)
+
+
+_MISSING = object()
 
 
 def _undefined_name(message: str) -> str:
@@ -156,6 +252,9 @@ _ENV: ImmutableSandboxedEnvironment | None = None
 def template_env() -> ImmutableSandboxedEnvironment:
     global _ENV
     if _ENV is None:
+        import jinja2
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
         env = ImmutableSandboxedEnvironment(
             undefined=jinja2.StrictUndefined,
             autoescape=False,

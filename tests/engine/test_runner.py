@@ -105,3 +105,22 @@ def test_explicit_cases_and_metadata_are_kept_for_resume(ws_root: Path):
     assert run.manifest.settings["cases"] == {"tx": ["c001", "c005", "nope"]}
     assert run.manifest.settings["metadata"] == {"why": "test"}
     assert run.plan is not None and run.plan.planned == 2
+
+
+def test_long_lived_objects_are_frozen_only_during_the_run():
+    import gc
+
+    from driftgate.engine.runner import _long_lived_objects_frozen
+
+    assert gc.get_freeze_count() == 0
+    with _long_lived_objects_frozen():
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
+    gc.freeze()  # a process that froze objects itself keeps them frozen
+    try:
+        before = gc.get_freeze_count()
+        with _long_lived_objects_frozen():
+            pass
+        assert gc.get_freeze_count() == before
+    finally:
+        gc.unfreeze()

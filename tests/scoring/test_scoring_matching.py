@@ -151,3 +151,14 @@ def test_similarity_threshold_and_list():
     s = run({"type": "similarity", "value": ["zzz", "sitting"]}, "sitting")
     assert s.value == 1.0
     assert run({"type": "similarity", "value": "ABC", "ignore_case": True}, "abc").value == 1.0
+
+
+def test_label_match_memo_is_bounded_and_keeps_aliases(monkeypatch):
+    from driftgate.scoring import matching
+
+    monkeypatch.setattr(matching, "_MEMO_MAX", 2)
+    s = build_scorer({"type": "label-match", "aliases": {"groceries": ["supermarket"]}})
+    for out, ok in [("Supermarket", True), ("groceries!", True), ("rent", False), ("SUPERMARKET", True)] * 2:
+        ctx = ScoreContext(output=out, expected="groceries")
+        assert s.evaluate_sync(ctx).passed is ok, out
+    assert len(s._canonical) <= 2

@@ -134,3 +134,17 @@ def test_parsers_are_cached_per_spec():
     assert output_parser(LABELS) is output_parser(LABELS)
     other = OutputSpec(type="label", labels=["groceries", "rent", "rent payment", "eating_out"])
     assert output_parser(other) is not output_parser(LABELS)
+
+
+def test_label_parser_memo_gives_the_same_answers_and_stays_bounded(monkeypatch):
+    from driftgate.scoring import parsing
+
+    monkeypatch.setattr(parsing, "_MEMO_MAX", 3)
+    parser = parsing.LabelParser(["rent", "eating out", "groceries"])
+    texts = ["Rent", "rent.", "I think **Eating-Out**", "rent or groceries", "", "Rent"] * 2
+    fresh = [parsing.LabelParser(["rent", "eating out", "groceries"])._parse(t) for t in texts]
+    assert [parser(t) for t in texts] == fresh
+    assert fresh[:5] == [("rent", None), ("rent", None), ("eating out", None),
+                         (None, fresh[3][1]), (None, fresh[4][1])]
+    assert "ambiguous" in fresh[3][1] and fresh[4][1].startswith("empty output")
+    assert len(parser._memo) <= 3

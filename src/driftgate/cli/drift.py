@@ -7,7 +7,7 @@ from typing import Literal
 
 import typer
 
-from . import app
+from ._app import app
 from ._common import JsonOption, WorkspaceOption, print_json, workspace
 
 EXIT_CODES = "Exit codes: 0 no drift (or baseline recorded), 1 drift alert, 2 bad input."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import app
+from ._app import app
 from ._common import JsonOption, print_json
 
 models_app = typer.Typer(help="Embedded local models (offline defaults).", no_args_is_help=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from . import app
+from ._app import app
 from ._common import JsonOption, WorkspaceOption, print_json, workspace
 
 registry_app = typer.Typer(help="Maintain the artifact registry's alias state.", no_args_is_help=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from . import app
+from ._app import app
 from ._common import JsonOption, WorkspaceOption, print_json, workspace
 
 runs_app = typer.Typer(help="List stored runs.", no_args_is_help=True)

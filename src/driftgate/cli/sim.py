@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import app
+from ._app import app
 
 sim_app = typer.Typer(help="The deterministic simulator provider.", no_args_is_help=True)
 app.add_typer(sim_app, name="sim")

@@ -22,6 +22,13 @@ from ..scoring.base import Scorer, build_scorer
 from ..suite import Suite, load_suite
 from ..workspace import Workspace
 
+# Small golden sets are kept in memory after validation (a parsed case takes ~20 times
+# its bytes on disk) instead of being parsed again for the run: at most this many cases
+# from files of at most this many bytes in all. Larger ones are streamed twice, so memory
+# stays flat however large they are.
+KEEP_CASES = 5000
+KEEP_BYTES = 512 * 1024
+
 
 @dataclass
 class Arm:
@@ -80,6 +87,9 @@ class Plan:
     case_filter: Callable[[Case], bool]
     selected: dict[str, set[str] | None]  # evalset → sampled ids (None = all)
     counts: dict[str, int]  # evalset → selected cases
+    # evalset → its cases that pass the filter, kept from validation when the golden sets
+    # are small (see KEEP_CASES), so running them does not parse the files again.
+    kept: dict[str, list[Case]] = field(default_factory=dict)
 
     @property
     def planned(self) -> int:
@@ -88,9 +98,11 @@ class Plan:
     def cases(self, evalset: EvalSet) -> Iterator[Case]:
         """Stream the selected cases of one golden set, in file order."""
         chosen = self.selected.get(evalset.name)
+        kept = self.kept.get(evalset.name)
+        filtered = kept is not None
         taken = 0
-        for case in evalset:
-            if not self.case_filter(case):
+        for case in kept if kept is not None else evalset:
+            if not filtered and not self.case_filter(case):
                 continue
             if chosen is not None and case.id not in chosen:
                 continue
@@ -200,15 +212,24 @@ def build_plan(
     # every prompt renders for each distinct shape of case (cheap; catches undefined vars).
     selected: dict[str, set[str] | None] = {}
     counts: dict[str, int] = {}
+    kept: dict[str, list[Case]] = {}
+    room, room_bytes = KEEP_CASES, KEEP_BYTES
     for es in evalsets:
         rng = random.Random(f"{seed}:{es.name}")
         reservoir: list[str] = []
         seen_shapes: set[frozenset[str]] = set()
         seen_ids: set[str] = set()
+        size = _file_size(es.path)
+        keep: list[Case] | None = [] if room > 0 and size <= room_bytes else None
         n = 0
         for case in es:
             if not case_filter(case):
                 continue
+            if keep is not None:
+                if len(keep) < room:
+                    keep.append(case)
+                else:
+                    keep = None  # too many to hold: the run streams the file again
             if options.cases is not None:
                 seen_ids.add(case.id)
             shape = frozenset(case.vars)
@@ -237,13 +258,24 @@ def build_plan(
         else:
             selected[es.name] = None
         counts[es.name] = min(n, options.limit) if options.limit is not None else n
+        if keep is not None:
+            kept[es.name] = keep
+            room -= len(keep)
+            room_bytes -= size
         if counts[es.name] == 0:
             raise ConfigError(
                 f"golden set {es.name!r} has no case to run" + (" after --filter" if options.filter else ""),
                 path=es.path,
             )
     return Plan(ws, suite_obj, suite_path, arms, evalsets, scorers, options, repeat, case_filter,
-                selected, counts)
+                selected, counts, kept)
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 1 << 62  # unknown: never kept (reading it reports the real problem)
 
 
 def _artifact_context(ws: Workspace, prompt: Prompt) -> dict[str, Any]:

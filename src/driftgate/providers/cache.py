@@ -20,7 +20,8 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from json.encoder import encode_basestring as _json_str  # the escaper of ensure_ascii=False
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from ..errors import ConfigError
 from .base import CaseHint, Completion
 
 _FORMAT = "driftgate-cache-v1"  # part of every key: a format change starts a fresh cache
+_MAX_PARAMS = 500  # keys per `IN (...)` query, well under SQLite's bound on parameters
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
     key TEXT PRIMARY KEY,
@@ -41,6 +43,10 @@ def _is_sim(model: str) -> bool:
     return model.startswith("sim/") or model.partition("/")[2].startswith("sim/")
 
 
+# One encoder for every key: json.dumps with these options builds a new encoder per call.
+_KEY_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
+
+
 def cache_key(
     model: str,
     api_base: str | None,
@@ -52,11 +58,52 @@ def cache_key(
     case: CaseHint | None = None,
 ) -> str:
     """The cache key of one call (hex sha256). Pass `case` for simulator models."""
-    material: list[Any] = [_FORMAT, model, api_base, messages, params or {}, response_format, repeat]
-    if case is not None and _is_sim(model):
-        material.append([case.id, case.expected, case.segment, case.labels, case.output_type])
-    raw = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(raw.encode()).hexdigest()
+    return KeyBuilder(model, api_base, params, response_format)(messages, repeat, case=case)
+
+
+class KeyBuilder:
+    """`cache_key` for the many calls of one arm (same model, api_base, params, format).
+
+    The key hashes the canonical JSON of the list `[format, model, api_base, messages,
+    params, response_format, repeat(, case hint)]`. The JSON of a list is its items' JSON
+    joined by commas, so the parts an arm shares are encoded once here and each call
+    encodes only its messages, repeat and hint: the same bytes, so the same key, at a
+    fraction of the cost on a cached re-run.
+    """
+
+    __slots__ = ("_head", "_middle", "_sim")
+
+    def __init__(
+        self,
+        model: str,
+        api_base: str | None,
+        params: dict[str, Any] | None = None,
+        response_format: dict[str, Any] | None = None,
+    ) -> None:
+        self._head = f"[{_KEY_JSON(_FORMAT)},{_KEY_JSON(model)},{_KEY_JSON(api_base)},"
+        self._middle = f",{_KEY_JSON(params or {})},{_KEY_JSON(response_format)},"
+        self._sim = _is_sim(model)
+
+    def __call__(self, messages: list[dict[str, str]], repeat: int = 0, *, case: CaseHint | None = None) -> str:
+        raw = self._head + _messages_json(messages) + self._middle
+        raw += str(repeat) if type(repeat) is int else _KEY_JSON(repeat)  # int: its JSON is str()
+        if case is not None and self._sim:
+            raw += "," + _KEY_JSON([case.id, case.expected, case.segment, case.labels, case.output_type])
+        return hashlib.sha256((raw + "]").encode()).hexdigest()
+
+
+def _messages_json(messages: list[dict[str, str]]) -> str:
+    """`_KEY_JSON(messages)` for the usual role/content messages, without the general encoder."""
+    parts = []
+    for m in messages:
+        if type(m) is not dict or len(m) != 2:
+            return _KEY_JSON(messages)
+        content, role = m.get("content"), m.get("role")
+        if type(content) is not str or type(role) is not str:
+            return _KEY_JSON(messages)
+        # sort_keys: "content" before "role".
+        parts.append(f'{{"content":{_json_str(content)},"role":{_json_str(role)}}}')
+    return "[" + ",".join(parts) + "]"
 
 
 def _encode(c: Completion) -> str:
@@ -133,6 +180,36 @@ class ResponseCache:
                 return completion
         self.misses += 1
         return None
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Completion]:
+        """`get` for many keys in a few queries: {key: completion} for the keys cached.
+
+        Hits and misses are counted per key, as `get` counts them.
+        """
+        values: dict[str, str] = {}
+        with self._lock:
+            missing = []
+            for key in keys:
+                value = self._pending.get(key)
+                if value is not None:
+                    values[key] = value
+                else:
+                    missing.append(key)
+            db = self._db()
+            for start in range(0, len(missing), _MAX_PARAMS):
+                chunk = missing[start : start + _MAX_PARAMS]
+                marks = ",".join("?" * len(chunk))
+                values.update(db.execute(f"SELECT key, value FROM responses WHERE key IN ({marks})", chunk))
+        found: dict[str, Completion] = {}
+        for key, value in values.items():
+            try:
+                found[key] = _decode(value)
+            except (ValueError, TypeError):
+                pass  # a damaged entry is a miss, as in `get`
+        hits = sum(1 for key in keys if key in found)
+        self.hits += hits
+        self.misses += len(keys) - hits
+        return found
 
     def put(self, key: str, completion: Completion) -> None:
         """Store a successful completion (written with the next batch)."""

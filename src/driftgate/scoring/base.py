@@ -92,6 +92,22 @@ class Scorer:
             return Score(0.0, False, reason=exc.message, error=exc.message)
         return self.finish(raw)
 
+    @property
+    def sync(self) -> bool:
+        """True when scoring never awaits anything (no model call, no user coroutine): the
+        engine may then score inline with `evaluate_sync`, e.g. answers served from the
+        cache, instead of through its worker pool."""
+        cls = type(self)
+        return cls.ascore is Scorer.ascore and cls.evaluate is Scorer.evaluate
+
+    def evaluate_sync(self, ctx: ScoreContext) -> Score:
+        """What `evaluate` returns, without a coroutine; only for `sync` scorers."""
+        try:
+            raw = self.score(ctx)
+        except ScorerFailure as exc:
+            return Score(0.0, False, reason=exc.message, error=exc.message)
+        return self.finish(raw)
+
 
 class Negated(Scorer):
     """`not-NAME`: passes when NAME fails. Errors stay errors."""
@@ -101,7 +117,17 @@ class Negated(Scorer):
         self.inner = inner
 
     async def evaluate(self, ctx: ScoreContext) -> Score:
-        s = await self.inner.evaluate(ctx)
+        return self._negate(await self.inner.evaluate(ctx))
+
+    @property
+    def sync(self) -> bool:
+        return self.inner.sync
+
+    def evaluate_sync(self, ctx: ScoreContext) -> Score:
+        return self._negate(self.inner.evaluate_sync(ctx))
+
+    @staticmethod
+    def _negate(s: Score) -> Score:
         if s.error is not None:
             return s
         return Score(1.0 - s.value, not s.passed, reason=f"not ({s.reason})", data=s.data)
@@ -122,25 +148,46 @@ def scorer(name: str) -> Callable[[S], S]:
     return deco
 
 
-# Scorers whose modules import heavy libraries (numpy, the embedder, a model) register
-# when first named, so a suite that doesn't use them never pays for the import.
-_LAZY_SCORERS = {
+# The module registering each scorer, imported when the scorer is first named, so a run
+# imports only the scorers its suite uses (and never the heavy libraries of the semantic
+# and judge scorers unless it uses them). A name missing here falls back to importing
+# every built-in module.
+_MODULES = {
+    **dict.fromkeys(
+        ["equals", "contains", "icontains", "contains-all", "icontains-all", "contains-any",
+         "icontains-any", "starts-with", "regex", "length"],
+        "text",
+    ),
+    "json-valid": "structured",
+    "json-path": "structured",
+    "label-match": "matching",
+    "numeric": "matching",
+    "similarity": "matching",
+    "latency": "budgets",
+    "cost": "budgets",
+    "python": "custom",
     "semantic-similarity": "semantic",
     "embedding-label": "semantic",
     "llm-judge": "judge",
     "rubric": "judge",
 }
+_LAZY_SCORERS = {name: m for name, m in _MODULES.items() if m in ("semantic", "judge")}
 
 
 def _ensure_builtins(name: str | None = None) -> None:
-    """Register the built-ins; with `name`, also the lazy module providing it (None: all)."""
+    """Register the built-in scorer `name` (None: every built-in, heavy ones included)."""
     import importlib
 
-    from . import builtins  # noqa: F401 - registers the built-in scorers
-
-    modules = set(_LAZY_SCORERS.values()) if name is None else {_LAZY_SCORERS.get(name)} - {None}
-    for module in modules:
+    module = _MODULES.get(name) if name is not None else None
+    if module is not None:
         importlib.import_module(f"{__package__}.{module}")
+        if name in SCORERS:
+            return
+    from . import builtins  # noqa: F401 - registers the light built-in scorers
+
+    if name is None:
+        for module in set(_LAZY_SCORERS.values()):
+            importlib.import_module(f"{__package__}.{module}")
 
 
 def scorer_names() -> list[str]:

@@ -19,6 +19,9 @@ from .parsing import LabelParser, normalize_label
 
 # ---- label-match -------------------------------------------------------------------------
 
+_MEMO_MAX = 4096  # canonical forms kept per scorer (free-text outputs would grow it forever)
+
+
 
 @scorer("label-match")
 class LabelMatch(OutputScorer):
@@ -56,10 +59,20 @@ class LabelMatch(OutputScorer):
     def __init__(self, config: ScorerConfig) -> None:
         super().__init__(config)
         self._parsers: dict[tuple[str, ...], LabelParser] = {}
+        # Read once: a pydantic private attribute costs a __getattr__ call per access.
+        self._canon: dict[str, str] = self.config._canon
+        # Labels repeat from case to case (expected labels, parsed answers): memoized.
+        self._canonical: dict[str, str] = {}
 
     def canonical(self, text: str) -> str:
-        norm = normalize_label(text)
-        return self.config._canon.get(norm, norm)
+        canon = self._canonical.get(text)
+        if canon is None:
+            norm = normalize_label(text)
+            canon = self._canon.get(norm, norm)
+            if len(self._canonical) >= _MEMO_MAX:
+                self._canonical.clear()
+            self._canonical[text] = canon
+        return canon
 
     def check(self, ctx: ScoreContext) -> Score:
         wants = as_list(wanted(self.config, ctx))

@@ -28,6 +28,7 @@ Parser = Callable[[str | None], ParseResult]
 # Stripped from both ends of a label: ASCII punctuation, typographic quotes, markdown emphasis.
 _EDGE = "".join(chr(c) for c in range(33, 127) if not chr(c).isalnum()) + "“”‘’«»„‚‹›…·•–—"
 _SEPARATORS = re.compile(r"[\s_\-]+")
+_MEMO_MAX = 4096  # parsed answers kept per parser (free-text outputs would grow it forever)
 
 
 def normalize_label(s: str) -> str:
@@ -53,10 +54,21 @@ class LabelParser:
         )
         shown = ", ".join(self.labels[:20]) + (", …" if len(self.labels) > 20 else "")
         self._error = f"not one of the labels: {shown}"
+        # Answers repeat across cases (a label task has a handful of distinct outputs).
+        self._memo: dict[str, ParseResult] = {}
 
     def __call__(self, text: str | None) -> ParseResult:
         if text is None:
             return None, None
+        result = self._memo.get(text)
+        if result is None:
+            result = self._parse(text)
+            if len(self._memo) >= _MEMO_MAX:
+                self._memo.clear()
+            self._memo[text] = result
+        return result
+
+    def _parse(self, text: str) -> ParseResult:
         norm = normalize_label(text)
         found = self._by_norm.get(norm)
         if found is not None:

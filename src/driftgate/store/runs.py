@@ -129,6 +129,10 @@ class RunStore:
         return {r["key"] for r in self.iter_raw(run_id)}
 
 
+# json.dumps(record, ensure_ascii=False, default=str), without building an encoder per line.
+_RECORD_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
 class ResultWriter:
     """Appends result lines to this process's own segment; each line is flushed at once."""
 
@@ -142,8 +146,16 @@ class ResultWriter:
     def write(self, record: dict[str, Any]) -> None:
         assert self._fh is not None, "writer is closed"
         # One write() of a whole line: a kill leaves whole lines plus at most one torn tail.
-        self._fh.write((json.dumps(record, ensure_ascii=False, default=str) + "\n").encode())
+        self._fh.write((_RECORD_JSON(record) + "\n").encode())
         self.count += 1
+
+    def write_many(self, records: list[dict[str, Any]]) -> None:
+        """Append several lines in one write() (still whole lines only, as `write`): for
+        results that are cheap to recompute, such as answers served from the cache."""
+        assert self._fh is not None, "writer is closed"
+        if records:
+            self._fh.write("".join([_RECORD_JSON(r) + "\n" for r in records]).encode())
+            self.count += len(records)
 
     def close(self) -> None:
         if self._fh is not None:
