@@ -534,8 +534,8 @@ def _convert_locked(spec: ModelSpec, say: Progress) -> None:
 def offline_hf(*, quiet: bool = True) -> None:
     """Point transformers / huggingface_hub at local files only; hide per-load progress bars.
 
-    Call before importing transformers or sentence_transformers. A run that loads the model
-    prints results, not "Loading weights" bars (conversion keeps its bar: it takes a while).
+    Call before importing transformers or sentence_transformers (the embedder): a run that
+    loads a model prints results, not "Loading weights" bars.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
