@@ -123,34 +123,39 @@ class LlamaModel:
 
     def __init__(self, folder: Path, *, prefix_cache_mb: int = PREFIX_CACHE_MB) -> None:
         import torch
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        from safetensors import SafetensorError, safe_open
 
         self.torch = torch
         self.config = cfg = LlamaConfig.from_file(folder / "config.json")
+        path = folder / "model.safetensors"
         try:
-            w = load_file(str(folder / "model.safetensors"))
+            # Tensor by tensor from the memory-mapped file: the fused copies below replace
+            # their parts as they are made, so the peak stays near the model's own size.
+            with safe_open(str(path), framework="pt") as f:
+                w = f.get_tensor
+                self.embed = w("model.embed_tokens.weight")
+                self.lm_head = self.embed if cfg.tie_word_embeddings else w("lm_head.weight")
+                self.norm = w("model.norm.weight")
+                self.layers = []
+                for i in range(cfg.num_hidden_layers):
+                    p = f"model.layers.{i}."
+                    # One matmul for q/k/v and one for gate/up: fewer, larger ops per token.
+                    qkv = torch.cat([w(p + f"self_attn.{n}_proj.weight") for n in "qkv"])
+                    gate_up = torch.cat(
+                        [w(p + "mlp.gate_proj.weight"), w(p + "mlp.up_proj.weight")]
+                    )
+                    self.layers.append(
+                        (
+                            w(p + "input_layernorm.weight"),
+                            qkv,
+                            w(p + "self_attn.o_proj.weight"),
+                            w(p + "post_attention_layernorm.weight"),
+                            gate_up,
+                            w(p + "mlp.down_proj.weight"),
+                        )
+                    )
         except SafetensorError as exc:
-            raise ValueError(f"{folder / 'model.safetensors'}: {exc}") from None
-        self.embed = w["model.embed_tokens.weight"]
-        self.lm_head = self.embed if cfg.tie_word_embeddings else w["lm_head.weight"]
-        self.norm = w["model.norm.weight"]
-        self.layers = []
-        for i in range(cfg.num_hidden_layers):
-            p = f"model.layers.{i}."
-            # One matmul for q/k/v and one for gate/up: fewer, larger ops per token.
-            qkv = torch.cat([w[p + f"self_attn.{n}_proj.weight"] for n in "qkv"])
-            gate_up = torch.cat([w[p + "mlp.gate_proj.weight"], w[p + "mlp.up_proj.weight"]])
-            self.layers.append(
-                (
-                    w[p + "input_layernorm.weight"],
-                    qkv,
-                    w[p + "self_attn.o_proj.weight"],
-                    w[p + "post_attention_layernorm.weight"],
-                    gate_up,
-                    w[p + "mlp.down_proj.weight"],
-                )
-            )
+            raise ValueError(f"{path}: {exc}") from None
         self.prefix_cache = PrefixCache(prefix_cache_mb * 1024 * 1024)
         d = cfg.head_dim
         self.inv_freq = 1.0 / (cfg.rope_theta ** (torch.arange(0, d, 2).float() / d))
