@@ -23,8 +23,16 @@ def main() -> None:
     run = driftgate.run(workspace=args.root, no_cache=args.no_cache)
     run_s = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"run_s": run_s, "results": run.summary.results, "errors": run.summary.errors,
-                      "peak_mb": peak_mb}))
+    print(
+        json.dumps(
+            {
+                "run_s": run_s,
+                "results": run.summary.results,
+                "errors": run.summary.errors,
+                "peak_mb": peak_mb,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

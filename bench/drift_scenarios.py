@@ -59,8 +59,14 @@ EXPECTED = {  # scenario → signals of which at least one must drift (besides t
     "provider-update": {"score_change"},
     "verbosity": {"length_shift", "output_shift"},
     "json-break": {"format_validity"},
-    "traffic-shift": {"input_shift", "far_inputs", "psi_categorical", "psi_length", "input_shift_window",
-                      "psi_window"},
+    "traffic-shift": {
+        "input_shift",
+        "far_inputs",
+        "psi_categorical",
+        "psi_length",
+        "input_shift_window",
+        "psi_window",
+    },
     "silent-update (extra)": {"score_change"},
 }
 
@@ -68,8 +74,12 @@ EXPECTED = {  # scenario → signals of which at least one must drift (besides t
 def provider(version: str, seed: int, **overrides: Any) -> None:
     """`sim/acme@prod` now behaves like the built-in acme@<version>, with no latency."""
     base = profiles()[f"acme@{version}"]
-    register_profile(MODEL, base.model_copy(update={"seed": seed, "latency_ms": 0.0, "latency_jitter_ms": 0.0,
-                                                   **overrides}))
+    register_profile(
+        MODEL,
+        base.model_copy(
+            update={"seed": seed, "latency_ms": 0.0, "latency_jitter_ms": 0.0, **overrides}
+        ),
+    )
 
 
 def build_workspace(root: Path, n_cases: int) -> list[dict[str, Any]]:
@@ -82,12 +92,24 @@ def build_workspace(root: Path, n_cases: int) -> list[dict[str, Any]]:
     new = [c for c in pool if c["segment"] == COHORT_NEW][: n_cases // 2]
     old = [c for c in pool if c["segment"] == COHORT_ESTABLISHED][: n_cases - len(new)]
     labels = sorted({c["expected"] for c in pool})
-    (root / "prompts" / "categorize.yaml").write_text(json.dumps({
-        "name": "categorize", "model": f"sim/{MODEL}", "params": {"temperature": 0},
-        "messages": [{"role": "user", "content": "Categorize as JSON {\"category\": one of "
-                      + ", ".join(labels) + "}: {{ description }}"}],
-        "output": {"type": "json"},
-    }))
+    (root / "prompts" / "categorize.yaml").write_text(
+        json.dumps(
+            {
+                "name": "categorize",
+                "model": f"sim/{MODEL}",
+                "params": {"temperature": 0},
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": 'Categorize as JSON {"category": one of '
+                        + ", ".join(labels)
+                        + "}: {{ description }}",
+                    }
+                ],
+                "output": {"type": "json"},
+            }
+        )
+    )
     for name, cases in (("main", new + old), ("classic", old)):
         with (root / "evalsets" / f"{name}.jsonl").open("w") as fh:
             for c in cases:
@@ -99,7 +121,9 @@ def build_workspace(root: Path, n_cases: int) -> list[dict[str, Any]]:
     return pool
 
 
-def traffic_log(pool: list[dict[str, Any]], seed: int, n: int, new_share: float) -> list[dict[str, Any]]:
+def traffic_log(
+    pool: list[dict[str, Any]], seed: int, n: int, new_share: float
+) -> list[dict[str, Any]]:
     """Logged requests: inputs drawn from the pool, `new_share` of them in the new format.
     Live proxies follow the input: the prompt is less sure, and users edit more, on the new format."""
     rng = random.Random(seed)
@@ -109,11 +133,17 @@ def traffic_log(pool: list[dict[str, Any]], seed: int, n: int, new_share: float)
     for _ in range(n):
         is_new = rng.random() < new_share
         case = rng.choice(new if is_new else old)
-        out.append({
-            "input": {k: case["vars"][k] for k in ("description", "bank", "currency")},
-            "confidence": round(min(1.0, max(0.0, rng.gauss(0.62 if is_new else 0.86, 0.08))), 3),
-            "feedback": {"action": "edit" if rng.random() < (0.30 if is_new else 0.08) else "accept"},
-        })
+        out.append(
+            {
+                "input": {k: case["vars"][k] for k in ("description", "bank", "currency")},
+                "confidence": round(
+                    min(1.0, max(0.0, rng.gauss(0.62 if is_new else 0.86, 0.08))), 3
+                ),
+                "feedback": {
+                    "action": "edit" if rng.random() < (0.30 if is_new else 0.08) else "accept"
+                },
+            }
+        )
     return out
 
 
@@ -123,10 +153,18 @@ def drifted(check: DriftCheck) -> set[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--null", type=int, default=200, help="Null checks (no drift), at least 200 for the claim.")
-    ap.add_argument("--replicates", type=int, default=5, help="Fresh-seed runs of each drift scenario.")
-    ap.add_argument("--cases", type=int, default=400, help="Golden-set size of the provider-drift suite.")
-    ap.add_argument("--vectorizer", default="tfidf", help="tfidf (fast, default), embedder or auto.")
+    ap.add_argument(
+        "--null", type=int, default=200, help="Null checks (no drift), at least 200 for the claim."
+    )
+    ap.add_argument(
+        "--replicates", type=int, default=5, help="Fresh-seed runs of each drift scenario."
+    )
+    ap.add_argument(
+        "--cases", type=int, default=400, help="Golden-set size of the provider-drift suite."
+    )
+    ap.add_argument(
+        "--vectorizer", default="tfidf", help="tfidf (fast, default), embedder or auto."
+    )
     ap.add_argument("--keep", action="store_true", help="Keep the workspace and print its path.")
     args = ap.parse_args(argv)
 
@@ -148,8 +186,10 @@ def main(argv: list[str] | None = None) -> int:
         nulls.append(check_drift(workspace=root, vectorizer=vec))
     per_check = (time.perf_counter() - t0) / max(args.null, 1)
     default_alarms = sum(c.alert for c in nulls)
-    print(f"null checks: {len(nulls)} at {per_check * 1000:.0f} ms each; "
-          f"with default thresholds {default_alarms} alarmed ({default_alarms / max(len(nulls), 1):.1%})")
+    print(
+        f"null checks: {len(nulls)} at {per_check * 1000:.0f} ms each; "
+        f"with default thresholds {default_alarms} alarmed ({default_alarms / max(len(nulls), 1):.1%})"
+    )
 
     # Cross-fitted false alarms: tune on one half, judge the other.
     halves = [nulls[0::2], nulls[1::2]]
@@ -159,15 +199,19 @@ def main(argv: list[str] | None = None) -> int:
         judged = [apply_thresholds(c, report) for c in halves[1 - k]]
         fa = sum(c.alert for c in judged)
         alarms += fa
-        print(f"  tuned on half {k + 1} ({len(halves[k])} checks, per-signal tail {report.alpha:.3f}, "
-              f"estimated {report.estimated_false_alarm_rate:.1%}): {fa}/{len(judged)} alarms on the other half")
+        print(
+            f"  tuned on half {k + 1} ({len(halves[k])} checks, per-signal tail {report.alpha:.3f}, "
+            f"estimated {report.estimated_false_alarm_rate:.1%}): {fa}/{len(judged)} alarms on the other half"
+        )
     false_alarm_rate = alarms / max(len(nulls), 1)
 
     # All null checks; saved, so the scenario checks below use these thresholds.
     final = tune_thresholds(workspace=root, target=TARGET, min_history=min(20, len(nulls)))
-    print(f"final thresholds from {final.history} checks (estimated false-alarm rate "
-          f"{final.estimated_false_alarm_rate:.1%}): "
-          + ", ".join(f"{n}={t.threshold:.3g}" for n, t in final.thresholds.items()))
+    print(
+        f"final thresholds from {final.history} checks (estimated false-alarm rate "
+        f"{final.estimated_false_alarm_rate:.1%}): "
+        + ", ".join(f"{n}={t.threshold:.3g}" for n, t in final.thresholds.items())
+    )
 
     scenarios: dict[str, list[tuple[bool, set[str]]]] = {}
 
@@ -176,9 +220,12 @@ def main(argv: list[str] | None = None) -> int:
 
     for r in range(args.replicates):
         seed = 5000 + r
-        for name, version, extra in (("provider-update", "v2", {}), ("verbosity", "v3-verbose", {}),
-                                     ("json-break", "v4-jsonbreak", {}),
-                                     ("silent-update (extra)", "v2", {"fingerprint": "fp_acme_v1_0a1b"})):
+        for name, version, extra in (
+            ("provider-update", "v2", {}),
+            ("verbosity", "v3-verbose", {}),
+            ("json-break", "v4-jsonbreak", {}),
+            ("silent-update (extra)", "v2", {"fingerprint": "fp_acme_v1_0a1b"}),
+        ):
             provider(version, seed=seed, **extra)
             c = check_drift(workspace=root, vectorizer=vec)
             record(name, c.alert, drifted(c))
@@ -190,11 +237,25 @@ def main(argv: list[str] | None = None) -> int:
     for r in range(args.replicates):
         ref = traffic_log(pool, 100 + r, 400, new_share=0.0)
         shifted = traffic_log(pool, 200 + r, 400, new_share=0.5)
-        rep = check_traffic(shifted, suite=suite, workspace=root, reference=ref, field="description",
-                            vectorizer=vec, save=False)
+        rep = check_traffic(
+            shifted,
+            suite=suite,
+            workspace=root,
+            reference=ref,
+            field="description",
+            vectorizer=vec,
+            save=False,
+        )
         record("traffic-shift", rep.alert, {s.name for s in rep.signals if s.verdict == "drift"})
-        same = check_traffic(traffic_log(pool, 300 + r, 400, new_share=0.0), suite=suite, workspace=root,
-                             reference=ref, field="description", vectorizer=vec, save=False)
+        same = check_traffic(
+            traffic_log(pool, 300 + r, 400, new_share=0.0),
+            suite=suite,
+            workspace=root,
+            reference=ref,
+            field="description",
+            vectorizer=vec,
+            save=False,
+        )
         traffic_nulls.append(same.alert)
 
     print()
@@ -208,12 +269,20 @@ def main(argv: list[str] | None = None) -> int:
         for _, f in runs:
             for s in f:
                 fired[s] = fired.get(s, 0) + 1
-        shown = ", ".join(f"{s} {n}/{len(runs)}" for s, n in sorted(fired.items(), key=lambda x: -x[1]))
-        print(f"scenario {name}: detected {hits}/{len(runs)} (expected any of {sorted(EXPECTED[name])}); "
-              f"signals that drifted: {shown or 'none'}")
-    print(f"scenario traffic-null: {sum(traffic_nulls)}/{len(traffic_nulls)} alerts on unshifted traffic")
-    print(f"scenario null: {alarms}/{len(nulls)} false alarms with cross-fitted tuned thresholds "
-          f"(target {TARGET:.3f}); {default_alarms}/{len(nulls)} with default thresholds")
+        shown = ", ".join(
+            f"{s} {n}/{len(runs)}" for s, n in sorted(fired.items(), key=lambda x: -x[1])
+        )
+        print(
+            f"scenario {name}: detected {hits}/{len(runs)} (expected any of {sorted(EXPECTED[name])}); "
+            f"signals that drifted: {shown or 'none'}"
+        )
+    print(
+        f"scenario traffic-null: {sum(traffic_nulls)}/{len(traffic_nulls)} alerts on unshifted traffic"
+    )
+    print(
+        f"scenario null: {alarms}/{len(nulls)} false alarms with cross-fitted tuned thresholds "
+        f"(target {TARGET:.3f}); {default_alarms}/{len(nulls)} with default thresholds"
+    )
     print(f"elapsed: {time.perf_counter() - start:.1f} s")
     print(f"detection_rate: {sum(rates) / len(rates):.3f}")
     print(f"false_alarm_rate: {false_alarm_rate:.3f}")

@@ -10,7 +10,9 @@ import pytest
 LABELS = ["groceries", "dining", "transport", "rent"]
 
 
-def write_workspace(root: Path, *, n_cases: int = 40, model: str = "sim/perfect@v1", suite_extra: str = "") -> Path:
+def write_workspace(
+    root: Path, *, n_cases: int = 40, model: str = "sim/perfect@v1", suite_extra: str = ""
+) -> Path:
     (root / "prompts").mkdir(parents=True, exist_ok=True)
     (root / "evalsets").mkdir(parents=True, exist_ok=True)
     (root / "driftgate.yaml").write_text("suite: evalsets/main.suite.yaml\n")
@@ -26,13 +28,18 @@ def write_workspace(root: Path, *, n_cases: int = 40, model: str = "sim/perfect@
     )
     with (root / "evalsets" / "tx.jsonl").open("w") as fh:
         for i in range(n_cases):
-            fh.write(json.dumps({
-                "id": f"c{i:03d}",
-                "vars": {"description": f"merchant {i}"},
-                "expected": LABELS[i % len(LABELS)],
-                "segment": "cohort=new" if i % 4 == 0 else "cohort=old",
-                "tags": ["even"] if i % 2 == 0 else ["odd"],
-            }) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "id": f"c{i:03d}",
+                        "vars": {"description": f"merchant {i}"},
+                        "expected": LABELS[i % len(LABELS)],
+                        "segment": "cohort=new" if i % 4 == 0 else "cohort=old",
+                        "tags": ["even"] if i % 2 == 0 else ["odd"],
+                    }
+                )
+                + "\n"
+            )
     (root / "evalsets" / "main.suite.yaml").write_text(
         "prompts: [cat@v1]\n"
         "evalsets: [tx]\n"

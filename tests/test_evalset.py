@@ -11,7 +11,9 @@ def test_jsonl_streams_cases(tmp_path: Path):
     p = tmp_path / "g.jsonl"
     p.write_text(
         json.dumps({"id": "a", "vars": {"x": 1}, "expected": "y", "segment": "s1", "tags": ["t"]})
-        + "\n\n" + json.dumps({"id": 2, "vars": {"x": 2}}) + "\n"
+        + "\n\n"
+        + json.dumps({"id": 2, "vars": {"x": 2}})
+        + "\n"
     )
     cases = list(iter_cases(p))
     assert [c.id for c in cases] == ["a", "2"]
@@ -43,7 +45,9 @@ def test_duplicate_ids_rejected(tmp_path: Path):
 
 def test_csv_reserved_columns_and_vars(tmp_path: Path):
     p = tmp_path / "g.csv"
-    p.write_text("id,description,expected,segment,tags,meta.source\nr1,TESCO,groceries,old,uk;card,bank-a\n")
+    p.write_text(
+        "id,description,expected,segment,tags,meta.source\nr1,TESCO,groceries,old,uk;card,bank-a\n"
+    )
     (case,) = list(iter_cases(p))
     assert case.vars == {"description": "TESCO"}
     assert case.expected == "groceries" and case.segment == "old"

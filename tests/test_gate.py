@@ -12,13 +12,31 @@ from driftgate.store.runs import RunStore
 from driftgate.workspace import Workspace
 
 
-def results(passes, *, seg=lambda i: "a" if i % 2 else "b", cost=None, latency=None, evalset="tx", digest="d"):
+def results(
+    passes,
+    *,
+    seg=lambda i: "a" if i % 2 else "b",
+    cost=None,
+    latency=None,
+    evalset="tx",
+    digest="d",
+):
     return [
         CaseResult(
-            run_id="r", key=f"p|m|{evalset}|c{i}|0", evalset=evalset, case_id=f"c{i:03d}", segment=seg(i),
-            prompt="p", prompt_digest=digest, model="m", passed=bool(p), score=float(p),
+            run_id="r",
+            key=f"p|m|{evalset}|c{i}|0",
+            evalset=evalset,
+            case_id=f"c{i:03d}",
+            segment=seg(i),
+            prompt="p",
+            prompt_digest=digest,
+            model="m",
+            passed=bool(p),
+            score=float(p),
             scores=[ScoreRecord(metric="category", value=float(p), passed=bool(p))],
-            cost_usd=cost, latency_ms=latency(i) if callable(latency) else latency, ts=0.0,
+            cost_usd=cost,
+            latency_ms=latency(i) if callable(latency) else latency,
+            ts=0.0,
         )
         for i, p in enumerate(passes)
     ]
@@ -32,10 +50,16 @@ def test_non_inferiority_passes_an_equal_candidate_and_blocks_a_regression():
     base = results([1] * 40)
     same = evaluate_gate(results([1] * 40), base)
     assert same.passed and rule(same, "non_inferiority")[0].status == "pass"
-    worse = evaluate_gate(results([i % 2 for i in range(40)]), base, candidate="c@2", baseline="c@1")
+    worse = evaluate_gate(
+        results([i % 2 for i in range(40)]), base, candidate="c@2", baseline="c@1"
+    )
     ni = rule(worse, "non_inferiority")[0]
     assert not worse.passed and ni.status == "fail"
-    assert ni.observed == pytest.approx(-0.5) and ni.threshold == -0.02 and ni.ci_low < -0.5 < ni.ci_high < -0.02
+    assert (
+        ni.observed == pytest.approx(-0.5)
+        and ni.threshold == -0.02
+        and ni.ci_low < -0.5 < ni.ci_high < -0.02
+    )
     assert worse.summary().startswith("FAIL 1/2 rules: non-inferiority on pass")
     text = render_verdict(worse)
     assert "FAIL" in text and "c@2 vs c@1" in text and "CI [" in text
@@ -45,10 +69,13 @@ def test_non_inferiority_passes_an_equal_candidate_and_blocks_a_regression():
 
 def test_floors_on_all_cases_and_on_a_segment():
     cand = results([0 if i % 2 and i < 20 else 1 for i in range(40)])  # segment a: 10/20 pass
-    policy = GatePolicy(non_inferiority=None, floors=[
-        {"metric": "category", "min": 0.7},
-        {"metric": "pass", "min": 0.9, "evalset": "tx", "segment": "a"},
-    ])
+    policy = GatePolicy(
+        non_inferiority=None,
+        floors=[
+            {"metric": "category", "min": 0.7},
+            {"metric": "pass", "min": 0.9, "evalset": "tx", "segment": "a"},
+        ],
+    )
     v = evaluate_gate(cand, None, policy)
     overall, seg = rule(v, "floor")
     assert overall.status == "pass" and overall.observed == pytest.approx(0.75)
@@ -63,8 +90,10 @@ def test_a_segment_regressing_beyond_its_margin_fails_while_small_ones_are_skipp
 
     base = results([1] * 100, seg=seg)
     cand = results([0 if i < 6 else 1 for i in range(100)], seg=seg)  # new: -0.30
-    policy = GatePolicy(non_inferiority={"margin": 0.1},
-                        segments={"margin": 0.05, "margins": {"old": 0.01}, "min_cases": 5})
+    policy = GatePolicy(
+        non_inferiority={"margin": 0.1},
+        segments={"margin": 0.05, "margins": {"old": 0.01}, "min_cases": 5},
+    )
     v = evaluate_gate(cand, base, policy)
     segs = {r.name.split()[1]: r for r in rule(v, "segment")}
     assert segs["new"].status == "fail" and segs["new"].observed == pytest.approx(-0.3)
@@ -76,7 +105,9 @@ def test_a_segment_regressing_beyond_its_margin_fails_while_small_ones_are_skipp
 def test_cost_and_latency_budgets_absolute_and_relative():
     base = results([1] * 20, cost=0.001, latency=lambda i: 100.0 + i)
     cand = results([1] * 20, cost=0.0013, latency=lambda i: 100.0 + 10 * i)
-    policy = GatePolicy(cost={"max": 0.002, "max_increase": 0.2}, latency_p95={"max": 500, "max_increase": 0.5})
+    policy = GatePolicy(
+        cost={"max": 0.002, "max_increase": 0.2}, latency_p95={"max": 500, "max_increase": 0.5}
+    )
     v = evaluate_gate(cand, base, policy)
     cost_abs, cost_rel = rule(v, "cost")
     assert cost_abs.status == "pass" and cost_abs.observed == pytest.approx(0.0013)
@@ -105,7 +136,9 @@ def test_a_policy_naming_unknown_things_is_bad_input(tmp_path: Path):
         evaluate_gate(cand, None, GatePolicy(floors=[{"metric": "acuracy", "min": 0.5}]))
     assert e.value.field == "floors[0].metric"
     with pytest.raises(ConfigError, match="unknown golden set"):
-        evaluate_gate(cand, None, GatePolicy(floors=[{"metric": "pass", "min": 0.5, "evalset": "nope"}]))
+        evaluate_gate(
+            cand, None, GatePolicy(floors=[{"metric": "pass", "min": 0.5, "evalset": "nope"}])
+        )
     with pytest.raises(ConfigError, match="unknown segment 'c'"):
         evaluate_gate(cand, cand, GatePolicy(segments={"margins": {"c": 0.1}}))
     path = tmp_path / "p.yaml"
@@ -178,7 +211,11 @@ def test_policy_files_are_found_per_artifact_then_per_workspace(ws_root: Path):
     assert policy.min_cases == 50 and policy.source == ws_root / "gates/cat.yaml"
     register_artifacts(ws_root)
     v = gate("prompt/cat@1", None, workspace=ws_root)
-    assert not v.passed and rule(v, "min_cases")[0].observed == 40 and v.policy.endswith("gates/cat.yaml")
+    assert (
+        not v.passed
+        and rule(v, "min_cases")[0].observed == 40
+        and v.policy.endswith("gates/cat.yaml")
+    )
     (ws_root / "gates/cat.yaml").write_text("required_evalsets: [holdout]\n")
     with pytest.raises(UnknownNameError, match="holdout"):
         gate("prompt/cat@1", None, workspace=ws_root)

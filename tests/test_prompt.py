@@ -25,7 +25,15 @@ def test_render_and_digest_is_content_identity(tmp_path):
     p = load_prompt(write(tmp_path, BASE))
     assert p.render({"name": "Ada"}) == [{"role": "user", "content": "Hello Ada"}]
     # Reformatting the file does not change the version identity; changing content does.
-    same = load_prompt(write(tmp_path, BASE.replace("  - role: user\n    content:", "  - {role: user, content:").replace('"Hello {{ name }}"', '"Hello {{ name }}"}'), "q.yaml"))
+    same = load_prompt(
+        write(
+            tmp_path,
+            BASE.replace("  - role: user\n    content:", "  - {role: user, content:").replace(
+                '"Hello {{ name }}"', '"Hello {{ name }}"}'
+            ),
+            "q.yaml",
+        )
+    )
     assert same.digest == p.digest
     other = load_prompt(write(tmp_path, BASE.replace("Hello", "Hi"), "r.yaml"))
     assert other.digest != p.digest
@@ -84,15 +92,48 @@ def test_substitution_renders_what_jinja_renders():
     from driftgate.prompt import _Substitution, template_env
 
     env = template_env()
-    pieces = ["a", "b c", "\n", "  ", "{", "}", "}}", "{ ", "%", "#", "{{ x }}", "{{x}}", "{{\n y\t}}",
-              "{{ n_1 }}", "{{ _u }}", "{{ x.y }}", "{{ x|upper }}", "{{- x }}", "{{ x -}}", "{% if x %}",
-              "{# c #}", "{{ true }}", "{{ None }}", "{{ not }}", "{{ class }}", "{{ range }}", "{{{ x }}",
-              "{{ x }}}", "\t", "é☃", "{{ x }}\n", "{{ missing }}", "\r\n"]
+    pieces = [
+        "a",
+        "b c",
+        "\n",
+        "  ",
+        "{",
+        "}",
+        "}}",
+        "{ ",
+        "%",
+        "#",
+        "{{ x }}",
+        "{{x}}",
+        "{{\n y\t}}",
+        "{{ n_1 }}",
+        "{{ _u }}",
+        "{{ x.y }}",
+        "{{ x|upper }}",
+        "{{- x }}",
+        "{{ x -}}",
+        "{% if x %}",
+        "{# c #}",
+        "{{ true }}",
+        "{{ None }}",
+        "{{ not }}",
+        "{{ class }}",
+        "{{ range }}",
+        "{{{ x }}",
+        "{{ x }}}",
+        "\t",
+        "é☃",
+        "{{ x }}\n",
+        "{{ missing }}",
+        "\r\n",
+    ]
     values = {"x": "X", "y": 3.5, "n_1": None, "_u": {"a": [1, 2]}, "class": 1}
     rng = random.Random(3)
     fast = 0
     for _ in range(5000):
-        source = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 6))) + "\n" * rng.randint(0, 2)
+        source = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 6))) + "\n" * rng.randint(
+            0, 2
+        )
         sub = _Substitution.compile(source)
         try:
             tpl = env.from_string(source)
@@ -124,7 +165,9 @@ def test_simple_prompt_renders_without_importing_jinja(tmp_path):
         "print(p.render({'name': 'Ada', 'case': 7})[0]['content'])\n"
         "print('jinja2' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.splitlines() == ["Hello Ada, case 7", "False"]
 
 
@@ -137,4 +180,8 @@ def test_substitution_defers_missing_names_to_jinja(tmp_path):
     from driftgate.prompt import template_env
 
     want = template_env().from_string("{{ range }} and {{ name }}").render({"name": "x"})
-    assert p.render({"name": "x"})[0]["content"] == want and want.endswith(" and x") and "range" in want
+    assert (
+        p.render({"name": "x"})[0]["content"] == want
+        and want.endswith(" and x")
+        and "range" in want
+    )

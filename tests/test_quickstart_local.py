@@ -23,7 +23,9 @@ def test_example_suite_runs_on_the_local_model(tmp_path: Path):
     run = driftgate.run(workspace=tmp_path, limit=3)
     assert run.manifest.status == "finished"
     assert {p.ref for p in run.manifest.prompts} == {
-        "categorize@zero-shot", "categorize@few-shot", "categorize@rag",
+        "categorize@zero-shot",
+        "categorize@few-shot",
+        "categorize@rag",
     }
     assert len(run.results) == 9 and not any(r.error for r in run.results)
     rag = [r for r in run.results if r.prompt == "categorize@rag"]

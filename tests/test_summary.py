@@ -9,17 +9,46 @@ from driftgate.store.records import CaseResult, ScoreRecord
 from driftgate.summary import SummaryBuilder, arm_key, segment_key, summarize, wilson
 
 
-def res(case: str, *, prompt="p@1", model="m", passed=True, error=None, score=None, segment=None,
-        latency=None, cost=None, tokens=(0, 0), scores=(), expected=None, parsed=None, repeat=0):
+def res(
+    case: str,
+    *,
+    prompt="p@1",
+    model="m",
+    passed=True,
+    error=None,
+    score=None,
+    segment=None,
+    latency=None,
+    cost=None,
+    tokens=(0, 0),
+    scores=(),
+    expected=None,
+    parsed=None,
+    repeat=0,
+):
     if score is None and error is None:
         score = 1.0 if passed else 0.0
     return CaseResult(
-        run_id="r1", key=f"{prompt}|{model}|set|{case}|{repeat}", evalset="set", case_id=case,
-        segment=segment, prompt=prompt, prompt_digest="d", model=model, repeat=repeat,
-        passed=passed and error is None, error=error, score=score, latency_ms=latency,
-        cost_usd=cost, input_tokens=tokens[0], output_tokens=tokens[1],
+        run_id="r1",
+        key=f"{prompt}|{model}|set|{case}|{repeat}",
+        evalset="set",
+        case_id=case,
+        segment=segment,
+        prompt=prompt,
+        prompt_digest="d",
+        model=model,
+        repeat=repeat,
+        passed=passed and error is None,
+        error=error,
+        score=score,
+        latency_ms=latency,
+        cost_usd=cost,
+        input_tokens=tokens[0],
+        output_tokens=tokens[1],
         scores=[ScoreRecord(metric=m, value=v, passed=v >= 0.5, error=e) for m, v, e in scores],
-        expected=expected, parsed=parsed, ts=0.0,
+        expected=expected,
+        parsed=parsed,
+        ts=0.0,
     )
 
 
@@ -74,7 +103,13 @@ def test_by_arm_and_segment():
     s = summarize(results)
     assert set(s.by_arm) == {"p@1 · m", "p@1 · m2"}
     a = s.by_arm[arm_key("p@1", "m")]
-    assert (a["results"], a["passed"], a["errors"], a["prompt"], a["model"]) == (3, 2, 0, "p@1", "m")
+    assert (a["results"], a["passed"], a["errors"], a["prompt"], a["model"]) == (
+        3,
+        2,
+        0,
+        "p@1",
+        "m",
+    )
     assert a["pass_rate"] == pytest.approx(2 / 3)
     assert a["pass_rate_ci"] == pytest.approx(list(wilson(2, 3)))
     assert a["latency_p50_ms"] == pytest.approx(20)
@@ -122,7 +157,9 @@ def test_label_metrics_per_arm_use_parsed_strings(monkeypatch):
     monkeypatch.setitem(sys.modules, "driftgate.scoring.metrics", fake)
     results = [
         res("a", expected="food", parsed="food"),
-        res("b", expected="rent", parsed={"label": "rent"}, passed=False),  # not a str: no prediction
+        res(
+            "b", expected="rent", parsed={"label": "rent"}, passed=False
+        ),  # not a str: no prediction
         res("c", expected="rent", parsed="rent", error="timeout"),  # errored: no prediction
         res("a", model="m2", expected="food", parsed="rent", passed=False),
     ]
@@ -130,7 +167,10 @@ def test_label_metrics_per_arm_use_parsed_strings(monkeypatch):
     assert s.metrics["p@1 · m"] == {"accuracy": pytest.approx(1 / 3)}
     assert s.metrics["p@1 · m2"] == {"accuracy": 0.0}
     assert calls[0] == (
-        ["food", "rent", "rent"], ["food", None, None], ["accuracy"], ["food", "rent", "travel"]
+        ["food", "rent", "rent"],
+        ["food", None, None],
+        ["accuracy"],
+        ["food", "rent", "travel"],
     )
 
 

@@ -140,11 +140,17 @@ def find_in_folder(folder: Path, name: str, kind: str) -> Path:
         cand = folder / f"{name}{suffix}"
         if cand.is_file():
             return cand
-    valid = sorted(p.stem for p in folder.glob("*") if p.suffix in CONFIG_SUFFIXES) if folder.is_dir() else []
+    valid = (
+        sorted(p.stem for p in folder.glob("*") if p.suffix in CONFIG_SUFFIXES)
+        if folder.is_dir()
+        else []
+    )
     raise UnknownNameError(kind, name, valid)
 
 
-def iter_json_objects(lines: Iterable[str], path: Path | str, *, what: str = "a record") -> Iterator[tuple[int, dict[str, Any]]]:
+def iter_json_objects(
+    lines: Iterable[str], path: Path | str, *, what: str = "a record"
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line of a JSONL text; errors name file and line."""
     for lineno, raw in enumerate(lines, start=1):
         if not raw.strip():

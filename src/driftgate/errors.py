@@ -64,9 +64,7 @@ class UnknownNameError(DriftgateError):
 
         close = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else None
-        super().__init__(
-            f"unknown {kind} {name!r}; valid: {', '.join(sorted(valid))}", hint=hint
-        )
+        super().__init__(f"unknown {kind} {name!r}; valid: {', '.join(sorted(valid))}", hint=hint)
         self.name = name
         self.valid = valid
 

@@ -50,8 +50,12 @@ def _case(data: Any, path: Path, line: int | None, index: int) -> Case:
         return Case.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        msg = err["msg"] if err["type"] != "extra_forbidden" else (
-            "unknown field (case fields: id, vars, expected, reference, segment, tags, metadata)"
+        msg = (
+            err["msg"]
+            if err["type"] != "extra_forbidden"
+            else (
+                "unknown field (case fields: id, vars, expected, reference, segment, tags, metadata)"
+            )
         )
         raise ConfigError(msg, path=path, line=line, field=format_loc(tuple(err["loc"]))) from None
 
@@ -83,9 +87,7 @@ def _iter_raw(path: Path) -> Iterator[tuple[Case, int | None]]:
             for index, row in enumerate(reader):
                 line = reader.line_num
                 if None in row:
-                    raise ConfigError(
-                        "row has more cells than the header", path=path, line=line
-                    )
+                    raise ConfigError("row has more cells than the header", path=path, line=line)
                 yield _case(_csv_row(row), path, line, index), line
     elif suffix in (".yaml", ".yml", ".json"):
         text = read_text(path)
@@ -100,7 +102,8 @@ def _iter_raw(path: Path) -> Iterator[tuple[Case, int | None]]:
             yield _case(item, path, line, index), line
     else:
         raise ConfigError(
-            f"unsupported golden set format {suffix!r}", path=path,
+            f"unsupported golden set format {suffix!r}",
+            path=path,
             hint=f"use one of {', '.join(SUFFIXES)}",
         )
 

@@ -73,7 +73,9 @@ class SegmentRule(Strict):
 
 class Budget(Strict):
     max: float | None = Field(None, ge=0, description="Absolute ceiling")
-    max_increase: float | None = Field(None, ge=0, description="Relative to the baseline: 0.1 = +10 %")
+    max_increase: float | None = Field(
+        None, ge=0, description="Relative to the baseline: 0.1 = +10 %"
+    )
 
     @model_validator(mode="after")
     def _some_bound(self) -> Budget:
@@ -214,7 +216,9 @@ def gate(
     """
     from .registry.evidence import gate_version
 
-    return gate_version(candidate, against, suite=suite, policy=policy, workspace=workspace, model=model)
+    return gate_version(
+        candidate, against, suite=suite, policy=policy, workspace=workspace, model=model
+    )
 
 
 def render_verdict(v: GateVerdict) -> str:

@@ -94,7 +94,9 @@ class Prompt(Strict):
         """Version identity: hash of the normalized definition (not of file formatting)."""
         # The `version` label and the description are names, not behaviour: relabelling a
         # file does not make a new version.
-        return digest(self.model_dump(mode="json", exclude={"description", "version"}, by_alias=True))
+        return digest(
+            self.model_dump(mode="json", exclude={"description", "version"}, by_alias=True)
+        )
 
     @cached_property
     def _templates(self) -> list[tuple[str, str | _Template]]:
@@ -123,7 +125,9 @@ class Prompt(Strict):
             out.append((m.role, tpl))
         return out
 
-    def render(self, variables: dict[str, Any], *, case_id: str | None = None) -> list[dict[str, str]]:
+    def render(
+        self, variables: dict[str, Any], *, case_id: str | None = None
+    ) -> list[dict[str, str]]:
         """Render the chat messages for one case."""
         out = []
         for role, tpl in self._templates:

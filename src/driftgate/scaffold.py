@@ -34,11 +34,36 @@ output:
 """
 
 _CASES = [
-    {"id": "r1", "vars": {"review": "Loved it, would buy again."}, "expected": "positive", "segment": "web"},
-    {"id": "r2", "vars": {"review": "Broke after two days."}, "expected": "negative", "segment": "web"},
-    {"id": "r3", "vars": {"review": "It is a phone case."}, "expected": "neutral", "segment": "app"},
-    {"id": "r4", "vars": {"review": "Fantastic support team!"}, "expected": "positive", "segment": "app"},
-    {"id": "r5", "vars": {"review": "Never arrived, no refund."}, "expected": "negative", "segment": "app"},
+    {
+        "id": "r1",
+        "vars": {"review": "Loved it, would buy again."},
+        "expected": "positive",
+        "segment": "web",
+    },
+    {
+        "id": "r2",
+        "vars": {"review": "Broke after two days."},
+        "expected": "negative",
+        "segment": "web",
+    },
+    {
+        "id": "r3",
+        "vars": {"review": "It is a phone case."},
+        "expected": "neutral",
+        "segment": "app",
+    },
+    {
+        "id": "r4",
+        "vars": {"review": "Fantastic support team!"},
+        "expected": "positive",
+        "segment": "app",
+    },
+    {
+        "id": "r5",
+        "vars": {"review": "Never arrived, no refund."},
+        "expected": "negative",
+        "segment": "app",
+    },
 ]
 
 _SUITE = """\
@@ -65,7 +90,9 @@ def init_workspace(root: Path, *, force: bool = False) -> list[Path]:
         root / "routes" / ".gitkeep": "",
         root / "runs" / ".gitkeep": "",
     }
-    if (root / "pyproject.toml").exists() and "[tool.driftgate]" in (root / "pyproject.toml").read_text():
+    if (root / "pyproject.toml").exists() and "[tool.driftgate]" in (
+        root / "pyproject.toml"
+    ).read_text():
         files.pop(root / "driftgate.yaml")
     existing = [p for p in files if p.exists() and p.stat().st_size > 0]
     if existing and not force:

@@ -125,7 +125,9 @@ class _Group:
             "output_tokens": self.output_tokens,
             "latency_p50_ms": p50,
             "latency_p95_ms": p95,
-            "metric_means": {m: self.metric_sum[m] / self.metric_n[m] for m in sorted(self.metric_sum)},
+            "metric_means": {
+                m: self.metric_sum[m] / self.metric_n[m] for m in sorted(self.metric_sum)
+            },
         }
 
 
@@ -151,13 +153,24 @@ class _Row:
 def _row(r: CaseResult | dict[str, Any], index: int) -> _Row:
     if isinstance(r, CaseResult):
         return _Row(
-            r.prompt, r.model, r.segment, r.passed and r.error is None, r.error is not None,
-            r.score, r.cost_usd or 0.0, r.input_tokens or 0, r.output_tokens or 0, r.latency_ms,
+            r.prompt,
+            r.model,
+            r.segment,
+            r.passed and r.error is None,
+            r.error is not None,
+            r.score,
+            r.cost_usd or 0.0,
+            r.input_tokens or 0,
+            r.output_tokens or 0,
+            r.latency_ms,
             [(s.metric, s.value) for s in r.scores if s.error is None],
-            r.expected, r.parsed,
+            r.expected,
+            r.parsed,
         )
     if not isinstance(r, dict):
-        raise DriftgateError(f"result #{index + 1}: expected a CaseResult or a mapping, got {type(r).__name__}")
+        raise DriftgateError(
+            f"result #{index + 1}: expected a CaseResult or a mapping, got {type(r).__name__}"
+        )
     try:
         prompt, model = r["prompt"], r["model"]
     except KeyError as exc:
@@ -170,11 +183,19 @@ def _row(r: CaseResult | dict[str, Any], index: int) -> _Row:
     error = r.get("error") is not None
     score = r.get("score")
     return _Row(
-        str(prompt), str(model), r.get("segment"), bool(r.get("passed")) and not error, error,
-        float(score) if score is not None else None, float(r.get("cost_usd") or 0.0),
-        int(r.get("input_tokens") or 0), int(r.get("output_tokens") or 0),
+        str(prompt),
+        str(model),
+        r.get("segment"),
+        bool(r.get("passed")) and not error,
+        error,
+        float(score) if score is not None else None,
+        float(r.get("cost_usd") or 0.0),
+        int(r.get("input_tokens") or 0),
+        int(r.get("output_tokens") or 0),
         float(r["latency_ms"]) if r.get("latency_ms") is not None else None,
-        metrics, r.get("expected"), r.get("parsed"),
+        metrics,
+        r.get("expected"),
+        r.get("parsed"),
     )
 
 
@@ -238,13 +259,19 @@ class SummaryBuilder:
         by_arm: dict[str, dict[str, Any]] = {}
         for akey in sorted(self._arms):
             prompt, model = self._arm_names[akey]
-            by_arm[akey] = {"prompt": prompt, "model": model, **self._arms[akey].stats(segs_of_arm[akey])}
+            by_arm[akey] = {
+                "prompt": prompt,
+                "model": model,
+                **self._arms[akey].stats(segs_of_arm[akey]),
+            }
         by_segment: dict[str, dict[str, Any]] = {}
         for skey in sorted(self._segments):
             akey, segment = self._segment_arm[skey]
             prompt, model = self._arm_names[akey]
             by_segment[skey] = {
-                "prompt": prompt, "model": model, "segment": segment,
+                "prompt": prompt,
+                "model": model,
+                "segment": segment,
                 **self._segments[skey].stats([self._segments[skey].latencies]),
             }
         total = self._total.stats([s.latencies for s in self._segments.values()])
@@ -280,7 +307,9 @@ class SummaryBuilder:
         for akey, (exp, pred) in sorted(self._pairs.items()):
             label_set = self.labels.get(self._arm_names[akey][0])
             out[akey] = label_metrics(
-                decode(exp), decode(pred), self.metrics,
+                decode(exp),
+                decode(pred),
+                self.metrics,
                 labels=list(label_set) if label_set is not None else None,
             )
         return out

@@ -140,7 +140,9 @@ class Workspace:
             return matches[0]
         if not matches:
             known = self.prompts()
-            raise UnknownNameError("prompt", ref, sorted({p.name for p in known} | {p.ref for p in known}))
+            raise UnknownNameError(
+                "prompt", ref, sorted({p.name for p in known} | {p.ref for p in known})
+            )
         unversioned = [p for p in matches if p.version is None]
         if len(unversioned) == 1:
             return unversioned[0]
@@ -161,16 +163,24 @@ class Workspace:
             cand = self.evalsets_dir / f"{ref}{suffix}"
             if cand.exists():
                 return EvalSet(ref, cand)
-        names = sorted(
-            p.stem for p in self.evalsets_dir.glob("*") if p.suffix in SUFFIXES and ".suite" not in p.name
-        ) if self.evalsets_dir.is_dir() else []
+        names = (
+            sorted(
+                p.stem
+                for p in self.evalsets_dir.glob("*")
+                if p.suffix in SUFFIXES and ".suite" not in p.name
+            )
+            if self.evalsets_dir.is_dir()
+            else []
+        )
         raise UnknownNameError("golden set", ref, names)
 
     # ---- suites ----------------------------------------------------------------------
     def default_suite_path(self) -> Path:
         if self.settings.suite:
             return self.inside(self.settings.suite, what="suite file")
-        found = sorted(self.root.glob("*.suite.yaml")) + sorted(self.evalsets_dir.glob("*.suite.yaml"))
+        found = sorted(self.root.glob("*.suite.yaml")) + sorted(
+            self.evalsets_dir.glob("*.suite.yaml")
+        )
         if len(found) == 1:
             return found[0]
         raise ConfigError(
@@ -214,5 +224,7 @@ def load_settings(root: Path) -> Settings:
             except ValidationError as exc:
                 err = validation_error(exc, pyproject)
                 err.field = f"tool.driftgate.{err.field}" if err.field else "tool.driftgate"
-                raise ConfigError(str(exc.errors()[0]["msg"]), path=pyproject, field=err.field) from None
+                raise ConfigError(
+                    str(exc.errors()[0]["msg"]), path=pyproject, field=err.field
+                ) from None
     return Settings()

@@ -24,10 +24,17 @@ def write_cases(root: Path, n: int = 40) -> None:
     """Half the cases in the segment `sim/acme@v2` is worse at (−10 points of accuracy)."""
     with (root / "evalsets" / "tx.jsonl").open("w") as fh:
         for i in range(n):
-            fh.write(json.dumps({
-                "id": f"c{i:03d}", "vars": {"description": f"merchant {i}"},
-                "expected": LABELS[i % len(LABELS)], "segment": NEW if i % 2 == 0 else OLD,
-            }) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "id": f"c{i:03d}",
+                        "vars": {"description": f"merchant {i}"},
+                        "expected": LABELS[i % len(LABELS)],
+                        "segment": NEW if i % 2 == 0 else OLD,
+                    }
+                )
+                + "\n"
+            )
 
 
 def make_repo(root: Path, *, model: str = "sim/acme@v1", n_cases: int = 40) -> Path:

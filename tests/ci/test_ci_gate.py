@@ -33,14 +33,18 @@ def worktrees(root: Path) -> int:
     return git(root, "worktree", "list", "--porcelain").count("worktree ")
 
 
-def test_segment_regression_fails_and_names_segment_and_cases(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_segment_regression_fails_and_names_segment_and_cases(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     edit(repo, "prompts/cat.yaml", "model: sim/acme@v1", "model: sim/acme@v2")
     commit(repo, "move categorize to acme v2")
     step = repo.parent / "step-summary.md"
     step.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
     lines: list[str] = []
-    report = gate(repo, lines, summary=repo / "gate.md", junit=repo / "gate.xml", html=repo / "gate.html")
+    report = gate(
+        repo, lines, summary=repo / "gate.md", junit=repo / "gate.xml", html=repo / "gate.html"
+    )
 
     assert report.exit_code == 1
     [suite] = report.suites
@@ -66,7 +70,10 @@ def test_segment_regression_fails_and_names_segment_and_cases(repo: Path, monkey
     errors = [line for line in lines if line.startswith("::error ")]
     assert len(errors) == 1
     assert errors[0].startswith("::error file=prompts/cat.yaml,line=3,title=prompt gate failed::")
-    assert "segment cohort=new-bank-format" in errors[0] and "%0Aregressed cases: c002, c006, c036" in errors[0]
+    assert (
+        "segment cohort=new-bank-format" in errors[0]
+        and "%0Aregressed cases: c002, c006, c036" in errors[0]
+    )
 
     junit = ET.parse(repo / "gate.xml").getroot()
     assert junit.get("failures") == "2"
@@ -77,7 +84,9 @@ def test_segment_regression_fails_and_names_segment_and_cases(repo: Path, monkey
     assert worktrees(repo) == 1  # the temporary base worktree is gone
 
 
-def test_second_run_on_same_commits_calls_nothing(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_second_run_on_same_commits_calls_nothing(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(providers._FACTORIES, "count", CountingSim)  # registered for this test only
     edit(repo, "prompts/cat.yaml", "model: sim/acme@v1", "model: count/sim/acme@v1")
     commit(repo, "count calls on main")
@@ -102,7 +111,9 @@ def test_second_run_on_same_commits_calls_nothing(repo: Path, monkeypatch: pytes
     assert sum(CALLS.values()) == 0
     assert second.exit_code == 1
     arm = second.suites[0].arms[0]
-    assert arm.baseline_source == "stored" and arm.baseline_run == first.suites[0].arms[0].baseline_run
+    assert (
+        arm.baseline_source == "stored" and arm.baseline_run == first.suites[0].arms[0].baseline_run
+    )
     head = RunStore(repo / "runs").results(second.suites[0].head_run)
     assert all(r.cached for r in head)
     assert second.usage.calls == 0 and second.usage.cached == 40
@@ -111,7 +122,12 @@ def test_second_run_on_same_commits_calls_nothing(repo: Path, monkeypatch: pytes
 
 
 def test_neutral_change_passes_without_a_base_evaluation(repo: Path) -> None:
-    edit(repo, "prompts/cat.yaml", "version: v1\n", "version: v1\ndescription: clearer wording for reviewers\n")
+    edit(
+        repo,
+        "prompts/cat.yaml",
+        "version: v1\n",
+        "version: v1\ndescription: clearer wording for reviewers\n",
+    )
     commit(repo, "describe the prompt")
     report = gate(repo, summary=repo / "gate.md")
     assert report.exit_code == 0
@@ -141,7 +157,9 @@ def test_unrelated_change_runs_nothing(repo: Path) -> None:
 
 def test_new_prompt_version_is_paired_with_the_old_one(repo: Path) -> None:
     (repo / "prompts" / "cat2.yaml").write_text(
-        (repo / "prompts" / "cat.yaml").read_text().replace("version: v1", "version: v2")
+        (repo / "prompts" / "cat.yaml")
+        .read_text()
+        .replace("version: v1", "version: v2")
         .replace("Pick one of", "Choose one of")
     )
     edit(repo, "evalsets/main.suite.yaml", "prompts: [cat@v1]", "prompts: [cat@v2]")
@@ -150,7 +168,10 @@ def test_new_prompt_version_is_paired_with_the_old_one(repo: Path) -> None:
     [arm] = report.suites[0].arms
     assert arm.prompt == "cat@v2" and arm.baseline_arm == "cat@v1 · sim/acme@v1"
     kinds = {c.path: (c.kind, c.status) for c in report.changed}
-    assert kinds == {"prompts/cat2.yaml": ("prompt", "added"), "evalsets/main.suite.yaml": ("suite", "modified")}
+    assert kinds == {
+        "prompts/cat2.yaml": ("prompt", "added"),
+        "evalsets/main.suite.yaml": ("suite", "modified"),
+    }
     # The simulator answers by case, not by wording: the same outcomes, a pass.
     assert report.exit_code == 0 and arm.comparison.n_common == 40
 
@@ -165,7 +186,9 @@ def test_head_ref_other_than_checkout(repo: Path) -> None:
     assert worktrees(repo) == 1
 
 
-def test_workspace_in_a_subfolder_and_an_explicit_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_workspace_in_a_subfolder_and_an_explicit_policy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DRIFTGATE_HOME", str(tmp_path / "home"))
     root = tmp_path / "mono"
     make_repo(root / "ml")  # a workspace in ml/ ...
@@ -193,14 +216,21 @@ def test_workspace_in_a_subfolder_and_an_explicit_policy(tmp_path: Path, monkeyp
 
 
 def test_provider_errors_exit_3(repo: Path) -> None:
-    edit(repo, "evalsets/main.suite.yaml", "evalsets: [tx]\n",
-         "evalsets: [tx]\nmodels: [{id: 'sim/flaky@v1?error_rate=1&latency_ms=0', max_retries: 0}]\n")
+    edit(
+        repo,
+        "evalsets/main.suite.yaml",
+        "evalsets: [tx]\n",
+        "evalsets: [tx]\nmodels: [{id: 'sim/flaky@v1?error_rate=1&latency_ms=0', max_retries: 0}]\n",
+    )
     commit(repo, "a provider that always fails")
     lines: list[str] = []
     report = gate(repo, lines, summary=repo / "gate.md")
     assert report.exit_code == 3
     assert report.suites[0].status == "provider_errors" and report.suites[0].arms == []
-    assert any(line.startswith("::error title=provider errors in evalsets/main.suite.yaml::") for line in lines)
+    assert any(
+        line.startswith("::error title=provider errors in evalsets/main.suite.yaml::")
+        for line in lines
+    )
     assert "⚠️ provider errors" in (repo / "gate.md").read_text()
 
 
@@ -211,10 +241,17 @@ def test_golden_set_with_no_case_in_common_is_gated_without_a_baseline(repo: Pat
     lines: list[str] = []
     report = gate(repo, lines)
     [change] = report.changed
-    assert (change.path, change.kind, change.suites) == ("evalsets/tx.jsonl", "golden_set", ["evalsets/main.suite.yaml"])
+    assert (change.path, change.kind, change.suites) == (
+        "evalsets/tx.jsonl",
+        "golden_set",
+        ["evalsets/main.suite.yaml"],
+    )
     [arm] = report.suites[0].arms
     assert arm.baseline_source == "none" and arm.comparison is None
-    assert any(w.startswith("not compared with the base: [case_id]: no case in common") for w in arm.verdict.warnings)
+    assert any(
+        w.startswith("not compared with the base: [case_id]: no case in common")
+        for w in arm.verdict.warnings
+    )
     assert [r.status for r in arm.verdict.rules if r.rule == "non_inferiority"] == ["skip"]
     assert report.exit_code == 0
     assert any(line.startswith("::warning ") and "no base arm" in line for line in lines)

@@ -81,7 +81,9 @@ def test_dirty_work_tree_is_refused_unless_allowed(repo: Path) -> None:
 
 
 def test_untracked_prompt_counts_as_dirty(repo: Path) -> None:
-    (repo / "prompts" / "extra.yaml").write_text("name: extra\nmessages: [{role: user, content: hi}]\n")
+    (repo / "prompts" / "extra.yaml").write_text(
+        "name: extra\nmessages: [{role: user, content: hi}]\n"
+    )
     with pytest.raises(ConfigError, match=r"uncommitted changes \(prompts/extra.yaml\)"):
         gate(repo)
 
@@ -97,8 +99,12 @@ def test_changed_file_that_does_not_parse_fails_with_an_annotation(repo: Path) -
     assert report.exit_code == 1
     assert not (repo / "runs").exists()  # nothing evaluated
     errors = sorted(line for line in lines if line.startswith("::error "))
-    assert errors[0].startswith("::error file=evalsets/tx.jsonl,line=5,title=evalsets/tx.jsonl does not parse::")
-    assert errors[1].startswith("::error file=prompts/cat.yaml,line=3,title=prompts/cat.yaml does not parse::")
+    assert errors[0].startswith(
+        "::error file=evalsets/tx.jsonl,line=5,title=evalsets/tx.jsonl does not parse::"
+    )
+    assert errors[1].startswith(
+        "::error file=prompts/cat.yaml,line=3,title=prompts/cat.yaml does not parse::"
+    )
     assert "[modle]" in errors[1] and "unknown field" in errors[1]
     text = (repo / "gate.md").read_text()
     assert "### Files that do not parse" in text and "`prompts/cat.yaml` line 3" in text
@@ -111,7 +117,10 @@ def test_head_that_cannot_be_planned_is_annotated_on_the_suite(repo: Path) -> No
     lines: list[str] = []
     report = gate(repo, lines)
     assert report.exit_code == 1 and report.suites[0].status == "error"
-    assert any(line.startswith("::error file=evalsets/main.suite.yaml,") and "cat@v9" in line for line in lines)
+    assert any(
+        line.startswith("::error file=evalsets/main.suite.yaml,") and "cat@v9" in line
+        for line in lines
+    )
 
 
 # ---- the cost guard ------------------------------------------------------------------------------
@@ -122,12 +131,15 @@ def test_dry_run_counts_calls_cache_and_cost_and_calls_nothing(repo: Path) -> No
     assert report.exit_code == 0 and report.dry_run
     est = report.estimate
     assert [(i.side, i.arm, i.calls, i.cached) for i in est.items] == [
-        ("head", "cat@v1 · sim/acme@v2", 40, 0), ("base", "cat@v1 · sim/acme@v1", 40, 0),
+        ("head", "cat@v1 · sim/acme@v2", 40, 0),
+        ("base", "cat@v1 · sim/acme@v1", 40, 0),
     ]
     # 9 words x 1.3 + 4 framing tokens per message = 20 in, max_tokens 8 out; $0.002 / 1k tokens.
     assert est.items[0].input_tokens == 40 * 20 and est.items[0].output_tokens == 40 * 8
     assert est.cost_usd == pytest.approx(2 * 40 * 28 / 1000 * 0.002)
-    assert "total: 80 calls, 0 served from the cache (0%), 80 to make, estimated cost $0.0045" in lines
+    assert (
+        "total: 80 calls, 0 served from the cache (0%), 80 to make, estimated cost $0.0045" in lines
+    )
     assert not (repo / "runs").exists() and not (repo / ".driftgate").exists()
     assert "dry run" in (repo / "gate.md").read_text()
 
@@ -143,7 +155,9 @@ def test_budget_refuses_an_expensive_run(repo: Path) -> None:
     with pytest.raises(ConfigError) as err:
         gate(repo, budget_usd=0.001)
     assert err.value.exit_code == 2
-    assert "80 calls estimated at $0.0045, above --budget-usd 0.001; nothing was run" in str(err.value)
+    assert "80 calls estimated at $0.0045, above --budget-usd 0.001; nothing was run" in str(
+        err.value
+    )
     assert not (repo / "runs").exists()
     assert gate(repo, budget_usd=0.01).exit_code == 1  # within budget: it runs (and fails the gate)
 
@@ -158,7 +172,9 @@ def test_budget_needs_a_price(repo: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_price_of_simulated_and_local_models() -> None:
     assert price(ModelConfig(id="sim/acme@v1"), 600, 400) == pytest.approx(0.002)
-    assert price(ModelConfig(id="sim/acme@v1?cost_per_1k_tokens=0.01"), 600, 400) == pytest.approx(0.01)
+    assert price(ModelConfig(id="sim/acme@v1?cost_per_1k_tokens=0.01"), 600, 400) == pytest.approx(
+        0.01
+    )
     assert price(ModelConfig(id="local/smollm2-135m"), 10_000, 10_000) == 0.0
 
 
@@ -181,7 +197,9 @@ def _main(argv: list[str], monkeypatch: pytest.MonkeyPatch, cwd: Path) -> int:
     return int(exit_.value.code or 0)
 
 
-def test_cli_exit_codes(repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_exit_codes(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _main(["ci", "--base", "main"], monkeypatch, repo) == 0  # nothing changed yet
     assert "Nothing relevant changed" in capsys.readouterr().out
     regress(repo)
@@ -189,8 +207,14 @@ def test_cli_exit_codes(repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pyt
     assert "error: [base]: base 'nope' does not exist" in capsys.readouterr().err
     assert _main(["ci", "--base", "main", "--dry-run"], monkeypatch, repo) == 0
     assert "80 to make" in capsys.readouterr().out
-    assert _main(["ci", "--base", "main", "--summary", "gate.md", "-c", "evalsets/main.suite.yaml"],
-                 monkeypatch, repo) == 1
+    assert (
+        _main(
+            ["ci", "--base", "main", "--summary", "gate.md", "-c", "evalsets/main.suite.yaml"],
+            monkeypatch,
+            repo,
+        )
+        == 1
+    )
     out = capsys.readouterr().out
     assert "::error file=prompts/cat.yaml,line=3" in out and "gate FAILED (exit 1)" in out
     assert (repo / "gate.md").is_file()

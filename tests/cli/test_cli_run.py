@@ -17,13 +17,19 @@ runner = CliRunner()
 def dg(root: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DRIFTGATE_HOME": str(root / ".home")}
     return subprocess.run(
-        [sys.executable, "-m", "driftgate.cli", *args], cwd=root, capture_output=True, text=True, env=env
+        [sys.executable, "-m", "driftgate.cli", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=env,
     )
 
 
 def test_init_then_run_passes_and_writes_reports(tmp_path: Path):
     assert dg(tmp_path, "init", ".").returncode == 0
-    out = dg(tmp_path, "run", "-o", "r.md", "-o", "r.xml", "-o", "r.csv", "-o", "r.json", "--no-progress")
+    out = dg(
+        tmp_path, "run", "-o", "r.md", "-o", "r.xml", "-o", "r.csv", "-o", "r.json", "--no-progress"
+    )
     assert out.returncode == 0, out.stderr
     assert "PASSED" in out.stdout
     assert "| " in (tmp_path / "r.md").read_text()
@@ -47,8 +53,15 @@ def test_bad_input_exits_2_naming_file_line_field(tmp_path: Path):
 def test_below_threshold_exits_1_and_errors_exit_3(tmp_path: Path):
     dg(tmp_path, "init", ".")
     assert dg(tmp_path, "run", "-m", "sim/acme@v1?accuracy=0", "--no-progress").returncode == 1
-    flaky = dg(tmp_path, "run", "-m", "sim/flaky@v1?error_rate=1&retry_after_s=0", "--max-error-rate", "0",
-               "--no-progress")
+    flaky = dg(
+        tmp_path,
+        "run",
+        "-m",
+        "sim/flaky@v1?error_rate=1&retry_after_s=0",
+        "--max-error-rate",
+        "0",
+        "--no-progress",
+    )
     assert flaky.returncode == 3
 
 

@@ -11,19 +11,50 @@ from driftgate.stats import mcnemar_exact
 from driftgate.store.records import CaseResult, ScoreRecord
 
 
-def res(case, passed=True, *, model="m1", prompt="p@v1", evalset="tx", segment="s1", repeat=0,
-        output=None, error=None, latency=100.0, cost=0.001, score=None, extra=None, tags=()):
+def res(
+    case,
+    passed=True,
+    *,
+    model="m1",
+    prompt="p@v1",
+    evalset="tx",
+    segment="s1",
+    repeat=0,
+    output=None,
+    error=None,
+    latency=100.0,
+    cost=0.001,
+    score=None,
+    extra=None,
+    tags=(),
+):
     value = 1.0 if passed else 0.0
     scores = [] if error else [ScoreRecord(metric="category", value=value, passed=passed)]
     if extra is not None and not error:
         scores.append(ScoreRecord(metric="judge", value=extra, passed=extra >= 0.5, weight=0.0))
     return CaseResult(
-        run_id="r", key=f"{prompt}|{model}|{evalset}|{case}|{repeat}", evalset=evalset, case_id=case,
-        segment=segment, tags=list(tags), prompt=prompt, prompt_digest="d1", model=model, repeat=repeat,
-        expected="yes", output=output if output is not None else (None if error else ("yes" if passed else "no")),
-        scores=scores, score=None if error else (value if score is None else score),
-        passed=passed and error is None, error=error, error_kind="timeout" if error else None,
-        latency_ms=latency, cost_usd=cost, input_tokens=10, output_tokens=3, ts=1.0,
+        run_id="r",
+        key=f"{prompt}|{model}|{evalset}|{case}|{repeat}",
+        evalset=evalset,
+        case_id=case,
+        segment=segment,
+        tags=list(tags),
+        prompt=prompt,
+        prompt_digest="d1",
+        model=model,
+        repeat=repeat,
+        expected="yes",
+        output=output if output is not None else (None if error else ("yes" if passed else "no")),
+        scores=scores,
+        score=None if error else (value if score is None else score),
+        passed=passed and error is None,
+        error=error,
+        error_kind="timeout" if error else None,
+        latency_ms=latency,
+        cost_usd=cost,
+        input_tokens=10,
+        output_tokens=3,
+        ts=1.0,
     )
 
 
@@ -103,7 +134,9 @@ def test_repeats_reducers_and_flaky_cases():
     assert mean.flaky_b == ["c0", "c1"] and mean.flaky_a == []
     assert mean.primary.test == "sign-flip"  # fractional per-case values
     majority = compare_results(a, b, reducer="majority")
-    assert majority.primary.mean_b == pytest.approx(5 / 6) and majority.primary.test == "mcnemar-exact"
+    assert (
+        majority.primary.mean_b == pytest.approx(5 / 6) and majority.primary.test == "mcnemar-exact"
+    )
     assert [f.case_id for f in majority.regressed] == ["c0"]
     allk = compare_results(a, b, reducer="all-k")
     assert allk.primary.mean_b == pytest.approx(4 / 6)
@@ -116,8 +149,16 @@ def test_repeats_reducers_and_flaky_cases():
 
 def test_metrics_segments_clusters_and_histograms():
     a = [res(f"c{i}", segment="old" if i < 10 else "new", extra=0.8) for i in range(20)]
-    b = [res(f"c{i}", model="m2", passed=i < 10 or i % 2 == 0, segment="old" if i < 10 else "new",
-             extra=0.6) for i in range(20)]
+    b = [
+        res(
+            f"c{i}",
+            model="m2",
+            passed=i < 10 or i % 2 == 0,
+            segment="old" if i < 10 else "new",
+            extra=0.6,
+        )
+        for i in range(20)
+    ]
     cmp = compare_results(a, b, metric="judge", margin=0.05)
     assert cmp.metric == "judge" and cmp.primary.delta == pytest.approx(-0.2)
     assert cmp.primary.test == "sign-flip" and cmp.verdict == "worse"
@@ -131,7 +172,9 @@ def test_metrics_segments_clusters_and_histograms():
     assert cmp.scales["judge"] == "rate"
     clustered = compare_results(a, b, cluster_by="segment")
     assert clustered.primary.n_clusters == 2 and clustered.primary.test == "cluster-sign-flip"
-    by_map = compare_results(a, b, cluster_by="source", clusters={f"c{i}": i // 4 for i in range(20)})
+    by_map = compare_results(
+        a, b, cluster_by="source", clusters={f"c{i}": i // 4 for i in range(20)}
+    )
     assert by_map.primary.n_clusters == 5
     with pytest.raises(ConfigError, match="one cluster"):
         compare_results(a, b, cluster_by="evalset")

@@ -27,8 +27,12 @@ V1, V2 = "sim/acmefast@v1", "sim/acmefast@v2"
 # acme@v1/v2 without their 25 ms latency; same random stream, so v2 differs from v1 only
 # where its lower accuracy on the new bank format makes it fail.
 for _v in ("v1", "v2"):
-    register_profile(f"acmefast@{_v}", get_profile(f"sim/acme@{_v}").model_copy(
-        update={"latency_ms": 0.0, "latency_jitter_ms": 0.0}))
+    register_profile(
+        f"acmefast@{_v}",
+        get_profile(f"sim/acme@{_v}").model_copy(
+            update={"latency_ms": 0.0, "latency_jitter_ms": 0.0}
+        ),
+    )
 
 
 def write_ws(root: Path, n: int = 240, *, ids: str = "c", evalset: str = "tx") -> Path:
@@ -45,11 +49,18 @@ def write_ws(root: Path, n: int = 240, *, ids: str = "c", evalset: str = "tx") -
         )
     with (root / "evalsets" / f"{evalset}.jsonl").open("w") as fh:
         for i in range(n):
-            fh.write(json.dumps({
-                "id": f"{ids}{i:03d}", "vars": {"description": f"merchant {i}"}, "expected": LABELS[i % 4],
-                "segment": NEW if i % 2 == 0 else "cohort=established",
-                "metadata": {"source": f"doc-{i // 6}"},
-            }) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "id": f"{ids}{i:03d}",
+                        "vars": {"description": f"merchant {i}"},
+                        "expected": LABELS[i % 4],
+                        "segment": NEW if i % 2 == 0 else "cohort=established",
+                        "metadata": {"source": f"doc-{i // 6}"},
+                    }
+                )
+                + "\n"
+            )
     (root / "evalsets" / "main.suite.yaml").write_text(
         f"prompts: [cat@v1]\nevalsets: [{evalset}]\n"
         "scorers:\n  - {type: label-match, metric: category}\npass_threshold: 0.5\n"
@@ -80,8 +91,15 @@ def test_v2_is_worse_only_on_the_new_bank_format(cmp: Comparison, two_arm_run):
     segs = {s.segment: s for s in cmp.segments}
     new, old = segs[NEW].results["pass"], segs["cohort=established"].results["pass"]
     assert old.delta == 0.0 and old.losses == 0
-    assert new.delta < -0.05 and new.ci_high < 0 and new.p_value < 0.01 and segs[NEW].verdict == "worse"
-    assert {f.segment for f in cmp.flipped} == {NEW} and all(f.direction == "regressed" for f in cmp.flipped)
+    assert (
+        new.delta < -0.05
+        and new.ci_high < 0
+        and new.p_value < 0.01
+        and segs[NEW].verdict == "worse"
+    )
+    assert {f.segment for f in cmp.flipped} == {NEW} and all(
+        f.direction == "regressed" for f in cmp.flipped
+    )
     assert len(cmp.flipped) == cmp.losses == new.losses
     assert cmp.answer_mismatches == len(cmp.flipped)
     assert cmp.manifest_a is not None and cmp.manifest_a.id == two_arm_run.id
@@ -132,7 +150,10 @@ def test_unfinished_run_is_compared_with_a_warning(ws: Path):
     store.save(manifest)
     c = compare_runs(run.id[:17], workspace=ws)  # a unique prefix
     assert c.n_common == 20 and c.a.status == "interrupted"
-    assert any(f"run {run.id} was interrupted: compared on its 40 finished results" in w for w in c.warnings)
+    assert any(
+        f"run {run.id} was interrupted: compared on its 40 finished results" in w
+        for w in c.warnings
+    )
 
 
 def test_different_golden_sets_and_no_common_case(tmp_path: Path):
@@ -140,24 +161,35 @@ def test_different_golden_sets_and_no_common_case(tmp_path: Path):
     first = driftgate.run(workspace=root, models=[V1])
     write_ws(root, n=12, evalset="other")  # the suite now runs `other`
     other = driftgate.run(workspace=root, models=[V1])
-    with pytest.raises(ConfigError, match=r"different golden sets: A ran 'tx' \(digest \w+, evalsets/tx.jsonl\), B ran 'other'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"different golden sets: A ran 'tx' \(digest \w+, evalsets/tx.jsonl\), B ran 'other'",
+    ):
         compare_runs(first.id, other.id, workspace=root)
     write_ws(root, n=12, ids="d")  # same golden set name, new case ids
     renamed = driftgate.run(workspace=root, models=[V1])
-    with pytest.raises(ConfigError, match="no case in common: A answered 12 cases .*c000.* B answered 12 .*d000"):
+    with pytest.raises(
+        ConfigError, match="no case in common: A answered 12 cases .*c000.* B answered 12 .*d000"
+    ):
         compare_runs(first.id, renamed.id, workspace=root)
 
 
 def test_compare_suite_on_two_prompts_and_cluster_by_metadata(ws: Path):
-    run, c = compare_suite(workspace=ws, prompts=["cat@v1", "cat@v2"], margin=0.05, cluster_by="metadata.source")
+    run, c = compare_suite(
+        workspace=ws, prompts=["cat@v1", "cat@v2"], margin=0.05, cluster_by="metadata.source"
+    )
     assert [p.ref for p in run.manifest.prompts] == ["cat@v1", "cat@v2"]
-    assert c.a.prompt == "cat@v1" and c.b.prompt == "cat@v2" and c.a.prompt_digest != c.b.prompt_digest
+    assert (
+        c.a.prompt == "cat@v1" and c.b.prompt == "cat@v2" and c.a.prompt_digest != c.b.prompt_digest
+    )
     # The simulator answers from the case, not the wording: the prompts tie exactly.
     assert c.primary.delta == 0.0 and c.verdict == "equivalent" and c.answer_mismatch_rate == 0.0
     assert c.primary.n_clusters == 40 and c.primary.test == "cluster-sign-flip"
     with pytest.raises(ConfigError, match="two models or two prompts"):
         compare_suite(workspace=ws, models=[V1])
-    two_prompts = driftgate.Suite(prompts=["cat@v1", "cat@v2"], evalsets=["tx"], scorers=[{"type": "label-match"}])
+    two_prompts = driftgate.Suite(
+        prompts=["cat@v1", "cat@v2"], evalsets=["tx"], scorers=[{"type": "label-match"}]
+    )
     with pytest.raises(ConfigError, match="makes 4 arms"):
         compare_suite(two_prompts, workspace=ws, models=[V1, V2])
 
@@ -172,12 +204,20 @@ def test_cli_compare_exit_codes_and_outputs(ws: Path, two_arm_run, tmp_path: Pat
     worse = runner.invoke(app, [*base, "--fail-on-worse", *sum((["-o", str(p)] for p in outs), [])])
     assert worse.exit_code == 1
     assert all(p.exists() and p.stat().st_size > 500 for p in outs)
-    data = json.loads(runner.invoke(app, [*base, "--json", "--arm-a", "acmefast@v2", "--arm-b", "acmefast@v1"]).output)
+    data = json.loads(
+        runner.invoke(
+            app, [*base, "--json", "--arm-a", "acmefast@v2", "--arm-b", "acmefast@v1"]
+        ).output
+    )
     assert data["verdict"] == "better" and data["a"]["model"] == V2
-    one_step = runner.invoke(app, ["compare", "--models", f"{V1},{V2}", "-w", str(ws), "--limit", "40", "--json"])
+    one_step = runner.invoke(
+        app, ["compare", "--models", f"{V1},{V2}", "-w", str(ws), "--limit", "40", "--json"]
+    )
     assert one_step.exit_code == 0 and json.loads(one_step.output)["n_common"] == 40
     bad = runner.invoke(app, ["compare", "--models", V1, "-w", str(ws)])
-    assert isinstance(bad.exception, ConfigError) and "two comma-separated names" in str(bad.exception)
+    assert isinstance(bad.exception, ConfigError) and "two comma-separated names" in str(
+        bad.exception
+    )
 
 
 def test_cli_power_matches_the_statistics():
@@ -185,9 +225,26 @@ def test_cli_power_matches_the_statistics():
     r = runner.invoke(app, ["power", "--baseline", "0.85", "--delta", "0.03", "--json"])
     assert r.exit_code == 0
     assert json.loads(r.output)["cases_needed"] == stats.required_cases(0.85, 0.03) == 1209
-    r = runner.invoke(app, ["power", "--baseline", "0.85", "--delta", "0.03", "--correlation", "0.3",
-                            "--cases", "400", "--alpha", "0.1"])
-    assert f"cases needed          {stats.required_cases(0.85, 0.03, alpha=0.1, correlation=0.3)}" in r.output
+    r = runner.invoke(
+        app,
+        [
+            "power",
+            "--baseline",
+            "0.85",
+            "--delta",
+            "0.03",
+            "--correlation",
+            "0.3",
+            "--cases",
+            "400",
+            "--alpha",
+            "0.1",
+        ],
+    )
+    assert (
+        f"cases needed          {stats.required_cases(0.85, 0.03, alpha=0.1, correlation=0.3)}"
+        in r.output
+    )
     d = stats.detectable_delta(0.85, 400, alpha=0.1, correlation=0.3)
     assert f"a drop of {d * 100:.1f} points" in r.output
     assert f"{stats.power(0.85, 0.03, 400, alpha=0.1, correlation=0.3):.1%}" in r.output
@@ -201,7 +258,9 @@ def test_cli_one_prompt_two_models(ws_root, monkeypatch):
     from driftgate.cli import app
 
     monkeypatch.chdir(ws_root)
-    out = CliRunner().invoke(app, ["compare", "--models", "sim/acme@v1,sim/acme@v2", "--prompts", "cat@v1", "--json"])
+    out = CliRunner().invoke(
+        app, ["compare", "--models", "sim/acme@v1,sim/acme@v2", "--prompts", "cat@v1", "--json"]
+    )
     assert out.exit_code == 0, out.output
     bad = CliRunner().invoke(app, ["compare", "--models", "sim/acme@v1", "--prompts", "cat@v1"])
     assert bad.exit_code != 0

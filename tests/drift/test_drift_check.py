@@ -74,7 +74,10 @@ def test_too_few_cases_give_insufficient_data_not_a_verdict(ws: Path) -> None:
     arm = check.arms[0]
     score = arm.signal("score_change")
     assert score.verdict == "insufficient_data" and score.min_n == 30 and score.n == 10
-    assert {s.verdict for s in arm.signals if s.name != "fingerprint_change"} <= {"insufficient_data", "ok"}
+    assert {s.verdict for s in arm.signals if s.name != "fingerprint_change"} <= {
+        "insufficient_data",
+        "ok",
+    }
     assert not check.alert
 
 
@@ -91,7 +94,9 @@ def test_fixed_stratified_sample(ws: Path) -> None:
 
 def test_stratified_sample_allocation_and_stability() -> None:
     segs = {f"c{i}": ("a" if i < 90 else "b") for i in range(100)}
-    snap = EvalSetSnapshot(name="tx", path="tx.jsonl", digest="x", cases=dict.fromkeys(segs, "d"), segments=segs)
+    snap = EvalSetSnapshot(
+        name="tx", path="tx.jsonl", digest="x", cases=dict.fromkeys(segs, "d"), segments=segs
+    )
     chosen = stratified_sample(snap, 20, seed=0)
     assert len(chosen) == 20 and sum(segs[c] == "b" for c in chosen) == 2
     assert stratified_sample(snap, 20, seed=0) == chosen
@@ -107,7 +112,11 @@ def test_stratified_sample_allocation_and_stability() -> None:
 def test_changed_golden_set_uses_common_cases_and_reports_it(ws: Path) -> None:
     check_drift(workspace=ws, vectorizer="tfidf")
     # Remove 10 cases, add 20, and relabel 5 of the remaining ones.
-    write_cases(ws / "evalsets" / "tx.jsonl", [*range(10, 160), *range(500, 520)], relabel=set(range(10, 15)))
+    write_cases(
+        ws / "evalsets" / "tx.jsonl",
+        [*range(10, 160), *range(500, 520)],
+        relabel=set(range(10, 15)),
+    )
     check = check_drift(workspace=ws, vectorizer="tfidf")
     (change,) = check.golden_set_changes
     assert (change.added, change.removed, change.modified, change.common) == (20, 10, 5, 145)
@@ -135,11 +144,15 @@ def test_drift_config_file_is_read_and_validated(ws: Path) -> None:
     check = check_drift(workspace=ws, vectorizer="tfidf")
     assert check.alert and check.arms[0].fired == ["1-of-answer_mismatch"]
 
-    cfg.write_text("drift:\n  signals:\n    answer_mismatch: {threshold: 0.5}\n    score_chnage: {}\n")
+    cfg.write_text(
+        "drift:\n  signals:\n    answer_mismatch: {threshold: 0.5}\n    score_chnage: {}\n"
+    )
     with pytest.raises(ConfigError) as exc:
         check_drift(workspace=ws, vectorizer="tfidf")
     msg = str(exc.value)
-    assert "main.drift.yaml:4 [signals.score_chnage]" in msg and "did you mean 'score_change'" in msg
+    assert (
+        "main.drift.yaml:4 [signals.score_chnage]" in msg and "did you mean 'score_change'" in msg
+    )
 
     cfg.write_text("drift:\n  min_segment_cases: one\n")
     with pytest.raises(ConfigError, match=r"main.drift.yaml:2 \[min_segment_cases\]"):

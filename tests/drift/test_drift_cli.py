@@ -65,8 +65,9 @@ def test_check_then_drift_then_history(ws: Path, tmp_path: Path) -> None:
     assert [p["verdict"] for p in series] == ["ok", "drift"]
 
 
-def test_tune_needs_history_and_bad_input_exits_2(ws: Path, monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_tune_needs_history_and_bad_input_exits_2(
+    ws: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     invoke("check", "-w", str(ws), "--vectorizer", "tfidf")
     monkeypatch.setattr(sys, "argv", ["driftgate", "drift", "tune", "-w", str(ws)])
     with pytest.raises(SystemExit) as exc:
@@ -89,7 +90,10 @@ def test_tune_saves_thresholds_that_checks_then_use(ws: Path) -> None:
     out = invoke("check", "-w", str(ws), "--vectorizer", "tfidf", "--json")
     signals = json.loads(out.output)["arms"][0]["signals"]
     mm = next(s for s in signals if s["name"] == "answer_mismatch")
-    assert mm["threshold_source"] == "tuned" and mm["threshold"] == report["thresholds"]["answer_mismatch"]["threshold"]
+    assert (
+        mm["threshold_source"] == "tuned"
+        and mm["threshold"] == report["thresholds"]["answer_mismatch"]["threshold"]
+    )
 
 
 def test_traffic_command(ws: Path, tmp_path: Path) -> None:
@@ -97,6 +101,16 @@ def test_traffic_command(ws: Path, tmp_path: Path) -> None:
     rows = [{"description": f"MERCHANT {i % 80} REF{i % 80 * 7919 % 10007}"} for i in range(60)]
     rows += [{"description": f"CNP 0{i % 9 + 1}/03 ONLINE-SHOP*{i} GBR"} for i in range(60)]
     logs.write_text("\n".join(map(json.dumps, rows)) + "\n")
-    res = invoke("traffic", "-w", str(ws), "--inputs", str(logs), "--window", "60", "--vectorizer", "tfidf",
-                 "--no-unreviewed")
+    res = invoke(
+        "traffic",
+        "-w",
+        str(ws),
+        "--inputs",
+        str(logs),
+        "--window",
+        "60",
+        "--vectorizer",
+        "tfidf",
+        "--no-unreviewed",
+    )
     assert res.exit_code == 1 and "input_shift_window" in res.output and "DRIFT ALERT" in res.output

@@ -78,7 +78,11 @@ def test_refusals_are_not_format_errors() -> None:
 def test_provider_errors() -> None:
     arm = compare_sides(results(n=400, seed=1), results(n=400, seed=1, errors=0.08))
     err = arm.signal("error_rate")
-    assert err.verdict == "drift" and 0.05 < err.detail["rate_b"] < 0.12 and err.detail["rate_a"] == 0.0
+    assert (
+        err.verdict == "drift"
+        and 0.05 < err.detail["rate_b"] < 0.12
+        and err.detail["rate_a"] == 0.0
+    )
     assert arm.signal("score_change").verdict == "drift"  # an unanswered case is a failed case
     assert arm.signal("format_validity").verdict == "ok"  # errors are not format breaks
     assert arm.alert and arm.fired == ["two-signals", "quality"]
@@ -93,10 +97,18 @@ def test_fingerprint_and_latency() -> None:
 
 
 def test_too_few_cases_is_insufficient_data_never_a_verdict() -> None:
-    arm = compare_sides(results(n=12, seed=1), results(n=12, seed=1, segment_accuracy={"cohort=new": 0.0}))
+    arm = compare_sides(
+        results(n=12, seed=1), results(n=12, seed=1, segment_accuracy={"cohort=new": 0.0})
+    )
     v = verdicts(arm)
-    for name in ("score_change", "answer_mismatch", "output_shift", "label_shift", "length_shift",
-                 "format_validity"):
+    for name in (
+        "score_change",
+        "answer_mismatch",
+        "output_shift",
+        "label_shift",
+        "length_shift",
+        "format_validity",
+    ):
         assert v[name] == "insufficient_data", name
     s = arm.signal("score_change")
     assert s.min_n == 30 and s.n == 12 and s.value is None
@@ -114,8 +126,11 @@ def test_small_segments_are_tested_only_within_the_total() -> None:
 
 def test_config_thresholds_triggers_and_disabled_signals() -> None:
     cfg = DriftConfig(
-        signals={"answer_mismatch": SignalSettings(threshold=0.5), "latency_change": SignalSettings(enabled=False),
-                 "output_mmd": SignalSettings(enabled=True)},
+        signals={
+            "answer_mismatch": SignalSettings(threshold=0.5),
+            "latency_change": SignalSettings(enabled=False),
+            "output_mmd": SignalSettings(enabled=True),
+        },
         triggers=[TriggerRule(min_signals=1, signals=["format_validity"], name="format")],
     )
     arm = compare_sides(results(seed=1), results(seed=2, invalid=0.1), config=cfg)

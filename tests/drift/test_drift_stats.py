@@ -18,8 +18,11 @@ def test_ks_matches_scipy() -> None:
     from scipy.stats import ks_2samp
 
     rng = np.random.default_rng(0)
-    for a, b in [(rng.normal(0, 1, 300), rng.normal(0.3, 1, 200)), (rng.normal(0, 1, 80), rng.normal(0, 1, 90)),
-                 (rng.integers(0, 5, 400).astype(float), rng.integers(0, 6, 400).astype(float))]:
+    for a, b in [
+        (rng.normal(0, 1, 300), rng.normal(0.3, 1, 200)),
+        (rng.normal(0, 1, 80), rng.normal(0, 1, 90)),
+        (rng.integers(0, 5, 400).astype(float), rng.integers(0, 6, 400).astype(float)),
+    ]:
         d, p = _stats.ks_2samp(a, b)
         ref = ks_2samp(a, b, method="asymp")
         assert d == pytest.approx(ref.statistic, abs=1e-12)
@@ -34,14 +37,22 @@ def test_js_distance_and_chi_square() -> None:
     assert _stats.js_distance(same, same * 2) == pytest.approx(0.0, abs=1e-12)
     assert _stats.js_distance(np.array([1.0, 0]), np.array([0.0, 1])) == pytest.approx(1.0)
     stat, dof, p = _stats.chi_square(np.array([50.0, 50]), np.array([30.0, 70]))
-    assert dof == 1 and stat == pytest.approx(8.333, rel=1e-3) and p == pytest.approx(0.00389, rel=0.01)
+    assert (
+        dof == 1
+        and stat == pytest.approx(8.333, rel=1e-3)
+        and p == pytest.approx(0.00389, rel=0.01)
+    )
     # The JS critical value tracks the null: ~0.1% of same-distribution pairs exceed it.
     rng = np.random.default_rng(1)
     probs = [0.4, 0.3, 0.2, 0.1]
     crit = _stats.js_critical(0.001, 3, 300, 300)
-    js = [_stats.js_distance(np.bincount(rng.choice(4, 300, p=probs), minlength=4).astype(float),
-                             np.bincount(rng.choice(4, 300, p=probs), minlength=4).astype(float))
-          for _ in range(2000)]
+    js = [
+        _stats.js_distance(
+            np.bincount(rng.choice(4, 300, p=probs), minlength=4).astype(float),
+            np.bincount(rng.choice(4, 300, p=probs), minlength=4).astype(float),
+        )
+        for _ in range(2000)
+    ]
     assert np.mean(np.array(js) > crit) < 0.01
 
 
@@ -53,13 +64,17 @@ def test_pooling_rare_categories() -> None:
 def test_psi() -> None:
     assert _stats.psi(["a"] * 50 + ["b"] * 50, ["a"] * 50 + ["b"] * 50) == pytest.approx(0.0)
     # 50/50 → 90/10: (0.4)ln(0.9/0.5) + (-0.4)ln(0.1/0.5) ≈ 0.879
-    assert _stats.psi(["a"] * 50 + ["b"] * 50, ["a"] * 90 + ["b"] * 10) == pytest.approx(0.8789, rel=1e-3)
+    assert _stats.psi(["a"] * 50 + ["b"] * 50, ["a"] * 90 + ["b"] * 10) == pytest.approx(
+        0.8789, rel=1e-3
+    )
     assert _stats.numeric_bins([1, 2, 3, 4], [0, 2.5, 10], bins=4) == [0, 2, 3]
 
 
 def test_paired_z() -> None:
     z, delta, se = _stats.paired_z(np.zeros(100), np.r_[np.ones(9), np.zeros(91)])
-    assert delta == pytest.approx(0.09) and z == pytest.approx(0.09 / (np.std(np.r_[np.ones(9), np.zeros(91)], ddof=1) / 10))
+    assert delta == pytest.approx(0.09) and z == pytest.approx(
+        0.09 / (np.std(np.r_[np.ones(9), np.zeros(91)], ddof=1) / 10)
+    )
     assert _stats.paired_z(np.zeros(5), np.zeros(5))[0] == 0.0
     assert _stats.paired_z(np.zeros(5), np.ones(5))[0] == _stats.Z_CAP
 
@@ -81,7 +96,9 @@ def test_mmd_separates_shifted_samples() -> None:
     rng = np.random.default_rng(3)
     y = np.r_[np.zeros(60), np.ones(60)].astype(int)
     same, p_same, _ = _stats.mmd_test(rng.normal(0, 1, (120, 3)), y, n_perm=100)
-    shift, p_shift, q99 = _stats.mmd_test(np.r_[rng.normal(0, 1, (60, 3)), rng.normal(1, 1, (60, 3))], y, n_perm=100)
+    shift, p_shift, q99 = _stats.mmd_test(
+        np.r_[rng.normal(0, 1, (60, 3)), rng.normal(1, 1, (60, 3))], y, n_perm=100
+    )
     assert p_same > 0.05 and p_shift < 0.02 and shift > q99 > same
 
 

@@ -20,7 +20,9 @@ from driftgate.workspace import Workspace
 pytestmark = pytest.mark.usefixtures("sklearn_loaded")
 
 
-def log(n: int, seed: int, *, new_share: float = 0.0, confidence: float = 0.9, edits: float = 0.05) -> list[dict]:
+def log(
+    n: int, seed: int, *, new_share: float = 0.0, confidence: float = 0.9, edits: float = 0.05
+) -> list[dict]:
     """Requests like the golden set's (MERCHANT i REFx, two banks), or a new layout/bank."""
     rng = random.Random(seed)
     out = []
@@ -30,9 +32,13 @@ def log(n: int, seed: int, *, new_share: float = 0.0, confidence: float = 0.9, e
             text, bank = f"CNP {i % 28 + 1:02d}/03 Shop-{i % 97}*Online GBR REF{i % 9973}", "nova"
         else:
             text, bank = f"MERCHANT {i} REF{i * 7919 % 10007}", rng.choice(["lumen", "northwind"])
-        out.append({"vars": {"description": text, "bank": bank},
-                    "confidence": round(rng.gauss(confidence, 0.05), 3),
-                    "feedback": {"action": "edit" if rng.random() < edits else "accept"}})
+        out.append(
+            {
+                "vars": {"description": text, "bank": bank},
+                "confidence": round(rng.gauss(confidence, 0.05), 3),
+                "feedback": {"action": "edit" if rng.random() < edits else "accept"},
+            }
+        )
     return out
 
 
@@ -48,8 +54,9 @@ def by_name(report) -> dict[str, str]:
 
 
 def test_unshifted_traffic_is_quiet(ws: Path) -> None:
-    report = check_traffic(log(300, 1), workspace=ws, reference=log(300, 2), vectorizer="tfidf",
-                           check_unreviewed=False)
+    report = check_traffic(
+        log(300, 1), workspace=ws, reference=log(300, 2), vectorizer="tfidf", check_unreviewed=False
+    )
     assert report.field == "description"  # the prompt's only text variable
     assert not report.fired and not report.alert
     assert by_name(report)["input_shift"] == "ok" and by_name(report)["far_inputs"] == "ok"
@@ -59,10 +66,19 @@ def test_unshifted_traffic_is_quiet(ws: Path) -> None:
 
 def test_shift_to_a_new_cohort_alerts_on_several_signals(ws: Path) -> None:
     shifted = log(300, 3, new_share=0.5, confidence=0.8, edits=0.2)
-    report = check_traffic(shifted, workspace=ws, reference=log(300, 2), vectorizer="tfidf", check_unreviewed=False)
+    report = check_traffic(
+        shifted, workspace=ws, reference=log(300, 2), vectorizer="tfidf", check_unreviewed=False
+    )
     v = by_name(report)
-    for name in ("input_shift", "far_inputs", "psi_categorical", "input_shift_window", "psi_window",
-                 "confidence_drop", "edit_rate"):
+    for name in (
+        "input_shift",
+        "far_inputs",
+        "psi_categorical",
+        "input_shift_window",
+        "psi_window",
+        "confidence_drop",
+        "edit_rate",
+    ):
         assert v[name] == "drift", name
     far = next(s for s in report.signals if s.name == "far_inputs")
     assert 0.4 < far.value < 0.6 and far.detail["examples"][0].startswith("CNP")
@@ -73,8 +89,12 @@ def test_shift_to_a_new_cohort_alerts_on_several_signals(ws: Path) -> None:
 
 def test_window_splits_one_log(ws: Path, tmp_path: Path) -> None:
     path = tmp_path / "logs.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in log(200, 4) + log(200, 5, new_share=0.6)) + "\n")
-    report = check_traffic(path, workspace=ws, window=200, vectorizer="tfidf", check_unreviewed=False)
+    path.write_text(
+        "\n".join(json.dumps(r) for r in log(200, 4) + log(200, 5, new_share=0.6)) + "\n"
+    )
+    report = check_traffic(
+        path, workspace=ws, window=200, vectorizer="tfidf", check_unreviewed=False
+    )
     assert report.reference == "the 200 records before the last 200" and report.records == 200
     assert by_name(report)["input_shift_window"] == "drift"
     with pytest.raises(ConfigError, match="needs at least 1000 records"):

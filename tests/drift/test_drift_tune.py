@@ -21,15 +21,32 @@ NULL = {
 }
 
 
-def synthetic_check(rng: np.random.Generator, i: int, shift: dict[str, float] | None = None) -> DriftCheck:
+def synthetic_check(
+    rng: np.random.Generator, i: int, shift: dict[str, float] | None = None
+) -> DriftCheck:
     signals = []
     for name, (mean, sd, thr) in NULL.items():
         v = float(rng.normal(mean, sd) + (shift or {}).get(name, 0.0))
-        signals.append(SignalResult(name=name, value=v, threshold=thr, threshold_source="default",
-                                    verdict="drift" if v > thr else "ok", min_n=30, n=400))
-    signals.append(SignalResult(name="fingerprint_change", value=0.0, threshold=0.0, verdict="ok", min_n=1))
-    arm = apply_triggers(ArmCheck(arm="p · m", baseline_arm="p · m", signals=signals), DriftConfig().triggers)
-    return DriftCheck(id=f"c{i:04d}", key="k", status="checked", run_id=f"r{i}", arms=[arm], alert=arm.alert)
+        signals.append(
+            SignalResult(
+                name=name,
+                value=v,
+                threshold=thr,
+                threshold_source="default",
+                verdict="drift" if v > thr else "ok",
+                min_n=30,
+                n=400,
+            )
+        )
+    signals.append(
+        SignalResult(name="fingerprint_change", value=0.0, threshold=0.0, verdict="ok", min_n=1)
+    )
+    arm = apply_triggers(
+        ArmCheck(arm="p · m", baseline_arm="p · m", signals=signals), DriftConfig().triggers
+    )
+    return DriftCheck(
+        id=f"c{i:04d}", key="k", status="checked", run_id=f"r{i}", arms=[arm], alert=arm.alert
+    )
 
 
 def false_alarm_rate(checks: list[DriftCheck]) -> float:
@@ -48,8 +65,12 @@ def test_defaults_cry_wolf_and_tuning_fixes_it() -> None:
     assert report.fixed == {"fingerprint_change": 0.0}
     assert "standard errors" in report.thresholds["score_change"].detectable
     # …and it still sees real drift: mismatch and lengths move together.
-    drifted = [apply_thresholds(synthetic_check(rng, 9000 + i, {"answer_mismatch": 0.1, "length_shift": 0.1}),
-                                report) for i in range(100)]
+    drifted = [
+        apply_thresholds(
+            synthetic_check(rng, 9000 + i, {"answer_mismatch": 0.1, "length_shift": 0.1}), report
+        )
+        for i in range(100)
+    ]
     assert false_alarm_rate(drifted) > 0.95
 
 
@@ -70,7 +91,9 @@ def test_floor_keeps_constant_signals_sane() -> None:
     rng = np.random.default_rng(1)
     history = [synthetic_check(rng, i) for i in range(60)]
     for c in history:  # a signal that never moved: its quantile is 0
-        c.arms[0].signals[4] = c.arms[0].signals[4].model_copy(update={"value": 0.0, "verdict": "ok"})
+        c.arms[0].signals[4] = (
+            c.arms[0].signals[4].model_copy(update={"value": 0.0, "verdict": "ok"})
+        )
     report = tune_from_checks(history, target=1 / 12)
     fv = report.thresholds["format_validity"]
     assert fv.threshold == 2.0 and fv.floor_applied
@@ -99,10 +122,17 @@ def test_k_of_n_rules() -> None:
     assert scoped.label == "2-of-a+c" and TriggerRule(min_signals=3, name="x").label == "x"
 
     def sig(name: str, verdict: str) -> SignalResult:
-        return SignalResult(name=name, verdict=verdict, min_n=1, value=1.0 if verdict != "insufficient_data" else None)
+        return SignalResult(
+            name=name,
+            verdict=verdict,
+            min_n=1,
+            value=1.0 if verdict != "insufficient_data" else None,
+        )
 
     signals = [sig("a", "drift"), sig("b", "insufficient_data"), sig("c", "ok")]
-    assert fired_rules(signals, [TriggerRule(min_signals=2)]) == []  # insufficient data never counts
+    assert (
+        fired_rules(signals, [TriggerRule(min_signals=2)]) == []
+    )  # insufficient data never counts
     assert fired_rules(signals, [TriggerRule(min_signals=1, signals=["a"], name="one")]) == ["one"]
     signals[1] = sig("b", "drift")
     assert fired_rules(signals, [rule, scoped]) == ["2-of-any"]

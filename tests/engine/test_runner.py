@@ -26,7 +26,10 @@ def test_run_scores_and_stores_every_case(ws_root: Path):
 
 def test_filter_sample_limit_and_repeat(ws_root: Path):
     assert len(driftgate.run(workspace=ws_root, filter="segment:cohort=new").results) == 10
-    assert len(driftgate.run(workspace=ws_root, filter=["tag:even", "segment:cohort=old"]).results) == 10
+    assert (
+        len(driftgate.run(workspace=ws_root, filter=["tag:even", "segment:cohort=old"]).results)
+        == 10
+    )
     assert len(driftgate.run(workspace=ws_root, limit=3).results) == 3
     s1 = {r.case_id for r in driftgate.run(workspace=ws_root, sample=7, seed=3).results}
     s2 = {r.case_id for r in driftgate.run(workspace=ws_root, sample=7, seed=3).results}
@@ -100,7 +103,9 @@ def test_results_survive_as_json_lines(ws_root: Path):
 
 
 def test_explicit_cases_and_metadata_are_kept_for_resume(ws_root: Path):
-    run = driftgate.run(workspace=ws_root, cases={"tx": ["c001", "c005", "nope"]}, metadata={"why": "test"})
+    run = driftgate.run(
+        workspace=ws_root, cases={"tx": ["c001", "c005", "nope"]}, metadata={"why": "test"}
+    )
     assert sorted(r.case_id for r in run.results) == ["c001", "c005"]
     assert run.manifest.settings["cases"] == {"tx": ["c001", "c005", "nope"]}
     assert run.manifest.settings["metadata"] == {"why": "test"}

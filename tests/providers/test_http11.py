@@ -16,7 +16,13 @@ async def serve(responses: list[bytes], *, close_after: int | None = None):
         nonlocal served
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
-            length = int(next(h.split(b":")[1] for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")))
+            length = int(
+                next(
+                    h.split(b":")[1]
+                    for h in head.split(b"\r\n")
+                    if h.lower().startswith(b"content-length")
+                )
+            )
             seen.append(head + await reader.readexactly(length))
             resp = responses[min(served, len(responses) - 1)]
             served += 1
@@ -41,21 +47,32 @@ def test_content_length_and_keep_alive_reuse():
         ok = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"a": true}'
         server, port, seen = await serve([ok])
         pool = ConnectionPool("127.0.0.1", port, default_headers={"Authorization": "Bearer k"})
-        results = [await pool.post("/v1/chat/completions", b'{"x":1}', {"X-Case": "1"}) for _ in range(3)]
+        results = [
+            await pool.post("/v1/chat/completions", b'{"x":1}', {"X-Case": "1"}) for _ in range(3)
+        ]
         pool.close()
         server.close()
         return results, seen, pool
 
     results, seen, _ = run(main())
-    assert all(r == (200, {"content-type": "application/json", "content-length": "11"}, b'{"a": true}') for r in results)
+    assert all(
+        r == (200, {"content-type": "application/json", "content-length": "11"}, b'{"a": true}')
+        for r in results
+    )
     assert seen[0].startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
-    assert b"Authorization: Bearer k\r\n" in seen[0] and b"X-Case: 1\r\n" in seen[0] and seen[0].endswith(b'{"x":1}')
+    assert (
+        b"Authorization: Bearer k\r\n" in seen[0]
+        and b"X-Case: 1\r\n" in seen[0]
+        and seen[0].endswith(b'{"x":1}')
+    )
 
 
 def test_chunked_body_and_error_status_headers():
     async def main():
-        chunked = (b"HTTP/1.1 429 Too Many\r\nRetry-After: 2\r\nTransfer-Encoding: chunked\r\n\r\n"
-                   b"4\r\nslow\r\n6\r\n down!\r\n0\r\n\r\n")
+        chunked = (
+            b"HTTP/1.1 429 Too Many\r\nRetry-After: 2\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"4\r\nslow\r\n6\r\n down!\r\n0\r\n\r\n"
+        )
         server, port, _ = await serve([chunked])
         pool = ConnectionPool("127.0.0.1", port, default_headers={})
         out = await pool.post("/", b"{}")

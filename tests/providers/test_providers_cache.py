@@ -16,27 +16,57 @@ MSGS = [{"role": "user", "content": "TESCO STORES 2231"}]
 
 
 def _completion(i: int = 0) -> Completion:
-    return Completion(text=f"answer {i} ü", input_tokens=10 + i, output_tokens=2, cost_usd=0.001,
-                      latency_ms=51.5, model="gpt-x", fingerprint="fp_1", finish_reason="stop")
+    return Completion(
+        text=f"answer {i} ü",
+        input_tokens=10 + i,
+        output_tokens=2,
+        cost_usd=0.001,
+        latency_ms=51.5,
+        model="gpt-x",
+        fingerprint="fp_1",
+        finish_reason="stop",
+    )
 
 
 def test_keys() -> None:
     base = cache_key("openai/gpt-x", None, MSGS, {"temperature": 0, "max_tokens": 5}, None, 0)
-    assert base == cache_key("openai/gpt-x", None, MSGS, {"max_tokens": 5, "temperature": 0}, None, 0)
+    assert base == cache_key(
+        "openai/gpt-x", None, MSGS, {"max_tokens": 5, "temperature": 0}, None, 0
+    )
     variants = {
         cache_key("openai/gpt-y", None, MSGS, {"temperature": 0, "max_tokens": 5}, None, 0),
-        cache_key("openai/gpt-x", "http://h/v1", MSGS, {"temperature": 0, "max_tokens": 5}, None, 0),
+        cache_key(
+            "openai/gpt-x", "http://h/v1", MSGS, {"temperature": 0, "max_tokens": 5}, None, 0
+        ),
         cache_key("openai/gpt-x", None, MSGS, {"temperature": 1, "max_tokens": 5}, None, 0),
-        cache_key("openai/gpt-x", None, MSGS, {"temperature": 0, "max_tokens": 5}, {"type": "json_object"}, 0),
+        cache_key(
+            "openai/gpt-x",
+            None,
+            MSGS,
+            {"temperature": 0, "max_tokens": 5},
+            {"type": "json_object"},
+            0,
+        ),
         cache_key("openai/gpt-x", None, MSGS, {"temperature": 0, "max_tokens": 5}, None, 1),
-        cache_key("openai/gpt-x", None, [{"role": "user", "content": "other"}], {"temperature": 0, "max_tokens": 5}),
+        cache_key(
+            "openai/gpt-x",
+            None,
+            [{"role": "user", "content": "other"}],
+            {"temperature": 0, "max_tokens": 5},
+        ),
     }
     assert base not in variants and len(variants) == 6
     # The simulator's answer depends on the case, so its key does too; a real model's does not.
     a, b = CaseHint(id="1", expected="rent"), CaseHint(id="2", expected="food")
-    assert cache_key("sim/acme@v1", None, MSGS, case=a) != cache_key("sim/acme@v1", None, MSGS, case=b)
-    assert cache_key("openai/sim/acme@v1", "u", MSGS, case=a) != cache_key("openai/sim/acme@v1", "u", MSGS, case=b)
-    assert cache_key("openai/gpt-x", None, MSGS, case=a) == cache_key("openai/gpt-x", None, MSGS, case=b)
+    assert cache_key("sim/acme@v1", None, MSGS, case=a) != cache_key(
+        "sim/acme@v1", None, MSGS, case=b
+    )
+    assert cache_key("openai/sim/acme@v1", "u", MSGS, case=a) != cache_key(
+        "openai/sim/acme@v1", "u", MSGS, case=b
+    )
+    assert cache_key("openai/gpt-x", None, MSGS, case=a) == cache_key(
+        "openai/gpt-x", None, MSGS, case=b
+    )
 
 
 def test_miss_hit_and_persistence(tmp_path: Path) -> None:
@@ -90,8 +120,10 @@ def test_two_processes_write_one_file(tmp_path: Path) -> None:
 
 
 def test_fully_cached_rerun_is_fast(tmp_path: Path) -> None:
-    keys = [cache_key("openai/gpt-x", None, [{"role": "user", "content": f"case {i}"}], {}, None, 0)
-            for i in range(2000)]
+    keys = [
+        cache_key("openai/gpt-x", None, [{"role": "user", "content": f"case {i}"}], {}, None, 0)
+        for i in range(2000)
+    ]
     with ResponseCache(tmp_path / "r.sqlite") as cache:
         cache.put_many((k, _completion(i)) for i, k in enumerate(keys))
     start = time.perf_counter()
@@ -104,21 +136,45 @@ def test_fully_cached_rerun_is_fast(tmp_path: Path) -> None:
 def test_key_format_is_stable() -> None:
     # Pinned: a changed key would silently turn every existing cache into misses.
     hint = CaseHint(id="c1", expected="b", segment="s", labels=["a", "b"], output_type="label")
-    msgs = [{"role": "system", "content": "Answer with one of: a, b"}, {"role": "user", "content": "MERCHANT 1 é"}]
-    key = cache_key("openai/sim/perfect@v1", "http://127.0.0.1:9/v1", msgs, {"temperature": 0, "max_tokens": 8},
-                    None, 0, case=hint)
+    msgs = [
+        {"role": "system", "content": "Answer with one of: a, b"},
+        {"role": "user", "content": "MERCHANT 1 é"},
+    ]
+    key = cache_key(
+        "openai/sim/perfect@v1",
+        "http://127.0.0.1:9/v1",
+        msgs,
+        {"temperature": 0, "max_tokens": 8},
+        None,
+        0,
+        case=hint,
+    )
     assert key == "7fad3a9f11b7be2e91d8ad8295da7b0b57812b948bc252ce9487dc1d6e399f76"
 
 
-def _reference_key(model, api_base, messages, params=None, response_format=None, repeat=0, *, case=None) -> str:
+def _reference_key(
+    model, api_base, messages, params=None, response_format=None, repeat=0, *, case=None
+) -> str:
     """The key as documented: sha256 of the canonical JSON of everything that decides an answer."""
     import hashlib
     import json
 
-    material = ["driftgate-cache-v1", model, api_base, messages, params or {}, response_format, repeat]
-    if case is not None and (model.startswith("sim/") or model.partition("/")[2].startswith("sim/")):
+    material = [
+        "driftgate-cache-v1",
+        model,
+        api_base,
+        messages,
+        params or {},
+        response_format,
+        repeat,
+    ]
+    if case is not None and (
+        model.startswith("sim/") or model.partition("/")[2].startswith("sim/")
+    ):
         material.append([case.id, case.expected, case.segment, case.labels, case.output_type])
-    raw = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    raw = json.dumps(
+        material, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -128,30 +184,42 @@ def test_key_builder_gives_the_documented_key() -> None:
     from driftgate.providers.cache import KeyBuilder
 
     rng = random.Random(7)
-    alphabet = ['a', '"', '\\', '\n', '\t', '\x00', '\x1f', 'é', '☃', '\u2028', '𝄞', ' ', '/']
+    alphabet = ["a", '"', "\\", "\n", "\t", "\x00", "\x1f", "é", "☃", "\u2028", "𝄞", " ", "/"]
     hints = [None, CaseHint(id="x", expected={"b": [1, 2.5], "a": "é"}, segment=None, labels=None)]
     for i in range(300):
-        msgs: list = [{"role": rng.choice(["user", "system"]), "content": "".join(rng.choices(alphabet, k=rng.randint(0, 9)))}
-                      for _ in range(rng.randint(0, 3))]
+        msgs: list = [
+            {
+                "role": rng.choice(["user", "system"]),
+                "content": "".join(rng.choices(alphabet, k=rng.randint(0, 9))),
+            }
+            for _ in range(rng.randint(0, 3))
+        ]
         if i % 7 == 0:
             msgs.append({"role": "user", "content": "x", "name": "n"})  # not the usual shape
         if i % 11 == 0:
             msgs.append({"content": 3, "role": "user"})
         model = rng.choice(["sim/acme@v1", "openai/sim/x@v2", "openai/gpt-x"])
-        args = (model, rng.choice([None, "http://h/v1", Path("/p")]), {"z": 1, "a": [True, None]},
-                rng.choice([None, {"type": "json_object"}]))
+        args = (
+            model,
+            rng.choice([None, "http://h/v1", Path("/p")]),
+            {"z": 1, "a": [True, None]},
+            rng.choice([None, {"type": "json_object"}]),
+        )
         repeat = rng.choice([0, 3, True])
         case = rng.choice(hints)
         builder = KeyBuilder(*args[:2], args[2], args[3])
-        assert builder(msgs, repeat, case=case) == _reference_key(args[0], args[1], msgs, args[2], args[3], repeat,
-                                                                 case=case)
+        assert builder(msgs, repeat, case=case) == _reference_key(
+            args[0], args[1], msgs, args[2], args[3], repeat, case=case
+        )
 
 
 def test_get_many_is_get_for_many_keys(tmp_path: Path) -> None:
     from driftgate.providers import cache as cache_mod
 
     with ResponseCache(tmp_path / "r.sqlite", batch_size=1000) as cache:
-        cache.put_many((f"k{i}", _completion(i)) for i in range(1200))  # more than one IN (...) query
+        cache.put_many(
+            (f"k{i}", _completion(i)) for i in range(1200)
+        )  # more than one IN (...) query
         cache.put("pending", _completion(5000))  # not written yet: still found
         cache._db().execute("INSERT INTO responses VALUES ('broken', 'not json', 0)")
         keys = [f"k{i}" for i in range(0, 1200, 2)] + ["pending", "nope", "broken", "k0"]

@@ -33,31 +33,45 @@ MSGS = [{"role": "user", "content": "TESCO STORES 2231"}]
 
 
 def _req(i: int = 0, timeout_s: float = 5.0) -> CompletionRequest:
-    hint = CaseHint(id=f"c{i}", expected=LABELS[i % 3], segment="s", labels=LABELS, output_type="label")
-    return CompletionRequest(model="m", messages=MSGS, params={"temperature": 0}, case=hint, timeout_s=timeout_s)
+    hint = CaseHint(
+        id=f"c{i}", expected=LABELS[i % 3], segment="s", labels=LABELS, output_type="label"
+    )
+    return CompletionRequest(
+        model="m", messages=MSGS, params={"temperature": 0}, case=hint, timeout_s=timeout_s
+    )
 
 
 def _provider(url: str, model: str, **kw: Any) -> OpenAICompatibleProvider:
     return OpenAICompatibleProvider(ModelConfig(id=model, api_base=url, **kw))
 
 
-async def _retrying(p: OpenAICompatibleProvider, req: CompletionRequest, sleeps: list[float]) -> tuple[Completion, int]:
+async def _retrying(
+    p: OpenAICompatibleProvider, req: CompletionRequest, sleeps: list[float]
+) -> tuple[Completion, int]:
     async def fake_sleep(s: float) -> None:
         sleeps.append(s)
 
-    return await complete_with_retries(p, req, max_retries=3, rng=random.Random(0), sleep=fake_sleep)
+    return await complete_with_retries(
+        p, req, max_retries=3, rng=random.Random(0), sleep=fake_sleep
+    )
 
 
 def test_server_answers_like_the_in_process_simulator() -> None:
     async def main() -> None:
         async with SimServer() as url:
             p = _provider(url, "openai/sim/acme@v1")
-            assert isinstance(create_provider(ModelConfig(id="openai/sim/acme@v1", api_base=url)),
-                              OpenAICompatibleProvider)
+            assert isinstance(
+                create_provider(ModelConfig(id="openai/sim/acme@v1", api_base=url)),
+                OpenAICompatibleProvider,
+            )
             outs = await asyncio.gather(*(p.complete(_req(i)) for i in range(30)))
             for i, out in enumerate(outs):
                 ref = simulate("sim/acme@v1", _req(i).case, MSGS)
-                assert (out.text, out.input_tokens, out.output_tokens) == (ref.text, ref.input_tokens, ref.output_tokens)
+                assert (out.text, out.input_tokens, out.output_tokens) == (
+                    ref.text,
+                    ref.input_tokens,
+                    ref.output_tokens,
+                )
                 assert out.fingerprint == "fp_acme_v1_0a1b" and out.model == "sim/acme@v1"
                 assert out.cost_usd == pytest.approx(ref.cost_usd) and out.latency_ms >= 25
             bare = await p.complete(CompletionRequest(model="m", messages=MSGS))  # no ground truth
@@ -74,7 +88,9 @@ def test_server_answers_like_the_in_process_simulator() -> None:
 def test_rate_limit_then_success_and_500_retried() -> None:
     async def main() -> None:
         async with SimServer() as url:
-            p = _provider(url, "openai/sim/perfect@v1?fail_attempts=1&fail_kind=rate_limit&retry_after_s=1.5")
+            p = _provider(
+                url, "openai/sim/perfect@v1?fail_attempts=1&fail_kind=rate_limit&retry_after_s=1.5"
+            )
             sleeps: list[float] = []
             out, attempts = await _retrying(p, _req(1), sleeps)
             assert (out.text, attempts) == ("rent", 2)
@@ -95,6 +111,7 @@ def test_error_kinds() -> None:
         async with server as url:
             os.environ["DG_TEST_SIM_KEY"] = "sekret"
             try:
+
                 def make(model: str) -> OpenAICompatibleProvider:
                     return _provider(url, model, api_key_env="DG_TEST_SIM_KEY")
 
@@ -114,7 +131,11 @@ def test_error_kinds() -> None:
                 with pytest.raises(ProviderError) as e:
                     await p.complete(_req(0))
                 assert (e.value.kind, e.value.status) == ("auth", 401)
-                assert "wrong" not in repr(p) and "wrong" not in repr(vars(p)) and "wrong" not in str(e.value)
+                assert (
+                    "wrong" not in repr(p)
+                    and "wrong" not in repr(vars(p))
+                    and "wrong" not in str(e.value)
+                )
                 await p.aclose()
             finally:
                 del os.environ["DG_TEST_SIM_KEY"]
@@ -126,10 +147,16 @@ def test_error_kinds() -> None:
 def test_missing_key_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DG_NOT_SET_KEY", raising=False)
     with pytest.raises(MissingCredentialError, match="DG_NOT_SET_KEY"):
-        OpenAICompatibleProvider(ModelConfig(id="openai/x", api_base="http://127.0.0.1:9/v1", api_key_env="DG_NOT_SET_KEY"))
+        OpenAICompatibleProvider(
+            ModelConfig(
+                id="openai/x", api_base="http://127.0.0.1:9/v1", api_key_env="DG_NOT_SET_KEY"
+            )
+        )
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(MissingCredentialError, match="OPENAI_API_KEY"):
-        OpenAICompatibleProvider(ModelConfig(id="openai/gpt-4o", api_base="https://api.openai.com/v1"))
+        OpenAICompatibleProvider(
+            ModelConfig(id="openai/gpt-4o", api_base="https://api.openai.com/v1")
+        )
 
 
 def test_connection_refused_is_a_retryable_server_error() -> None:
@@ -149,8 +176,13 @@ def test_sim_header_only_for_sim_models() -> None:
     async def handler(request: web.Request) -> web.Response:
         body = json.loads(await request.read())
         seen.append({"headers": dict(request.headers), "body": body})
-        return web.json_response({"model": body["model"], "choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}],
-                                  "usage": {"prompt_tokens": 3, "completion_tokens": 1}})
+        return web.json_response(
+            {
+                "model": body["model"],
+                "choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1},
+            }
+        )
 
     async def main() -> None:
         app = web.Application()
@@ -180,7 +212,10 @@ def test_sim_header_only_for_sim_models() -> None:
 def test_parse_retry_after() -> None:
     assert parse_retry_after({"retry-after-ms": "250", "Retry-After": "9"}) == 0.25
     assert parse_retry_after({"Retry-After": "3"}) == 3.0
-    assert parse_retry_after({"Retry-After": "Wed, 21 Oct 2015 07:28:10 GMT"}, now=1445412480.0) == 10.0
+    assert (
+        parse_retry_after({"Retry-After": "Wed, 21 Oct 2015 07:28:10 GMT"}, now=1445412480.0)
+        == 10.0
+    )
     assert parse_retry_after({"Retry-After": "soon"}) is None and parse_retry_after(None) is None
 
 
@@ -189,18 +224,31 @@ def test_threaded_server_and_models_endpoint() -> None:
         data = json.loads(urllib.request.urlopen(f"{url}/models", timeout=5).read())
         assert "sim/acme@v2" in [m["id"] for m in data["data"]]
         req = urllib.request.Request(
-            f"{url}/chat/completions", data=json.dumps({"model": "sim/perfect@v1", "messages": MSGS}).encode(),
-            headers={"Content-Type": "application/json", "X-Driftgate-Case": '{"id":"a","expected":"rent"}'},
+            f"{url}/chat/completions",
+            data=json.dumps({"model": "sim/perfect@v1", "messages": MSGS}).encode(),
+            headers={
+                "Content-Type": "application/json",
+                "X-Driftgate-Case": '{"id":"a","expected":"rent"}',
+            },
         )
         body = json.loads(urllib.request.urlopen(req, timeout=5).read())
         assert body["choices"][0]["message"]["content"] == "rent"
         assert body["system_fingerprint"] == "fp_perfect_v1" and body["usage"]["total_tokens"] == 5
-        for data, header in ((b"{not json", None), (json.dumps({"model": "sim/acme@v1", "messages": MSGS}).encode(), "[1]")):
-            bad = urllib.request.Request(f"{url}/chat/completions", data=data,
-                                         headers={"X-Driftgate-Case": header} if header else {})
+        for data, header in (
+            (b"{not json", None),
+            (json.dumps({"model": "sim/acme@v1", "messages": MSGS}).encode(), "[1]"),
+        ):
+            bad = urllib.request.Request(
+                f"{url}/chat/completions",
+                data=data,
+                headers={"X-Driftgate-Case": header} if header else {},
+            )
             with pytest.raises(urllib.error.HTTPError) as e:
                 urllib.request.urlopen(bad, timeout=5)
-            assert e.value.code == 400 and "bad request" in json.loads(e.value.read())["error"]["message"]
+            assert (
+                e.value.code == 400
+                and "bad request" in json.loads(e.value.read())["error"]["message"]
+            )
 
 
 @pytest.mark.slow

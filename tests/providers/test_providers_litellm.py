@@ -40,16 +40,24 @@ def _provider(url: str, model: str, **kw: object):  # noqa: ANN202
 def test_completion_through_litellm_with_sim_header() -> None:
     async def main() -> None:
         async with SimServer() as url:
-            p = create_provider(ModelConfig(id="openai/sim/perfect@v1", api_base=url, client="litellm"))
+            p = create_provider(
+                ModelConfig(id="openai/sim/perfect@v1", api_base=url, client="litellm")
+            )
             assert type(p).__name__ == "LiteLLMProvider"
             out = await p.complete(_req(1))
             assert isinstance(out, Completion)
-            assert (out.text, out.fingerprint, out.finish_reason) == ("rent", "fp_perfect_v1", "stop")
+            assert (out.text, out.fingerprint, out.finish_reason) == (
+                "rent",
+                "fp_perfect_v1",
+                "stop",
+            )
             assert out.input_tokens == 4 and out.output_tokens == 1 and out.latency_ms > 0
             acme = _provider(url, "openai/sim/acme@v1")
             priced = await acme.complete(_req(2))
             assert priced.cost_usd == pytest.approx(5 / 1000 * 0.002)  # the server's usage.cost
-        async with SimServer(api_key="sk-sim") as url:  # the key from api_key_env reaches the server
+        async with SimServer(
+            api_key="sk-sim"
+        ) as url:  # the key from api_key_env reaches the server
             keyed = _provider(url, "openai/sim/perfect@v1", api_key_env="DG_LITELLM_SIM_KEY")
             assert (await keyed.complete(_req(0))).text == "groceries"
             # OPENAI_API_KEY is for OpenAI: a self-hosted api_base never receives it.
@@ -67,7 +75,9 @@ def test_completion_through_litellm_with_sim_header() -> None:
 def test_error_kinds_and_retries() -> None:
     async def main() -> None:
         async with SimServer(stall_s=0.5) as url:
-            p = _provider(url, "openai/sim/perfect@v1?fail_attempts=1&fail_kind=rate_limit&retry_after_s=2")
+            p = _provider(
+                url, "openai/sim/perfect@v1?fail_attempts=1&fail_kind=rate_limit&retry_after_s=2"
+            )
             with pytest.raises(ProviderError) as e:
                 await p.complete(_req(0))
             assert (e.value.kind, e.value.status, e.value.retry_after) == ("rate_limit", 429, 2.0)
@@ -78,11 +88,15 @@ def test_error_kinds_and_retries() -> None:
                 sleeps.append(s)
 
             p2 = _provider(url, "openai/sim/perfect@v1?fail_attempts=1&fail_kind=server")
-            out, attempts = await complete_with_retries(p2, _req(2), max_retries=2, rng=random.Random(0), sleep=fake_sleep)
+            out, attempts = await complete_with_retries(
+                p2, _req(2), max_retries=2, rng=random.Random(0), sleep=fake_sleep
+            )
             assert (out.text, attempts, len(sleeps)) == ("transport", 2, 1)
-            expected = {"bad_response": "openai/sim/perfect@v1?fail_attempts=1&fail_kind=bad_response",
-                        "timeout": "openai/sim/perfect@v1?fail_attempts=1&fail_kind=timeout",
-                        "bad_request": "openai/sim/nope@v1"}
+            expected = {
+                "bad_response": "openai/sim/perfect@v1?fail_attempts=1&fail_kind=bad_response",
+                "timeout": "openai/sim/perfect@v1?fail_attempts=1&fail_kind=timeout",
+                "bad_request": "openai/sim/nope@v1",
+            }
             for kind, model in expected.items():
                 with pytest.raises(ProviderError) as e:
                     await _provider(url, model).complete(_req(0, timeout_s=0.3))

@@ -36,10 +36,14 @@ class Scripted(Provider):
         return Completion(text="ok")
 
 
-REQ = CompletionRequest(model="test/scripted", messages=[{"role": "user", "content": "hi"}], timeout_s=5)
+REQ = CompletionRequest(
+    model="test/scripted", messages=[{"role": "user", "content": "hi"}], timeout_s=5
+)
 
 
-def _run(provider: Provider, **kw: object) -> tuple[tuple[Completion, int] | ProviderError, list[float]]:
+def _run(
+    provider: Provider, **kw: object
+) -> tuple[tuple[Completion, int] | ProviderError, list[float]]:
     sleeps: list[float] = []
 
     async def fake_sleep(s: float) -> None:
@@ -47,7 +51,9 @@ def _run(provider: Provider, **kw: object) -> tuple[tuple[Completion, int] | Pro
 
     async def main() -> tuple[Completion, int] | ProviderError:
         try:
-            return await complete_with_retries(provider, kw.pop("request", REQ), sleep=fake_sleep, **kw)  # type: ignore[arg-type]
+            return await complete_with_retries(
+                provider, kw.pop("request", REQ), sleep=fake_sleep, **kw
+            )  # type: ignore[arg-type]
         except ProviderError as exc:
             return exc
 
@@ -73,7 +79,9 @@ def test_exponential_full_jitter_bounds() -> None:
     assert all(0 <= s <= c for s, c in zip(sleeps, ceilings, strict=True))
     assert len(set(sleeps)) == 5  # jittered, not a fixed schedule
     rng = random.Random(3)
-    samples = [backoff_delay(4, ProviderError("server", "x"), base_delay=1, rng=rng) for _ in range(500)]
+    samples = [
+        backoff_delay(4, ProviderError("server", "x"), base_delay=1, rng=rng) for _ in range(500)
+    ]
     assert 3.3 < sum(samples) / len(samples) < 4.7  # uniform on [0, 8]: mean 4
 
 

@@ -26,13 +26,22 @@ from driftgate.providers.simulator import (
 )
 
 LABELS = ["groceries", "rent", "transport", "salary"]
-MSGS = [{"role": "system", "content": "You label bank transactions."}, {"role": "user", "content": "TESCO 22"}]
+MSGS = [
+    {"role": "system", "content": "You label bank transactions."},
+    {"role": "user", "content": "TESCO 22"},
+]
 NEW = "cohort=new-bank-format"
 
 
 def _hint(i: int, segment: str | None = None, repeat: int = 0) -> CaseHint:
-    return CaseHint(id=f"c{i}", expected=LABELS[i % 4], segment=segment, labels=LABELS,
-                    output_type="label", repeat=repeat)
+    return CaseHint(
+        id=f"c{i}",
+        expected=LABELS[i % 4],
+        segment=segment,
+        labels=LABELS,
+        output_type="label",
+        repeat=repeat,
+    )
 
 
 def _answers(model: str, n: int, segment: str | None = None) -> list[str]:
@@ -64,7 +73,9 @@ def test_accuracy_per_segment_and_shared_stream() -> None:
     assert _accuracy("sim/perfect@v1", n=300) == 1.0
     # v1 and v2 share a stream: identical off the degraded segment, and on it v2 is wrong
     # wherever v1 is (a pure regression, as a paired comparison should see it).
-    assert _answers("sim/acme@v1", 500, "cohort=established") == _answers("sim/acme@v2", 500, "cohort=established")
+    assert _answers("sim/acme@v1", 500, "cohort=established") == _answers(
+        "sim/acme@v2", 500, "cohort=established"
+    )
     v1, v2 = _answers("sim/acme@v1", 2000, NEW), _answers("sim/acme@v2", 2000, NEW)
     exp = [LABELS[i % 4] for i in range(2000)]
     assert all(b != e for a, b, e in zip(v1, v2, exp, strict=True) if a != e)
@@ -117,7 +128,10 @@ def test_label_format_error_is_off_list_and_text_without_truth() -> None:
     assert all(t not in LABELS and t for t in texts)
     a = simulate("sim/acme@v1", None, MSGS)
     b = simulate("sim/acme@v1", None, MSGS, response_format={"type": "json_object"})
-    assert a.text.startswith("simulated answer ") and a.text == simulate("sim/acme@v1", None, MSGS).text
+    assert (
+        a.text.startswith("simulated answer ")
+        and a.text == simulate("sim/acme@v1", None, MSGS).text
+    )
     assert set(json.loads(b.text)) == {"answer"}
 
 
@@ -159,7 +173,9 @@ def test_register_profile() -> None:
 
 
 def test_case_header_round_trip() -> None:
-    hint = CaseHint(id="é-1", expected={"a": [1, "ü"]}, segment="s", labels=["x"], output_type="json", repeat=2)
+    hint = CaseHint(
+        id="é-1", expected={"a": [1, "ü"]}, segment="s", labels=["x"], output_type="json", repeat=2
+    )
     raw = case_header(hint)
     assert raw.isascii()
     assert parse_case_header(raw) == hint
@@ -169,7 +185,9 @@ def test_case_header_round_trip() -> None:
 
 def test_provider_latency_and_scripted_retry() -> None:
     async def main() -> None:
-        p = SimProvider(ModelConfig(id="sim/perfect@v1?latency_ms=40&fail_attempts=1&fail_kind=rate_limit"))
+        p = SimProvider(
+            ModelConfig(id="sim/perfect@v1?latency_ms=40&fail_attempts=1&fail_kind=rate_limit")
+        )
         req = CompletionRequest(model="x", messages=MSGS, case=_hint(3), timeout_s=5)
         sleeps: list[float] = []
 

@@ -31,19 +31,43 @@ def make_ws(root: Path, n: int = 12) -> Path:
     )
     with (root / "evalsets" / "tx.jsonl").open("w") as fh:
         for i in range(n):
-            fh.write(json.dumps({"id": f"c{i}", "vars": {"description": f"shop {i}"},
-                                 "expected": LABELS[i % 4], "segment": "even" if i % 2 == 0 else "odd"}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "id": f"c{i}",
+                        "vars": {"description": f"shop {i}"},
+                        "expected": LABELS[i % 4],
+                        "segment": "even" if i % 2 == 0 else "odd",
+                    }
+                )
+                + "\n"
+            )
     (root / "evalsets" / "main.suite.yaml").write_text(
         "prompts: [cat@v1]\nevalsets: [tx]\nscorers:\n  - {type: label-match, metric: category}\n"
         "pass_threshold: 0.5\nmax_error_rate: 0.5\n"
     )
     rows = []
     for i in range(n):
-        rows.append({"case_id": f"c{i}", "model": "good", "output": LABELS[i % 4], "latency_ms": 100 + i,
-                     "cost_usd": 0.001, "input_tokens": 20, "output_tokens": 1})
+        rows.append(
+            {
+                "case_id": f"c{i}",
+                "model": "good",
+                "output": LABELS[i % 4],
+                "latency_ms": 100 + i,
+                "cost_usd": 0.001,
+                "input_tokens": 20,
+                "output_tokens": 1,
+            }
+        )
         if i != 5:  # `bad` has no answer for c5, and gets the odd cases wrong
-            rows.append({"case_id": f"c{i}", "model": "bad", "latency_ms": 50,
-                         "output": LABELS[i % 4] if i % 2 == 0 else "rent" if i % 4 != 3 else "dining"})
+            rows.append(
+                {
+                    "case_id": f"c{i}",
+                    "model": "bad",
+                    "latency_ms": 50,
+                    "output": LABELS[i % 4] if i % 2 == 0 else "rent" if i % 4 != 3 else "dining",
+                }
+            )
     (root / "outputs" / "rec.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return root
 
@@ -61,12 +85,22 @@ def test_replayed_outputs_are_scored_like_any_run(ws: Path):
     assert run.manifest.status == "finished" and run.passed
     assert len(run.results) == 12 and all(r.passed for r in run.results)
     r = next(r for r in run.results if r.case_id == "c3")
-    assert (r.output, r.parsed, r.latency_ms, r.cost_usd, r.input_tokens) == ("rent", "rent", 103.0, 0.001, 20)
+    assert (r.output, r.parsed, r.latency_ms, r.cost_usd, r.input_tokens) == (
+        "rent",
+        "rent",
+        103.0,
+        0.001,
+        20,
+    )
     assert r.fingerprint.startswith("replay-") and r.scores[0].metric == "category"
 
 
 def test_missing_case_is_an_error_not_a_pass(ws: Path):
-    run = driftgate.run(workspace=ws, models=[ModelConfig(id="replay/outputs/rec.jsonl", label="bad")], no_cache=True)
+    run = driftgate.run(
+        workspace=ws,
+        models=[ModelConfig(id="replay/outputs/rec.jsonl", label="bad")],
+        no_cache=True,
+    )
     by_id = {r.case_id: r for r in run.results}
     miss = by_id["c5"]
     assert not miss.passed and miss.error_kind == "bad_request" and miss.attempts == 1
@@ -76,8 +110,11 @@ def test_missing_case_is_an_error_not_a_pass(ws: Path):
 
 
 def test_compare_two_recorded_models(ws: Path):
-    _, cmp = compare_suite(workspace=ws, no_cache=True, models=[
-        "replay/outputs/rec.jsonl?model=good", "replay/outputs/rec.jsonl?model=bad"])
+    _, cmp = compare_suite(
+        workspace=ws,
+        no_cache=True,
+        models=["replay/outputs/rec.jsonl?model=good", "replay/outputs/rec.jsonl?model=bad"],
+    )
     assert cmp.n_common == 12 and cmp.losses == 6 and cmp.wins == 0
     assert {f.case_id for f in cmp.regressed} == {"c1", "c3", "c5", "c7", "c9", "c11"}
     assert next(f for f in cmp.regressed if f.case_id == "c5").error_b.startswith("bad_request")
@@ -87,19 +124,25 @@ def test_compare_two_recorded_models(ws: Path):
 
 def test_csv_file_and_model_choice(ws: Path):
     (ws / "outputs" / "one.csv").write_text(
-        "case_id,output,repeat,latency_ms,cost_usd\nc0,groceries,0,12.5,\nc0,dining,1,,\n")
+        "case_id,output,repeat,latency_ms,cost_usd\nc0,groceries,0,12.5,\nc0,dining,1,,\n"
+    )
     p = ReplayProvider(ModelConfig(id="replay/outputs/one.csv"))
     assert p.model is None
     req = CompletionRequest(model="x", messages=[], case=CaseHint(id="c0", repeat=1))
     out = asyncio.run(p.complete(req))
     assert out.text == "dining" and out.latency_ms == 0.0 and out.cost_usd is None
     with pytest.raises(ProviderError, match="no recorded output for case 'c0', repeat 2") as exc:
-        asyncio.run(p.complete(CompletionRequest(model="x", messages=[], case=CaseHint(id="c0", repeat=2))))
+        asyncio.run(
+            p.complete(CompletionRequest(model="x", messages=[], case=CaseHint(id="c0", repeat=2)))
+        )
     assert exc.value.kind == "bad_request" and not exc.value.retryable
     # Several models recorded: the choice is explicit (query, params or label).
     with pytest.raises(ConfigError, match="records several models .'good', 'bad'.; choose one"):
         create_provider(ModelConfig(id="replay/outputs/rec.jsonl"))
-    assert create_provider(ModelConfig(id="replay/outputs/rec.jsonl", params={"model": "bad"})).model == "bad"
+    assert (
+        create_provider(ModelConfig(id="replay/outputs/rec.jsonl", params={"model": "bad"})).model
+        == "bad"
+    )
     with pytest.raises(ConfigError, match="model 'gpt' is not recorded"):
         create_provider(ModelConfig(id="replay/outputs/rec.jsonl?model=gpt"))
 
@@ -113,7 +156,9 @@ def test_bad_files_name_file_line_and_field(ws: Path, tmp_path: Path):
         provider("b1.jsonl", '{"case_id": "c0", "output": "x"}\n{"case_id": "c1"}\n')
     with pytest.raises(ConfigError, match=r"b2.jsonl:1 \[ouput\]: unknown field"):
         provider("b2.jsonl", '{"case_id": "c0", "ouput": "x"}\n')
-    with pytest.raises(ConfigError, match=r"b3.csv:3 \[case_id\]: case 'c0' .* recorded twice; first on line 2"):
+    with pytest.raises(
+        ConfigError, match=r"b3.csv:3 \[case_id\]: case 'c0' .* recorded twice; first on line 2"
+    ):
         provider("b3.csv", "case_id,output\nc0,a\nc0,b\n")
     with pytest.raises(ConfigError, match=r"b4.jsonl:1: invalid JSON"):
         provider("b4.jsonl", "{nope\n")

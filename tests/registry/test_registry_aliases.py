@@ -32,8 +32,10 @@ def add_versions(root: Path, n: int) -> list[str]:
     p = root / "prompts" / "cat.yaml"
     base = p.read_text()
     for i in range(n):
-        p.write_text(base.replace("sim/perfect@v1", f"sim/perfect@v1?seed={i}" if i else "sim/perfect@v1"))
-        (rec, _), = register_artifacts(root, "prompt/cat")
+        p.write_text(
+            base.replace("sim/perfect@v1", f"sim/perfect@v1?seed={i}" if i else "sim/perfect@v1")
+        )
+        ((rec, _),) = register_artifacts(root, "prompt/cat")
         digests.append(rec.digest)
     return digests
 
@@ -46,7 +48,11 @@ def test_promote_rollback_promote_cycles(ws_root: Path):
     d = add_versions(ws_root, 3)
     reg = Registry.of(ws_root)
     first = promote("prompt/cat@1", workspace=ws_root, **FORCE)
-    assert first.moved and first.from_digest is None and reg.aliases_of("prompt/cat") == {"production": d[0]}
+    assert (
+        first.moved
+        and first.from_digest is None
+        and reg.aliases_of("prompt/cat") == {"production": d[0]}
+    )
     promote("prompt/cat@2", workspace=ws_root, **FORCE)
     assert reg.aliases_of("prompt/cat") == {"production": d[1], "previous": d[0]}
     for _ in range(3):
@@ -60,7 +66,9 @@ def test_promote_rollback_promote_cycles(ws_root: Path):
     same = promote("prompt/cat@3", workspace=ws_root, **FORCE)
     assert not same.moved and "already" in same.message
     log = reg.aliases.audit("prompt/cat")
-    assert [e.action for e in log] == ["promote", "promote"] + ["rollback", "promote"] * 3 + ["promote"]
+    assert [e.action for e in log] == ["promote", "promote"] + ["rollback", "promote"] * 3 + [
+        "promote"
+    ]
     assert [e.counter for e in log] == list(range(1, 10))
     assert log[2].reason == "bad canary" and log[2].from_seq == 2 and log[2].to_seq == 1
     assert log[0].forced and log[0].gate == "gate skipped (--skip-gate)" and log[0].who
@@ -84,10 +92,16 @@ def test_labels_and_bad_moves_change_nothing(ws_root: Path):
     with pytest.raises(ConfigError, match="no previous"):
         promote("prompt/cat@1", workspace=ws_root, **FORCE)
         rollback("prompt/cat", workspace=ws_root)
-    assert state_of(ws_root)["aliases"]["prompt/cat"]["candidate"] == before["aliases"]["prompt/cat"]["candidate"]
+    assert (
+        state_of(ws_root)["aliases"]["prompt/cat"]["candidate"]
+        == before["aliases"]["prompt/cat"]["candidate"]
+    )
     # An alias given as the version promotes the version it points to (not the alias).
     promote("prompt/cat@candidate", "staging", workspace=ws_root, **FORCE)
-    assert Registry.of(ws_root).aliases_of("prompt/cat")["staging"] == before["aliases"]["prompt/cat"]["candidate"]
+    assert (
+        Registry.of(ws_root).aliases_of("prompt/cat")["staging"]
+        == before["aliases"]["prompt/cat"]["candidate"]
+    )
     assert unset_alias("prompt/cat", "staging", workspace=ws_root).moved
     assert "staging" not in Registry.of(ws_root).aliases_of("prompt/cat")
 
@@ -128,8 +142,10 @@ def test_two_concurrent_promotes_one_wins(ws_root: Path):
     promote("prompt/cat@1", workspace=ws_root, **FORCE)
     ctx = multiprocessing.get_context("fork")
     # Both read production = @1, then "gate" for 0.4 s, then race for the lock.
-    procs = [ctx.Process(target=_promote_child, args=(str(ws_root), ref, "gate=0.4"))
-             for ref in ("prompt/cat@2", "prompt/cat@3")]
+    procs = [
+        ctx.Process(target=_promote_child, args=(str(ws_root), ref, "gate=0.4"))
+        for ref in ("prompt/cat@2", "prompt/cat@3")
+    ]
     for p in procs:
         p.start()
     for p in procs:
@@ -151,7 +167,9 @@ def test_sigkill_during_promote_leaves_old_or_new_state(ws_root: Path):
     # Kill before, inside and after the locked write; with pauses of 0.06 s at the write and
     # the audit append, the later delays land between the steps of the move.
     for delay in (0.0, 0.03, 0.06, 0.09, 0.12, 0.15):
-        p = ctx.Process(target=_promote_child, args=(str(ws_root), "prompt/cat@2", "write=0.06,audit=0.06"))
+        p = ctx.Process(
+            target=_promote_child, args=(str(ws_root), "prompt/cat@2", "write=0.06,audit=0.06")
+        )
         p.start()
         time.sleep(delay)
         os.kill(p.pid, signal.SIGKILL)
@@ -179,7 +197,9 @@ def unset_previous(root: Path) -> None:
         from driftgate.registry.aliases import AuditEntry
 
         st.aliases["prompt/cat"].pop("previous", None)
-        return AuditEntry(ts=time.time(), who="test", action="unset", target="prompt/cat", alias="previous")
+        return AuditEntry(
+            ts=time.time(), who="test", action="unset", target="prompt/cat", alias="previous"
+        )
 
     store.transact(drop)
 
@@ -233,7 +253,9 @@ def test_ungated_moves_say_why_in_the_audit_log(ws_root: Path):
     from driftgate.registry import resolve
 
     (ws_root / "routes").mkdir()
-    (ws_root / "routes/cat.yaml").write_text("arms:\n  - {name: main, prompt: cat@production, weight: 100}\n")
+    (ws_root / "routes/cat.yaml").write_text(
+        "arms:\n  - {name: main, prompt: cat@production, weight: 100}\n"
+    )
     register_artifacts(ws_root)
     route = promote("route/cat@1", workspace=ws_root)  # no eval gate for routes (yet)
     assert route.moved and route.verdict is None
@@ -241,5 +263,7 @@ def test_ungated_moves_say_why_in_the_audit_log(ws_root: Path):
     label = promote("prompt/cat@1", "candidate", workspace=ws_root)  # the policy guards production
     assert label.moved and label.verdict is None
     gates = [e.gate for e in Registry.of(ws_root).aliases.audit()]
-    assert gates == ["not gated: route versions have no eval gate yet",
-                     "not gated: the policy guards production"]
+    assert gates == [
+        "not gated: route versions have no eval gate yet",
+        "not gated: the policy guards production",
+    ]

@@ -55,7 +55,9 @@ def test_register_versions_promote_gate_rollback_audit(ws_root: Path, capsys, mo
     assert out.count("promote") == 2 and "FORCED" in out and "why: vendor outage" in out
     assert "gate: FAIL" in out and "rollback" in out
     code, out, _ = run("diff", "prompt/cat@1", "@2")
-    assert code == 0 and "-model: sim/perfect@v1" in out and "+model: sim/acme@v1?accuracy=0.5" in out
+    assert (
+        code == 0 and "-model: sim/perfect@v1" in out and "+model: sim/acme@v1?accuracy=0.5" in out
+    )
     assert "pass rate 1.000" in out  # stored runs of both versions
 
 

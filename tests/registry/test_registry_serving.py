@@ -23,10 +23,10 @@ FORCE = {"force": True, "skip_gate": True, "reason": "test"}
 
 
 def two_versions_promoted(root: Path) -> tuple[str, str]:
-    (v1, _), = register_artifacts(root)
+    ((v1, _),) = register_artifacts(root)
     p = root / "prompts" / "cat.yaml"
     p.write_text(p.read_text().replace("sim/perfect@v1", "sim/acme@v1"))
-    (v2, _), = register_artifacts(root)
+    ((v2, _),) = register_artifacts(root)
     promote("prompt/cat@1", workspace=root, **FORCE)
     promote("prompt/cat@2", workspace=root, **FORCE)
     return v1.digest, v2.digest
@@ -58,7 +58,9 @@ def test_resolver_rereads_only_when_the_state_file_changes(ws_root: Path, monkey
     age(state)
     calls = []
     real = serving.parse_state
-    monkeypatch.setattr(serving, "parse_state", lambda raw, path: calls.append(1) or real(raw, path))
+    monkeypatch.setattr(
+        serving, "parse_state", lambda raw, path: calls.append(1) or real(raw, path)
+    )
     r = Resolver(ws_root)
     for _ in range(50):
         assert r.resolve("prompt/cat").seq == 2
@@ -87,7 +89,9 @@ def test_a_rollback_from_another_process_is_seen_within_a_second(ws_root: Path, 
     r = Resolver(ws_root)
     assert r.resolve("prompt/cat").seq == 2
     done = tmp_path / "done"
-    child = multiprocessing.get_context("fork").Process(target=_rollback_later, args=(str(ws_root), str(done)))
+    child = multiprocessing.get_context("fork").Process(
+        target=_rollback_later, args=(str(ws_root), str(done))
+    )
     child.start()
     seen_at = None
     deadline = time.time() + 5

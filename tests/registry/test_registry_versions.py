@@ -22,24 +22,28 @@ def set_model(root: Path, model: str, label: str = "v1") -> None:
     p = root / "prompts" / "cat.yaml"
     text = p.read_text()
     text = "\n".join(
-        f"model: {model}" if line.startswith("model:") else f'version: "{label}"' if line.startswith("version:") else line
+        f"model: {model}"
+        if line.startswith("model:")
+        else f'version: "{label}"'
+        if line.startswith("version:")
+        else line
         for line in text.splitlines()
     )
     p.write_text(text + "\n")
 
 
 def test_register_is_idempotent_and_numbers_versions(ws_root: Path):
-    (rec, created), = register_artifacts(ws_root)
+    ((rec, created),) = register_artifacts(ws_root)
     assert created and rec.ref == "prompt/cat@1" and rec.source == "prompts/cat.yaml"
     assert rec.digest == Workspace(ws_root).prompt("cat@v1").digest
-    (again, created2), = register_artifacts(ws_root, "prompt/cat")
+    ((again, created2),) = register_artifacts(ws_root, "prompt/cat")
     assert not created2 and again.seq == 1 and again.digest == rec.digest
     # A change of content is a new version; going back to old content is the old version.
     set_model(ws_root, "sim/acme@v1")
-    (v2, c2), = register_artifacts(ws_root, "prompts/cat.yaml")
+    ((v2, c2),) = register_artifacts(ws_root, "prompts/cat.yaml")
     assert c2 and v2.seq == 2 and v2.digest != rec.digest
     set_model(ws_root, "sim/perfect@v1")
-    (back, c3), = register_artifacts(ws_root, "cat")
+    ((back, c3),) = register_artifacts(ws_root, "cat")
     assert not c3 and back.seq == 1
     files = sorted(p.name for p in (ws_root / ".driftgate/registry/prompt/cat").glob("*.json"))
     assert files == sorted([f"{rec.digest}.json", f"{v2.digest}.json"])
@@ -52,7 +56,9 @@ def _register_variant(root: str, i: int, q) -> None:
     from driftgate.registry import Registry
 
     reg = Registry.of(root)
-    p = Prompt(name="cat", model=f"sim/acme@v1?seed={i}", messages=[{"role": "user", "content": "x"}])
+    p = Prompt(
+        name="cat", model=f"sim/acme@v1?seed={i}", messages=[{"role": "user", "content": "x"}]
+    )
     q.put(reg.register(p)[0].seq)
 
 
@@ -66,14 +72,21 @@ def test_sequence_numbers_are_unique_under_concurrent_registration(ws_root: Path
         p.join(10)
     seqs = sorted(q.get(timeout=5) for _ in procs)
     assert seqs == [1, 2, 3, 4, 5, 6]
-    assert [r.seq for r in Registry.of(ws_root).versions.list("prompt", "cat")] == [1, 2, 3, 4, 5, 6]
+    assert [r.seq for r in Registry.of(ws_root).versions.list("prompt", "cat")] == [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+    ]
 
 
 def test_refs_select_by_sequence_digest_prefix_and_alias(ws_root: Path):
     reg = Registry.of(ws_root)
-    (v1, _), = register_artifacts(ws_root)
+    ((v1, _),) = register_artifacts(ws_root)
     set_model(ws_root, "sim/acme@v1")
-    (v2, _), = register_artifacts(ws_root)
+    ((v2, _),) = register_artifacts(ws_root)
     assert reg.find("prompt/cat@2").digest == v2.digest
     assert reg.find(f"cat@{v1.digest[:6]}").seq == 1
     assert parse_ref("fewshot/x@3").kind == "fewshot" and parse_ref("cat").selector is None
@@ -88,9 +101,9 @@ def test_refs_select_by_sequence_digest_prefix_and_alias(ws_root: Path):
 
 
 def test_workspace_prompt_resolves_registry_refs_and_file_labels_win(ws_root: Path):
-    (v1, _), = register_artifacts(ws_root)
+    ((v1, _),) = register_artifacts(ws_root)
     set_model(ws_root, "sim/acme@v1")
-    (v2, _), = register_artifacts(ws_root)
+    ((v2, _),) = register_artifacts(ws_root)
     ws = Workspace(ws_root)
     old = ws.prompt("cat@1")
     assert old.ref == "cat@1" and old.digest == v1.digest and old.model == "sim/perfect@v1"
@@ -112,9 +125,13 @@ def test_fewshot_route_and_index_versions(ws_root: Path):
     (ws_root / "routes/cat.yaml").write_text(
         "arms:\n  - {name: production, prompt: cat@production, weight: 100}\n"
     )
-    (ws_root / "evalsets/corpus.jsonl").write_text('{"id": "a", "text": "TESCO", "label": "groceries"}\n')
+    (ws_root / "evalsets/corpus.jsonl").write_text(
+        '{"id": "a", "text": "TESCO", "label": "groceries"}\n'
+    )
     (ws_root / "prompts/indexes").mkdir()
-    (ws_root / "prompts/indexes/m.yaml").write_text("corpus: evalsets/corpus.jsonl\nembedder: fake\n")
+    (ws_root / "prompts/indexes/m.yaml").write_text(
+        "corpus: evalsets/corpus.jsonl\nembedder: fake\n"
+    )
     done = {r.kind: r for r, _ in register_artifacts(ws_root, "fewshot/cat")}
     done.update({r.kind: r for r, _ in register_artifacts(ws_root, "routes/cat.yaml")})
     from driftgate.artifacts.index import IndexSpec, index_digest, load_index_spec
@@ -139,13 +156,15 @@ def test_fewshot_route_and_index_versions(ws_root: Path):
     with pytest.raises(ConfigError):
         register_artifacts(ws_root)
     # Editing the corpus makes a new index version.
-    (ws_root / "evalsets/corpus.jsonl").write_text('{"id": "a", "text": "SHELL", "label": "fuel"}\n')
+    (ws_root / "evalsets/corpus.jsonl").write_text(
+        '{"id": "a", "text": "SHELL", "label": "fuel"}\n'
+    )
     idx2, created = reg.register_index(spec, embedder="fake-embedder")
     assert created and idx2.seq == 2
 
 
 def test_altered_version_file_is_refused(ws_root: Path):
-    (v1, _), = register_artifacts(ws_root)
+    ((v1, _),) = register_artifacts(ws_root)
     path = ws_root / f".driftgate/registry/prompt/cat/{v1.digest}.json"
     data = json.loads(path.read_text())
     data["definition"]["model"] = "sim/acme@v1"

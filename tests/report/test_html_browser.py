@@ -22,22 +22,41 @@ from driftgate.summary import summarize
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 HOSTILE = "</script><script>window.__pwned=1</script><img src=x onerror=alert(1)>"
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+CHROMIUM = shutil.which("chromium") or (
+    "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+)
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)"),
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="chromium not installed (apt-get install chromium)"
+    ),
 ]
 
 
 def _result(case: int, model: str, passed: bool, segment: str, output: str) -> CaseResult:
     v = 1.0 if passed else 0.0
     return CaseResult(
-        run_id="20260101-000000-aaaaaa", key=f"cat@v1|{model}|tx|c{case}|0", evalset="tx", case_id=f"c{case:03d}",
-        segment=segment, prompt="cat@v1", prompt_digest="9e5af26a85ba", model=model, expected="groceries",
-        output=output, parsed=output, scores=[ScoreRecord(metric="category", value=v, passed=passed)],
-        score=v, passed=passed, latency_ms=100.0 + case % 7, cost_usd=0.0004, input_tokens=30, output_tokens=2,
-        fingerprint=f"fp_{model}", ts=1.7e9,
+        run_id="20260101-000000-aaaaaa",
+        key=f"cat@v1|{model}|tx|c{case}|0",
+        evalset="tx",
+        case_id=f"c{case:03d}",
+        segment=segment,
+        prompt="cat@v1",
+        prompt_digest="9e5af26a85ba",
+        model=model,
+        expected="groceries",
+        output=output,
+        parsed=output,
+        scores=[ScoreRecord(metric="category", value=v, passed=passed)],
+        score=v,
+        passed=passed,
+        latency_ms=100.0 + case % 7,
+        cost_usd=0.0004,
+        input_tokens=30,
+        output_tokens=2,
+        fingerprint=f"fp_{model}",
+        ts=1.7e9,
     )
 
 
@@ -48,15 +67,27 @@ def _data() -> tuple[list[CaseResult], list[CaseResult]]:
         a_ok = i % 10 != 9
         b_ok = a_ok and i % 10 != 0
         a.append(_result(i, "acme@v1", a_ok, seg, "groceries" if a_ok else "rent"))
-        b.append(_result(i, "acme@v2", b_ok, seg, "groceries" if b_ok else (HOSTILE if i == 0 else "dining")))
+        b.append(
+            _result(
+                i, "acme@v2", b_ok, seg, "groceries" if b_ok else (HOSTILE if i == 0 else "dining")
+            )
+        )
     return a, b
 
 
 def _chromium(args: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
     flags = [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={tmp / 'profile'}", "--enable-logging=stderr", "--v=0",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
     ]
     return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=120)
 
@@ -64,14 +95,24 @@ def _chromium(args: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
 def _check_page(page: Path, tmp: Path, shot: str) -> str:
     dom = _chromium(["--virtual-time-budget=3000", "--dump-dom", page.as_uri()], tmp)
     assert dom.returncode == 0, dom.stderr[-2000:]
-    errors = [line for line in dom.stderr.splitlines()
-              if "Uncaught" in line or re.search(r"CONSOLE\(\d+\)", line)]
+    errors = [
+        line
+        for line in dom.stderr.splitlines()
+        if "Uncaught" in line or re.search(r"CONSOLE\(\d+\)", line)
+    ]
     assert not errors, "\n".join(errors)
     assert re.search(r'<body[^>]*data-ready="1"', dom.stdout), "the page script did not finish"
     ARTIFACTS.mkdir(exist_ok=True)
     shot_path = ARTIFACTS / shot
-    snap = _chromium([f"--screenshot={shot_path}", "--window-size=1280,2000", "--hide-scrollbars",
-                      page.as_uri()], tmp)
+    snap = _chromium(
+        [
+            f"--screenshot={shot_path}",
+            "--window-size=1280,2000",
+            "--hide-scrollbars",
+            page.as_uri(),
+        ],
+        tmp,
+    )
     assert snap.returncode == 0 and shot_path.stat().st_size > 10_000, snap.stderr[-2000:]
     return dom.stdout
 
@@ -88,15 +129,20 @@ def test_comparison_html_in_chromium(tmp_path: Path):
     assert "0 / 20 / 180" in dom and "cohort=new-bank-format (n=100)" in dom
     assert "20 of 20 shown" in dom  # the filter script counted the flipped rows
     # The hostile output is text in the table, not markup that ran.
-    assert "&lt;/script&gt;&lt;script&gt;window.__pwned=1" in dom and "<img src=\"x\"" not in dom
+    assert "&lt;/script&gt;&lt;script&gt;window.__pwned=1" in dom and '<img src="x"' not in dom
 
 
 def test_run_html_in_chromium(tmp_path: Path):
     a, b = _data()
     results = a + b
     manifest = RunManifest(
-        id="20260101-000000-aaaaaa", status="finished", verdict="passed", created_at=1.7e9,
-        finished_at=1.7e9 + 42, driftgate_version="0.1.0", summary=summarize(results),
+        id="20260101-000000-aaaaaa",
+        status="finished",
+        verdict="passed",
+        created_at=1.7e9,
+        finished_at=1.7e9 + 42,
+        driftgate_version="0.1.0",
+        summary=summarize(results),
         models=[{"id": "acme@v1", "params": {"api_key": "sk-secretsecretsecret"}}],
     )
     page = tmp_path / "run.html"

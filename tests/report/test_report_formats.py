@@ -13,18 +13,50 @@ from driftgate.store.records import CaseResult, RunManifest, ScoreRecord
 from driftgate.summary import summarize
 
 
-def res(case, *, model="m", passed=True, error=None, segment="retail", output="ok", repeat=0,
-        scores=None, expected="food", latency=120.0):
+def res(
+    case,
+    *,
+    model="m",
+    passed=True,
+    error=None,
+    segment="retail",
+    output="ok",
+    repeat=0,
+    scores=None,
+    expected="food",
+    latency=120.0,
+):
     if scores is None:
-        scores = [ScoreRecord(metric="category", value=1.0 if passed else 0.0, passed=passed,
-                              reason="" if passed else "expected 'food'")]
+        scores = [
+            ScoreRecord(
+                metric="category",
+                value=1.0 if passed else 0.0,
+                passed=passed,
+                reason="" if passed else "expected 'food'",
+            )
+        ]
     return CaseResult(
-        run_id="run-1", key=f"p@1|{model}|set|{case}|{repeat}", evalset="set", case_id=case,
-        segment=segment, prompt="p@1", prompt_digest="d", model=model, repeat=repeat,
-        passed=passed and error is None, error=error, error_kind="timeout" if error else None,
-        score=None if error else (1.0 if passed else 0.0), scores=[] if error else scores,
-        output=output, expected=expected, latency_ms=latency, cost_usd=0.001, input_tokens=10,
-        output_tokens=2, ts=1.0,
+        run_id="run-1",
+        key=f"p@1|{model}|set|{case}|{repeat}",
+        evalset="set",
+        case_id=case,
+        segment=segment,
+        prompt="p@1",
+        prompt_digest="d",
+        model=model,
+        repeat=repeat,
+        passed=passed and error is None,
+        error=error,
+        error_kind="timeout" if error else None,
+        score=None if error else (1.0 if passed else 0.0),
+        scores=[] if error else scores,
+        output=output,
+        expected=expected,
+        latency_ms=latency,
+        cost_usd=0.001,
+        input_tokens=10,
+        output_tokens=2,
+        ts=1.0,
     )
 
 
@@ -36,21 +68,38 @@ def results():
         res("c3", error="provider timed out after 60 s", output=None),
         res("c4", output="weird \x1b[31m control \x00 chars \ufffe"),
         res("c1", model="m2", repeat=1),
-        res("c5", model="m2", scores=[
-            ScoreRecord(metric="category", value=1.0, passed=True),
-            ScoreRecord(metric="judge", value=0.0, passed=False, error="judge unavailable"),
-        ], passed=False),
+        res(
+            "c5",
+            model="m2",
+            scores=[
+                ScoreRecord(metric="category", value=1.0, passed=True),
+                ScoreRecord(metric="judge", value=0.0, passed=False, error="judge unavailable"),
+            ],
+            passed=False,
+        ),
     ]
 
 
 @pytest.fixture
 def manifest(results):
     return RunManifest(
-        id="20260101-000000-abc123", status="finished", suite="evalsets/cat.suite.yaml",
-        created_at=1_700_000_000.0, finished_at=1_700_000_075.5, git_revision="0123456789abcdef0",
-        git_dirty=True, driftgate_version="0.1.0", pass_threshold=0.8, verdict="below_threshold",
-        models=[{"id": "gpt-x", "params": {"api_key": "sk-abcdefghijklmnop", "max_tokens": 64},
-                 "api_key_env": "OPENAI_API_KEY"}],
+        id="20260101-000000-abc123",
+        status="finished",
+        suite="evalsets/cat.suite.yaml",
+        created_at=1_700_000_000.0,
+        finished_at=1_700_000_075.5,
+        git_revision="0123456789abcdef0",
+        git_dirty=True,
+        driftgate_version="0.1.0",
+        pass_threshold=0.8,
+        verdict="below_threshold",
+        models=[
+            {
+                "id": "gpt-x",
+                "params": {"api_key": "sk-abcdefghijklmnop", "max_tokens": 64},
+                "api_key_env": "OPENAI_API_KEY",
+            }
+        ],
         summary=summarize(results),
     )
 
@@ -96,10 +145,22 @@ def test_csv_columns_and_rows(tmp_path, results):
         rows = list(csv.DictReader(fh))
     assert len(rows) == 6
     cols = list(rows[0])
-    assert cols[:10] == ["run_id", "key", "evalset", "case_id", "prompt", "model", "segment", "repeat",
-                         "passed", "score"]
+    assert cols[:10] == [
+        "run_id",
+        "key",
+        "evalset",
+        "case_id",
+        "prompt",
+        "model",
+        "segment",
+        "repeat",
+        "passed",
+        "score",
+    ]
     assert cols[10:12] == ["score.category", "score.judge"]
-    assert {"error", "latency_ms", "cost_usd", "input_tokens", "output_tokens", "output"} <= set(cols)
+    assert {"error", "latency_ms", "cost_usd", "input_tokens", "output_tokens", "output"} <= set(
+        cols
+    )
     assert rows[1]["output"] == "rent | <b>bold</b>\nsecond line"  # verbatim, newline kept
     assert rows[1]["score.category"] == "0.0" and rows[1]["passed"] == "False"
     assert rows[2]["error"].startswith("provider timed out") and rows[2]["score.category"] == ""
@@ -168,15 +229,25 @@ def test_junit_escapes_control_chars(tmp_path, manifest):
 
 def test_redact():
     cfg = {
-        "id": "x", "api_key_env": "MY_KEY", "apiKey": "abc", "max_tokens": 10,
+        "id": "x",
+        "api_key_env": "MY_KEY",
+        "apiKey": "abc",
+        "max_tokens": 10,
         "extra_headers": {"Authorization": "Bearer abc", "X-Trace": "1"},
-        "key": "category", "access_token": "t", "nested": ["sk-0123456789abcdef", "fine"],
+        "key": "category",
+        "access_token": "t",
+        "nested": ["sk-0123456789abcdef", "fine"],
         "client_secret": None,
     }
     assert redact(cfg) == {
-        "id": "x", "api_key_env": "MY_KEY", "apiKey": "***", "max_tokens": 10,
+        "id": "x",
+        "api_key_env": "MY_KEY",
+        "apiKey": "***",
+        "max_tokens": 10,
         "extra_headers": {"Authorization": "***", "X-Trace": "1"},
-        "key": "category", "access_token": "***", "nested": ["***", "fine"],
+        "key": "category",
+        "access_token": "***",
+        "nested": ["***", "fine"],
         "client_secret": None,
     }
 

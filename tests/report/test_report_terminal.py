@@ -8,11 +8,25 @@ from driftgate.summary import summarize
 
 def res(case, *, passed=True, error=None, output="ok", segment=None, model="m"):
     return CaseResult(
-        run_id="r", key=f"p|{model}|s|{case}|0", evalset="s", case_id=case, segment=segment,
-        prompt="p", prompt_digest="d", model=model, passed=passed and error is None, error=error,
-        score=None if error else float(passed), output=output, expected="food", latency_ms=250.0,
-        cost_usd=0.002, ts=0.0,
-        scores=[] if error else [ScoreRecord(metric="category", value=float(passed), passed=passed)],
+        run_id="r",
+        key=f"p|{model}|s|{case}|0",
+        evalset="s",
+        case_id=case,
+        segment=segment,
+        prompt="p",
+        prompt_digest="d",
+        model=model,
+        passed=passed and error is None,
+        error=error,
+        score=None if error else float(passed),
+        output=output,
+        expected="food",
+        latency_ms=250.0,
+        cost_usd=0.002,
+        ts=0.0,
+        scores=[]
+        if error
+        else [ScoreRecord(metric="category", value=float(passed), passed=passed)],
     )
 
 
@@ -34,9 +48,17 @@ def manifest(results):
     summary = summarize(results)
     summary.metrics = {"p · m": {"accuracy": 0.5, "macro_f1": 0.42, "confusion": [[1, 0], [1, 0]]}}
     return RunManifest(
-        id="20260101-000000-aaaaaa", status="finished", suite="cat.suite.yaml", created_at=0.0,
-        finished_at=12.0, git_revision="abcdef1234567890", driftgate_version="0.1.0",
-        pass_threshold=0.9, verdict="below_threshold", planned=3, summary=summary,
+        id="20260101-000000-aaaaaa",
+        status="finished",
+        suite="cat.suite.yaml",
+        created_at=0.0,
+        finished_at=12.0,
+        git_revision="abcdef1234567890",
+        driftgate_version="0.1.0",
+        pass_threshold=0.9,
+        verdict="below_threshold",
+        planned=3,
+        summary=summary,
     )
 
 
@@ -69,8 +91,12 @@ def test_render_run_no_failures_and_no_summary():
 def test_render_runs_list(manifest):
     con = console()
     other = RunManifest(
-        id="20260102-000000-bbbbbb", status="finished", created_at=86400.0, driftgate_version="0.1.0",
-        verdict="passed", summary=Summary(results=10, passed=10, pass_rate=1.0, cost_usd=0.5),
+        id="20260102-000000-bbbbbb",
+        status="finished",
+        created_at=86400.0,
+        driftgate_version="0.1.0",
+        verdict="passed",
+        summary=Summary(results=10, passed=10, pass_rate=1.0, cost_usd=0.5),
     )
     render_runs_list([manifest, other], con)
     out = con.export_text()

@@ -17,7 +17,7 @@ def run(options: dict, output: str | None = "", **ctx) -> Score:
     return asyncio.run(build_scorer(options).evaluate(ScoreContext(output=output, **ctx)))
 
 
-USER_CODE = '''
+USER_CODE = """
 from driftgate.scoring import Score
 
 def is_short(output, ctx):
@@ -57,7 +57,7 @@ async def later(output, ctx):
     return output == "ok"
 
 NOT_CALLABLE = 3
-'''
+"""
 
 
 @pytest.fixture
@@ -74,7 +74,10 @@ def py(mod: str, func: str, **extra) -> dict:
 
 
 def test_bool_result(mod):
-    assert (run(py(mod, "is_short"), "tiny").passed, run(py(mod, "is_short"), "x" * 20).passed) == (True, False)
+    assert (run(py(mod, "is_short"), "tiny").passed, run(py(mod, "is_short"), "x" * 20).passed) == (
+        True,
+        False,
+    )
     assert run(py(mod, "uses_expected"), "rent", expected="RENT").passed is True
 
 

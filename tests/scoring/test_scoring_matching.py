@@ -40,7 +40,9 @@ def test_label_match_aliases():
 
 def test_label_match_finds_single_mention_in_prose():
     labels = ["groceries", "rent"]
-    assert run({"type": "label-match"}, "The category is rent.", expected="rent", labels=labels).passed
+    assert run(
+        {"type": "label-match"}, "The category is rent.", expected="rent", labels=labels
+    ).passed
     # mentions both → no single label
     s = run({"type": "label-match"}, "rent or groceries", expected="rent", labels=labels)
     assert s.passed is False
@@ -54,7 +56,9 @@ def test_label_match_expected_list_accepts_any():
 
 
 def test_label_match_reports_parse_error():
-    s = run({"type": "label-match"}, "dunno", expected="rent", parse_error="not one of the labels: rent")
+    s = run(
+        {"type": "label-match"}, "dunno", expected="rent", parse_error="not one of the labels: rent"
+    )
     assert s.passed is False and "not one of the labels" in s.reason
 
 
@@ -158,7 +162,12 @@ def test_label_match_memo_is_bounded_and_keeps_aliases(monkeypatch):
 
     monkeypatch.setattr(matching, "_MEMO_MAX", 2)
     s = build_scorer({"type": "label-match", "aliases": {"groceries": ["supermarket"]}})
-    for out, ok in [("Supermarket", True), ("groceries!", True), ("rent", False), ("SUPERMARKET", True)] * 2:
+    for out, ok in [
+        ("Supermarket", True),
+        ("groceries!", True),
+        ("rent", False),
+        ("SUPERMARKET", True),
+    ] * 2:
         ctx = ScoreContext(output=out, expected="groceries")
         assert s.evaluate_sync(ctx).passed is ok, out
     assert len(s._canonical) <= 2

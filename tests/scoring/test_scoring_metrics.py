@@ -56,7 +56,9 @@ def test_cases_without_expected_are_skipped():
 
 def test_label_set_normalizes_and_fixes_columns():
     m = label_metrics(
-        ["Groceries", "rent"], ["groceries.", "RENT"], ["accuracy", "per_label"],
+        ["Groceries", "rent"],
+        ["groceries.", "RENT"],
+        ["accuracy", "per_label"],
         labels=["groceries", "rent", "utilities"],
     )
     assert m["accuracy"] == 1.0
@@ -71,7 +73,11 @@ def test_prediction_outside_label_set_still_counts():
 
 
 def test_empty_and_bad_input():
-    assert label_metrics([], [], ["accuracy", "macro_f1"]) == {"n": 0, "accuracy": None, "macro_f1": None}
+    assert label_metrics([], [], ["accuracy", "macro_f1"]) == {
+        "n": 0,
+        "accuracy": None,
+        "macro_f1": None,
+    }
     with pytest.raises(UnknownNameError) as exc:
         label_metrics(["a"], ["a"], ["acuracy"])
     assert exc.value.hint is not None and "accuracy" in exc.value.hint
@@ -90,11 +96,20 @@ def test_counts_match_scikit_learn_on_random_labels():
     labels = ["a", "b", "c", "d", "e"]
     exp = [rng.choice(labels[:4]) for _ in range(300)]
     pred = [rng.choice(labels + [None]) for _ in range(300)]
-    got = label_metrics(exp, pred, ["accuracy", "macro_f1", "per_label", "confusion"], labels=labels)
+    got = label_metrics(
+        exp, pred, ["accuracy", "macro_f1", "per_label", "confusion"], labels=labels
+    )
     y_pred = [NONE_LABEL if p is None else p for p in pred]
     assert got["accuracy"] == sum(e == p for e, p in zip(exp, pred, strict=True)) / 300
-    assert abs(got["macro_f1"] - f1_score(exp, y_pred, labels=labels, average="macro", zero_division=0)) < 1e-12
-    p, r, f, s = precision_recall_fscore_support(exp, y_pred, labels=labels, average=None, zero_division=0)
+    assert (
+        abs(
+            got["macro_f1"] - f1_score(exp, y_pred, labels=labels, average="macro", zero_division=0)
+        )
+        < 1e-12
+    )
+    p, r, f, s = precision_recall_fscore_support(
+        exp, y_pred, labels=labels, average=None, zero_division=0
+    )
     for i, lab in enumerate(labels):
         row = got["per_label"][lab]
         assert abs(row["precision"] - p[i]) < 1e-12 and abs(row["recall"] - r[i]) < 1e-12

@@ -78,7 +78,10 @@ def test_json_schema_error_names_the_path_and_keeps_the_value():
             "schema": {
                 "type": "object",
                 "required": ["category"],
-                "properties": {"category": {"enum": ["rent", "groceries"]}, "items": {"type": "array", "items": {"type": "integer"}}},
+                "properties": {
+                    "category": {"enum": ["rent", "groceries"]},
+                    "items": {"type": "array", "items": {"type": "integer"}},
+                },
             },
         }
     )
@@ -116,9 +119,16 @@ def test_label_parsing(text, label):
 
 def test_label_not_found_or_ambiguous():
     parsed, error = parse_output("utilities", LABELS)
-    assert parsed is None and error == "not one of the labels: groceries, rent, rent payment, eating_out"
+    assert (
+        parsed is None
+        and error == "not one of the labels: groceries, rent, rent payment, eating_out"
+    )
     parsed, error = parse_output("either rent or groceries", LABELS)
-    assert parsed is None and error is not None and error.startswith("ambiguous: mentions groceries, rent")
+    assert (
+        parsed is None
+        and error is not None
+        and error.startswith("ambiguous: mentions groceries, rent")
+    )
     parsed, error = parse_output("   ", LABELS)
     assert parsed is None and error is not None and error.startswith("empty output")
     # whole words only: "parent" does not mention "rent"
@@ -144,7 +154,12 @@ def test_label_parser_memo_gives_the_same_answers_and_stays_bounded(monkeypatch)
     texts = ["Rent", "rent.", "I think **Eating-Out**", "rent or groceries", "", "Rent"] * 2
     fresh = [parsing.LabelParser(["rent", "eating out", "groceries"])._parse(t) for t in texts]
     assert [parser(t) for t in texts] == fresh
-    assert fresh[:5] == [("rent", None), ("rent", None), ("eating out", None),
-                         (None, fresh[3][1]), (None, fresh[4][1])]
+    assert fresh[:5] == [
+        ("rent", None),
+        ("rent", None),
+        ("eating out", None),
+        (None, fresh[3][1]),
+        (None, fresh[4][1]),
+    ]
     assert "ambiguous" in fresh[3][1] and fresh[4][1].startswith("empty output")
     assert len(parser._memo) <= 3

@@ -36,7 +36,9 @@ def test_unknown_option_is_config_error_naming_field():
     with pytest.raises(ConfigError) as exc:
         build_scorer({"type": "contains", "value": "a", "ignorecase": True}, source="s.suite.yaml")
     msg = str(exc.value)
-    assert "s.suite.yaml" in msg and "scorers.contains.ignorecase" in msg and "unknown option" in msg
+    assert (
+        "s.suite.yaml" in msg and "scorers.contains.ignorecase" in msg and "unknown option" in msg
+    )
 
 
 def test_wrong_option_type_is_config_error():
@@ -71,8 +73,11 @@ def test_metric_and_weight_options():
 def test_sync_scorers_score_the_same_without_a_coroutine():
     ctx = ScoreContext(output="Rent.", parsed=None, expected="rent", labels=["rent", "food"])
     for options in (
-        {"type": "label-match"}, {"type": "not-label-match"}, {"type": "contains", "value": "ren"},
-        {"type": "equals", "threshold": 0.5}, {"type": "regex", "value": "("},  # an option error…
+        {"type": "label-match"},
+        {"type": "not-label-match"},
+        {"type": "contains", "value": "ren"},
+        {"type": "equals", "threshold": 0.5},
+        {"type": "regex", "value": "("},  # an option error…
     ):
         try:
             s = build_scorer(options)
@@ -100,7 +105,9 @@ def test_scorers_that_await_are_not_sync():
     config = ScorerConfig(type="x")
     assert not Awaits(config).sync and not OwnEvaluate(config).sync
     assert not Negated(Awaits(config), config).sync
-    assert not build_scorer({"type": "python", "function": "json:dumps"}).sync  # may return a coroutine
+    assert not build_scorer(
+        {"type": "python", "function": "json:dumps"}
+    ).sync  # may return a coroutine
 
 
 def test_each_scorer_is_registered_by_the_module_named_for_it():
@@ -122,8 +129,15 @@ def test_building_a_scorer_imports_only_its_module():
         "build_scorer({'type': 'not-label-match'})\n"
         "print(sorted(m for m in sys.modules if m.startswith('driftgate.scoring.')))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     loaded = eval(out)  # noqa: S307 - our own printed list
     assert "driftgate.scoring.matching" in loaded
-    assert not {"driftgate.scoring.text", "driftgate.scoring.structured", "driftgate.scoring.custom",
-                "driftgate.scoring.judge", "driftgate.scoring.semantic"} & set(loaded)
+    assert not {
+        "driftgate.scoring.text",
+        "driftgate.scoring.structured",
+        "driftgate.scoring.custom",
+        "driftgate.scoring.judge",
+        "driftgate.scoring.semantic",
+    } & set(loaded)

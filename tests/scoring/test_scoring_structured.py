@@ -18,7 +18,12 @@ def run(options: dict, output: str | None = "", **ctx) -> Score:
 SCHEMA = {
     "type": "object",
     "required": ["items"],
-    "properties": {"items": {"type": "array", "items": {"type": "object", "properties": {"price": {"type": "number"}}}}},
+    "properties": {
+        "items": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"price": {"type": "number"}}},
+        }
+    },
 }
 
 
@@ -68,7 +73,12 @@ def test_json_valid_schema_names_failing_path():
 
 
 def test_json_valid_fails_on_the_prompts_schema_error():
-    s = run({"type": "json-valid"}, "{}", parsed={}, parse_error="schema violation at $: 'x' is a required property")
+    s = run(
+        {"type": "json-valid"},
+        "{}",
+        parsed={},
+        parse_error="schema violation at $: 'x' is a required property",
+    )
     assert s.passed is False and "required" in s.reason
 
 
@@ -92,7 +102,9 @@ def test_json_path_value_expected_and_presence():
 def test_json_path_string_expected_matches_number():
     # CSV golden sets hold strings
     assert run({"type": "json-path", "path": "amount"}, '{"amount": 1200}', expected="1200").passed
-    assert not run({"type": "json-path", "path": "amount"}, '{"amount": 1200}', expected="1201").passed
+    assert not run(
+        {"type": "json-path", "path": "amount"}, '{"amount": 1200}', expected="1201"
+    ).passed
 
 
 def test_json_path_uses_parsed_value():

@@ -46,7 +46,9 @@ def test_equals_non_string_value_reads_output_as_json():
 
 
 def test_equals_compares_parsed_json_structurally():
-    s = run({"type": "equals"}, '{"b": 2, "a": 1}', parsed={"a": 1, "b": 2}, expected={"b": 2, "a": 1})
+    s = run(
+        {"type": "equals"}, '{"b": 2, "a": 1}', parsed={"a": 1, "b": 2}, expected={"b": 2, "a": 1}
+    )
     assert s.passed is True
     assert run({"type": "equals"}, "{}", parsed={"a": 1}, expected={"a": 2}).passed is False
 

@@ -147,8 +147,11 @@ class StoredRuns:
         for m in self.manifests:
             if not self._same_experiment(m, side, arm):
                 continue
-            results = [r for r in self.store.results(m.id)
-                       if r.prompt_digest == arm.digest and r.model == arm.model_name]
+            results = [
+                r
+                for r in self.store.results(m.id)
+                if r.prompt_digest == arm.digest and r.model == arm.model_name
+            ]
             if len(results) == side.expected:
                 return m, results
         return None
@@ -165,8 +168,10 @@ class StoredRuns:
             return False
         if not any(p.digest == arm.digest for p in m.prompts):
             return False
-        if not any(md.get("id") == arm.arm.model.id and (md.get("label") or md["id"]) == arm.model_name
-                   for md in m.models):
+        if not any(
+            md.get("id") == arm.arm.model.id and (md.get("label") or md["id"]) == arm.model_name
+            for md in m.models
+        ):
             return False
         if arm.deps:
             if not m.git_revision or m.git_dirty is not False:
@@ -180,13 +185,19 @@ def shared_settings(root: Path, head: Workspace) -> Settings:
     """The settings of a workspace at another commit, with the head's runs, cache and state
     folders: results land where the next gate finds them, and cached answers are shared."""
     settings = load_settings(root) if root.is_dir() else Settings()
-    return settings.model_copy(update={
-        "runs_dir": str(head.runs_dir), "cache_dir": str(head.cache_dir), "state_dir": str(head.state_dir),
-    })
+    return settings.model_copy(
+        update={
+            "runs_dir": str(head.runs_dir),
+            "cache_dir": str(head.cache_dir),
+            "state_dir": str(head.state_dir),
+        }
+    )
 
 
 @contextlib.contextmanager
-def tree_workspace(repo: Repo, commit: str, head: Workspace, *, worktree: bool) -> Iterator[Workspace | None]:
+def tree_workspace(
+    repo: Repo, commit: str, head: Workspace, *, worktree: bool
+) -> Iterator[Workspace | None]:
     """The workspace at `commit`: a cheap exported snapshot (for planning and digests) or a
     real worktree (for running). None when the workspace did not exist at that commit."""
     ctx = repo.worktree(commit) if worktree else repo.snapshot(commit)

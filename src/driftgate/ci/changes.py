@@ -72,21 +72,28 @@ def _ws_dirs(ws: Workspace) -> dict[str, str]:
         except ValueError:
             return "\0outside"  # a folder outside the workspace matches no changed path
 
-    return {"prompts": r(ws.prompts_dir), "evalsets": r(ws.evalsets_dir),
-            "routes": r(ws.path(ws.settings.routes_dir)), "runs": r(ws.runs_dir),
-            "cache": r(ws.cache_dir), "state": r(ws.state_dir)}
+    return {
+        "prompts": r(ws.prompts_dir),
+        "evalsets": r(ws.evalsets_dir),
+        "routes": r(ws.path(ws.settings.routes_dir)),
+        "runs": r(ws.runs_dir),
+        "cache": r(ws.cache_dir),
+        "state": r(ws.state_dir),
+    }
 
 
 def classify(ws: Workspace, path: str) -> ChangeKind:
     """The kind of a workspace-relative path, from where it lives."""
     d = _ws_dirs(ws)
     name = path.rsplit("/", 1)[-1]
-    if path.endswith(SUITE_SUFFIXES) or (ws.settings.suite and path == ws.settings.suite.removeprefix("./")):
+    if path.endswith(SUITE_SUFFIXES) or (
+        ws.settings.suite and path == ws.settings.suite.removeprefix("./")
+    ):
         return "suite"
     if path == "driftgate.yaml":
         return "settings"
     if _is_under(path, d["prompts"]) and path.endswith(CONFIG_SUFFIXES):
-        inner = path[len(d["prompts"]) + 1:] if d["prompts"] not in ("", ".") else path
+        inner = path[len(d["prompts"]) + 1 :] if d["prompts"] not in ("", ".") else path
         top = inner.split("/", 1)[0]
         if top in ARTIFACT_FOLDERS and "/" in inner:
             return "fewshot" if top == "fewshot" else "index"
@@ -110,7 +117,7 @@ def dirty_paths(ws: Workspace, repo: Repo) -> list[str]:
     for code, repo_path in repo.status():
         if prefix and not repo_path.startswith(prefix):
             continue
-        path = repo_path[len(prefix):]
+        path = repo_path[len(prefix) :]
         if any(_is_under(path, d[k]) for k in ("runs", "cache", "state")):
             continue
         if code != "??" or classify(ws, path) != "other":
@@ -136,7 +143,9 @@ def discover_suites(ws: Workspace, explicit: Iterable[Path | str] | None = None)
     for folder in (ws.root, ws.evalsets_dir):
         if folder.is_dir():
             for suffix in SUITE_SUFFIXES:
-                for p in sorted(folder.rglob(f"*{suffix}") if folder != ws.root else folder.glob(f"*{suffix}")):
+                for p in sorted(
+                    folder.rglob(f"*{suffix}") if folder != ws.root else folder.glob(f"*{suffix}")
+                ):
                     found[p.resolve()] = None
     return sorted(found)
 
@@ -194,14 +203,19 @@ def suite_dependencies(ws: Workspace, suite_path: Path, policy: Path | None = No
             continue
         deps.files.add(rel(ws, p))
         assert data is not None
-        for key, folder, names in (("fewshot", "fewshot", deps.fewshots), ("index", "indexes", deps.indexes)):
+        for key, folder, names in (
+            ("fewshot", "fewshot", deps.fewshots),
+            ("index", "indexes", deps.indexes),
+        ):
             ref = data.get(key)
             if isinstance(ref, str):
                 names.add(ref)
                 for suffix in CONFIG_SUFFIXES:
                     deps.files.add(rel(ws, prompt_dir / folder / f"{ref}{suffix}"))
     for name in deps.indexes:
-        spec = next((d for s in CONFIG_SUFFIXES if (d := _raw(prompt_dir / "indexes" / f"{name}{s}"))), None)
+        spec = next(
+            (d for s in CONFIG_SUFFIXES if (d := _raw(prompt_dir / "indexes" / f"{name}{s}"))), None
+        )
         corpus = spec.get("corpus") if spec else None
         if isinstance(corpus, str):
             try:
@@ -209,7 +223,9 @@ def suite_dependencies(ws: Workspace, suite_path: Path, policy: Path | None = No
             except (ConfigError, ValueError):
                 pass
     for ref in suite.evalsets:
-        deps.evalsets.add(Path(ref).name.split(".")[0] if ("/" in ref or ref.endswith(SUFFIXES)) else ref)
+        deps.evalsets.add(
+            Path(ref).name.split(".")[0] if ("/" in ref or ref.endswith(SUFFIXES)) else ref
+        )
         try:
             deps.files.add(rel(ws, ws.evalset(ref).path))
         except (DriftgateError, ValueError):
@@ -251,7 +267,9 @@ def affected_suites(
     """Paths of the suites the changed file can affect."""
     path, kind = change.path, change.kind
     head_file = ws.root / path
-    head_text = head_file.read_text(encoding="utf-8", errors="replace") if head_file.is_file() else None
+    head_text = (
+        head_file.read_text(encoding="utf-8", errors="replace") if head_file.is_file() else None
+    )
     base_text = repo.show(base_commit, change.repo_path) if change.status != "added" else None
     if kind in ("settings",):
         return [s.path for s in suites]
@@ -278,7 +296,9 @@ def affected_suites(
             if path.rsplit("/", 1)[-1].split(".")[0] in s.evalsets:
                 out.append(s.path)
         elif kind == "route":
-            names = _route_prompt_names(_text_raw(path, head_text)) | _route_prompt_names(_text_raw(path, base_text))
+            names = _route_prompt_names(_text_raw(path, head_text)) | _route_prompt_names(
+                _text_raw(path, base_text)
+            )
             if names & s.prompt_names:
                 out.append(s.path)
         elif kind == "policy" and policy is None:
@@ -291,7 +311,12 @@ def affected_suites(
 
 
 def changed_files(
-    ws: Workspace, repo: Repo, base_commit: str, head_commit: str | None, *, include_untracked: bool = False
+    ws: Workspace,
+    repo: Repo,
+    base_commit: str,
+    head_commit: str | None,
+    *,
+    include_untracked: bool = False,
 ) -> list[ChangedFile]:
     """Files of the workspace that differ between the merge base and the head (the work
     tree when `head_commit` is None), classified by kind."""
@@ -307,14 +332,25 @@ def changed_files(
     for repo_path, letter in sorted(raw.items()):
         if prefix and not repo_path.startswith(prefix):
             continue  # outside the workspace
-        path = repo_path[len(prefix):]
+        path = repo_path[len(prefix) :]
         status = _STATUS.get(letter, "modified")
         line = None
         if status != "deleted":
-            line = repo.first_changed_line(base_commit, head_commit, repo_path) if status == "modified" else 1
+            line = (
+                repo.first_changed_line(base_commit, head_commit, repo_path)
+                if status == "modified"
+                else 1
+            )
         kind = "corpus" if path in corpora else classify(ws, path)
-        out.append(ChangedFile(path=path, repo_path=repo_path, status=status,  # type: ignore[arg-type]
-                               kind=kind, line=line))  # type: ignore[arg-type]
+        out.append(
+            ChangedFile(
+                path=path,
+                repo_path=repo_path,
+                status=status,  # type: ignore[arg-type]
+                kind=kind,
+                line=line,
+            )
+        )  # type: ignore[arg-type]
     return out
 
 
@@ -344,8 +380,12 @@ def _loader(kind: str) -> Any:
     from ..workspace import load_settings
 
     return {
-        "prompt": load_prompt, "fewshot": load_fewshot, "index": load_index_spec, "route": load_route,
-        "policy": load_policy, "suite": load_suite,
+        "prompt": load_prompt,
+        "fewshot": load_fewshot,
+        "index": load_index_spec,
+        "route": load_route,
+        "policy": load_policy,
+        "suite": load_suite,
         "golden_set": lambda p: EvalSet(p.stem, p).validate(),
         "settings": lambda p: load_settings(p.parent),
     }.get(kind)
@@ -363,7 +403,11 @@ def validate_changed(ws: Workspace, repo: Repo, changes: list[ChangedFile]) -> l
         try:
             load(target)
         except DriftgateError as exc:
-            out.append(error_annotation(ws, repo, exc, default_file=c.repo_path, title=f"{c.path} does not parse"))
+            out.append(
+                error_annotation(
+                    ws, repo, exc, default_file=c.repo_path, title=f"{c.path} does not parse"
+                )
+            )
     return out
 
 

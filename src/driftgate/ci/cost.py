@@ -80,7 +80,9 @@ class _CacheProbe:
             self.cache.close()
 
 
-def estimate_side(side: SidePlan, arms: list[ArmSpec], *, label: str, suite: str) -> list[CallEstimate]:
+def estimate_side(
+    side: SidePlan, arms: list[ArmSpec], *, label: str, suite: str
+) -> list[CallEstimate]:
     """Calls, cache hits, tokens and cost of running `arms` of a planned side."""
     from ..providers import create_provider
     from ..providers.cache import cache_key
@@ -90,14 +92,18 @@ def estimate_side(side: SidePlan, arms: list[ArmSpec], *, label: str, suite: str
         return []
     probe = _CacheProbe(plan.workspace.cache_dir / "responses.sqlite")
     stats = {a.name: {"calls": 0, "cached": 0, "in": 0, "out": 0} for a in arms}
-    cacheable = {a.name: create_provider(a.arm.model, workspace=plan.workspace).cacheable for a in arms}
+    cacheable = {
+        a.name: create_provider(a.arm.model, workspace=plan.workspace).cacheable for a in arms
+    }
     try:
         for es in plan.evalsets:
             for case in plan.cases(es):
                 for spec in arms:
                     arm = spec.arm
                     try:
-                        messages = arm.prompt.render({**case.template_context(), **arm.context}, case_id=case.id)
+                        messages = arm.prompt.render(
+                            {**case.template_context(), **arm.context}, case_id=case.id
+                        )
                     except TemplateError:
                         continue  # recorded as a template error by the engine: no call
                     st = stats[spec.name]
@@ -105,7 +111,9 @@ def estimate_side(side: SidePlan, arms: list[ArmSpec], *, label: str, suite: str
                     out_tok = int(arm.params.get("max_tokens") or DEFAULT_OUTPUT_TOKENS)
                     for r in range(plan.repeat):
                         st["calls"] += 1
-                        if cacheable[spec.name] and probe.has(_key(cache_key, arm, case, messages, r)):
+                        if cacheable[spec.name] and probe.has(
+                            _key(cache_key, arm, case, messages, r)
+                        ):
                             st["cached"] += 1
                         else:
                             st["in"] += in_tok
@@ -116,11 +124,20 @@ def estimate_side(side: SidePlan, arms: list[ArmSpec], *, label: str, suite: str
     for spec in arms:
         st = stats[spec.name]
         cost = price(spec.arm.model, st["in"], st["out"]) if st["calls"] > st["cached"] else 0.0
-        out.append(CallEstimate(
-            suite=suite, side=label, arm=spec.name, model=spec.arm.model.id,  # type: ignore[arg-type]
-            calls=st["calls"], cached=st["cached"], input_tokens=st["in"], output_tokens=st["out"],
-            cost_usd=cost, note=None if cost is not None else "no price in litellm's table",
-        ))
+        out.append(
+            CallEstimate(
+                suite=suite,
+                side=label,
+                arm=spec.name,
+                model=spec.arm.model.id,  # type: ignore[arg-type]
+                calls=st["calls"],
+                cached=st["cached"],
+                input_tokens=st["in"],
+                output_tokens=st["out"],
+                cost_usd=cost,
+                note=None if cost is not None else "no price in litellm's table",
+            )
+        )
     return out
 
 
@@ -128,10 +145,23 @@ def _key(cache_key: Any, arm: Any, case: Any, messages: list[dict[str, str]], re
     from ..providers.base import CaseHint
 
     prompt = arm.prompt
-    hint = CaseHint(id=case.id, expected=case.expected, segment=case.segment, labels=prompt.output.labels,
-                    output_type=prompt.output.type, repeat=repeat)
-    return cache_key(arm.model.id, arm.model.api_base, messages, arm.params, arm.response_format(), repeat,
-                     case=hint)
+    hint = CaseHint(
+        id=case.id,
+        expected=case.expected,
+        segment=case.segment,
+        labels=prompt.output.labels,
+        output_type=prompt.output.type,
+        repeat=repeat,
+    )
+    return cache_key(
+        arm.model.id,
+        arm.model.api_base,
+        messages,
+        arm.params,
+        arm.response_format(),
+        repeat,
+        case=hint,
+    )
 
 
 def format_estimate(items: list[CallEstimate]) -> list[str]:
@@ -142,14 +172,18 @@ def format_estimate(items: list[CallEstimate]) -> list[str]:
     for i in items:
         share = f"{i.cached / i.calls:.0%}" if i.calls else "—"
         cost = fmt_cost(i.cost_usd) if i.cost_usd is not None else "unknown price"
-        lines.append(f"  {i.side:<4}  {i.suite} · {i.arm}: {i.calls} calls, {i.cached} cached ({share}), "
-                     f"est. {cost}")
+        lines.append(
+            f"  {i.side:<4}  {i.suite} · {i.arm}: {i.calls} calls, {i.cached} cached ({share}), "
+            f"est. {cost}"
+        )
     calls = sum(i.calls for i in items)
     cached = sum(i.cached for i in items)
     total = sum(i.cost_usd or 0.0 for i in items)
     unknown = sorted({i.model for i in items if i.cost_usd is None})
     share = f"{cached / calls:.0%}" if calls else "—"
-    lines.append(f"total: {calls} calls, {cached} served from the cache ({share}), "
-                 f"{calls - cached} to make, estimated cost {fmt_cost(total)}"
-                 + (f" (+ unknown prices: {', '.join(unknown)})" if unknown else ""))
+    lines.append(
+        f"total: {calls} calls, {cached} served from the cache ({share}), "
+        f"{calls - cached} to make, estimated cost {fmt_cost(total)}"
+        + (f" (+ unknown prices: {', '.join(unknown)})" if unknown else "")
+    )
     return lines

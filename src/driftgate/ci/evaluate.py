@@ -52,7 +52,9 @@ class _Work:
     head: SidePlan
     base: SidePlan | None = None
     pairs: list[ArmSpec | None] = field(default_factory=list)
-    found: dict[int, tuple[Found, str]] = field(default_factory=dict)  # head arm → (base results, source)
+    found: dict[int, tuple[Found, str]] = field(
+        default_factory=dict
+    )  # head arm → (base results, source)
     head_manifest: RunManifest | None = None
     head_results: list[CaseResult] = field(default_factory=list)
 
@@ -77,18 +79,30 @@ class Gate:
             raise ConfigError(
                 f"the work tree has uncommitted changes ({shown}); the gate evaluates commits",
                 hint="commit or stash them (`git stash --include-untracked`), or pass --allow-dirty "
-                     "to evaluate the work tree as it is",
+                "to evaluate the work tree as it is",
             )
-        report = CIReport(base_ref=o.base, base_commit=base, merge_base=merge_base, head_ref=o.head or "HEAD",
-                          head_commit=head, dirty=bool(dirty), dry_run=o.dry_run)
-        self.echo(f"driftgate ci: base {o.base} (merge base {merge_base[:12]}) → head {head[:12]}"
-                  + (" + uncommitted changes" if dirty else ""))
+        report = CIReport(
+            base_ref=o.base,
+            base_commit=base,
+            merge_base=merge_base,
+            head_ref=o.head or "HEAD",
+            head_commit=head,
+            dirty=bool(dirty),
+            dry_run=o.dry_run,
+        )
+        self.echo(
+            f"driftgate ci: base {o.base} (merge base {merge_base[:12]}) → head {head[:12]}"
+            + (" + uncommitted changes" if dirty else "")
+        )
         self.dirty = bool(dirty)
         with head_workspace(self.ws, repo, head, on_checkout) as hws:
             self._gate(report, hws)
         report.exit_code = _exit_code(report)
-        self.echo(f"gate {'passed' if report.exit_code == 0 else 'FAILED'} (exit {report.exit_code})"
-                  if not o.dry_run or report.exit_code else "dry run: nothing was called")
+        self.echo(
+            f"gate {'passed' if report.exit_code == 0 else 'FAILED'} (exit {report.exit_code})"
+            if not o.dry_run or report.exit_code
+            else "dry run: nothing was called"
+        )
         return report
 
     def _path(self, hws: Workspace, p: Path | str) -> Path:
@@ -104,9 +118,17 @@ class Gate:
         policy = self._path(hws, o.policy) if o.policy else None
         if policy is not None and not policy.is_file():
             raise ConfigError("gate policy file not found", path=policy, field="--policy")
-        changes = changed_files(hws, repo, report.merge_base, None if report.dirty else report.head_commit,
-                                include_untracked=report.dirty)
-        deps = [suite_dependencies(hws, p, policy) for p in discover_suites(hws, [self._path(hws, s) for s in o.suites])]
+        changes = changed_files(
+            hws,
+            repo,
+            report.merge_base,
+            None if report.dirty else report.head_commit,
+            include_untracked=report.dirty,
+        )
+        deps = [
+            suite_dependencies(hws, p, policy)
+            for p in discover_suites(hws, [self._path(hws, s) for s in o.suites])
+        ]
         for c in changes:
             c.suites = affected_suites(hws, repo, c, report.merge_base, deps, policy)
         report.changed = changes
@@ -118,14 +140,25 @@ class Gate:
         affected = [d for d in deps if any(d.path in c.suites for c in changes)]
         report.unaffected_suites = [d.path for d in deps if d not in affected]
         if parse_errors:
-            report.message = "A changed file does not parse, so nothing was evaluated; see the annotations."
-            report.suites = [self._outcome(d, changes, status="error", error="not evaluated: a file it reads "
-                                           "does not parse") for d in affected]
+            report.message = (
+                "A changed file does not parse, so nothing was evaluated; see the annotations."
+            )
+            report.suites = [
+                self._outcome(
+                    d,
+                    changes,
+                    status="error",
+                    error="not evaluated: a file it reads does not parse",
+                )
+                for d in affected
+            ]
             self.echo(report.message)
             return
         if not affected:
-            report.message = (f"Nothing relevant changed: none of the {len(changes)} changed files is read by "
-                              f"any of the {len(deps)} suites, so nothing was evaluated.")
+            report.message = (
+                f"Nothing relevant changed: none of the {len(changes)} changed files is read by "
+                f"any of the {len(deps)} suites, so nothing was evaluated."
+            )
             self.echo(report.message)
             return
         work = self._plan(report, hws, affected, changes)
@@ -146,12 +179,20 @@ class Gate:
 
     def _outcome(self, d: SuiteDeps, changes: list[ChangedFile], **kw: Any) -> SuiteOutcome:
         return SuiteOutcome(
-            suite=d.path, changed=[c.path for c in changes if d.path in c.suites],
-            policy_changed=[c.path for c in changes if c.kind == "policy" and d.path in c.suites], **kw,
+            suite=d.path,
+            changed=[c.path for c in changes if d.path in c.suites],
+            policy_changed=[c.path for c in changes if c.kind == "policy" and d.path in c.suites],
+            **kw,
         )
 
     # ---- 3. plans at the head and at the base ---------------------------------------------------
-    def _plan(self, report: CIReport, hws: Workspace, affected: list[SuiteDeps], changes: list[ChangedFile]) -> list[_Work]:
+    def _plan(
+        self,
+        report: CIReport,
+        hws: Workspace,
+        affected: list[SuiteDeps],
+        changes: list[ChangedFile],
+    ) -> list[_Work]:
         work = []
         for d in affected:
             outcome = self._outcome(d, changes, status="passed")
@@ -166,7 +207,9 @@ class Gate:
         with tree_workspace(self.repo, report.merge_base, self.ws, worktree=False) as bws:
             for w in work:
                 w.base = self._plan_base(report, bws, w)
-                w.pairs = pair_arms(w.head.arms, w.base.arms) if w.base else [None] * len(w.head.arms)
+                w.pairs = (
+                    pair_arms(w.head.arms, w.base.arms) if w.base else [None] * len(w.head.arms)
+                )
                 for i, b in enumerate(w.pairs):
                     hit = self.stored.find(w.base, b) if (w.base and b) else None
                     if hit:
@@ -182,14 +225,26 @@ class Gate:
             return plan_side(bws, path, self.repo)  # type: ignore[arg-type]
         except DriftgateError as exc:
             msg = f"{w.outcome.suite}: the merge base's suite could not be planned, gating without a baseline: {exc}"
-            report.annotations.append(Annotation(level="warning", message=msg.replace(str(bws.root) + "/", ""),  # type: ignore[union-attr]
-                                                 title="no baseline"))
+            report.annotations.append(
+                Annotation(
+                    level="warning",
+                    message=msg.replace(str(bws.root) + "/", ""),  # type: ignore[union-attr]
+                    title="no baseline",
+                )
+            )
             return None
 
-    def _suite_error(self, report: CIReport, hws: Workspace, outcome: SuiteOutcome, exc: DriftgateError) -> None:
+    def _suite_error(
+        self, report: CIReport, hws: Workspace, outcome: SuiteOutcome, exc: DriftgateError
+    ) -> None:
         outcome.status = "error"
-        ann = error_annotation(hws, self.repo, exc, default_file=self._repo_path(outcome.suite),
-                               title=f"suite {outcome.suite} cannot be evaluated")
+        ann = error_annotation(
+            hws,
+            self.repo,
+            exc,
+            default_file=self._repo_path(outcome.suite),
+            title=f"suite {outcome.suite} cannot be evaluated",
+        )
         outcome.error = ann.message
         report.annotations.append(ann)
 
@@ -201,8 +256,11 @@ class Gate:
         from .cost import estimate_side
 
         items = estimate_side(w.head, w.head.arms, label="head", suite=w.outcome.suite)
-        refs = {b.arm.prompt.ref for i, b in enumerate(w.pairs)
-                if b is not None and i not in w.found and not self._served_by_head(w, b)}
+        refs = {
+            b.arm.prompt.ref
+            for i, b in enumerate(w.pairs)
+            if b is not None and i not in w.found and not self._served_by_head(w, b)
+        }
         if w.base is None:
             return items
         # The base run takes a prompt list, so it runs those prompts on every model of the suite.
@@ -212,18 +270,28 @@ class Gate:
     def _served_by_head(self, w: _Work, b: ArmSpec) -> bool:
         """Whether the head's own run will hold results that answer for base arm `b` (the
         change left this arm's inputs untouched)."""
-        if w.base is None or (w.base.suite_key, w.base.evalsets) != (w.head.suite_key, w.head.evalsets):
+        if w.base is None or (w.base.suite_key, w.base.evalsets) != (
+            w.head.suite_key,
+            w.head.evalsets,
+        ):
             return False
         if self.dirty and b.deps:
             return False  # a dirty run never answers for artifacts its digests do not cover
-        return any(h.digest == b.digest and h.model_name == b.model_name and h.arm.model.id == b.arm.model.id
-                   and h.deps == b.deps for h in w.head.arms)
+        return any(
+            h.digest == b.digest
+            and h.model_name == b.model_name
+            and h.arm.model.id == b.arm.model.id
+            and h.deps == b.deps
+            for h in w.head.arms
+        )
 
     def _estimate(self, work: list[_Work]) -> CostEstimate:
         est = CostEstimate()
         for w in work:
             est.items += self._estimates[id(w)]
-            est.reused += [f"{w.outcome.suite} · {b.name}" for i, b in enumerate(w.pairs) if b and i in w.found]
+            est.reused += [
+                f"{w.outcome.suite} · {b.name}" for i, b in enumerate(w.pairs) if b and i in w.found
+            ]
         return est
 
     def _check_budget(self, est: CostEstimate) -> None:
@@ -233,15 +301,17 @@ class Gate:
         if est.unpriced:
             raise ConfigError(
                 f"cannot check --budget-usd {budget:g}: litellm's price table has no price for "
-                f"{', '.join(est.unpriced)}", field="--budget-usd",
+                f"{', '.join(est.unpriced)}",
+                field="--budget-usd",
                 hint="drop --budget-usd for these models, or warm the response cache first",
             )
         if est.cost_usd > budget + 1e-12:
             raise ConfigError(
                 f"the gate would make {est.calls - est.cached} calls estimated at ${est.cost_usd:.4f}, "
-                f"above --budget-usd {budget:g}; nothing was run", field="--budget-usd",
+                f"above --budget-usd {budget:g}; nothing was run",
+                field="--budget-usd",
                 hint="raise the budget, narrow the run with -c SUITE, or warm the response cache "
-                     "(`driftgate ci --dry-run` shows the estimate)",
+                "(`driftgate ci --dry-run` shows the estimate)",
             )
 
     # ---- 5. running the head and what the base still lacks ------------------------------------------
@@ -259,10 +329,17 @@ class Gate:
 
     def _provider_errors(self, report: CIReport, w: _Work, run_id: str, side: str) -> None:
         w.outcome.status = "provider_errors"
-        w.outcome.error = (f"the {side} run {run_id} hit too many provider errors; no verdict without complete "
-                           f"results (`driftgate show {run_id}` lists them)")
-        report.annotations.append(Annotation(level="error", message=w.outcome.error,
-                                             title=f"provider errors in {w.outcome.suite}"))
+        w.outcome.error = (
+            f"the {side} run {run_id} hit too many provider errors; no verdict without complete "
+            f"results (`driftgate show {run_id}` lists them)"
+        )
+        report.annotations.append(
+            Annotation(
+                level="error",
+                message=w.outcome.error,
+                title=f"provider errors in {w.outcome.suite}",
+            )
+        )
 
     def _complete_base(self, report: CIReport, work: list[_Work]) -> None:
         from ..engine.runner import run
@@ -287,8 +364,10 @@ class Gate:
                 assert w.base is not None
                 idx = [i for ww, i in missing if ww is w]
                 refs = sorted({w.pairs[i].arm.prompt.ref for i in idx})  # type: ignore[union-attr]
-                self.echo(f"evaluating {', '.join(refs)} at the merge base {report.merge_base[:12]} "
-                          f"(temporary worktree)")
+                self.echo(
+                    f"evaluating {', '.join(refs)} at the merge base {report.merge_base[:12]} "
+                    f"(temporary worktree)"
+                )
                 result = run(wws.root / w.base.suite_rel, workspace=wws, prompts=refs)
                 w.outcome.usage = w.outcome.usage.add(usage_of(result.results))
                 if result.manifest.verdict in ("provider_errors", "incomplete"):
@@ -297,11 +376,17 @@ class Gate:
                 for i in idx:
                     b = w.pairs[i]
                     assert b is not None
-                    mine = [r for r in result.results if r.prompt_digest == b.digest and r.model == b.model_name]
+                    mine = [
+                        r
+                        for r in result.results
+                        if r.prompt_digest == b.digest and r.model == b.model_name
+                    ]
                     w.found[i] = ((result.manifest, mine), "worktree")
 
     # ---- 6. verdicts ----------------------------------------------------------------------------------
-    def _judge(self, report: CIReport, hws: Workspace, w: _Work, changes: list[ChangedFile]) -> None:
+    def _judge(
+        self, report: CIReport, hws: Workspace, w: _Work, changes: list[ChangedFile]
+    ) -> None:
         if w.outcome.status != "passed":
             return
         for i, h in enumerate(w.head.arms):
@@ -310,41 +395,83 @@ class Gate:
             source = found[1] if found else "none"
             base_manifest, base_results = found[0] if found else (None, None)
             outcome = ArmOutcome(
-                arm=h.name, prompt=h.arm.prompt.ref, prompt_name=h.prompt_name, model=h.model_name,
-                prompt_source=_rel(hws, h.arm.prompt.source), baseline_arm=b.name if (b and found) else None,
+                arm=h.name,
+                prompt=h.arm.prompt.ref,
+                prompt_name=h.prompt_name,
+                model=h.model_name,
+                prompt_source=_rel(hws, h.arm.prompt.source),
+                baseline_arm=b.name if (b and found) else None,
                 baseline_source=source,  # type: ignore[arg-type]
-                baseline_run=base_manifest.id if base_manifest else None, head_run=w.outcome.head_run,
+                baseline_run=base_manifest.id if base_manifest else None,
+                head_run=w.outcome.head_run,
             )
-            mine = [r for r in w.head_results if r.prompt == h.arm.prompt.ref and r.model == h.model_name]
-            judge_arm(outcome, mine, base_results, w.head_manifest, base_manifest,
-                      policy_path=self._path(hws, self.opts.policy) if self.opts.policy else None,
-                      workspace=hws, baseline_digest=b.digest if b else None)
+            mine = [
+                r
+                for r in w.head_results
+                if r.prompt == h.arm.prompt.ref and r.model == h.model_name
+            ]
+            judge_arm(
+                outcome,
+                mine,
+                base_results,
+                w.head_manifest,
+                base_manifest,
+                policy_path=self._path(hws, self.opts.policy) if self.opts.policy else None,
+                workspace=hws,
+                baseline_digest=b.digest if b else None,
+            )
             w.outcome.arms.append(outcome)
             compared = outcome.baseline_source != "none"
-            self.echo(f"{w.outcome.suite} · {outcome.arm}"
-                      + (f" vs {outcome.baseline_arm} ({outcome.baseline_source} run {outcome.baseline_run})"
-                         if compared else " (no baseline)")
-                      + ": " + (outcome.error or (outcome.verdict.summary() if outcome.verdict else "")))
+            self.echo(
+                f"{w.outcome.suite} · {outcome.arm}"
+                + (
+                    f" vs {outcome.baseline_arm} ({outcome.baseline_source} run {outcome.baseline_run})"
+                    if compared
+                    else " (no baseline)"
+                )
+                + ": "
+                + (outcome.error or (outcome.verdict.summary() if outcome.verdict else ""))
+            )
             if not outcome.passed:
                 w.outcome.status = "error" if outcome.error else "failed"
                 report.annotations += self._failure_annotations(w, outcome, changes)
             elif not compared:
-                report.annotations.append(Annotation(
-                    level="warning", file=self._repo_path(outcome.prompt_source or w.outcome.suite), line=1,
-                    title="no baseline", message=f"{w.outcome.suite} · {outcome.arm}: no base arm to compare "
-                    "with (a new prompt or suite, or no case in common); only the rules that need no baseline "
-                    "were applied"))
+                report.annotations.append(
+                    Annotation(
+                        level="warning",
+                        file=self._repo_path(outcome.prompt_source or w.outcome.suite),
+                        line=1,
+                        title="no baseline",
+                        message=f"{w.outcome.suite} · {outcome.arm}: no base arm to compare "
+                        "with (a new prompt or suite, or no case in common); only the rules that need no baseline "
+                        "were applied",
+                    )
+                )
         if w.outcome.head_verdict == "below_threshold":
             w.outcome.status = "failed"
-            report.annotations.append(Annotation(
-                level="error", file=self._repo_path(w.outcome.suite), line=1, title="below the pass threshold",
-                message=f"the head run {w.outcome.head_run} of {w.outcome.suite} is below the suite's pass_threshold"))
+            report.annotations.append(
+                Annotation(
+                    level="error",
+                    file=self._repo_path(w.outcome.suite),
+                    line=1,
+                    title="below the pass threshold",
+                    message=f"the head run {w.outcome.head_run} of {w.outcome.suite} is below the suite's pass_threshold",
+                )
+            )
         for p in w.outcome.policy_changed:
-            report.annotations.append(Annotation(
-                level="warning", file=self._repo_path(p), line=1, title="gate policy changed",
-                message=f"{p} changed in this pull request; the gate applied the head's version"))
+            report.annotations.append(
+                Annotation(
+                    level="warning",
+                    file=self._repo_path(p),
+                    line=1,
+                    title="gate policy changed",
+                    message=f"{p} changed in this pull request; the gate applied the head's version",
+                )
+            )
 
-    def _failure_annotations(self, w: _Work, arm: ArmOutcome, changes: list[ChangedFile]) -> list[Annotation]:
+    def _failure_annotations(
+        self, w: _Work, arm: ArmOutcome, changes: list[ChangedFile]
+    ) -> list[Annotation]:
         """Errors on the changed files behind a failed arm: its own prompt file when the PR
         changed it, else every changed file the suite reads (deleted ones excepted)."""
         mine = [c for c in changes if w.outcome.suite in c.suites and c.status != "deleted"]
@@ -356,10 +483,25 @@ class Gate:
             ids = ", ".join(f.case_id for f in arm.comparison.regressed[:10])
             msg += f"\nregressed cases: {ids}"
         if not targets:
-            return [Annotation(level="error", message=msg, file=self._repo_path(w.outcome.suite), line=1,
-                               title="prompt gate failed")]
-        return [Annotation(level="error", message=msg, file=c.repo_path, line=c.line or 1,
-                           title="prompt gate failed") for c in targets]
+            return [
+                Annotation(
+                    level="error",
+                    message=msg,
+                    file=self._repo_path(w.outcome.suite),
+                    line=1,
+                    title="prompt gate failed",
+                )
+            ]
+        return [
+            Annotation(
+                level="error",
+                message=msg,
+                file=c.repo_path,
+                line=c.line or 1,
+                title="prompt gate failed",
+            )
+            for c in targets
+        ]
 
 
 def _rel(ws: Workspace, path: Path | None) -> str | None:

@@ -57,7 +57,9 @@ class Repo:
         return cls(Path(proc.stdout.strip()).resolve(), root)
 
     # ---- commands ------------------------------------------------------------------
-    def git(self, *args: str, check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    def git(
+        self, *args: str, check: bool = True, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return _git(cwd or self.workspace, *args, check=check)
 
     def is_shallow(self) -> bool:
@@ -74,7 +76,8 @@ class Repo:
         if self.is_shallow():
             raise ConfigError(
                 f"{what} {ref!r} is not in this shallow clone",
-                field=what, hint=FETCH_HINT,
+                field=what,
+                hint=FETCH_HINT,
             )
         raise ConfigError(
             f"{what} {ref!r} does not exist in {self.toplevel}",
@@ -90,10 +93,12 @@ class Repo:
         if self.is_shallow():
             raise ConfigError(
                 f"no common ancestor of {base[:12]} and {head[:12]} in this shallow clone",
-                field="base", hint=FETCH_HINT,
+                field="base",
+                hint=FETCH_HINT,
             )
         raise ConfigError(
-            f"{base[:12]} and {head[:12]} have no common ancestor", field="base",
+            f"{base[:12]} and {head[:12]} have no common ancestor",
+            field="base",
             hint="--base must name a commit of the same history as the head (e.g. origin/main)",
         )
 
@@ -112,7 +117,9 @@ class Repo:
     def status(self) -> list[tuple[str, str]]:
         """(XY status, repository-relative path) of every uncommitted change, untracked
         files included (ignored ones are not)."""
-        raw = self.git("status", "--porcelain=v1", "-z", "--untracked-files=all", cwd=self.toplevel).stdout
+        raw = self.git(
+            "status", "--porcelain=v1", "-z", "--untracked-files=all", cwd=self.toplevel
+        ).stdout
         out = []
         entries = raw.split("\0")
         i = 0
@@ -163,9 +170,15 @@ class Repo:
         folder did not exist at that commit."""
         tmp = Path(tempfile.mkdtemp(prefix="driftgate-base-"))
         try:
-            args = ["archive", "--format=tar", commit] + ([self.prefix + "/"] if self.prefix else [])
+            args = ["archive", "--format=tar", commit] + (
+                [self.prefix + "/"] if self.prefix else []
+            )
             proc = subprocess.run(
-                ["git", *args], cwd=self.toplevel, capture_output=True, timeout=300, check=False,
+                ["git", *args],
+                cwd=self.toplevel,
+                capture_output=True,
+                timeout=300,
+                check=False,
             )
             if proc.returncode == 0:
                 _extract(proc.stdout, tmp)
@@ -179,8 +192,16 @@ class Repo:
         Yields the folder that corresponds to the workspace root."""
         parent = Path(tempfile.mkdtemp(prefix="driftgate-worktree-"))
         path = parent / "tree"
-        proc = self.git("worktree", "add", "--detach", "--force", str(path), commit, check=False,
-                        cwd=self.toplevel)
+        proc = self.git(
+            "worktree",
+            "add",
+            "--detach",
+            "--force",
+            str(path),
+            commit,
+            check=False,
+            cwd=self.toplevel,
+        )
         if proc.returncode != 0:
             shutil.rmtree(parent, ignore_errors=True)
             raise GitError(f"git worktree add failed: {proc.stderr.strip() or proc.stdout.strip()}")
@@ -213,12 +234,20 @@ def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
     try:
         proc = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=env, check=False,
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+            check=False,
         )
     except FileNotFoundError:
         raise ConfigError("git is not installed (or not on PATH)", hint="install git") from None
     except subprocess.TimeoutExpired:
         raise GitError(f"`git {' '.join(args)}` timed out") from None
     if check and proc.returncode != 0:
-        raise GitError(f"`git {' '.join(args)}` failed: {proc.stderr.strip() or proc.stdout.strip()}")
+        raise GitError(
+            f"`git {' '.join(args)}` failed: {proc.stderr.strip() or proc.stdout.strip()}"
+        )
     return proc

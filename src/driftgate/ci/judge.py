@@ -50,7 +50,9 @@ def judge_arm(
         outcome.error = "the head run has no results for this arm"
         return
     try:
-        policy = load_policy(policy_path) if policy_path else find_policy(workspace, outcome.prompt_name)
+        policy = (
+            load_policy(policy_path) if policy_path else find_policy(workspace, outcome.prompt_name)
+        )
     except DriftgateError as exc:
         outcome.error = f"gate policy: {exc}"
         return
@@ -58,21 +60,36 @@ def judge_arm(
     if base:
         names |= {"baseline": f"{outcome.baseline_arm} (base)", "baseline_digest": baseline_digest}
     try:
-        outcome.verdict = _relative_policy(evaluate_gate(head, base or None, policy, **names), workspace)
+        outcome.verdict = _relative_policy(
+            evaluate_gate(head, base or None, policy, **names), workspace
+        )
         if base:
             margin = policy.non_inferiority.margin if policy.non_inferiority else 0.0
             outcome.comparison = compare_results(
-                base, head, metric=policy.metric, margin=margin, confidence=policy.confidence,
-                seed=policy.seed, manifest_a=base_manifest, manifest_b=head_manifest,
+                base,
+                head,
+                metric=policy.metric,
+                margin=margin,
+                confidence=policy.confidence,
+                seed=policy.seed,
+                manifest_a=base_manifest,
+                manifest_b=head_manifest,
             )
     except ConfigError as exc:
         if base and exc.field in _NOTHING_IN_COMMON:
             outcome.comparison = None
             outcome.baseline_source, outcome.baseline_run, outcome.baseline_arm = "none", None, None
             try:
-                outcome.verdict = _relative_policy(evaluate_gate(
-                    head, None, policy, candidate=names["candidate"], candidate_digest=names["candidate_digest"],
-                ), workspace)
+                outcome.verdict = _relative_policy(
+                    evaluate_gate(
+                        head,
+                        None,
+                        policy,
+                        candidate=names["candidate"],
+                        candidate_digest=names["candidate_digest"],
+                    ),
+                    workspace,
+                )
             except DriftgateError as inner:
                 outcome.error = str(inner)
                 return
@@ -87,7 +104,7 @@ def _relative_policy(verdict: GateVerdict, ws: Workspace) -> GateVerdict:
     nothing in a PR comment."""
     root = str(ws.root) + "/"
     if verdict.policy.startswith(root):
-        verdict.policy = verdict.policy[len(root):]
+        verdict.policy = verdict.policy[len(root) :]
     return verdict
 
 
@@ -97,11 +114,18 @@ def failed_rules_text(verdict: GateVerdict) -> str:
     for r in verdict.failed:
         nums = []
         if r.observed is not None:
-            nums.append(f"observed {r.observed:+.3f}" if r.rule in ("non_inferiority", "segment")
-                        else f"observed {r.observed:.4g}")
+            nums.append(
+                f"observed {r.observed:+.3f}"
+                if r.rule in ("non_inferiority", "segment")
+                else f"observed {r.observed:.4g}"
+            )
         if r.ci_low is not None and r.ci_high is not None:
             nums.append(f"CI [{r.ci_low:+.3f}, {r.ci_high:+.3f}]")
         if r.threshold is not None:
             nums.append(f"threshold {r.threshold:g}")
-        parts.append(r.name + (f" ({', '.join(nums)})" if nums else "") + (f": {r.detail}" if r.detail and not nums else ""))
+        parts.append(
+            r.name
+            + (f" ({', '.join(nums)})" if nums else "")
+            + (f": {r.detail}" if r.detail and not nums else "")
+        )
     return "; ".join(parts)

@@ -12,16 +12,32 @@ from ..compare.model import Comparison
 from ..gate import GateVerdict
 
 ChangeKind = Literal[
-    "prompt", "fewshot", "index", "corpus", "golden_set", "suite", "route", "policy", "settings", "other"
+    "prompt",
+    "fewshot",
+    "index",
+    "corpus",
+    "golden_set",
+    "suite",
+    "route",
+    "policy",
+    "settings",
+    "other",
 ]
 ChangeStatus = Literal["added", "modified", "deleted"]
 SuiteStatus = Literal["passed", "failed", "provider_errors", "error"]
 BaselineSource = Literal["stored", "worktree", "none"]
 
 KIND_TEXT: dict[str, str] = {
-    "prompt": "prompt", "fewshot": "few-shot set", "index": "retrieval index", "corpus": "index corpus",
-    "golden_set": "golden set", "suite": "suite", "route": "route", "policy": "gate policy",
-    "settings": "workspace settings", "other": "other",
+    "prompt": "prompt",
+    "fewshot": "few-shot set",
+    "index": "retrieval index",
+    "corpus": "index corpus",
+    "golden_set": "golden set",
+    "suite": "suite",
+    "route": "route",
+    "policy": "gate policy",
+    "settings": "workspace settings",
+    "other": "other",
 }
 
 
@@ -57,8 +73,12 @@ class Usage(Strict):
     cost_usd: float = 0.0
 
     def add(self, other: Usage) -> Usage:
-        return Usage(calls=self.calls + other.calls, cached=self.cached + other.cached,
-                     errors=self.errors + other.errors, cost_usd=self.cost_usd + other.cost_usd)
+        return Usage(
+            calls=self.calls + other.calls,
+            cached=self.cached + other.cached,
+            errors=self.errors + other.errors,
+            cost_usd=self.cost_usd + other.cost_usd,
+        )
 
 
 class ArmOutcome(Strict):

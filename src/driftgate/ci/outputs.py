@@ -75,47 +75,77 @@ def gate_junit(report: CIReport) -> str:
         counts = {k: sum(1 for c in cases if c[2] == k) for k in ("failure", "error", "skipped")}
         body = []
         for cname, classname, kind, msg in cases:
-            head = f"    <testcase name={_attr(cname)} classname={_attr(classname)} time=\"0\""
+            head = f'    <testcase name={_attr(cname)} classname={_attr(classname)} time="0"'
             if kind == "pass":
-                body.append(head + (f">\n      <system-out>{escape(clean(msg))}</system-out>\n    </testcase>"
-                                    if msg else "/>"))
+                body.append(
+                    head
+                    + (
+                        f">\n      <system-out>{escape(clean(msg))}</system-out>\n    </testcase>"
+                        if msg
+                        else "/>"
+                    )
+                )
             elif kind == "skipped":
                 body.append(f"{head}>\n      <skipped message={_attr(msg)}/>\n    </testcase>")
             else:
-                body.append(f"{head}>\n      <{kind} message={_attr(msg[:500])} type=\"{kind}\">"
-                            f"{escape(clean(msg))}</{kind}>\n    </testcase>")
+                body.append(
+                    f'{head}>\n      <{kind} message={_attr(msg[:500])} type="{kind}">'
+                    f"{escape(clean(msg))}</{kind}>\n    </testcase>"
+                )
         totals["tests"] += len(cases)
         totals["failures"] += counts["failure"]
         totals["errors"] += counts["error"]
         totals["skipped"] += counts["skipped"]
         suites_xml.append(
-            f"  <testsuite name={_attr(name)} tests=\"{len(cases)}\" failures=\"{counts['failure']}\" "
-            f"errors=\"{counts['error']}\" skipped=\"{counts['skipped']}\" time=\"0\" "
-            f"timestamp=\"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime())}\">\n"
-            + "\n".join(body) + "\n  </testsuite>"
+            f'  <testsuite name={_attr(name)} tests="{len(cases)}" failures="{counts["failure"]}" '
+            f'errors="{counts["error"]}" skipped="{counts["skipped"]}" time="0" '
+            f'timestamp="{time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())}">\n'
+            + "\n".join(body)
+            + "\n  </testsuite>"
         )
 
-    parse = [a for a in report.annotations if a.level == "error" and a.title and a.title.endswith("does not parse")]
+    parse = [
+        a
+        for a in report.annotations
+        if a.level == "error" and a.title and a.title.endswith("does not parse")
+    ]
     if parse:
-        suite("changed files", [(a.file or "?", "driftgate.ci.parse", "failure", a.message) for a in parse])
+        suite(
+            "changed files",
+            [(a.file or "?", "driftgate.ci.parse", "failure", a.message) for a in parse],
+        )
     for s in report.suites:
         cases: list[tuple[str, str, str, str]] = []
         cls = "driftgate.ci." + s.suite.replace("/", ".")
         if s.error or (not s.arms and s.status != "passed"):
             cases.append((s.suite, cls, "error", s.error or s.status))
         if s.head_verdict == "below_threshold":
-            cases.append(("pass threshold", cls, "failure", "the head run is below the suite's pass_threshold"))
+            cases.append(
+                (
+                    "pass threshold",
+                    cls,
+                    "failure",
+                    "the head run is below the suite's pass_threshold",
+                )
+            )
         for arm in s.arms:
             if arm.error or arm.verdict is None:
                 cases.append((arm.arm, cls, "error", arm.error or "not judged"))
                 continue
             for r in arm.verdict.rules:
                 kind = {"pass": "pass", "fail": "failure", "skip": "skipped"}[r.status]
-                msg = ", ".join(x for x in (
-                    f"observed {r.observed:.4g}" if r.observed is not None else "",
-                    f"CI [{r.ci_low:.4g}, {r.ci_high:.4g}]" if r.ci_low is not None and r.ci_high is not None else "",
-                    f"threshold {r.threshold:.4g}" if r.threshold is not None else "",
-                    r.detail) if x)
+                msg = ", ".join(
+                    x
+                    for x in (
+                        f"observed {r.observed:.4g}" if r.observed is not None else "",
+                        f"CI [{r.ci_low:.4g}, {r.ci_high:.4g}]"
+                        if r.ci_low is not None and r.ci_high is not None
+                        else "",
+                        f"threshold {r.threshold:.4g}" if r.threshold is not None else "",
+                        r.detail,
+                    )
+                    if x
+                )
                 cases.append((f"{arm.arm}: {r.name}", cls, kind, msg or r.status))
         suite(s.suite, cases or [(s.suite, cls, "pass", "no arm")])
     name = f"driftgate ci {report.merge_base[:7]}..{report.head_commit[:7]}"
@@ -123,7 +153,9 @@ def gate_junit(report: CIReport) -> str:
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<testsuites name={_attr(name)} tests="{totals["tests"]}" failures="{totals["failures"]}" '
         f'errors="{totals["errors"]}" skipped="{totals["skipped"]}">\n'
-        + "\n".join(suites_xml) + ("\n" if suites_xml else "") + "</testsuites>\n"
+        + "\n".join(suites_xml)
+        + ("\n" if suites_xml else "")
+        + "</testsuites>\n"
     )
 
 
@@ -156,6 +188,8 @@ def write_html(path: Path, report: CIReport) -> list[Path]:
         links.append(f'<li><a href="{h(page.name)}">{h(s.suite)} · {h(a.arm)}</a> — {status}</li>')
     body = "".join(links) or "<li>No arm was compared with a baseline.</li>"
     with atomic_writer(path) as fh:
-        fh.write(f"<!doctype html><html><head><meta charset=utf-8><title>driftgate gate</title></head>"
-                 f"<body><h1>driftgate gate</h1><ul>{body}</ul></body></html>\n")
+        fh.write(
+            f"<!doctype html><html><head><meta charset=utf-8><title>driftgate gate</title></head>"
+            f"<body><h1>driftgate gate</h1><ul>{body}</ul></body></html>\n"
+        )
     return [path, *written]

@@ -102,9 +102,16 @@ def _write_failure(options: CIOptions, exc: DriftgateError, echo: Callable[[str]
     from .summary import gate_markdown
 
     report = CIReport(
-        base_ref=options.base, base_commit="", merge_base="", head_ref=options.head or "HEAD",
-        head_commit="", exit_code=EXIT_BAD_INPUT, message=f"**The gate could not run:** {exc}",
-        annotations=[Annotation(level="error", message=str(exc), title="driftgate ci could not run")],
+        base_ref=options.base,
+        base_commit="",
+        merge_base="",
+        head_ref=options.head or "HEAD",
+        head_commit="",
+        exit_code=EXIT_BAD_INPUT,
+        message=f"**The gate could not run:** {exc}",
+        annotations=[
+            Annotation(level="error", message=str(exc), title="driftgate ci could not run")
+        ],
     )
     emit_annotations(report, echo)
     text = gate_markdown(report)
@@ -115,7 +122,9 @@ def _write_failure(options: CIOptions, exc: DriftgateError, echo: Callable[[str]
 
 
 @contextlib.contextmanager
-def head_workspace(gate_ws: Workspace, repo: Repo, head: str, on_checkout: bool) -> Iterator[Workspace]:
+def head_workspace(
+    gate_ws: Workspace, repo: Repo, head: str, on_checkout: bool
+) -> Iterator[Workspace]:
     """The workspace at the head: the checkout itself, or a temporary worktree when
     `--head` names another commit."""
     from ..errors import ConfigError
@@ -126,5 +135,7 @@ def head_workspace(gate_ws: Workspace, repo: Repo, head: str, on_checkout: bool)
         return
     with tree_workspace(repo, head, gate_ws, worktree=True) as hws:
         if hws is None:
-            raise ConfigError(f"the workspace folder does not exist at head {head[:12]}", field="head")
+            raise ConfigError(
+                f"the workspace folder does not exist at head {head[:12]}", field="head"
+            )
         yield hws

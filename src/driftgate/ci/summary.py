@@ -47,7 +47,9 @@ def headline(report: CIReport) -> str:
         return "🧮 dry run (nothing was called)"
     if report.exit_code == 0:
         return "✅ passed" if report.suites else "✅ nothing to evaluate"
-    return {1: "❌ failed", 2: "❌ bad input", 3: "⚠️ provider errors"}.get(report.exit_code, "❌ failed")
+    return {1: "❌ failed", 2: "❌ bad input", 3: "⚠️ provider errors"}.get(
+        report.exit_code, "❌ failed"
+    )
 
 
 def gate_markdown(report: CIReport, *, max_flipped: int = 10) -> str:
@@ -55,16 +57,23 @@ def gate_markdown(report: CIReport, *, max_flipped: int = 10) -> str:
     core = _core(report, max_flipped)
     text = "\n".join(core) + "\n"
     if len(text) > MAX_CHARS:
-        return text[: MAX_CHARS - 80].rsplit("\n", 1)[0] + "\n\n_…summary truncated to fit a comment._\n"
+        return (
+            text[: MAX_CHARS - 80].rsplit("\n", 1)[0]
+            + "\n\n_…summary truncated to fit a comment._\n"
+        )
     from ..report.compare_markdown import comparison_markdown
 
     for suite in report.suites:
         for arm in suite.arms:
             if arm.comparison is None:
                 continue
-            body = comparison_markdown(arm.comparison, max_flipped=20, title=f"{suite.suite} · {arm.arm}")
-            block = (f"\n<details><summary>Full comparison: {md(suite.suite)} · {md(arm.arm)}</summary>\n\n"
-                     f"{body}\n</details>\n")
+            body = comparison_markdown(
+                arm.comparison, max_flipped=20, title=f"{suite.suite} · {arm.arm}"
+            )
+            block = (
+                f"\n<details><summary>Full comparison: {md(suite.suite)} · {md(arm.arm)}</summary>\n\n"
+                f"{body}\n</details>\n"
+            )
             if len(text) + len(block) > MAX_CHARS:
                 text += "\n_Further comparisons left out to fit a comment; see the HTML report._\n"
                 return text
@@ -75,16 +84,25 @@ def gate_markdown(report: CIReport, *, max_flipped: int = 10) -> str:
 def _core(report: CIReport, max_flipped: int) -> list[str]:
     out = [MARKER, f"## driftgate gate — {headline(report)}", ""]
     head = report.head_commit[:7] + (" + uncommitted changes" if report.dirty else "")
-    out.append(f"Base {_code(report.base_ref, 80)} (merge base `{report.merge_base[:7]}`) → head `{head}`")
+    out.append(
+        f"Base {_code(report.base_ref, 80)} (merge base `{report.merge_base[:7]}`) → head `{head}`"
+    )
     if report.message:
         out += ["", report.message]
     out += _changed(report)
-    errors = [a for a in report.annotations if a.level == "error" and a.file and a.title
-              and a.title.endswith("does not parse")]
+    errors = [
+        a
+        for a in report.annotations
+        if a.level == "error" and a.file and a.title and a.title.endswith("does not parse")
+    ]
     if errors:
         out += ["", "### Files that do not parse", ""]
-        out += [f"- ❌ {_code(a.file or '')}" + (f" line {a.line}" if a.line else "")
-                + f": {md(a.message, 400)}" for a in errors]
+        out += [
+            f"- ❌ {_code(a.file or '')}"
+            + (f" line {a.line}" if a.line else "")
+            + f": {md(a.message, 400)}"
+            for a in errors
+        ]
     if report.suites:
         if not report.dry_run:
             out += _verdicts(report)
@@ -100,8 +118,10 @@ def _changed(report: CIReport) -> list[str]:
     other = len(report.changed) - len(relevant)
     out = ["", f"### Changed artifacts ({len(relevant)})", ""]
     if not relevant:
-        return out + [f"No prompt, few-shot set, index, golden set, route, suite or gate policy changed"
-                      f" ({other} other file{'s' if other != 1 else ''} changed)."]
+        return out + [
+            f"No prompt, few-shot set, index, golden set, route, suite or gate policy changed"
+            f" ({other} other file{'s' if other != 1 else ''} changed)."
+        ]
     rows = []
     for c in relevant[:MAX_CHANGED_ROWS]:
         where = _code(c.path) + (f" (line {c.line})" if c.line and c.status == "modified" else "")
@@ -114,7 +134,11 @@ def _changed(report: CIReport) -> list[str]:
         out += ["", f"{other} other changed file{'s' if other != 1 else ''} affect no suite."]
     if report.unaffected_suites and relevant:
         shown = ", ".join(_code(s) for s in report.unaffected_suites[:20])
-        out += ["", f"Not affected, not run: {shown}" + (" …" if len(report.unaffected_suites) > 20 else "")]
+        out += [
+            "",
+            f"Not affected, not run: {shown}"
+            + (" …" if len(report.unaffected_suites) > 20 else ""),
+        ]
     return out
 
 
@@ -136,26 +160,56 @@ def _verdicts(report: CIReport) -> list[str]:
     rows = []
     for s in report.suites:
         if not s.arms:
-            rows.append([_code(s.suite), "—", "—", STATUS_TEXT[s.status], "—", md(s.error or "", 200)])
+            rows.append(
+                [_code(s.suite), "—", "—", STATUS_TEXT[s.status], "—", md(s.error or "", 200)]
+            )
         for a in s.arms:
             status = "✅ pass" if a.passed else "❌ FAIL"
-            detail = a.error or ("failed: " + "; ".join(r.name for r in a.verdict.failed) if a.verdict else "")
-            cases = str(a.comparison.n_common) if a.comparison else (str(a.verdict.n_cases) if a.verdict else "—")
-            rows.append([_code(s.suite), md(a.arm, 80), _baseline_cell(a), status,
-                         _delta_cell(a.comparison), cases + (f" · {md(detail, 300)}" if not a.passed else "")])
-    metric = next((a.comparison.metric for s in report.suites for a in s.arms if a.comparison), "pass")
-    return ["", "### Verdicts", "",
-            *_table(["Suite", "Arm (head)", "Baseline", "Gate", f"Δ {metric} (CI)", "Cases"], rows)]
+            detail = a.error or (
+                "failed: " + "; ".join(r.name for r in a.verdict.failed) if a.verdict else ""
+            )
+            cases = (
+                str(a.comparison.n_common)
+                if a.comparison
+                else (str(a.verdict.n_cases) if a.verdict else "—")
+            )
+            rows.append(
+                [
+                    _code(s.suite),
+                    md(a.arm, 80),
+                    _baseline_cell(a),
+                    status,
+                    _delta_cell(a.comparison),
+                    cases + (f" · {md(detail, 300)}" if not a.passed else ""),
+                ]
+            )
+    metric = next(
+        (a.comparison.metric for s in report.suites for a in s.arms if a.comparison), "pass"
+    )
+    return [
+        "",
+        "### Verdicts",
+        "",
+        *_table(["Suite", "Arm (head)", "Baseline", "Gate", f"Δ {metric} (CI)", "Cases"], rows),
+    ]
 
 
 def _suite_details(suite: SuiteOutcome, max_flipped: int) -> list[str]:
     out: list[str] = []
     if suite.error:
-        out += ["", f"#### {_code(suite.suite)} — {STATUS_TEXT[suite.status]}", "", md(suite.error, 1000)]
+        out += [
+            "",
+            f"#### {_code(suite.suite)} — {STATUS_TEXT[suite.status]}",
+            "",
+            md(suite.error, 1000),
+        ]
     if suite.head_verdict == "below_threshold":
         out += ["", f"❌ {_code(suite.suite)}: the head run is below the suite's `pass_threshold`."]
     for p in suite.policy_changed:
-        out += ["", f"⚠️ The gate policy {_code(p)} changed in this pull request; the head's version was applied."]
+        out += [
+            "",
+            f"⚠️ The gate policy {_code(p)} changed in this pull request; the head's version was applied.",
+        ]
     for arm in suite.arms:
         out += _arm_details(suite, arm, max_flipped)
     return out
@@ -165,20 +219,28 @@ def _arm_details(suite: SuiteOutcome, arm: ArmOutcome, max_flipped: int) -> list
     v = arm.verdict
     if v is None:
         return []
-    out = ["", f"#### {_code(suite.suite)} · {md(arm.arm)} — {'✅ pass' if v.passed else '❌ FAIL'}", ""]
+    out = [
+        "",
+        f"#### {_code(suite.suite)} · {md(arm.arm)} — {'✅ pass' if v.passed else '❌ FAIL'}",
+        "",
+    ]
     out += _rules(v)
     out += [f"⚠️ {md(w, 300)}  " for w in v.warnings]
     cmp = arm.comparison
     if cmp is None:
         return out
-    worse = [s for s in cmp.segments if s.results.get(cmp.metric) and s.results[cmp.metric].delta < 0]
+    worse = [
+        s for s in cmp.segments if s.results.get(cmp.metric) and s.results[cmp.metric].delta < 0
+    ]
     worse.sort(key=lambda s: s.results[cmp.metric].delta)
     if worse:
         parts = []
         for s in worse[:10]:
             r = s.results[cmp.metric]
-            parts.append(f"**{md(s.segment, 80)}** {fmt_delta(cmp, cmp.metric, r.delta)} "
-                         f"{fmt_interval(cmp, cmp.metric, r)} ({s.n} cases; interval verdict: {s.verdict})")
+            parts.append(
+                f"**{md(s.segment, 80)}** {fmt_delta(cmp, cmp.metric, r.delta)} "
+                f"{fmt_interval(cmp, cmp.metric, r)} ({s.n} cases; interval verdict: {s.verdict})"
+            )
         out += ["", "Segments that got worse: " + "; ".join(parts)]
     out += _flipped(cmp, max_flipped)
     return out
@@ -188,7 +250,11 @@ def _rules(v: GateVerdict) -> list[str]:
     def numbers(r: RuleResult) -> str:
         parts = []
         if r.observed is not None:
-            parts.append(f"{r.observed:+.3f}" if r.rule in ("non_inferiority", "segment") else f"{r.observed:.4g}")
+            parts.append(
+                f"{r.observed:+.3f}"
+                if r.rule in ("non_inferiority", "segment")
+                else f"{r.observed:.4g}"
+            )
         if r.ci_low is not None and r.ci_high is not None:
             parts.append(f"CI [{r.ci_low:+.3f}, {r.ci_high:+.3f}]")
         if r.threshold is not None:
@@ -202,14 +268,28 @@ def _rules(v: GateVerdict) -> list[str]:
 
 def _flipped(cmp: Comparison, limit: int) -> list[str]:
     reg = sorted(cmp.regressed, key=_drop, reverse=True)
-    out = ["", f"Flipped cases: {len(cmp.regressed)} regressed (pass → fail), {len(cmp.improved)} improved."]
+    out = [
+        "",
+        f"Flipped cases: {len(cmp.regressed)} regressed (pass → fail), {len(cmp.improved)} improved.",
+    ]
     if not reg or limit <= 0:
         return out
-    rows = [[_code(f.case_id, 50), md(f.segment or "", 40), md(f.expected, 40),
-             md(f.output_a if f.error_a is None else f"error: {f.error_a}", 80),
-             md(f.output_b if f.error_b is None else f"error: {f.error_b}", 80)] for f in reg[:limit]]
-    out += ["", "Worst regressions:", "",
-            *_table(["Case", "Segment", "Expected", "Base output", "Head output"], rows)]
+    rows = [
+        [
+            _code(f.case_id, 50),
+            md(f.segment or "", 40),
+            md(f.expected, 40),
+            md(f.output_a if f.error_a is None else f"error: {f.error_a}", 80),
+            md(f.output_b if f.error_b is None else f"error: {f.error_b}", 80),
+        ]
+        for f in reg[:limit]
+    ]
+    out += [
+        "",
+        "Worst regressions:",
+        "",
+        *_table(["Case", "Segment", "Expected", "Base output", "Head output"], rows),
+    ]
     if len(reg) > limit:
         out += ["", f"_First {limit} of {len(reg)} shown; the HTML report lists all._"]
     return out
@@ -226,17 +306,24 @@ def _cost(report: CIReport) -> list[str]:
     est = report.estimate
     if est is not None:
         share = fmt_pct(est.cached_share)
-        out.append(f"Planned: {est.calls} calls, {est.cached} in the response cache ({share}), "
-                   f"estimated {fmt_cost(est.cost_usd)} for the rest"
-                   + (f" (no price for {', '.join(est.unpriced)})" if est.unpriced else "") + ".")
+        out.append(
+            f"Planned: {est.calls} calls, {est.cached} in the response cache ({share}), "
+            f"estimated {fmt_cost(est.cost_usd)} for the rest"
+            + (f" (no price for {', '.join(est.unpriced)})" if est.unpriced else "")
+            + "."
+        )
     if not report.dry_run and report.suites:
         u = report.usage
         total = u.calls + u.cached
-        out.append(f"This run: {u.calls} provider calls, {u.cached} answers from the cache"
-                   f" ({fmt_pct(u.cached / total) if total else '—'}), {u.errors} errors, "
-                   f"cost {fmt_cost(u.cost_usd)}.")
+        out.append(
+            f"This run: {u.calls} provider calls, {u.cached} answers from the cache"
+            f" ({fmt_pct(u.cached / total) if total else '—'}), {u.errors} errors, "
+            f"cost {fmt_cost(u.cost_usd)}."
+        )
         stored = sum(1 for s in report.suites for a in s.arms if a.baseline_source == "stored")
         fresh = sum(1 for s in report.suites for a in s.arms if a.baseline_source == "worktree")
         if stored or fresh:
-            out.append(f"Baselines: {stored} from stored runs, {fresh} evaluated at the merge base.")
+            out.append(
+                f"Baselines: {stored} from stored runs, {fresh} evaluated at the merge base."
+            )
     return out

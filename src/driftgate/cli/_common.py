@@ -10,7 +10,10 @@ from typing import Any
 import typer
 
 WorkspaceOption = typer.Option(
-    None, "--workspace", "-w", help="Workspace root (default: found upwards from the current folder)."
+    None,
+    "--workspace",
+    "-w",
+    help="Workspace root (default: found upwards from the current folder).",
 )
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
 

@@ -12,27 +12,39 @@ from ._common import WorkspaceOption, workspace
 
 @app.command("ci")
 def ci_cmd(
-    base: str = typer.Option(..., "--base", help="Base ref the pull request merges into, e.g. origin/main."),
+    base: str = typer.Option(
+        ..., "--base", help="Base ref the pull request merges into, e.g. origin/main."
+    ),
     head: str = typer.Option(None, "--head", help="Head ref (default: the checked-out commit)."),
     config: list[str] = typer.Option(
-        None, "--config", "-c", help="Only these suite files (repeatable; default: every *.suite.yaml)."
+        None,
+        "--config",
+        "-c",
+        help="Only these suite files (repeatable; default: every *.suite.yaml).",
     ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print calls, cached share and estimated cost; call nothing."
     ),
     budget_usd: float = typer.Option(
-        None, "--budget-usd", min=0, help="Refuse to start when the estimated cost is above this (USD)."
+        None,
+        "--budget-usd",
+        min=0,
+        help="Refuse to start when the estimated cost is above this (USD).",
     ),
     summary: Path = typer.Option(None, "--summary", help="Write the PR-comment Markdown here."),
     junit: Path = typer.Option(None, "--junit", help="Write JUnit XML (one test per gate rule)."),
     html: Path = typer.Option(None, "--html", help="Write the HTML comparison report."),
     policy: Path = typer.Option(
-        None, "--policy", help="Gate policy file (default: gates/PROMPT.yaml, gates/default.yaml, built in)."
+        None,
+        "--policy",
+        help="Gate policy file (default: gates/PROMPT.yaml, gates/default.yaml, built in).",
     ),
     allow_dirty: bool = typer.Option(
         False, "--allow-dirty", help="Evaluate the work tree even with uncommitted changes."
     ),
-    flipped: int = typer.Option(10, "--flipped", min=0, help="Show up to N worst flipped cases per arm."),
+    flipped: int = typer.Option(
+        10, "--flipped", min=0, help="Show up to N worst flipped cases per arm."
+    ),
     ws_path: Path = WorkspaceOption,
 ) -> None:
     """Gate a pull request: evaluate the suites its changes affect, at the head and at the
@@ -46,8 +58,16 @@ def ci_cmd(
     from ..ci import CIOptions, run_ci
 
     opts = CIOptions(
-        base=base, head=head, suites=list(config or []), dry_run=dry_run, budget_usd=budget_usd,
-        summary=summary, junit=junit, html=html, policy=policy, allow_dirty=allow_dirty,
+        base=base,
+        head=head,
+        suites=list(config or []),
+        dry_run=dry_run,
+        budget_usd=budget_usd,
+        summary=summary,
+        junit=junit,
+        html=html,
+        policy=policy,
+        allow_dirty=allow_dirty,
         max_flipped=flipped,
     )
     report = run_ci(opts, workspace=workspace(ws_path), echo=typer.echo)

@@ -19,7 +19,9 @@ def _pair(value: str | None, option: str, *, allow_one: bool = False) -> list[st
         from ..errors import ConfigError
 
         want = "one name (the other option names the pair) or two" if allow_one else "two"
-        raise ConfigError(f"--{option} takes {want} comma-separated names, got {value!r}", field=option)
+        raise ConfigError(
+            f"--{option} takes {want} comma-separated names, got {value!r}", field=option
+        )
     return items
 
 
@@ -27,28 +29,59 @@ def _pair(value: str | None, option: str, *, allow_one: bool = False) -> list[st
 def compare_cmd(
     run_a: str = typer.Argument(None, help="Run A (id, unique prefix or `latest`); the baseline."),
     run_b: str = typer.Argument(None, help="Run B, the candidate (default: another arm of run A)."),
-    arm_a: str = typer.Option(None, "--arm-a", help="Arm of A: `PROMPT · MODEL` or a unique part of it."),
-    arm_b: str = typer.Option(None, "--arm-b", help="Arm of B: `PROMPT · MODEL` or a unique part of it."),
-    models: str = typer.Option(None, "--models", help="Run the suite on two models and compare: A,B."),
-    prompts: str = typer.Option(None, "--prompts", help="Run two prompt versions and compare: P@v1,P@v2."),
-    config: Path = typer.Option(None, "--config", "-c", help="Suite file for --models/--prompts."),
-    metric: str = typer.Option("pass", "--metric", help="Decides the verdict: pass, score or a scorer metric."),
-    reducer: str = typer.Option("mean", "--reducer", help="Repeats → one value per case: mean, majority, pass@k, all-k."),
-    k: int = typer.Option(None, "--k", min=1, help="k for pass@k / all-k (default: the number of repeats)."),
-    cluster_by: str = typer.Option(
-        None, "--cluster-by", help="Clustered errors by segment, tags, evalset, metadata.KEY or vars.KEY."
+    arm_a: str = typer.Option(
+        None, "--arm-a", help="Arm of A: `PROMPT · MODEL` or a unique part of it."
     ),
-    margin: float = typer.Option(0.0, "--margin", min=0, help="Tolerated drop (0.02 = 2 points of pass rate)."),
-    confidence: float = typer.Option(0.95, "--confidence", min=0.5, max=0.999, help="Interval level."),
+    arm_b: str = typer.Option(
+        None, "--arm-b", help="Arm of B: `PROMPT · MODEL` or a unique part of it."
+    ),
+    models: str = typer.Option(
+        None, "--models", help="Run the suite on two models and compare: A,B."
+    ),
+    prompts: str = typer.Option(
+        None, "--prompts", help="Run two prompt versions and compare: P@v1,P@v2."
+    ),
+    config: Path = typer.Option(None, "--config", "-c", help="Suite file for --models/--prompts."),
+    metric: str = typer.Option(
+        "pass", "--metric", help="Decides the verdict: pass, score or a scorer metric."
+    ),
+    reducer: str = typer.Option(
+        "mean", "--reducer", help="Repeats → one value per case: mean, majority, pass@k, all-k."
+    ),
+    k: int = typer.Option(
+        None, "--k", min=1, help="k for pass@k / all-k (default: the number of repeats)."
+    ),
+    cluster_by: str = typer.Option(
+        None,
+        "--cluster-by",
+        help="Clustered errors by segment, tags, evalset, metadata.KEY or vars.KEY.",
+    ),
+    margin: float = typer.Option(
+        0.0, "--margin", min=0, help="Tolerated drop (0.02 = 2 points of pass rate)."
+    ),
+    confidence: float = typer.Option(
+        0.95, "--confidence", min=0.5, max=0.999, help="Interval level."
+    ),
     seed: int = typer.Option(0, "--seed", min=0, help="Bootstrap seed (same seed, same numbers)."),
-    repeat: int = typer.Option(None, "--repeat", min=1, help="With --models/--prompts: repeat each case N times."),
-    limit: int = typer.Option(None, "--limit", min=1, help="With --models/--prompts: first N cases per golden set."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="With --models/--prompts: call providers again."),
+    repeat: int = typer.Option(
+        None, "--repeat", min=1, help="With --models/--prompts: repeat each case N times."
+    ),
+    limit: int = typer.Option(
+        None, "--limit", min=1, help="With --models/--prompts: first N cases per golden set."
+    ),
+    no_cache: bool = typer.Option(
+        False, "--no-cache", help="With --models/--prompts: call providers again."
+    ),
     output: list[Path] = typer.Option(
-        None, "--output", "-o", help="Write the comparison: .md .json .xml (JUnit) .html (repeatable)."
+        None,
+        "--output",
+        "-o",
+        help="Write the comparison: .md .json .xml (JUnit) .html (repeatable).",
     ),
     flipped: int = typer.Option(10, "--flipped", min=0, help="Show up to N flipped cases."),
-    fail_on_worse: bool = typer.Option(False, "--fail-on-worse", help="Exit 1 when the verdict is `worse`."),
+    fail_on_worse: bool = typer.Option(
+        False, "--fail-on-worse", help="Exit 1 when the verdict is `worse`."
+    ),
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
@@ -65,21 +98,35 @@ def compare_cmd(
     from ..errors import ConfigError
 
     ws = workspace(ws_path)
-    stats_kw = dict(metric=metric, reducer=reducer, k=k, cluster_by=cluster_by, confidence=confidence,
-                    seed=seed, margin=margin)
+    stats_kw = dict(
+        metric=metric,
+        reducer=reducer,
+        k=k,
+        cluster_by=cluster_by,
+        confidence=confidence,
+        seed=seed,
+        margin=margin,
+    )
     if models or prompts:
         if run_a or run_b:
-            raise ConfigError("give runs to compare, or --models/--prompts to run a suite, not both")
+            raise ConfigError(
+                "give runs to compare, or --models/--prompts to run a suite, not both"
+            )
         _, cmp = compare_suite(
-            config, models=_pair(models, "models", allow_one=bool(prompts and "," in prompts)),
+            config,
+            models=_pair(models, "models", allow_one=bool(prompts and "," in prompts)),
             prompts=_pair(prompts, "prompts", allow_one=bool(models and "," in models)),
             workspace=ws,
-            repeat=repeat, limit=limit, no_cache=no_cache, **stats_kw,
+            repeat=repeat,
+            limit=limit,
+            no_cache=no_cache,
+            **stats_kw,
         )
     else:
         if not run_a:
             raise ConfigError(
-                "nothing to compare", hint="driftgate compare RUN_A RUN_B, or --models A,B / --prompts P1,P2"
+                "nothing to compare",
+                hint="driftgate compare RUN_A RUN_B, or --models A,B / --prompts P1,P2",
             )
         cmp = compare_runs(run_a, run_b, workspace=ws, arm_a=arm_a, arm_b=arm_b, **stats_kw)
     for path in output or []:
@@ -97,18 +144,31 @@ def compare_cmd(
 
 @app.command("power")
 def power_cmd(
-    baseline: float = typer.Option(..., "--baseline", min=0, max=1, help="Current pass rate, e.g. 0.85."),
-    delta: float = typer.Option(None, "--delta", help="Change to detect, in pass rate (0.03 = 3 points)."),
+    baseline: float = typer.Option(
+        ..., "--baseline", min=0, max=1, help="Current pass rate, e.g. 0.85."
+    ),
+    delta: float = typer.Option(
+        None, "--delta", help="Change to detect, in pass rate (0.03 = 3 points)."
+    ),
     correlation: float = typer.Option(
         None, "--correlation", min=-1, max=1, help="Correlation of paired outcomes (default 0.5)."
     ),
     discordance: float = typer.Option(
-        None, "--discordance", min=0, max=1,
+        None,
+        "--discordance",
+        min=0,
+        max=1,
         help="Measured share of cases the versions disagree on (from a past comparison; beats --correlation).",
     ),
-    alpha: float = typer.Option(0.05, "--alpha", min=0.0001, max=0.5, help="Significance level (two-sided)."),
-    power: float = typer.Option(0.8, "--power", min=0.05, max=0.9999, help="Wanted chance of detecting it."),
-    cases: int = typer.Option(None, "--cases", min=1, help="A golden-set size: what can it detect?"),
+    alpha: float = typer.Option(
+        0.05, "--alpha", min=0.0001, max=0.5, help="Significance level (two-sided)."
+    ),
+    power: float = typer.Option(
+        0.8, "--power", min=0.05, max=0.9999, help="Wanted chance of detecting it."
+    ),
+    cases: int = typer.Option(
+        None, "--cases", min=1, help="A golden-set size: what can it detect?"
+    ),
     json_out: bool = JsonOption,
 ) -> None:
     """Size a golden set: cases needed to detect a change of --delta (paired McNemar test),
@@ -120,19 +180,30 @@ def power_cmd(
         raise ConfigError("give --delta (cases needed), --cases (detectable change), or both")
     kw = dict(alpha=alpha, correlation=correlation, discordance=discordance)
     out: dict[str, object] = {
-        "baseline": baseline, "alpha": alpha, "power": power,
-        "correlation": correlation if correlation is not None or discordance is not None
+        "baseline": baseline,
+        "alpha": alpha,
+        "power": power,
+        "correlation": correlation
+        if correlation is not None or discordance is not None
         else stats.DEFAULT_CORRELATION,
     }
     if discordance is not None:
         out["discordance"] = discordance
-    rows = [("baseline pass rate", f"{baseline * 100:.1f}%"), ("alpha / power", f"{alpha:g} / {power:.0%}")]
+    rows = [
+        ("baseline pass rate", f"{baseline * 100:.1f}%"),
+        ("alpha / power", f"{alpha:g} / {power:.0%}"),
+    ]
     if delta is not None:
         n = stats.required_cases(baseline, delta, power=power, **kw)
-        psi = stats.discordance_from(baseline, delta, correlation=correlation, discordance=discordance)
+        psi = stats.discordance_from(
+            baseline, delta, correlation=correlation, discordance=discordance
+        )
         out.update(delta=delta, discordance=psi, cases_needed=n)
         rows += [
-            ("change to detect", f"{-delta * 100:+.1f} points ({baseline * 100:.1f}% → {(baseline - delta) * 100:.1f}%)"),
+            (
+                "change to detect",
+                f"{-delta * 100:+.1f} points ({baseline * 100:.1f}% → {(baseline - delta) * 100:.1f}%)",
+            ),
             ("discordant share", f"{psi:.3f}"),
             ("cases needed", str(n)),
         ]

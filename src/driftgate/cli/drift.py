@@ -20,8 +20,12 @@ drift_app = typer.Typer(
 )
 app.add_typer(drift_app, name="drift")
 
-SuiteOption = typer.Option(None, "--suite", "-c", "--config", help="Suite file (default: the workspace's suite).")
-ModelsOption = typer.Option(None, "--models", help="Comma-separated model ids instead of the suite's (own baseline).")
+SuiteOption = typer.Option(
+    None, "--suite", "-c", "--config", help="Suite file (default: the workspace's suite)."
+)
+ModelsOption = typer.Option(
+    None, "--models", help="Comma-separated model ids instead of the suite's (own baseline)."
+)
 
 
 def _scope(value: str) -> Literal["workspace", "suite"]:
@@ -29,7 +33,9 @@ def _scope(value: str) -> Literal["workspace", "suite"]:
         return value
     from ..errors import ConfigError
 
-    raise ConfigError(f"--unreviewed-scope must be workspace or suite, got {value!r}", field="unreviewed-scope")
+    raise ConfigError(
+        f"--unreviewed-scope must be workspace or suite, got {value!r}", field="unreviewed-scope"
+    )
 
 
 def _models(value: str | None) -> list[str] | None:
@@ -49,11 +55,20 @@ def check_cmd(
     suite: Path = SuiteOption,
     models: str = ModelsOption,
     sample: int = typer.Option(
-        None, "--sample", min=1, help="Fixed stratified sample of N cases per golden set (default: the baseline's)."
+        None,
+        "--sample",
+        min=1,
+        help="Fixed stratified sample of N cases per golden set (default: the baseline's).",
     ),
-    rebaseline: bool = typer.Option(False, "--rebaseline", help="Record this run as the new baseline."),
-    vectorizer: str = typer.Option(None, "--vectorizer", help="auto (embedder if it loads), embedder or tfidf."),
-    progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+    rebaseline: bool = typer.Option(
+        False, "--rebaseline", help="Record this run as the new baseline."
+    ),
+    vectorizer: str = typer.Option(
+        None, "--vectorizer", help="auto (embedder if it loads), embedder or tfidf."
+    ),
+    progress: bool = typer.Option(
+        None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
+    ),
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
@@ -63,8 +78,13 @@ def check_cmd(
     from ..drift.render import render_check
 
     check = check_drift(
-        suite, workspace=workspace(ws_path), models=_models(models), sample=sample, rebaseline=rebaseline,
-        vectorizer=vectorizer, progress=sys.stderr.isatty() if progress is None else progress,
+        suite,
+        workspace=workspace(ws_path),
+        models=_models(models),
+        sample=sample,
+        rebaseline=rebaseline,
+        vectorizer=vectorizer,
+        progress=sys.stderr.isatty() if progress is None else progress,
     )
     if json_out:
         print_json(check.model_dump(mode="json"))
@@ -81,13 +101,25 @@ def tune_cmd(
     suite: Path = SuiteOption,
     models: str = ModelsOption,
     target: float = typer.Option(
-        None, "--target", min=0.0001, max=0.9, help="False-alarm rate per check to stay under (default 1/12)."
+        None,
+        "--target",
+        min=0.0001,
+        max=0.9,
+        help="False-alarm rate per check to stay under (default 1/12).",
     ),
-    safety: float = typer.Option(0.8, "--safety", min=0.05, max=1.0, help="Aim at this share of the target."),
+    safety: float = typer.Option(
+        0.8, "--safety", min=0.05, max=1.0, help="Aim at this share of the target."
+    ),
     min_history: int = typer.Option(20, "--min-history", min=5, help="Past checks needed."),
-    exclude: list[str] = typer.Option(None, "--exclude", help="Check id (prefix) of a real incident (repeatable)."),
-    exclude_alerts: bool = typer.Option(False, "--exclude-alerts", help="Leave out every check that alerted."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show the thresholds without saving them."),
+    exclude: list[str] = typer.Option(
+        None, "--exclude", help="Check id (prefix) of a real incident (repeatable)."
+    ),
+    exclude_alerts: bool = typer.Option(
+        False, "--exclude-alerts", help="Leave out every check that alerted."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show the thresholds without saving them."
+    ),
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
@@ -102,27 +134,46 @@ def tune_cmd(
 
     ws = workspace(ws_path)
     report = tune_thresholds(
-        suite, workspace=ws, models=_models(models), target=target, safety=safety, min_history=min_history,
-        exclude=exclude or [], exclude_alerts=exclude_alerts, save=not dry_run,
+        suite,
+        workspace=ws,
+        models=_models(models),
+        target=target,
+        safety=safety,
+        min_history=min_history,
+        exclude=exclude or [],
+        exclude_alerts=exclude_alerts,
+        save=not dry_run,
     )
     if json_out:
         print_json(report.model_dump(mode="json"))
     else:
-        print(render_tuning(report, Target(suite, workspace=ws, models=_models(models)).config.triggers))
-        print("thresholds not saved (--dry-run)" if dry_run else "thresholds saved; later checks use them")
+        print(
+            render_tuning(
+                report, Target(suite, workspace=ws, models=_models(models)).config.triggers
+            )
+        )
+        print(
+            "thresholds not saved (--dry-run)"
+            if dry_run
+            else "thresholds saved; later checks use them"
+        )
     raise typer.Exit(0 if report.met else 1)
 
 
 @drift_app.command(
     "history",
     help="Each signal over time, as sparklines with alerts marked (`!`), an offline HTML chart, or "
-    "JSON for alerting pipelines.\n\n" + EXIT_CODES + " History exits 1 when the latest check alerted.",
+    "JSON for alerting pipelines.\n\n"
+    + EXIT_CODES
+    + " History exits 1 when the latest check alerted.",
 )
 def history_cmd(
     suite: Path = SuiteOption,
     models: str = ModelsOption,
     last: int = typer.Option(None, "--last", "-n", min=1, help="Only the last N checks."),
-    html: Path = typer.Option(None, "--html", help="Write an offline HTML chart (inline SVG) to this file."),
+    html: Path = typer.Option(
+        None, "--html", help="Write an offline HTML chart (inline SVG) to this file."
+    ),
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
@@ -132,7 +183,9 @@ def history_cmd(
     t = Target(suite, workspace=workspace(ws_path), models=_models(models))
     checks = t.store.checks(last=last)
     if html is not None:
-        html.write_text(history_html(checks, title=f"drift history — {t.name or t.key}"), encoding="utf-8")
+        html.write_text(
+            history_html(checks, title=f"drift history — {t.name or t.key}"), encoding="utf-8"
+        )
     if json_out:
         print_json({"key": t.key, "suite": t.name, **history_json(checks)})
     else:
@@ -154,16 +207,32 @@ TRAFFIC_HELP = (
 
 @drift_app.command("traffic", help=TRAFFIC_HELP)
 def traffic_cmd(
-    inputs: Path = typer.Option(..., "--inputs", help="Logged production inputs: JSONL, one request per line."),
-    field: str = typer.Option(None, "--field", help="The input text field (default: the prompts' one text variable)."),
+    inputs: Path = typer.Option(
+        ..., "--inputs", help="Logged production inputs: JSONL, one request per line."
+    ),
+    field: str = typer.Option(
+        None, "--field", help="The input text field (default: the prompts' one text variable)."
+    ),
     suite: Path = SuiteOption,
-    reference: Path = typer.Option(None, "--reference", help="A reference window: another JSONL log."),
-    window: int = typer.Option(None, "--window", min=1, help="Compare the last N records with the N before."),
-    categorical: list[str] = typer.Option(None, "--categorical", help="Categorical field for PSI (repeatable)."),
-    vectorizer: str = typer.Option(None, "--vectorizer", help="auto (embedder if it loads), embedder or tfidf."),
-    unreviewed: bool = typer.Option(True, "--unreviewed/--no-unreviewed", help="Flag prompts no run evaluated."),
+    reference: Path = typer.Option(
+        None, "--reference", help="A reference window: another JSONL log."
+    ),
+    window: int = typer.Option(
+        None, "--window", min=1, help="Compare the last N records with the N before."
+    ),
+    categorical: list[str] = typer.Option(
+        None, "--categorical", help="Categorical field for PSI (repeatable)."
+    ),
+    vectorizer: str = typer.Option(
+        None, "--vectorizer", help="auto (embedder if it loads), embedder or tfidf."
+    ),
+    unreviewed: bool = typer.Option(
+        True, "--unreviewed/--no-unreviewed", help="Flag prompts no run evaluated."
+    ),
     scope: str = typer.Option(
-        "workspace", "--unreviewed-scope", help="Prompts checked for an unreviewed digest: workspace or suite."
+        "workspace",
+        "--unreviewed-scope",
+        help="Prompts checked for an unreviewed digest: workspace or suite.",
     ),
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
@@ -172,9 +241,16 @@ def traffic_cmd(
     from ..drift.render import render_traffic
 
     report = check_traffic(
-        inputs, suite=suite, workspace=workspace(ws_path), field=field, reference=reference, window=window,
+        inputs,
+        suite=suite,
+        workspace=workspace(ws_path),
+        field=field,
+        reference=reference,
+        window=window,
         categorical=[c for item in categorical or [] for c in item.split(",") if c] or None,
-        vectorizer=vectorizer, check_unreviewed=unreviewed, unreviewed_scope=_scope(scope),
+        vectorizer=vectorizer,
+        check_unreviewed=unreviewed,
+        unreviewed_scope=_scope(scope),
     )
     if json_out:
         print_json(report.model_dump(mode="json"))

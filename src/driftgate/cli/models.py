@@ -14,7 +14,9 @@ app.add_typer(models_app, name="models")
 @models_app.command("pull")
 def pull(
     name: list[str] = typer.Argument(None, help="Models to get (default: all)."),
-    force: bool = typer.Option(False, "--force", help="Download and convert again (repairs a bad file)."),
+    force: bool = typer.Option(
+        False, "--force", help="Download and convert again (repairs a bad file)."
+    ),
 ) -> None:
     """Fetch, verify (sha256) and prepare local models; idempotent."""
     from .. import models
@@ -44,7 +46,9 @@ def list_(
     for r in rows:
         size = f"{r.size_bytes / 1e6:.1f} MB" if r.size_bytes else ""
         sha = {True: "ok", False: "MISMATCH", None: "not checked"}[r.sha256_ok]
-        table.add_row(r.name, r.kind, "yes" if r.present else "no", size, sha, r.problem or r.path or "")
+        table.add_row(
+            r.name, r.kind, "yes" if r.present else "no", size, sha, r.problem or r.path or ""
+        )
     console().print(table)
     missing = [r.name for r in rows if not r.present]
     if missing:

@@ -12,14 +12,22 @@ import typer
 from ._app import app
 from ._common import JsonOption, WorkspaceOption, print_json, workspace
 
-registry_app = typer.Typer(help="Maintain the artifact registry's alias state.", no_args_is_help=True)
+registry_app = typer.Typer(
+    help="Maintain the artifact registry's alias state.", no_args_is_help=True
+)
 app.add_typer(registry_app, name="registry")
 
-SuiteOption = typer.Option(None, "--config", "-c", help="Suite to gate with (default: the workspace's).")
-PolicyOption = typer.Option(
-    None, "--policy", help="Gate policy file (default: gates/NAME.yaml, gates/default.yaml, built in)."
+SuiteOption = typer.Option(
+    None, "--config", "-c", help="Suite to gate with (default: the workspace's)."
 )
-ModelOption = typer.Option(None, "--model", "-m", help="Model to gate on when the suite lists several.")
+PolicyOption = typer.Option(
+    None,
+    "--policy",
+    help="Gate policy file (default: gates/NAME.yaml, gates/default.yaml, built in).",
+)
+ModelOption = typer.Option(
+    None, "--model", "-m", help="Model to gate on when the suite lists several."
+)
 
 
 def _when(ts: float | None) -> str:
@@ -28,7 +36,9 @@ def _when(ts: float | None) -> str:
 
 @app.command("register")
 def register_cmd(
-    target: str = typer.Argument(None, help="A file, KIND/NAME or a prompt NAME (default: everything)."),
+    target: str = typer.Argument(
+        None, help="A file, KIND/NAME or a prompt NAME (default: everything)."
+    ),
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
@@ -38,7 +48,9 @@ def register_cmd(
     errors: list[str] = []
     done = register_artifacts(workspace(ws_path), target, errors=errors)
     if json_out:
-        print_json([{"created": c, **r.model_dump(mode="json", exclude={"definition"})} for r, c in done])
+        print_json(
+            [{"created": c, **r.model_dump(mode="json", exclude={"definition"})} for r, c in done]
+        )
     else:
         for rec, created in done:
             state = "registered" if created else "unchanged "
@@ -66,7 +78,9 @@ def versions_cmd(
         return
     print(f"{'seq':>4}  {'digest':<12}  {'created':<19}  {'aliases':<24}  source")
     for r in rows:
-        print(f"{r.seq:>4}  {r.digest:<12}  {_when(r.created_at):<19}  {','.join(r.aliases):<24}  {r.source or ''}")
+        print(
+            f"{r.seq:>4}  {r.digest:<12}  {_when(r.created_at):<19}  {','.join(r.aliases):<24}  {r.source or ''}"
+        )
 
 
 @app.command("diff")
@@ -88,7 +102,9 @@ def diff_cmd(
         print(f"\nruns of {label}:" + ("" if rows else " none stored"))
         for r in rows:
             rate = f"{r.pass_rate:.3f}" if r.pass_rate is not None else "–"
-            print(f"  {r.run_id}  {_when(r.created_at)}  pass rate {rate}  ({r.results or 0} results)  {r.arm}")
+            print(
+                f"  {r.run_id}  {_when(r.created_at)}  pass rate {rate}  ({r.results or 0} results)  {r.arm}"
+            )
 
 
 @app.command("gate")
@@ -104,7 +120,9 @@ def gate_cmd(
     """Evaluate the gate policy for a candidate version (exit 0 pass, 1 fail, 2 bad input)."""
     from ..gate import gate, render_verdict
 
-    verdict = gate(candidate, against, suite=config, policy=policy, workspace=workspace(ws_path), model=model)
+    verdict = gate(
+        candidate, against, suite=config, policy=policy, workspace=workspace(ws_path), model=model
+    )
     if json_out:
         print_json(verdict.model_dump(mode="json"))
     else:
@@ -116,9 +134,13 @@ def gate_cmd(
 def promote_cmd(
     ref: str = typer.Argument(..., help="The version to promote: KIND/NAME@N (or @DIGEST, @ALIAS)"),
     to: str = typer.Option("production", "--to", help="Alias to move."),
-    force: bool = typer.Option(False, "--force", help="Promote even if the gate fails (needs --reason)."),
+    force: bool = typer.Option(
+        False, "--force", help="Promote even if the gate fails (needs --reason)."
+    ),
     reason: str = typer.Option(None, "--reason", help="Why: recorded in the audit log."),
-    skip_gate: bool = typer.Option(False, "--skip-gate", help="Do not evaluate the gate (needs --force)."),
+    skip_gate: bool = typer.Option(
+        False, "--skip-gate", help="Do not evaluate the gate (needs --force)."
+    ),
     config: Path = SuiteOption,
     policy: Path = PolicyOption,
     model: str = ModelOption,
@@ -130,8 +152,17 @@ def promote_cmd(
     from ..registry import GateFailed, promote
 
     try:
-        result = promote(ref, to, force=force, reason=reason, skip_gate=skip_gate, suite=config,
-                         policy=policy, model=model, workspace=workspace(ws_path))
+        result = promote(
+            ref,
+            to,
+            force=force,
+            reason=reason,
+            skip_gate=skip_gate,
+            suite=config,
+            policy=policy,
+            model=model,
+            workspace=workspace(ws_path),
+        )
     except GateFailed as exc:
         if json_out:
             print_json({"moved": False, "verdict": exc.verdict.model_dump(mode="json")})
@@ -181,7 +212,9 @@ def aliases_cmd(
         kind, _, name = t.partition("/")
         for alias, digest in sorted(state.of(t).items()):
             rec = reg.versions.get(kind, name, digest)
-            rows.append({"target": t, "alias": alias, "digest": digest, "seq": rec.seq if rec else None})
+            rows.append(
+                {"target": t, "alias": alias, "digest": digest, "seq": rec.seq if rec else None}
+            )
     if json_out:
         print_json(rows)
         return
@@ -231,7 +264,9 @@ def repair_cmd(ws_path: Path = WorkspaceOption) -> None:
         print("alias state is healthy and matches the audit log; nothing to repair")
     else:
         print(f"repaired: {problem}")
-        print(f"rebuilt {sum(len(a) for a in state.aliases.values())} aliases of {len(state.aliases)} artifacts")
+        print(
+            f"rebuilt {sum(len(a) for a in state.aliases.values())} aliases of {len(state.aliases)} artifacts"
+        )
 
 
 @registry_app.command("verify")
@@ -246,8 +281,12 @@ def verify_cmd(ws_path: Path = WorkspaceOption) -> None:
         kind, _, name = t.partition("/")
         for alias, digest in aliases.items():
             if reg.versions.get(kind, name, digest) is None:
-                raise ConfigError(f"alias {alias!r} of {t} points to {digest}, which has no version file")
-    print(f"ok: {sum(len(a) for a in state.aliases.values())} aliases, state counter {state.counter}")
+                raise ConfigError(
+                    f"alias {alias!r} of {t} points to {digest}, which has no version file"
+                )
+    print(
+        f"ok: {sum(len(a) for a in state.aliases.values())} aliases, state counter {state.counter}"
+    )
 
 
 @registry_app.command("unset")

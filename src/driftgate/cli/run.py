@@ -16,24 +16,49 @@ app.add_typer(runs_app, name="runs")
 
 @app.command("run")
 def run_cmd(
-    config: Path = typer.Option(None, "--config", "-c", help="Suite file (default: the workspace's suite)."),
-    prompt: list[str] = typer.Option(None, "--prompt", "-p", help="Run these prompt refs instead of the suite's."),
-    model: list[str] = typer.Option(None, "--model", "-m", help="Run on these model ids instead of the suite's."),
+    config: Path = typer.Option(
+        None, "--config", "-c", help="Suite file (default: the workspace's suite)."
+    ),
+    prompt: list[str] = typer.Option(
+        None, "--prompt", "-p", help="Run these prompt refs instead of the suite's."
+    ),
+    model: list[str] = typer.Option(
+        None, "--model", "-m", help="Run on these model ids instead of the suite's."
+    ),
     repeat: int = typer.Option(None, "--repeat", min=1, help="Repeat each case N times."),
-    max_concurrency: int = typer.Option(None, "--max-concurrency", min=1, help="Calls in flight in total."),
+    max_concurrency: int = typer.Option(
+        None, "--max-concurrency", min=1, help="Calls in flight in total."
+    ),
     limit: int = typer.Option(None, "--limit", min=1, help="First N cases of each golden set."),
-    sample: int = typer.Option(None, "--sample", min=1, help="A seeded random sample of N cases per golden set."),
+    sample: int = typer.Option(
+        None, "--sample", min=1, help="A seeded random sample of N cases per golden set."
+    ),
     filter: list[str] = typer.Option(
-        None, "--filter", help="Cases to run: id:GLOB, segment:GLOB, tag:GLOB or GLOB (repeatable, AND)."
+        None,
+        "--filter",
+        help="Cases to run: id:GLOB, segment:GLOB, tag:GLOB or GLOB (repeatable, AND).",
     ),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Call the provider even when a cached answer exists (the fresh answer replaces it)."),
-    max_error_rate: float = typer.Option(None, "--max-error-rate", min=0, max=1, help="Provider errors tolerated."),
+    no_cache: bool = typer.Option(
+        False,
+        "--no-cache",
+        help="Call the provider even when a cached answer exists (the fresh answer replaces it).",
+    ),
+    max_error_rate: float = typer.Option(
+        None, "--max-error-rate", min=0, max=1, help="Provider errors tolerated."
+    ),
     seed: int = typer.Option(None, "--seed", help="Seed for --sample."),
-    resume: str = typer.Option(None, "--resume", help="Finish an interrupted run (RUN_ID or prefix)."),
-    output: list[Path] = typer.Option(
-        None, "--output", "-o", help="Write a report: .json .csv .md .xml (JUnit) .html (repeatable)."
+    resume: str = typer.Option(
+        None, "--resume", help="Finish an interrupted run (RUN_ID or prefix)."
     ),
-    progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+    output: list[Path] = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="Write a report: .json .csv .md .xml (JUnit) .html (repeatable).",
+    ),
+    progress: bool = typer.Option(
+        None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
+    ),
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
@@ -95,7 +120,9 @@ def runs_list(
 def show(
     run_id: str = typer.Argument("latest", help="Run id, unique prefix, or `latest`."),
     failures: int = typer.Option(10, "--failures", help="Show up to N failed cases."),
-    output: list[Path] = typer.Option(None, "--output", "-o", help="Write a report (.json .csv .md .xml .html)."),
+    output: list[Path] = typer.Option(
+        None, "--output", "-o", help="Write a report (.json .csv .md .xml .html)."
+    ),
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
@@ -114,7 +141,9 @@ def show(
         data["results"] = [r.model_dump(mode="json") for r in store.results(run_id)]
         print_json(data)
         return
-    render_run(manifest, results=list(store.results(run_id)) if failures else None, max_failures=failures)
+    render_run(
+        manifest, results=list(store.results(run_id)) if failures else None, max_failures=failures
+    )
 
 
 @app.command("query")

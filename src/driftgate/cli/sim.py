@@ -14,7 +14,9 @@ app.add_typer(sim_app, name="sim")
 def serve(
     port: int = typer.Option(8765, "--port", help="Port (0 picks a free one)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),
-    latency_ms: float = typer.Option(None, "--latency-ms", help="Answer after this many ms (overrides profiles)."),
+    latency_ms: float = typer.Option(
+        None, "--latency-ms", help="Answer after this many ms (overrides profiles)."
+    ),
 ) -> None:
     """Serve /v1/chat/completions for models named sim/NAME@VERSION."""
     from ..providers.sim_server import serve as serve_forever

@@ -24,7 +24,9 @@ def init(
 
 @app.command("schema")
 def schema(
-    out: Path = typer.Option(Path(".driftgate/schema"), "--out", "-o", help="Folder for the schema files."),
+    out: Path = typer.Option(
+        Path(".driftgate/schema"), "--out", "-o", help="Folder for the schema files."
+    ),
 ) -> None:
     """Write JSON Schemas of every config file, for editor completion and checks."""
     from ..scaffold import write_schemas

@@ -41,10 +41,13 @@ def pick_arm(arms: Sequence[str], selector: str | None, *, where: str, option: s
         return hits[0]
     listing = "; ".join(arms) or "(no results)"
     if not hits:
-        raise ConfigError(f"no arm of {where} matches {selector!r}; its arms: {listing}", field=option)
+        raise ConfigError(
+            f"no arm of {where} matches {selector!r}; its arms: {listing}", field=option
+        )
     raise ConfigError(
         f"{selector!r} matches several arms of {where}: {'; '.join(hits)}",
-        field=option, hint="give more of the name: `PROMPT · MODEL`",
+        field=option,
+        hint="give more of the name: `PROMPT · MODEL`",
     )
 
 
@@ -72,7 +75,8 @@ def choose_arms(
         raise ConfigError(
             f"{where_a} has arms [{'; '.join(arms_a)}] and {where_b} has arms [{'; '.join(arms_b)}]; "
             "choose which to compare",
-            field="arm_a", hint="--arm-a and --arm-b take `PROMPT · MODEL` or a unique part of it",
+            field="arm_a",
+            hint="--arm-a and --arm-b take `PROMPT · MODEL` or a unique part of it",
         )
     if pa is None:
         pa = pb if pb in arms_a else pick_arm(arms_a, arm_b, where=where_a, option="arm_b")
@@ -103,7 +107,8 @@ def choose_arms_in_run(
         if len(arms) != 2:
             raise ConfigError(
                 f"{where} has {len(arms)} arms [{'; '.join(arms)}]; choose two",
-                field="arm_a", hint="--arm-a and --arm-b take `PROMPT · MODEL` or a unique part of it",
+                field="arm_a",
+                hint="--arm-a and --arm-b take `PROMPT · MODEL` or a unique part of it",
             )
         pa, pb = arms[0], arms[1]
     elif pa is None or pb is None:
@@ -145,7 +150,8 @@ def group_cases(results: Iterable[CaseResult], *, side: str) -> dict[CaseKey, Ca
         elif key != arm:
             raise ConfigError(
                 f"results {side} hold more than one arm ({arm!r} and {key!r})",
-                field=f"results_{side}", hint="pass the results of one prompt × model per side",
+                field=f"results_{side}",
+                hint="pass the results of one prompt × model per side",
             )
         g = groups.get((r.evalset, r.case_id))
         if g is None:

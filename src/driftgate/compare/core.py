@@ -65,14 +65,17 @@ def compare_results(
     warns = list(warnings or [])
     for side, groups in (("A", ga), ("B", gb)):
         if not groups:
-            raise ConfigError(f"side {side} has no results to compare", field=f"results_{side.lower()}")
+            raise ConfigError(
+                f"side {side} has no results to compare", field=f"results_{side.lower()}"
+            )
     ea, eb = _evalsets(ga), _evalsets(gb)
     common_sets = [e for e in ea if e in eb]
     if not common_sets:
         raise ConfigError(
             "the two sides ran different golden sets: "
             f"A ran {_describe_sets(ea, manifest_a)}, B ran {_describe_sets(eb, manifest_b)}",
-            field="evalset", hint="compare runs of the same golden set",
+            field="evalset",
+            hint="compare runs of the same golden set",
         )
     qualified = len(set(ea) | set(eb)) > 1
     keys = [key for key in ga if key in gb]
@@ -83,7 +86,8 @@ def compare_results(
             f"no case in common: A answered {len(ga)} cases (e.g. {_ids(ga, qualified)}), "
             f"B answered {len(gb)} (e.g. {_ids(gb, qualified)}) of "
             f"{_describe_sets(common_sets, manifest_a)}",
-            field="case_id", hint="the golden set's case ids changed between the runs",
+            field="case_id",
+            hint="the golden set's case ids changed between the runs",
         )
     if len(keys) < 2:
         raise ConfigError(
@@ -109,11 +113,15 @@ def compare_results(
     values = _reduced_values(a_groups, b_groups, labels, metric, reducer, k, warns)
     cluster_labels = _clusters(cluster_by, clusters, keys, a_groups, b_groups, labels, qualified)
 
-    def pair(metric_name: str, idx: list[int] | None = None, cl: list[Hashable] | None = None) -> PairedResult:
+    def pair(
+        metric_name: str, idx: list[int] | None = None, cl: list[Hashable] | None = None
+    ) -> PairedResult:
         xa, xb = values[metric_name]
         if idx is not None:
             xa, xb = xa[idx], xb[idx]
-        return paired_difference(xa, xb, clusters=cl, confidence=confidence, n_boot=n_boot, seed=seed)
+        return paired_difference(
+            xa, xb, clusters=cl, confidence=confidence, n_boot=n_boot, seed=seed
+        )
 
     overall = {m: pair(m, cl=cluster_labels) for m in values}
     primary = overall[metric]
@@ -135,8 +143,10 @@ def compare_results(
         only_a=only_a,
         only_b=only_b,
         overall=overall,
-        scales={m: "rate" if in_unit_range(xa) and in_unit_range(xb) else "value"
-                for m, (xa, xb) in values.items()},
+        scales={
+            m: "rate" if in_unit_range(xa) and in_unit_range(xb) else "value"
+            for m, (xa, xb) in values.items()
+        },
         segments=segments,
         wins=primary.wins,
         losses=primary.losses,
@@ -219,7 +229,8 @@ def _reduced_values(
             what = f"{side} has no {name!r} value for case {label}"
             if name == primary:
                 raise ConfigError(
-                    f"cannot compare on {name!r}: {what}", field="metric",
+                    f"cannot compare on {name!r}: {what}",
+                    field="metric",
                     hint="choose a metric every case of both sides was scored on",
                 )
             if name != "score":  # no weighted scorer at all is common: not worth a warning
@@ -281,8 +292,10 @@ def _segments(
     pair: Any,
     margin: float,
 ) -> list[SegmentComparison]:
-    segs = [ga.first.segment if ga.first.segment is not None else gb.first.segment
-            for ga, gb in zip(a_groups, b_groups, strict=True)]
+    segs = [
+        ga.first.segment if ga.first.segment is not None else gb.first.segment
+        for ga, gb in zip(a_groups, b_groups, strict=True)
+    ]
     if all(s is None for s in segs):
         return []
     index: dict[str, list[int]] = {}
@@ -293,26 +306,30 @@ def _segments(
     for name in sorted(index):
         idx = index[name]
         if len(idx) < 2:
-            out.append(SegmentComparison(segment=name, n=len(idx), note="fewer than 2 cases: not compared"))
+            out.append(
+                SegmentComparison(segment=name, n=len(idx), note="fewer than 2 cases: not compared")
+            )
             continue
         cl = [cluster_labels[i] for i in idx] if cluster_labels is not None else None
         note = None
         if cl is not None and len(set(cl)) < 2:
             cl, note = None, "one cluster in this segment: unclustered interval"
         results = {m: pair(m, idx, cl) for m in metrics}
-        out.append(SegmentComparison(
-            segment=name, n=len(idx), results=results, verdict=verdict(results[primary], margin), note=note,
-        ))
+        out.append(
+            SegmentComparison(
+                segment=name,
+                n=len(idx),
+                results=results,
+                verdict=verdict(results[primary], margin),
+                note=note,
+            )
+        )
     return out
 
 
-
-
-
-
-
-
-def _side(common: list[CaseGroup], groups: Mapping[CaseKey, CaseGroup], manifest: RunManifest | None) -> Side:
+def _side(
+    common: list[CaseGroup], groups: Mapping[CaseKey, CaseGroup], manifest: RunManifest | None
+) -> Side:
     r = common[0].first
     model_id = None
     prompt_digest = r.prompt_digest

@@ -25,7 +25,9 @@ def answer_mismatches(a_groups: list[CaseGroup], b_groups: list[CaseGroup]) -> t
             pairs += 1
             oa, ob = r.output, outs_b[r.repeat]
             # Trailing whitespace is not a different answer; an error (None) is.
-            mismatches += (oa.strip() if oa is not None else None) != (ob.strip() if ob is not None else None)
+            mismatches += (oa.strip() if oa is not None else None) != (
+                ob.strip() if ob is not None else None
+            )
     return pairs, mismatches
 
 
@@ -42,17 +44,23 @@ def flipped_cases(
         if a_pass == b_pass:
             continue
         ra, rb = ga.first, gb.first
-        out.append(FlippedCase(
-            evalset=ga.evalset, case_id=ga.case_id,
-            segment=ra.segment if ra.segment is not None else rb.segment,
-            direction="regressed" if a_pass else "improved",
-            expected=ra.expected if ra.expected is not None else rb.expected,
-            output_a=ra.output, output_b=rb.output,
-            pass_a=float(pa[i]), pass_b=float(pb[i]),
-            score_a=float(scores[0][i]) if scores else None,
-            score_b=float(scores[1][i]) if scores else None,
-            error_a=ra.error, error_b=rb.error,
-        ))
+        out.append(
+            FlippedCase(
+                evalset=ga.evalset,
+                case_id=ga.case_id,
+                segment=ra.segment if ra.segment is not None else rb.segment,
+                direction="regressed" if a_pass else "improved",
+                expected=ra.expected if ra.expected is not None else rb.expected,
+                output_a=ra.output,
+                output_b=rb.output,
+                pass_a=float(pa[i]),
+                pass_b=float(pb[i]),
+                score_a=float(scores[0][i]) if scores else None,
+                score_b=float(scores[1][i]) if scores else None,
+                error_a=ra.error,
+                error_b=rb.error,
+            )
+        )
     # Regressions first: they are what a reviewer of a candidate looks for.
     out.sort(key=lambda f: f.direction != "regressed")
     return out
@@ -64,14 +72,17 @@ def usage_delta(name: str, a_groups: list[CaseGroup], b_groups: list[CaseGroup])
         return np.array([v for v in vals if v is not None], dtype=np.float64)
 
     xa, xb = collect(a_groups), collect(b_groups)
-    med_a, p95_a = (np.percentile(xa, [50, 95]).tolist() if xa.size else (None, None))
-    med_b, p95_b = (np.percentile(xb, [50, 95]).tolist() if xb.size else (None, None))
+    med_a, p95_a = np.percentile(xa, [50, 95]).tolist() if xa.size else (None, None)
+    med_b, p95_b = np.percentile(xb, [50, 95]).tolist() if xb.size else (None, None)
     return UsageDelta(
         name=name,  # type: ignore[arg-type]
-        n_a=int(xa.size), n_b=int(xb.size),
-        median_a=med_a, median_b=med_b,
+        n_a=int(xa.size),
+        n_b=int(xb.size),
+        median_a=med_a,
+        median_b=med_b,
         median_delta=med_b - med_a if med_a is not None and med_b is not None else None,
-        p95_a=p95_a, p95_b=p95_b,
+        p95_a=p95_a,
+        p95_b=p95_b,
         p95_delta=p95_b - p95_a if p95_a is not None and p95_b is not None else None,
         total_a=float(xa.sum()) if xa.size else None,
         total_b=float(xb.sum()) if xb.size else None,

@@ -100,8 +100,12 @@ def usage_row(u: UsageDelta) -> list[str]:
     """[name, median A, median B, Δ, p95 A, p95 B, Δ]."""
     f = u.name
     return [
-        USAGE_TITLES[f], fmt_usage(f, u.median_a), fmt_usage(f, u.median_b),
-        fmt_usage(f, u.median_delta, delta=True), fmt_usage(f, u.p95_a), fmt_usage(f, u.p95_b),
+        USAGE_TITLES[f],
+        fmt_usage(f, u.median_a),
+        fmt_usage(f, u.median_b),
+        fmt_usage(f, u.median_delta, delta=True),
+        fmt_usage(f, u.p95_a),
+        fmt_usage(f, u.p95_b),
         fmt_usage(f, u.p95_delta, delta=True),
     ]
 

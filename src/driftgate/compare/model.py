@@ -132,7 +132,9 @@ class Comparison(Strict):
     ties: int
     answer_pairs: int = Field(0, description="(case, repeat) pairs with a result on both sides")
     answer_mismatches: int = 0
-    answer_mismatch_rate: float | None = Field(None, description="Share of pairs whose outputs differ")
+    answer_mismatch_rate: float | None = Field(
+        None, description="Share of pairs whose outputs differ"
+    )
     flipped: list[FlippedCase] = Field(default_factory=list)
     usage: list[UsageDelta] = Field(default_factory=list)
     histograms: dict[str, Histogram] = Field(default_factory=dict)

@@ -71,25 +71,37 @@ def comparison_junit(cmp: Comparison) -> str:
         head = f'    <testcase name={_attr(name)} classname="driftgate.compare" time="0"'
         if r is None or verdict is None:
             skipped += 1
-            cases.append(f"{head}>\n      <skipped message={_attr(note or 'not compared')}/>\n    </testcase>")
+            cases.append(
+                f"{head}>\n      <skipped message={_attr(note or 'not compared')}/>\n    </testcase>"
+            )
             return
         detail = _line(cmp, r) + (f"\n{note}" if note else "")
         if verdict == "worse":
             failures += 1
-            body = f"<failure message={_attr(VERDICT_TEXT[verdict] + ': ' + _line(cmp, r))} type=\"worse\">{escape(clean(detail))}</failure>"
+            body = f'<failure message={_attr(VERDICT_TEXT[verdict] + ": " + _line(cmp, r))} type="worse">{escape(clean(detail))}</failure>'
         else:
-            body = f"<system-out>{escape(clean(VERDICT_TEXT[verdict] + ': ' + detail))}</system-out>"
+            body = (
+                f"<system-out>{escape(clean(VERDICT_TEXT[verdict] + ': ' + detail))}</system-out>"
+            )
         cases.append(f"{head}>\n      {body}\n    </testcase>")
 
     add(f"overall ({cmp.metric})", cmp.verdict, cmp.primary, None)
     for seg in cmp.segments:
         add(f"segment {seg.segment}", seg.verdict, seg.results.get(cmp.metric), seg.note)
     props = {
-        "run_a": cmp.a.run_id, "arm_a": cmp.a.arm, "run_b": cmp.b.run_id, "arm_b": cmp.b.arm,
-        "metric": cmp.metric, "margin": cmp.margin, "verdict": cmp.verdict, "headline": headline(cmp),
+        "run_a": cmp.a.run_id,
+        "arm_a": cmp.a.arm,
+        "run_b": cmp.b.run_id,
+        "arm_b": cmp.b.arm,
+        "metric": cmp.metric,
+        "margin": cmp.margin,
+        "verdict": cmp.verdict,
+        "headline": headline(cmp),
     }
     prop_xml = "".join(
-        f"      <property name={_attr(k)} value={_attr(v)}/>\n" for k, v in props.items() if v is not None
+        f"      <property name={_attr(k)} value={_attr(v)}/>\n"
+        for k, v in props.items()
+        if v is not None
     )
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(cmp.created_at))
     name = f"driftgate compare {cmp.a.label} vs {cmp.b.label}"

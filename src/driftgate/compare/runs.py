@@ -64,8 +64,11 @@ def compare_runs(
         pa, pb = choose_arms(
             arms_of(res_a), arms_of(res_b), arm_a, arm_b, where_a=where_a, where_b=f"run {id_b}"
         )
-    warnings = [w for m, res in {id_a: (man_a, res_a), id_b: (man_b, res_b)}.values()
-                for w in _status_warnings(m, res)]
+    warnings = [
+        w
+        for m, res in {id_a: (man_a, res_a), id_b: (man_b, res_b)}.values()
+        for w in _status_warnings(m, res)
+    ]
     warnings += _digest_warnings(man_a, man_b)
     clusters = None
     if cluster_by is not None and cluster_by.startswith(_GOLDEN_SET_FIELDS):
@@ -79,9 +82,18 @@ def compare_runs(
     return compare_results(
         _of_arm(res_a, pa),
         _of_arm(res_b, pb),
-        metric=metric, reducer=reducer, k=k, cluster_by=cluster_by, clusters=clusters,
-        confidence=confidence, seed=seed, margin=margin, n_boot=n_boot,
-        manifest_a=man_a, manifest_b=man_b, warnings=warnings,
+        metric=metric,
+        reducer=reducer,
+        k=k,
+        cluster_by=cluster_by,
+        clusters=clusters,
+        confidence=confidence,
+        seed=seed,
+        margin=margin,
+        n_boot=n_boot,
+        manifest_a=man_a,
+        manifest_b=man_b,
+        warnings=warnings,
     )
 
 
@@ -128,9 +140,18 @@ def compare_suite(
                 hint="pick the suite's other axis too: --prompts P with --models, --models M with --prompts",
             )
         result = run(
-            suite, workspace=ws, prompts=prompts, models=models, repeat=repeat, limit=limit,
-            sample=sample, filter=filter, no_cache=no_cache, max_concurrency=max_concurrency,
-            max_error_rate=max_error_rate, progress=progress,
+            suite,
+            workspace=ws,
+            prompts=prompts,
+            models=models,
+            repeat=repeat,
+            limit=limit,
+            sample=sample,
+            filter=filter,
+            no_cache=no_cache,
+            max_concurrency=max_concurrency,
+            max_error_rate=max_error_rate,
+            progress=progress,
         )
     comparison = compare_runs(result.id, workspace=ws, arm_a=names[0], arm_b=names[1], **compare_kw)
     return result, comparison
@@ -192,11 +213,16 @@ def _golden_set_clusters(
         for case in iter_cases(path):
             value = (case.metadata if section == "metadata" else case.vars).get(key)
             if value is not None:
-                label = value if isinstance(value, str | int | float | bool) else json.dumps(value, sort_keys=True)
+                label = (
+                    value
+                    if isinstance(value, str | int | float | bool)
+                    else json.dumps(value, sort_keys=True)
+                )
                 out[f"{info.name}:{case.id}"] = label
     if not out:
         raise ConfigError(
-            f"no case of the compared golden sets has {cluster_by!r}", field="cluster_by",
+            f"no case of the compared golden sets has {cluster_by!r}",
+            field="cluster_by",
             hint='e.g. a case {"id": ..., "metadata": {"source": "doc-17"}} with --cluster-by metadata.source',
         )
     return out

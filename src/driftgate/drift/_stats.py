@@ -174,7 +174,9 @@ def _dense(X: Any) -> np.ndarray:
     return np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)
 
 
-def mmd_test(X: Any, y: np.ndarray, *, seed: int = 0, n_perm: int = 200) -> tuple[float, float, float]:
+def mmd_test(
+    X: Any, y: np.ndarray, *, seed: int = 0, n_perm: int = 200
+) -> tuple[float, float, float]:
     """Unbiased MMD² with an RBF kernel (median-distance bandwidth) and a permutation test:
     (mmd², p-value, 99th percentile of its permutation distribution)."""
     Z = _dense(X)
@@ -200,7 +202,9 @@ def mmd_test(X: Any, y: np.ndarray, *, seed: int = 0, n_perm: int = 200) -> tupl
     return observed, p, float(np.quantile(null, 0.99))
 
 
-def nn_cosine_distance(queries: Any, reference: Any, *, exclude_self: bool = False, block: int = 1024) -> np.ndarray:
+def nn_cosine_distance(
+    queries: Any, reference: Any, *, exclude_self: bool = False, block: int = 1024
+) -> np.ndarray:
     """For each query row, 1 - cosine similarity to its nearest reference row.
 
     Rows are L2-normalized here (TF-IDF rows and embeddings already are). With

@@ -61,13 +61,21 @@ class Target:
         if isinstance(suite, Suite):
             self.suite = suite
         else:
-            self.path = self.ws.default_suite_path() if suite is None else self.ws.inside(suite, what="suite file")
+            self.path = (
+                self.ws.default_suite_path()
+                if suite is None
+                else self.ws.inside(suite, what="suite file")
+            )
             self.suite = load_suite(self.path)
         self.name = str(self.path.relative_to(self.ws.root)) if self.path else None
         self.models = list(models or [])
         self.key = drift_key(self.name, self.models, self.suite.model_dump(mode="json"))
         self.store = DriftStore.for_key(self.ws, self.key)
-        self.config = config if config is not None else load_drift_config(config_path(self.path, self.ws.evalsets_dir))
+        self.config = (
+            config
+            if config is not None
+            else load_drift_config(config_path(self.path, self.ws.evalsets_dir))
+        )
 
     def tuned(self) -> TuningReport | None:
         return self.store.load_thresholds()
@@ -89,8 +97,15 @@ def snapshot_evalsets(ws: Workspace, suite: Suite) -> list[EvalSetSnapshot]:
             if keep(case):
                 cases[case.id] = digest(case.model_dump(mode="json"))
                 segments[case.id] = case.segment
-        out.append(EvalSetSnapshot(name=es.name, path=str(es.path.relative_to(ws.root)), digest=es.digest(),
-                                   cases=cases, segments=segments))
+        out.append(
+            EvalSetSnapshot(
+                name=es.name,
+                path=str(es.path.relative_to(ws.root)),
+                digest=es.digest(),
+                cases=cases,
+                segments=segments,
+            )
+        )
     return out
 
 
@@ -136,7 +151,9 @@ def golden_set_changes(
     for b in baseline:
         c = cur.get(b.name)
         if c is None:
-            changes.append(GoldenSetChange(evalset=b.name, baseline_digest=b.digest, removed=len(b.cases)))
+            changes.append(
+                GoldenSetChange(evalset=b.name, baseline_digest=b.digest, removed=len(b.cases))
+            )
             continue
         common = [i for i in b.cases if i in c.cases]
         modified = [i for i in common if b.cases[i] != c.cases[i]]
@@ -144,14 +161,27 @@ def golden_set_changes(
         if b.digest != c.digest or len(common) != len(b.cases) or len(common) != len(c.cases):
             added = [i for i in c.cases if i not in b.cases]
             removed = [i for i in b.cases if i not in c.cases]
-            changes.append(GoldenSetChange(
-                evalset=b.name, baseline_digest=b.digest, current_digest=c.digest, added=len(added),
-                removed=len(removed), modified=len(modified), common=len(usable[b.name]),
-                examples={k: v[:5] for k, v in (("added", added), ("removed", removed), ("modified", modified)) if v},
-            ))
+            changes.append(
+                GoldenSetChange(
+                    evalset=b.name,
+                    baseline_digest=b.digest,
+                    current_digest=c.digest,
+                    added=len(added),
+                    removed=len(removed),
+                    modified=len(modified),
+                    common=len(usable[b.name]),
+                    examples={
+                        k: v[:5]
+                        for k, v in (("added", added), ("removed", removed), ("modified", modified))
+                        if v
+                    },
+                )
+            )
     for c in current:
         if c.name not in {b.name for b in baseline}:
-            changes.append(GoldenSetChange(evalset=c.name, current_digest=c.digest, added=len(c.cases)))
+            changes.append(
+                GoldenSetChange(evalset=c.name, current_digest=c.digest, added=len(c.cases))
+            )
     return changes, usable
 
 
@@ -171,18 +201,32 @@ def compare_sides(
     """Every enabled signal of one arm, and the triggers: the pure core of a check."""
     cfg = config or DriftConfig()
     vectorize, _ = resolve_vectorizer(vectorizer)
-    ctx = CheckContext(list(baseline), list(current), metric=cfg.metric, min_segment_cases=cfg.min_segment_cases,
-                       vectorize=vectorize, seed=cfg.seed, n_boot=cfg.n_boot)
+    ctx = CheckContext(
+        list(baseline),
+        list(current),
+        metric=cfg.metric,
+        min_segment_cases=cfg.min_segment_cases,
+        vectorize=vectorize,
+        seed=cfg.seed,
+        n_boot=cfg.n_boot,
+    )
     results = []
     for spec in signal_specs("check"):
         s = cfg.settings(spec.name)
         if not (s.enabled if s.enabled is not None else spec.enabled):
             continue
-        results.append(evaluate_signal(
-            spec, ctx, config_threshold=s.threshold,
-            tuned_threshold=tuned.threshold(spec.name) if tuned else None, min_n=s.min_n,
-        ))
-    n_common = len({(r.evalset, r.case_id) for r in baseline} & {(r.evalset, r.case_id) for r in current})
+        results.append(
+            evaluate_signal(
+                spec,
+                ctx,
+                config_threshold=s.threshold,
+                tuned_threshold=tuned.threshold(spec.name) if tuned else None,
+                min_n=s.min_n,
+            )
+        )
+    n_common = len(
+        {(r.evalset, r.case_id) for r in baseline} & {(r.evalset, r.case_id) for r in current}
+    )
     out = ArmCheck(arm=arm, baseline_arm=baseline_arm or arm, n_common=n_common, signals=results)
     return apply_triggers(out, cfg.triggers)
 
@@ -228,7 +272,9 @@ def _baseline_results(ws: Workspace, run_id: str) -> list[CaseResult]:
 # ---- running the production configuration ------------------------------------------------
 
 
-def _run(target: Target, selection: dict[str, list[str]] | None, *, progress: bool) -> tuple[Run, Plan]:
+def _run(
+    target: Target, selection: dict[str, list[str]] | None, *, progress: bool
+) -> tuple[Run, Plan]:
     """Run the suite on the selected cases, calling the provider for every one."""
     from ..engine import runner
 
@@ -273,29 +319,53 @@ def check_drift(
     previous = store.load_baseline()
     baseline = None if rebaseline else previous
     # The sample size sticks: explicit, else the config's, else what the baseline ran.
-    n_sample = sample if sample is not None else (cfg.sample if cfg.sample is not None else
-                                                  (previous.sample if previous else None))
+    n_sample = (
+        sample
+        if sample is not None
+        else (cfg.sample if cfg.sample is not None else (previous.sample if previous else None))
+    )
     snapshot = snapshot_evalsets(target.ws, target.suite)
-    selection = {s.name: stratified_sample(s, n_sample, cfg.seed) for s in snapshot} if n_sample else None
+    selection = (
+        {s.name: stratified_sample(s, n_sample, cfg.seed) for s in snapshot} if n_sample else None
+    )
     run, plan = _run(target, selection, progress=progress)
     arms = [a.name for a in plan.arms]
     store.save_key(DriftKey(key=target.key, suite=target.name, models=target.models))
     check = DriftCheck(
-        id=new_id(), key=target.key, suite=target.name, models=list(dict.fromkeys(a.model.id for a in plan.arms)),
-        status="checked", run_id=run.id, sample=n_sample, cases=sum(plan.counts.values()),
+        id=new_id(),
+        key=target.key,
+        suite=target.name,
+        models=list(dict.fromkeys(a.model.id for a in plan.arms)),
+        status="checked",
+        run_id=run.id,
+        sample=n_sample,
+        cases=sum(plan.counts.values()),
     )
     if run.manifest.status != "finished":
-        check.notes.append(f"run {run.id} is {run.manifest.status}: compared on its finished results")
+        check.notes.append(
+            f"run {run.id} is {run.manifest.status}: compared on its finished results"
+        )
     if baseline is None:
-        store.save_baseline(DriftBaseline(
-            key=target.key, suite=target.name, models=target.models, run_id=run.id, sample=n_sample,
-            seed=cfg.seed, arms=arms, prompts={p.ref: p.digest for p in run.manifest.prompts},
-            model_ids={a.model.name: a.model.id for a in plan.arms}, evalsets=snapshot,
-        ))
+        store.save_baseline(
+            DriftBaseline(
+                key=target.key,
+                suite=target.name,
+                models=target.models,
+                run_id=run.id,
+                sample=n_sample,
+                seed=cfg.seed,
+                arms=arms,
+                prompts={p.ref: p.digest for p in run.manifest.prompts},
+                model_ids={a.model.name: a.model.id for a in plan.arms},
+                evalsets=snapshot,
+            )
+        )
         check.status = "baseline_recorded"
         check.notes.append(
             f"no baseline yet: run {run.id} ({check.cases} cases × {len(arms)} arm(s)) is now the baseline; "
-            "later checks compare with it" if not rebaseline else f"new baseline recorded: run {run.id}"
+            "later checks compare with it"
+            if not rebaseline
+            else f"new baseline recorded: run {run.id}"
         )
         store.save_check(check)
         return check
@@ -309,7 +379,9 @@ def check_drift(
             f"{c.added} added, {c.removed} removed, {c.modified} modified; compared on {c.common} unchanged cases"
         )
     if n_sample != baseline.sample:
-        check.notes.append(f"sample {n_sample} differs from the baseline's {baseline.sample}: common cases only")
+        check.notes.append(
+            f"sample {n_sample} differs from the baseline's {baseline.sample}: common cases only"
+        )
     check.notes += _config_notes(baseline, run.manifest, plan)
 
     def usable_only(results: list[CaseResult]) -> list[CaseResult]:
@@ -331,10 +403,17 @@ def check_drift(
     check.thresholds_tuned_at = tuned.created_at if tuned else None
     vectorize, _ = resolve_vectorizer(vectorizer if vectorizer is not None else cfg.vectorizer)
     for b_arm, c_arm in pairs:
-        check.arms.append(compare_sides(
-            base_by_arm.get(b_arm, []), cur_by_arm.get(c_arm, []), config=cfg, tuned=tuned,
-            vectorizer=vectorize, arm=c_arm, baseline_arm=b_arm,
-        ))
+        check.arms.append(
+            compare_sides(
+                base_by_arm.get(b_arm, []),
+                cur_by_arm.get(c_arm, []),
+                config=cfg,
+                tuned=tuned,
+                vectorizer=vectorize,
+                arm=c_arm,
+                baseline_arm=b_arm,
+            )
+        )
     check.alert = any(a.alert for a in check.arms)
     store.save_check(check)
     return check
@@ -346,8 +425,10 @@ def _config_notes(baseline: DriftBaseline, manifest: RunManifest, plan: Plan) ->
     for p in manifest.prompts:
         old = baseline.prompts.get(p.ref)
         if old is not None and old != p.digest:
-            notes.append(f"prompt {p.ref} changed since the baseline ({old} → {p.digest}): signals mix the "
-                         "prompt change with provider drift; --rebaseline once the new version is reviewed")
+            notes.append(
+                f"prompt {p.ref} changed since the baseline ({old} → {p.digest}): signals mix the "
+                "prompt change with provider drift; --rebaseline once the new version is reviewed"
+            )
     for arm in plan.arms:
         old = baseline.model_ids.get(arm.model.name)
         if old is not None and old != arm.model.id:

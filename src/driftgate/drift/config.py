@@ -34,7 +34,9 @@ from .triggers import TriggerRule
 # (scores, broken outputs, errors) is what users feel, so one of those alone alerts too.
 DEFAULT_TRIGGERS = (
     TriggerRule(name="two-signals", min_signals=2),
-    TriggerRule(name="quality", min_signals=1, signals=["score_change", "format_validity", "error_rate"]),
+    TriggerRule(
+        name="quality", min_signals=1, signals=["score_change", "format_validity", "error_rate"]
+    ),
 )
 
 
@@ -48,18 +50,26 @@ class TrafficConfig(Strict):
     field: str | None = Field(None, description="The input text field of a log record")
     categorical: list[str] = Field(default_factory=list, description="Fields compared with PSI")
     far_quantile: float = Field(
-        0.95, gt=0.5, lt=1.0,
+        0.95,
+        gt=0.5,
+        lt=1.0,
         description="Golden-set quantile of nearest-neighbour distance that calls an input far",
     )
     triggers: list[TriggerRule] = Field(default_factory=lambda: [TriggerRule(min_signals=2)])
     signals: dict[str, SignalSettings] = Field(default_factory=dict)
-    max_records: int = Field(5000, ge=10, description="Per side; larger inputs are subsampled (seeded)")
+    max_records: int = Field(
+        5000, ge=10, description="Per side; larger inputs are subsampled (seeded)"
+    )
 
 
 class DriftConfig(Strict):
     sample: int | None = Field(None, ge=1, description="Stratified sample size per golden set")
-    metric: str = Field("pass", description="Metric of score_change: pass, score or a scorer metric")
-    min_segment_cases: int = Field(20, ge=2, description="Segments smaller than this are not tested alone")
+    metric: str = Field(
+        "pass", description="Metric of score_change: pass, score or a scorer metric"
+    )
+    min_segment_cases: int = Field(
+        20, ge=2, description="Segments smaller than this are not tested alone"
+    )
     triggers: list[TriggerRule] = Field(
         default_factory=lambda: [r.model_copy() for r in DEFAULT_TRIGGERS],
         description="Alert when any rule fires (default: any two signals, or one quality signal)",
@@ -70,7 +80,9 @@ class DriftConfig(Strict):
     )
     n_boot: int = Field(2000, ge=100, description="Bootstrap resamples of the score interval")
     seed: int = 0
-    target_false_alarm_rate: float = Field(1 / 12, gt=0, lt=1, description="Default target of `drift tune`")
+    target_false_alarm_rate: float = Field(
+        1 / 12, gt=0, lt=1, description="Default target of `drift tune`"
+    )
     traffic: TrafficConfig = Field(default_factory=TrafficConfig)
 
     @model_validator(mode="after")
@@ -96,10 +108,15 @@ def _unknown_signal(data: dict[str, Any]) -> tuple[tuple[Any, ...], str] | None:
             continue
         base = () if kind == "check" else ("traffic",)
         valid = known_signals(kind)
-        places: list[tuple[tuple[Any, ...], Any]] = [(base + ("signals", k), k) for k in section.get("signals") or {}]
+        places: list[tuple[tuple[Any, ...], Any]] = [
+            (base + ("signals", k), k) for k in section.get("signals") or {}
+        ]
         for i, rule in enumerate(section.get("triggers") or []):
             if isinstance(rule, dict):
-                places += [(base + ("triggers", i, "signals", j), n) for j, n in enumerate(rule.get("signals") or [])]
+                places += [
+                    (base + ("triggers", i, "signals", j), n)
+                    for j, n in enumerate(rule.get("signals") or [])
+                ]
         for loc, name in places:
             if name not in valid:
                 close = difflib.get_close_matches(str(name), valid, n=1)
@@ -147,7 +164,9 @@ def load_drift_config(path: Path | None) -> DriftConfig:
     problem = _unknown_signal(data)
     if problem is not None:
         loc, message = problem
-        raise ConfigError(message, path=path, line=line_of(text, prefix + loc), field=format_loc(loc))
+        raise ConfigError(
+            message, path=path, line=line_of(text, prefix + loc), field=format_loc(loc)
+        )
     try:
         return DriftConfig.model_validate(data)
     except ValidationError as exc:

@@ -42,7 +42,9 @@ def series(checks: Sequence[DriftCheck]) -> dict[str, dict[str, list[Point]]]:
     return out
 
 
-def sparkline(values: Sequence[float | None], *, lo: float | None = None, hi: float | None = None) -> str:
+def sparkline(
+    values: Sequence[float | None], *, lo: float | None = None, hi: float | None = None
+) -> str:
     """One character per value scaled to [lo, hi] (default: the values' range); gaps as ' '."""
     real = [v for v in values if v is not None]
     if not real:
@@ -61,8 +63,10 @@ def sparkline(values: Sequence[float | None], *, lo: float | None = None, hi: fl
 
 
 def markers(points: Sequence[Point]) -> str:
-    return "".join("!" if p.verdict == "drift" and p.alert else "·" if p.verdict == "drift" else " "
-                   for p in points)
+    return "".join(
+        "!" if p.verdict == "drift" and p.alert else "·" if p.verdict == "drift" else " "
+        for p in points
+    )
 
 
 def _fmt(v: float | None) -> str:
@@ -77,8 +81,10 @@ def render_history(checks: Sequence[DriftCheck], *, width: int = 60) -> str:
     lines = []
     first, last = checked[0], checked[-1]
     alerts = sum(c.alert for c in checked)
-    lines.append(f"{len(checked)} checks from {_date(first.created_at)} to {_date(last.created_at)}; "
-                 f"{alerts} alert{'s' if alerts != 1 else ''} (! alert, · drift alone)")
+    lines.append(
+        f"{len(checked)} checks from {_date(first.created_at)} to {_date(last.created_at)}; "
+        f"{alerts} alert{'s' if alerts != 1 else ''} (! alert, · drift alone)"
+    )
     for arm, sigs in series(checked[-width:]).items():
         lines.append(f"\n{arm}")
         name_w = max(len(n) for n in sigs)
@@ -87,8 +93,10 @@ def render_history(checks: Sequence[DriftCheck], *, width: int = 60) -> str:
             thr = [p.threshold for p in pts if p.threshold is not None]
             # Scale to include the threshold, so a bar reaching the top means "at the line".
             hi = max([v for v in vals if v is not None] + thr[-1:], default=None)
-            lines.append(f"  {name:<{name_w}}  {sparkline(vals, hi=hi)}  last {_fmt(pts[-1].value)}"
-                         f" (threshold {_fmt(pts[-1].threshold)}) {pts[-1].verdict}")
+            lines.append(
+                f"  {name:<{name_w}}  {sparkline(vals, hi=hi)}  last {_fmt(pts[-1].value)}"
+                f" (threshold {_fmt(pts[-1].threshold)}) {pts[-1].verdict}"
+            )
             marks = markers(pts)
             if marks.strip():
                 lines.append(f"  {'':<{name_w}}  {marks}")
@@ -102,12 +110,33 @@ def _date(ts: float) -> str:
 def history_json(checks: Sequence[DriftCheck]) -> dict:
     """Series for alerting pipelines: {arm: {signal: [{check, time, value, threshold, verdict, alert}]}}."""
     return {
-        "checks": [{"id": c.id, "created_at": c.created_at, "status": c.status, "alert": c.alert,
-                    "run_id": c.run_id} for c in checks],
-        "series": {arm: {name: [{"check": p.check_id, "created_at": p.created_at, "value": p.value,
-                                 "threshold": p.threshold, "verdict": p.verdict, "alert": p.alert} for p in pts]
-                         for name, pts in sigs.items()}
-                   for arm, sigs in series([c for c in checks if c.status == "checked"]).items()},
+        "checks": [
+            {
+                "id": c.id,
+                "created_at": c.created_at,
+                "status": c.status,
+                "alert": c.alert,
+                "run_id": c.run_id,
+            }
+            for c in checks
+        ],
+        "series": {
+            arm: {
+                name: [
+                    {
+                        "check": p.check_id,
+                        "created_at": p.created_at,
+                        "value": p.value,
+                        "threshold": p.threshold,
+                        "verdict": p.verdict,
+                        "alert": p.alert,
+                    }
+                    for p in pts
+                ]
+                for name, pts in sigs.items()
+            }
+            for arm, sigs in series([c for c in checks if c.status == "checked"]).items()
+        },
     }
 
 
@@ -129,39 +158,59 @@ def _chart(name: str, pts: Sequence[Point]) -> str:
     def xy(i: int, v: float) -> tuple[float, float]:
         return _PAD + i * (_W - 2 * _PAD) / n, _H - _PAD / 2 - (v - lo) / (hi - lo) * (_H - _PAD)
 
-    parts = [f'<svg width="{_W}" height="{_H}" viewBox="0 0 {_W} {_H}" role="img" '
-             f'aria-label="{html.escape(name)} over time">',
-             f'<rect x="0" y="0" width="{_W}" height="{_H}" fill="#fafafa" stroke="#ddd"/>']
+    parts = [
+        f'<svg width="{_W}" height="{_H}" viewBox="0 0 {_W} {_H}" role="img" '
+        f'aria-label="{html.escape(name)} over time">',
+        f'<rect x="0" y="0" width="{_W}" height="{_H}" fill="#fafafa" stroke="#ddd"/>',
+    ]
     for i, p in enumerate(pts):
         if p.alert:
             x, _ = xy(i, lo)
-            parts.append(f'<line x1="{x:.1f}" y1="4" x2="{x:.1f}" y2="{_H - 4}" stroke="#f4c7c3" stroke-width="6"/>')
-    tpath = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(i, t) for i, t in enumerate(thr) if t is not None))
+            parts.append(
+                f'<line x1="{x:.1f}" y1="4" x2="{x:.1f}" y2="{_H - 4}" stroke="#f4c7c3" stroke-width="6"/>'
+            )
+    tpath = " ".join(
+        f"{x:.1f},{y:.1f}" for x, y in (xy(i, t) for i, t in enumerate(thr) if t is not None)
+    )
     if tpath:
-        parts.append(f'<polyline points="{tpath}" fill="none" stroke="#999" stroke-dasharray="4 3"/>')
-    vpath = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(i, v) for i, v in enumerate(vals) if v is not None))
+        parts.append(
+            f'<polyline points="{tpath}" fill="none" stroke="#999" stroke-dasharray="4 3"/>'
+        )
+    vpath = " ".join(
+        f"{x:.1f},{y:.1f}" for x, y in (xy(i, v) for i, v in enumerate(vals) if v is not None)
+    )
     parts.append(f'<polyline points="{vpath}" fill="none" stroke="#3366cc" stroke-width="1.5"/>')
     for i, p in enumerate(pts):
         if p.value is None:
             continue
         x, y = xy(i, p.value)
         color = "#d93025" if p.verdict == "drift" else "#3366cc"
-        tip = html.escape(f"{_date(p.created_at)}  {_fmt(p.value)} (threshold {_fmt(p.threshold)}) {p.verdict}")
-        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"><title>{tip}</title></circle>')
-    parts.append(f'<text x="4" y="12" font-size="10" fill="#666">{_fmt(hi)}</text>'
-                 f'<text x="4" y="{_H - 4}" font-size="10" fill="#666">{_fmt(lo)}</text></svg>')
+        tip = html.escape(
+            f"{_date(p.created_at)}  {_fmt(p.value)} (threshold {_fmt(p.threshold)}) {p.verdict}"
+        )
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"><title>{tip}</title></circle>'
+        )
+    parts.append(
+        f'<text x="4" y="12" font-size="10" fill="#666">{_fmt(hi)}</text>'
+        f'<text x="4" y="{_H - 4}" font-size="10" fill="#666">{_fmt(lo)}</text></svg>'
+    )
     return f"<h3>{html.escape(name)}</h3>" + "".join(parts)
 
 
 def history_html(checks: Sequence[DriftCheck], *, title: str = "drift history") -> str:
     """A self-contained page (inline SVG, no scripts, no network) with one chart per signal."""
     checked = [c for c in checks if c.status == "checked"]
-    body = [f"<h1>{html.escape(title)}</h1>",
-            f"<p>{len(checked)} checks; {sum(c.alert for c in checked)} alerts (red bands). Blue: value; "
-            "dashed: threshold; red points: drift.</p>"]
+    body = [
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>{len(checked)} checks; {sum(c.alert for c in checked)} alerts (red bands). Blue: value; "
+        "dashed: threshold; red points: drift.</p>",
+    ]
     for arm, sigs in series(checked).items():
         body.append(f"<h2>{html.escape(arm)}</h2>")
         body += [_chart(name, pts) for name, pts in sigs.items()]
-    return ("<!doctype html><html><head><meta charset='utf-8'><title>" + html.escape(title) + "</title>"
-            "<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}h3{margin:1.2em 0 .3em;"
-            "font-size:1em}</style></head><body>" + "\n".join(body) + "</body></html>\n")
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>" + html.escape(title) + "</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}h3{margin:1.2em 0 .3em;"
+        "font-size:1em}</style></head><body>" + "\n".join(body) + "</body></html>\n"
+    )

@@ -90,7 +90,9 @@ class DriftCheck(Strict):
     golden_set_changes: list[GoldenSetChange] = Field(default_factory=list)
     arms: list[ArmCheck] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
-    thresholds_tuned_at: float | None = Field(None, description="When the tuned thresholds used were made")
+    thresholds_tuned_at: float | None = Field(
+        None, description="When the tuned thresholds used were made"
+    )
     alert: bool = False
 
     @property

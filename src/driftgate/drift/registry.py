@@ -82,8 +82,16 @@ def signal(
 
     def deco(fn: SignalFn) -> SignalFn:
         _REGISTRY[name] = SignalSpec(
-            name, kind, fn, threshold, floor, min_n, tunable, unit,
-            description or (fn.__doc__ or "").strip(), enabled,
+            name,
+            kind,
+            fn,
+            threshold,
+            floor,
+            min_n,
+            tunable,
+            unit,
+            description or (fn.__doc__ or "").strip(),
+            enabled,
         )
         return fn
 
@@ -129,7 +137,10 @@ def evaluate_signal(
     except InsufficientData as exc:
         need = exc.min_n or need
         return SignalResult(
-            name=spec.name, verdict="insufficient_data", n=exc.n, min_n=need,
+            name=spec.name,
+            verdict="insufficient_data",
+            n=exc.n,
+            min_n=need,
             summary=f"insufficient data: {exc.reason}",
         )
     threshold: float | None
@@ -144,8 +155,13 @@ def evaluate_signal(
         threshold, source = m.threshold, "adaptive"
     if threshold is None or not math.isfinite(m.value):
         return SignalResult(
-            name=spec.name, value=None, verdict="insufficient_data", n=m.n, min_n=need,
-            summary=f"insufficient data: {m.summary}", detail=m.detail,
+            name=spec.name,
+            value=None,
+            verdict="insufficient_data",
+            n=m.n,
+            min_n=need,
+            summary=f"insufficient data: {m.summary}",
+            detail=m.detail,
         )
     # Rounded before deciding, so a verdict re-derived from the stored numbers (history,
     # tuning) is the verdict that was reported.

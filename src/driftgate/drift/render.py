@@ -30,24 +30,37 @@ def signal_table(signals: Sequence[SignalResult], indent: str = "  ") -> list[st
             continue
         src = f" {s.threshold_source}" if s.threshold_source in ("tuned", "config") else ""
         cmp = ">" if s.verdict == "drift" else "≤"
-        lines.append(f"{indent}{s.name:<{w}}  {_MARK[s.verdict]:<5}  {_num(s.value)} {cmp} {_num(s.threshold)}{src}"
-                     f"  {s.summary}")
+        lines.append(
+            f"{indent}{s.name:<{w}}  {_MARK[s.verdict]:<5}  {_num(s.value)} {cmp} {_num(s.threshold)}{src}"
+            f"  {s.summary}"
+        )
     return lines
 
 
 def render_check(check: DriftCheck, rules: Sequence[TriggerRule] | None = None) -> str:
-    lines = [f"drift check {check.id}  suite {check.suite or '(object)'}  run {check.run_id}"
-             + (f"  baseline {check.baseline_run_id}" if check.baseline_run_id else "")]
+    lines = [
+        f"drift check {check.id}  suite {check.suite or '(object)'}  run {check.run_id}"
+        + (f"  baseline {check.baseline_run_id}" if check.baseline_run_id else "")
+    ]
     if check.status == "baseline_recorded":
         lines += [f"  {n}" for n in check.notes]
         lines.append("result: baseline recorded (exit 0)")
         return "\n".join(lines)
     sample = f"sample of {check.sample} per golden set" if check.sample else "all cases"
-    lines.append(f"{check.cases} cases ({sample}); thresholds: "
-                 + ("tuned" if check.thresholds_tuned_at else "defaults (run `driftgate drift tune` "
-                    "once checks accumulate)"))
+    lines.append(
+        f"{check.cases} cases ({sample}); thresholds: "
+        + (
+            "tuned"
+            if check.thresholds_tuned_at
+            else "defaults (run `driftgate drift tune` once checks accumulate)"
+        )
+    )
     for arm in check.arms:
-        name = arm.arm if arm.arm == arm.baseline_arm else f"{arm.arm}  (baseline arm {arm.baseline_arm})"
+        name = (
+            arm.arm
+            if arm.arm == arm.baseline_arm
+            else f"{arm.arm}  (baseline arm {arm.baseline_arm})"
+        )
         lines.append(f"\n{name}  — {arm.n_common} cases compared")
         lines += signal_table(arm.signals)
         if arm.fired:
@@ -62,14 +75,18 @@ def render_check(check: DriftCheck, rules: Sequence[TriggerRule] | None = None) 
 
 
 def render_traffic(report: TrafficReport) -> str:
-    lines = [f"prompt drift on {report.records} logged inputs ({report.inputs}), field {report.field!r}; "
-             f"reference: {report.reference or 'none'}"]
+    lines = [
+        f"prompt drift on {report.records} logged inputs ({report.inputs}), field {report.field!r}; "
+        f"reference: {report.reference or 'none'}"
+    ]
     lines += signal_table(report.signals)
     if report.fired:
         lines.append(f"  ALERT: rule {', '.join(report.fired)} fired")
     for u in report.unreviewed:
-        lines.append(f"UNREVIEWED: prompt {u.ref} ({u.source}) digest {u.digest} was never evaluated"
-                     + (f" (last run {u.last_evaluated_run})" if u.last_evaluated_run else " (no run ever)"))
+        lines.append(
+            f"UNREVIEWED: prompt {u.ref} ({u.source}) digest {u.digest} was never evaluated"
+            + (f" (last run {u.last_evaluated_run})" if u.last_evaluated_run else " (no run ever)")
+        )
     lines += [f"note: {n}" for n in report.notes if not n.startswith("prompt ")]
     lines.append(f"result: {'DRIFT ALERT (exit 1)' if report.alert else 'no drift (exit 0)'}")
     return "\n".join(lines)
@@ -88,8 +105,10 @@ def render_tuning(report: TuningReport, rules: Sequence[TriggerRule]) -> str:
         w = max(len(n) for n in report.thresholds)
         for name, t in report.thresholds.items():
             floor = " (floor)" if t.floor_applied else ""
-            lines.append(f"  {name:<{w}}  {_num(t.threshold)}{floor}  past mean {_num(t.null_mean)}, "
-                         f"max {_num(t.null_max)}; detects {t.detectable}")
+            lines.append(
+                f"  {name:<{w}}  {_num(t.threshold)}{floor}  past mean {_num(t.null_mean)}, "
+                f"max {_num(t.null_max)}; detects {t.detectable}"
+            )
     for name, value in report.fixed.items():
         lines.append(f"  {name}: fixed at {_num(value)} (not tuned)")
     if report.excluded:

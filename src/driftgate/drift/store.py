@@ -40,7 +40,9 @@ def drift_key(suite: str | None, models: list[str] | None, suite_data: object = 
     """The identity of a monitored configuration: the suite file (or its content) and a
     model override. Editing scorers or golden sets keeps the key (and the history);
     checking other models starts a separate baseline and history."""
-    return digest({"suite": suite if suite is not None else suite_data, "models": sorted(models or [])})
+    return digest(
+        {"suite": suite if suite is not None else suite_data, "models": sorted(models or [])}
+    )
 
 
 class DriftStore:
@@ -73,7 +75,8 @@ class DriftStore:
         except ValidationError as exc:
             err = exc.errors()[0]
             raise ConfigError(
-                f"corrupt drift state: {err['msg']}", path=path,
+                f"corrupt drift state: {err['msg']}",
+                path=path,
                 field=".".join(str(p) for p in err["loc"]) or None,
                 hint="delete the file (or run with --rebaseline for baseline.json)",
             ) from None

@@ -75,8 +75,10 @@ def check_traffic(
     name = field or tcfg.field or _guess_field(target, golden)
     if not any(isinstance(lookup(r, name), str) for r in current):
         raise ConfigError(
-            f"no log record has a text field {name!r}", path=source if not isinstance(inputs, list) else None,
-            field=name, hint=f"fields of the first record: {', '.join(sorted(flat(current[0]))[:12])}",
+            f"no log record has a text field {name!r}",
+            path=source if not isinstance(inputs, list) else None,
+            field=name,
+            hint=f"fields of the first record: {', '.join(sorted(flat(current[0]))[:12])}",
         )
     limit = tcfg.max_records
     vectorize, _ = resolve_vectorizer(vectorizer if vectorizer is not None else cfg.vectorizer)
@@ -86,7 +88,9 @@ def check_traffic(
         current=_stats.subsample(current, limit, cfg.seed + 1),
         reference=_stats.subsample(ref, limit, cfg.seed + 2) if ref is not None else None,
         categorical=list(categorical or tcfg.categorical),
-        vectorize=vectorize, seed=cfg.seed, far_quantile=tcfg.far_quantile,
+        vectorize=vectorize,
+        seed=cfg.seed,
+        far_quantile=tcfg.far_quantile,
     )
     tuned = target.tuned()
     signals = []
@@ -94,23 +98,42 @@ def check_traffic(
         s = cfg.settings(spec.name, "traffic")
         if not (s.enabled if s.enabled is not None else spec.enabled):
             continue
-        signals.append(evaluate_signal(spec, ctx, config_threshold=s.threshold,
-                                       tuned_threshold=tuned.threshold(spec.name) if tuned else None,
-                                       min_n=s.min_n))
+        signals.append(
+            evaluate_signal(
+                spec,
+                ctx,
+                config_threshold=s.threshold,
+                tuned_threshold=tuned.threshold(spec.name) if tuned else None,
+                min_n=s.min_n,
+            )
+        )
     report = TrafficReport(
-        id=new_id(), key=target.key, inputs=source, field=name, records=len(current), reference=ref_name,
-        signals=signals, fired=fired_rules(signals, tcfg.triggers),
+        id=new_id(),
+        key=target.key,
+        inputs=source,
+        field=name,
+        records=len(current),
+        reference=ref_name,
+        signals=signals,
+        fired=fired_rules(signals, tcfg.triggers),
     )
     if len(current) > limit:
         report.notes.append(f"{len(current)} records: compared on a seeded sample of {limit}")
     if check_unreviewed:
-        prompts = ([target.ws.prompt(ref_) for ref_ in target.suite.prompts] if unreviewed_scope == "suite"
-                   else None)  # None: every prompt file of the workspace
+        prompts = (
+            [target.ws.prompt(ref_) for ref_ in target.suite.prompts]
+            if unreviewed_scope == "suite"
+            else None
+        )  # None: every prompt file of the workspace
         report.unreviewed = unreviewed_artifacts(target.ws, prompts)
         for u in report.unreviewed:
             report.notes.append(
                 f"prompt {u.ref} ({u.source}) has digest {u.digest}, which no run evaluated"
-                + (f"; last evaluated: {', '.join(u.evaluated_digests)}" if u.evaluated_digests else "")
+                + (
+                    f"; last evaluated: {', '.join(u.evaluated_digests)}"
+                    if u.evaluated_digests
+                    else ""
+                )
             )
     report.alert = bool(report.fired or report.unreviewed)
     if save:
@@ -127,7 +150,9 @@ def _records(ws: Workspace, source: Path | str | list[Record], what: str) -> lis
             path = Path.cwd() / path if (Path.cwd() / path).exists() else ws.root / path
         records = read_log(path)
     if not records:
-        raise ConfigError(f"the {what} log has no records", path=None if isinstance(source, list) else source)
+        raise ConfigError(
+            f"the {what} log has no records", path=None if isinstance(source, list) else source
+        )
     return records
 
 
@@ -142,7 +167,8 @@ def _guess_field(target: Target, golden: list[Record]) -> str:
     raise ConfigError(
         "cannot tell which input field to compare"
         + (f" (the prompts use {', '.join(texts)})" if texts else ""),
-        field="field", hint="pass --field NAME, or set `traffic: {field: NAME}` in the drift settings",
+        field="field",
+        hint="pass --field NAME, or set `traffic: {field: NAME}` in the drift settings",
     )
 
 
@@ -163,7 +189,9 @@ def evaluated_digests(ws: Workspace) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
-def unreviewed_artifacts(ws: Workspace, prompts: list[Prompt] | None = None) -> list[UnreviewedArtifact]:
+def unreviewed_artifacts(
+    ws: Workspace, prompts: list[Prompt] | None = None
+) -> list[UnreviewedArtifact]:
     """The prompts (default: every prompt of the workspace) whose digest no run evaluated."""
     seen = evaluated_digests(ws)
     out = []
@@ -171,11 +199,13 @@ def unreviewed_artifacts(ws: Workspace, prompts: list[Prompt] | None = None) -> 
         history = seen.get(p.name, [])
         if any(d == p.digest for d, _ in history):
             continue
-        out.append(UnreviewedArtifact(
-            ref=p.ref,
-            digest=p.digest,
-            source=str(p.source.relative_to(ws.root)) if p.source else None,
-            evaluated_digests=list(dict.fromkeys(d for d, _ in history))[-5:],
-            last_evaluated_run=history[-1][1] if history else None,
-        ))
+        out.append(
+            UnreviewedArtifact(
+                ref=p.ref,
+                digest=p.digest,
+                source=str(p.source.relative_to(ws.root)) if p.source else None,
+                evaluated_digests=list(dict.fromkeys(d for d, _ in history))[-5:],
+                last_evaluated_run=history[-1][1] if history else None,
+            )
+        )
     return out

@@ -24,16 +24,25 @@ class TriggerRule(Strict):
 
     name: str | None = None
     min_signals: int = Field(2, ge=1, le=50)
-    signals: list[str] = Field(default_factory=list, description="Signal names; empty: every signal")
+    signals: list[str] = Field(
+        default_factory=list, description="Signal names; empty: every signal"
+    )
 
     @property
     def label(self) -> str:
-        return self.name or f"{self.min_signals}-of-{'+'.join(self.signals) if self.signals else 'any'}"
+        return (
+            self.name
+            or f"{self.min_signals}-of-{'+'.join(self.signals) if self.signals else 'any'}"
+        )
 
 
-def rule_fires(drifted: set[str], rule: TriggerRule, available: Iterable[str] | None = None) -> bool:
+def rule_fires(
+    drifted: set[str], rule: TriggerRule, available: Iterable[str] | None = None
+) -> bool:
     """Whether `rule` fires given the names of the signals that drifted."""
-    scope = set(rule.signals) if rule.signals else set(available if available is not None else drifted)
+    scope = (
+        set(rule.signals) if rule.signals else set(available if available is not None else drifted)
+    )
     return len(drifted & scope) >= rule.min_signals
 
 

@@ -58,12 +58,17 @@ class _History:
         self.rows: list[tuple[int, dict[str, float | None], dict[str, str], list[str]]] = []
         for i, c in enumerate(checks):
             for arm in c.arms:
-                values = {s.name: s.value if s.verdict != "insufficient_data" else None for s in arm.signals}
+                values = {
+                    s.name: s.value if s.verdict != "insufficient_data" else None
+                    for s in arm.signals
+                }
                 verdicts = {s.name: s.verdict for s in arm.signals}
                 self.rows.append((i, values, verdicts, [s.name for s in arm.signals]))
         # Per signal: its past values sorted, and which check each came from (for leave-one-out).
         self.sorted: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self.sums: dict[str, tuple[tuple[int, float, float], dict[int, tuple[int, float, float]]]] = {}
+        self.sums: dict[
+            str, tuple[tuple[int, float, float], dict[int, tuple[int, float, float]]]
+        ] = {}
         for name in names:
             pairs = [(v[name], i) for i, v, _, _ in self.rows if v.get(name) is not None]
             vals = np.array([p[0] for p in pairs], dtype=np.float64)
@@ -121,15 +126,24 @@ class _Patterns:
 
     def __init__(self, cfg: DriftConfig) -> None:
         self.cfg = cfg
-        self.cache: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[np.ndarray, np.ndarray]] = {}
+        self.cache: dict[
+            tuple[tuple[str, ...], tuple[str, ...]], tuple[np.ndarray, np.ndarray]
+        ] = {}
 
     def probability(self, avail: list[str], names: list[str], p: dict[str, float]) -> float:
         key = (tuple(avail), tuple(names))
         if key not in self.cache:
             n = len(avail)
             bits = ((np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1).astype(bool)
-            fire = np.array([any(rule_fires({avail[j] for j in range(n) if row[j]}, r, names)
-                                 for r in self.cfg.triggers) for row in bits])
+            fire = np.array(
+                [
+                    any(
+                        rule_fires({avail[j] for j in range(n) if row[j]}, r, names)
+                        for r in self.cfg.triggers
+                    )
+                    for row in bits
+                ]
+            )
             self.cache[key] = (bits, fire)
         bits, fire = self.cache[key]
         probs = np.array([p.get(a, 0.0) for a in avail])
@@ -150,18 +164,24 @@ def tune_from_checks(
     cfg = config or DriftConfig()
     target = cfg.target_false_alarm_rate if target is None else target
     if not 0 < target < 1:
-        raise ConfigError(f"the target false-alarm rate must be in (0, 1), got {target}", field="target")
+        raise ConfigError(
+            f"the target false-alarm rate must be in (0, 1), got {target}", field="target"
+        )
     if not 0 < safety <= 1:
         raise ConfigError(f"safety must be in (0, 1], got {safety}", field="safety")
     usable = [c for c in checks if c.status == "checked" and c.arms]
     if len(usable) < min_history:
         raise ConfigError(
             f"{len(usable)} past checks; tuning needs at least {min_history}",
-            field="history", hint="run `driftgate drift check` on a schedule and tune once history builds up",
+            field="history",
+            hint="run `driftgate drift check` on a schedule and tune once history builds up",
         )
     specs = {s.name: s for s in signal_specs("check")}
-    fixed = {n: cfg.settings(n).threshold for n in specs
-             if not specs[n].tunable or cfg.settings(n).threshold is not None}
+    fixed = {
+        n: cfg.settings(n).threshold
+        for n in specs
+        if not specs[n].tunable or cfg.settings(n).threshold is not None
+    }
     tuned_names = [n for n in specs if n not in fixed]
     hist = _History(usable, tuned_names)
 
@@ -172,7 +192,9 @@ def tune_from_checks(
             out[n] = max(q, specs[n].floor) if q is not None else None
         return out
 
-    def drifted(values: dict, verdicts: dict, names: list[str], th: dict[str, float | None]) -> set[str]:
+    def drifted(
+        values: dict, verdicts: dict, names: list[str], th: dict[str, float | None]
+    ) -> set[str]:
         out = set()
         for n in names:
             v = values.get(n)
@@ -232,40 +254,62 @@ def tune_from_checks(
     notes = []
     if chosen is None:
         chosen, rate = float(_ALPHAS[0]), loo_rate(float(_ALPHAS[0]))
-        notes.append(f"even the strictest thresholds would have alarmed on {rate:.1%} of past checks "
-                     f"(target {target:.1%}): signals outside tuning (fixed thresholds, fingerprints) fire")
+        notes.append(
+            f"even the strictest thresholds would have alarmed on {rate:.1%} of past checks "
+            f"(target {target:.1%}): signals outside tuning (fixed thresholds, fingerprints) fire"
+        )
     final = thresholds(chosen)
     n = len(usable)
     alarms = round((rate or 0.0) * n)
     ci = wilson(alarms, n)
     report = TuningReport(
-        key=key, created_at=time.time(), target=target, safety=safety, alpha=chosen, history=n,
-        estimated_false_alarm_rate=rate or 0.0, estimated_rate_ci_high=ci[1] if ci else 1.0,
-        met=(rate or 0.0) <= target, fixed={k: v if v is not None else specs[k].threshold for k, v in fixed.items()},
+        key=key,
+        created_at=time.time(),
+        target=target,
+        safety=safety,
+        alpha=chosen,
+        history=n,
+        estimated_false_alarm_rate=rate or 0.0,
+        estimated_rate_ci_high=ci[1] if ci else 1.0,
+        met=(rate or 0.0) <= target,
+        fixed={k: v if v is not None else specs[k].threshold for k, v in fixed.items()},
         notes=notes,
     )
     for name in tuned_names:
         t = final[name]
         vals = hist.values(name)
         if t is None:
-            report.notes.append(f"{name}: no past value (insufficient data every time); default kept")
+            report.notes.append(
+                f"{name}: no past value (insufficient data every time); default kept"
+            )
             continue
         report.thresholds[name] = TunedSignal(
-            name=name, threshold=round(t, 6), null_n=int(vals.size),
-            null_mean=float(vals.mean()), null_sd=float(vals.std(ddof=1)) if vals.size > 1 else None,
-            null_max=float(vals.max()), floor_applied=t == specs[name].floor,
+            name=name,
+            threshold=round(t, 6),
+            null_n=int(vals.size),
+            null_mean=float(vals.mean()),
+            null_sd=float(vals.std(ddof=1)) if vals.size > 1 else None,
+            null_max=float(vals.max()),
+            floor_applied=t == specs[name].floor,
             detectable=_detectable(specs[name], t, vals, usable),
         )
     return report
 
 
 def _median_detail(checks: Sequence[DriftCheck], name: str, key: str) -> float | None:
-    xs = [s.detail.get(key) for c in checks for a in c.arms for s in a.signals
-          if s.name == name and isinstance(s.detail.get(key), int | float)]
+    xs = [
+        s.detail.get(key)
+        for c in checks
+        for a in c.arms
+        for s in a.signals
+        if s.name == name and isinstance(s.detail.get(key), int | float)
+    ]
     return float(np.median(xs)) if xs else None
 
 
-def _detectable(spec: SignalSpec, threshold: float, vals: np.ndarray, checks: Sequence[DriftCheck]) -> str:
+def _detectable(
+    spec: SignalSpec, threshold: float, vals: np.ndarray, checks: Sequence[DriftCheck]
+) -> str:
     """What shift the threshold detects with 80% power, in words."""
     z = threshold + _Z80
     if spec.name == "score_change":
@@ -273,11 +317,13 @@ def _detectable(spec: SignalSpec, threshold: float, vals: np.ndarray, checks: Se
         for c in checks:
             for a in c.arms:
                 s = a.signal("score_change")
-                for g in (s.detail.get("groups", []) if s else []):
+                for g in s.detail.get("groups", []) if s else []:
                     if g.get("stderr"):
                         groups.setdefault(g["group"], []).append(g["stderr"])
-        parts = [f"{name}: a drop of {z * float(np.median(se)) * 100:.1f} points"
-                 for name, se in groups.items()]
+        parts = [
+            f"{name}: a drop of {z * float(np.median(se)) * 100:.1f} points"
+            for name, se in groups.items()
+        ]
         return "; ".join(parts) or f"a drop of {z:.2f} standard errors"
     if spec.unit == "z":
         n = _median_detail(checks, spec.name, "pairs")
@@ -320,16 +366,18 @@ def tune_thresholds(
     if exclude_alerts:
         dropped += [c.id for c in checks if c.alert and c.id not in dropped]
     kept = [c for c in checks if c.id not in dropped]
-    report = tune_from_checks(kept, config=t.config, target=target, safety=safety,
-                              min_history=min_history, key=t.key)
+    report = tune_from_checks(
+        kept, config=t.config, target=target, safety=safety, min_history=min_history, key=t.key
+    )
     report.excluded = dropped
     if save:
         t.store.save_thresholds(report)
     return report
 
 
-
-def apply_thresholds(check: DriftCheck, report: TuningReport, config: DriftConfig | None = None) -> DriftCheck:
+def apply_thresholds(
+    check: DriftCheck, report: TuningReport, config: DriftConfig | None = None
+) -> DriftCheck:
     """The check as it would have been judged with `report`'s thresholds (a copy): how the
     history is replayed to see which past checks tuned thresholds would have alerted on."""
     from .triggers import apply_triggers
@@ -339,7 +387,12 @@ def apply_thresholds(check: DriftCheck, report: TuningReport, config: DriftConfi
     for arm in out.arms:
         for s in arm.signals:
             t = report.threshold(s.name)
-            if t is None or s.value is None or s.verdict == "insufficient_data" or s.threshold_source == "config":
+            if (
+                t is None
+                or s.value is None
+                or s.verdict == "insufficient_data"
+                or s.threshold_source == "config"
+            ):
                 continue
             s.threshold, s.threshold_source = t, "tuned"
             s.verdict = "drift" if s.value > t else "ok"

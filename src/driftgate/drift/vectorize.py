@@ -24,7 +24,9 @@ def tfidf(texts: Sequence[str]) -> Any:
     """Character 2–4-gram TF-IDF (L2-normalized rows), fitted on `texts`."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, max_features=20_000)
+    vec = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, max_features=20_000
+    )
     try:
         return vec.fit_transform([t or "" for t in texts])
     except ValueError:  # every text empty: no vocabulary
@@ -70,7 +72,9 @@ def resolve_vectorizer(spec: str | Vectorizer | None) -> tuple[Vectorizer, str]:
         return tfidf, "tfidf"
     if spec == "embedder":
         return embedder, "embedder"
-    raise ConfigError(f"unknown vectorizer {spec!r}; valid: auto, embedder, tfidf", field="vectorizer")
+    raise ConfigError(
+        f"unknown vectorizer {spec!r}; valid: auto, embedder, tfidf", field="vectorizer"
+    )
 
 
 def vectorizer_name(vectorize: Vectorizer, fallback: str) -> str:

@@ -19,7 +19,11 @@ from .plan import Plan
 def new_manifest(plan: Plan) -> RunManifest:
     rev, dirty = _git_state(plan.workspace.root)
     suite_data = plan.suite.model_dump(mode="json", exclude_defaults=False)
-    settings: dict[str, Any] = {**plan.options.as_settings(), "repeat": plan.repeat, "suite": suite_data}
+    settings: dict[str, Any] = {
+        **plan.options.as_settings(),
+        "repeat": plan.repeat,
+        "suite": suite_data,
+    }
     return RunManifest(
         id=new_run_id(),
         suite=str(plan.suite_path.relative_to(plan.workspace.root)) if plan.suite_path else None,
@@ -31,7 +35,10 @@ def new_manifest(plan: Plan) -> RunManifest:
         driftgate_version=__version__,
         prompts=[
             PromptInfo(
-                ref=p.ref, name=p.name, version=p.version, digest=p.digest,
+                ref=p.ref,
+                name=p.name,
+                version=p.version,
+                digest=p.digest,
                 source=str(p.source.relative_to(plan.workspace.root)) if p.source else None,
             )
             for p in {a.prompt.ref: a.prompt for a in plan.arms}.values()
@@ -39,12 +46,17 @@ def new_manifest(plan: Plan) -> RunManifest:
         models=[_public_model(a.model) for a in {a.model.name: a for a in plan.arms}.values()],
         evalsets=[
             EvalSetInfo(
-                name=es.name, path=str(es.path.relative_to(plan.workspace.root)),
-                digest=es.digest(), cases=plan.counts[es.name],
+                name=es.name,
+                path=str(es.path.relative_to(plan.workspace.root)),
+                digest=es.digest(),
+                cases=plan.counts[es.name],
             )
             for es in plan.evalsets
         ],
-        scorers=[dict(s.config.model_dump(exclude_defaults=True), type=s.config.type) for s in plan.scorers],
+        scorers=[
+            dict(s.config.model_dump(exclude_defaults=True), type=s.config.type)
+            for s in plan.scorers
+        ],
         settings=settings,
         planned=plan.planned,
         pass_threshold=plan.suite.pass_threshold,
@@ -68,7 +80,10 @@ def _git_state(root: Path) -> tuple[str | None, bool | None]:
             return None, None
         st = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root, capture_output=True, text=True, timeout=5,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
         return rev.stdout.strip(), bool(st.stdout.strip())
     except (OSError, subprocess.SubprocessError):

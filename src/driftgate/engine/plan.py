@@ -171,7 +171,9 @@ def build_plan(
         suite_obj = suite_obj.model_copy(update={"prompts": prompts})
     if models:
         suite_obj = suite_obj.model_copy(
-            update={"models": [m if isinstance(m, ModelConfig) else ModelConfig(id=m) for m in models]}
+            update={
+                "models": [m if isinstance(m, ModelConfig) else ModelConfig(id=m) for m in models]
+            }
         )
     where = str(suite_path) if suite_path else "suite"
 
@@ -182,14 +184,18 @@ def build_plan(
         if not model_cfgs:
             raise ConfigError(
                 f"prompt {p.ref} names no model and the suite lists none",
-                path=where, field="models", hint="add `model:` to the prompt or `models:` to the suite",
+                path=where,
+                field="models",
+                hint="add `model:` to the prompt or `models:` to the suite",
             )
         for m in model_cfgs:
             arms.append(Arm(p, m, {**p.params.as_kwargs(), **m.params}))
     names = [a.name for a in arms]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
-        raise ConfigError(f"the suite lists the same prompt × model twice: {sorted(dupes)}", path=where)
+        raise ConfigError(
+            f"the suite lists the same prompt × model twice: {sorted(dupes)}", path=where
+        )
 
     from ..providers import create_provider  # validates model ids/prefixes early
 
@@ -201,7 +207,9 @@ def build_plan(
     metrics = [s.metric for s in scorers]
     if len(set(metrics)) != len(metrics):
         raise ConfigError(
-            "two scorers report the same metric name; give one a `metric:`", path=where, field="scorers"
+            "two scorers report the same metric name; give one a `metric:`",
+            path=where,
+            field="scorers",
         )
     evalsets = [ws.evalset(ref) for ref in suite_obj.evalsets]
     case_filter = parse_filter(options.filter or ([suite_obj.filter] if suite_obj.filter else []))
@@ -237,7 +245,9 @@ def build_plan(
                 seen_shapes.add(shape)
                 for arm in arms:
                     try:
-                        arm.prompt.render({**case.template_context(), **arm.context}, case_id=case.id)
+                        arm.prompt.render(
+                            {**case.template_context(), **arm.context}, case_id=case.id
+                        )
                     except TemplateError as exc:
                         raise TemplateError(f"{es.path}: {exc.message}", hint=exc.hint) from None
             n += 1
@@ -264,11 +274,24 @@ def build_plan(
             room_bytes -= size
         if counts[es.name] == 0:
             raise ConfigError(
-                f"golden set {es.name!r} has no case to run" + (" after --filter" if options.filter else ""),
+                f"golden set {es.name!r} has no case to run"
+                + (" after --filter" if options.filter else ""),
                 path=es.path,
             )
-    return Plan(ws, suite_obj, suite_path, arms, evalsets, scorers, options, repeat, case_filter,
-                selected, counts, kept)
+    return Plan(
+        ws,
+        suite_obj,
+        suite_path,
+        arms,
+        evalsets,
+        scorers,
+        options,
+        repeat,
+        case_filter,
+        selected,
+        counts,
+        kept,
+    )
 
 
 def _file_size(path: Path) -> int:
@@ -301,9 +324,12 @@ def _artifact_file(ws: Workspace, folder: str, name: str, prompt: Prompt) -> Pat
     from ..errors import UnknownNameError
 
     try:
-        return find_in_folder(ws.prompts_dir / folder, name, "few-shot set" if folder == "fewshot" else "index")
+        return find_in_folder(
+            ws.prompts_dir / folder, name, "few-shot set" if folder == "fewshot" else "index"
+        )
     except UnknownNameError as exc:
         raise ConfigError(
             f"prompt {prompt.ref} references {name!r}, which is not in {ws.prompts_dir / folder}",
-            path=prompt.source, hint=exc.hint,
+            path=prompt.source,
+            hint=exc.hint,
         ) from None

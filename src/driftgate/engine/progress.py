@@ -32,7 +32,9 @@ class ProgressBar:
             transient=False,
             refresh_per_second=8,
         )
-        self._task = self._progress.add_task("run", total=total, completed=completed, rate="", errors=0)
+        self._task = self._progress.add_task(
+            "run", total=total, completed=completed, rate="", errors=0
+        )
         self._start = time.perf_counter()
         self._count = 0
         self._progress.start()
@@ -45,4 +47,3 @@ class ProgressBar:
 
     def close(self) -> None:
         self._progress.stop()
-

@@ -123,7 +123,9 @@ def run(
     return _execute(plan, store, manifest, progress=progress)
 
 
-def resume(run_id: str, *, workspace: Workspace | Path | str | None = None, progress: bool = False) -> Run:
+def resume(
+    run_id: str, *, workspace: Workspace | Path | str | None = None, progress: bool = False
+) -> Run:
     """Finish an interrupted run: only the missing results are computed."""
     ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
     store = RunStore(ws.runs_dir)
@@ -200,7 +202,9 @@ def _finalize(
         manifest.verdict = "provider_errors"
         manifest.status = "failed"
     else:
-        manifest.status = "finished" if summary.results >= (manifest.planned or 0) else "interrupted"
+        manifest.status = (
+            "finished" if summary.results >= (manifest.planned or 0) else "interrupted"
+        )
         if manifest.status != "finished":
             manifest.verdict = "incomplete"
         elif (summary.pass_rate or 0.0) + 1e-12 >= (manifest.pass_threshold or 0.0):

@@ -76,7 +76,9 @@ def create_provider(config: ModelConfig, *, workspace: Workspace | None = None) 
         return factory(config)
     if not sep and config.id in _FACTORIES:
         raise UnknownNameError("model", config.id, [f"{p}/NAME" for p in _FACTORIES])
-    if config.client == "http" or (config.client == "auto" and config.api_base and _openai_compatible(config.id)):
+    if config.client == "http" or (
+        config.client == "auto" and config.api_base and _openai_compatible(config.id)
+    ):
         from .http import OpenAICompatibleProvider
 
         return OpenAICompatibleProvider(config)
@@ -96,4 +98,11 @@ def _takes_workspace(factory: ProviderFactory) -> bool:
 
 def _openai_compatible(model_id: str) -> bool:
     prefix, sep, _ = model_id.partition("/")
-    return not sep or prefix in {"openai", "hosted_vllm", "vllm", "lm_studio", "llamafile", "text-completion-openai"}
+    return not sep or prefix in {
+        "openai",
+        "hosted_vllm",
+        "vllm",
+        "lm_studio",
+        "llamafile",
+        "text-completion-openai",
+    }

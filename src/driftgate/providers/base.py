@@ -16,14 +16,18 @@ from pydantic import Field
 
 from .._model import Strict
 
-ErrorKind = Literal["rate_limit", "server", "timeout", "bad_response", "auth", "bad_request", "other"]
+ErrorKind = Literal[
+    "rate_limit", "server", "timeout", "bad_response", "auth", "bad_request", "other"
+]
 RETRYABLE: frozenset[str] = frozenset({"rate_limit", "server", "timeout", "bad_response"})
 
 
 class ModelConfig(Strict):
     """One model of a suite. A bare string in a suite file means `{id: STRING}`."""
 
-    id: str = Field(description="litellm model id, `sim/NAME@VERSION`, `local/NAME` or `replay/...`")
+    id: str = Field(
+        description="litellm model id, `sim/NAME@VERSION`, `local/NAME` or `replay/...`"
+    )
     label: str | None = Field(None, description="Display name in reports; defaults to id.")
     api_base: str | None = None
     api_key_env: str | None = Field(None, description="Environment variable holding the API key.")

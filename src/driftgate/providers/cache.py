@@ -44,7 +44,9 @@ def _is_sim(model: str) -> bool:
 
 
 # One encoder for every key: json.dumps with these options builds a new encoder per call.
-_KEY_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
+_KEY_JSON = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+).encode
 
 
 def cache_key(
@@ -84,11 +86,15 @@ class KeyBuilder:
         self._middle = f",{_KEY_JSON(params or {})},{_KEY_JSON(response_format)},"
         self._sim = _is_sim(model)
 
-    def __call__(self, messages: list[dict[str, str]], repeat: int = 0, *, case: CaseHint | None = None) -> str:
+    def __call__(
+        self, messages: list[dict[str, str]], repeat: int = 0, *, case: CaseHint | None = None
+    ) -> str:
         raw = self._head + _messages_json(messages) + self._middle
         raw += str(repeat) if type(repeat) is int else _KEY_JSON(repeat)  # int: its JSON is str()
         if case is not None and self._sim:
-            raw += "," + _KEY_JSON([case.id, case.expected, case.segment, case.labels, case.output_type])
+            raw += "," + _KEY_JSON(
+                [case.id, case.expected, case.segment, case.labels, case.output_type]
+            )
         return hashlib.sha256((raw + "]").encode()).hexdigest()
 
 
@@ -108,8 +114,16 @@ def _messages_json(messages: list[dict[str, str]]) -> str:
 
 def _encode(c: Completion) -> str:
     return json.dumps(
-        [c.text, c.input_tokens, c.output_tokens, c.cost_usd, c.latency_ms, c.model, c.fingerprint,
-         c.finish_reason],
+        [
+            c.text,
+            c.input_tokens,
+            c.output_tokens,
+            c.cost_usd,
+            c.latency_ms,
+            c.model,
+            c.fingerprint,
+            c.finish_reason,
+        ],
         ensure_ascii=False,
         separators=(",", ":"),
     )
@@ -118,8 +132,15 @@ def _encode(c: Completion) -> str:
 def _decode(value: str) -> Completion:
     text, in_tok, out_tok, cost, latency, model, fingerprint, finish = json.loads(value)
     return Completion(
-        text=text, input_tokens=in_tok, output_tokens=out_tok, cost_usd=cost, latency_ms=latency,
-        model=model, fingerprint=fingerprint, finish_reason=finish, cached=True,
+        text=text,
+        input_tokens=in_tok,
+        output_tokens=out_tok,
+        cost_usd=cost,
+        latency_ms=latency,
+        model=model,
+        fingerprint=fingerprint,
+        finish_reason=finish,
+        cached=True,
     )
 
 
@@ -130,7 +151,9 @@ class ResponseCache:
     was made) and has `cached=True`, so reports can tell saved calls apart.
     """
 
-    def __init__(self, path: Path | str, *, batch_size: int = 256, flush_interval_s: float = 2.0) -> None:
+    def __init__(
+        self, path: Path | str, *, batch_size: int = 256, flush_interval_s: float = 2.0
+    ) -> None:
         self.path = Path(path)
         self.batch_size = max(1, batch_size)
         self.flush_interval_s = flush_interval_s
@@ -143,7 +166,9 @@ class ResponseCache:
         conn: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
@@ -168,7 +193,11 @@ class ResponseCache:
         with self._lock:
             value = self._pending.get(key)
             if value is None:
-                row = self._db().execute("SELECT value FROM responses WHERE key = ?", (key,)).fetchone()
+                row = (
+                    self._db()
+                    .execute("SELECT value FROM responses WHERE key = ?", (key,))
+                    .fetchone()
+                )
                 value = row[0] if row else None
         if value is not None:
             try:
@@ -199,7 +228,9 @@ class ResponseCache:
             for start in range(0, len(missing), _MAX_PARAMS):
                 chunk = missing[start : start + _MAX_PARAMS]
                 marks = ",".join("?" * len(chunk))
-                values.update(db.execute(f"SELECT key, value FROM responses WHERE key IN ({marks})", chunk))
+                values.update(
+                    db.execute(f"SELECT key, value FROM responses WHERE key IN ({marks})", chunk)
+                )
         found: dict[str, Completion] = {}
         for key, value in values.items():
             try:
@@ -241,7 +272,9 @@ class ResponseCache:
             db = self._db()
             try:
                 db.execute("BEGIN IMMEDIATE")
-                db.executemany("INSERT OR REPLACE INTO responses (key, value, created) VALUES (?, ?, ?)", rows)
+                db.executemany(
+                    "INSERT OR REPLACE INTO responses (key, value, created) VALUES (?, ?, ?)", rows
+                )
                 db.execute("COMMIT")
             except sqlite3.OperationalError:
                 # Locked past busy_timeout by another process: keep the batch for later.

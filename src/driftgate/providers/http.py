@@ -75,18 +75,24 @@ def parse_retry_after(headers: Mapping[str, str] | None, now: float | None = Non
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def classify_status(status: int, body: bytes | str, headers: Mapping[str, str] | None) -> ProviderError:
+def classify_status(
+    status: int, body: bytes | str, headers: Mapping[str, str] | None
+) -> ProviderError:
     """The ProviderError for a non-200 HTTP answer (message from the body, never headers)."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     message = _error_message(text) or f"HTTP {status}"
     if status == 429:
-        return ProviderError("rate_limit", message, status=status, retry_after=parse_retry_after(headers))
+        return ProviderError(
+            "rate_limit", message, status=status, retry_after=parse_retry_after(headers)
+        )
     if status in (401, 403):
         return ProviderError("auth", message, status=status)
     if status == 408:
         return ProviderError("timeout", message, status=status)
     if status >= 500:
-        return ProviderError("server", message, status=status, retry_after=parse_retry_after(headers))
+        return ProviderError(
+            "server", message, status=status, retry_after=parse_retry_after(headers)
+        )
     if status >= 400:
         return ProviderError("bad_request", message, status=status)
     return ProviderError("bad_response", f"unexpected HTTP {status}: {message}", status=status)
@@ -165,7 +171,10 @@ class OpenAICompatibleProvider(Provider):
         if self._session is None or self._session.closed or self._loop is not loop:
             # A session belongs to the loop it was made in; a new loop needs a new one.
             connector = aiohttp.TCPConnector(
-                limit=self.config.concurrency, limit_per_host=0, keepalive_timeout=60, ttl_dns_cache=300
+                limit=self.config.concurrency,
+                limit_per_host=0,
+                keepalive_timeout=60,
+                ttl_dns_cache=300,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector, headers=self._headers, skip_auto_headers=("User-Agent",)
@@ -200,7 +209,10 @@ class OpenAICompatibleProvider(Provider):
         start = time.perf_counter()
         try:
             async with session.post(
-                self._url, data=json.dumps(payload).encode(), headers=headers, timeout=self._timeout(request.timeout_s)
+                self._url,
+                data=json.dumps(payload).encode(),
+                headers=headers,
+                timeout=self._timeout(request.timeout_s),
             ) as resp:
                 body = await resp.read()
                 status = resp.status
@@ -213,7 +225,9 @@ class OpenAICompatibleProvider(Provider):
         except aiohttp.ClientResponseError as exc:
             raise ProviderError("bad_response", f"malformed HTTP response: {exc.message}") from None
         except aiohttp.ClientError as exc:
-            raise ProviderError("server", f"connection failed: {type(exc).__name__}: {exc}") from None
+            raise ProviderError(
+                "server", f"connection failed: {type(exc).__name__}: {exc}"
+            ) from None
         latency_ms = (time.perf_counter() - start) * 1000.0
         return _parse_completion(body, latency_ms)
 
@@ -240,7 +254,9 @@ class OpenAICompatibleProvider(Provider):
         except HTTPProtocolError as exc:
             raise ProviderError("bad_response", f"malformed HTTP response: {exc}") from None
         except OSError as exc:
-            raise ProviderError("server", f"connection failed: {type(exc).__name__}: {exc}") from None
+            raise ProviderError(
+                "server", f"connection failed: {type(exc).__name__}: {exc}"
+            ) from None
         if status != 200:
             raise classify_status(status, body, resp_headers)
         return _parse_completion(body, (time.perf_counter() - start) * 1000.0)
@@ -264,7 +280,9 @@ def _parse_completion(body: bytes, latency_ms: float) -> Completion:
         message = choice["message"]
     except (ValueError, KeyError, IndexError, TypeError):
         snippet = " ".join(body[:120].decode("utf-8", "replace").split())
-        raise ProviderError("bad_response", f"not a chat completion: {snippet!r}", status=200) from None
+        raise ProviderError(
+            "bad_response", f"not a chat completion: {snippet!r}", status=200
+        ) from None
     text = message.get("content") if isinstance(message, dict) else None
     usage = data.get("usage") or {}
     cost = usage.get("cost")  # OpenRouter and the simulator report it; OpenAI does not

@@ -67,7 +67,9 @@ def _check_known(config: ModelConfig, litellm: Any) -> None:
     providers = [str(getattr(p, "value", p)) for p in getattr(litellm, "provider_list", [])]
     prefix = config.id.partition("/")[0] if "/" in config.id else config.id
     raise UnknownNameError(
-        "provider" if "/" in config.id else "model", prefix, sorted(set(providers) | set(provider_prefixes()))
+        "provider" if "/" in config.id else "model",
+        prefix,
+        sorted(set(providers) | set(provider_prefixes())),
     )
 
 
@@ -126,9 +128,26 @@ def classify_exception(exc: Exception) -> ProviderError:
         (("Timeout", "APITimeoutError"), "timeout"),
         (("AuthenticationError", "PermissionDeniedError"), "auth"),
         (("APIResponseValidationError", "JSONSchemaValidationError"), "bad_response"),
-        (("InternalServerError", "ServiceUnavailableError", "BadGatewayError", "APIConnectionError"), "server"),
-        (("ContextWindowExceededError", "ContentPolicyViolationError", "BadRequestError",
-          "NotFoundError", "UnprocessableEntityError", "UnsupportedParamsError"), "bad_request"),
+        (
+            (
+                "InternalServerError",
+                "ServiceUnavailableError",
+                "BadGatewayError",
+                "APIConnectionError",
+            ),
+            "server",
+        ),
+        (
+            (
+                "ContextWindowExceededError",
+                "ContentPolicyViolationError",
+                "BadRequestError",
+                "NotFoundError",
+                "UnprocessableEntityError",
+                "UnsupportedParamsError",
+            ),
+            "bad_request",
+        ),
     ]
     kind = None
     if "Empty or invalid response" in message:
@@ -156,7 +175,9 @@ def classify_exception(exc: Exception) -> ProviderError:
     retry_after = None
     if kind in ("rate_limit", "server"):
         response = getattr(exc, "response", None)
-        headers = getattr(exc, "litellm_response_headers", None) or getattr(response, "headers", None)
+        headers = getattr(exc, "litellm_response_headers", None) or getattr(
+            response, "headers", None
+        )
         try:
             retry_after = parse_retry_after(headers)
         except Exception:  # noqa: BLE001 - a malformed header only loses the hint

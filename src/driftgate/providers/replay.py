@@ -46,7 +46,9 @@ from ..errors import ConfigError
 from ..workspace import Workspace
 from .base import Completion, CompletionRequest, ModelConfig, Provider, ProviderError
 
-_CURRENT_WORKSPACE: ContextVar[Workspace | None] = ContextVar("driftgate_replay_workspace", default=None)
+_CURRENT_WORKSPACE: ContextVar[Workspace | None] = ContextVar(
+    "driftgate_replay_workspace", default=None
+)
 _QUERY_KEYS = {"model"}
 
 
@@ -87,12 +89,17 @@ def parse_model_id(model_id: str) -> tuple[str, dict[str, str]]:
     _, _, rest = model_id.partition("/")
     path, _, query = rest.partition("?")
     if not path:
-        raise ConfigError(f"replay model {model_id!r} names no file", field="models.id",
-                          hint="e.g. replay/outputs.jsonl")
+        raise ConfigError(
+            f"replay model {model_id!r} names no file",
+            field="models.id",
+            hint="e.g. replay/outputs.jsonl",
+        )
     params = dict(parse_qsl(query, keep_blank_values=True))
     unknown = sorted(set(params) - _QUERY_KEYS)
     if unknown:
-        raise ConfigError(f"unknown option {unknown[0]!r} in {model_id!r}; valid: model", field="models.id")
+        raise ConfigError(
+            f"unknown option {unknown[0]!r} in {model_id!r}; valid: model", field="models.id"
+        )
     return path, params
 
 
@@ -119,7 +126,9 @@ def load_index(path: Path) -> ReplayIndex:
 def _read(path: Path) -> ReplayIndex:
     suffix = path.suffix.lower()
     if suffix not in (".jsonl", ".csv"):
-        raise ConfigError(f"replay files are .jsonl or .csv, not {suffix or 'no extension'!r}", path=path)
+        raise ConfigError(
+            f"replay files are .jsonl or .csv, not {suffix or 'no extension'!r}", path=path
+        )
     data = path.read_bytes()
     rows: dict[tuple[str | None, str, int], ReplayRow] = {}
     lines: dict[tuple[str | None, str, int], int] = {}
@@ -131,14 +140,22 @@ def _read(path: Path) -> ReplayIndex:
             # An unknown field first: a misspelt `ouput` also makes `output` missing.
             errs = exc.errors()
             err = next((e for e in errs if e["type"] == "extra_forbidden"), errs[0])
-            msg = "unknown field (replay fields: " + ", ".join(ReplayRow.model_fields) + ")" \
-                if err["type"] == "extra_forbidden" else err["msg"]
-            raise ConfigError(msg, path=path, line=line, field=format_loc(tuple(err["loc"]))) from None
+            msg = (
+                "unknown field (replay fields: " + ", ".join(ReplayRow.model_fields) + ")"
+                if err["type"] == "extra_forbidden"
+                else err["msg"]
+            )
+            raise ConfigError(
+                msg, path=path, line=line, field=format_loc(tuple(err["loc"]))
+            ) from None
         key = (row.model, row.case_id, row.repeat)
         if key in rows:
             raise ConfigError(
                 f"case {row.case_id!r} (model {row.model!r}, repeat {row.repeat}) is recorded twice; "
-                f"first on line {lines[key]}", path=path, line=line, field="case_id",
+                f"first on line {lines[key]}",
+                path=path,
+                line=line,
+                field="case_id",
             )
         rows[key] = row
         lines[key] = line
@@ -189,7 +206,8 @@ class ReplayProvider(Provider):
             if wanted not in recorded:
                 raise ConfigError(
                     f"model {wanted!r} is not recorded in the replay file; recorded: {_names(recorded)}",
-                    path=self.index.path, field="model",
+                    path=self.index.path,
+                    field="model",
                 )
             return str(wanted)
         if self.config.label is not None and self.config.label in recorded:
@@ -198,7 +216,8 @@ class ReplayProvider(Provider):
             return recorded[0]
         raise ConfigError(
             f"the replay file records several models ({_names(recorded)}); choose one",
-            path=self.index.path, field="model",
+            path=self.index.path,
+            field="model",
             hint=f"e.g. {self.config.id.partition('?')[0]}?model={next(m for m in recorded if m)}",
         )
 

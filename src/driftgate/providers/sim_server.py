@@ -55,12 +55,19 @@ _STATE = web.AppKey("driftgate_sim_state", _State)
 
 def _json(status: int, data: Any, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
-        status=status, body=json.dumps(data).encode(), content_type="application/json", headers=headers
+        status=status,
+        body=json.dumps(data).encode(),
+        content_type="application/json",
+        headers=headers,
     )
 
 
-def _error(status: int, message: str, kind: str, code: str | None = None, **headers: str) -> web.Response:
-    return _json(status, {"error": {"message": message, "type": kind, "code": code}}, headers or None)
+def _error(
+    status: int, message: str, kind: str, code: str | None = None, **headers: str
+) -> web.Response:
+    return _json(
+        status, {"error": {"message": message, "type": kind, "code": code}}, headers or None
+    )
 
 
 async def _chat(request: web.Request) -> web.Response:
@@ -89,7 +96,9 @@ async def _chat(request: web.Request) -> web.Response:
     attempt = attempts.get(key, 0)
     attempts[key] = attempt + 1
     try:
-        result = simulate(model, hint, messages, response_format=data.get("response_format"), attempt=attempt)
+        result = simulate(
+            model, hint, messages, response_format=data.get("response_format"), attempt=attempt
+        )
     except UnknownNameError as exc:
         state.stats[404] += 1
         return _error(404, exc.message, "invalid_request_error", "model_not_found")
@@ -108,7 +117,10 @@ async def _chat(request: web.Request) -> web.Response:
         if result.kind == "rate_limit":
             wait = result.retry_after or 0.0
             return _error(
-                429, "rate limit reached (simulated)", "rate_limit_error", "rate_limit_exceeded",
+                429,
+                "rate limit reached (simulated)",
+                "rate_limit_error",
+                "rate_limit_exceeded",
                 **{"Retry-After": f"{wait:g}", "retry-after-ms": str(round(wait * 1000))},
             )
         if result.kind == "bad_response":
@@ -124,8 +136,12 @@ async def _chat(request: web.Request) -> web.Response:
         "model": result.model,
         "system_fingerprint": result.fingerprint,
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": result.text},
-             "logprobs": None, "finish_reason": result.finish_reason}
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": result.text},
+                "logprobs": None,
+                "finish_reason": result.finish_reason,
+            }
         ],
         "usage": {
             "prompt_tokens": result.input_tokens,
@@ -138,11 +154,16 @@ async def _chat(request: web.Request) -> web.Response:
 
 
 async def _models(request: web.Request) -> web.Response:
-    data = [{"id": f"sim/{n}", "object": "model", "created": 0, "owned_by": "driftgate-sim"} for n in profiles()]
+    data = [
+        {"id": f"sim/{n}", "object": "model", "created": 0, "owned_by": "driftgate-sim"}
+        for n in profiles()
+    ]
     return _json(200, {"object": "list", "data": data})
 
 
-def make_app(*, latency_ms: float | None = None, stall_s: float = 30.0, api_key: str | None = None) -> web.Application:
+def make_app(
+    *, latency_ms: float | None = None, stall_s: float = 30.0, api_key: str | None = None
+) -> web.Application:
     """The aiohttp application; `latency_ms` overrides every profile's latency."""
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[_STATE] = _State(latency_ms=latency_ms, stall_s=stall_s, api_key=api_key)
@@ -160,8 +181,12 @@ async def _health(request: web.Request) -> web.Response:
 async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
     # Case headers carry expected answers, which can be large JSON: allow 1 MB fields.
     runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=1.0,
-        max_field_size=1 << 20, max_line_size=1 << 20,
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=1.0,
+        max_field_size=1 << 20,
+        max_line_size=1 << 20,
     )
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024, reuse_address=True)
@@ -181,7 +206,9 @@ def serve(
     """Serve until interrupted; prints `listening on BASE_URL` once bound."""
 
     async def main() -> None:
-        runner, url = await _start(make_app(latency_ms=latency_ms, stall_s=stall_s, api_key=api_key), host, port)
+        runner, url = await _start(
+            make_app(latency_ms=latency_ms, stall_s=stall_s, api_key=api_key), host, port
+        )
         print(f"listening on {url}", flush=True)
         try:
             await asyncio.Event().wait()
@@ -265,7 +292,15 @@ class SimServer:
         return self.base_url
 
     def _start_process(self) -> str:
-        cmd = [sys.executable, "-m", "driftgate.providers.sim_server", "--host", self.host, "--port", str(self.port)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "driftgate.providers.sim_server",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+        ]
         env = dict(os.environ)
         for name, value in self._options.items():
             if name == "api_key":
@@ -299,10 +334,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="driftgate simulator: OpenAI-compatible server")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--latency-ms", type=float, default=None, help="override every profile's latency")
-    parser.add_argument("--stall-s", type=float, default=30.0, help="how long simulated timeouts stall")
     parser.add_argument(
-        "--api-key", default=os.environ.get("DRIFTGATE_SIM_API_KEY"),
+        "--latency-ms", type=float, default=None, help="override every profile's latency"
+    )
+    parser.add_argument(
+        "--stall-s", type=float, default=30.0, help="how long simulated timeouts stall"
+    )
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("DRIFTGATE_SIM_API_KEY"),
         help="require this Bearer key (default: $DRIFTGATE_SIM_API_KEY)",
     )
     args = parser.parse_args(argv)

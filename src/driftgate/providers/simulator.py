@@ -74,7 +74,9 @@ class SimProfile(Strict):
     )
     seed: int = 0
     case_difficulty: float = Field(
-        0.0, ge=0, le=5,
+        0.0,
+        ge=0,
+        le=5,
         description="Logit sd of a per-case difficulty shared by every profile and seed: hard "
         "cases are hard for all versions, so paired outcomes correlate as on real golden sets. "
         "0 = every case equally hard. The population accuracy stays `accuracy`.",
@@ -86,7 +88,12 @@ class SimProfile(Strict):
         return self.accuracy
 
 
-_ACME = {"latency_ms": 25.0, "latency_jitter_ms": 10.0, "cost_per_1k_tokens": 0.002, "stream": "acme"}
+_ACME = {
+    "latency_ms": 25.0,
+    "latency_jitter_ms": 10.0,
+    "cost_per_1k_tokens": 0.002,
+    "stream": "acme",
+}
 _BUILTIN: dict[str, SimProfile] = {
     "acme@v1": SimProfile(accuracy=0.9, fingerprint="fp_acme_v1_0a1b", **_ACME),
     "acme@v2": SimProfile(
@@ -95,12 +102,18 @@ _BUILTIN: dict[str, SimProfile] = {
         fingerprint="fp_acme_v2_7c3d",
         **_ACME,
     ),
-    "acme@v3-verbose": SimProfile(accuracy=0.9, verbosity=20, fingerprint="fp_acme_v3_51e2", **_ACME),
+    "acme@v3-verbose": SimProfile(
+        accuracy=0.9, verbosity=20, fingerprint="fp_acme_v3_51e2", **_ACME
+    ),
     "acme@v4-jsonbreak": SimProfile(
         accuracy=0.9, format_error_rate=0.05, fingerprint="fp_acme_v4_9f04", **_ACME
     ),
     "flaky@v1": SimProfile(
-        accuracy=0.9, error_rate=0.2, latency_ms=5.0, cost_per_1k_tokens=0.001, fingerprint="fp_flaky_v1"
+        accuracy=0.9,
+        error_rate=0.2,
+        latency_ms=5.0,
+        cost_per_1k_tokens=0.001,
+        fingerprint="fp_flaky_v1",
     ),
     "perfect@v1": SimProfile(accuracy=1.0, latency_ms=0.0, fingerprint="fp_perfect_v1"),
 }
@@ -168,7 +181,9 @@ def _resolve(model_id: str) -> tuple[str, SimProfile, str, str]:
         except ValidationError as exc:
             err = exc.errors()[0]
             loc = ".".join(str(p) for p in err["loc"])
-            raise ConfigError(f"bad simulator setting: {err['msg']}", field=f"{model_id} [{loc}]") from None
+            raise ConfigError(
+                f"bad simulator setting: {err['msg']}", field=f"{model_id} [{loc}]"
+            ) from None
     stream = profile.stream or name
     fingerprint = profile.fingerprint or "fp_" + hashlib.sha256(name.encode()).hexdigest()[:10]
     hit = (name, profile, stream, fingerprint)
@@ -179,8 +194,15 @@ def _resolve(model_id: str) -> tuple[str, SimProfile, str, str]:
 class SimError(ProviderError):
     """A simulated failure; `latency_ms` is how long the call takes before it fails."""
 
-    def __init__(self, kind: Any, message: str, *, status: int, retry_after: float | None = None,
-                 latency_ms: float = 0.0) -> None:
+    def __init__(
+        self,
+        kind: Any,
+        message: str,
+        *,
+        status: int,
+        retry_after: float | None = None,
+        latency_ms: float = 0.0,
+    ) -> None:
         super().__init__(kind, message, status=status, retry_after=retry_after)
         self.latency_ms = latency_ms
 
@@ -224,9 +246,17 @@ def _tokens(text: str) -> int:
 def case_header(hint: CaseHint) -> str:
     """The `X-Driftgate-Case` header value (ASCII JSON) that carries ground truth to a server."""
     return json.dumps(
-        {"id": hint.id, "expected": hint.expected, "segment": hint.segment, "labels": hint.labels,
-         "output_type": hint.output_type, "repeat": hint.repeat},
-        ensure_ascii=True, separators=(",", ":"), default=str,
+        {
+            "id": hint.id,
+            "expected": hint.expected,
+            "segment": hint.segment,
+            "labels": hint.labels,
+            "output_type": hint.output_type,
+            "repeat": hint.repeat,
+        },
+        ensure_ascii=True,
+        separators=(",", ":"),
+        default=str,
     )
 
 
@@ -237,9 +267,12 @@ def parse_case_header(value: str) -> CaseHint:
         raise ValueError("the case header must be a JSON object with a string 'id'")
     labels = data.get("labels")
     return CaseHint(
-        id=data["id"], expected=data.get("expected"), segment=data.get("segment"),
+        id=data["id"],
+        expected=data.get("expected"),
+        segment=data.get("segment"),
         labels=[str(x) for x in labels] if isinstance(labels, list) else None,
-        output_type=str(data.get("output_type") or "text"), repeat=int(data.get("repeat") or 0),
+        output_type=str(data.get("output_type") or "text"),
+        repeat=int(data.get("repeat") or 0),
     )
 
 
@@ -258,8 +291,12 @@ def simulate(
     """
     name, p, stream, fingerprint = _resolve(model_id)
     if hint is None:
-        case_id = hashlib.blake2b(json.dumps(messages, sort_keys=True).encode(), digest_size=8).hexdigest()
-        json_out = isinstance(response_format, dict) and response_format.get("type", "text") != "text"
+        case_id = hashlib.blake2b(
+            json.dumps(messages, sort_keys=True).encode(), digest_size=8
+        ).hexdigest()
+        json_out = (
+            isinstance(response_format, dict) and response_format.get("type", "text") != "text"
+        )
         hint = CaseHint(id=case_id, output_type="json" if json_out else "text")
     kind = hint.output_type if hint.output_type in ("json", "label") else "text"
     labels = hint.labels if kind == "label" and hint.labels else None
@@ -267,14 +304,18 @@ def simulate(
     if expected is None and labels is None:
         # No ground truth: a stable placeholder answer of the right shape.
         tag = hashlib.blake2b(hint.id.encode(), digest_size=4).hexdigest()
-        expected = {"answer": f"sim-{tag}"} if hint.output_type == "json" else f"simulated answer {tag}"
+        expected = (
+            {"answer": f"sim-{tag}"} if hint.output_type == "json" else f"simulated answer {tag}"
+        )
     # Transient decisions depend on the attempt; everything about the answer does not.
     t = _uniforms(stream, p.seed, hint.id, hint.repeat, attempt, "transient")
     latency = p.latency_ms + t[0] * p.latency_jitter_ms
     if attempt < p.fail_attempts:
         return _error(p.fail_kind, p, latency, f"scripted failure on attempt {attempt + 1}")
     if t[1] < p.error_rate:
-        return _error("rate_limit" if t[2] < p.rate_limit_share else "server", p, latency, "simulated")
+        return _error(
+            "rate_limit" if t[2] < p.rate_limit_share else "server", p, latency, "simulated"
+        )
     if t[3] < p.timeout_rate:
         return _error("timeout", p, latency, "simulated stall")
     if t[4] < p.bad_response_rate:
@@ -313,7 +354,9 @@ _STATUS = {"rate_limit": 429, "server": 500, "timeout": 504, "bad_response": 200
 
 def _error(kind: str, p: SimProfile, latency: float, why: str) -> SimError:
     retry_after = p.retry_after_s if kind == "rate_limit" else None
-    return SimError(kind, f"{why} {kind}", status=_STATUS[kind], retry_after=retry_after, latency_ms=latency)
+    return SimError(
+        kind, f"{why} {kind}", status=_STATUS[kind], retry_after=retry_after, latency_ms=latency
+    )
 
 
 def _render(value: Any, kind: str) -> str:
@@ -412,7 +455,11 @@ class SimProvider(Provider):
         attempt = self._attempts.get(key, 0)
         self._attempts[key] = attempt + 1
         result = simulate(
-            self.config.id, hint, request.messages, response_format=request.response_format, attempt=attempt
+            self.config.id,
+            hint,
+            request.messages,
+            response_format=request.response_format,
+            attempt=attempt,
         )
         if isinstance(result, SimError):
             # A stall lasts until the caller gives up, as a hung connection would.

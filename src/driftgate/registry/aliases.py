@@ -180,14 +180,14 @@ class AliasStore:
                     rebuilt.aliases[e.target] = dict(e.after)
                 else:
                     rebuilt.aliases.pop(e.target, None)
-            rebuilt.counter = max([e.counter for e in entries] + [current.counter if current else 0])
+            rebuilt.counter = max(
+                [e.counter for e in entries] + [current.counter if current else 0]
+            )
             if current is not None and current.aliases == rebuilt.aliases:
                 return None, current
             if problem is None and current is not None:
                 problem = "the alias state disagrees with the audit log"
-            entry = AuditEntry(
-                ts=time.time(), who=who, action="repair", target="*", reason=problem
-            )
+            entry = AuditEntry(ts=time.time(), who=who, action="repair", target="*", reason=problem)
             rebuilt.counter += 1
             entry.counter = rebuilt.counter
             rebuilt.last_move = entry
@@ -202,13 +202,19 @@ def parse_state(raw: bytes, path: Path) -> AliasState:
     try:
         data = json.loads(raw)
     except ValueError as exc:
-        raise StateCorrupted(f"{path}: corrupt alias state (invalid JSON: {exc})", hint=hint) from None
+        raise StateCorrupted(
+            f"{path}: corrupt alias state (invalid JSON: {exc})", hint=hint
+        ) from None
     try:
         state = AliasState.model_validate(data)
     except ValidationError as exc:
-        raise StateCorrupted(f"{path}: corrupt alias state ({exc.errors()[0]['msg']})", hint=hint) from None
+        raise StateCorrupted(
+            f"{path}: corrupt alias state ({exc.errors()[0]['msg']})", hint=hint
+        ) from None
     if state.checksum != state.compute_checksum():
-        raise StateCorrupted(f"{path}: alias state fails its checksum (edited or damaged)", hint=hint)
+        raise StateCorrupted(
+            f"{path}: alias state fails its checksum (edited or damaged)", hint=hint
+        )
     for target, aliases in state.aliases.items():
         for alias, value in aliases.items():
             if not is_digest_like(value):

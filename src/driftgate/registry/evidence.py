@@ -90,8 +90,10 @@ def baseline_of(
         return None, None
     rec = reg.versions.get(cand.kind, cand.name, digest_)
     if rec is None:
-        raise ConfigError(f"alias {sel!r} of {cand.target} points to {digest_}, which is not registered",
-                          hint="`driftgate registry repair` rebuilds the aliases from the audit log")
+        raise ConfigError(
+            f"alias {sel!r} of {cand.target} points to {digest_}, which is not registered",
+            hint="`driftgate registry repair` rebuilds the aliases from the audit log",
+        )
     return rec, f"{rec.ref} ({sel})"
 
 
@@ -116,7 +118,8 @@ def _model_label(suite: Suite, record: VersionRecord, model: str | None) -> str:
     if len(suite.models) > 1:
         raise ConfigError(
             f"the suite runs {len(suite.models)} models; a gate compares on one",
-            field="models", hint="pick it with --model",
+            field="models",
+            hint="pick it with --model",
         )
     if suite.models:
         return suite.models[0].name
@@ -163,12 +166,16 @@ def collect_results(
         if not missing:
             break
         digests = {p.digest for p in m.prompts}
-        if not any(r.digest in digests for r in missing) or not _reusable(m, key, suite.repeat, evalsets):
+        if not any(r.digest in digests for r in missing) or not _reusable(
+            m, key, suite.repeat, evalsets
+        ):
             continue
         results = list(store.results(m.id))
         expected = sum(e.cases or 0 for e in m.evalsets) * suite.repeat
         for r in missing:
-            mine = [x for x in results if x.prompt_digest == r.digest and x.model == labels[r.digest]]
+            mine = [
+                x for x in results if x.prompt_digest == r.digest and x.model == labels[r.digest]
+            ]
             if mine and len(mine) == expected:
                 out[r.digest] = mine
     missing = [r for r in records if r.digest not in out]
@@ -185,7 +192,9 @@ def collect_results(
             )
         for r in missing:
             out[r.digest] = [
-                x for x in result.results if x.prompt_digest == r.digest and x.model == labels[r.digest]
+                x
+                for x in result.results
+                if x.prompt_digest == r.digest and x.model == labels[r.digest]
             ]
     return out
 

@@ -74,8 +74,15 @@ def list_versions(
     for alias, digest in sorted(aliases.items()):
         by_digest.setdefault(digest, []).append(alias)
     rows = [
-        VersionRow(seq=r.seq, digest=r.digest, created_at=r.created_at, created_by=r.created_by,
-                   source=r.source, git_revision=r.git_revision, aliases=by_digest.get(r.digest, []))
+        VersionRow(
+            seq=r.seq,
+            digest=r.digest,
+            created_at=r.created_at,
+            created_by=r.created_by,
+            source=r.source,
+            git_revision=r.git_revision,
+            aliases=by_digest.get(r.digest, []),
+        )
         for r in records
     ]
     return rows, warnings
@@ -97,12 +104,18 @@ def diff_versions(
     lines = difflib.unified_diff(
         normalized_yaml(ra).splitlines(keepends=True),
         normalized_yaml(rb).splitlines(keepends=True),
-        fromfile=ra.ref, tofile=rb.ref,
+        fromfile=ra.ref,
+        tofile=rb.ref,
     )
     evals = eval_history(reg.workspace, {ra.digest, rb.digest}) if ra.kind == "prompt" else {}
     return VersionDiff(
-        a=ra.ref, b=rb.ref, digest_a=ra.digest, digest_b=rb.digest, diff="".join(lines),
-        evals_a=evals.get(ra.digest, []), evals_b=evals.get(rb.digest, []),
+        a=ra.ref,
+        b=rb.ref,
+        digest_a=ra.digest,
+        digest_b=rb.digest,
+        diff="".join(lines),
+        evals_a=evals.get(ra.digest, []),
+        evals_b=evals.get(rb.digest, []),
     )
 
 
@@ -120,10 +133,15 @@ def eval_history(ws: Workspace, digests: set[str]) -> dict[str, list[EvalRow]]:
             if not arms:  # an unfinished run: still say it used the version
                 out[p.digest].append(EvalRow(run_id=m.id, created_at=m.created_at, arm=p.ref))
             for key, stats in arms.items():
-                out[p.digest].append(EvalRow(
-                    run_id=m.id, created_at=m.created_at,
-                    arm=key, model=stats.get("model"),
-                    results=stats.get("results"), pass_rate=stats.get("pass_rate"),
-                    mean_score=stats.get("mean_score"),
-                ))
+                out[p.digest].append(
+                    EvalRow(
+                        run_id=m.id,
+                        created_at=m.created_at,
+                        arm=key,
+                        model=stats.get("model"),
+                        results=stats.get("results"),
+                        pass_rate=stats.get("pass_rate"),
+                        mean_score=stats.get("mean_score"),
+                    )
+                )
     return out

@@ -86,8 +86,11 @@ def describe_index(spec: IndexSpec, workspace_root: Path, embedder: str | None =
     if corpus != root and root not in corpus.parents:
         raise ConfigError(f"corpus {spec.corpus!r} is outside the workspace {root}", field="corpus")
     if not corpus.is_file():
-        raise ConfigError(f"corpus file {spec.corpus!r} not found (index {spec.name!r})",
-                          path=corpus, field="corpus")
+        raise ConfigError(
+            f"corpus file {spec.corpus!r} not found (index {spec.name!r})",
+            path=corpus,
+            field="corpus",
+        )
     h = hashlib.sha256()
     with corpus.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -129,7 +132,9 @@ def rebuild(record: VersionRecord) -> Any:
         else:
             obj = IndexVersion.model_validate(record.definition)
     except ValidationError as exc:
-        raise ConfigError(f"{where}: invalid stored definition ({exc.errors()[0]['msg']})") from None
+        raise ConfigError(
+            f"{where}: invalid stored definition ({exc.errors()[0]['msg']})"
+        ) from None
     if obj.digest != record.digest:
         raise ConfigError(
             f"{where}: the stored definition hashes to {obj.digest}, not {record.digest}; "

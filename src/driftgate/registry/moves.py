@@ -90,9 +90,16 @@ def promote(
     expected = state.of(target).get(to)
     from_seq = _seq(reg, cand.kind, cand.name, expected)
     if expected == cand.digest:
-        return MoveResult(moved=False, target=target, alias=to, from_digest=expected,
-                          to_digest=cand.digest, from_seq=from_seq, to_seq=cand.seq,
-                          message=f"{to} of {target} already points to {cand.ref}; nothing moved")
+        return MoveResult(
+            moved=False,
+            target=target,
+            alias=to,
+            from_digest=expected,
+            to_digest=cand.digest,
+            from_seq=from_seq,
+            to_seq=cand.seq,
+            message=f"{to} of {target} already points to {cand.ref}; nothing moved",
+        )
     verdict = None
     note = None
     if skip_gate:
@@ -107,7 +114,9 @@ def promote(
         else:
             pol = find_policy(ws, cand.name)
         if to in pol.aliases:
-            verdict = gate_version(cand, expected, suite=suite, policy=pol, workspace=ws, model=model)
+            verdict = gate_version(
+                cand, expected, suite=suite, policy=pol, workspace=ws, model=model
+            )
             if not verdict.passed and not force:
                 raise GateFailed(verdict)
         else:
@@ -129,9 +138,18 @@ def promote(
         if to == PRODUCTION and expected is not None:
             aliases[PREVIOUS] = expected
         return AuditEntry(
-            ts=time.time(), who=who, action="promote", target=target, alias=to,
-            from_digest=expected, to_digest=cand.digest, from_seq=from_seq, to_seq=cand.seq,
-            reason=reason, forced=force, gate_passed=verdict.passed if verdict else None,
+            ts=time.time(),
+            who=who,
+            action="promote",
+            target=target,
+            alias=to,
+            from_digest=expected,
+            to_digest=cand.digest,
+            from_seq=from_seq,
+            to_seq=cand.seq,
+            reason=reason,
+            forced=force,
+            gate_passed=verdict.passed if verdict else None,
             gate=verdict.summary() if verdict else note,
         )
 
@@ -139,8 +157,18 @@ def promote(
     msg = f"{to} of {target}: {_show(reg, cand.kind, cand.name, expected)} → {cand.ref}"
     if force and verdict is not None and not verdict.passed:
         msg += " (gate failed; forced)"
-    return MoveResult(moved=True, target=target, alias=to, from_digest=expected, to_digest=cand.digest,
-                      from_seq=from_seq, to_seq=cand.seq, message=msg, entry=entry, verdict=verdict)
+    return MoveResult(
+        moved=True,
+        target=target,
+        alias=to,
+        from_digest=expected,
+        to_digest=cand.digest,
+        from_seq=from_seq,
+        to_seq=cand.seq,
+        message=msg,
+        entry=entry,
+        verdict=verdict,
+    )
 
 
 def rollback(
@@ -150,8 +178,10 @@ def rollback(
     reg = Registry.of(workspace)
     r = parse_ref(target)
     if r.selector is not None:
-        raise ConfigError(f"rollback takes KIND/NAME, not a version ({target!r})",
-                          hint="to move production to a given version: driftgate promote")
+        raise ConfigError(
+            f"rollback takes KIND/NAME, not a version ({target!r})",
+            hint="to move production to a given version: driftgate promote",
+        )
     who = whoami(reg.workspace.root)
     moved: dict[str, str] = {}
 
@@ -165,23 +195,40 @@ def rollback(
         aliases[PRODUCTION], aliases[PREVIOUS] = prev, cur
         moved.update(cur=cur, prev=prev)
         return AuditEntry(
-            ts=time.time(), who=who, action="rollback", target=r.target, alias=PRODUCTION,
-            from_digest=cur, to_digest=prev, from_seq=_seq(reg, r.kind, r.name, cur),
-            to_seq=_seq(reg, r.kind, r.name, prev), reason=reason,
+            ts=time.time(),
+            who=who,
+            action="rollback",
+            target=r.target,
+            alias=PRODUCTION,
+            from_digest=cur,
+            to_digest=prev,
+            from_seq=_seq(reg, r.kind, r.name, cur),
+            to_seq=_seq(reg, r.kind, r.name, prev),
+            reason=reason,
         )
 
     entry = reg.aliases.transact(mutate)
     assert entry is not None
     return MoveResult(
-        moved=True, target=r.target, alias=PRODUCTION, from_digest=entry.from_digest,
-        to_digest=entry.to_digest, from_seq=entry.from_seq, to_seq=entry.to_seq, entry=entry,
+        moved=True,
+        target=r.target,
+        alias=PRODUCTION,
+        from_digest=entry.from_digest,
+        to_digest=entry.to_digest,
+        from_seq=entry.from_seq,
+        to_seq=entry.to_seq,
+        entry=entry,
         message=f"production of {r.target}: {_show(reg, r.kind, r.name, moved['cur'])} → "
         f"{_show(reg, r.kind, r.name, moved['prev'])} (rolled back)",
     )
 
 
 def unset_alias(
-    target: str, alias: str, *, reason: str | None = None, workspace: Workspace | Path | str | None = None
+    target: str,
+    alias: str,
+    *,
+    reason: str | None = None,
+    workspace: Workspace | Path | str | None = None,
 ) -> MoveResult:
     """Remove a label (not production or previous: those move by promote and rollback)."""
     reg = Registry.of(workspace)
@@ -196,13 +243,26 @@ def unset_alias(
         if alias not in aliases:
             return None
         old = aliases.pop(alias)
-        return AuditEntry(ts=time.time(), who=who, action="unset", target=r.target, alias=alias,
-                          from_digest=old, from_seq=_seq(reg, r.kind, r.name, old), reason=reason)
+        return AuditEntry(
+            ts=time.time(),
+            who=who,
+            action="unset",
+            target=r.target,
+            alias=alias,
+            from_digest=old,
+            from_seq=_seq(reg, r.kind, r.name, old),
+            reason=reason,
+        )
 
     entry = reg.aliases.transact(mutate)
-    return MoveResult(moved=entry is not None, target=r.target, alias=alias, entry=entry,
-                      from_digest=entry.from_digest if entry else None,
-                      message=f"{alias} of {r.target} " + ("removed" if entry else "was not set"))
+    return MoveResult(
+        moved=entry is not None,
+        target=r.target,
+        alias=alias,
+        entry=entry,
+        from_digest=entry.from_digest if entry else None,
+        message=f"{alias} of {r.target} " + ("removed" if entry else "was not set"),
+    )
 
 
 def _seq(reg: Registry, kind: str, name: str, digest: str | None) -> int | None:

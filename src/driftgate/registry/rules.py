@@ -37,8 +37,12 @@ def evaluate_rules(
 
         margin = policy.non_inferiority.margin if policy.non_inferiority else 0.0
         comparison = compare_results(
-            base, cand, metric=policy.metric, margin=margin,
-            confidence=policy.confidence, seed=policy.seed,
+            base,
+            cand,
+            metric=policy.metric,
+            margin=margin,
+            confidence=policy.confidence,
+            seed=policy.seed,
         )
         warnings += comparison.warnings
     elif base is None:
@@ -52,7 +56,9 @@ def evaluate_rules(
     for name, field, stat in (("cost", "cost_usd", "mean"), ("latency_p95", "latency_ms", "p95")):
         budget = getattr(policy, name)
         if budget is not None:
-            rules += _budget(name, budget, _stat(cand, field, stat), _stat(base, field, stat) if base else None)
+            rules += _budget(
+                name, budget, _stat(cand, field, stat), _stat(base, field, stat) if base else None
+            )
     return rules, n_cases, warnings
 
 
@@ -66,7 +72,9 @@ def _rule(**kw: Any) -> RuleResult:
     return RuleResult(**kw)
 
 
-def _validate(policy: GatePolicy, cand: list[CaseResult], base: list[CaseResult] | None, where: str) -> None:
+def _validate(
+    policy: GatePolicy, cand: list[CaseResult], base: list[CaseResult] | None, where: str
+) -> None:
     metrics = ["pass", "score", *dict.fromkeys(s.metric for r in cand for s in r.scores)]
     evalsets = sorted({r.evalset for r in cand})
     segments = {r.segment for r in [*cand, *(base or [])] if r.segment is not None}
@@ -75,7 +83,8 @@ def _validate(policy: GatePolicy, cand: list[CaseResult], base: list[CaseResult]
         close = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
         return ConfigError(
             f"unknown {what} {name!r}; the results have: {', '.join(valid) or 'none'}",
-            path=where, field=field,
+            path=where,
+            field=field,
             hint=f"did you mean {', '.join(map(repr, close))}?" if close else None,
         )
 
@@ -98,21 +107,38 @@ def _validate(policy: GatePolicy, cand: list[CaseResult], base: list[CaseResult]
 
 def _min_cases(policy: GatePolicy, n: int, paired: bool) -> RuleResult:
     return _rule(
-        rule="min_cases", name="minimum cases", status="pass" if n >= policy.min_cases else "fail",
-        observed=float(n), threshold=float(policy.min_cases),
+        rule="min_cases",
+        name="minimum cases",
+        status="pass" if n >= policy.min_cases else "fail",
+        observed=float(n),
+        threshold=float(policy.min_cases),
         detail="paired cases" if paired else "candidate cases",
     )
 
 
-def _required(policy: GatePolicy, cand: list[CaseResult], base: list[CaseResult] | None) -> list[RuleResult]:
+def _required(
+    policy: GatePolicy, cand: list[CaseResult], base: list[CaseResult] | None
+) -> list[RuleResult]:
     out = []
     for name in policy.required_evalsets:
         nc = len({r.case_id for r in cand if r.evalset == name})
         nb = len({r.case_id for r in base if r.evalset == name}) if base is not None else None
         ok = nc > 0 and (nb is None or nb > 0)
-        detail = "" if ok else ("the candidate has no results for it" if nc == 0 else "the baseline has none")
-        out.append(_rule(rule="required_evalset", name=f"golden set {name}", status="pass" if ok else "fail",
-                         observed=float(nc), baseline=float(nb) if nb is not None else None, detail=detail))
+        detail = (
+            ""
+            if ok
+            else ("the candidate has no results for it" if nc == 0 else "the baseline has none")
+        )
+        out.append(
+            _rule(
+                rule="required_evalset",
+                name=f"golden set {name}",
+                status="pass" if ok else "fail",
+                observed=float(nc),
+                baseline=float(nb) if nb is not None else None,
+                detail=detail,
+            )
+        )
     return out
 
 
@@ -121,20 +147,39 @@ def _floor(f: Any, cand: list[CaseResult], confidence: float) -> RuleResult:
     from ..stats import wilson_interval, z_two_sided
 
     chosen = [r for r in cand if f.evalset in (None, r.evalset) and f.segment in (None, r.segment)]
-    values = np.array([v for r in chosen if (v := metric_value(r, f.metric)) is not None], dtype=float)
+    values = np.array(
+        [v for r in chosen if (v := metric_value(r, f.metric)) is not None], dtype=float
+    )
     scope = " on ".join(x for x in (f.evalset, f.segment) if x)
     name = f"floor {f.metric} ≥ {f.min:g}" + (f" on {scope}" if scope else "")
     if values.size == 0:
-        return _rule(rule="floor", name=name, status="fail", threshold=f.min,
-                     detail=f"no result has metric {f.metric!r} here")
+        return _rule(
+            rule="floor",
+            name=name,
+            status="fail",
+            threshold=f.min,
+            detail=f"no result has metric {f.metric!r} here",
+        )
     mean = float(values.mean())
     if np.isin(values, (0.0, 1.0)).all():
         lo, hi = wilson_interval(int(values.sum()), int(values.size), confidence)
     else:
-        half = z_two_sided(confidence) * float(values.std(ddof=1)) / np.sqrt(values.size) if values.size > 1 else 0.0
+        half = (
+            z_two_sided(confidence) * float(values.std(ddof=1)) / np.sqrt(values.size)
+            if values.size > 1
+            else 0.0
+        )
         lo, hi = mean - half, mean + half
-    return _rule(rule="floor", name=name, status="pass" if mean + 1e-12 >= f.min else "fail",
-                 observed=mean, threshold=f.min, ci_low=lo, ci_high=hi, detail=f"{values.size} results")
+    return _rule(
+        rule="floor",
+        name=name,
+        status="pass" if mean + 1e-12 >= f.min else "fail",
+        observed=mean,
+        threshold=f.min,
+        ci_low=lo,
+        ci_high=hi,
+        detail=f"{values.size} results",
+    )
 
 
 def _paired(policy: GatePolicy, cmp: Comparison | None) -> list[RuleResult]:
@@ -143,36 +188,64 @@ def _paired(policy: GatePolicy, cmp: Comparison | None) -> list[RuleResult]:
     if ni is not None:
         name = f"non-inferiority on {policy.metric} (margin {ni.margin:g})"
         if cmp is None:
-            out.append(_rule(rule="non_inferiority", name=name, status="skip", detail="no baseline"))
+            out.append(
+                _rule(rule="non_inferiority", name=name, status="skip", detail="no baseline")
+            )
         else:
             p = cmp.overall[policy.metric]
-            out.append(_rule(
-                rule="non_inferiority", name=name, status="pass" if p.ci_low > -ni.margin else "fail",
-                observed=p.delta, threshold=-ni.margin, baseline=p.mean_a, ci_low=p.ci_low,
-                ci_high=p.ci_high,
-                detail=f"candidate {p.mean_b:.3f} vs baseline {p.mean_a:.3f}, lower bound must exceed the threshold",
-            ))
+            out.append(
+                _rule(
+                    rule="non_inferiority",
+                    name=name,
+                    status="pass" if p.ci_low > -ni.margin else "fail",
+                    observed=p.delta,
+                    threshold=-ni.margin,
+                    baseline=p.mean_a,
+                    ci_low=p.ci_low,
+                    ci_high=p.ci_high,
+                    detail=f"candidate {p.mean_b:.3f} vs baseline {p.mean_a:.3f}, lower bound must exceed the threshold",
+                )
+            )
     if seg is None:
         return out
     if cmp is None:
         return out + [_rule(rule="segment", name="segments", status="skip", detail="no baseline")]
     if not cmp.segments:
-        return out + [_rule(rule="segment", name="segments", status="skip", detail="the cases have no segments")]
+        return out + [
+            _rule(
+                rule="segment", name="segments", status="skip", detail="the cases have no segments"
+            )
+        ]
     for s in cmp.segments:
         margin = seg.margins.get(s.segment, seg.margin)
         name = f"segment {s.segment} (margin {margin:g})"
         if not s.results or s.n < seg.min_cases:
-            out.append(_rule(rule="segment", name=name, status="skip", observed=None,
-                             detail=f"{s.n} paired cases < {seg.min_cases}"))
+            out.append(
+                _rule(
+                    rule="segment",
+                    name=name,
+                    status="skip",
+                    observed=None,
+                    detail=f"{s.n} paired cases < {seg.min_cases}",
+                )
+            )
             continue
         p = s.results[policy.metric]
         value = p.delta if seg.decide_on == "delta" else p.ci_low
         ok = value >= -margin if seg.decide_on == "delta" else value > -margin
-        out.append(_rule(
-            rule="segment", name=name, status="pass" if ok else "fail", observed=p.delta,
-            threshold=-margin, baseline=p.mean_a, ci_low=p.ci_low, ci_high=p.ci_high,
-            detail=f"{s.n} cases, decided on {seg.decide_on}",
-        ))
+        out.append(
+            _rule(
+                rule="segment",
+                name=name,
+                status="pass" if ok else "fail",
+                observed=p.delta,
+                threshold=-margin,
+                baseline=p.mean_a,
+                ci_low=p.ci_low,
+                ci_high=p.ci_high,
+                detail=f"{s.n} cases, decided on {seg.decide_on}",
+            )
+        )
     return out
 
 
@@ -190,24 +263,55 @@ def _budget(name: str, budget: Budget, cand: float | None, base: float | None) -
     out = []
     if budget.max is not None:
         if cand is None:
-            out.append(_rule(rule=name, name=f"{label} ≤ {budget.max:g}", status="fail",
-                             threshold=budget.max, detail="the candidate's results record none"))
+            out.append(
+                _rule(
+                    rule=name,
+                    name=f"{label} ≤ {budget.max:g}",
+                    status="fail",
+                    threshold=budget.max,
+                    detail="the candidate's results record none",
+                )
+            )
         else:
-            out.append(_rule(rule=name, name=f"{label} ≤ {budget.max:g}",
-                             status="pass" if cand <= budget.max + 1e-12 else "fail",
-                             observed=cand, threshold=budget.max, baseline=base))
+            out.append(
+                _rule(
+                    rule=name,
+                    name=f"{label} ≤ {budget.max:g}",
+                    status="pass" if cand <= budget.max + 1e-12 else "fail",
+                    observed=cand,
+                    threshold=budget.max,
+                    baseline=base,
+                )
+            )
     if budget.max_increase is not None:
         rname = f"{label} at most +{budget.max_increase:.0%} vs baseline"
         if base is None:
-            out.append(_rule(rule=name, name=rname, status="skip", observed=cand,
-                             detail="no baseline value"))
+            out.append(
+                _rule(
+                    rule=name, name=rname, status="skip", observed=cand, detail="no baseline value"
+                )
+            )
         elif cand is None:
-            out.append(_rule(rule=name, name=rname, status="fail", baseline=base,
-                             detail="the candidate's results record none"))
+            out.append(
+                _rule(
+                    rule=name,
+                    name=rname,
+                    status="fail",
+                    baseline=base,
+                    detail="the candidate's results record none",
+                )
+            )
         else:
             increase = (cand - base) / base if base > 0 else (0.0 if cand <= 0 else float("inf"))
-            out.append(_rule(rule=name, name=rname,
-                             status="pass" if increase <= budget.max_increase + 1e-12 else "fail",
-                             observed=increase, threshold=budget.max_increase, baseline=base,
-                             detail=f"candidate {cand:.4g} vs baseline {base:.4g}"))
+            out.append(
+                _rule(
+                    rule=name,
+                    name=rname,
+                    status="pass" if increase <= budget.max_increase + 1e-12 else "fail",
+                    observed=increase,
+                    threshold=budget.max_increase,
+                    baseline=base,
+                    detail=f"candidate {cand:.4g} vs baseline {base:.4g}",
+                )
+            )
     return out

@@ -126,8 +126,14 @@ class Resolver:
 
     def _wrap(self, record: VersionRecord, alias: str | None) -> ResolvedArtifact:
         return ResolvedArtifact(
-            kind=record.kind, name=record.name, alias=alias, seq=record.seq, digest=record.digest,
-            created_at=record.created_at, source=record.source, definition=rebuild(record),
+            kind=record.kind,
+            name=record.name,
+            alias=alias,
+            seq=record.seq,
+            digest=record.digest,
+            created_at=record.created_at,
+            source=record.source,
+            definition=rebuild(record),
             record=record,
         )
 
@@ -153,7 +159,11 @@ def resolve(
     if isinstance(workspace, Workspace):
         key = ("ws", str(workspace.state_dir), "")
     else:
-        key = ("find", str(workspace or ""), os.environ.get("DRIFTGATE_WORKSPACE", "") + "|" + os.getcwd())
+        key = (
+            "find",
+            str(workspace or ""),
+            os.environ.get("DRIFTGATE_WORKSPACE", "") + "|" + os.getcwd(),
+        )
     resolver = _RESOLVERS.get(key)
     if resolver is None:
         with _RESOLVERS_LOCK:

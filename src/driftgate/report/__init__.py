@@ -28,8 +28,17 @@ FORMATS = {".json": "JSON", ".csv": "CSV", ".md": "Markdown", ".xml": "JUnit XML
 # A bare "key" is often a field name (a JSON scorer's `key: category`), so it counts only
 # next to a word that makes it a credential (api_key, access_key, x-api-key…).
 _SECRET_PARTS = {
-    "apikey", "secret", "token", "password", "passwd", "authorization", "auth",
-    "credential", "credentials", "bearer", "cookie",
+    "apikey",
+    "secret",
+    "token",
+    "password",
+    "passwd",
+    "authorization",
+    "auth",
+    "credential",
+    "credentials",
+    "bearer",
+    "cookie",
 }
 _KEY_QUALIFIERS = {"api", "access", "secret", "private", "subscription", "client", "master", "auth"}
 _SAFE_SUFFIXES = ("_env", "_env_var")
@@ -49,7 +58,11 @@ def redact(value: Any) -> Any:
     token, secret, password, Authorization…) and strings that look like `sk-…`/`Bearer …`."""
     if isinstance(value, dict):
         return {
-            k: (REDACTED if isinstance(k, str) and _is_secret_key(k) and v not in (None, "") else redact(v))
+            k: (
+                REDACTED
+                if isinstance(k, str) and _is_secret_key(k) and v not in (None, "")
+                else redact(v)
+            )
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):

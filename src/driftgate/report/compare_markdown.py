@@ -69,8 +69,12 @@ def comparison_markdown(cmp: Comparison, *, max_flipped: int = 20, title: str | 
         (
             [
                 f"**{md(name)}**" if name == m else md(name),
-                fmt_value(cmp, name, x.mean_a), fmt_value(cmp, name, x.mean_b),
-                fmt_delta(cmp, name, x.delta), fmt_interval(cmp, name, x), fmt_p(x.p_value), x.test,
+                fmt_value(cmp, name, x.mean_a),
+                fmt_value(cmp, name, x.mean_b),
+                fmt_delta(cmp, name, x.delta),
+                fmt_interval(cmp, name, x),
+                fmt_p(x.p_value),
+                x.test,
                 f"{x.wins} / {x.losses} / {x.ties}",
             ]
             for name in metric_order(cmp)
@@ -83,13 +87,22 @@ def comparison_markdown(cmp: Comparison, *, max_flipped: int = 20, title: str | 
         for seg in cmp.segments[:MAX_SEGMENT_ROWS]:
             x = seg.results.get(m)
             if x is None:
-                rows.append([md(seg.segment), str(seg.n), "—", "—", "—", "—", "—", md(seg.note or "")])
+                rows.append(
+                    [md(seg.segment), str(seg.n), "—", "—", "—", "—", "—", md(seg.note or "")]
+                )
                 continue
-            rows.append([
-                md(seg.segment), str(seg.n), fmt_value(cmp, m, x.mean_a), fmt_value(cmp, m, x.mean_b),
-                fmt_delta(cmp, m, x.delta), fmt_interval(cmp, m, x), fmt_p(x.p_value),
-                f"{VERDICT_EMOJI[seg.verdict]} {seg.verdict}" if seg.verdict else "—",
-            ])
+            rows.append(
+                [
+                    md(seg.segment),
+                    str(seg.n),
+                    fmt_value(cmp, m, x.mean_a),
+                    fmt_value(cmp, m, x.mean_b),
+                    fmt_delta(cmp, m, x.delta),
+                    fmt_interval(cmp, m, x),
+                    fmt_p(x.p_value),
+                    f"{VERDICT_EMOJI[seg.verdict]} {seg.verdict}" if seg.verdict else "—",
+                ]
+            )
         more = len(cmp.segments) - len(rows)
         out += ["", f"### Segments ({m})", ""]
         out += _table(["Segment", "n", "A", "B", "Δ", "CI", "p", "Verdict"], rows)
@@ -105,11 +118,17 @@ def comparison_markdown(cmp: Comparison, *, max_flipped: int = 20, title: str | 
     for side, flaky in (("A", cmp.flaky_a), ("B", cmp.flaky_b)):
         if flaky:
             shown = ", ".join(f"`{md(c, 60)}`" for c in flaky[:30])
-            out += ["", f"**Flaky in {side}** ({len(flaky)} cases change outcome between repeats): {shown}"
-                    + (" …" if len(flaky) > 30 else "")]
+            out += [
+                "",
+                f"**Flaky in {side}** ({len(flaky)} cases change outcome between repeats): {shown}"
+                + (" …" if len(flaky) > 30 else ""),
+            ]
     text = "\n".join(out) + "\n"
     if len(text) > MAX_CHARS:
-        text = text[: MAX_CHARS - 60].rsplit("\n", 1)[0] + "\n\n_…report truncated to fit a comment._\n"
+        text = (
+            text[: MAX_CHARS - 60].rsplit("\n", 1)[0]
+            + "\n\n_…report truncated to fit a comment._\n"
+        )
     return text
 
 
@@ -121,7 +140,9 @@ def _flipped(cmp: Comparison, limit: int) -> list[str]:
     rows = [
         [
             "🔻" if f.direction == "regressed" else "🔺",
-            md(f.case_id, 50), md(f.segment or "", 40), md(f.expected, 50),
+            md(f.case_id, 50),
+            md(f.segment or "", 40),
+            md(f.expected, 50),
             md(f.output_a if f.error_a is None else f"error: {f.error_a}", 90),
             md(f.output_b if f.error_b is None else f"error: {f.error_b}", 90),
         ]
@@ -129,5 +150,8 @@ def _flipped(cmp: Comparison, limit: int) -> list[str]:
     ]
     out = ["", head, "", *_table(["", "Case", "Segment", "Expected", "A output", "B output"], rows)]
     if len(cmp.flipped) > len(rows):
-        out += ["", f"_First {len(rows)} of {len(cmp.flipped)} shown; the HTML or JSON report lists all._"]
+        out += [
+            "",
+            f"_First {len(rows)} of {len(cmp.flipped)} shown; the HTML or JSON report lists all._",
+        ]
     return out

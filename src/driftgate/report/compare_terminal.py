@@ -47,7 +47,9 @@ def _table(title: str) -> Any:
     from rich import box
     from rich.table import Table
 
-    return Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    return Table(
+        title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False
+    )
 
 
 def _delta_style(d: float, verdict: str | None = None) -> str:
@@ -67,7 +69,9 @@ def _side(s: Side) -> str:
     return "  ".join(p for p in parts if p)
 
 
-def render_comparison(cmp: Comparison, console: Console | None = None, *, max_flipped: int = 10) -> None:
+def render_comparison(
+    cmp: Comparison, console: Console | None = None, *, max_flipped: int = 10
+) -> None:
     """Print a comparison: header and verdict, then one table per section."""
     from rich.table import Table
 
@@ -83,8 +87,11 @@ def render_comparison(cmp: Comparison, console: Console | None = None, *, max_fl
         f"{cmp.n_common} compared, {len(cmp.only_a)} only in A, {len(cmp.only_b)} only in B"
         + (f"  (repeats reduced by {cmp.reducer})" if cmp.reducer != "mean" else ""),
     )
-    head.add_row("B vs A", f"wins {cmp.wins}, losses {cmp.losses}, ties {cmp.ties}; "
-                 f"outputs differ on {fmt_pct(cmp.answer_mismatch_rate)} of answers")
+    head.add_row(
+        "B vs A",
+        f"wins {cmp.wins}, losses {cmp.losses}, ties {cmp.ties}; "
+        f"outputs differ on {fmt_pct(cmp.answer_mismatch_rate)} of answers",
+    )
     if cmp.cluster_by:
         head.add_row("clusters", f"by {cmp.cluster_by} ({cmp.primary.n_clusters} clusters)")
     con.print(head)
@@ -98,10 +105,15 @@ def render_comparison(cmp: Comparison, console: Console | None = None, *, max_fl
     for name in metric_order(cmp):
         x = cmp.overall[name]
         t.add_row(
-            _text(name, "bold" if name == cmp.metric else ""), fmt_value(cmp, name, x.mean_a),
+            _text(name, "bold" if name == cmp.metric else ""),
+            fmt_value(cmp, name, x.mean_a),
             fmt_value(cmp, name, x.mean_b),
-            _text(f"{fmt_delta(cmp, name, x.delta)} {fmt_interval(cmp, name, x)}", _delta_style(x.delta)),
-            fmt_p(x.p_value), f"{x.wins}/{x.losses}/{x.ties}",
+            _text(
+                f"{fmt_delta(cmp, name, x.delta)} {fmt_interval(cmp, name, x)}",
+                _delta_style(x.delta),
+            ),
+            fmt_p(x.p_value),
+            f"{x.wins}/{x.losses}/{x.ties}",
         )
     con.print(t)
 
@@ -114,12 +126,25 @@ def render_comparison(cmp: Comparison, console: Console | None = None, *, max_fl
         for seg in cmp.segments:
             x = seg.results.get(m)
             if x is None:
-                t.add_row(_text(seg.segment), str(seg.n), "—", "—", "—", "—", _text(seg.note or "—", "dim"))
+                t.add_row(
+                    _text(seg.segment),
+                    str(seg.n),
+                    "—",
+                    "—",
+                    "—",
+                    "—",
+                    _text(seg.note or "—", "dim"),
+                )
                 continue
             t.add_row(
-                _text(seg.segment), str(seg.n), fmt_value(cmp, m, x.mean_a), fmt_value(cmp, m, x.mean_b),
-                _text(f"{fmt_delta(cmp, m, x.delta)} {fmt_interval(cmp, m, x)}",
-                      _delta_style(x.delta, seg.verdict)),
+                _text(seg.segment),
+                str(seg.n),
+                fmt_value(cmp, m, x.mean_a),
+                fmt_value(cmp, m, x.mean_b),
+                _text(
+                    f"{fmt_delta(cmp, m, x.delta)} {fmt_interval(cmp, m, x)}",
+                    _delta_style(x.delta, seg.verdict),
+                ),
                 fmt_p(x.p_value),
                 _text(seg.verdict or "—", VERDICT_STYLES.get(seg.verdict or "", "")),
             )
@@ -160,8 +185,13 @@ def _render_flipped(con: Console, cmp: Comparison, limit: int) -> None:
         t.add_column(col, overflow="fold")
     for f in cmp.flipped[:limit]:
         t.add_row(
-            _text("▼" if f.direction == "regressed" else "▲", "red" if f.direction == "regressed" else "green"),
-            _text(f.case_id), _text(f.segment or ""), _text(trim(f.expected, 60)),
+            _text(
+                "▼" if f.direction == "regressed" else "▲",
+                "red" if f.direction == "regressed" else "green",
+            ),
+            _text(f.case_id),
+            _text(f.segment or ""),
+            _text(trim(f.expected, 60)),
             _text(trim(f.output_a, 100) if f.error_a is None else f"error: {trim(f.error_a, 90)}"),
             _text(trim(f.output_b, 100) if f.error_b is None else f"error: {trim(f.error_b, 90)}"),
         )

@@ -62,7 +62,7 @@ def _testcase(r: CaseResult) -> tuple[str, str]:
     name = r.case_id if r.repeat == 0 else f"{r.case_id} [repeat {r.repeat}]"
     classname = r.evalset + (f".{r.segment}" if r.segment else "")
     secs = (r.latency_ms or 0.0) / 1000
-    head = f"    <testcase name={_attr(name)} classname={_attr(classname)} time=\"{secs:.3f}\""
+    head = f'    <testcase name={_attr(name)} classname={_attr(classname)} time="{secs:.3f}"'
     scorer_errors = [s for s in r.scores if s.error is not None]
     if r.passed and r.error is None and not scorer_errors:
         return head + "/>\n", "pass"
@@ -75,12 +75,14 @@ def _testcase(r: CaseResult) -> tuple[str, str]:
         body = f"<error message={_attr(trim(reasons[0], 500))} type={_attr(kind)}>{_text(detail)}</error>"
         outcome = "error"
     else:
-        body = f"<failure message={_attr(trim('; '.join(reasons), 500))} type=\"failed\">{_text(detail)}</failure>"
+        body = f'<failure message={_attr(trim("; ".join(reasons), 500))} type="failed">{_text(detail)}</failure>'
         outcome = "failure"
     return f"{head}>\n      {body}\n    </testcase>\n", outcome
 
 
-def write_junit(path: Path, manifest: RunManifest, results: Iterable[CaseResult | dict[str, Any]]) -> None:
+def write_junit(
+    path: Path, manifest: RunManifest, results: Iterable[CaseResult | dict[str, Any]]
+) -> None:
     """Write the run as JUnit XML (the dialect GitHub, GitLab and Jenkins read)."""
     arms: dict[str, _Arm] = {}
     with tempfile.TemporaryDirectory(prefix="driftgate-junit-") as tmp:
@@ -118,13 +120,16 @@ def _assemble(path: Path, manifest: RunManifest, arms: dict[str, _Arm]) -> None:
         )
         for key, arm in arms.items():
             fh.write(
-                f"  <testsuite name={_attr(key)} tests=\"{arm.tests}\" failures=\"{arm.failures}\" "
+                f'  <testsuite name={_attr(key)} tests="{arm.tests}" failures="{arm.failures}" '
                 f'errors="{arm.errors}" skipped="0" time="{arm.time_s:.3f}" timestamp="{stamp}">\n'
             )
             fh.write("    <properties>\n")
             props = {
-                "run_id": manifest.id, "prompt": arm.prompt, "model": arm.model,
-                "suite": manifest.suite, "git_revision": manifest.git_revision,
+                "run_id": manifest.id,
+                "prompt": arm.prompt,
+                "model": arm.model,
+                "suite": manifest.suite,
+                "git_revision": manifest.git_revision,
             }
             for name, value in props.items():
                 if value is not None:

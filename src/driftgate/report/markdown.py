@@ -61,7 +61,11 @@ def run_markdown(
     """The run as Markdown: header, arms, segments, label metrics, first failures."""
     s = summary_of(manifest)
     out: list[str] = [f"## driftgate run `{manifest.id}` — {verdict_text(manifest)}", ""]
-    threshold = f" (threshold {fmt_pct(manifest.pass_threshold)})" if manifest.pass_threshold is not None else ""
+    threshold = (
+        f" (threshold {fmt_pct(manifest.pass_threshold)})"
+        if manifest.pass_threshold is not None
+        else ""
+    )
     overall_ci = None
     if s.results:
         from ..summary import wilson
@@ -86,12 +90,27 @@ def run_markdown(
     if s.by_arm:
         out += ["", "### Arms", ""]
         out += _table(
-            ["Prompt", "Model", "Results", "Pass rate (95% CI)", "Mean score", "Errors", "Cost", "p50", "p95"],
+            [
+                "Prompt",
+                "Model",
+                "Results",
+                "Pass rate (95% CI)",
+                "Mean score",
+                "Errors",
+                "Cost",
+                "p50",
+                "p95",
+            ],
             (
                 (
-                    md(a.get("prompt", k)), md(a.get("model", "")), str(a["results"]),
-                    fmt_rate_ci(a["pass_rate"], a.get("pass_rate_ci")), fmt_num(a.get("mean_score")),
-                    str(a["errors"]), fmt_cost(a.get("cost_usd")), fmt_ms(a.get("latency_p50_ms")),
+                    md(a.get("prompt", k)),
+                    md(a.get("model", "")),
+                    str(a["results"]),
+                    fmt_rate_ci(a["pass_rate"], a.get("pass_rate_ci")),
+                    fmt_num(a.get("mean_score")),
+                    str(a["errors"]),
+                    fmt_cost(a.get("cost_usd")),
+                    fmt_ms(a.get("latency_p50_ms")),
                     fmt_ms(a.get("latency_p95_ms")),
                 )
                 for k, a in s.by_arm.items()
@@ -105,8 +124,12 @@ def run_markdown(
             ["Prompt", "Model", "Segment", "Results", "Pass rate (95% CI)", "Mean score", "Errors"],
             (
                 (
-                    md(v.get("prompt", "")), md(v.get("model", "")), md(v["segment"]), str(v["results"]),
-                    fmt_rate_ci(v["pass_rate"], v.get("pass_rate_ci")), fmt_num(v.get("mean_score")),
+                    md(v.get("prompt", "")),
+                    md(v.get("model", "")),
+                    md(v["segment"]),
+                    str(v["results"]),
+                    fmt_rate_ci(v["pass_rate"], v.get("pass_rate_ci")),
+                    fmt_num(v.get("mean_score")),
                     str(v["errors"]),
                 )
                 for _, v in segments[:MAX_SEGMENT_ROWS]
@@ -132,7 +155,9 @@ def _metrics_section(metrics: dict[str, Any]) -> list[str]:
     return ["", "### Label metrics", "", *_table(["Arm", *names], rows)]
 
 
-def _failures_section(results: Iterable[CaseResult | dict[str, Any]], max_failures: int) -> list[str]:
+def _failures_section(
+    results: Iterable[CaseResult | dict[str, Any]], max_failures: int
+) -> list[str]:
     rows: list[list[str]] = []
     total = 0
     for item in results:
@@ -142,13 +167,22 @@ def _failures_section(results: Iterable[CaseResult | dict[str, Any]], max_failur
         total += 1
         if len(rows) < max_failures:
             case = r.case_id + (f" #{r.repeat}" if r.repeat else "")
-            rows.append([
-                md(case, 60), md(f"{r.prompt} · {r.model}", 60), md(r.expected, 60),
-                md(r.output, 100), md("; ".join(failure_reasons(r)), 160),
-            ])
+            rows.append(
+                [
+                    md(case, 60),
+                    md(f"{r.prompt} · {r.model}", 60),
+                    md(r.expected, 60),
+                    md(r.output, 100),
+                    md("; ".join(failure_reasons(r)), 160),
+                ]
+            )
     if not total:
         return ["", "### Failures", "", "None: every case passed."]
     if not rows:
         return ["", f"### Failures ({total})", "", "_Not listed (max_failures = 0)._"]
-    head = f"### Failures ({total})" if total <= len(rows) else f"### Failures (first {len(rows)} of {total})"
+    head = (
+        f"### Failures ({total})"
+        if total <= len(rows)
+        else f"### Failures (first {len(rows)} of {total})"
+    )
     return ["", head, "", *_table(["Case", "Arm", "Expected", "Output", "Why"], rows)]

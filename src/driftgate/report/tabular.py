@@ -20,16 +20,35 @@ from ..store.records import CaseResult, RunManifest
 from . import as_result, atomic_writer, redact_manifest
 
 CSV_LEADING = [
-    "run_id", "key", "evalset", "case_id", "prompt", "model", "segment", "repeat",
-    "passed", "score",
+    "run_id",
+    "key",
+    "evalset",
+    "case_id",
+    "prompt",
+    "model",
+    "segment",
+    "repeat",
+    "passed",
+    "score",
 ]
 CSV_TRAILING = [
-    "error", "error_kind", "parse_error", "latency_ms", "cost_usd", "input_tokens",
-    "output_tokens", "cached", "expected", "parsed", "output",
+    "error",
+    "error_kind",
+    "parse_error",
+    "latency_ms",
+    "cost_usd",
+    "input_tokens",
+    "output_tokens",
+    "cached",
+    "expected",
+    "parsed",
+    "output",
 ]
 
 
-def write_json(path: Path, manifest: RunManifest, results: Iterable[CaseResult | dict[str, Any]]) -> int:
+def write_json(
+    path: Path, manifest: RunManifest, results: Iterable[CaseResult | dict[str, Any]]
+) -> int:
     """Write the manifest and every result; returns the number of results written.
 
     Results are written one per line as they come, so memory stays flat for any run size.

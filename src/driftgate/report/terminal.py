@@ -65,7 +65,9 @@ def _table(title: str) -> Any:
     from rich import box
     from rich.table import Table
 
-    return Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    return Table(
+        title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False
+    )
 
 
 def _latency(group: dict[str, Any]) -> str:
@@ -107,14 +109,25 @@ def render_run(
     head.add_row("started", fmt_time(manifest.created_at))
     head.add_row("duration", fmt_duration(manifest))
     progress = f"{s.results}" + (f" / {manifest.planned} planned" if manifest.planned else "")
-    head.add_row("results", f"{progress}  ({s.passed} passed, {s.failed} failed, {s.errors} errors)")
-    threshold = f"  (threshold {fmt_pct(manifest.pass_threshold)})" if manifest.pass_threshold is not None else ""
+    head.add_row(
+        "results", f"{progress}  ({s.passed} passed, {s.failed} failed, {s.errors} errors)"
+    )
+    threshold = (
+        f"  (threshold {fmt_pct(manifest.pass_threshold)})"
+        if manifest.pass_threshold is not None
+        else ""
+    )
     ci = wilson(s.passed, s.results)
     head.add_row(
         "pass rate",
-        Text(fmt_rate_ci(s.pass_rate, ci) + threshold, style=_rate_style(s.pass_rate, manifest.pass_threshold)),
+        Text(
+            fmt_rate_ci(s.pass_rate, ci) + threshold,
+            style=_rate_style(s.pass_rate, manifest.pass_threshold),
+        ),
     )
-    head.add_row("cost", f"{fmt_cost(s.cost_usd)}  ({s.input_tokens:,} in / {s.output_tokens:,} out tokens)")
+    head.add_row(
+        "cost", f"{fmt_cost(s.cost_usd)}  ({s.input_tokens:,} in / {s.output_tokens:,} out tokens)"
+    )
     head.add_row("latency", f"p50 {fmt_ms(s.latency_p50_ms)}  p95 {fmt_ms(s.latency_p95_ms)}")
     con.print(head)
 
@@ -125,11 +138,17 @@ def render_run(
             t.add_column(col, justify="right", no_wrap=True)
         for key, a in s.by_arm.items():
             t.add_row(
-                _plain(key), str(a["results"]),
-                Text(fmt_pct(a["pass_rate"]), style=_rate_style(a["pass_rate"], manifest.pass_threshold)),
-                fmt_ci(a.get("pass_rate_ci")), fmt_num(a.get("mean_score")),
+                _plain(key),
+                str(a["results"]),
+                Text(
+                    fmt_pct(a["pass_rate"]),
+                    style=_rate_style(a["pass_rate"], manifest.pass_threshold),
+                ),
+                fmt_ci(a.get("pass_rate_ci")),
+                fmt_num(a.get("mean_score")),
                 Text(str(a["errors"]), style="yellow" if a["errors"] else ""),
-                fmt_cost(a.get("cost_usd")), _latency(a),
+                fmt_cost(a.get("cost_usd")),
+                _latency(a),
             )
         con.print(t)
 
@@ -142,10 +161,16 @@ def render_run(
             t.add_column(col, justify="right", no_wrap=True)
         for v in segments:
             t.add_row(
-                _plain(f"{v.get('prompt', '')} · {v.get('model', '')}"), _plain(v["segment"]),
+                _plain(f"{v.get('prompt', '')} · {v.get('model', '')}"),
+                _plain(v["segment"]),
                 str(v["results"]),
-                Text(fmt_pct(v["pass_rate"]), style=_rate_style(v["pass_rate"], manifest.pass_threshold)),
-                fmt_ci(v.get("pass_rate_ci")), fmt_num(v.get("mean_score")), str(v["errors"]),
+                Text(
+                    fmt_pct(v["pass_rate"]),
+                    style=_rate_style(v["pass_rate"], manifest.pass_threshold),
+                ),
+                fmt_ci(v.get("pass_rate_ci")),
+                fmt_num(v.get("mean_score")),
+                str(v["errors"]),
             )
         con.print(t)
 
@@ -168,7 +193,9 @@ def _render_metrics(con: Console, metrics: dict[str, Any]) -> None:
     con.print(t)
 
 
-def _render_failures(con: Console, results: Iterable[CaseResult | dict[str, Any]], limit: int) -> None:
+def _render_failures(
+    con: Console, results: Iterable[CaseResult | dict[str, Any]], limit: int
+) -> None:
     from rich.table import Table
 
     t = Table(title=None, show_lines=True)
@@ -183,15 +210,20 @@ def _render_failures(con: Console, results: Iterable[CaseResult | dict[str, Any]
         if total <= limit:
             case = r.case_id + (f" #{r.repeat}" if r.repeat else "")
             t.add_row(
-                _plain(case), _plain(f"{r.prompt} · {r.model}"), _plain(trim(r.expected, 60)),
-                _plain(trim(r.output, 100)), _plain("\n".join(trim(x, 120) for x in failure_reasons(r))),
+                _plain(case),
+                _plain(f"{r.prompt} · {r.model}"),
+                _plain(trim(r.expected, 60)),
+                _plain(trim(r.output, 100)),
+                _plain("\n".join(trim(x, 120) for x in failure_reasons(r))),
                 style="yellow" if r.error is not None else None,
             )
     if not total:
         con.print("[green]No failures.[/green]")
         return
     shown = min(total, limit)
-    con.print(f"[bold]Failures[/bold] ({total}" + (f", first {shown} shown)" if shown < total else ")"))
+    con.print(
+        f"[bold]Failures[/bold] ({total}" + (f", first {shown} shown)" if shown < total else ")")
+    )
     if shown:
         con.print(t)
 
@@ -202,16 +234,30 @@ def render_runs_list(manifests: Iterable[RunManifest], console: Console | None =
     con = _console(console)
     t = _table("Runs")
     for col, justify in [
-        ("id", "left"), ("started", "left"), ("suite", "left"), ("status", "left"), ("results", "right"),
-        ("pass rate", "right"), ("errors", "right"), ("cost", "right"), ("verdict", "left"),
+        ("id", "left"),
+        ("started", "left"),
+        ("suite", "left"),
+        ("status", "left"),
+        ("results", "right"),
+        ("pass rate", "right"),
+        ("errors", "right"),
+        ("cost", "right"),
+        ("verdict", "left"),
     ]:
         t.add_column(col, justify=justify, no_wrap=col == "id")  # type: ignore[arg-type]
     n = 0
     for m in manifests:
         s = summary_of(m)
         t.add_row(
-            m.id, fmt_time(m.created_at), _plain(m.suite or "—"), m.status, str(s.results),
-            fmt_pct(s.pass_rate), str(s.errors), fmt_cost(s.cost_usd), _verdict(m),
+            m.id,
+            fmt_time(m.created_at),
+            _plain(m.suite or "—"),
+            m.status,
+            str(s.results),
+            fmt_pct(s.pass_rate),
+            str(s.errors),
+            fmt_cost(s.cost_usd),
+            _verdict(m),
         )
         n += 1
     if not n:

@@ -154,8 +154,18 @@ def scorer(name: str) -> Callable[[S], S]:
 # every built-in module.
 _MODULES = {
     **dict.fromkeys(
-        ["equals", "contains", "icontains", "contains-all", "icontains-all", "contains-any",
-         "icontains-any", "starts-with", "regex", "length"],
+        [
+            "equals",
+            "contains",
+            "icontains",
+            "contains-all",
+            "icontains-all",
+            "contains-any",
+            "icontains-any",
+            "starts-with",
+            "regex",
+            "length",
+        ],
         "text",
     ),
     "json-valid": "structured",
@@ -197,7 +207,11 @@ def scorer_names() -> list[str]:
 
 def build_scorer(options: dict[str, Any] | ScorerConfig, *, source: str | None = None) -> Scorer:
     """Build a scorer from its suite-file options (a mapping with `type`)."""
-    data = options.model_dump(exclude_unset=True) if isinstance(options, ScorerConfig) else dict(options)
+    data = (
+        options.model_dump(exclude_unset=True)
+        if isinstance(options, ScorerConfig)
+        else dict(options)
+    )
     type_ = data.get("type")
     if not isinstance(type_, str):
         raise ConfigError("a scorer needs a `type`", path=source, field="type")
@@ -212,8 +226,14 @@ def build_scorer(options: dict[str, Any] | ScorerConfig, *, source: str | None =
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"] if err["type"] != "extra_forbidden" else f"unknown option for scorer {type_!r}"
-        raise ConfigError(msg, path=source, field=f"scorers.{type_}" + (f".{loc}" if loc else "")) from None
+        msg = (
+            err["msg"]
+            if err["type"] != "extra_forbidden"
+            else f"unknown option for scorer {type_!r}"
+        )
+        raise ConfigError(
+            msg, path=source, field=f"scorers.{type_}" + (f".{loc}" if loc else "")
+        ) from None
     inner = cls(config)
     if not negate:
         return inner

@@ -49,13 +49,17 @@ def load_function(ref: str) -> Callable[..., Any]:
             "(it must be importable from sys.path or the workspace root)"
         ) from None
     except Exception as exc:  # a syntax error or a failing import inside the user's module
-        raise ValueError(f"importing {module_name!r} for {ref!r} failed: {type(exc).__name__}: {exc}") from None
+        raise ValueError(
+            f"importing {module_name!r} for {ref!r} failed: {type(exc).__name__}: {exc}"
+        ) from None
     obj: Any = module
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise ValueError(f"module {module_name!r} has no attribute {attr!r} (from {ref!r})") from None
+            raise ValueError(
+                f"module {module_name!r} has no attribute {attr!r} (from {ref!r})"
+            ) from None
     if not callable(obj):
         raise ValueError(f"{ref!r} is not callable")
     return obj
@@ -158,8 +162,12 @@ class Python(Scorer):
                 value = 1.0 if passed else 0.0
             if isinstance(value, bool) or not isinstance(value, int | float):
                 return self._error(f"returned `value` = {value!r}, not a number")
-            return self._number(float(value), passed, str(result.get("reason", "")), result.get("data"))
-        return self._error(f"returned {type(result).__name__}; expected bool, number, dict or Score")
+            return self._number(
+                float(value), passed, str(result.get("reason", "")), result.get("data")
+            )
+        return self._error(
+            f"returned {type(result).__name__}; expected bool, number, dict or Score"
+        )
 
     def _number(self, value: float, passed: bool | None, reason: str, data: Any) -> Score:
         if math.isnan(value) or not 0.0 <= value <= 1.0:

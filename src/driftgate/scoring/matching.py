@@ -22,7 +22,6 @@ from .parsing import LabelParser, normalize_label
 _MEMO_MAX = 4096  # canonical forms kept per scorer (free-text outputs would grow it forever)
 
 
-
 @scorer("label-match")
 class LabelMatch(OutputScorer):
     """The output's label equals the expected one after normalization (case, surrounding
@@ -93,8 +92,16 @@ class LabelMatch(OutputScorer):
 
     def _mention(self, text: str, labels: list[str] | None, wants: list[str]) -> str | None:
         """The canonical form of the one known label (or alias) `text` mentions as a whole word."""
-        vocab = tuple(sorted({*(labels or ()), *wants, *self.config.aliases,
-                              *(s for syn in self.config.aliases.values() for s in syn)}))
+        vocab = tuple(
+            sorted(
+                {
+                    *(labels or ()),
+                    *wants,
+                    *self.config.aliases,
+                    *(s for syn in self.config.aliases.values() for s in syn),
+                }
+            )
+        )
         parser = self._parsers.get(vocab)
         if parser is None:
             if len(self._parsers) >= self._CACHE_MAX:
@@ -249,7 +256,11 @@ class Similarity(OutputScorer):
             raise ScorerFailure("nothing to compare with (empty list)")
         got = self._norm(subject_text(ctx))
         best, best_ref = max((similarity(got, self._norm(r)), r) for r in refs)
-        threshold = self.config.threshold if self.config.threshold is not None else self.DEFAULT_THRESHOLD
+        threshold = (
+            self.config.threshold if self.config.threshold is not None else self.DEFAULT_THRESHOLD
+        )
         ok = best >= threshold
-        reason = f"similarity {best:.3f} {'≥' if ok else '<'} {threshold:g} to {short(best_ref, 40)!r}"
+        reason = (
+            f"similarity {best:.3f} {'≥' if ok else '<'} {threshold:g} to {short(best_ref, 40)!r}"
+        )
         return Score(best, ok, reason=reason)

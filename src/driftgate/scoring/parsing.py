@@ -118,7 +118,10 @@ def extract_json(text: str) -> ParseResult:
         try:
             return json.loads(body), None
         except json.JSONDecodeError as exc:
-            return None, f"invalid JSON in the code fence: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+            return (
+                None,
+                f"invalid JSON in the code fence: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+            )
     error = first_error
     for attempts, m in enumerate(_OPENERS.finditer(stripped)):
         if attempts >= _MAX_STARTS:

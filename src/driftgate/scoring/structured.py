@@ -94,7 +94,9 @@ class JsonValid(OutputScorer):
 
     class Config(ScorerConfig):
         json_schema: dict[str, Any] | None = Field(None, alias="schema")
-        strict: bool = Field(False, description="The whole output must be JSON: no fences or prose.")
+        strict: bool = Field(
+            False, description="The whole output must be JSON: no fences or prose."
+        )
 
         _check: Any = PrivateAttr(None)
 
@@ -121,7 +123,9 @@ class JsonValid(OutputScorer):
             try:
                 doc = json.loads((ctx.output or "").strip())
             except json.JSONDecodeError as exc:
-                return verdict(False, f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
+                return verdict(
+                    False, f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+                )
         else:
             doc, error = _json_of(ctx)
             if error is not None:
@@ -176,5 +180,7 @@ class JsonPath(OutputScorer):
         if want is None:
             return verdict(True, f"{path} = {shown}")
         ok = loose_equal(got, want)
-        reason = f"{path} = {shown}" + ("" if ok else f", expected {short(json.dumps(want, ensure_ascii=False))}")
+        reason = f"{path} = {shown}" + (
+            "" if ok else f", expected {short(json.dumps(want, ensure_ascii=False))}"
+        )
         return verdict(ok, reason)

@@ -65,9 +65,14 @@ class Equals(OutputScorer):
             try:
                 got = json.loads(got)
             except json.JSONDecodeError:
-                return verdict(False, f"output {short(got)!r} is not the JSON value {short(json.dumps(want))}")
+                return verdict(
+                    False, f"output {short(got)!r} is not the JSON value {short(json.dumps(want))}"
+                )
         ok = json_equal(got, want)
-        return verdict(ok, f"{'equals' if ok else 'differs from'} {short(json.dumps(want, ensure_ascii=False))}")
+        return verdict(
+            ok,
+            f"{'equals' if ok else 'differs from'} {short(json.dumps(want, ensure_ascii=False))}",
+        )
 
 
 # ---- substrings --------------------------------------------------------------------------
@@ -247,7 +252,9 @@ class Length(OutputScorer):
 
         @model_validator(mode="after")
         def _some_bound(self) -> Length.Config:
-            if all(b is None for b in (self.min_words, self.max_words, self.min_chars, self.max_chars)):
+            if all(
+                b is None for b in (self.min_words, self.max_words, self.min_chars, self.max_chars)
+            ):
                 raise option_error("set at least one of min_words, max_words, min_chars, max_chars")
             for lo, hi in (("min_words", "max_words"), ("min_chars", "max_chars")):
                 a, b = getattr(self, lo), getattr(self, hi)

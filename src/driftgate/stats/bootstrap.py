@@ -51,7 +51,8 @@ def cluster_bootstrap_means(
     g = sums.size
     if g < 2:
         raise ConfigError(
-            "the cluster bootstrap needs at least 2 clusters", field="clusters",
+            "the cluster bootstrap needs at least 2 clusters",
+            field="clusters",
             hint="with a single cluster there is no between-cluster variation to measure",
         )
     out = np.empty(n_boot, dtype=np.float64)

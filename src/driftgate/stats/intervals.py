@@ -57,9 +57,7 @@ def stderr(values: Sequence[float] | np.ndarray) -> float:
     return float(arr.std(ddof=1) / math.sqrt(arr.size))
 
 
-def clustered_stderr(
-    d: Sequence[float] | np.ndarray, clusters: Sequence[Hashable]
-) -> float:
+def clustered_stderr(d: Sequence[float] | np.ndarray, clusters: Sequence[Hashable]) -> float:
     """Cluster-robust standard error of the mean of `d` (Miller 2024).
 
         SE = sqrt( sum_c ( sum_{i in c} (d_i - mean(d)) )^2 ) / n

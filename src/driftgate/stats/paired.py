@@ -76,7 +76,8 @@ def paired_difference(
     if xa.size != xb.size:
         raise ConfigError(
             f"run A has {xa.size} scores and run B {xb.size}; pair them by case first",
-            field="b", hint="align_pairs() matches two {case_id: score} maps",
+            field="b",
+            hint="align_pairs() matches two {case_id: score} maps",
         )
     if xa.size < 2:
         raise ConfigError(
@@ -152,7 +153,8 @@ def align_pairs(
         if only_b:
             parts.append(f"{len(only_b)} only in B (e.g. {only_b[0]!r})")
         raise ConfigError(
-            "runs cover different cases: " + "; ".join(parts), field="case_id",
+            "runs cover different cases: " + "; ".join(parts),
+            field="case_id",
             hint="compare runs of the same golden set, or pass allow_missing=True",
         )
     ids = [k for k in a if k in b]

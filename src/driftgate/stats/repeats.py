@@ -62,7 +62,8 @@ def reduce_repeats(
         kk = m if k is None else int(k)
         if kk > m:
             raise ConfigError(
-                f"k = {kk} but case {case_id!r} has only {m} repeats", field="k",
+                f"k = {kk} but case {case_id!r} has only {m} repeats",
+                field="k",
                 hint="run at least k repeats (--repeat), or lower k",
             )
         total = math.comb(m, kk)
@@ -79,6 +80,4 @@ def flaky_cases(outcomes_by_case: Mapping[str, Sequence[bool]]) -> list[str]:
     A flaky case is where sampling noise lives: a single run scores it by luck, which is
     why repeats or a majority reducer belong on such cases before a gate decides.
     """
-    return [
-        case_id for case_id, outcomes in outcomes_by_case.items() if len(set(outcomes)) > 1
-    ]
+    return [case_id for case_id, outcomes in outcomes_by_case.items() if len(set(outcomes)) > 1]

@@ -130,7 +130,9 @@ def compact_run(run_dir: Path, *, con: Any = None) -> Path | None:
 
 
 def _dedup_jsonl_sql(files: list[str]) -> str:
-    columns = "{" + ", ".join(f"{_sql_str(k)}: {_sql_str(v)}" for k, v in RESULT_COLUMNS.items()) + "}"
+    columns = (
+        "{" + ", ".join(f"{_sql_str(k)}: {_sql_str(v)}" for k, v in RESULT_COLUMNS.items()) + "}"
+    )
     return f"""SELECT * EXCLUDE (rn) FROM (
           SELECT *, row_number() OVER (PARTITION BY run_id, key ORDER BY ts) AS rn
           FROM read_json({_sql_list(files)}, format='newline_delimited', columns={columns},
@@ -188,7 +190,9 @@ def query(runs_dir: Path | str, sql: str) -> tuple[list[str], list[tuple[Any, ..
     return list(rel.columns), rel.fetchall()
 
 
-def pass_rate_history(runs_dir: Path | str, *, prompt: str | None = None, model: str | None = None) -> list[dict[str, Any]]:
+def pass_rate_history(
+    runs_dir: Path | str, *, prompt: str | None = None, model: str | None = None
+) -> list[dict[str, Any]]:
     """Pass rate per run and arm over time: the history a drift chart or a gate looks at."""
     con = connect(runs_dir)
     where, params = [], []

@@ -49,7 +49,9 @@ class RunStore:
         return d
 
     def save(self, manifest: RunManifest) -> None:
-        write_atomic(self.run_dir(manifest.id) / "manifest.json", manifest.model_dump_json(indent=2))
+        write_atomic(
+            self.run_dir(manifest.id) / "manifest.json", manifest.model_dump_json(indent=2)
+        )
 
     def load(self, run_id: str) -> RunManifest:
         path = self.run_dir(self.resolve_id(run_id)) / "manifest.json"
@@ -72,7 +74,8 @@ class RunStore:
             return matches[0]
         if not matches:
             raise RunNotFound(
-                f"run {run_id!r} not found in {self.runs_dir}", hint="`driftgate runs list` shows the runs"
+                f"run {run_id!r} not found in {self.runs_dir}",
+                hint="`driftgate runs list` shows the runs",
             )
         raise ConfigError(f"run id {run_id!r} is ambiguous: {', '.join(matches[:5])}")
 
@@ -80,7 +83,9 @@ class RunStore:
         if not self.runs_dir.is_dir():
             return []
         return sorted(
-            e.name for e in os.scandir(self.runs_dir) if e.is_dir() and os.path.exists(os.path.join(e.path, "manifest.json"))
+            e.name
+            for e in os.scandir(self.runs_dir)
+            if e.is_dir() and os.path.exists(os.path.join(e.path, "manifest.json"))
         )
 
     def list(self, limit: int | None = None) -> list[RunManifest]:
