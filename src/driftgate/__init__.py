@@ -45,6 +45,7 @@ __all__ = [
     "load_suite",
     "register_provider",
     "resume",
+    "Router",
     "run",
     "scorer",
     "__version__",
@@ -85,6 +86,7 @@ _LAZY = {
     "rollback": "driftgate.registry.moves",
     "register_artifacts": "driftgate.registry.record",
     "evaluate_gate": "driftgate.gate",
+    "Router": "driftgate.router",
     "GatePolicy": "driftgate.gate",
     "GateVerdict": "driftgate.gate",
 }

@@ -11,6 +11,8 @@ A route file (YAML or JSON, in `routes/NAME.yaml`):
     shadow:                               # mirrored: answered and logged, never returned
       - {name: next-provider, prompt: categorize@few-shot, model: sim/acme@v2, sample: 1.0}
     fallbacks: [sim/acme@v1]              # models tried in order when an arm's model fails
+    baseline: production                  # optional: the arm a canary is judged against
+    canary: {min_feedback: 30, alpha: 0.05, margin: 0.0, check_every: 20, auto_rollback: true}
 
 Prompt references are `NAME@VERSION` or `NAME@ALIAS` (`production`, `candidate`, …); an
 alias is resolved by the registry at serving time, so a rollback moves the alias and no
@@ -45,6 +47,28 @@ class ShadowArm(Strict):
     sample: float = Field(1.0, ge=0, le=1, description="Share of requests mirrored to this arm.")
 
 
+class CanaryPolicy(Strict):
+    """When a live arm other than the baseline is judged worse and rolled back (`router`)."""
+
+    min_feedback: int = Field(
+        30, ge=1, description="Feedback events per arm before acceptance rates are compared."
+    )
+    alpha: float = Field(
+        0.05, gt=0, lt=1, description="One-sided significance of 'canary accepted less'."
+    )
+    margin: float = Field(
+        0.0, ge=0, le=1, description="Acceptance-rate drop tolerated before it counts."
+    )
+    max_error_rate: float = Field(
+        0.2, ge=0, le=1, description="Provider error share that rolls a canary back outright."
+    )
+    min_requests: int = Field(20, ge=1, description="Requests per arm before errors count.")
+    check_every: int = Field(
+        20, ge=1, description="A serving router checks after this many feedback events."
+    )
+    auto_rollback: bool = Field(True, description="Move the canary's weight to the baseline.")
+
+
 class RouteSpec(Strict):
     name: str = Field(pattern=_NAME)
     description: str | None = None
@@ -57,6 +81,10 @@ class RouteSpec(Strict):
     fallbacks: list[str] = Field(
         default_factory=list, description="Model ids tried in order on failure."
     )
+    baseline: str | None = Field(
+        None, description="The arm canaries are judged against; default: the first arm."
+    )
+    canary: CanaryPolicy = Field(default_factory=CanaryPolicy)
 
     @field_validator("arms")
     @classmethod
@@ -88,6 +116,18 @@ class RouteSpec(Strict):
             raise ValueError("a fallback model id must not be empty")
         _unique(fallbacks, "fallback model")
         return fallbacks
+
+    @field_validator("baseline")
+    @classmethod
+    def _baseline_valid(cls, baseline: str | None, info: ValidationInfo) -> str | None:
+        live = [a.name for a in info.data.get("arms", [])]
+        if baseline is not None and live and baseline not in live:
+            raise ValueError(f"baseline {baseline!r} is not a live arm ({', '.join(live)})")
+        return baseline
+
+    @property
+    def baseline_arm(self) -> str:
+        return self.baseline or self.arms[0].name
 
     @property
     def digest(self) -> str:

@@ -1,0 +1,191 @@
+"""Is a canary worse than the baseline? Acceptance from user feedback, errors from the log.
+
+    verdict = check_canary(workspace, "categorize")     # reads the route's traffic log
+    verdict.action      # "rollback" | "wait" | "healthy"
+    verdict.arms        # per arm: requests, errors, feedback, acceptance [95% CI]
+
+Each live arm's acceptance rate (accepted / feedback events on its answers; an edit or a
+reject is not an acceptance) is compared with the baseline arm's. The arms serve different
+requests, so the comparison is unpaired: a one-sided two-proportion z-test on
+Agresti–Caffo adjusted rates (one success and one failure added to each arm, which keeps
+the test honest at the small counts a fresh canary has). A canary is rolled back when it
+is accepted less than the baseline by more than the policy's margin at the policy's alpha,
+or when its provider error rate exceeds the policy's maximum. Before `min_feedback`
+events (or `min_requests` requests, for errors) the verdict is "wait".
+
+Shadow arms are scored too, against labels made of feedback: an accepted live answer is
+its own label; an edit's or reject's correction is the label. They are reported, never
+rolled back (they serve nobody).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import Field
+
+from .._model import Strict
+from ..artifacts.route import RouteSpec
+from ..stats import wilson_interval
+from ..workspace import Workspace
+from .log import Decision, Feedback, read_decisions, read_feedback
+
+Action = Literal["rollback", "wait", "healthy"]
+
+
+class ArmStats(Strict):
+    arm: str
+    shadow: bool = False
+    requests: int = 0
+    errors: int = 0
+    feedback: int = 0
+    accepted: int = 0
+    acceptance: float | None = None
+    acceptance_ci: tuple[float, float] | None = None
+    labeled: int = Field(0, description="Shadow arms: answers with a label from feedback.")
+    agreement: float | None = Field(None, description="Shadow arms: share matching the label.")
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.requests if self.requests else None
+
+
+class CanaryFinding(Strict):
+    arm: str
+    action: Action
+    reason: str
+    delta: float | None = Field(None, description="Acceptance: canary minus baseline.")
+    p_value: float | None = None
+
+
+class CanaryVerdict(Strict):
+    route: str
+    baseline: str
+    action: Action
+    findings: list[CanaryFinding]
+    arms: list[ArmStats]
+
+    @property
+    def rollback_arms(self) -> list[str]:
+        return [f.arm for f in self.findings if f.action == "rollback"]
+
+
+def arm_stats(
+    decisions: list[Decision], feedback: list[Feedback]
+) -> dict[tuple[str, bool], ArmStats]:
+    """Per (arm, shadow): requests, errors, and feedback joined on request id."""
+    by_request = {f.request_id: f for f in feedback}  # the latest word on a request wins
+    live_answer = {d.id: d for d in decisions if not d.shadow}
+    stats: dict[tuple[str, bool], ArmStats] = {}
+    for d in decisions:
+        s = stats.setdefault((d.arm, d.shadow), ArmStats(arm=d.arm, shadow=d.shadow))
+        s.requests += 1
+        s.errors += d.error is not None
+        fb = by_request.get(d.id)
+        if fb is None:
+            continue
+        if not d.shadow:
+            s.feedback += 1
+            s.accepted += fb.verdict == "accept"
+            continue
+        label = _label(fb, live_answer.get(d.id))
+        if label is not None and d.error is None:
+            s.labeled += 1
+            s.agreement = (s.agreement or 0.0) + (_same(d.parsed, label))
+    for s in stats.values():
+        if s.feedback:
+            s.acceptance = s.accepted / s.feedback
+            s.acceptance_ci = wilson_interval(s.accepted, s.feedback)
+        if s.labeled:
+            s.agreement = (s.agreement or 0.0) / s.labeled
+    return stats
+
+
+def _label(fb: Feedback, live: Decision | None) -> object | None:
+    if fb.correction is not None:
+        return fb.correction
+    if fb.verdict == "accept" and live is not None and live.error is None:
+        return live.parsed
+    return None
+
+
+def _same(parsed: object, label: object) -> bool:
+    if isinstance(parsed, str) and isinstance(label, str):
+        return parsed.strip().lower() == label.strip().lower()
+    return parsed == label
+
+
+def worse_p_value(base_ok: int, base_n: int, can_ok: int, can_n: int, margin: float) -> float:
+    """One-sided p of "canary acceptance < baseline acceptance − margin" being due to chance
+    (small = the canary is worse). Agresti–Caffo adjusted two-proportion z-test."""
+    pb = (base_ok + 1) / (base_n + 2)
+    pc = (can_ok + 1) / (can_n + 2)
+    se = math.sqrt(pb * (1 - pb) / (base_n + 2) + pc * (1 - pc) / (can_n + 2))
+    z = (pc - pb + margin) / se
+    return 0.5 * math.erfc(-z / math.sqrt(2))  # Φ(z)
+
+
+def judge(spec: RouteSpec, stats: dict[tuple[str, bool], ArmStats]) -> CanaryVerdict:
+    """The verdict for each live arm other than the baseline, from `arm_stats`."""
+    policy = spec.canary
+    baseline = spec.baseline_arm
+    base = stats.get((baseline, False), ArmStats(arm=baseline))
+    findings: list[CanaryFinding] = []
+    for arm in spec.arms:
+        if arm.name == baseline:
+            continue
+        s = stats.get((arm.name, False), ArmStats(arm=arm.name))
+        rate = s.error_rate
+        if s.requests >= policy.min_requests and rate is not None and rate > policy.max_error_rate:
+            findings.append(
+                CanaryFinding(
+                    arm=arm.name,
+                    action="rollback",
+                    reason=f"error rate {rate:.1%} over {s.requests} requests exceeds "
+                    f"{policy.max_error_rate:.0%}",
+                )
+            )
+            continue
+        if min(s.feedback, base.feedback) < policy.min_feedback:
+            findings.append(
+                CanaryFinding(
+                    arm=arm.name,
+                    action="wait",
+                    reason=f"{s.feedback} feedback events on {arm.name}, {base.feedback} on "
+                    f"{baseline}; {policy.min_feedback} each are needed",
+                )
+            )
+            continue
+        p = worse_p_value(base.accepted, base.feedback, s.accepted, s.feedback, policy.margin)
+        delta = (s.acceptance or 0.0) - (base.acceptance or 0.0)
+        worse = p < policy.alpha
+        findings.append(
+            CanaryFinding(
+                arm=arm.name,
+                action="rollback" if worse else "healthy",
+                reason=(
+                    f"accepted {s.acceptance:.1%} vs {base.acceptance:.1%} on {baseline} "
+                    f"({delta:+.1%}, one-sided p={p:.3g}"
+                    + (f", margin {policy.margin:.0%}" if policy.margin else "")
+                    + ")"
+                ),
+                delta=delta,
+                p_value=p,
+            )
+        )
+    actions = [f.action for f in findings]
+    action: Action = (
+        "rollback" if "rollback" in actions else "wait" if "wait" in actions else "healthy"
+    )
+    order = {a.name: i for i, a in enumerate([*spec.arms, *spec.shadow])}
+    arms = sorted(stats.values(), key=lambda s: (s.shadow, order.get(s.arm, len(order))))
+    return CanaryVerdict(
+        route=spec.name, baseline=baseline, action=action, findings=findings, arms=arms
+    )
+
+
+def check_canary(workspace: Workspace, spec: RouteSpec) -> CanaryVerdict:
+    """Read the route's traffic log and judge its canaries (nothing is moved here)."""
+    decisions = [d for d in read_decisions(workspace, spec.name) if d.route_digest == spec.digest]
+    return judge(spec, arm_stats(decisions, read_feedback(workspace, spec.name)))

@@ -1,0 +1,162 @@
+"""The traffic log of a route: one decision per answered request, and the feedback on it.
+
+    .driftgate/traffic/<route>/decisions-<host>-<pid>-<start>.jsonl
+    .driftgate/traffic/<route>/feedback-<host>-<pid>-<start>.jsonl
+
+Like run results, each writing process appends to segments of its own, one whole line per
+`write(2)`, so many application processes log the same route without a lock and a killed
+one leaves at most a torn last line (readers skip it). DuckDB reads the segments through a
+glob (`read_json_auto('.driftgate/traffic/categorize/decisions-*.jsonl')`); `read_decisions`
+and `read_feedback` read them here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from .._model import Strict
+from ..workspace import Workspace
+
+Verdict = Literal["accept", "edit", "reject"]
+
+
+class Decision(Strict):
+    """One request answered by a route's arm (or mirrored to a shadow arm)."""
+
+    id: str = Field(description="Request id; a shadow decision shares its live request's id.")
+    ts: float
+    route: str
+    route_digest: str
+    arm: str
+    shadow: bool = False
+    prompt: str = Field(description="Prompt ref as served (NAME@VERSION).")
+    prompt_digest: str
+    model: str = Field(description="Model that answered (a fallback when one was used).")
+    fallback: bool = False
+    sticky: str | None = Field(None, description="Hash of the sticky key's value, never the value.")
+    vars: dict[str, Any]
+    output: str | None = None
+    parsed: Any = None
+    parse_error: str | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    attempts: int = 1
+    latency_ms: float | None = None
+    cost_usd: float | None = None
+
+
+class Feedback(Strict):
+    """What a user did with an answer: accepted it, edited it (to `correction`), rejected it."""
+
+    request_id: str
+    ts: float
+    route: str
+    verdict: Verdict
+    correction: Any = Field(None, description="The right answer, when the user gave one.")
+    note: str | None = None
+
+
+class TrafficLog:
+    """Append-only decision and feedback segments of one route, for this process."""
+
+    def __init__(self, workspace: Workspace, route: str) -> None:
+        self.folder = traffic_dir(workspace, route)
+        stamp = f"{socket.gethostname()}-{os.getpid()}-{time.time_ns()}"
+        self._paths = {
+            "decisions": self.folder / f"decisions-{stamp}.jsonl",
+            "feedback": self.folder / f"feedback-{stamp}.jsonl",
+        }
+        self._fds: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def _append(self, kind: str, record: Strict) -> None:
+        line = (record.model_dump_json() + "\n").encode()
+        with self._lock:
+            fd = self._fds.get(kind)
+            if fd is None:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self._paths[kind], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                self._fds[kind] = fd
+            os.write(fd, line)  # one write: lines of concurrent writers never interleave
+
+    def decision(self, decision: Decision) -> None:
+        self._append("decisions", decision)
+
+    def feedback(self, feedback: Feedback) -> None:
+        self._append("feedback", feedback)
+
+    def close(self) -> None:
+        with self._lock:
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
+
+
+def traffic_dir(workspace: Workspace, route: str) -> Path:
+    return workspace.state_dir / "traffic" / route
+
+
+def _lines(folder: Path, prefix: str) -> Iterator[dict[str, Any]]:
+    for path in sorted(folder.glob(f"{prefix}-*.jsonl")):
+        data = path.read_bytes()
+        for raw in data.split(b"\n"):
+            if not raw.strip():
+                continue
+            try:
+                yield json.loads(raw)
+            except ValueError:
+                continue  # a torn last line of a killed writer
+
+
+def read_decisions(workspace: Workspace, route: str) -> list[Decision]:
+    return [Decision.model_validate(r) for r in _lines(traffic_dir(workspace, route), "decisions")]
+
+
+def read_feedback(workspace: Workspace, route: str) -> list[Feedback]:
+    return [Feedback.model_validate(r) for r in _lines(traffic_dir(workspace, route), "feedback")]
+
+
+def labeled_cases(workspace: Workspace, route: str) -> list[dict[str, Any]]:
+    """Feedback turned into golden-set cases (JSONL lines of `driftgate.evalset`): the
+    request's variables, and as `expected` the correction, or the accepted answer. Rejects
+    without a correction teach nothing certain and are left out. One case per request, the
+    latest feedback winning; the retraining loop's input."""
+    live = {d.id: d for d in read_decisions(workspace, route) if not d.shadow}
+    latest: dict[str, Feedback] = {}
+    for fb in read_feedback(workspace, route):
+        latest[fb.request_id] = fb
+    cases = []
+    for request_id, fb in latest.items():
+        decision = live.get(request_id)
+        if decision is None:
+            continue
+        if fb.correction is not None:
+            expected = fb.correction
+        elif fb.verdict == "accept" and decision.error is None and decision.parsed is not None:
+            expected = decision.parsed
+        else:
+            continue
+        cases.append(
+            {
+                "id": request_id,
+                "vars": decision.vars,
+                "expected": expected,
+                "metadata": {
+                    "source": f"feedback:{route}",
+                    "verdict": fb.verdict,
+                    "arm": decision.arm,
+                    "prompt": decision.prompt,
+                    "ts": fb.ts,
+                },
+            }
+        )
+    return cases

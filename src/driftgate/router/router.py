@@ -1,0 +1,317 @@
+"""Serve a route: pick a live arm per request, mirror to shadow arms, log, take feedback.
+
+    router = Router("categorize")                         # routes/categorize.yaml
+    answer = await router.complete({"description": "UBER *TRIP"}, sticky="user-42")
+    answer.output, answer.parsed, answer.arm, answer.id
+    router.feedback(answer.id, "edit", correction="transport")
+    await router.aclose()                                 # waits for shadow calls
+
+Assignment is a hash of the sticky value (the request's `sticky_key` variable, or
+`sticky=`; else the request id) into [0, 100) against the live weights in order, so a user
+stays on one arm while the canary runs and a weight change moves the fewest users. Shadow
+arms get the same request in the background (sampled by their own hash); their answers
+are logged and scored, never returned, and never delay the live answer. When an arm's
+model fails after its retries, the route's fallback models are tried in order.
+
+Every `canary.check_every` feedback events, the router judges its canaries
+(`canary.py`) and, with `auto_rollback`, moves a worse canary's weight to the baseline:
+the state file changes, and this and every other serving process route by it from
+their next request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..artifacts.route import RouteArm, RouteSpec, ShadowArm, load_route
+from ..errors import ConfigError
+from ..prompt import Prompt
+from ..providers.base import CaseHint, CompletionRequest, ModelConfig, Provider, ProviderError
+from ..workspace import Workspace
+from . import state as route_state
+from .canary import CanaryVerdict, check_canary
+from .log import Decision, Feedback, TrafficLog, Verdict
+
+
+@dataclass
+class _Call:
+    vars: dict[str, Any]
+    request_id: str
+    sticky: str | None  # a hash of the sticky value
+    expected: Any  # simulated traffic only
+
+
+@dataclass
+class _ArmRuntime:
+    prompt: Prompt
+    context: dict[str, Any]
+    parse: Any
+    models: list[ModelConfig]  # the arm's model, then the route's fallbacks
+
+
+def bucket(route: str, key: str, salt: str = "") -> float:
+    """A stable position in [0, 100) for `key`: the same key always lands in the same place."""
+    h = hashlib.sha256(f"{route}\0{salt}\0{key}".encode()).digest()
+    return int.from_bytes(h[:8], "big") / 2**64 * 100
+
+
+class Router:
+    def __init__(
+        self,
+        route: str | Path | RouteSpec,
+        *,
+        workspace: Workspace | Path | str | None = None,
+    ) -> None:
+        self.ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
+        self.spec = route if isinstance(route, RouteSpec) else load_route_ref(self.ws, route)
+        self.log = TrafficLog(self.ws, self.spec.name)
+        self._arms: dict[str, _ArmRuntime] = {}
+        self._providers: dict[str, Provider] = {}
+        self._shadow_tasks: set[asyncio.Task[None]] = set()
+        self._weights = route_state.current_weights(self.ws, self.spec)
+        self._stamp = route_state.state_stamp(self.ws, self.spec.name)
+        self._registry_stamp = self._aliases_stamp()
+        self._feedback_seen = 0
+        self.last_canary: CanaryVerdict | None = None
+        for arm in [*self.spec.arms, *self.spec.shadow]:  # fail at start, not per request
+            self._runtime(arm)
+
+    # ---- arms ---------------------------------------------------------------------------
+    def _aliases_stamp(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.ws.state_dir / "registry" / "aliases.json")
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_ino)
+
+    def _refresh_aliases(self) -> None:
+        """Arms naming `prompt@production` (an alias) follow alias moves without a restart:
+        when the registry's alias state changes, every arm's prompt is resolved again."""
+        stamp = self._aliases_stamp()
+        if stamp != self._registry_stamp:
+            self._registry_stamp = stamp
+            self._arms.clear()
+
+    def _runtime(self, arm: RouteArm | ShadowArm) -> _ArmRuntime:
+        rt = self._arms.get(arm.name)
+        if rt is None:
+            from ..engine.plan import _artifact_context
+            from ..providers import create_provider
+            from ..scoring.parsing import output_parser
+
+            prompt = self.ws.prompt(arm.prompt)
+            model_id = arm.model or prompt.model
+            if model_id is None:
+                raise ConfigError(
+                    f"route {self.spec.name!r}: arm {arm.name!r} names no model and prompt "
+                    f"{prompt.ref} has none",
+                    field=f"arms[{arm.name}].model",
+                )
+            models = [ModelConfig(id=m) for m in [model_id, *self.spec.fallbacks]]
+            for m in models:
+                if m.id not in self._providers:
+                    self._providers[m.id] = create_provider(m, workspace=self.ws)
+            rt = _ArmRuntime(
+                prompt, _artifact_context(self.ws, prompt), output_parser(prompt.output), models
+            )
+            self._arms[arm.name] = rt
+        return rt
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """Live weights now: the route file's, or the moved ones (re-read when they change)."""
+        stamp = route_state.state_stamp(self.ws, self.spec.name)
+        if stamp != self._stamp:
+            self._weights = route_state.current_weights(self.ws, self.spec)
+            self._stamp = stamp
+        return self._weights
+
+    def choose(self, key: str) -> RouteArm:
+        """The live arm for a sticky key (or request id)."""
+        point = bucket(self.spec.name, key)
+        weights = self.weights
+        live = [a for a in self.spec.arms if weights.get(a.name, 0) > 0]
+        edge = 0.0
+        for arm in live:
+            edge += weights[arm.name]
+            if point < edge:
+                return arm
+        return live[-1]  # float rounding at the top edge
+
+    # ---- serving ------------------------------------------------------------------------
+    async def complete(
+        self,
+        vars: dict[str, Any],
+        *,
+        request_id: str | None = None,
+        sticky: str | None = None,
+        expected: Any = None,
+    ) -> Decision:
+        """Answer one request on its arm (falling back when the arm's model fails).
+
+        Raises the last `ProviderError` when the arm's model and every fallback failed, and
+        `TemplateError` when the prompt cannot render these variables; either way the failed
+        decision is logged first (it counts against the arm's error rate).
+
+        `expected` is for simulated traffic in tests and demos only: a `sim/` model answers
+        it at its configured accuracy. Like in eval runs, only the simulator reads it.
+        """
+        request_id = request_id or uuid.uuid4().hex
+        if sticky is None and self.spec.sticky_key and vars.get(self.spec.sticky_key) is not None:
+            sticky = str(vars[self.spec.sticky_key])
+        self._refresh_aliases()
+        arm = self.choose(sticky if sticky is not None else request_id)
+        sticky_hash = hashlib.sha256(sticky.encode()).hexdigest()[:16] if sticky else None
+        call = _Call(vars, request_id, sticky_hash, expected)
+        try:
+            decision = await self._answer(arm, call, shadow=False)
+        finally:
+            self._mirror_all(call)
+        return decision
+
+    def _mirror_all(self, call: _Call) -> None:
+        request_id = call.request_id
+        for shadow in self.spec.shadow:
+            if bucket(self.spec.name, request_id, salt=shadow.name) < shadow.sample * 100:
+                task = asyncio.create_task(self._mirror(shadow, call))
+                self._shadow_tasks.add(task)
+                task.add_done_callback(self._shadow_tasks.discard)
+
+    async def _mirror(self, arm: ShadowArm, call: _Call) -> None:
+        try:
+            await self._answer(arm, call, shadow=True)
+        except Exception:  # noqa: BLE001 - a shadow failure must never reach the live path
+            pass
+
+    async def _answer(self, arm: RouteArm | ShadowArm, call: _Call, *, shadow: bool) -> Decision:
+        from ..errors import TemplateError
+        from ..providers.retry import complete_with_retries
+
+        rt = self._runtime(arm)
+        vars, request_id = call.vars, call.request_id
+        hint = CaseHint(
+            id=request_id,
+            expected=call.expected,
+            labels=rt.prompt.output.labels,
+            output_type=rt.prompt.output.type,
+        )
+        base = dict(
+            id=request_id, ts=time.time(), route=self.spec.name, route_digest=self.spec.digest,
+            arm=arm.name, shadow=shadow, prompt=rt.prompt.ref, prompt_digest=rt.prompt.digest,
+            model=rt.models[0].id, sticky=call.sticky, vars=vars,
+        )  # fmt: skip
+        try:
+            messages = rt.prompt.render({**vars, **rt.context}, case_id=request_id)
+        except TemplateError as exc:
+            self.log.decision(Decision(**base, error=exc.message, error_kind="template"))
+            raise
+        start = time.perf_counter()
+        error: ProviderError | None = None
+        attempts = 0
+        for i, model in enumerate(rt.models):
+            request = CompletionRequest(
+                model=model.id,
+                messages=messages,
+                params={**rt.prompt.params.as_kwargs(), **model.params},
+                response_format={"type": "json_object"}
+                if rt.prompt.output.type == "json"
+                else None,
+                timeout_s=model.timeout_s,
+                case=hint,
+            )
+            try:
+                completion, n = await complete_with_retries(
+                    self._providers[model.id], request, max_retries=model.max_retries
+                )
+            except ProviderError as exc:
+                error, attempts = exc, attempts + getattr(exc, "attempts", 1)
+                continue
+            parsed, parse_error = rt.parse(completion.text)
+            decision = Decision(
+                **{**base, "model": model.id},
+                fallback=i > 0,
+                output=completion.text,
+                parsed=parsed,
+                parse_error=parse_error,
+                attempts=attempts + n,
+                latency_ms=(time.perf_counter() - start) * 1000,
+                cost_usd=completion.cost_usd,
+            )
+            self.log.decision(decision)
+            return decision
+        assert error is not None
+        decision = Decision(
+            **base,
+            error=str(error),
+            error_kind=error.kind,
+            attempts=attempts,
+            latency_ms=(time.perf_counter() - start) * 1000,
+        )
+        self.log.decision(decision)
+        raise error
+
+    # ---- feedback -----------------------------------------------------------------------
+    def feedback(
+        self, request_id: str, verdict: Verdict, *, correction: Any = None, note: str | None = None
+    ) -> CanaryVerdict | None:
+        """Record what the user did with an answer. Every `check_every` events the canaries
+        are judged; returns that verdict when a check ran (after any rollback it made)."""
+        self.log.feedback(
+            Feedback(
+                request_id=request_id, ts=time.time(), route=self.spec.name, verdict=verdict,
+                correction=correction, note=note,
+            )
+        )  # fmt: skip
+        self._feedback_seen += 1
+        if self._feedback_seen % self.spec.canary.check_every:
+            return None
+        return self.check_canary()
+
+    def check_canary(self, *, rollback: bool | None = None) -> CanaryVerdict:
+        """Judge the canaries now; roll worse ones back when the policy (or `rollback`) says."""
+        verdict = check_canary(self.ws, self.spec)
+        if rollback if rollback is not None else self.spec.canary.auto_rollback:
+            weights = self.weights
+            for finding in verdict.findings:
+                if finding.action == "rollback" and weights.get(finding.arm, 0) > 0:
+                    route_state.rollback_weights(
+                        self.ws, self.spec, finding.arm, reason=f"canary rollback: {finding.reason}"
+                    )
+        self.last_canary = verdict
+        return verdict
+
+    async def aclose(self) -> None:
+        """Wait for shadow calls in flight, then close providers and log files."""
+        if self._shadow_tasks:
+            await asyncio.gather(*list(self._shadow_tasks), return_exceptions=True)
+        for provider in self._providers.values():
+            try:
+                await provider.aclose()
+            except Exception:  # noqa: BLE001 - closing must not mask the caller's outcome
+                pass
+        self.log.close()
+
+
+def load_route_ref(ws: Workspace, route: str | Path) -> RouteSpec:
+    """A route by name (routes/NAME.yaml|yml|json) or by path."""
+    path = Path(route)
+    if path.suffix in {".yaml", ".yml", ".json"}:
+        return load_route(ws.inside(path, what="route file"))
+    folder = ws.path("routes")
+    for ext in (".yaml", ".yml", ".json"):
+        candidate = folder / f"{route}{ext}"
+        if candidate.is_file():
+            return load_route(candidate)
+    from ..errors import UnknownNameError
+
+    known = sorted(p.stem for p in folder.glob("*.y*ml")) + sorted(
+        p.stem for p in folder.glob("*.json")
+    )
+    raise UnknownNameError("route", str(route), known)

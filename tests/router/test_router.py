@@ -1,0 +1,243 @@
+"""Serving a route on the simulator: assignment, stickiness, shadows, fallbacks, rollback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from conftest import LABELS
+from driftgate.errors import ConfigError, TemplateError, UnknownNameError
+from driftgate.providers import ProviderError
+from driftgate.router import Router, bucket, labeled_cases, read_decisions, read_feedback
+from driftgate.workspace import Workspace
+
+
+def write_route(root: Path, body: str, name: str = "cat") -> Path:
+    (root / "routes").mkdir(exist_ok=True)
+    path = root / "routes" / f"{name}.yaml"
+    path.write_text(body)
+    return path
+
+
+FAST = "latency_ms=0&latency_jitter_ms=0"
+ROUTE = f"""
+sticky_key: user_id
+arms:
+  - {{name: production, prompt: cat@v1, model: "sim/acme@v1?{FAST}", weight: 80}}
+  - {{name: candidate, prompt: cat@v1, model: "sim/acme@v1?{FAST}&accuracy=0.3", weight: 20}}
+shadow:
+  - {{name: next, prompt: cat@v1, model: "sim/acme@v2?{FAST}", sample: 1.0}}
+canary: {{min_feedback: 25, check_every: 25}}
+"""
+
+
+def cases(n: int) -> list[dict]:
+    return [
+        {"id": f"r{i:04d}", "vars": {"description": f"merchant {i}", "user_id": f"u{i % 97}"},
+         "expected": LABELS[i % len(LABELS)]}
+        for i in range(n)
+    ]  # fmt: skip
+
+
+async def serve(router: Router, items: list[dict], *, feedback: bool = True) -> list:
+    out = []
+    for c in items:
+        d = await router.complete(c["vars"], request_id=c["id"], expected=c["expected"])
+        out.append(d)
+        if feedback:
+            ok = d.parsed == c["expected"]
+            router.feedback(
+                d.id, "accept" if ok else "edit", correction=None if ok else c["expected"]
+            )
+    await router.aclose()
+    return out
+
+
+def test_bucket_is_stable_and_uniform() -> None:
+    assert bucket("r", "user-1") == bucket("r", "user-1")
+    assert bucket("r", "user-1") != bucket("other", "user-1")
+    points = [bucket("r", str(i)) for i in range(20_000)]
+    assert all(0 <= p < 100 for p in points)
+    assert abs(sum(p < 20 for p in points) / len(points) - 0.20) < 0.015
+
+
+def test_weights_split_traffic_and_users_stay_on_their_arm(ws_root: Path) -> None:
+    write_route(ws_root, ROUTE.replace("canary:", "# canary:"))
+    router = Router("cat", workspace=ws_root)
+    share = Counter(router.choose(f"user-{i}").name for i in range(10_000))
+    assert abs(share["candidate"] / 10_000 - 0.20) < 0.02
+    decisions = asyncio.run(serve(router, cases(200), feedback=False))
+    arm_of_user: dict[str, set[str]] = {}
+    for c, d in zip(cases(200), decisions, strict=True):
+        arm_of_user.setdefault(c["vars"]["user_id"], set()).add(d.arm)
+    assert all(len(arms) == 1 for arms in arm_of_user.values())  # sticky
+    logged = read_decisions(Workspace.find(ws_root), "cat")
+    live = [d for d in logged if not d.shadow]
+    assert len(live) == 200 and len([d for d in logged if d.shadow]) == 200  # sample 1.0
+    assert {d.id for d in logged if d.shadow} == {d.id for d in live}  # mirrors share the id
+    assert all(d.sticky and "u" not in d.sticky for d in live)  # a hash, not the user id
+    assert all(d.prompt == "cat@v1" and d.prompt_digest for d in live)
+
+
+def test_a_bad_canary_is_rolled_back_by_itself(ws_root: Path) -> None:
+    write_route(ws_root, ROUTE)
+    router = Router("cat", workspace=ws_root)
+    asyncio.run(serve(router, cases(600)))
+    verdict = router.last_canary
+    assert verdict is not None and verdict.rollback_arms == ["candidate"]
+    assert router.weights == {"production": 100.0, "candidate": 0.0}
+    # Another serving process (a new Router) routes by the moved weights at once.
+    other = Router("cat", workspace=ws_root)
+    assert {other.choose(f"user-{i}").name for i in range(500)} == {"production"}
+    # Shadow calls ran in the background (here: at `aclose`); a check now scores them too.
+    stats = {(a.arm, a.shadow): a for a in router.check_canary().arms}
+    assert stats[("candidate", False)].acceptance < 0.5 < stats[("production", False)].acceptance
+    assert stats[("next", True)].labeled > 0 and stats[("next", True)].agreement > 0.5
+
+
+def test_a_healthy_canary_stays(ws_root: Path) -> None:
+    write_route(ws_root, ROUTE.replace("&accuracy=0.3", ""))
+    router = Router("cat", workspace=ws_root)
+    asyncio.run(serve(router, cases(400)))
+    assert router.last_canary is not None and router.last_canary.action == "healthy"
+    assert router.weights == {"production": 80.0, "candidate": 20.0}
+
+
+def test_fallbacks_answer_when_the_arm_model_fails(ws_root: Path) -> None:
+    write_route(
+        ws_root,
+        "arms:\n"
+        '  - {name: main, prompt: cat@v1, model: "sim/acme@v1?error_rate=1.0&retry_after_s=0", weight: 100}\n'
+        "fallbacks: [sim/perfect@v1]\n",
+    )
+    router = Router("cat", workspace=ws_root)
+    router._arms["main"].models[0] = (
+        router._arms["main"].models[0].model_copy(update={"max_retries": 1})
+    )
+    d = asyncio.run(serve(router, cases(1), feedback=False))[0]
+    assert d.fallback and d.model == "sim/perfect@v1" and d.parsed == LABELS[0]
+    assert d.attempts == 3  # two on the failing model, one on the fallback
+
+
+def test_every_model_failing_raises_after_logging(ws_root: Path) -> None:
+    write_route(
+        ws_root,
+        "arms:\n"
+        '  - {name: main, prompt: cat@v1, model: "sim/acme@v1?error_rate=1.0&retry_after_s=0", weight: 100}\n',
+    )
+    router = Router("cat", workspace=ws_root)
+    router._arms["main"].models[0] = (
+        router._arms["main"].models[0].model_copy(update={"max_retries": 0})
+    )
+    with pytest.raises(ProviderError):
+        asyncio.run(serve(router, cases(1), feedback=False))
+    (d,) = read_decisions(Workspace.find(ws_root), "cat")
+    assert d.error and d.error_kind in {"rate_limit", "server"} and d.output is None
+
+
+def test_template_errors_are_logged_and_raised(ws_root: Path) -> None:
+    write_route(
+        ws_root, "arms:\n  - {name: main, prompt: cat@v1, model: sim/acme@v1, weight: 100}\n"
+    )
+    router = Router("cat", workspace=ws_root)
+
+    async def go() -> None:
+        await router.complete({"other": "x"})
+
+    with pytest.raises(TemplateError, match="description"):
+        asyncio.run(go())
+    (d,) = read_decisions(Workspace.find(ws_root), "cat")
+    assert d.error_kind == "template"
+
+
+def test_a_failing_shadow_never_reaches_the_live_answer(ws_root: Path) -> None:
+    write_route(
+        ws_root,
+        "arms:\n  - {name: main, prompt: cat@v1, model: sim/perfect@v1, weight: 100}\n"
+        'shadow:\n  - {name: broken, prompt: cat@v1, model: "sim/acme@v1?error_rate=1.0&retry_after_s=0"}\n',
+    )
+    router = Router("cat", workspace=ws_root)
+    router._arms["broken"].models[0] = (
+        router._arms["broken"].models[0].model_copy(update={"max_retries": 0})
+    )
+    decisions = asyncio.run(serve(router, cases(5)))
+    assert all(d.error is None and not d.shadow for d in decisions)
+    shadows = [d for d in read_decisions(Workspace.find(ws_root), "cat") if d.shadow]
+    assert len(shadows) == 5 and all(d.error for d in shadows)
+
+
+def test_bad_routes_fail_at_start(ws_root: Path) -> None:
+    with pytest.raises(UnknownNameError, match="route"):
+        Router("nope", workspace=ws_root)
+    write_route(
+        ws_root, "arms:\n  - {name: main, prompt: cat@v9, model: sim/acme@v1, weight: 100}\n"
+    )
+    with pytest.raises(UnknownNameError, match="cat@v9"):
+        Router("cat", workspace=ws_root)
+    write_route(ws_root, "arms:\n  - {name: main, prompt: cat@v1, weight: 90}\n")
+    with pytest.raises(ConfigError, match="sum to 100") as err:
+        Router("cat", workspace=ws_root)
+    assert "cat.yaml" in str(err.value)
+
+
+def test_feedback_becomes_golden_cases(ws_root: Path) -> None:
+    write_route(
+        ws_root, "arms:\n  - {name: main, prompt: cat@v1, model: sim/acme@v1, weight: 100}\n"
+    )
+    router = Router("cat", workspace=ws_root)
+
+    async def go() -> list:
+        out = [
+            await router.complete({"description": f"shop {i}"}, request_id=f"q{i}")
+            for i in range(4)
+        ]
+        await router.aclose()
+        return out
+
+    d0, d1, d2, d3 = asyncio.run(go())
+    router.feedback("q0", "accept")
+    router.feedback("q1", "edit", correction="rent")
+    router.feedback("q2", "reject")  # no correction: nothing certain to learn
+    router.feedback("q3", "reject", correction="dining")
+    router.feedback("q3", "accept")  # the latest word wins... but the accept has no label
+    ws = Workspace.find(ws_root)
+    assert len(read_feedback(ws, "cat")) == 5
+    got = {c["id"]: c for c in labeled_cases(ws, "cat")}
+    assert set(got) == {"q0", "q1", "q3"}
+    assert got["q0"]["expected"] == d0.parsed and got["q1"]["expected"] == "rent"
+    assert got["q3"]["expected"] == d3.parsed  # accepted answer after the correction
+    assert got["q1"]["vars"] == {"description": "shop 1"}
+    from driftgate.evalset import Case
+
+    for c in got.values():
+        Case.model_validate(json.loads(json.dumps(c)))  # a valid golden-set line
+
+
+def test_an_alias_arm_follows_promotion_without_a_restart(ws_root: Path) -> None:
+    from driftgate.registry.moves import promote
+    from driftgate.registry.record import register_artifacts
+
+    prompt = ws_root / "prompts" / "cat.yaml"
+    register_artifacts(ws_root, "cat")
+    promote("cat@1", skip_gate=True, force=True, reason="test", workspace=ws_root)
+    write_route(
+        ws_root,
+        "arms:\n  - {name: main, prompt: cat@production, model: sim/perfect@v1, weight: 100}\n",
+    )
+    router = Router("cat", workspace=ws_root)
+    first = asyncio.run(router.complete({"description": "x"}))
+    # A new version (a different system message) is registered and promoted elsewhere.
+    prompt.write_text(
+        prompt.read_text()
+        .replace("version: v1", "version: v2")
+        .replace("Pick one of", "Choose from")
+    )
+    register_artifacts(ws_root, "cat")
+    promote("cat@2", skip_gate=True, force=True, reason="test", workspace=ws_root)
+    second = asyncio.run(router.complete({"description": "x"}))
+    assert first.prompt_digest != second.prompt_digest
+    assert second.prompt.startswith("cat@")
