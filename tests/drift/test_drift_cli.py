@@ -114,3 +114,36 @@ def test_traffic_command(ws: Path, tmp_path: Path) -> None:
         "--no-unreviewed",
     )
     assert res.exit_code == 1 and "input_shift_window" in res.output and "DRIFT ALERT" in res.output
+
+
+def test_traffic_from_a_route_log(ws: Path) -> None:
+    """The router's own log is a traffic source: its requests, with their feedback."""
+    import asyncio
+
+    from driftgate.router import Router
+
+    (ws / "routes").mkdir()
+    (ws / "routes" / "r.yaml").write_text(
+        "arms:\n  - {name: main, prompt: cat, model: sim/perfect@v1, weight: 100}\n"
+    )
+    router = Router("r", workspace=ws)
+
+    async def serve() -> None:
+        for i in range(120):
+            text = (
+                f"MERCHANT {i % 80} REF{i % 80 * 7919 % 10007}"
+                if i < 60
+                else f"CNP 0{i % 9 + 1}/03 ONLINE-SHOP*{i} GBR"
+            )
+            d = await router.complete({"description": text})
+            router.feedback(d.id, "accept" if i < 60 else "edit", correction="rent")
+        await router.aclose()
+
+    asyncio.run(serve())
+    args = ["-w", str(ws), "--window", "60", "--vectorizer", "tfidf", "--no-unreviewed"]
+    res = invoke("traffic", "--route", "r", *args)
+    assert res.exit_code == 1 and "input_shift_window" in res.output and "edit_rate" in res.output
+    both = CliRunner().invoke(
+        app, ["drift", "traffic", "--route", "r", "--inputs", "x.jsonl", *args]
+    )
+    assert "--inputs FILE or --route NAME" in str(both.exception)  # main() exits 2 on it

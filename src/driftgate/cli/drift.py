@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import typer
 
@@ -208,7 +208,10 @@ TRAFFIC_HELP = (
 @drift_app.command("traffic", help=TRAFFIC_HELP)
 def traffic_cmd(
     inputs: Path = typer.Option(
-        ..., "--inputs", help="Logged production inputs: JSONL, one request per line."
+        None, "--inputs", help="Logged production inputs: JSONL, one request per line."
+    ),
+    route: str = typer.Option(
+        None, "--route", help="Or a route's own traffic log (`driftgate route`), feedback included."
     ),
     field: str = typer.Option(
         None, "--field", help="The input text field (default: the prompts' one text variable)."
@@ -239,11 +242,20 @@ def traffic_cmd(
 ) -> None:
     from ..drift import check_traffic
     from ..drift.render import render_traffic
+    from ..errors import ConfigError
 
+    if (inputs is None) == (route is None):
+        raise ConfigError("give --inputs FILE or --route NAME (one of them)", field="inputs")
+    ws = workspace(ws_path)
+    source: Any = inputs
+    if route is not None:
+        from ..router import load_route_ref, traffic_records
+
+        source = traffic_records(ws, load_route_ref(ws, route).name)
     report = check_traffic(
-        inputs,
+        source,
         suite=suite,
-        workspace=workspace(ws_path),
+        workspace=ws,
         field=field,
         reference=reference,
         window=window,

@@ -9,7 +9,14 @@ router.feedback(answer.id, "accept")
 from __future__ import annotations
 
 from .canary import ArmStats, CanaryFinding, CanaryVerdict, check_canary
-from .log import Decision, Feedback, labeled_cases, read_decisions, read_feedback
+from .log import (
+    Decision,
+    Feedback,
+    labeled_cases,
+    read_decisions,
+    read_feedback,
+    traffic_records,
+)
 from .router import Router, bucket, load_route_ref
 from .state import current_weights, history, rollback_weights, set_weights
 
@@ -30,4 +37,5 @@ __all__ = [
     "read_feedback",
     "rollback_weights",
     "set_weights",
+    "traffic_records",
 ]

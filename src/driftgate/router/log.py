@@ -160,3 +160,19 @@ def labeled_cases(workspace: Workspace, route: str) -> list[dict[str, Any]]:
             }
         )
     return cases
+
+
+def traffic_records(workspace: Workspace, route: str) -> list[dict[str, Any]]:
+    """The route's live requests in time order as prompt-drift log records (`drift traffic`):
+    the request's variables, and the latest feedback on it as `feedback.action`."""
+    latest = {fb.request_id: fb for fb in read_feedback(workspace, route)}
+    records = []
+    for d in sorted(read_decisions(workspace, route), key=lambda d: d.ts):
+        if d.shadow:
+            continue
+        record: dict[str, Any] = {"id": d.id, "ts": d.ts, "arm": d.arm, "vars": d.vars}
+        fb = latest.get(d.id)
+        if fb is not None:
+            record["feedback"] = {"action": fb.verdict}
+        records.append(record)
+    return records
