@@ -98,7 +98,7 @@ def validation_error(
     line = base_line
     if text is not None and base_line is None:
         line = line_of(text, loc)
-    msg = err["msg"]
+    msg = err["msg"].removeprefix("Value error, ")  # our validators' own words, unprefixed
     if err["type"] == "extra_forbidden":
         msg = "unknown field (check its spelling; `driftgate schema` lists the valid ones)"
     more = len(exc.errors()) - 1

@@ -21,7 +21,14 @@ def test_every_registered_command_is_mapped_to_its_module():
     order = list(cli.COMMAND_MODULES)
     ranks = [order.index(c.callback.__module__.rpartition(".")[2]) for c in app.registered_commands]
     assert ranks == sorted(ranks)
-    assert [g.name for g in app.registered_groups] == ["runs", "registry", "drift", "models", "sim"]
+    assert [g.name for g in app.registered_groups] == [
+        "runs",
+        "registry",
+        "drift",
+        "route",
+        "models",
+        "sim",
+    ]
     assert cli.app is app  # the attribute, once loaded
 
 
@@ -49,10 +56,11 @@ def test_help_lists_every_command():
     text, loaded = _modules_after("--help")
     assert {f"driftgate.cli.{m}" for m in cli.COMMAND_MODULES} <= loaded
     listed = [line.split()[0] for line in text.split("Commands:")[1].splitlines() if line.strip()]
-    assert listed[:4] == ["run", "show", "query", "init"] and listed[-5:] == [
+    assert listed[:4] == ["run", "show", "query", "init"] and listed[-6:] == [
         "runs",
         "registry",
         "drift",
+        "route",
         "models",
         "sim",
     ]

@@ -91,3 +91,14 @@ def test_log_lines_stay_whole_under_threads_and_torn_lines_are_skipped(ws: Works
     with segment.open("ab") as fh:
         fh.write(b'{"id": "torn", "ts"')  # a writer killed mid-line
     assert len(read_decisions(ws, "cat")) == 800
+
+
+def test_shadow_arms_have_no_weight_to_move(ws: Workspace) -> None:
+    (ws.root / "routes" / "cat.yaml").write_text(
+        ROUTE + "shadow:\n  - {name: next, prompt: cat@v1}\n"
+    )
+    with pytest.raises(DriftgateError, match="unknown live arm 'next'"):
+        set_weights(ws, spec(ws), {"next": 10}, reason="x")
+    with pytest.raises(DriftgateError, match="unknown live arm 'next'"):
+        rollback_weights(ws, spec(ws), "next", reason="x")
+    assert history(ws, "cat") == []

@@ -150,8 +150,10 @@ class RouteSpec(Strict):
     def with_weights(self, weights: dict[str, float]) -> RouteSpec:
         """A copy with new live weights (validated), e.g. to move a canary from 10 to 50."""
         unknown = set(weights) - {a.name for a in self.arms}
-        if unknown:
-            self.arm(sorted(unknown)[0])  # raises UnknownNameError with suggestions
+        if unknown:  # shadow arms included: they take no live traffic, so have no weight
+            from ..errors import UnknownNameError
+
+            raise UnknownNameError("live arm", sorted(unknown)[0], [a.name for a in self.arms])
         data: dict[str, Any] = self.model_dump()
         for a in data["arms"]:
             a["weight"] = weights.get(a["name"], a["weight"])

@@ -38,6 +38,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     ),
     "ci": ("ci",),
     "drift": ("drift",),
+    "route": ("route",),
     "models": ("models",),
     "sim": ("sim",),
 }

@@ -92,7 +92,7 @@ def arm_stats(
         label = _label(fb, live_answer.get(d.id))
         if label is not None and d.error is None:
             s.labeled += 1
-            s.agreement = (s.agreement or 0.0) + (_same(d.parsed, label))
+            s.agreement = (s.agreement or 0.0) + same_answer(d.parsed, label)
     for s in stats.values():
         if s.feedback:
             s.acceptance = s.accepted / s.feedback
@@ -110,7 +110,8 @@ def _label(fb: Feedback, live: Decision | None) -> object | None:
     return None
 
 
-def _same(parsed: object, label: object) -> bool:
+def same_answer(parsed: object, label: object) -> bool:
+    """Equal answers; text compared without case or surrounding spaces."""
     if isinstance(parsed, str) and isinstance(label, str):
         return parsed.strip().lower() == label.strip().lower()
     return parsed == label

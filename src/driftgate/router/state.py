@@ -91,7 +91,10 @@ def rollback_weights(
         raise ConfigError(
             f"{arm!r} is the baseline arm of route {spec.name!r}; nothing to roll back to"
         )
-    spec.arm(arm)  # unknown arm: a clear error with suggestions
+    if arm not in {a.name for a in spec.arms}:
+        from ..errors import UnknownNameError
+
+        raise UnknownNameError("live arm", arm, [a.name for a in spec.arms])
     weights = current_weights(workspace, spec)
     moved = {arm: 0.0, baseline: weights.get(baseline, 0.0) + weights.get(arm, 0.0)}
     return set_weights(workspace, spec, moved, reason=reason)
