@@ -188,5 +188,6 @@ def judge(spec: RouteSpec, stats: dict[tuple[str, bool], ArmStats]) -> CanaryVer
 
 def check_canary(workspace: Workspace, spec: RouteSpec) -> CanaryVerdict:
     """Read the route's traffic log and judge its canaries (nothing is moved here)."""
-    decisions = [d for d in read_decisions(workspace, spec.name) if d.route_digest == spec.digest]
+    digest = spec.digest  # computed once: it hashes the whole route
+    decisions = [d for d in read_decisions(workspace, spec.name) if d.route_digest == digest]
     return judge(spec, arm_stats(decisions, read_feedback(workspace, spec.name)))

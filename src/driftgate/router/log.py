@@ -12,14 +12,12 @@ and `read_feedback` read them here.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field
 
@@ -27,6 +25,7 @@ from .._model import Strict
 from ..workspace import Workspace
 
 Verdict = Literal["accept", "edit", "reject"]
+M = TypeVar("M", bound=Strict)
 
 
 class Decision(Strict):
@@ -105,24 +104,25 @@ def traffic_dir(workspace: Workspace, route: str) -> Path:
     return workspace.state_dir / "traffic" / route
 
 
-def _lines(folder: Path, prefix: str) -> Iterator[dict[str, Any]]:
+def _read(folder: Path, prefix: str, model: type[M]) -> list[M]:
+    out = []
     for path in sorted(folder.glob(f"{prefix}-*.jsonl")):
-        data = path.read_bytes()
-        for raw in data.split(b"\n"):
+        for raw in path.read_bytes().split(b"\n"):
             if not raw.strip():
                 continue
             try:
-                yield json.loads(raw)
+                out.append(model.model_validate_json(raw))  # parsed and checked in one pass
             except ValueError:
                 continue  # a torn last line of a killed writer
+    return out
 
 
 def read_decisions(workspace: Workspace, route: str) -> list[Decision]:
-    return [Decision.model_validate(r) for r in _lines(traffic_dir(workspace, route), "decisions")]
+    return _read(traffic_dir(workspace, route), "decisions", Decision)
 
 
 def read_feedback(workspace: Workspace, route: str) -> list[Feedback]:
-    return [Feedback.model_validate(r) for r in _lines(traffic_dir(workspace, route), "feedback")]
+    return _read(traffic_dir(workspace, route), "feedback", Feedback)
 
 
 def labeled_cases(workspace: Workspace, route: str) -> list[dict[str, Any]]:

@@ -71,6 +71,7 @@ class Router:
     ) -> None:
         self.ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
         self.spec = route if isinstance(route, RouteSpec) else load_route_ref(self.ws, route)
+        self.digest = self.spec.digest  # the route file's version, on every logged decision
         self.log = TrafficLog(self.ws, self.spec.name)
         self._arms: dict[str, _ArmRuntime] = {}
         self._providers: dict[str, Provider] = {}
@@ -203,7 +204,7 @@ class Router:
             output_type=rt.prompt.output.type,
         )
         base = dict(
-            id=request_id, ts=time.time(), route=self.spec.name, route_digest=self.spec.digest,
+            id=request_id, ts=time.time(), route=self.spec.name, route_digest=self.digest,
             arm=arm.name, shadow=shadow, prompt=rt.prompt.ref, prompt_digest=rt.prompt.digest,
             model=rt.models[0].id, sticky=call.sticky, vars=vars,
         )  # fmt: skip
