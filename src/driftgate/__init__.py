@@ -45,6 +45,7 @@ __all__ = [
     "load_suite",
     "register_provider",
     "resume",
+    "retrain",
     "Router",
     "run",
     "scorer",
@@ -87,6 +88,7 @@ _LAZY = {
     "register_artifacts": "driftgate.registry.record",
     "evaluate_gate": "driftgate.gate",
     "Router": "driftgate.router",
+    "retrain": "driftgate.retrain",
     "GatePolicy": "driftgate.gate",
     "GateVerdict": "driftgate.gate",
 }

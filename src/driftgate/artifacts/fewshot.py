@@ -340,7 +340,7 @@ def build_fewshot(
     *,
     per_label: int = 1,
     strategy: Strategy = "diverse",
-    seed: int = 0,
+    seed: int | None = 0,
     description: str | None = None,
     source: str | None = None,
     created: str | None = None,

@@ -39,6 +39,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "ci": ("ci",),
     "drift": ("drift",),
     "route": ("route",),
+    "retrain": ("retrain",),
     "models": ("models",),
     "sim": ("sim",),
 }
