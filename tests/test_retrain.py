@@ -299,3 +299,20 @@ def test_a_suite_of_several_models_needs_one_picked(ws: Path, tmp_path: Path) ->
     result = retrain("cat@few", labels=[labels], workspace=ws, model="sim/perfect@v1", apply=False)
     assert result.passed and result.verdict is not None
     assert result.verdict.rules[-1].baseline == 1.0  # gated on the perfect model alone
+
+
+def test_index_rows_take_the_text_the_prompt_retrieves_on(ws: Path, tmp_path: Path) -> None:
+    """Requests carry more variables than the corpus has fields: the one text variable the
+    prompt's template uses (`retrieve(description)`) is the corpus text."""
+    labels = tmp_path / "wide.jsonl"
+    labels.write_text(
+        "".join(
+            json.dumps({"id": f"w{i}", "vars": {"description": f"WIDE SHOP {i}", "bank": "nova"},
+                        "expected": LABELS[i % 4]}) + "\n"
+            for i in range(4)
+        )
+    )  # fmt: skip
+    result = retrain("cat@rag", labels=[labels], workspace=ws, suite="evalsets/main.suite.yaml")
+    (change,) = result.artifacts
+    assert (change.added, change.skipped) == (4, 0)
+    assert b'"text": "WIDE SHOP 0"' in (ws / "evalsets/shops.jsonl").read_bytes()

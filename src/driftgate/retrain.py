@@ -382,10 +382,15 @@ def _index_candidate(
     with_ids = any(spec.id_field in raw for raw, _ in _raw_rows(corpus))
     new_rows: list[dict[str, Any]] = []
     skipped = 0
+    # What the prompt retrieves on: the corpus's own text field when a request has it, else
+    # the one text variable the prompt's template uses (e.g. `retrieve(description)`).
+    used = p.template_variables()
     for row in rows:
         text = row["vars"].get(spec.text_field)
-        if text is None and len(row["vars"]) == 1:
-            text = next(iter(row["vars"].values()))  # the one variable is what is retrieved on
+        if text is None:
+            texts_used = [v for k, v in row["vars"].items() if k in used and isinstance(v, str)]
+            if len(texts_used) == 1:
+                text = texts_used[0]
         if not isinstance(text, str) or not text.strip():
             skipped += 1
             continue
