@@ -241,3 +241,17 @@ def test_an_alias_arm_follows_promotion_without_a_restart(ws_root: Path) -> None
     second = asyncio.run(router.complete({"description": "x"}))
     assert first.prompt_digest != second.prompt_digest
     assert second.prompt.startswith("cat@")
+
+
+def test_synchronous_callers_get_the_same_router(ws_root: Path) -> None:
+    write_route(ws_root, ROUTE)
+    router = Router("cat", workspace=ws_root)
+    decisions = [
+        router.complete_sync(c["vars"], request_id=c["id"], expected=c["expected"])
+        for c in cases(20)
+    ]
+    assert all(d.error is None and not d.shadow for d in decisions)
+    router.close()  # waits for the shadow calls still running in the background
+    logged = read_decisions(Workspace.find(ws_root), "cat")
+    assert len([d for d in logged if d.shadow]) == 20 and len(logged) == 40
+    assert router._loop is None and router._thread is None

@@ -5,6 +5,7 @@
     answer.output, answer.parsed, answer.arm, answer.id
     router.feedback(answer.id, "edit", correction="transport")
     await router.aclose()                                 # waits for shadow calls
+    # synchronous code: router.complete_sync(...), then router.close()
 
 Assignment is a hash of the sticky value (the request's `sticky_key` variable, or
 `sticky=`; else the request id) into [0, 100) against the live weights in order, so a user
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -81,6 +83,9 @@ class Router:
         self._registry_stamp = self._aliases_stamp()
         self._feedback_seen = 0
         self.last_canary: CanaryVerdict | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # complete_sync's, once used
+        self._thread: threading.Thread | None = None
+        self._loop_lock = threading.Lock()
         for arm in [*self.spec.arms, *self.spec.shadow]:  # fail at start, not per request
             self._runtime(arm)
 
@@ -298,6 +303,50 @@ class Router:
             except Exception:  # noqa: BLE001 - closing must not mask the caller's outcome
                 pass
         self.log.close()
+
+    # ---- for applications without an event loop -------------------------------------------
+    def complete_sync(
+        self,
+        vars: dict[str, Any],
+        *,
+        request_id: str | None = None,
+        sticky: str | None = None,
+        expected: Any = None,
+        timeout_s: float | None = None,
+    ) -> Decision:
+        """`complete` for synchronous code (a Flask view, a script). The calls run on an
+        event loop of the router's own, in a background thread, so shadow calls go on after
+        this returns. Use either this or the async API on one router, not both: provider
+        connections belong to the loop that opened them."""
+        future = asyncio.run_coroutine_threadsafe(
+            self.complete(vars, request_id=request_id, sticky=sticky, expected=expected),
+            self._background_loop(),
+        )
+        return future.result(timeout_s)
+
+    def close(self) -> None:
+        """Synchronous `aclose`: waits for shadow calls, closes providers, stops the loop."""
+        loop = self._loop
+        if loop is None:
+            asyncio.run(self.aclose())
+            return
+        asyncio.run_coroutine_threadsafe(self.aclose(), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join()
+        loop.close()
+        self._loop = self._thread = None
+
+    def _background_loop(self) -> asyncio.AbstractEventLoop:
+        with self._loop_lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name=f"driftgate-router-{self.spec.name}", daemon=True
+                )
+                thread.start()
+                self._loop, self._thread = loop, thread
+            return self._loop
 
 
 def load_route_ref(ws: Workspace, route: str | Path) -> RouteSpec:
