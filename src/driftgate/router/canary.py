@@ -29,7 +29,8 @@ from .._model import Strict
 from ..artifacts.route import RouteSpec
 from ..stats import wilson_interval
 from ..workspace import Workspace
-from .log import Decision, Feedback, read_decisions, read_feedback
+from .log import Decision, Feedback, traffic_dir
+from .tally import Tally
 
 Action = Literal["rollback", "wait", "healthy"]
 
@@ -72,42 +73,34 @@ class CanaryVerdict(Strict):
 
 
 def arm_stats(
-    decisions: list[Decision], feedback: list[Feedback]
+    decisions: list[Decision], feedback: list[Feedback], route_digest: str | None = None
 ) -> dict[tuple[str, bool], ArmStats]:
-    """Per (arm, shadow): requests, errors, and feedback joined on request id."""
-    by_request = {f.request_id: f for f in feedback}  # the latest word on a request wins
-    live_answer = {d.id: d for d in decisions if not d.shadow}
+    """Per (arm, shadow): requests, errors, and feedback joined on request id (records of
+    one route version: `route_digest`, by default the first decision's)."""
+    digest = route_digest or (decisions[0].route_digest if decisions else "")
+    return stats_of(Tally(digest).add(decisions, feedback))
+
+
+def stats_of(tally: Tally) -> dict[tuple[str, bool], ArmStats]:
     stats: dict[tuple[str, bool], ArmStats] = {}
-    for d in decisions:
-        s = stats.setdefault((d.arm, d.shadow), ArmStats(arm=d.arm, shadow=d.shadow))
-        s.requests += 1
-        s.errors += d.error is not None
-        fb = by_request.get(d.id)
-        if fb is None:
-            continue
-        if not d.shadow:
-            s.feedback += 1
-            s.accepted += fb.verdict == "accept"
-            continue
-        label = _label(fb, live_answer.get(d.id))
-        if label is not None and d.error is None:
-            s.labeled += 1
-            s.agreement = (s.agreement or 0.0) + same_answer(d.parsed, label)
-    for s in stats.values():
+    for key in tally.keys():
+        arm, shadow = key
+        s = ArmStats(
+            arm=arm,
+            shadow=shadow,
+            requests=tally.get(key, "requests"),
+            errors=tally.get(key, "errors"),
+            feedback=tally.get(key, "feedback"),
+            accepted=tally.get(key, "accepted"),
+            labeled=tally.get(key, "labeled"),
+        )
         if s.feedback:
             s.acceptance = s.accepted / s.feedback
             s.acceptance_ci = wilson_interval(s.accepted, s.feedback)
         if s.labeled:
-            s.agreement = (s.agreement or 0.0) / s.labeled
+            s.agreement = tally.get(key, "agreed") / s.labeled
+        stats[key] = s
     return stats
-
-
-def _label(fb: Feedback, live: Decision | None) -> object | None:
-    if fb.correction is not None:
-        return fb.correction
-    if fb.verdict == "accept" and live is not None and live.error is None:
-        return live.parsed
-    return None
 
 
 def same_answer(parsed: object, label: object) -> bool:
@@ -186,8 +179,12 @@ def judge(spec: RouteSpec, stats: dict[tuple[str, bool], ArmStats]) -> CanaryVer
     )
 
 
-def check_canary(workspace: Workspace, spec: RouteSpec) -> CanaryVerdict:
-    """Read the route's traffic log and judge its canaries (nothing is moved here)."""
-    digest = spec.digest  # computed once: it hashes the whole route
-    decisions = [d for d in read_decisions(workspace, spec.name) if d.route_digest == digest]
-    return judge(spec, arm_stats(decisions, read_feedback(workspace, spec.name)))
+def check_canary(
+    workspace: Workspace, spec: RouteSpec, *, tally: Tally | None = None
+) -> CanaryVerdict:
+    """Judge the route's canaries from its traffic log (nothing is moved here). A `tally`
+    kept between checks (a serving router's) reads only what was logged since the last."""
+    if tally is None:
+        tally = Tally(spec.digest, traffic_dir(workspace, spec.name))
+    tally.update()
+    return judge(spec, stats_of(tally))

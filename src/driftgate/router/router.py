@@ -39,7 +39,8 @@ from ..providers.base import CaseHint, CompletionRequest, ModelConfig, Provider,
 from ..workspace import Workspace
 from . import state as route_state
 from .canary import CanaryVerdict, check_canary
-from .log import Decision, Feedback, TrafficLog, Verdict
+from .log import Decision, Feedback, TrafficLog, Verdict, traffic_dir
+from .tally import Tally
 
 
 @dataclass
@@ -83,6 +84,7 @@ class Router:
         self._registry_stamp = self._aliases_stamp()
         self._feedback_seen = 0
         self.last_canary: CanaryVerdict | None = None
+        self._tally = Tally(self.digest, traffic_dir(self.ws, self.spec.name))
         self._loop: asyncio.AbstractEventLoop | None = None  # complete_sync's, once used
         self._thread: threading.Thread | None = None
         self._loop_lock = threading.Lock()
@@ -282,7 +284,7 @@ class Router:
 
     def check_canary(self, *, rollback: bool | None = None) -> CanaryVerdict:
         """Judge the canaries now; roll worse ones back when the policy (or `rollback`) says."""
-        verdict = check_canary(self.ws, self.spec)
+        verdict = check_canary(self.ws, self.spec, tally=self._tally)
         if rollback if rollback is not None else self.spec.canary.auto_rollback:
             weights = self.weights
             for finding in verdict.findings:
