@@ -292,9 +292,9 @@ def _fewshot_candidate(
     from datetime import date
 
     from .artifacts.fewshot import TFIDF_REPRESENTATION, build_fewshot, load_fewshot
-    from .engine.plan import _artifact_file
+    from .engine.plan import artifact_file
 
-    path = _artifact_file(ws, "fewshot", p.fewshot or "", p)
+    path = artifact_file(ws, "fewshot", p.fewshot or "", p)
     old = load_fewshot(path)
     # New examples take the old examples' input shape: the template reads those keys.
     keys = set.intersection(*(set(e.input) for e in old.examples))
@@ -366,9 +366,9 @@ def _index_candidate(
 ) -> tuple[ArtifactChange, bytes]:
     """The index corpus with the new rows appended (text not yet in it), same format."""
     from .artifacts.index import _raw_rows, load_corpus, load_index_spec
-    from .engine.plan import _artifact_file
+    from .engine.plan import artifact_file
 
-    spec = load_index_spec(_artifact_file(ws, "indexes", p.index or "", p))
+    spec = load_index_spec(artifact_file(ws, "indexes", p.index or "", p))
     corpus = ws.inside(spec.corpus, what="corpus")
     if any(es.path.resolve() == corpus for es in golden):
         raise ConfigError(

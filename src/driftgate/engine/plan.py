@@ -201,7 +201,7 @@ def build_plan(
 
     for arm in arms:
         create_provider(arm.model, workspace=ws)
-        arm.context = _artifact_context(ws, arm.prompt)
+        arm.context = artifact_context(ws, arm.prompt)
 
     scorers = [build_scorer(s, source=where) for s in suite_obj.scorers]
     metrics = [s.metric for s in scorers]
@@ -301,25 +301,25 @@ def _file_size(path: Path) -> int:
         return 1 << 62  # unknown: never kept (reading it reports the real problem)
 
 
-def _artifact_context(ws: Workspace, prompt: Prompt) -> dict[str, Any]:
+def artifact_context(ws: Workspace, prompt: Prompt) -> dict[str, Any]:
     """Few-shot examples and the retrieval function a prompt's template can use."""
     ctx: dict[str, Any] = {}
     if prompt.fewshot:
         from ..artifacts.fewshot import load_fewshot
 
-        path = _artifact_file(ws, "fewshot", prompt.fewshot, prompt)
+        path = artifact_file(ws, "fewshot", prompt.fewshot, prompt)
         fs = load_fewshot(path)
         ctx["examples"] = [e.model_dump(mode="json") for e in fs.examples]
     if prompt.index:
         from ..artifacts.index import load_index
 
-        path = _artifact_file(ws, "indexes", prompt.index, prompt)
+        path = artifact_file(ws, "indexes", prompt.index, prompt)
         index = load_index(path, workspace_root=ws.root, cache_dir=ws.cache_dir)
         ctx["retrieve"] = index.retrieve
     return ctx
 
 
-def _artifact_file(ws: Workspace, folder: str, name: str, prompt: Prompt) -> Path:
+def artifact_file(ws: Workspace, folder: str, name: str, prompt: Prompt) -> Path:
     from .._files import find_in_folder
     from ..errors import UnknownNameError
 

@@ -110,7 +110,7 @@ class Router:
     def _runtime(self, arm: RouteArm | ShadowArm) -> _ArmRuntime:
         rt = self._arms.get(arm.name)
         if rt is None:
-            from ..engine.plan import _artifact_context
+            from ..engine.plan import artifact_context
             from ..providers import create_provider
             from ..scoring.parsing import output_parser
 
@@ -127,7 +127,7 @@ class Router:
                 if m.id not in self._providers:
                     self._providers[m.id] = create_provider(m, workspace=self.ws)
             rt = _ArmRuntime(
-                prompt, _artifact_context(self.ws, prompt), output_parser(prompt.output), models
+                prompt, artifact_context(self.ws, prompt), output_parser(prompt.output), models
             )
             self._arms[arm.name] = rt
         return rt
