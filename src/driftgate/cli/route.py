@@ -143,23 +143,18 @@ def check_cmd(
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
-    from ..router import check_canary, current_weights, rollback_weights
+    from ..router import current_weights, guard
 
     ws, spec = _load(ws_path, route)
-    verdict = check_canary(ws, spec)
     do_rollback = spec.canary.auto_rollback if rollback is None else rollback
+    verdict, moved = guard(ws, spec, rollback=do_rollback)
     weights = current_weights(ws, spec)
-    moved: list[str] = []
     notes: list[str] = []
     for arm in verdict.rollback_arms:
-        if weights.get(arm, 0.0) == 0:
-            notes.append(f"{arm} already has weight 0: nothing to move")
-        elif do_rollback:
-            finding = next(f for f in verdict.findings if f.arm == arm)
-            state = rollback_weights(ws, spec, arm, reason=f"canary rollback: {finding.reason}")
-            weights = state.weights
-            moved.append(arm)
+        if arm in moved:
             notes.append(f"rolled back {arm}: live weights now {_weights(weights)}")
+        elif weights.get(arm, 0.0) == 0:
+            notes.append(f"{arm} already has weight 0: nothing to move")
         else:
             notes.append(
                 f"{arm} not rolled back (rollback off): `driftgate route rollback "
@@ -363,22 +358,29 @@ def feedback_cmd(
     """Record what a user did with an answer: accept, edit or reject it. Every
     `canary.check_every` feedback events on the route the canaries are judged, as in a
     serving process, and a worse one is rolled back under `canary.auto_rollback`."""
-    import asyncio
     import sys
+    import time
 
-    from ..router import Router, current_weights, read_decisions, read_feedback
+    from ..router import current_weights, guard, read_decisions, read_feedback
+    from ..router.log import Feedback, TrafficLog
 
     ws, spec = _load(ws_path, route)
     value = _json_or_text(correction)
-    router = Router(spec, workspace=ws)
-    before = dict(router.weights)
+    before = current_weights(ws, spec)
+    log = TrafficLog(ws, spec.name)
     try:
-        checked = router.feedback(request_id, verdict.value, correction=value, note=note)
-        # A router counts the events it took itself; a one-shot command counts the route's.
-        if checked is None and len(read_feedback(ws, spec.name)) % spec.canary.check_every == 0:
-            checked = router.check_canary()
+        log.feedback(
+            Feedback(
+                request_id=request_id, ts=time.time(), route=spec.name, verdict=verdict.value,
+                correction=value, note=note,
+            )
+        )  # fmt: skip
     finally:
-        asyncio.run(router.aclose())
+        log.close()
+    # As a serving router does every `check_every` events; here counted over the route's log.
+    checked = None
+    if len(read_feedback(ws, spec.name)) % spec.canary.check_every == 0:
+        checked, _moved = guard(ws, spec)
     shown = f" (correction: {json.dumps(value, ensure_ascii=False)})" if value is not None else ""
     print(f"recorded {verdict.value} on request {request_id}{shown}")
     if not any(d.id == request_id for d in read_decisions(ws, spec.name)):

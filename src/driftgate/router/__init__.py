@@ -8,7 +8,7 @@ router.feedback(answer.id, "accept")
 
 from __future__ import annotations
 
-from .canary import ArmStats, CanaryFinding, CanaryVerdict, check_canary
+from .canary import ArmStats, CanaryFinding, CanaryVerdict, check_canary, guard
 from .log import (
     Decision,
     Feedback,
@@ -30,6 +30,7 @@ __all__ = [
     "bucket",
     "check_canary",
     "current_weights",
+    "guard",
     "history",
     "labeled_cases",
     "load_route_ref",

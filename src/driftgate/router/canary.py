@@ -188,3 +188,27 @@ def check_canary(
         tally = Tally(spec.digest, traffic_dir(workspace, spec.name))
     tally.update()
     return judge(spec, stats_of(tally))
+
+
+def guard(
+    workspace: Workspace,
+    spec: RouteSpec,
+    *,
+    rollback: bool | None = None,
+    tally: Tally | None = None,
+) -> tuple[CanaryVerdict, list[str]]:
+    """Judge the canaries and, when the policy's `auto_rollback` (or `rollback`) says so,
+    give each worse canary's live weight to the baseline. Returns the verdict and the arms
+    moved (an arm already at weight 0 is not moved again)."""
+    from .state import current_weights, rollback_weights
+
+    verdict = check_canary(workspace, spec, tally=tally)
+    moved: list[str] = []
+    if spec.canary.auto_rollback if rollback is None else rollback:
+        weights = current_weights(workspace, spec)
+        for finding in verdict.findings:
+            if finding.action == "rollback" and weights.get(finding.arm, 0) > 0:
+                reason = f"canary rollback: {finding.reason}"
+                weights = rollback_weights(workspace, spec, finding.arm, reason=reason).weights
+                moved.append(finding.arm)
+    return verdict, moved

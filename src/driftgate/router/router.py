@@ -38,7 +38,7 @@ from ..prompt import Prompt
 from ..providers.base import CaseHint, CompletionRequest, ModelConfig, Provider, ProviderError
 from ..workspace import Workspace
 from . import state as route_state
-from .canary import CanaryVerdict, check_canary
+from .canary import CanaryVerdict, guard
 from .log import Decision, Feedback, TrafficLog, Verdict, traffic_dir
 from .tally import Tally
 
@@ -284,14 +284,7 @@ class Router:
 
     def check_canary(self, *, rollback: bool | None = None) -> CanaryVerdict:
         """Judge the canaries now; roll worse ones back when the policy (or `rollback`) says."""
-        verdict = check_canary(self.ws, self.spec, tally=self._tally)
-        if rollback if rollback is not None else self.spec.canary.auto_rollback:
-            weights = self.weights
-            for finding in verdict.findings:
-                if finding.action == "rollback" and weights.get(finding.arm, 0) > 0:
-                    route_state.rollback_weights(
-                        self.ws, self.spec, finding.arm, reason=f"canary rollback: {finding.reason}"
-                    )
+        verdict, _moved = guard(self.ws, self.spec, rollback=rollback, tally=self._tally)
         self.last_canary = verdict
         return verdict
 
