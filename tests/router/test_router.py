@@ -255,3 +255,33 @@ def test_synchronous_callers_get_the_same_router(ws_root: Path) -> None:
     logged = read_decisions(Workspace.find(ws_root), "cat")
     assert len([d for d in logged if d.shadow]) == 20 and len(logged) == 40
     assert router._loop is None and router._thread is None
+
+
+def test_a_healthy_canary_ramps_up_step_by_step(ws_root: Path) -> None:
+    route = ROUTE.replace("&accuracy=0.3", "").replace(
+        "canary: {{min_feedback: 25, check_every: 25}}".format(),
+        "canary: {min_feedback: 25, check_every: 25, ramp: [50, 100]}",
+    )
+    assert "ramp" in route
+    write_route(ws_root, route)
+    router = Router("cat", workspace=ws_root)
+    asyncio.run(serve(router, cases(400)))
+    # 20% → 50% once the candidate had 25 feedback events; then 25 more at 50% → 100%.
+    from driftgate.router import history
+
+    reasons = [h.reason for h in history(Workspace.find(ws_root), "cat")]
+    assert [r.rpartition("→ ")[2] for r in reasons] == ["50%", "100%"]
+    assert router.weights == {"production": 0.0, "candidate": 100.0}
+    steps = history(Workspace.find(ws_root), "cat")
+    assert steps[1].evidence["candidate"] - steps[0].evidence["candidate"] >= 25
+
+
+def test_ramp_steps_must_increase() -> None:
+    from pydantic import ValidationError
+
+    from driftgate.artifacts.route import CanaryPolicy
+
+    CanaryPolicy(ramp=[10, 50, 100])
+    for bad in ([50, 25], [0, 50], [50, 150], [50, 50]):
+        with pytest.raises(ValidationError):
+            CanaryPolicy(ramp=bad)

@@ -67,6 +67,21 @@ class CanaryPolicy(Strict):
         20, ge=1, description="A serving router checks after this many feedback events."
     )
     auto_rollback: bool = Field(True, description="Move the canary's weight to the baseline.")
+    ramp: list[float] = Field(
+        default_factory=list,
+        description="Canary weights to step up through while it stays healthy, e.g. "
+        "[25, 50, 100]: each step needs `min_feedback` new events on the canary at the "
+        "weight before. Empty: the canary keeps its weight until someone moves it.",
+    )
+
+    @field_validator("ramp")
+    @classmethod
+    def _ramp_valid(cls, ramp: list[float]) -> list[float]:
+        if any(not 0 < r <= 100 for r in ramp):
+            raise ValueError("ramp weights are percentages in (0, 100]")
+        if ramp != sorted(set(ramp)):
+            raise ValueError("ramp weights must increase step by step")
+        return ramp
 
 
 class RouteSpec(Strict):

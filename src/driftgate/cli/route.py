@@ -147,13 +147,13 @@ def check_cmd(
 
     ws, spec = _load(ws_path, route)
     do_rollback = spec.canary.auto_rollback if rollback is None else rollback
-    verdict, moved = guard(ws, spec, rollback=do_rollback)
+    verdict, moves = guard(ws, spec, rollback=do_rollback)
     weights = current_weights(ws, spec)
-    notes: list[str] = []
+    notes = [f"{m}: live weights now {_weights(weights)}" for m in moves]
     for arm in verdict.rollback_arms:
-        if arm in moved:
-            notes.append(f"rolled back {arm}: live weights now {_weights(weights)}")
-        elif weights.get(arm, 0.0) == 0:
+        if f"rolled back {arm}" in moves:
+            continue
+        if weights.get(arm, 0.0) == 0:
             notes.append(f"{arm} already has weight 0: nothing to move")
         else:
             notes.append(
@@ -161,8 +161,14 @@ def check_cmd(
                 f"{spec.name} {arm}` moves it"
             )
     if json_out:
+        rolled = [a for a in verdict.rollback_arms if f"rolled back {a}" in moves]
         print_json(
-            {"verdict": verdict.model_dump(mode="json"), "rolled_back": moved, "weights": weights}
+            {
+                "verdict": verdict.model_dump(mode="json"),
+                "rolled_back": rolled,
+                "moves": moves,
+                "weights": weights,
+            }
         )
     else:
         _print(*_verdict_tables(verdict), *notes)

@@ -197,18 +197,35 @@ def guard(
     rollback: bool | None = None,
     tally: Tally | None = None,
 ) -> tuple[CanaryVerdict, list[str]]:
-    """Judge the canaries and, when the policy's `auto_rollback` (or `rollback`) says so,
-    give each worse canary's live weight to the baseline. Returns the verdict and the arms
-    moved (an arm already at weight 0 is not moved again)."""
-    from .state import current_weights, rollback_weights
+    """Judge the canaries and act on the policy: give a worse canary's live weight to the
+    baseline (`auto_rollback`, or `rollback`), and step a healthy one up its `ramp` once it
+    has `min_feedback` new events at its current weight. Returns the verdict and the moves
+    made, as text (an arm already at weight 0 is not moved again)."""
+    from .state import current_weights, read_state, rollback_weights, set_weights
 
     verdict = check_canary(workspace, spec, tally=tally)
+    policy, baseline = spec.canary, spec.baseline_arm
     moved: list[str] = []
-    if spec.canary.auto_rollback if rollback is None else rollback:
-        weights = current_weights(workspace, spec)
-        for finding in verdict.findings:
-            if finding.action == "rollback" and weights.get(finding.arm, 0) > 0:
+    weights = current_weights(workspace, spec)
+    feedback = {s.arm: s.feedback for s in verdict.arms if not s.shadow}
+    for finding in verdict.findings:
+        arm, weight = finding.arm, weights.get(finding.arm, 0.0)
+        if finding.action == "rollback" and weight > 0:
+            if policy.auto_rollback if rollback is None else rollback:
                 reason = f"canary rollback: {finding.reason}"
-                weights = rollback_weights(workspace, spec, finding.arm, reason=reason).weights
-                moved.append(finding.arm)
+                weights = rollback_weights(workspace, spec, arm, reason=reason).weights
+                moved.append(f"rolled back {arm}")
+            continue
+        step = next((r for r in policy.ramp if r > weight), None)
+        if finding.action != "healthy" or step is None or weight == 0:
+            continue
+        state = read_state(workspace, spec)
+        since = feedback.get(arm, 0) - (state.evidence.get(arm, 0) if state else 0)
+        room = weights.get(baseline, 0.0)
+        if since < policy.min_feedback or room < step - weight:
+            continue
+        new = {arm: step, baseline: room - (step - weight)}
+        reason = f"canary ramp: {arm} healthy ({finding.reason}) → {step:g}%"
+        weights = set_weights(workspace, spec, new, reason=reason, evidence=feedback).weights
+        moved.append(f"ramped {arm} to {step:g}%")
     return verdict, moved

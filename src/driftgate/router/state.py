@@ -33,6 +33,11 @@ class WeightsState(Strict):
     reason: str
     actor: str | None = None
     previous: dict[str, float] = Field(default_factory=dict)
+    evidence: dict[str, int] = Field(
+        default_factory=dict,
+        description="Feedback events per arm when this move was made (a ramp step counts "
+        "only the events since).",
+    )
 
 
 def state_dir(workspace: Workspace, route: str) -> Path:
@@ -61,7 +66,12 @@ def current_weights(workspace: Workspace, spec: RouteSpec) -> dict[str, float]:
 
 
 def set_weights(
-    workspace: Workspace, spec: RouteSpec, weights: dict[str, float], *, reason: str
+    workspace: Workspace,
+    spec: RouteSpec,
+    weights: dict[str, float],
+    *,
+    reason: str,
+    evidence: dict[str, int] | None = None,
 ) -> WeightsState:
     """Move live traffic: validated like the route file (known arms, sum 100), then written."""
     folder = state_dir(workspace, spec.name)
@@ -76,6 +86,7 @@ def set_weights(
             reason=reason,
             actor=whoami(workspace.root),
             previous=previous,
+            evidence=evidence or {},
         )
         write_atomic(folder / "state.json", state.model_dump_json(indent=2))
         append_line(folder / "history.jsonl", state.model_dump_json())
