@@ -285,3 +285,34 @@ def test_ramp_steps_must_increase() -> None:
     for bad in ([50, 25], [0, 50], [50, 150], [50, 50]):
         with pytest.raises(ValidationError):
             CanaryPolicy(ramp=bad)
+
+
+def test_calls_wait_for_a_slot_outside_the_provider_timeout(ws_root: Path) -> None:
+    """A provider that serves one call at a time (like the local model) gets one at a time."""
+    from driftgate.providers.base import Completion, Provider
+
+    in_flight, peak = 0, 0
+
+    class OneAtATime(Provider):
+        max_concurrency = 1
+
+        async def complete(self, request):  # noqa: ANN001, ANN201
+            nonlocal in_flight, peak
+            in_flight += 1
+            peak = max(peak, in_flight)
+            await asyncio.sleep(0.01)
+            in_flight -= 1
+            return Completion(text=LABELS[0])
+
+    write_route(
+        ws_root, "arms:\n  - {name: main, prompt: cat@v1, model: sim/perfect@v1, weight: 100}\n"
+    )
+    router = Router("cat", workspace=ws_root)
+    router._providers["sim/perfect@v1"] = OneAtATime(router._arms["main"].models[0])
+
+    async def go() -> list:
+        out = await asyncio.gather(*(router.complete({"description": str(i)}) for i in range(6)))
+        await router.aclose()
+        return out
+
+    assert all(d.parsed == LABELS[0] for d in asyncio.run(go())) and peak == 1

@@ -78,6 +78,7 @@ class Router:
         self.log = TrafficLog(self.ws, self.spec.name)
         self._arms: dict[str, _ArmRuntime] = {}
         self._providers: dict[str, Provider] = {}
+        self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         self._weights = route_state.current_weights(self.ws, self.spec)
         self._stamp = route_state.state_stamp(self.ws, self.spec.name)
@@ -131,6 +132,19 @@ class Router:
             )
             self._arms[arm.name] = rt
         return rt
+
+    def _slots(self, model: ModelConfig) -> asyncio.Semaphore:
+        """Calls in flight to one model: its `concurrency`, or fewer when the provider serves
+        fewer at once (the local model: one per core). Requests wait here, not inside the
+        provider's timeout, as in eval runs."""
+        slots = self._semaphores.get(model.id)
+        if slots is None:
+            provider = self._providers[model.id]
+            limit = min(
+                model.concurrency, getattr(provider, "max_concurrency", None) or model.concurrency
+            )
+            slots = self._semaphores[model.id] = asyncio.Semaphore(limit)
+        return slots
 
     @property
     def weights(self) -> dict[str, float]:
@@ -235,9 +249,10 @@ class Router:
                 case=hint,
             )
             try:
-                completion, n = await complete_with_retries(
-                    self._providers[model.id], request, max_retries=model.max_retries
-                )
+                async with self._slots(model):
+                    completion, n = await complete_with_retries(
+                        self._providers[model.id], request, max_retries=model.max_retries
+                    )
             except ProviderError as exc:
                 error, attempts = exc, attempts + getattr(exc, "attempts", 1)
                 continue
