@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,20 @@ def write_workspace(
 def ws_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DRIFTGATE_HOME", str(tmp_path / "home"))
     return write_workspace(tmp_path / "ws")
+
+
+def run_main(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *argv: str
+) -> tuple[int, str, str]:
+    """`driftgate ARGV` through `driftgate.cli.main` as a shell runs it: exit code, stdout,
+    stderr (library errors become exit 2 there, as for users)."""
+    from driftgate.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["driftgate", *argv])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,8 @@ import yaml
 from typer.testing import CliRunner
 
 import driftgate.cli.retrain  # noqa: F401 - registers `retrain` (until cli/__init__ maps it)
-from driftgate.cli import app, main
+from conftest import run_main
+from driftgate.cli import app
 from driftgate.embedding import Embedder, register_embedder
 
 LABELS = ["groceries", "dining", "transport", "rent"]
@@ -93,14 +93,7 @@ def retrain(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str
 ) -> tuple[int, str, str]:
     """`driftgate retrain ARGS -w ws` through main(): exit code, stdout, stderr."""
-    monkeypatch.setattr(sys, "argv", ["driftgate", "retrain", *args, "-w", "ws"])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return run_main(capsys, monkeypatch, "retrain", *args, "-w", "ws")
 
 
 def files(root: Path) -> dict[str, bytes]:

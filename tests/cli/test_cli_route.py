@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from driftgate.cli import main
+from conftest import run_main
 from driftgate.evalset import iter_cases
 from driftgate.router import current_weights, history, load_route_ref, read_decisions, read_feedback
 from driftgate.workspace import Workspace
@@ -42,14 +41,7 @@ def route(
     ws: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str
 ) -> tuple[int, str, str]:
     """`driftgate route ARGS -w WS` through main(): exit code, stdout, stderr."""
-    monkeypatch.setattr(sys, "argv", ["driftgate", "route", *args, "-w", str(ws)])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return run_main(capsys, monkeypatch, "route", *args, "-w", str(ws))
 
 
 def golden(ws: Path) -> dict[str, dict]:

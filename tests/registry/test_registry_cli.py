@@ -1,24 +1,16 @@
 """The registry commands end to end through `driftgate.cli.main` (exit codes included)."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 import driftgate.cli.registry  # noqa: F401 - registers the commands (cli/__init__ will import it)
-from driftgate.cli import main
+from conftest import run_main
 
 
 def cli(capsys, monkeypatch, root: Path, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["driftgate", *args, "-w", str(root)])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_main(capsys, monkeypatch, *args, "-w", str(root))
 
 
 def set_model(root: Path, model: str) -> None:
