@@ -80,6 +80,7 @@ def test_weights_split_traffic_and_users_stay_on_their_arm(ws_root: Path) -> Non
     assert len(live) == 200 and len([d for d in logged if d.shadow]) == 200  # sample 1.0
     assert {d.id for d in logged if d.shadow} == {d.id for d in live}  # mirrors share the id
     assert all(d.sticky and "u" not in d.sticky for d in live)  # a hash, not the user id
+    assert all("user_id" not in d.vars and "description" in d.vars for d in logged)
     assert all(d.prompt == "cat@v1" and d.prompt_digest for d in live)
 
 

@@ -198,6 +198,12 @@ class Router:
             self._mirror_all(call)
         return decision
 
+    def _loggable(self, vars: dict[str, Any]) -> dict[str, Any]:
+        """The request's variables as logged: without the sticky key's value (a user id,
+        say), which the log keeps only as a hash."""
+        key = self.spec.sticky_key
+        return {k: v for k, v in vars.items() if k != key} if key and key in vars else vars
+
     def _mirror_all(self, call: _Call) -> None:
         request_id = call.request_id
         for shadow in self.spec.shadow:
@@ -227,7 +233,7 @@ class Router:
         base = dict(
             id=request_id, ts=time.time(), route=self.spec.name, route_digest=self.digest,
             arm=arm.name, shadow=shadow, prompt=rt.prompt.ref, prompt_digest=rt.prompt.digest,
-            model=rt.models[0].id, sticky=call.sticky, vars=vars,
+            model=rt.models[0].id, sticky=call.sticky, vars=self._loggable(vars),
         )  # fmt: skip
         try:
             messages = rt.prompt.render({**vars, **rt.context}, case_id=request_id)
