@@ -125,25 +125,39 @@ def read_feedback(workspace: Workspace, route: str) -> list[Feedback]:
     return _read(traffic_dir(workspace, route), "feedback", Feedback)
 
 
+def latest_feedback(workspace: Workspace, route: str) -> dict[str, Feedback]:
+    """The latest word on each request (by time; among equal times, the later line)."""
+    latest: dict[str, Feedback] = {}
+    for fb in read_feedback(workspace, route):
+        known = latest.get(fb.request_id)
+        if known is None or fb.ts >= known.ts:
+            latest[fb.request_id] = fb
+    return latest
+
+
+def label_of(fb: Feedback, parsed: Any, answered: bool) -> Any:
+    """The right answer a feedback event tells, or None: its correction, else the answer it
+    accepted (`parsed`, when the request was `answered` without an error)."""
+    if fb.correction is not None:
+        return fb.correction
+    if fb.verdict == "accept" and answered and parsed is not None:
+        return parsed
+    return None
+
+
 def labeled_cases(workspace: Workspace, route: str) -> list[dict[str, Any]]:
     """Feedback turned into golden-set cases (JSONL lines of `driftgate.evalset`): the
     request's variables, and as `expected` the correction, or the accepted answer. Rejects
     without a correction teach nothing certain and are left out. One case per request, the
     latest feedback winning; the retraining loop's input."""
     live = {d.id: d for d in read_decisions(workspace, route) if not d.shadow}
-    latest: dict[str, Feedback] = {}
-    for fb in read_feedback(workspace, route):
-        latest[fb.request_id] = fb
     cases = []
-    for request_id, fb in latest.items():
+    for request_id, fb in latest_feedback(workspace, route).items():
         decision = live.get(request_id)
         if decision is None:
             continue
-        if fb.correction is not None:
-            expected = fb.correction
-        elif fb.verdict == "accept" and decision.error is None and decision.parsed is not None:
-            expected = decision.parsed
-        else:
+        expected = label_of(fb, decision.parsed, decision.error is None)
+        if expected is None:
             continue
         cases.append(
             {
@@ -165,7 +179,7 @@ def labeled_cases(workspace: Workspace, route: str) -> list[dict[str, Any]]:
 def traffic_records(workspace: Workspace, route: str) -> list[dict[str, Any]]:
     """The route's live requests in time order as prompt-drift log records (`drift traffic`):
     the request's variables, and the latest feedback on it as `feedback.action`."""
-    latest = {fb.request_id: fb for fb in read_feedback(workspace, route)}
+    latest = latest_feedback(workspace, route)
     records = []
     for d in sorted(read_decisions(workspace, route), key=lambda d: d.ts):
         if d.shadow:

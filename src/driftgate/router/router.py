@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import threading
 import time
 import uuid
@@ -94,11 +93,7 @@ class Router:
 
     # ---- arms ---------------------------------------------------------------------------
     def _aliases_stamp(self) -> tuple[int, int] | None:
-        try:
-            st = os.stat(self.ws.state_dir / "registry" / "aliases.json")
-        except FileNotFoundError:
-            return None
-        return (st.st_mtime_ns, st.st_ino)
+        return route_state.file_stamp(self.ws.state_dir / "registry" / "aliases.json")
 
     def _refresh_aliases(self) -> None:
         """Arms naming `prompt@production` (an alias) follow alias moves without a restart:

@@ -126,8 +126,13 @@ def history(workspace: Workspace, route: str) -> list[WeightsState]:
 
 def state_stamp(workspace: Workspace, route: str) -> tuple[int, int] | None:
     """Changes whenever the state file is replaced: what a serving process polls."""
+    return file_stamp(state_dir(workspace, route) / "state.json")
+
+
+def file_stamp(path: Path) -> tuple[int, int] | None:
+    """(mtime, inode) of a file replaced atomically by its writers, or None when absent."""
     try:
-        st = os.stat(state_dir(workspace, route) / "state.json")
+        st = os.stat(path)
     except FileNotFoundError:
         return None
     return (st.st_mtime_ns, st.st_ino)

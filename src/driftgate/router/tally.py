@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .log import Decision, Feedback
+from .log import Decision, Feedback, label_of
 
 Key = tuple[str, bool]  # (arm, shadow)
 
@@ -134,7 +134,7 @@ def _contribution(req: _Request) -> Counter[tuple[Key, str]]:
     if live is not None:
         out[((live.arm, False), "feedback")] += 1
         out[((live.arm, False), "accepted")] += fb.verdict == "accept"
-    label = label_of(fb, live)
+    label = label_of(fb, live.parsed, not live.error) if live is not None else fb.correction
     if label is not None:
         from .canary import same_answer
 
@@ -143,12 +143,3 @@ def _contribution(req: _Request) -> Counter[tuple[Key, str]]:
                 out[((s.arm, True), "labeled")] += 1
                 out[((s.arm, True), "agreed")] += same_answer(s.parsed, label)
     return out
-
-
-def label_of(fb: Feedback, live: _Answer | None) -> Any:
-    """The right answer a feedback event tells: its correction, or an accepted answer."""
-    if fb.correction is not None:
-        return fb.correction
-    if fb.verdict == "accept" and live is not None and not live.error:
-        return live.parsed
-    return None
