@@ -46,6 +46,8 @@ __all__ = [
     "register_provider",
     "resume",
     "retrain",
+    "loop",
+    "LoopResult",
     "Router",
     "run",
     "scorer",
@@ -53,6 +55,8 @@ __all__ = [
 ]
 
 _LAZY = {
+    "loop": "driftgate.loops",
+    "LoopResult": "driftgate.loops",
     "Case": "driftgate.evalset",
     "EvalSet": "driftgate.evalset",
     "ModelConfig": "driftgate.providers.base",

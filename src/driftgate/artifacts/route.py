@@ -29,6 +29,7 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from .._digest import digest as _digest
 from .._model import Strict
+from .loop_policy import LoopPolicy
 
 _NAME = r"^[A-Za-z0-9_.\-]+$"
 
@@ -100,6 +101,9 @@ class RouteSpec(Strict):
         None, description="The arm canaries are judged against; default: the first arm."
     )
     canary: CanaryPolicy = Field(default_factory=CanaryPolicy)
+    loop: LoopPolicy | None = Field(
+        None, description="How `driftgate loop` retrains and ramps candidates on this route."
+    )
 
     @field_validator("arms")
     @classmethod

@@ -40,6 +40,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "drift": ("drift",),
     "route": ("route",),
     "retrain": ("retrain",),
+    "loop": ("loop",),
     "models": ("models",),
     "sim": ("sim",),
 }

@@ -69,6 +69,11 @@ def check_cmd(
     progress: bool = typer.Option(
         None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
     ),
+    route: str = typer.Option(
+        None,
+        "--route",
+        help="Check what this route's baseline arm serves, on its loop policy's suite.",
+    ),
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
@@ -85,14 +90,19 @@ def check_cmd(
         rebaseline=rebaseline,
         vectorizer=vectorizer,
         progress=sys.stderr.isatty() if progress is None else progress,
+        route=route,
     )
     if json_out:
         print_json(check.model_dump(mode="json"))
     else:
         from ..drift.check import Target
 
-        rules = Target(suite, workspace=workspace(ws_path), models=_models(models)).config.triggers
-        print(render_check(check, rules))
+        target = (
+            Target.for_route(route, workspace=workspace(ws_path))
+            if route
+            else Target(suite, workspace=workspace(ws_path), models=_models(models))
+        )
+        print(render_check(check, target.config.triggers))
     raise typer.Exit(check.exit_code)
 
 

@@ -69,6 +69,7 @@ class Target:
             self.suite = load_suite(self.path)
         self.name = str(self.path.relative_to(self.ws.root)) if self.path else None
         self.models = list(models or [])
+        self.sample: int | None = None  # a route's loop policy may fix its sample size
         self.key = drift_key(self.name, self.models, self.suite.model_dump(mode="json"))
         self.store = DriftStore.for_key(self.ws, self.key)
         self.config = (
@@ -76,6 +77,51 @@ class Target:
             if config is not None
             else load_drift_config(config_path(self.path, self.ws.evalsets_dir))
         )
+
+    @classmethod
+    def for_route(
+        cls,
+        route: str,
+        *,
+        workspace: Workspace | Path | str | None,
+        config: DriftConfig | None = None,
+    ) -> Target:
+        """What a route serves: its baseline arm's prompt and model on the suite of its
+        `loop:` policy (else the workspace's suite), golden sets and scorers as that suite's.
+
+        The prompt stays a ref (`categorize@production`), so the key and history survive
+        promotions; a promoted version shows as a prompt change in the check's notes and
+        `driftgate loop` records a new baseline after it moves production.
+        """
+        from ..router.router import load_route_ref
+
+        ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
+        spec = load_route_ref(ws, route)
+        policy = spec.loop
+        path = (
+            ws.inside(policy.suite, what="suite file")
+            if policy is not None and policy.suite
+            else ws.default_suite_path()
+        )
+        base = load_suite(path)
+        arm = next(a for a in spec.arms if a.name == spec.baseline_arm)
+        data = base.model_dump(mode="json", exclude={"prompts", "models"})
+        data["description"] = f"route {spec.name}: arm {arm.name} ({base.description or path.name})"
+        suite = Suite.model_validate(
+            {**data, "prompts": [arm.prompt], "models": [arm.model] if arm.model else []}
+        )
+        target = cls(
+            suite,
+            workspace=ws,
+            config=config
+            if config is not None
+            else load_drift_config(config_path(path, ws.evalsets_dir)),
+        )
+        target.sample = policy.drift_sample if policy is not None else None
+        target.name = f"route/{spec.name}"
+        target.key = drift_key(target.name, [], None)
+        target.store = DriftStore.for_key(ws, target.key)
+        return target
 
     def tuned(self) -> TuningReport | None:
         return self.store.load_thresholds()
@@ -305,20 +351,34 @@ def check_drift(
     config: DriftConfig | None = None,
     vectorizer: str | Vectorizer | None = None,
     progress: bool = False,
+    route: str | None = None,
 ) -> DriftCheck:
     """Run the production configuration and compare it with the baseline on every signal.
+
+    `route` checks what a route serves instead of a suite's matrix (`Target.for_route`).
 
     Without a baseline (or with `rebaseline`) the run is recorded as the baseline and the
     check says so (no alert). `sample` (default: the config's, else the baseline's) runs a
     fixed stratified sample of N cases per golden set. `vectorizer`: auto, embedder, tfidf
     or a callable (default: the config's). The check is stored and returned.
     """
-    target = Target(suite, workspace=workspace, models=models, config=config)
+    if route is not None:
+        if suite is not None or models:
+            raise ConfigError(
+                "give a suite or --route, not both: a route's check runs what its baseline "
+                "arm serves on its loop policy's suite",
+                field="route",
+            )
+        target = Target.for_route(route, workspace=workspace, config=config)
+    else:
+        target = Target(suite, workspace=workspace, models=models, config=config)
     cfg = target.config
     store = target.store
     previous = store.load_baseline()
     baseline = None if rebaseline else previous
     # The sample size sticks: explicit, else the config's, else what the baseline ran.
+    if sample is None:
+        sample = target.sample
     n_sample = (
         sample
         if sample is not None

@@ -1,0 +1,204 @@
+"""The moves a loop turn makes, each through the library function that owns it (retrain,
+the registry's alias moves, the route's live weights, the canary guard), each idempotent:
+a move to where things already are does nothing, so a rerun after a crash never moves twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..registry.aliases import PRODUCTION
+
+if TYPE_CHECKING:
+    from .cycle import _Turn
+
+
+@dataclass(frozen=True)
+class Candidate:
+    candidate: str | None  # prompt/NAME@N
+    digest: str | None
+    base: str | None
+    passed: bool
+    summary: str
+
+
+@dataclass(frozen=True)
+class Judgement:
+    action: Literal["go", "wait", "revert", "step", "promote"]
+    reason: str
+
+
+# ---- labels and the retrain ---------------------------------------------------------------
+
+
+def new_labels(turn: _Turn) -> list[dict[str, Any]]:
+    """Labeled requests of the route logged after the last version and the last attempt."""
+    from ..router.log import labeled_cases
+
+    after = max(turn.state.labels_since, turn.state.labels_tried)
+    return [
+        c
+        for c in labeled_cases(turn.ws, turn.spec.name)
+        if float(c["metadata"].get("ts", 0)) > after
+    ]
+
+
+def retrain_candidate(turn: _Turn, labels: list[dict[str, Any]]) -> Candidate:
+    """Retrain the baseline arm's prompt from the new labels into the `candidate` alias."""
+    from ..retrain import retrain
+
+    outcome = retrain(
+        turn.baseline.prompt,
+        route=turn.spec.name,
+        labels=list(turn.policy.labels),
+        suite=turn.suite_path(),
+        model=turn.policy.model,
+        since=max(turn.state.labels_since, turn.state.labels_tried),
+        workspace=turn.ws,
+    )
+    return Candidate(
+        candidate=outcome.candidate,
+        digest=outcome.candidate_digest,
+        base=outcome.base,
+        passed=outcome.passed and outcome.applied,
+        summary=outcome.summary,
+    )
+
+
+def pending_candidate(turn: _Turn) -> Candidate | None:
+    """A `candidate` alias set by a retrain after the last version and never put on the
+    route: what a turn killed between its retrain and its shadow move left behind."""
+    from ..registry.core import Registry
+
+    reg = Registry(turn.ws)
+    aliases = reg.aliases_of(turn.target)
+    digest = aliases.get("candidate")
+    if digest is None or digest == aliases.get(PRODUCTION) or digest in turn.state.rejected:
+        return None
+    record = reg.versions.get("prompt", turn.prompt_name, digest)
+    if record is None or record.created_at <= turn.state.labels_since:
+        return None
+    return Candidate(record.ref, digest, None, True, "resumed")
+
+
+# ---- the route's live weights --------------------------------------------------------------
+
+
+def shadow_arm(turn: _Turn) -> None:
+    """The candidate arm at weight 0, mirrored as a shadow of the live traffic."""
+    from ..router.state import current_weights, read_state, set_weights
+
+    state = read_state(turn.ws, turn.spec)
+    weights = current_weights(turn.ws, turn.spec)
+    if weights.get(turn.arm, 0.0) == 0 and state is not None and turn.arm in state.shadow_arms:
+        return
+    baseline = turn.baseline.name
+    moved = {turn.arm: 0.0, baseline: weights.get(baseline, 0.0) + weights.get(turn.arm, 0.0)}
+    set_weights(
+        turn.ws,
+        turn.spec,
+        moved,
+        shadow_arms=[turn.arm],
+        reason=f"loop: shadow {turn.state.candidate or 'candidate'}",
+    )
+
+
+def start_canary(turn: _Turn) -> float:
+    """The candidate arm live at the ramp's first step, no longer mirrored."""
+    from ..router.state import current_weights, set_weights
+
+    first = turn.spec.canary.ramp[0] if turn.spec.canary.ramp else 10.0
+    weights = current_weights(turn.ws, turn.spec)
+    baseline = turn.baseline.name
+    room = weights.get(baseline, 0.0) + weights.get(turn.arm, 0.0)
+    set_weights(
+        turn.ws,
+        turn.spec,
+        {turn.arm: first, baseline: room - first},
+        shadow_arms=[],
+        reason=f"loop: canary {turn.state.candidate} at {first:g}%",
+    )
+    return first
+
+
+def judge_shadow(turn: _Turn) -> Judgement:
+    """Paired: the shadow's score minus the live answer's on the same labeled requests."""
+    from ..router.canary import check_shadow
+
+    verdict = check_shadow(turn.ws, turn.spec, turn.arm, since=turn.state.phase_since)
+    if verdict.action == "worse":
+        return Judgement("revert", verdict.reason)
+    if verdict.action == "ok" and verdict.labeled >= turn.policy.shadow_min_labeled:
+        return Judgement("go", verdict.reason)
+    return Judgement(
+        "wait", f"{verdict.reason} ({verdict.labeled} of {turn.policy.shadow_min_labeled} labeled)"
+    )
+
+
+def judge_canary(turn: _Turn) -> Judgement:
+    """The route's canary guard: it rolls a worse canary back and steps a good one up by
+    itself; the loop turns its last word into a revert or a promotion."""
+    from ..router.canary import guard
+
+    verdict, moves = guard(turn.ws, turn.spec, rollback=True)
+    finding = next((f for f in verdict.findings if f.arm == turn.arm), None)
+    if finding is None:
+        return Judgement("wait", "no evidence on the canary arm yet")
+    if finding.action == "rollback":
+        return Judgement("revert", finding.reason)
+    if finding.action == "promote":
+        return Judgement("promote", finding.reason)
+    if moves:
+        return Judgement("step", "; ".join(moves) + f" ({finding.reason})")
+    return Judgement("wait", finding.reason)
+
+
+# ---- promotion and revert ------------------------------------------------------------------
+
+
+def promote_candidate(turn: _Turn, reason: str) -> str:
+    """production ← the candidate version (through the prompt's gate), then all live
+    traffic back on the baseline arm, which serves production."""
+    from ..registry.core import Registry
+    from ..registry.moves import promote
+    from ..router.state import set_weights
+
+    candidate = turn.state.candidate
+    reg = Registry(turn.ws)
+    done = reg.aliases_of(turn.target).get(PRODUCTION) == turn.state.candidate_digest
+    if not done:
+        promote(
+            candidate,
+            to=PRODUCTION,
+            suite=turn.suite_path(),
+            model=turn.policy.model,
+            reason=f"driftgate loop, route {turn.spec.name}: {reason}",
+            workspace=turn.ws,
+        )
+    set_weights(
+        turn.ws,
+        turn.spec,
+        {turn.baseline.name: 100.0, turn.arm: 0.0},
+        shadow_arms=[],
+        reason=f"loop: {candidate} promoted; the baseline arm serves it",
+    )
+    return "alias already moved" if done else "alias moved"
+
+
+def revert_candidate(turn: _Turn, reason: str) -> None:
+    """The candidate arm back to weight 0 and unmirrored, and its alias unset."""
+    from ..registry.moves import unset_alias
+    from ..router.state import current_weights, set_weights
+
+    weights = current_weights(turn.ws, turn.spec)
+    baseline = turn.baseline.name
+    room = weights.get(baseline, 0.0) + weights.get(turn.arm, 0.0)
+    set_weights(
+        turn.ws,
+        turn.spec,
+        {turn.arm: 0.0, baseline: room},
+        shadow_arms=[],
+        reason=f"loop: revert {turn.state.candidate}: {reason}",
+    )
+    unset_alias(turn.target, "candidate", reason=f"driftgate loop: {reason}", workspace=turn.ws)
