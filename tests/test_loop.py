@@ -69,13 +69,16 @@ def test_serve_feedback_rollback_drift_retrain(
         s.name for s in report.signals if s.verdict == "drift"
     }
 
-    # 4. Feedback becomes labels; retraining the few-shot set is gated, then applied.
+    # 4. Feedback becomes labels; retraining the few-shot set is gated, then the candidate
+    # alias points at a new prompt version bound to the new set (no workspace file written).
     cases = labeled_cases(ws, "cat")
     assert len(cases) == 300  # every answer was accepted or corrected
     outcome = retrain("cat@few", route="cat", workspace=root)
     assert outcome.passed and outcome.applied and outcome.labels.used == 300
     (change,) = outcome.artifacts
-    versions = {v.digest for v in Registry.of(ws).versions.list("fewshot", "cat")}
-    assert versions == {change.old_digest, change.new_digest}  # what served, what serves now
-    new_examples = (root / "prompts" / "fewshot" / "cat.yaml").read_text()
+    reg = Registry.of(ws)
+    versions = {v.digest for v in reg.versions.list("fewshot", "cat")}
+    assert versions == {change.old_digest, change.new_digest}  # what served, the candidate's
+    assert reg.aliases_of("prompt/cat") == {"candidate": outcome.candidate_digest}
+    new_examples = reg.find(change.version or "").model_dump_json()
     assert "CNP" in new_examples or "merchant" in new_examples  # served traffic taught it

@@ -1,8 +1,10 @@
-"""`driftgate.retrain`: labeled rows → candidate few-shot set / index corpus → gate → apply.
+"""`driftgate.retrain`: labeled rows → new few-shot set / index versions → a new prompt
+version bound to them → gate → the `candidate` alias; never a workspace file, never
+production.
 
-A small workspace on the in-process simulator (whose answers depend on the case, not on the
-prompt, so a candidate ties its baseline and the built-in non-inferiority gate passes) and a
-hashed character-trigram embedder registered as `fake/…`, so no model is loaded.
+A small workspace on the in-process simulator (a candidate ties or beats its baseline, so the
+built-in non-inferiority gate passes) and a hashed character-trigram embedder registered as
+`fake/…`, so no model is loaded.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import pytest
 from driftgate.artifacts.fewshot import load_fewshot
 from driftgate.embedding import Embedder, register_embedder
 from driftgate.errors import ConfigError
+from driftgate.registry import promote, resolve, rollback
+from driftgate.registry.binding import render_messages
 from driftgate.registry.core import Registry
 from driftgate.retrain import render_result, retrain
 from driftgate.router.log import Decision, Feedback, TrafficLog
@@ -135,59 +139,90 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return make_workspace(tmp_path / "ws")
 
 
-def test_fewshot_pass_applies_and_registers(ws: Path, tmp_path: Path) -> None:
+def aliases(root: Path) -> dict[str, str]:
+    return Registry.of(Workspace(root)).aliases_of("prompt/cat")
+
+
+def rendered(root: Path, ref: str, text: str = "NEW DINING PLACE 1") -> list[dict[str, str]]:
+    """The messages `ref` (a registry ref) sends, rendered as the serving path renders them."""
+    w = Workspace(root)
+    return render_messages(w, resolve(ref, workspace=w).definition, {"description": text})
+
+
+def test_fewshot_retrain_registers_a_bound_candidate(ws: Path, tmp_path: Path) -> None:
     labels = write_labels(tmp_path / "new.jsonl")
     old = load_fewshot(ws / "prompts/fewshot/cat.yaml")
+    before = snapshot(ws)
     result = retrain("cat@few", labels=[str(labels)], workspace=ws)
 
     assert result.passed and result.applied and result.exit_code == 0
     assert result.labels.rows == 10 and result.labels.leaked == 2 and result.labels.used == 8
+    base = Registry.of(Workspace(ws)).find("prompt/cat@1")
+    assert result.base == f"prompt/cat@1 ({base.digest})" and base.digest == result.base_digest
+    assert base.definition["fewshot"] == f"cat@{old.digest}"  # the base as it rendered
+    assert result.candidate == "prompt/cat@2"
     (change,) = result.artifacts
-    assert (change.kind, change.path, change.old_digest) == (
-        "fewshot",
-        "prompts/fewshot/cat.yaml",
-        old.digest,
+    assert (change.kind, change.old_digest, change.old_version) == ("fewshot", old.digest,
+                                                                    "fewshot/cat@1")  # fmt: skip
+    assert change.changed and change.version == "fewshot/cat@2"
+    # The workspace is untouched; the candidate pins the new set and `candidate` points at it.
+    assert snapshot(ws) == before
+    cand = Registry.of(Workspace(ws)).find(result.candidate)
+    assert cand.definition["fewshot"] == f"cat@{change.new_digest}"
+    assert cand.digest == result.candidate_digest != base.digest
+    assert aliases(ws) == {"candidate": cand.digest}  # production never moved
+    assert registered(ws, "fewshot", "cat") == {old.digest, change.new_digest}
+    new = Registry.of(Workspace(ws)).artifact(
+        Registry.of(Workspace(ws)).find(change.version or "")
     )
-    new = load_fewshot(ws / "prompts/fewshot/cat.yaml")
-    assert new.digest == change.new_digest != old.digest
     assert new.strategy == "diverse" and new.provenance.seed == 3
     assert "retrain" in (new.provenance.source or "") and "new.jsonl (10)" in new.provenance.source
     assert new.provenance.candidates == 4 + 8  # the old examples plus the usable new rows
-    # One example per label, as before; the leaked golden rows are nowhere in it.
     assert sorted(e.label for e in new.examples) == sorted(LABELS)
     descriptions = {e.input["description"] for e in new.examples}
     assert change.added == len(descriptions - {f"OLD {lab.upper()} SHOP" for lab in LABELS}) > 0
     assert not descriptions & {"anything", "merchant 2"}
-    # Both runs are stored; the new version is registered next to the old one.
-    assert result.baseline_run and result.candidate_run
-    assert (ws / "runs" / result.candidate_run).is_dir()
-    assert registered(ws, "fewshot", "cat") == {old.digest, new.digest}
-    assert result.registered == [change.version] and change.version == "fewshot/cat@2"
-    assert "applied: fewshot/cat@2" in render_result(result)
+    # The candidate renders its new examples; the base still renders the old ones.
+    assert rendered(ws, "prompt/cat@candidate") != rendered(ws, "prompt/cat@1")
+    assert "OLD DINING SHOP" in rendered(ws, "prompt/cat@1")[0]["content"]
+    # The move is audited like any other, with the retrain's verdict.
+    entry = Registry.of(Workspace(ws)).aliases.read().last_move
+    assert entry is not None and (entry.alias, entry.to_digest) == ("candidate", cand.digest)
+    assert entry.gate_passed is True and not entry.forced
+    text = render_result(result)
+    assert "candidate → prompt/cat@2" in text and "production is unchanged" in text
 
 
-def test_index_pass_extends_corpus_in_its_format(ws: Path, tmp_path: Path) -> None:
+def test_index_retrain_keeps_the_corpus_in_the_registry(ws: Path, tmp_path: Path) -> None:
     labels = write_labels(tmp_path / "new.jsonl", n=4, leaks=False)
-    before = (ws / "evalsets/shops.jsonl").read_bytes()
+    corpus = (ws / "evalsets/shops.jsonl").read_bytes()
     # A text the corpus already has is not added twice.
     with labels.open("a") as fh:
         fh.write(json.dumps({"id": "s1", "vars": {"description": "SHOP 1 dining"},
                              "expected": "dining"}) + "\n")  # fmt: skip
     result = retrain("cat@rag", labels=[labels], workspace=ws, suite="evalsets/main.suite.yaml")
 
-    assert result.applied
+    assert result.applied and result.candidate == "prompt/cat@2"
     (change,) = result.artifacts
     assert (change.kind, change.name, change.added, change.size) == ("index", "shops", 4, 12)
-    after = (ws / "evalsets/shops.jsonl").read_bytes()
-    assert after.startswith(before)  # the existing rows keep every byte
-    added = [json.loads(line) for line in after[len(before) :].splitlines()]
+    assert (ws / "evalsets/shops.jsonl").read_bytes() == corpus  # the workspace file: as it was
+    assert registered(ws, "index", "shops") == {change.old_digest, change.new_digest}
+    version = Registry.of(Workspace(ws)).artifact(
+        Registry.of(Workspace(ws)).find(change.version or "")
+    )
+    kept = ws / ".driftgate/registry/blobs" / f"{version.corpus_sha256}.jsonl"
+    added = [json.loads(line) for line in kept.read_bytes()[len(corpus) :].splitlines()]
+    assert kept.read_bytes().startswith(corpus) and len(added) == 4  # existing bytes kept
     assert added[0] == {"id": "n0", "text": "NEW GROCERIES PLACE 0", "label": "groceries"}
-    assert len(added) == 4
-    assert change.new_digest in registered(ws, "index", "shops")
-    assert change.old_digest in registered(ws, "index", "shops")  # from the baseline run
+    # The candidate retrieves the new rows; the base cannot.
+    cand = rendered(ws, "prompt/cat@candidate", "NEW GROCERIES PLACE 0")[0]["content"]
+    assert "NEW GROCERIES PLACE 0 is groceries" in cand
+    assert "NEW GROCERIES PLACE 0 is" not in rendered(ws, "prompt/cat@1", "NEW GROCERIES PLACE 0")[0][
+        "content"
+    ]
 
 
-def test_failing_gate_leaves_workspace_byte_identical(ws: Path, tmp_path: Path) -> None:
+def test_failing_gate_moves_nothing_and_writes_no_file(ws: Path, tmp_path: Path) -> None:
     (ws / "gates").mkdir()
     (ws / "gates" / "cat.yaml").write_text("floors:\n  - {metric: pass, min: 0.95}\n")
     labels = write_labels(tmp_path / "new.jsonl")
@@ -197,84 +232,118 @@ def test_failing_gate_leaves_workspace_byte_identical(ws: Path, tmp_path: Path) 
     assert not result.passed and not result.applied and result.exit_code == 1
     assert result.verdict is not None and [r.rule for r in result.verdict.failed] == ["floor"]
     assert snapshot(ws) == before
-    assert result.artifacts[0].new_digest not in registered(ws, "fewshot", "cat")
-    assert "not applied" in render_result(result)
+    assert aliases(ws) == {}  # the candidate version is registered, but no alias names it
+    assert result.candidate == "prompt/cat@2"
+    assert "gate failed: candidate not moved" in render_result(result)
 
 
-def test_dry_run_writes_nothing(ws: Path, tmp_path: Path) -> None:
+def test_dry_run_moves_no_alias(ws: Path, tmp_path: Path) -> None:
     labels = write_labels(tmp_path / "new.jsonl")
     before = snapshot(ws)
-    result = retrain("cat@rag", labels=[labels], workspace=ws, apply=False)
+    result = retrain("cat@rag", labels=[labels], workspace=ws, dry_run=True)
 
     assert result.passed and result.dry_run and not result.applied and result.exit_code == 0
-    assert result.artifacts[0].changed
-    assert snapshot(ws) == before
+    assert result.artifacts[0].changed and result.candidate is not None
+    assert snapshot(ws) == before and aliases(ws) == {}
     new_digest = result.artifacts[0].new_digest
-    assert new_digest not in registered(ws, "index", "shops")
-    # The candidate run built (and cached, in the shared cache) the extended index.
+    # The evaluation built (and cached, in the shared cache) the extended index.
     assert (ws / ".driftgate" / "cache" / "indexes" / f"{new_digest}.npz").is_file()
-    assert "would apply" in render_result(result)
+    assert "dry run: the gate passed; candidate not moved" in render_result(result)
 
 
-def test_candidate_run_is_never_evidence_for_the_prompt_digest(ws: Path, tmp_path: Path) -> None:
-    from driftgate.store.runs import RunStore
+def test_promote_then_rollback_restores_the_rendered_messages(ws: Path, tmp_path: Path) -> None:
+    """The loop's way back: production renders byte-identical messages before the retrain,
+    while the candidate waits, and after promoting the candidate and rolling back."""
+    w = Workspace(ws)
+    base = Registry.of(w).register(w.prompt("cat@few"))[0]
+    promote(f"prompt/cat@{base.seq}", to="production", force=True, skip_gate=True,
+            reason="first release", workspace=ws)  # fmt: skip
+    texts = ["NEW DINING PLACE 1", "merchant 3", "OLD RENT SHOP"]
+    before = [rendered(ws, "prompt/cat", t) for t in texts]
+    files = snapshot(ws)
 
-    result = retrain("cat@few", labels=[write_labels(tmp_path / "n.jsonl")], workspace=ws)
-    store = RunStore(ws / "runs")
-    base, cand = store.load(result.baseline_run or ""), store.load(result.candidate_run or "")
-    assert base.prompts[0].digest == cand.prompts[0].digest  # same prompt, other few-shot set
-    assert base.settings["suite"]["description"] != cand.settings["suite"]["description"]
-    assert cand.settings["metadata"]["retrain"]["role"] == "candidate"
+    result = retrain("cat@production", labels=[write_labels(tmp_path / "n.jsonl")], workspace=ws)
+    assert result.applied and result.base == f"prompt/cat@1 ({base.digest})"
+    assert [rendered(ws, "prompt/cat", t) for t in texts] == before  # production untouched
+    assert snapshot(ws) == files
+    # Even the workspace file changing does not change what production renders.
+    (ws / "prompts/fewshot/cat.yaml").write_text((ws / "prompts/fewshot/cat.yaml").read_text()
+                                                 .replace("OLD", "EDITED"))  # fmt: skip
+    assert [rendered(ws, "prompt/cat", t) for t in texts] == before
+
+    moved = promote(result.candidate or "", to="production", workspace=ws)
+    assert moved.moved and moved.verdict is not None and moved.verdict.passed
+    assert [rendered(ws, "prompt/cat", t) for t in texts] != before
+    rollback("prompt/cat", workspace=ws)
+    assert [rendered(ws, "prompt/cat", t) for t in texts] == before
 
 
-def test_route_feedback_is_collected_and_files_win_on_shared_ids(ws: Path, tmp_path: Path) -> None:
+def test_route_feedback_since_and_files_win_on_shared_ids(ws: Path, tmp_path: Path) -> None:
     log = TrafficLog(Workspace(ws), "cat")
+    t0 = time.time()
     for i, (desc, label) in enumerate(
-        [("ROUTE CAFE", "dining"), ("ROUTE BUS", "transport"), ("merchant 5", "dining")]
+        [("ROUTE CAFE", "dining"), ("ROUTE BUS", "transport"), ("merchant 5", "dining"),
+         ("ROUTE OLD", "rent")]
     ):
         log.decision(
             Decision(
-                id=f"r{i}", ts=time.time(), route="cat", route_digest="d", arm="production",
+                id=f"r{i}", ts=t0, route="cat", route_digest="d", arm="production",
                 prompt="cat@few", prompt_digest="p", model=MODEL, vars={"description": desc},
                 parsed=label,
             )
-        )  # fmt: skip
-        log.feedback(Feedback(request_id=f"r{i}", ts=time.time(), route="cat", verdict="accept"))
-    log.close()
+        )
+        ts = t0 - 100 if desc == "ROUTE OLD" else t0
+        log.feedback(Feedback(request_id=f"r{i}", ts=ts, route="cat", verdict="accept"))
+    log.close()  # fmt: skip
     labels = tmp_path / "fix.jsonl"
     labels.write_text(
         json.dumps({"id": "r1", "vars": {"description": "ROUTE BUS"}, "expected": "rent"}) + "\n"
     )
-    result = retrain("cat@few", route="cat", labels=[labels], workspace=ws, apply=False)
+    result = retrain(
+        "cat@few", route="cat", labels=[labels], workspace=ws, dry_run=True, since=t0 - 50
+    )
     c = result.labels
-    assert c.sources == {"route:cat": 3, str(labels): 1}
+    assert c.sources == {"route:cat": 3, str(labels): 1} and c.before_since == 1
     assert (c.rows, c.duplicates, c.leaked, c.used) == (4, 1, 1, 2)  # r2 = golden c005's vars
 
 
-def test_no_usable_labels_is_bad_input(ws: Path, tmp_path: Path) -> None:
+def test_no_usable_labels_is_bad_input_with_counts_that_add_up(ws: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no labeled data"):
         retrain("cat@few", workspace=ws)
-    with pytest.raises(ConfigError, match="no usable labeled rows"):
+    with pytest.raises(ConfigError, match="no usable labeled rows") as exc:
         retrain("cat@few", route="nothing-logged", workspace=ws)
+    assert "has no labeled feedback" in (exc.value.hint or "")
+    assert "--labels FILE" in (exc.value.hint or "")
     leaks = tmp_path / "leaks.jsonl"
     leaks.write_text(
         json.dumps({"id": "c003", "vars": {"description": "x"}, "expected": "rent"}) + "\n"
         + json.dumps({"id": "z", "vars": {"description": "y"}, "expected": "not-a-label"}) + "\n"
     )  # fmt: skip
-    with pytest.raises(ConfigError, match=r"1 in the golden sets, 1 without a label"):
+    with pytest.raises(ConfigError, match=r"2 read, 1 in the golden sets, 1 without a label"):
         retrain("cat@few", labels=[leaks], workspace=ws)
+    # Every row a golden case, passed twice: the duplicates are counted, the sum adds up,
+    # and the hint does not ask for the --labels that were given.
+    golden = ws / "evalsets" / "tx.jsonl"
+    with pytest.raises(ConfigError) as exc:
+        retrain("cat@few", labels=[golden, golden], workspace=ws)
+    assert "(48 read, 24 duplicate ids, 24 in the golden sets, 0 without" in exc.value.message
+    assert "golden sets" in (exc.value.hint or "") and "pass other --labels files" in (
+        exc.value.hint or ""
+    )
     with pytest.raises(ConfigError, match="labels file not found"):
         retrain("cat@few", labels=["missing.jsonl"], workspace=ws)
 
 
-def test_prompt_without_artifacts_has_nothing_to_retrain(ws: Path, tmp_path: Path) -> None:
+def test_bad_bases_and_aliases(ws: Path, tmp_path: Path) -> None:
     labels = write_labels(tmp_path / "new.jsonl")
     with pytest.raises(ConfigError, match="nothing to retrain") as exc:
         retrain("cat@zero", labels=[labels], workspace=ws)
     assert exc.value.exit_code == 2 and "cat.zero.yaml" in str(exc.value)
+    with pytest.raises(ConfigError, match="never moves 'production'"):
+        retrain("cat@few", labels=[labels], workspace=ws, alias="production")
 
 
-def test_labels_that_change_nothing_skip_the_runs(ws: Path, tmp_path: Path) -> None:
+def test_labels_that_change_nothing_make_no_candidate(ws: Path, tmp_path: Path) -> None:
     labels = tmp_path / "same.jsonl"
     labels.write_text(
         json.dumps(
@@ -284,9 +353,9 @@ def test_labels_that_change_nothing_skip_the_runs(ws: Path, tmp_path: Path) -> N
     )
     before = snapshot(ws)
     result = retrain("cat@rag", labels=[labels], workspace=ws)
-    assert result.passed and not result.applied and result.baseline_run is None
-    assert not result.artifacts[0].changed and snapshot(ws) == before
-    assert "nothing to apply" in render_result(result)
+    assert result.passed and not result.applied and result.candidate is None
+    assert not result.artifacts[0].changed and snapshot(ws) == before and aliases(ws) == {}
+    assert "nothing to evaluate" in render_result(result)
 
 
 def test_a_suite_of_several_models_needs_one_picked(ws: Path, tmp_path: Path) -> None:
@@ -296,7 +365,8 @@ def test_a_suite_of_several_models_needs_one_picked(ws: Path, tmp_path: Path) ->
     with pytest.raises(ConfigError, match="the suite runs 2 models") as exc:
         retrain("cat@few", labels=[labels], workspace=ws)
     assert "sim/perfect@v1" in str(exc.value)
-    result = retrain("cat@few", labels=[labels], workspace=ws, model="sim/perfect@v1", apply=False)
+    result = retrain("cat@few", labels=[labels], workspace=ws, model="sim/perfect@v1",
+                     dry_run=True)  # fmt: skip
     assert result.passed and result.verdict is not None
     assert result.verdict.rules[-1].baseline == 1.0  # gated on the perfect model alone
 
@@ -312,7 +382,7 @@ def test_index_rows_take_the_text_the_prompt_retrieves_on(ws: Path, tmp_path: Pa
             for i in range(4)
         )
     )  # fmt: skip
-    result = retrain("cat@rag", labels=[labels], workspace=ws, suite="evalsets/main.suite.yaml")
+    result = retrain("cat@rag", labels=[labels], workspace=ws, dry_run=True)
     (change,) = result.artifacts
     assert (change.added, change.skipped) == (4, 0)
-    assert b'"text": "WIDE SHOP 0"' in (ws / "evalsets/shops.jsonl").read_bytes()
+    assert "WIDE SHOP 0 is" in rendered(ws, result.candidate or "", "WIDE SHOP 0")[0]["content"]

@@ -68,6 +68,10 @@ class OutputSpec(Strict):
         return v
 
 
+# `NAME` or `NAME@SELECTOR` of a few-shot set / index (artifact names have no '/').
+_ARTIFACT_REF = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*(@[A-Za-z0-9_.\-]+)?$"
+
+
 class Prompt(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-/]+$")
     version: str | None = Field(None, description="Optional label; NAME@VERSION selects this file.")
@@ -76,8 +80,17 @@ class Prompt(Strict):
     params: Params = Field(default_factory=Params)
     messages: list[Message] = Field(min_length=1)
     output: OutputSpec = Field(default_factory=OutputSpec)
-    fewshot: str | None = Field(None, description="Name of a few-shot set exposed as `examples`.")
-    index: str | None = Field(None, description="Name of a retrieval index exposed as `retrieve`.")
+    fewshot: str | None = Field(
+        None,
+        pattern=_ARTIFACT_REF,
+        description="Few-shot set exposed as `examples`: NAME or NAME@SELECTOR (sequence "
+        "number, digest (prefix) or alias); pinned to NAME@DIGEST when the prompt is bound.",
+    )
+    index: str | None = Field(
+        None,
+        pattern=_ARTIFACT_REF,
+        description="Retrieval index exposed as `retrieve`: NAME or NAME@SELECTOR, as `fewshot`.",
+    )
 
     _source: Path | None = PrivateAttr(None)
 
@@ -89,9 +102,17 @@ class Prompt(Strict):
     def ref(self) -> str:
         return f"{self.name}@{self.version}" if self.version else self.name
 
+    @property
+    def bound(self) -> bool:
+        """Whether every artifact it reads is pinned to a digest (see `registry.binding`)."""
+        return all(is_pinned(r) for r in (self.fewshot, self.index) if r)
+
     @cached_property
     def digest(self) -> str:
-        """Version identity: hash of the normalized definition (not of file formatting)."""
+        """Version identity: hash of the normalized definition (not of file formatting).
+
+        Bound (`registry.binding.bind_prompt`), the definition names its few-shot set and
+        index by digest, so this identity covers everything the prompt renders."""
         # The `version` label and the description are names, not behaviour: relabelling a
         # file does not make a new version.
         return digest(
@@ -276,6 +297,28 @@ def load_prompt(path: Path) -> Prompt:
     prompt._source = path
     prompt._templates  # noqa: B018 - compile now so syntax errors surface at load time
     return prompt
+
+
+DIGEST_LENGTH = 12  # `_digest.digest`'s default: what registry versions are named by
+
+
+_PINNED = re.compile(rf"^[0-9a-f]{{{DIGEST_LENGTH},64}}$")
+
+
+def is_pinned(ref: str) -> bool:
+    """`categorize@<12+ hex digits>`: a reference to one content-addressed version."""
+    sel = artifact_selector(ref)
+    return sel is not None and bool(_PINNED.match(sel))
+
+
+def artifact_name(ref: str) -> str:
+    """`categorize@3` → `categorize` (a prompt's `fewshot:` / `index:` value)."""
+    return ref.partition("@")[0]
+
+
+def artifact_selector(ref: str) -> str | None:
+    """`categorize@3` → `3`; `categorize` → None."""
+    return ref.partition("@")[2] or None
 
 
 def parse_ref(ref: str) -> tuple[str, str | None]:

@@ -107,6 +107,12 @@ class Workspace:
         )
 
     def prompts(self) -> list[Prompt]:
+        """Every prompt file, bound (`registry.binding`): few-shot sets and indexes pinned."""
+        from .registry.binding import bind_prompt
+
+        return [bind_prompt(self, p) for p in self._unbound_prompts()]
+
+    def _unbound_prompts(self) -> list[Prompt]:
         from .prompt import load_prompt
 
         return [load_prompt(p) for p in self._prompt_files]
@@ -116,14 +122,20 @@ class Workspace:
 
         When no file carries the label, `NAME@N` (sequence number), `NAME@DIGEST` (a prefix
         of ≥ 4) and `NAME@ALIAS` (production, candidate, previous, …) resolve through the
-        registry: file labels win.
+        registry: file labels win. The prompt is bound: its few-shot set and index are
+        pinned to digests, so its `digest` covers everything it renders.
         """
+        from .registry.binding import bind_prompt
+
+        return bind_prompt(self, self._find_prompt(ref))
+
+    def _find_prompt(self, ref: str) -> Prompt:
         from .prompt import load_prompt, parse_ref
 
         if ref.endswith((".yaml", ".yml", ".json")):
             return load_prompt(self.inside(ref, what="prompt file"))
         name, version = parse_ref(ref)
-        matches = [p for p in self.prompts() if p.name == name]
+        matches = [p for p in self._unbound_prompts() if p.name == name]
         if version is not None:
             exact = [p for p in matches if p.version == version]
             if exact:
@@ -134,12 +146,14 @@ class Workspace:
             if registered is not None:
                 return registered
             raise UnknownNameError(
-                "prompt version", ref, [p.ref for p in matches] or [p.ref for p in self.prompts()]
+                "prompt version",
+                ref,
+                [p.ref for p in matches] or [p.ref for p in self._unbound_prompts()],
             )
         if len(matches) == 1:
             return matches[0]
         if not matches:
-            known = self.prompts()
+            known = self._unbound_prompts()
             raise UnknownNameError(
                 "prompt", ref, sorted({p.name for p in known} | {p.ref for p in known})
             )

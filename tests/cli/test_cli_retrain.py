@@ -103,19 +103,27 @@ def files(root: Path) -> dict[str, bytes]:
 
 def test_help_documents_exit_codes() -> None:
     out = CliRunner().invoke(app, ["retrain", "--help"]).output
-    assert "0 applied" in out and "1 gate failed" in out and "2 bad input" in out
-    assert "--dry-run" in out and "--route" in out and "--labels" in out
+    assert "0 candidate registered and alias set" in out
+    assert "1 gate failed" in out and "2 bad input" in out
+    for option in ("--dry-run", "--route", "--labels", "--since", "--alias"):
+        assert option in out
 
 
-def test_applies_few_shot_set_and_reports(ws: Path, capsys, monkeypatch) -> None:
+def test_registers_a_candidate_and_reports(ws: Path, capsys, monkeypatch) -> None:
+    before = files(ws)
     code, out, err = retrain(capsys, monkeypatch, "cat@few", "--labels", "new.jsonl")
     assert code == 0, err
     assert "5 read from new.jsonl (5)" in out and "1 in the golden sets (dropped)" in out
-    assert "fewshot/cat (prompts/fewshot/cat.yaml):" in out and "gate PASSED" in out
+    assert "(registered fewshot/cat@2)" in out and "gate PASSED" in out
     assert "1 examples new, 0 replaced, 4 in all" in out
-    assert out.rstrip().endswith("applied: fewshot/cat@2")
+    assert "candidate → prompt/cat@2; production is unchanged" in out
+    assert files(ws) == before
     # Strategy `first`, no seed: the old examples stay, in their order; the new label joins.
-    fs = yaml.safe_load((ws / "prompts/fewshot/cat.yaml").read_text())
+    from driftgate.registry.core import Registry
+    from driftgate.workspace import Workspace
+
+    reg = Registry.of(Workspace(ws))
+    fs = reg.find("fewshot/cat@2").definition
     assert [e["input"]["description"] for e in fs["examples"]] == [
         "OLD groceries",
         "OLD dining",
@@ -123,17 +131,22 @@ def test_applies_few_shot_set_and_reports(ws: Path, capsys, monkeypatch) -> None
         "NEW 3",
     ]
     assert fs["provenance"]["source"].startswith("retrain: previous set")
+    assert reg.find("prompt/cat@candidate").definition["fewshot"] == "cat@" + fs_digest(reg)
+
+
+def fs_digest(reg) -> str:  # type: ignore[no-untyped-def]
+    return reg.find("fewshot/cat@2").digest
 
 
 def test_unchanged_artifacts_exit_0_without_runs(ws: Path, capsys, monkeypatch) -> None:
     rows = [{"id": "z", "vars": {"description": "NEW X"}, "expected": "dining"}]
     Path("same.jsonl").write_text(json.dumps(rows[0]) + "\n")
     code, out, _ = retrain(capsys, monkeypatch, "cat@few", "--labels", "same.jsonl")
-    assert code == 0 and "fewshot/cat (prompts/fewshot/cat.yaml): unchanged" in out
-    assert "nothing to apply" in out and "gate" not in out and not (ws / "runs").exists()
+    assert code == 0 and "fewshot/cat: unchanged" in out
+    assert "nothing to evaluate" in out and "gate" not in out and not (ws / "runs").exists()
 
 
-def test_index_dry_run_json_writes_nothing(ws: Path, capsys, monkeypatch) -> None:
+def test_index_dry_run_json_moves_nothing(ws: Path, capsys, monkeypatch) -> None:
     before = files(ws)
     code, out, err = retrain(
         capsys, monkeypatch, "cat@rag", "--labels", "new.jsonl", "--dry-run", "--json"
@@ -142,33 +155,36 @@ def test_index_dry_run_json_writes_nothing(ws: Path, capsys, monkeypatch) -> Non
     data = json.loads(out)
     assert data["passed"] is True and data["applied"] is False and data["dry_run"] is True
     (art,) = data["artifacts"]
-    assert (art["kind"], art["path"], art["added"], art["size"]) == (
-        "index",
-        "evalsets/shops.csv",
-        4,
-        6,
-    )
-    assert data["baseline_run"] and data["candidate_run"] and data["labels"]["leaked"] == 1
+    assert (art["kind"], art["version"], art["added"], art["size"]) == ("index", "index/shops@2",
+                                                                        4, 6)  # fmt: skip
+    assert data["candidate"] == "prompt/cat@2" and data["base"].startswith("prompt/cat@1 (")
+    assert data["labels"]["leaked"] == 1 and data["alias"] == "candidate"
     assert files(ws) == before
+    assert not (ws / ".driftgate/registry/aliases.json").exists()
 
 
-def test_index_applies_in_csv_format(ws: Path, capsys, monkeypatch) -> None:
+def test_index_candidate_keeps_the_csv_format(ws: Path, capsys, monkeypatch) -> None:
     code, out, err = retrain(capsys, monkeypatch, "cat@rag", "--labels", "new.jsonl")
     assert code == 0, err
-    assert "4 corpus rows added, 6 in all" in out and "applied: index/shops@2" in out
+    assert "4 corpus rows added, 6 in all" in out and "(registered index/shops@2)" in out
     assert (ws / "evalsets/shops.csv").read_text() == (
+        "text,label\nSHOP A,groceries\nSHOP B,dining\n"
+    )
+    (kept,) = [p for p in (ws / ".driftgate/registry/blobs").iterdir()
+               if p.read_text().count("\n") == 7]  # fmt: skip
+    assert kept.suffix == ".csv" and kept.read_text() == (
         "text,label\nSHOP A,groceries\nSHOP B,dining\n"
         "NEW 0,groceries\nNEW 1,dining\nNEW 2,transport\nNEW 3,rent\n"
     )
 
 
-def test_failing_gate_exits_1_and_writes_nothing(ws: Path, capsys, monkeypatch) -> None:
+def test_failing_gate_exits_1_and_moves_nothing(ws: Path, capsys, monkeypatch) -> None:
     (ws / "gates").mkdir()
     (ws / "gates/default.yaml").write_text("floors:\n  - {metric: category, min: 0.99}\n")
     before = files(ws)
     code, out, _ = retrain(capsys, monkeypatch, "cat@few", "--labels", "new.jsonl")
     assert code == 1
-    assert "gate FAILED" in out and "not applied: the gate failed" in out
+    assert "gate FAILED" in out and "gate failed: candidate not moved" in out
     assert files(ws) == before
 
 
@@ -181,3 +197,6 @@ def test_bad_input_exits_2(ws: Path, capsys, monkeypatch) -> None:
     assert code == 2 and "no usable labeled rows" in err
     code, _, err = retrain(capsys, monkeypatch, "cat@few", "--labels", "nope.jsonl")
     assert code == 2 and "labels file not found" in err
+    code, _, err = retrain(capsys, monkeypatch, "cat@few", "--labels", "new.jsonl",
+                           "--alias", "production")  # fmt: skip
+    assert code == 2 and "never moves 'production'" in err

@@ -234,6 +234,22 @@ class RetrievalIndex:
         tests inject a cheap one. Pass `embedder_id` with a custom `embed` so its vectors are
         stored under their own identity (default: `custom:<function name>`).
         """
+        corpus = _corpus_path(spec, Path(workspace_root))
+        return cls.build_from_corpus(spec, corpus, cache_dir, embed=embed, embedder_id=embedder_id)
+
+    @classmethod
+    def build_from_corpus(
+        cls,
+        spec: IndexSpec,
+        corpus: Path,
+        cache_dir: Path | str,
+        *,
+        embed: EmbedFn | None = None,
+        embedder_id: str | None = None,
+        expected_digest: str | None = None,
+    ) -> RetrievalIndex:
+        """`build` on a corpus file given by path: the workspace's, or the copy the registry
+        keeps of an older version's corpus (`expected_digest` then checks it is that one)."""
         if embed is None:
             from ..embedding import embed as _default_embed
             from ..embedding import embedder_id as _default_embedder_id
@@ -246,8 +262,13 @@ class RetrievalIndex:
             embedder_id = embedder_id or _default_embedder_id(model)
         elif embedder_id is None:
             embedder_id = f"custom:{getattr(embed, '__qualname__', type(embed).__name__)}"
-        corpus = _corpus_path(spec, Path(workspace_root))
         digest = index_digest(spec, _file_sha256(corpus), embedder_id)
+        if expected_digest is not None and digest != expected_digest:
+            raise ConfigError(
+                f"index {spec.name!r}: rebuilding version {expected_digest} gives {digest} "
+                f"(embedder now {embedder_id!r})",
+                hint="the embedder's weights changed since this version was registered",
+            )
         path = Path(cache_dir) / "indexes" / f"{digest}.npz"
         if path.is_file():
             loaded = cls._read(path, spec, embed)

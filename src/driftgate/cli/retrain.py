@@ -1,4 +1,5 @@
-"""`driftgate retrain`: rebuild a prompt's few-shot set / index from new labels, gate, apply."""
+"""`driftgate retrain`: new few-shot set / index versions from new labels, a prompt version
+bound to them, gated against the base; `candidate` points at it when the gate passes."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from ._common import JsonOption, WorkspaceOption, print_json, workspace
 @app.command("retrain")
 def retrain_cmd(
     prompt: str = typer.Argument(
-        ..., help="The prompt whose artifacts to rebuild: NAME or NAME@VERSION (a file's label)."
+        ...,
+        help="The base prompt: NAME@LABEL (a file's version label) or a registry ref "
+        "(NAME@production, NAME@3).",
     ),
     route: str = typer.Option(
         None, "--route", help="Take labeled rows from this route's user feedback."
@@ -29,17 +32,27 @@ def retrain_cmd(
     model: str = typer.Option(
         None, "--model", "-m", help="The model to gate on, when the suite runs several."
     ),
+    since: float = typer.Option(
+        None, "--since", help="Only route feedback logged after this unix time counts."
+    ),
+    alias: str = typer.Option(
+        "candidate", "--alias", help="The alias a passing candidate is pointed at."
+    ),
     dry_run: bool = typer.Option(
-        False, "--dry-run", help="Build, evaluate and gate, but write nothing."
+        False, "--dry-run", help="Build, register, evaluate and gate, but move no alias."
     ),
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
-    """Rebuild a prompt's few-shot set and/or index from new labeled data, evaluate it
-    against the current one, and apply it if the gate passes.
+    """Register new few-shot set / index versions built from new labeled data and a prompt
+    version bound to them, evaluate it against the base on the suite, and point the
+    `candidate` alias at it if the gate passes. Never writes workspace files and never
+    moves production (promote the candidate for that).
 
-    Exit codes: 0 applied (or, with --dry-run, would apply), 1 gate failed (nothing
-    written), 2 bad input (no labels, nothing to retrain).
+    Exit codes: 0 candidate registered and alias set, 1 gate failed, 2 bad input.
+    With --dry-run, 0 means the gate passed (no alias moved); 0 also when the labels
+    change nothing (no new version). A failed gate moves no alias; bad input is no
+    labels, nothing to retrain, a bad alias.
     """
     from ..retrain import render_result, retrain
 
@@ -50,7 +63,9 @@ def retrain_cmd(
         suite=suite,
         workspace=workspace(ws_path),
         model=model,
-        apply=not dry_run,
+        since=since,
+        dry_run=dry_run,
+        alias=alias,
     )
     if json_out:
         print_json(result.model_dump(mode="json"))

@@ -177,7 +177,10 @@ def build_plan(
         )
     where = str(suite_path) if suite_path else "suite"
 
-    prompt_objs = [ws.prompt(ref) for ref in suite_obj.prompts]
+    from ..registry.binding import bind_prompt
+
+    # Bound: each arm's identity (manifest, results) covers its few-shot set and index.
+    prompt_objs = [bind_prompt(ws, ws.prompt(ref)) for ref in suite_obj.prompts]
     arms: list[Arm] = []
     for p in prompt_objs:
         model_cfgs = suite_obj.models or ([ModelConfig(id=p.model)] if p.model else [])
@@ -302,34 +305,11 @@ def _file_size(path: Path) -> int:
 
 
 def artifact_context(ws: Workspace, prompt: Prompt) -> dict[str, Any]:
-    """Few-shot examples and the retrieval function a prompt's template can use."""
-    ctx: dict[str, Any] = {}
-    if prompt.fewshot:
-        from ..artifacts.fewshot import load_fewshot
+    """Few-shot examples and the retrieval function a prompt's template can use: the exact
+    versions its bound refs pin (an unbound prompt is bound first), from the workspace
+    files when they are those versions, else from the registry (`registry.binding`)."""
+    if not prompt.fewshot and not prompt.index:
+        return {}
+    from ..registry.binding import render_context
 
-        path = artifact_file(ws, "fewshot", prompt.fewshot, prompt)
-        fs = load_fewshot(path)
-        ctx["examples"] = [e.model_dump(mode="json") for e in fs.examples]
-    if prompt.index:
-        from ..artifacts.index import load_index
-
-        path = artifact_file(ws, "indexes", prompt.index, prompt)
-        index = load_index(path, workspace_root=ws.root, cache_dir=ws.cache_dir)
-        ctx["retrieve"] = index.retrieve
-    return ctx
-
-
-def artifact_file(ws: Workspace, folder: str, name: str, prompt: Prompt) -> Path:
-    from .._files import find_in_folder
-    from ..errors import UnknownNameError
-
-    try:
-        return find_in_folder(
-            ws.prompts_dir / folder, name, "few-shot set" if folder == "fewshot" else "index"
-        )
-    except UnknownNameError as exc:
-        raise ConfigError(
-            f"prompt {prompt.ref} references {name!r}, which is not in {ws.prompts_dir / folder}",
-            path=prompt.source,
-            hint=exc.hint,
-        ) from None
+    return render_context(ws, prompt)

@@ -49,6 +49,11 @@ class Registry:
         from ..prompt import Prompt
 
         if isinstance(obj, Prompt):
+            from .binding import bind_prompt
+
+            # What is stored is the bound definition (few-shot set and index pinned by
+            # digest, and registered), so the version renders the same messages forever.
+            obj = bind_prompt(self.workspace, obj)
             # A registry version relabelled for a run (`prompt_of`) is found by its identity
             # before its (relabelled) definition is looked at.
             existing = self.versions.get("prompt", obj.name, obj.digest)
@@ -67,9 +72,15 @@ class Registry:
     def register_index(
         self, spec: Any, *, source: Path | str | None = None, embedder: str | None = None
     ) -> tuple[VersionRecord, bool]:
-        from .kinds import describe_index
+        from .blobs import store_file
+        from .kinds import IndexVersion, describe_index
 
-        return self._register(describe_index(spec, self.workspace.root, embedder), source)
+        described = describe_index(spec, self.workspace.root, embedder)
+        version = IndexVersion.model_validate(described[3])
+        # The corpus bytes are kept (by their hash) before the version that names them, so
+        # every registered index version can be rebuilt after its corpus file changed.
+        store_file(self.root, self.workspace.inside(spec.corpus), version.corpus_sha256)
+        return self._register(described, source)
 
     def _register(self, described: tuple[str, str, str, dict[str, Any]], source: Path | str | None):
         kind, name, digest, definition = described

@@ -4,7 +4,8 @@
 |---------|-----------------------------------------------------|-----------------------------------|
 | prompt  | `Prompt` fields                                     | `Prompt.digest`                   |
 | fewshot | `FewShotSet` fields                                 | `FewShotSet.digest`               |
-| index   | `IndexSpec` + corpus sha256 + embedder id           | `index_digest(...)` (as built)    |
+| index   | `IndexSpec` + corpus sha256 + embedder id (+ the    | `index_digest(...)` (as built)    |
+|         | corpus bytes, kept under `blobs/<sha256>`)          |                                   |
 | route   | `RouteSpec` fields                                  | `RouteSpec.digest`                |
 
 Each digest is the one the artifact module computes itself, so a run's manifest, a built
@@ -40,6 +41,9 @@ class IndexVersion(Strict):
     spec: dict[str, Any]
     corpus_sha256: str
     embedder: str
+    # The corpus file's suffix (its format): the bytes are kept as `blobs/<sha256><suffix>`.
+    # None in versions registered before corpora were kept.
+    corpus_suffix: str | None = None
 
     def index_spec(self) -> IndexSpec:
         from ..artifacts.index import IndexSpec
@@ -99,13 +103,23 @@ def describe_index(spec: IndexSpec, workspace_root: Path, embedder: str | None =
         spec=spec.model_dump(mode="json"),
         corpus_sha256=h.hexdigest(),
         embedder=embedder or embedder_identity(spec.embedder),
+        corpus_suffix=corpus.suffix.lower(),
     )
     return "index", spec.name, version.digest, version.model_dump(mode="json")
 
 
 def embedder_identity(name: str) -> str:
     """The id `RetrievalIndex.build` pins for an embedder name (the name itself when the
-    embedding module is not installed), so registry and index cache share digests."""
+    embedding module is not installed), so registry and index cache share digests.
+
+    A built-in embedder's id comes from its pinned checksum, without its weights: binding a
+    prompt to an index must not need the model pulled (only searching the index does)."""
+    from ..models import MODELS
+
+    key = name.lower().removeprefix("sentence-transformers/")
+    spec = MODELS.get(key)
+    if spec is not None and spec.kind == "embedder":
+        return f"{key}@sha256:{spec.sha256[:16]}"  # what `embedding.get_embedder` names it
     try:
         from ..embedding import embedder_id  # type: ignore[attr-defined]
     except ImportError:

@@ -8,6 +8,15 @@ A promotion reads where the alias points, runs the gate (slow: seconds to minute
 moves the alias under the lock only if it still points where it did (compare-and-swap):
 two concurrent promotions of one alias cannot both win, and neither overwrites a version
 it was not gated against.
+
+Few-shot sets and indexes have no `production` to move. A prompt version pins the exact
+few-shot set and index it renders (by digest, `binding.py`), so what serves is chosen
+by the prompt's aliases alone: moving `production` of `fewshot/NAME` or rolling it back
+would change nothing that serves, and is refused with what to do instead (`driftgate
+retrain` registers a prompt version bound to a new set and points its `candidate` at it;
+promote that prompt version, roll back the prompt). Other labels of a few-shot set or
+index (e.g. `stable`) may be set: a prompt file that names `fewshot: NAME@stable` binds to
+what the label points at when it is loaded, which makes it a new prompt identity.
 """
 
 from __future__ import annotations
@@ -23,6 +32,8 @@ from ._fs import pause, whoami
 from .aliases import PREVIOUS, PRODUCTION, AliasMoved, AliasState, AuditEntry, check_alias
 from .core import Registry
 from .versions import VersionNotFound, parse_ref
+
+ANY = object()  # `promote(expect=ANY)`: no compare-and-swap over the caller's step
 
 
 class GateFailed(DriftgateError):
@@ -62,11 +73,17 @@ def promote(
     policy: GatePolicy | Path | str | None = None,
     model: str | None = None,
     workspace: Workspace | Path | str | None = None,
+    verdict: GateVerdict | None = None,
+    expect: str | None | object = ANY,
 ) -> MoveResult:
     """Point alias `to` at the version `ref` names, after the gate passes (see module doc).
 
     `force` (with a `reason`) promotes despite a failing verdict; `skip_gate` (also needs
     `force` and `reason`) does not evaluate it. Both are recorded in the audit log.
+    `verdict`: the caller gated already (e.g. `retrain`, against the version it was built
+    from); it is recorded instead of evaluating the policy again, and must have passed.
+    `expect`: the digest (or None: unset) the alias must still point at, read by the
+    caller before its own evaluation (compare-and-swap over the caller's whole step).
     Raises GateFailed (exit 1), AliasMoved, VersionNotFound or ConfigError (exit 2).
     """
     from ..gate import find_policy, load_policy
@@ -84,10 +101,18 @@ def promote(
         raise ConfigError("--force needs --reason TEXT: an override is recorded with its why")
     if skip_gate and not force:
         raise ConfigError("--skip-gate needs --force --reason TEXT")
+    _refuse_pinned_kind(r.kind, r.name, to)
     state = reg.aliases.read()
     cand = reg.find(r, state=state)
     target = cand.target
     expected = state.of(target).get(to)
+    if expect is not ANY and expected != expect:
+        raise AliasMoved(
+            f"{to} of {target} moved while you were evaluating: it pointed to "
+            f"{_show(reg, cand.kind, cand.name, expect)}, now to "  # type: ignore[arg-type]
+            f"{_show(reg, cand.kind, cand.name, expected)}; nothing moved",
+            hint="run again: the evaluation must start from what is there now",
+        )
     from_seq = _seq(reg, cand.kind, cand.name, expected)
     if expected == cand.digest:
         return MoveResult(
@@ -100,9 +125,11 @@ def promote(
             to_seq=cand.seq,
             message=f"{to} of {target} already points to {cand.ref}; nothing moved",
         )
-    verdict = None
     note = None
-    if skip_gate:
+    if verdict is not None:
+        if not verdict.passed and not force:
+            raise GateFailed(verdict)
+    elif skip_gate:
         note = "gate skipped (--skip-gate)"
     elif cand.kind != "prompt":
         note = f"not gated: {cand.kind} versions have no eval gate yet"
@@ -182,6 +209,7 @@ def rollback(
             f"rollback takes KIND/NAME, not a version ({target!r})",
             hint="to move production to a given version: driftgate promote",
         )
+    _refuse_pinned_kind(r.kind, r.name, PRODUCTION)
     who = whoami(reg.workspace.root)
     moved: dict[str, str] = {}
 
@@ -262,6 +290,22 @@ def unset_alias(
         entry=entry,
         from_digest=entry.from_digest if entry else None,
         message=f"{alias} of {r.target} " + ("removed" if entry else "was not set"),
+    )
+
+
+def _refuse_pinned_kind(kind: str, name: str, alias: str) -> None:
+    """Few-shot sets and indexes are served only through the prompt versions that pin
+    them: their `production` would be an alias that does nothing (see module doc)."""
+    if kind not in ("fewshot", "index") or alias not in (PRODUCTION, PREVIOUS):
+        return
+    what = "few-shot set" if kind == "fewshot" else "index"
+    raise ConfigError(
+        f"{kind}/{name} has no production to move: prompt versions pin their {what} by "
+        "digest, so this alias would change nothing that serves",
+        hint=f"`driftgate retrain PROMPT` registers a prompt version bound to a new {what} "
+        "and points its `candidate` alias at it; promote that prompt version "
+        "(`driftgate promote prompt/NAME@candidate`), or roll back the prompt "
+        "(`driftgate rollback prompt/NAME`)",
     )
 
 

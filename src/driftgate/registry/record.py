@@ -4,7 +4,11 @@ Where the workspace keeps each kind:
 
     prompts/**/*.yaml          prompt          (except the two folders below)
     prompts/fewshot/*.yaml     fewshot
-    prompts/indexes/*.yaml     index           (the corpus file's bytes are part of the version)
+    prompts/indexes/*.yaml     index           (the corpus file's bytes are part of the version
+                                                and kept under registry/blobs/)
+
+A prompt is registered bound (`binding.py`): its definition pins the few-shot set and index
+it renders by digest, and those versions are registered with it.
     routes/*.yaml              route
 """
 
@@ -139,41 +143,40 @@ def record_run_artifacts(
 ) -> list[VersionRecord]:
     """Register every artifact a run uses, so nothing evaluated is lost when a file changes.
 
-    Takes the engine's `Plan` (preferred: prompts as loaded, plus the few-shot sets and
-    indexes they reference) or a `RunManifest` (prompts whose source file still hashes to
-    the digest the run recorded). Cheap when nothing changed: one `stat` per prompt.
+    Takes the engine's `Plan` (preferred: its bound prompts, plus the few-shot sets and
+    indexes they pin) or a `RunManifest` (prompts whose source file still binds to the
+    digest the run recorded). Cheap when nothing changed: a few `stat`s per prompt.
     """
     reg = Registry.of(workspace)
     ws = reg.workspace
     out: list[VersionRecord] = []
     seen: set[str] = set()
-    for prompt, context in _prompts_of(ws, run):
+    for prompt in _prompts_of(ws, run):
         if prompt.digest in seen:
             continue
         seen.add(prompt.digest)
-        out.append(reg.register(prompt)[0])
-        if prompt.fewshot:
-            from ..artifacts.fewshot import find_fewshot
-
-            out.append(reg.register(find_fewshot(ws.prompts_dir, prompt.fewshot))[0])
-        if prompt.index:
-            # The index the run built: its spec and embedder id give exactly its digest.
-            built = getattr(context.get("retrieve"), "__self__", None)
-            if built is not None and hasattr(built, "embedder_id"):
-                out.append(reg.register_index(built.spec, embedder=built.embedder_id)[0])
-            else:
-                from ..artifacts.index import find_index_spec
-
-                out.append(reg.register_index(find_index_spec(ws.prompts_dir, prompt.index))[0])
+        # Registering binds the prompt, which registers the few-shot set and index
+        # versions it pins (an index with its corpus bytes).
+        record = reg.register(prompt)[0]
+        out.append(record)
+        for kind in ("fewshot", "index"):
+            ref = record.definition.get(kind)
+            if ref:
+                name, _, digest = ref.partition("@")
+                found = reg.versions.get(kind, name, digest)
+                if found is not None:
+                    out.append(found)
     return out
 
 
-def _prompts_of(ws: Workspace, run: Any) -> list[tuple[Any, dict[str, Any]]]:
-    """(prompt, the arm's template context) of a Plan's arms or a manifest's prompts."""
+def _prompts_of(ws: Workspace, run: Any) -> list[Any]:
+    """The (bound) prompts of a Plan's arms, or of a manifest whose prompt files still bind
+    to the digest the run recorded."""
     arms = getattr(run, "arms", None)
     if arms is not None:  # a Plan
-        return [(arm.prompt, arm.context) for arm in arms]
+        return [arm.prompt for arm in arms]
     from ..prompt import load_prompt
+    from .binding import bind_prompt
 
     out = []
     for info in run.prompts:  # a RunManifest
@@ -181,7 +184,7 @@ def _prompts_of(ws: Workspace, run: Any) -> list[tuple[Any, dict[str, Any]]]:
             continue
         path = ws.path(info.source)
         if path.is_file():
-            prompt = load_prompt(path)
+            prompt = bind_prompt(ws, load_prompt(path))
             if prompt.digest == info.digest:
-                out.append((prompt, {}))
+                out.append(prompt)
     return out

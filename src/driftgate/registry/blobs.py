@@ -1,0 +1,77 @@
+"""Content-addressed file contents kept by the registry: the corpus bytes of index versions.
+
+    .driftgate/registry/blobs/<sha256><suffix>     e.g. 3f2a…e9.jsonl
+
+An index version's digest covers its corpus file's sha256, but the corpus itself lives in
+the workspace and moves on (a retrain extends it, a person edits it). Keeping the bytes
+here, under their own hash, lets any registered index version be rebuilt after the file
+changed. The suffix is kept because it tells the corpus reader the format. A blob is
+written once (temp file + rename), never rewritten, and verified when read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..store._atomic import write_atomic
+
+_SUFFIXES = (".jsonl", ".json", ".yaml", ".yml", ".csv")
+
+
+def blobs_dir(registry_root: Path) -> Path:
+    return Path(registry_root) / "blobs"
+
+
+def _suffix(suffix: str) -> str:
+    suffix = suffix.lower()
+    if suffix not in _SUFFIXES:
+        raise ConfigError(
+            f"unsupported corpus format {suffix!r}", hint="use .jsonl, .json, .yaml or .csv"
+        )
+    return suffix
+
+
+def blob_path(registry_root: Path, sha256: str, suffix: str) -> Path:
+    return blobs_dir(registry_root) / f"{sha256}{_suffix(suffix)}"
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def store_blob(registry_root: Path, data: bytes, suffix: str) -> tuple[str, Path]:
+    """Keep `data` under its sha256 (once); returns (sha256, path)."""
+    sha = sha256_bytes(data)
+    path = blob_path(registry_root, sha, suffix)
+    if not path.is_file():
+        write_atomic(path, data)
+    return sha, path
+
+
+def store_file(registry_root: Path, source: Path, sha256: str | None = None) -> Path:
+    """Keep a file's bytes; `sha256` (when the caller hashed it already) is checked."""
+    data = Path(source).read_bytes()
+    sha, path = store_blob(registry_root, data, Path(source).suffix)
+    if sha256 is not None and sha != sha256:
+        raise ConfigError(
+            f"changed while being registered (sha256 {sha256[:12]}… → {sha[:12]}…)",
+            path=source,
+            hint="register it again",
+        )
+    return path
+
+
+def read_blob(registry_root: Path, sha256: str, suffix: str) -> Path:
+    """The path of a stored blob, verified against its name."""
+    path = blob_path(registry_root, sha256, suffix)
+    if not path.is_file():
+        raise ConfigError(
+            f"the registry has no stored corpus {sha256[:12]}… ({path})",
+            hint="index versions registered before corpora were kept cannot be rebuilt once "
+            "their corpus file changed; restore the file, or register a new version",
+        )
+    if sha256_bytes(path.read_bytes()) != sha256:
+        raise ConfigError("stored corpus does not match its hash (altered?)", path=path)
+    return path
