@@ -172,9 +172,7 @@ def test_fewshot_retrain_registers_a_bound_candidate(ws: Path, tmp_path: Path) -
     assert cand.digest == result.candidate_digest != base.digest
     assert aliases(ws) == {"candidate": cand.digest}  # production never moved
     assert registered(ws, "fewshot", "cat") == {old.digest, change.new_digest}
-    new = Registry.of(Workspace(ws)).artifact(
-        Registry.of(Workspace(ws)).find(change.version or "")
-    )
+    new = Registry.of(Workspace(ws)).artifact(Registry.of(Workspace(ws)).find(change.version or ""))
     assert new.strategy == "diverse" and new.provenance.seed == 3
     assert "retrain" in (new.provenance.source or "") and "new.jsonl (10)" in new.provenance.source
     assert new.provenance.candidates == 4 + 8  # the old examples plus the usable new rows
@@ -217,9 +215,10 @@ def test_index_retrain_keeps_the_corpus_in_the_registry(ws: Path, tmp_path: Path
     # The candidate retrieves the new rows; the base cannot.
     cand = rendered(ws, "prompt/cat@candidate", "NEW GROCERIES PLACE 0")[0]["content"]
     assert "NEW GROCERIES PLACE 0 is groceries" in cand
-    assert "NEW GROCERIES PLACE 0 is" not in rendered(ws, "prompt/cat@1", "NEW GROCERIES PLACE 0")[0][
-        "content"
-    ]
+    assert (
+        "NEW GROCERIES PLACE 0 is"
+        not in rendered(ws, "prompt/cat@1", "NEW GROCERIES PLACE 0")[0]["content"]
+    )
 
 
 def test_failing_gate_moves_nothing_and_writes_no_file(ws: Path, tmp_path: Path) -> None:
@@ -282,13 +281,24 @@ def test_route_feedback_since_and_files_win_on_shared_ids(ws: Path, tmp_path: Pa
     log = TrafficLog(Workspace(ws), "cat")
     t0 = time.time()
     for i, (desc, label) in enumerate(
-        [("ROUTE CAFE", "dining"), ("ROUTE BUS", "transport"), ("merchant 5", "dining"),
-         ("ROUTE OLD", "rent")]
+        [
+            ("ROUTE CAFE", "dining"),
+            ("ROUTE BUS", "transport"),
+            ("merchant 5", "dining"),
+            ("ROUTE OLD", "rent"),
+        ]
     ):
         log.decision(
             Decision(
-                id=f"r{i}", ts=t0, route="cat", route_digest="d", arm="production",
-                prompt="cat@few", prompt_digest="p", model=MODEL, vars={"description": desc},
+                id=f"r{i}",
+                ts=t0,
+                route="cat",
+                route_digest="d",
+                arm="production",
+                prompt="cat@few",
+                prompt_digest="p",
+                model=MODEL,
+                vars={"description": desc},
                 parsed=label,
             )
         )

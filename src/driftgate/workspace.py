@@ -108,9 +108,12 @@ class Workspace:
 
     def prompts(self) -> list[Prompt]:
         """Every prompt file, bound (`registry.binding`): few-shot sets and indexes pinned."""
+        prompts = self._unbound_prompts()
+        if not any(p.fewshot or p.index for p in prompts):
+            return prompts
         from .registry.binding import bind_prompt
 
-        return [bind_prompt(self, p) for p in self._unbound_prompts()]
+        return [bind_prompt(self, p) for p in prompts]
 
     def _unbound_prompts(self) -> list[Prompt]:
         from .prompt import load_prompt
@@ -125,9 +128,12 @@ class Workspace:
         registry: file labels win. The prompt is bound: its few-shot set and index are
         pinned to digests, so its `digest` covers everything it renders.
         """
+        prompt = self._find_prompt(ref)
+        if not prompt.fewshot and not prompt.index:
+            return prompt  # nothing to pin (and the registry is not imported)
         from .registry.binding import bind_prompt
 
-        return bind_prompt(self, self._find_prompt(ref))
+        return bind_prompt(self, prompt)
 
     def _find_prompt(self, ref: str) -> Prompt:
         from .prompt import load_prompt, parse_ref

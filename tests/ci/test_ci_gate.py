@@ -255,3 +255,26 @@ def test_golden_set_with_no_case_in_common_is_gated_without_a_baseline(repo: Pat
     assert [r.status for r in arm.verdict.rules if r.rule == "non_inferiority"] == ["skip"]
     assert report.exit_code == 0
     assert any(line.startswith("::warning ") and "no base arm" in line for line in lines)
+
+
+def test_few_shot_sets_are_covered_by_the_prompt_digest(repo: Path) -> None:
+    """A prompt's digest is bound to its few-shot set: the head's run answers for the base
+    exactly when the set is the same, with no git check of the set's file."""
+    (repo / "prompts" / "fewshot").mkdir()
+    (repo / "prompts" / "fewshot" / "cat.yaml").write_text(
+        "examples: [{input: {description: a}, output: groceries}]\n"
+    )
+    edit(repo, "prompts/cat.yaml", "version: v1\n", "version: v1\nfewshot: cat\n")
+    commit(repo, "show an example")
+    git(repo, "branch", "-f", "main", "HEAD")  # the base has the few-shot set
+    edit(repo, "prompts/cat.yaml", "version: v1\n", "version: v1\ndescription: reworded\n")
+    commit(repo, "describe the prompt")
+    [first] = gate(repo).suites[0].arms
+    assert first.baseline_source == "stored" and first.baseline_run == first.head_run
+
+    edit(repo, "prompts/fewshot/cat.yaml", "description: a", "description: b")
+    commit(repo, "another example")
+    [arm] = gate(repo).suites[0].arms
+    # The head renders another example: its run cannot answer for the base, whose version
+    # (the set with `a`) the first gate's head run evaluated.
+    assert arm.head_run != first.head_run and arm.baseline_run == first.head_run

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 import driftgate.cli.retrain  # noqa: F401 - registers `retrain` (until cli/__init__ maps it)

@@ -220,22 +220,13 @@ class RetrievalIndex:
     # ---- building and loading ---------------------------------------------------------
     @classmethod
     def build(
-        cls,
-        spec: IndexSpec,
-        workspace_root: Path | str,
-        cache_dir: Path | str,
-        *,
-        embed: EmbedFn | None = None,
-        embedder_id: str | None = None,
+        cls, spec: IndexSpec, workspace_root: Path | str, cache_dir: Path | str, **kw: Any
     ) -> RetrievalIndex:
-        """Embed the corpus (or reload the stored version with the same digest).
-
-        `embed(texts) -> array` defaults to `driftgate.embedding.embed(texts, model=spec.embedder)`;
-        tests inject a cheap one. Pass `embedder_id` with a custom `embed` so its vectors are
-        stored under their own identity (default: `custom:<function name>`).
-        """
-        corpus = _corpus_path(spec, Path(workspace_root))
-        return cls.build_from_corpus(spec, corpus, cache_dir, embed=embed, embedder_id=embedder_id)
+        """Embed the workspace's corpus (or reload the stored version with the same digest);
+        keywords as `build_from_corpus`."""
+        return cls.build_from_corpus(
+            spec, _corpus_path(spec, Path(workspace_root)), cache_dir, **kw
+        )
 
     @classmethod
     def build_from_corpus(
@@ -248,8 +239,13 @@ class RetrievalIndex:
         embedder_id: str | None = None,
         expected_digest: str | None = None,
     ) -> RetrievalIndex:
-        """`build` on a corpus file given by path: the workspace's, or the copy the registry
-        keeps of an older version's corpus (`expected_digest` then checks it is that one)."""
+        """Embed a corpus file (the workspace's, or the registry's copy of an older version's
+        corpus: `expected_digest` checks it is that version), or reload the stored vectors.
+
+        `embed(texts) -> array` defaults to `driftgate.embedding.embed(texts, model=spec.embedder)`;
+        tests inject a cheap one. Pass `embedder_id` with a custom `embed` so its vectors are
+        stored under their own identity (default: `custom:<function name>`).
+        """
         if embed is None:
             from ..embedding import embed as _default_embed
             from ..embedding import embedder_id as _default_embedder_id

@@ -4,17 +4,17 @@ when there are none, an evaluation of the base commit in a temporary git worktre
 An arm's results can be reused from any stored run that is *provably the same
 experiment*: a finished run of the same suite settings (all but the prompt list), the same
 golden-set digests and case selection, with an arm of the same prompt digest on the same
-model. Prompt and golden-set digests are in every manifest; what they do not cover — the
-few-shot set, the index definition and its corpus that a prompt reads — is checked through
-git: the run's recorded revision must hold the same file contents (blob ids), and a run
-made from a dirty work tree never qualifies for such a prompt.
+model. Prompt and golden-set digests are in every manifest, and a prompt's digest is that
+of its bound definition (`registry.binding`), which pins its few-shot set and index
+(corpus included) by digest: equal digests render the same messages, so no file needs
+checking besides.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .._digest import digest
@@ -22,16 +22,15 @@ from ..engine.plan import Arm, Plan, build_plan
 from ..store.records import CaseResult, RunManifest
 from ..store.runs import RunStore
 from ..workspace import Settings, Workspace, load_settings
-from .changes import CONFIG_SUFFIXES
-from .git import Repo, blob_id
+from .git import Repo
 
 
 @dataclass
 class ArmSpec:
-    """What identifies one arm's results among stored runs."""
+    """What identifies one arm's results among stored runs (its bound prompt's digest
+    and its model)."""
 
     arm: Arm
-    deps: dict[str, str | None] = field(default_factory=dict)  # repo path → blob id
 
     @property
     def name(self) -> str:
@@ -75,43 +74,14 @@ def suite_key(suite_data: dict) -> str:
 def plan_side(ws: Workspace, suite_path: Path, repo: Repo) -> SidePlan:
     """Plan a suite in a workspace (the head's, a snapshot's or a worktree's)."""
     plan = build_plan(suite_path, workspace=ws)
-    prefix = repo.prefix + "/" if repo.prefix else ""
-    arms = []
-    for arm in plan.arms:
-        deps: dict[str, str | None] = {}
-        for path in _artifact_files(ws, arm):
-            try:
-                relpath = path.resolve().relative_to(ws.root).as_posix()
-            except ValueError:
-                continue
-            deps[prefix + relpath] = blob_id(path)
-        arms.append(ArmSpec(arm, deps))
     data = plan.suite.model_dump(mode="json", exclude_defaults=False)
     return SidePlan(
         plan=plan,
         suite_rel=Path(suite_path).resolve().relative_to(ws.root).as_posix(),
         suite_key=suite_key(data),
         evalsets={es.name: es.digest() for es in plan.evalsets},
-        arms=arms,
+        arms=[ArmSpec(arm) for arm in plan.arms],
     )
-
-
-def _artifact_files(ws: Workspace, arm: Arm) -> list[Path]:
-    """Files the arm reads that its prompt digest does not cover."""
-    out = []
-    for name, folder in ((arm.prompt.fewshot, "fewshot"), (arm.prompt.index, "indexes")):
-        if not name:
-            continue
-        for suffix in CONFIG_SUFFIXES:
-            p = ws.prompts_dir / folder / f"{name}{suffix}"
-            if p.is_file():
-                out.append(p)
-                if folder == "indexes":
-                    from ..artifacts import load_index_spec
-
-                    out.append(ws.inside(load_index_spec(p).corpus, what="corpus"))
-                break
-    return out
 
 
 def pair_arms(head: list[ArmSpec], base: list[ArmSpec]) -> list[ArmSpec | None]:
@@ -173,10 +143,6 @@ class StoredRuns:
             for md in m.models
         ):
             return False
-        if arm.deps:
-            if not m.git_revision or m.git_dirty is not False:
-                return False
-            return self.repo.blob_ids(m.git_revision, list(arm.deps)) == arm.deps
         return True
 
 

@@ -209,6 +209,7 @@ def suite_dependencies(ws: Workspace, suite_path: Path, policy: Path | None = No
         ):
             ref = data.get(key)
             if isinstance(ref, str):
+                ref = ref.partition("@")[0]  # `NAME@SELECTOR`: the workspace file is NAME's
                 names.add(ref)
                 for suffix in CONFIG_SUFFIXES:
                     deps.files.add(rel(ws, prompt_dir / folder / f"{ref}{suffix}"))

@@ -147,7 +147,11 @@ def promote_cmd(
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
-    """Gate a version, then point an alias at it (the old production becomes `previous`)."""
+    """Gate a version, then point an alias at it (the old production becomes `previous`).
+
+    Few-shot sets and indexes have no production: prompt versions pin them by digest, so
+    promote the prompt version bound to a new set (`driftgate retrain` registers one).
+    """
     from ..gate import render_verdict
     from ..registry import GateFailed, promote
 
@@ -185,7 +189,12 @@ def rollback_cmd(
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
-    """Move production back to previous (and previous to the rolled-back version)."""
+    """Move production back to previous (and previous to the rolled-back version).
+
+    A prompt version pins its few-shot set and index, so rolling back the prompt restores
+    exactly the messages that served before; few-shot sets and indexes are not rolled back
+    on their own.
+    """
     from ..registry import rollback
 
     result = rollback(target, reason=reason, workspace=workspace(ws_path))

@@ -177,10 +177,9 @@ def build_plan(
         )
     where = str(suite_path) if suite_path else "suite"
 
-    from ..registry.binding import bind_prompt
-
-    # Bound: each arm's identity (manifest, results) covers its few-shot set and index.
-    prompt_objs = [bind_prompt(ws, ws.prompt(ref)) for ref in suite_obj.prompts]
+    # Bound (by `ws.prompt`): each arm's identity (manifest, results) covers its few-shot
+    # set and index.
+    prompt_objs = [ws.prompt(ref) for ref in suite_obj.prompts]
     arms: list[Arm] = []
     for p in prompt_objs:
         model_cfgs = suite_obj.models or ([ModelConfig(id=p.model)] if p.model else [])
