@@ -189,6 +189,8 @@ def test_fewshot_retrain_registers_a_bound_candidate(ws: Path, tmp_path: Path) -
     assert entry.gate_passed is True and not entry.forced
     text = render_result(result)
     assert "candidate → prompt/cat@2" in text and "production is unchanged" in text
+    assert result.summary.startswith(f"prompt/cat@2 from {result.base}: PASS ")
+    assert result.summary.endswith("; candidate → prompt/cat@2")
 
 
 def test_index_retrain_keeps_the_corpus_in_the_registry(ws: Path, tmp_path: Path) -> None:

@@ -272,7 +272,6 @@ def index_version(ws: Workspace, ref: str) -> RetrievalIndex:
     """The retrieval index a bound ref pins: built from the workspace files when they are
     that version, else from the registry (its cached vectors, or its kept corpus)."""
     from ..artifacts.index import RetrievalIndex
-    from .blobs import read_blob
     from .kinds import IndexVersion, rebuild
 
     name, digest = artifact_name(ref), artifact_selector(ref)
@@ -294,16 +293,30 @@ def index_version(ws: Workspace, ref: str) -> RetrievalIndex:
         index = RetrievalIndex._read(vectors, spec, lambda texts: _embed(texts, model=model))
         if index is not None and index.digest == version.digest:
             return index
-    if version.corpus_suffix is None:
-        raise ConfigError(
-            f"index {ref} was registered before corpora were kept, and its corpus file "
-            "has changed since: it cannot be rebuilt",
-            hint="restore the corpus file, or bind the prompt to a newer index version",
-        )
-    corpus = read_blob(ws.state_dir / "registry", version.corpus_sha256, version.corpus_suffix)
+    corpus = kept_corpus(ws, ref, version)
     return RetrievalIndex.build_from_corpus(
         spec, corpus, ws.cache_dir, expected_digest=version.digest
     )
+
+
+def kept_corpus(ws: Workspace, ref: str, version: Any) -> Path:
+    """The registry's copy of an index version's corpus. A version registered before
+    corpora were kept has no suffix on record: its bytes are found by hash alone, when
+    a later registration of the same corpus kept them."""
+    from .blobs import blobs_dir, read_blob
+
+    root = ws.state_dir / "registry"
+    suffix = version.corpus_suffix
+    if suffix is None:
+        found = sorted(blobs_dir(root).glob(f"{version.corpus_sha256}.*"))
+        if not found:
+            raise ConfigError(
+                f"index {ref} was registered before corpora were kept, and its corpus file "
+                "has changed since: it cannot be rebuilt",
+                hint="restore the corpus file, or bind the prompt to a newer index version",
+            )
+        suffix = found[0].suffix
+    return read_blob(root, version.corpus_sha256, suffix)
 
 
 def render_context(ws: Workspace, prompt: Prompt) -> dict[str, Any]:

@@ -66,6 +66,20 @@ class RetrainResult(Strict):
     def exit_code(self) -> int:
         return 0 if self.passed else 1
 
+    @property
+    def summary(self) -> str:
+        """One line: what was built from what, the gate, and the alias (for audit logs)."""
+        if self.candidate is None:
+            return f"no new version from {self.base}: the rebuilt artifacts equal its own"
+        gate = self.verdict.summary() if self.verdict is not None else "not gated"
+        if self.applied:
+            done = f"{self.alias} → {self.candidate}"
+        elif not self.passed:
+            done = f"{self.alias} not moved"
+        else:
+            done = f"dry run, {self.alias} not moved"
+        return f"{self.candidate} from {self.base}: {gate}; {done}"
+
 
 def retrain(
     prompt: str,

@@ -135,8 +135,7 @@ def index_base(ws: Workspace, ref: str) -> tuple[IndexSpec, Path, IndexVersion]:
     files when they are that version, else the registry's version and kept corpus."""
     from ..errors import ConfigError
     from ..prompt import artifact_name, artifact_selector
-    from ..registry.binding import record_of, workspace_index
-    from ..registry.blobs import read_blob
+    from ..registry.binding import kept_corpus, record_of, workspace_index
     from ..registry.kinds import IndexVersion, rebuild
 
     name, digest = artifact_name(ref), artifact_selector(ref)
@@ -148,14 +147,7 @@ def index_base(ws: Workspace, ref: str) -> tuple[IndexSpec, Path, IndexVersion]:
     except ConfigError:
         pass
     version = rebuild(record_of(ws, "index", ref))
-    if version.corpus_suffix is None:
-        raise ConfigError(
-            f"index {ref} was registered before corpora were kept and its corpus file changed "
-            "since: retrain cannot extend it",
-            hint="bind the prompt to a current index version (e.g. `index: NAME`) first",
-        )
-    corpus = read_blob(ws.state_dir / "registry", version.corpus_sha256, version.corpus_suffix)
-    return version.index_spec(), corpus, version
+    return version.index_spec(), kept_corpus(ws, ref, version), version
 
 
 def index_candidate(ws: Workspace, base: Prompt, rows: list[dict[str, Any]]) -> ArtifactChange:
