@@ -4,8 +4,13 @@ instant rollback, and the lock-free serving read path.
     .driftgate/registry/                 (under the workspace's state_dir)
       prompt/<name>/<digest>.json        one immutable file per version (seq, source, git rev)
       fewshot/… index/… route/…
+      blobs/<sha256>.<ext>               index corpora, kept by content (blobs.py)
       aliases.json                       alias → digest per artifact, checksummed
       audit.jsonl                        every alias move: who, when, from, to, why, verdict
+
+A prompt version pins the few-shot set and index it renders by digest (binding.py), so
+its identity covers everything it renders and `rollback prompt/NAME` restores exactly what
+served; few-shot sets and indexes have no production of their own (moves.py).
 
 Python:
 

@@ -232,7 +232,7 @@ def render_result(result: RetrainResult) -> str:
     c = result.labels
     since = f", {c.before_since} older feedback not read" if c.before_since else ""
     lines = [
-        f"retrain {result.prompt}: base {result.base} (suite {result.suite})",
+        f"retrain {result.prompt}: base {result.base}, suite {result.suite}",
         f"  labeled rows: {c.rows} read from {describe_sources(c) or 'nothing'}{since}; "
         f"{c.duplicates} duplicate ids, {c.leaked} in the golden sets (dropped), "
         f"{c.unusable} without a label of the prompt; {c.used} used",
