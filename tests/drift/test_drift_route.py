@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import run_main
 from drift_helpers import (
     set_provider,
     sim_workspace,
     sklearn_loaded,  # noqa: F401 - a fixture (imports scikit-learn in setup)
 )
 
+from conftest import run_main
 from driftgate.drift import check_drift
 from driftgate.errors import ConfigError
 from driftgate.registry import promote, register_artifacts
