@@ -11,7 +11,7 @@ import pytest
 
 from driftgate.drift import check_traffic
 from driftgate.registry.core import Registry
-from driftgate.retrain import retrain
+from driftgate.retraining import retrain
 from driftgate.router import Router, current_weights, labeled_cases, traffic_records
 from driftgate.router.replay import ReplayRequest, replay
 from driftgate.workspace import Workspace

@@ -23,7 +23,8 @@ from driftgate.errors import ConfigError
 from driftgate.registry import promote, resolve, rollback
 from driftgate.registry.binding import render_messages
 from driftgate.registry.core import Registry
-from driftgate.retrain import render_result, retrain
+from driftgate.report.retrain import render_result
+from driftgate.retraining import retrain
 from driftgate.router.log import Decision, Feedback, TrafficLog
 from driftgate.workspace import Workspace
 

@@ -92,7 +92,7 @@ _LAZY = {
     "register_artifacts": "driftgate.registry.record",
     "evaluate_gate": "driftgate.gate",
     "Router": "driftgate.router",
-    "retrain": "driftgate.retrain",
+    "retrain": "driftgate.retraining",
     "GatePolicy": "driftgate.gate",
     "GateVerdict": "driftgate.gate",
 }

@@ -54,7 +54,8 @@ def retrain_cmd(
     change nothing (no new version). A failed gate moves no alias; bad input is no
     labels, nothing to retrain, a bad alias.
     """
-    from ..retrain import render_result, retrain
+    from ..report.retrain import render_result
+    from ..retraining import retrain
 
     result = retrain(
         prompt,

@@ -46,7 +46,7 @@ def new_labels(turn: _Turn) -> list[dict[str, Any]]:
 
 def retrain_candidate(turn: _Turn, labels: list[dict[str, Any]]) -> Candidate:
     """Retrain the baseline arm's prompt from the new labels into the `candidate` alias."""
-    from ..retrain import retrain
+    from ..retraining import retrain
 
     outcome = retrain(
         turn.baseline.prompt,
