@@ -67,8 +67,9 @@ def retrain_candidate(turn: _Turn, labels: list[dict[str, Any]]) -> Candidate:
 
 
 def pending_candidate(turn: _Turn) -> Candidate | None:
-    """A `candidate` alias set by a retrain after the last version and never put on the
-    route: what a turn killed between its retrain and its shadow move left behind."""
+    """A `candidate` alias that is neither production nor a reverted version: set by a
+    retrain whose turn died before its shadow move, or by hand (`driftgate promote
+    prompt/NAME@N --to candidate`). The loop takes it from the shadow step on."""
     from ..registry.core import Registry
 
     reg = Registry(turn.ws)
@@ -77,9 +78,21 @@ def pending_candidate(turn: _Turn) -> Candidate | None:
     if digest is None or digest == aliases.get(PRODUCTION) or digest in turn.state.rejected:
         return None
     record = reg.versions.get("prompt", turn.prompt_name, digest)
-    if record is None or record.created_at <= turn.state.labels_since:
+    if record is None:
         return None
-    return Candidate(record.ref, digest, None, True, "resumed")
+    return Candidate(record.ref, digest, None, True, "set by a retrain or by hand")
+
+
+def candidate_whereabouts(turn: _Turn) -> Literal["in flight", "production", "gone"]:
+    """Where the registry has the candidate in flight: still `candidate`, already
+    `production`, or neither (its alias was unset or moved to another version)."""
+    from ..registry.core import Registry
+
+    aliases = Registry(turn.ws).aliases_of(turn.target)
+    digest = turn.state.candidate_digest
+    if aliases.get(PRODUCTION) == digest:
+        return "production"
+    return "in flight" if aliases.get("candidate") == digest else "gone"
 
 
 # ---- the route's live weights --------------------------------------------------------------
@@ -201,4 +214,5 @@ def revert_candidate(turn: _Turn, reason: str) -> None:
         shadow_arms=[],
         reason=f"loop: revert {turn.state.candidate}: {reason}",
     )
-    unset_alias(turn.target, "candidate", reason=f"driftgate loop: {reason}", workspace=turn.ws)
+    if candidate_whereabouts(turn) == "in flight":  # never unset a version set since by hand
+        unset_alias(turn.target, "candidate", reason=f"driftgate loop: {reason}", workspace=turn.ws)

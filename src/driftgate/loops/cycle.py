@@ -136,7 +136,8 @@ def run_loop(
     spec = load_route_ref(ws, route)
     with locked(loop_dir(ws, spec.name) / ".loop.lock"):
         turn = _Turn(ws, spec, dry_run=dry_run, progress=progress, now=time.time())
-        {"idle": _idle, "shadow": _shadow, "canary": _canary}[turn.state.phase](turn)
+        if turn.state.phase == "idle" or not _settled_elsewhere(turn):
+            {"idle": _idle, "shadow": _shadow, "canary": _canary}[turn.state.phase](turn)
         turn.save()
         return turn.result
 
@@ -148,7 +149,7 @@ def _idle(turn: _Turn) -> None:
     policy = turn.policy
     resumed = serving.pending_candidate(turn)
     if resumed is not None:  # a turn that crashed after the retrain, before the shadow
-        _to_shadow(turn, resumed, note="resumed: the candidate alias was set by a retrain")
+        _to_shadow(turn, resumed, note="the candidate alias was set outside a turn")
         return
     reasons: list[str] = []
     if policy.provider_drift:
@@ -196,12 +197,10 @@ def _provider_drift(turn: _Turn) -> list[str]:
         progress=turn.progress,
     )
     state.last_drift_check_at = turn.now
-    if state.rebaseline:
+    if check.status == "baseline_recorded":
+        why = "after the promotion" if state.rebaseline else "first check"
         state.rebaseline = False
-        turn.log(
-            "drift-baseline",
-            f"provider-drift baseline recorded after the promotion (check {check.id})",
-        )
+        turn.log("drift-baseline", f"provider-drift baseline recorded, {why} (check {check.id})")
         return []
     fired = sorted({s.name for arm in check.arms for s in arm.signals if s.verdict == "drift"})
     if check.alert:
@@ -276,6 +275,20 @@ def _to_shadow(turn: _Turn, candidate: serving.Candidate, *, note: str) -> None:
 
 
 # ---- shadow and canary: act on the route's evidence --------------------------------------
+
+
+def _settled_elsewhere(turn: _Turn) -> bool:
+    """The candidate in flight was already promoted or taken off its alias — by a turn that
+    died before writing its state, or by hand (`driftgate promote`, `registry unset`).
+    Finish the bookkeeping (weights back on the baseline arm) instead of judging again."""
+    where = serving.candidate_whereabouts(turn)
+    if where == "in flight":
+        return False
+    if where == "production":
+        _promote(turn, "production already points at the candidate")
+    else:
+        _revert(turn, "the candidate alias no longer points at it")
+    return True
 
 
 def _shadow(turn: _Turn) -> None:
