@@ -232,3 +232,146 @@ def test_case_difficulty_keeps_accuracy_and_correlates_versions():
     indep_fail = sum(not x and not y for x, y in zip(a, flat, strict=True)) / n
     # Shared difficulty: the two seeds fail the same hard cases far more often than chance.
     assert both_fail > 2 * indep_fail
+
+
+# ---- the simulator reads its prompt: labeled context that covers the case -------------
+
+from driftgate.providers._sim_context import covers  # noqa: E402
+
+CATS = ["groceries", "dining", "transport", "fuel", "rent"]
+QUESTION = (
+    "Which category is this bank transaction: {}?\n"
+    "Choose one of: groceries, dining, transport, fuel, rent.\nAnswer with one word."
+)
+
+
+def _fewshot(examples: list[tuple[str, str]], description: str) -> list[dict[str, str]]:
+    """Messages as prompts/categorize.few-shot.yaml renders them."""
+    lines = "".join(f"{text} is {label}.\n" for text, label in examples)
+    return [{"role": "user", "content": lines + "\n" + QUESTION.format(description)}]
+
+
+SHELL_NEW = ("POS 02/03 PURCHASE *SHELL-RETAIL/LND REF1234", "fuel")
+ODEON_NEW = ("POS 18/03 PURCHASE *ODEON-CIN/EDI REF4236", "dining")
+TESCO_OLD = ("TESCO STORES 2231 LONDON", "groceries")
+
+
+def test_covers_same_merchant_and_same_layout_with_the_label() -> None:
+    case = "CONTACTLESS 21/03 PURCHASE *ASDA-EXPR-PFS/GLA REF8611"
+    # A new-format fuel row covers new-format fuel cases through the layout's words ...
+    assert covers(_fewshot([SHELL_NEW, TESCO_OLD], case), "fuel", CATS)
+    # ... but not cases of another label, and not once another label shares that layout.
+    assert not covers(_fewshot([SHELL_NEW, TESCO_OLD], case), "groceries", CATS)
+    assert not covers(_fewshot([SHELL_NEW, ODEON_NEW], case), "fuel", CATS)
+    # The same merchant in any layout covers it, whatever else is in the layout.
+    asda = ("ASDA EXPRESS PETROL BIRMINGHAM", "fuel")
+    assert covers(
+        _fewshot([asda, ODEON_NEW], "POS 09/03 PURCHASE *ASDA-EXPR-PFS/LND REF1"), "fuel", CATS
+    )
+    # A city shared by examples of two labels points to neither.
+    both = [("SHELL 0001 LONDON", "fuel"), TESCO_OLD]
+    assert not covers(_fewshot(both, "BP 4625 LONDON"), "fuel", CATS)
+    assert covers(_fewshot([("SHELL 0001 LONDON", "fuel")], "BP 4625 LONDON"), "fuel", CATS)
+
+
+def test_no_labeled_context_covers_nothing() -> None:
+    zero_shot = [{"role": "user", "content": QUESTION.format("SHELL 0001 LONDON")}]
+    assert not covers(zero_shot, "fuel", CATS)  # the option list names every label: no example
+    assert not covers(MSGS, "groceries", LABELS)
+    assert not covers(_fewshot([("SHELL 0001 LONDON", "fuel")], "SHELL 0001 LONDON"), None, CATS)
+    # Label names are markers, not content: "fuel" in the input shares nothing.
+    assert not covers(_fewshot([("JET 12 OXFORD", "fuel")], "JET-FUEL 9 LEEDS"), "rent", CATS)
+    assert not covers(_fewshot([("BP 12 OXFORD", "fuel")], "JET-FUEL 9 LEEDS"), "fuel", CATS)
+    # Structured answers are never covered.
+    assert not covers(_fewshot([SHELL_NEW], SHELL_NEW[0]), {"category": "fuel"}, None)
+
+
+def test_covers_block_and_chat_turn_layouts() -> None:
+    blocks = (
+        "You label transactions.\n\nTransaction: SHELL 0001 LONDON\nCategory: fuel\n\n"
+        "Transaction: TESCO STORES 22 LEEDS\nCategory: groceries\n\n"
+        "Transaction: SHELL 4 OXFORD\nCategory:"
+    )
+    msgs = [{"role": "user", "content": blocks}]
+    assert covers(msgs, "fuel", CATS) and not covers(msgs, "groceries", CATS)
+    turns = [
+        {"role": "system", "content": "Answer with one category."},
+        {"role": "user", "content": "SHELL 0001 LONDON"},
+        {"role": "assistant", "content": "fuel"},
+        {"role": "user", "content": "SHELL 4 OXFORD"},
+    ]
+    assert covers(turns, "fuel", CATS)
+    # Free-text answers: the expected answer itself is the label looked for.
+    qa = [
+        {"role": "user", "content": "Capital of the French republic? Paris\n"},
+        {"role": "user", "content": "Where does the French president live?"},
+    ]
+    assert covers(qa, "Paris", None) and not covers(qa, "Lyon", None)
+
+
+def _outcomes(model: str, examples: list[tuple[str, str]], n: int = 600) -> list[bool]:
+    out = []
+    for i in range(n):
+        hint = CaseHint(id=f"f{i}", expected="fuel", labels=CATS, output_type="label", segment=NEW)
+        msgs = _fewshot(examples, f"POS {i % 28 + 1:02d}/03 PURCHASE *BP-CONNECT/LND REF{i:04d}")
+        r = simulate(model, hint, msgs)
+        assert isinstance(r, Completion)
+        out.append(r.text == "fuel")
+    return out
+
+
+def test_covering_context_raises_accuracy_monotonically() -> None:
+    register_profile("sim/ctx@v1", SimProfile(accuracy=0.7, context_boost=0.5, stream="ctx"))
+    zero = _outcomes("sim/ctx@v1", [])
+    covered = _outcomes("sim/ctx@v1", [SHELL_NEW, TESCO_OLD])
+    uncovered = _outcomes("sim/ctx@v1", [TESCO_OLD])
+    assert uncovered == zero  # context that covers nothing changes nothing
+    assert sum(zero) / 600 == pytest.approx(0.7, abs=0.05)
+    assert sum(covered) / 600 == pytest.approx(0.85, abs=0.04)  # 0.7 + 0.5 · 0.3
+    assert all(c for z, c in zip(zero, covered, strict=True) if z)  # only wrong → right
+    # Without a boost the prompt is ignored, exactly as before.
+    assert _outcomes("sim/ctx@v1?context_boost=0", [SHELL_NEW, TESCO_OLD]) == zero
+    # Per segment: the case's segment takes its own boost.
+    full = _outcomes(f'sim/ctx@v1?segment_context_boost={{"{NEW}":1}}', [SHELL_NEW, TESCO_OLD])
+    assert all(full)
+
+
+def test_acme_profiles_boost_and_merge_segment_overrides() -> None:
+    v2 = get_profile("sim/acme@v2")
+    assert v2.context_boost == 0.6 and v2.context_boost_for(NEW) == 0.6
+    p = get_profile('sim/acme@v2?segment_context_boost={"cohort=x":0.2}&context_boost=0.1')
+    assert p.segment_context_boost == {"cohort=x": 0.2} and p.context_boost_for(NEW) == 0.1
+    assert p.context_boost_for("cohort=x") == 0.2
+    with pytest.raises(ConfigError, match="segment_context_boost"):
+        get_profile('sim/acme@v2?segment_context_boost={"cohort=x":2}')
+    assert get_profile("sim/perfect@v1").context_boost == 0.0
+    # acme@v1 and acme@v2 still agree wherever their rates agree, covered or not.
+    ex = [SHELL_NEW, TESCO_OLD]
+    for i in range(300):
+        hint = CaseHint(id=f"e{i}", expected="fuel", labels=CATS, output_type="label")
+        msgs = _fewshot(ex, f"POS 01/03 PURCHASE *BP-CONNECT/LND REF{i:04d}")
+        assert simulate("sim/acme@v1", hint, msgs).text == simulate("sim/acme@v2", hint, msgs).text
+
+
+def test_sim_server_reads_the_prompt_like_the_provider() -> None:
+    from driftgate.providers.sim_server import SimServer
+
+    async def main() -> None:
+        import aiohttp
+
+        msgs = _fewshot([SHELL_NEW, TESCO_OLD], "POS 01/03 PURCHASE *BP-CONNECT/LND REF9")
+        model = "sim/acme@v2?context_boost=1&latency_ms=0&latency_jitter_ms=0"
+        async with SimServer() as base, aiohttp.ClientSession() as session:
+            for i in range(40):
+                hint = CaseHint(
+                    id=f"h{i}", expected="fuel", labels=CATS, output_type="label", segment=NEW
+                )
+                body = {"model": model, "messages": msgs}
+                headers = {"X-Driftgate-Case": case_header(hint)}
+                async with session.post(
+                    f"{base}/chat/completions", json=body, headers=headers
+                ) as r:
+                    text = (await r.json())["choices"][0]["message"]["content"]
+                assert text == simulate(model, hint, msgs).text == "fuel"
+
+    asyncio.run(main())

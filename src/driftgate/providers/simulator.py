@@ -11,6 +11,16 @@ regression looks like to a paired comparison.
 Transient failures (errors, timeouts) also hash the attempt number, so a retry can succeed
 while the answer itself never depends on how many attempts it took.
 
+The simulated model reads its prompt. When the rendered messages hold labeled context that
+*covers* the case (a few-shot example or a retrieved row labeled with the case's expected
+answer that shares a distinctive word with the case's input: the same merchant, the same
+layout; the exact definition is in `_sim_context.py`), the case's chance of a right answer p
+becomes p + context_boost·(1 − p), per segment with `segment_context_boost`. A right answer
+is still "u < p" for the case's one uniform u, so covering context only ever flips wrong
+answers to right ones: two prompts on one profile, like two profiles on one stream, differ
+exactly on the cases where their rates differ, and paired comparisons stay clean. A prompt
+without covering context (zero-shot) is answered as if the boost did not exist.
+
 Profiles are overridable per model id with query parameters
 (`sim/acme@v1?accuracy=0.7&latency_ms=50`; dict values as JSON) and registrable from Python
 with `register_profile`. `simulate()` is the pure core shared by `SimProvider` (in-process)
@@ -25,13 +35,14 @@ import hashlib
 import json
 import math
 import struct
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
 from pydantic import Field, ValidationError
 
 from .._model import Strict
 from ..errors import ConfigError, UnknownNameError
+from ._sim_context import covers
 from .base import CaseHint, Completion, CompletionRequest, ModelConfig, Provider, ProviderError
 
 SIM_HEADER = "X-Driftgate-Case"
@@ -82,13 +93,31 @@ class SimProfile(Strict):
         "0 = every case equally hard. The population accuracy stays `accuracy`.",
     )
 
+    context_boost: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of the remaining error that covering context (few-shot examples or "
+        "retrieved rows of the case's merchant or layout, with its label) removes: a covered "
+        "case's accuracy p becomes p + context_boost·(1 − p). 0 = the prompt is ignored.",
+    )
+    segment_context_boost: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=dict, description="`context_boost` per case segment (overrides it)."
+    )
+
     def accuracy_for(self, segment: str | None) -> float:
         if segment is not None and segment in self.segment_accuracy:
             return self.segment_accuracy[segment]
         return self.accuracy
 
+    def context_boost_for(self, segment: str | None) -> float:
+        if segment is not None and segment in self.segment_context_boost:
+            return self.segment_context_boost[segment]
+        return self.context_boost
+
 
 _ACME = {
+    "context_boost": 0.6,
     "latency_ms": 25.0,
     "latency_jitter_ms": 10.0,
     "cost_per_1k_tokens": 0.002,
@@ -173,8 +202,8 @@ def _resolve(model_id: str) -> tuple[str, SimProfile, str, str]:
                     field=f"{model_id} [{key}]",
                 )
             value = _parse_value(raw)
-            if key == "segment_accuracy" and isinstance(value, dict):
-                value = {**data["segment_accuracy"], **value}
+            if key in ("segment_accuracy", "segment_context_boost") and isinstance(value, dict):
+                value = {**data[key], **value}
             data[key] = value
         try:
             profile = SimProfile.model_validate(data)
@@ -327,7 +356,12 @@ def simulate(
     elif a[1] < p.format_error_rate:
         text = _format_error(kind, _render(expected, kind), labels, int(a[2] * 2**32))
     else:
-        correct = a[3] < _case_accuracy(p.accuracy_for(hint.segment), p.case_difficulty, hint.id)
+        accuracy = _case_accuracy(p.accuracy_for(hint.segment), p.case_difficulty, hint.id)
+        correct = a[3] < accuracy
+        boost = p.context_boost_for(hint.segment)
+        # Coverage can only turn a wrong answer right, so it is computed only then.
+        if not correct and boost and a[3] < accuracy + boost * (1.0 - accuracy):
+            correct = covers(messages, hint.expected, hint.labels)
         pick = int(a[4] * 2**32)
         if labels is not None:
             text = _label_answer(expected, labels, correct, pick)
