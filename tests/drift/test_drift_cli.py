@@ -143,7 +143,31 @@ def test_traffic_from_a_route_log(ws: Path) -> None:
     args = ["-w", str(ws), "--window", "60", "--vectorizer", "tfidf", "--no-unreviewed"]
     res = invoke("traffic", "--route", "r", *args)
     assert res.exit_code == 1 and "input_shift_window" in res.output and "edit_rate" in res.output
+    # The source is named once, without a placeholder: not "((records))".
+    assert res.output.splitlines()[0] == (
+        "prompt drift on 60 logged inputs (route r), field 'description'; "
+        "reference: the 60 records before the last 60"
+    )
     both = CliRunner().invoke(
         app, ["drift", "traffic", "--route", "r", "--inputs", "x.jsonl", *args]
     )
     assert "--inputs FILE or --route NAME" in str(both.exception)  # main() exits 2 on it
+
+
+def test_traffic_unreviewed_prompt_is_a_notice_unless_the_policy_alerts(
+    ws: Path, tmp_path: Path
+) -> None:
+    """A prompt no run evaluated is printed; it exits 1 only with `unreviewed: alert`."""
+    logs = tmp_path / "same.jsonl"
+    rows = [{"description": f"MERCHANT {i % 80} REF{i % 80 * 7919 % 10007}"} for i in range(120)]
+    logs.write_text("\n".join(map(json.dumps, rows)) + "\n")
+    args = ["-w", str(ws), "--inputs", str(logs), "--window", "60", "--vectorizer", "tfidf"]
+    res = invoke("traffic", *args)  # no run yet: the suite's prompt is unreviewed
+    assert res.exit_code == 0, res.output
+    assert "notice: prompt cat (prompts/cat.yaml) digest" in res.output
+    assert "UNREVIEWED" not in res.output and "no drift (exit 0)" in res.output
+    (ws / "evalsets" / "main.drift.yaml").write_text("traffic: {unreviewed: alert}\n")
+    res = invoke("traffic", *args)
+    assert res.exit_code == 1, res.output
+    assert "UNREVIEWED: prompt cat (prompts/cat.yaml) digest" in res.output
+    assert "DRIFT ALERT (exit 1)" in res.output

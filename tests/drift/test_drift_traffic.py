@@ -126,4 +126,17 @@ def test_unreviewed_prompt_digest_is_flagged(ws: Path) -> None:
     assert len(flag.evaluated_digests) == 1 and flag.evaluated_digests[0] != flag.digest
     report = check_traffic(log(100, 1), workspace=ws, reference=log(100, 2), vectorizer="tfidf")
     assert report.unreviewed[0].digest == flag.digest
-    assert report.alert and not report.fired  # the unreviewed change alone alerts
+    # By default an unreviewed change is a notice: reported, but no alert (exit 0).
+    assert not report.fired and not report.alert and report.exit_code == 0
+    assert not report.unreviewed_alerts
+    # The drift settings can make it an alert on its own.
+    from driftgate.drift.config import DriftConfig
+
+    strict = DriftConfig.model_validate({"traffic": {"unreviewed": "alert"}})
+    report = check_traffic(
+        log(100, 1), workspace=ws, reference=log(100, 2), vectorizer="tfidf", config=strict
+    )
+    assert report.unreviewed_alerts and report.alert and not report.fired
+    assert report.exit_code == 1
+    with pytest.raises(ValueError, match="unreviewed"):
+        DriftConfig.model_validate({"traffic": {"unreviewed": "page"}})

@@ -210,8 +210,8 @@ TRAFFIC_HELP = (
     "Prompt drift: logged production inputs against the golden set (domain classifier, share of "
     "inputs far from every golden case, PSI on categorical fields and lengths) and against a "
     "reference window (also confidence, edit and override rates when logged). Also flags prompt "
-    "files whose current digest no stored run evaluated (an unreviewed change), which alerts too.\n\n"
-    + EXIT_CODES
+    "files whose current digest no stored run evaluated (an unreviewed change): a notice, or an "
+    "alert with `traffic: {unreviewed: alert}` in the drift settings.\n\n" + EXIT_CODES
 )
 
 
@@ -257,13 +257,17 @@ def traffic_cmd(
     if (inputs is None) == (route is None):
         raise ConfigError("give --inputs FILE or --route NAME (one of them)", field="inputs")
     ws = workspace(ws_path)
-    source: Any = inputs
+    records: Any = inputs
+    source_name = None
     if route is not None:
         from ..router import load_route_ref, traffic_records
 
-        source = traffic_records(ws, load_route_ref(ws, route).name)
+        route_name = load_route_ref(ws, route).name
+        records = traffic_records(ws, route_name)
+        source_name = f"route {route_name}"
     report = check_traffic(
-        source,
+        records,
+        source=source_name,
         suite=suite,
         workspace=ws,
         field=field,

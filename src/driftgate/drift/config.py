@@ -14,6 +14,7 @@
       traffic:
         field: description
         categorical: [bank, currency]
+        unreviewed: notice             # a prompt no run evaluated: notice (default) or alert
 
 Thresholds: a value set here wins over a tuned one (`drift tune`), which wins over the
 signal's default. Signal names are checked against the registry.
@@ -59,6 +60,13 @@ class TrafficConfig(Strict):
     signals: dict[str, SignalSettings] = Field(default_factory=dict)
     max_records: int = Field(
         5000, ge=10, description="Per side; larger inputs are subsampled (seeded)"
+    )
+    # A prompt file no run evaluated is worth knowing, but it is not drift: by default a
+    # scheduled `drift traffic` prints it and exits 0, so it does not page anyone.
+    unreviewed: Literal["notice", "alert"] = Field(
+        "notice",
+        description="A prompt whose digest no run evaluated: `notice` (printed, exit 0) or "
+        "`alert` (exit 1, like a fired rule)",
     )
 
 

@@ -194,6 +194,9 @@ class TrafficReport(Strict):
     signals: list[SignalResult] = Field(default_factory=list)
     fired: list[str] = Field(default_factory=list)
     unreviewed: list[UnreviewedArtifact] = Field(default_factory=list)
+    unreviewed_alerts: bool = Field(
+        False, description="Whether unreviewed prompts alert (policy `alert`) or are notices"
+    )
     notes: list[str] = Field(default_factory=list)
     alert: bool = False
 

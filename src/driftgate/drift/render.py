@@ -84,7 +84,8 @@ def render_traffic(report: TrafficReport) -> str:
         lines.append(f"  ALERT: rule {', '.join(report.fired)} fired")
     for u in report.unreviewed:
         lines.append(
-            f"UNREVIEWED: prompt {u.ref} ({u.source}) digest {u.digest} was never evaluated"
+            f"{'UNREVIEWED' if report.unreviewed_alerts else 'notice'}: prompt {u.ref} "
+            f"({u.source}) digest {u.digest} was never evaluated"
             + (f" (last run {u.last_evaluated_run})" if u.last_evaluated_run else " (no run ever)")
         )
     lines += [f"note: {n}" for n in report.notes if not n.startswith("prompt ")]

@@ -9,8 +9,9 @@ for? — and, with `reference=` (another log) or `window=N` (the last N records 
 N before them), with a reference window, where logged confidence and feedback (edits,
 overrides) are compared too. The signals are in `traffic_signals.py`. The report also
 lists the prompt files (of the workspace, or only the suite's) whose current digest no
-stored run evaluated. It alerts when a trigger
-rule fires or a prompt is unreviewed, and is stored under the suite's drift folder.
+stored run evaluated. It alerts when a trigger rule fires; an unreviewed prompt is a notice
+unless the drift settings say `traffic: {unreviewed: alert}`. The report is stored under
+the suite's drift folder.
 """
 
 from __future__ import annotations
@@ -48,20 +49,26 @@ def check_traffic(
     check_unreviewed: bool = True,
     unreviewed_scope: Literal["workspace", "suite"] = "workspace",
     save: bool = True,
+    source: str | None = None,
 ) -> TrafficReport:
-    """Compare logged inputs with the golden sets (and a reference window); see the module."""
+    """Compare logged inputs with the golden sets (and a reference window); see the module.
+
+    `source` names records passed as a list in the report (e.g. "route categorize");
+    a file is named by its path.
+    """
     target = Target(suite, workspace=workspace, config=config)
     cfg = target.config
     tcfg = cfg.traffic
     current = _records(target.ws, inputs, "inputs")
-    source = str(inputs) if not isinstance(inputs, list) else "(records)"
+    if source is None:
+        source = str(inputs) if not isinstance(inputs, list) else "records given in Python"
     ref: list[Record] | None = None
     ref_name = None
     if reference is not None and window is not None:
         raise ConfigError("give --reference or --window, not both", field="window")
     if reference is not None:
         ref = _records(target.ws, reference, "reference")
-        ref_name = str(reference) if not isinstance(reference, list) else "(records)"
+        ref_name = str(reference) if not isinstance(reference, list) else "records given in Python"
     elif window is not None:
         if window < 1 or len(current) < 2 * window:
             raise ConfigError(
@@ -135,7 +142,8 @@ def check_traffic(
                     else ""
                 )
             )
-    report.alert = bool(report.fired or report.unreviewed)
+    report.unreviewed_alerts = tcfg.unreviewed == "alert"
+    report.alert = bool(report.fired or (report.unreviewed and report.unreviewed_alerts))
     if save:
         target.store.save_traffic(report)
     return report
