@@ -60,6 +60,7 @@ def test_generate_is_deterministic_and_seeded(tmp_path: Path):
         tmp_path / "c" / "evalsets/transactions.jsonl"
     ).read_bytes()
     assert a["cases"] == 120 and a["quick_cases"] == 40 and a["corpus_rows"] == 200
+    assert a["traffic_requests"] == 300
     assert a["segments"] == {NEW: 36, EST: 84}
 
 
@@ -215,3 +216,86 @@ def test_route_references_existing_prompt_versions():
     route = load_route(ROOT / "routes" / "categorize.yaml")
     assert {a.prompt for a in [*route.arms, *route.shadow]} <= refs
     assert sum(a.weight for a in route.arms) == 100
+
+
+# ---- the traffic file: production traffic that moved, not the golden set ---------------
+
+
+@pytest.fixture(scope="module")
+def traffic() -> list[dict]:
+    return _jsonl(ROOT / "evalsets" / "traffic.jsonl")
+
+
+def test_traffic_is_new_traffic_with_a_larger_new_format_share(cases, corpus, traffic):
+    from driftgate.router.replay import read_requests
+
+    assert len(traffic) == bank.TRAFFIC_REQUESTS == 300
+    assert [r["id"] for r in traffic] == [f"req-{i + 1:04d}" for i in range(300)]
+    texts = [r["vars"]["description"] for r in traffic]
+    assert len(set(texts)) == 300
+    # Nothing a retrain would drop as a golden case (same id or same vars), no corpus row.
+    golden_vars = {json.dumps(c["vars"], sort_keys=True) for c in cases}
+    assert not {json.dumps(r["vars"], sort_keys=True) for r in traffic} & golden_vars
+    assert not set(texts) & {c["vars"]["description"] for c in cases}
+    assert not set(texts) & {r["text"] for r in corpus}
+    assert Counter(r["segment"] for r in traffic) == {NEW: 150, EST: 150}
+    assert {r["expected"] for r in traffic} == set(bank.CATEGORIES)
+    assert all(set(r["vars"]) == {"description", "amount", "currency", "bank"} for r in traffic)
+    requests = read_requests(ROOT / "evalsets" / "traffic.jsonl")
+    assert [(q.id, q.expected) for q in requests] == [(r["id"], r["expected"]) for r in traffic]
+
+
+# ---- the simulator reads the example prompts ---------------------------------------------
+
+
+def _sim_accuracy(prompt_version: str, model: str, cases, examples) -> dict[str, list[bool]]:
+    from driftgate.providers.base import CaseHint
+    from driftgate.providers.simulator import simulate
+
+    prompt = load_prompt(ROOT / "prompts" / f"categorize.{prompt_version}.yaml")
+    out: dict[str, list[bool]] = {NEW: [], EST: []}
+    for case in cases:
+        messages = prompt.render({**case["vars"], "examples": examples}, case_id=case["id"])
+        hint = CaseHint(
+            id=case["id"],
+            expected=case["expected"],
+            segment=case["segment"],
+            labels=list(bank.CATEGORIES),
+            output_type="label",
+        )
+        out[case["segment"]].append(simulate(model, hint, messages).text == case["expected"])
+    return out
+
+
+def test_simulator_rewards_examples_of_the_new_format(cases, traffic):
+    """acme@v2 drifted on the new bank format; examples in that format win much of it back."""
+    fs = find_fewshot(ROOT / "prompts", "categorize")
+    shipped = fs.template_examples()
+    # The shipped set plus one labeled new-format traffic row per category.
+    extra = {}
+    for r in traffic:
+        if r["segment"] == NEW:
+            extra.setdefault(r["expected"], r)
+    grown = shipped + [
+        {"input": {"description": r["vars"]["description"]}, "output": r["expected"]}
+        for r in extra.values()
+    ]
+    rate = {}
+    for model in ("sim/acme@v1", "sim/acme@v2"):
+        zero = _sim_accuracy("zero-shot", model, cases, [])
+        few = _sim_accuracy("few-shot", model, cases, shipped)
+        more = _sim_accuracy("few-shot", model, cases, grown)
+        for seg in (NEW, EST):
+            # Covering context only turns wrong answers right (same draws, higher rate).
+            assert all(f for z, f in zip(zero[seg], few[seg], strict=True) if z)
+            assert all(m for f, m in zip(few[seg], more[seg], strict=True) if f)
+        rate[model] = {
+            name: {seg: sum(v) / len(v) for seg, v in res.items()}
+            for name, res in (("zero", zero), ("few", few), ("more", more))
+        }
+    v1, v2 = rate["sim/acme@v1"], rate["sim/acme@v2"]
+    assert v2["zero"][EST] == v1["zero"][EST] and v2["zero"][NEW] < v1["zero"][NEW] - 0.05
+    assert v1["zero"][NEW] < v1["few"][NEW] and v2["zero"][NEW] < v2["few"][NEW]
+    # Examples in the new format recover more than half of acme@v2's drop on it.
+    drop = v1["zero"][NEW] - v2["zero"][NEW]
+    assert v2["more"][NEW] - v2["zero"][NEW] > drop / 2

@@ -20,6 +20,14 @@ set carries both cohorts as segments, so every report can show the split.
   prompts/fewshot/categorize.yaml    two examples per category selected from the corpus by
                                      per-label max-min diversity on character n-grams
   prompts/indexes/merchants.yaml     the index definition over the corpus
+  evalsets/traffic.jsonl             production traffic that moved: 300 requests in the case
+                                     format, half of them in the new bank format, none equal
+                                     (by description) to a golden case or a corpus row; its
+                                     `expected` is what a simulated user would correct to.
+                                     For `driftgate route replay categorize
+                                     evalsets/traffic.jsonl --feedback` then `driftgate retrain`:
+                                     the golden sets' own rows are never learned from, so
+                                     replaying them leaves nothing to retrain on
 
 How a case is made. Categories come in fixed quotas (the largest-remainder split of
 `CATEGORY_WEIGHTS`, shuffled), so every run has the same class balance; 30 % of the cases,
@@ -28,7 +36,8 @@ chosen by shuffle, are in the new bank format. Each case draws a merchant of its
 a date in March 2024, an amount from the category's range (income positive, spending
 negative) and renders the merchant in its cohort's layout. The corpus uses a second random
 stream, so changing `n_cases` leaves it alone unless a corpus text would collide with a
-golden-set description (it is then redrawn).
+golden-set description (it is then redrawn); the traffic file a fourth (seed + 3), drawn the
+same way with `TRAFFIC_NEW_FORMAT_SHARE` of new-format requests and redrawn on collisions.
 
 Regenerate the committed files with `python -m driftgate.examples.bank --root .`; the
 test suite checks that the generator reproduces them byte for byte.
@@ -55,7 +64,7 @@ from ._bank_data import (
     Merchant,
 )
 
-__all__ = ["CATEGORIES", "AS_OF", "NEW_FORMAT_SHARE", "generate", "main"]
+__all__ = ["CATEGORIES", "AS_OF", "NEW_FORMAT_SHARE", "generate", "main", "traffic_requests"]
 
 AS_OF = "2024-04-01"  # fixed "created" date: the files must not change with the clock
 NEW_FORMAT_SHARE = 0.30
@@ -64,6 +73,8 @@ CORPUS_NEW_FORMAT_PER_CATEGORY = 4
 QUICK_PER_CATEGORY = 4
 QUICK_NEW_FORMAT = 12  # of 40 quick cases: the same 30 % share as the full set
 FEWSHOT_PER_LABEL = 2
+TRAFFIC_REQUESTS = 300
+TRAFFIC_NEW_FORMAT_SHARE = 0.5  # the new bank's share grew after launch: traffic that moved
 
 COHORT_ESTABLISHED = "cohort=established"
 COHORT_NEW = "cohort=new-bank-format"
@@ -144,34 +155,64 @@ def golden_cases(seed: int, n_cases: int) -> list[dict[str, Any]]:
     n_new = round(n_cases * NEW_FORMAT_SHARE)
     cohorts = [True] * n_new + [False] * (n_cases - n_new)
     rng.shuffle(cohorts)
-    cases = []
+    return [
+        _transaction(rng, f"txn-{i + 1:04d}", category, new_format)
+        for i, (category, new_format) in enumerate(zip(categories, cohorts, strict=True))
+    ]
+
+
+def _transaction(
+    rng: random.Random, case_id: str, category: str, new_format: bool
+) -> dict[str, Any]:
+    """One labeled transaction in the case format (the draws' order is part of the files)."""
+    merchants = MERCHANTS[category]
+    merchant = rng.choices(merchants, weights=[m.weight for m in merchants])[0]
+    day = rng.randint(1, 31)
+    description = _new_format(merchant, rng, day) if new_format else _classic(merchant, rng)
+    bank = NEW_BANK if new_format else rng.choice(ESTABLISHED_BANKS)
+    currency = "EUR" if category in ("dining", "transport") and rng.random() < 0.06 else "GBP"
+    return {
+        "id": case_id,
+        "vars": {
+            "description": description,
+            "amount": _amount(category, rng),
+            "currency": currency,
+            "bank": bank,
+        },
+        "expected": category,
+        "segment": COHORT_NEW if new_format else COHORT_ESTABLISHED,
+        "tags": _tags(merchant, new_format),
+        "metadata": {
+            "merchant": merchant.key,
+            "date": f"2024-03-{day:02d}",
+            "format": "pos-v2" if new_format else "classic",
+        },
+    }
+
+
+def traffic_requests(
+    seed: int, exclude: set[str], n: int = TRAFFIC_REQUESTS
+) -> list[dict[str, Any]]:
+    """Production requests after the new bank grew: the golden set's class balance, half new
+    format, ids `req-NNNN`, descriptions never in `exclude` (golden set and corpus)."""
+    rng = random.Random(seed + 3)
+    categories = _quotas(n)
+    rng.shuffle(categories)
+    n_new = round(n * TRAFFIC_NEW_FORMAT_SHARE)
+    cohorts = [True] * n_new + [False] * (n - n_new)
+    rng.shuffle(cohorts)
+    seen = set(exclude)
+    out = []
     for i, (category, new_format) in enumerate(zip(categories, cohorts, strict=True)):
-        merchants = MERCHANTS[category]
-        merchant = rng.choices(merchants, weights=[m.weight for m in merchants])[0]
-        day = rng.randint(1, 31)
-        description = _new_format(merchant, rng, day) if new_format else _classic(merchant, rng)
-        bank = NEW_BANK if new_format else rng.choice(ESTABLISHED_BANKS)
-        currency = "EUR" if category in ("dining", "transport") and rng.random() < 0.06 else "GBP"
-        cases.append(
-            {
-                "id": f"txn-{i + 1:04d}",
-                "vars": {
-                    "description": description,
-                    "amount": _amount(category, rng),
-                    "currency": currency,
-                    "bank": bank,
-                },
-                "expected": category,
-                "segment": COHORT_NEW if new_format else COHORT_ESTABLISHED,
-                "tags": _tags(merchant, new_format),
-                "metadata": {
-                    "merchant": merchant.key,
-                    "date": f"2024-03-{day:02d}",
-                    "format": "pos-v2" if new_format else "classic",
-                },
-            }
-        )
-    return cases
+        for _attempt in range(100):
+            row = _transaction(rng, f"req-{i + 1:04d}", category, new_format)
+            if row["vars"]["description"] not in seen:
+                break
+        else:  # pragma: no cover - needs a pathological seed and a tiny merchant table
+            raise RuntimeError(f"could not draw a fresh traffic request for {category}")
+        seen.add(row["vars"]["description"])
+        out.append(row)
+    return out
 
 
 def quick_sample(cases: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
@@ -283,6 +324,11 @@ def render_files(seed: int = 7, n_cases: int = 480) -> dict[str, str]:
         "evalsets/merchants.jsonl": _jsonl(corpus),
         "prompts/fewshot/categorize.yaml": fewshot_text,
         "prompts/indexes/merchants.yaml": _index_definition(),
+        "evalsets/traffic.jsonl": _jsonl(
+            traffic_requests(
+                seed, {c["vars"]["description"] for c in cases} | {r["text"] for r in corpus}
+            )
+        ),
     }
 
 
@@ -306,6 +352,7 @@ def generate(root: Path | str, seed: int = 7, n_cases: int = 480) -> dict[str, A
         "labels": labels,
         "corpus_rows": files["evalsets/merchants.jsonl"].count("\n"),
         "quick_cases": files["evalsets/transactions-quick.jsonl"].count("\n"),
+        "traffic_requests": files["evalsets/traffic.jsonl"].count("\n"),
     }
 
 

@@ -19,19 +19,22 @@ predicate, `covers(messages, expected, labels)`, computed from the rendered mess
    line between; an assistant message continues the message before it), so `X is fuel.`,
    `Transaction: X` / `Category: fuel` and user `X` / assistant `fuel` turns all count.
    Lines naming several labels (option lists) are instructions, not examples.
-4. **Words.** Maximal runs of letters, at least 3 long, case-folded, minus a few English
-   function words and the label names themselves (a label in an example line marks its
-   answer, it is not content). A word is *distinctive* when, among the context entries, it
-   occurs under one label only: it points to that label.
+4. **Distinctive words.** Maximal runs of letters, at least 3 long, case-folded, minus a
+   few English function words (`the`, `with`, `which`, ...) and the label names themselves
+   (a label in an example line marks its answer, it is not content). A field name that
+   starts a line (`Transaction:`, `Category:`, `Q:`) is the template's wording, not
+   content, and is skipped. Numbers, dates and reference codes' digits never count.
 5. **Covered** when a context entry labeled with the case's expected answer shares a
    distinctive word with the case's input.
 
 So a row with the same merchant covers that merchant (`ASDA-EXPR-PFS` under `fuel` covers
 `POS 02/03 PURCHASE *ASDA-EXPR-PFS/LND REF1234`), and a new-bank-format row labeled `fuel`
-covers the new-format fuel cases through the layout's words (`PURCHASE`, `REF`) as long as no
-example of another label is in that layout too. Words shared by the input and examples of
-several labels (a city, a layout shared across categories) cover nothing. A prompt without
-labeled context (zero-shot) covers nothing, so the simulator answers it exactly as before.
+covers the new-format fuel cases through the layout's words (`PURCHASE`, `REF`): an example
+in the case's own layout with the right answer is what teaches a model to read that layout.
+Like a model swayed by surface overlap with its demonstrations, any shared word counts,
+a city included; examples of other labels sharing words neither help nor hurt (a right
+answer only ever becomes more likely). A prompt without labeled context (zero-shot) covers
+nothing, so the simulator answers it exactly as before.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from collections.abc import Sequence
 from typing import Any
 
 _WORD = re.compile(r"[^\W\d_]{3,}")
+_FIELD_NAME = re.compile(r"^\s*[^\W\d_][^\W\d]{0,30}(?: [^\W\d]{1,30}){0,2}:(?=\s|$)")
 _STOP = frozenset(
     "the and for from with this that these those are was were you your our has have had not "
     "but all any can one two its into per which what who whom how why when where use only "
@@ -77,7 +81,7 @@ def _named(line: str, pattern: re.Pattern[str]) -> frozenset[str]:
 def _words(lines: Sequence[str], labels: frozenset[str]) -> set[str]:
     found: set[str] = set()
     for line in lines:
-        found.update(w.casefold() for w in _WORD.findall(line))
+        found.update(w.casefold() for w in _WORD.findall(_FIELD_NAME.sub("", line, count=1)))
     return found - _STOP - labels
 
 
@@ -114,12 +118,12 @@ def covers(messages: Sequence[dict[str, Any]], expected: Any, labels: Sequence[s
     if not input_words:
         return False
     context = "\x1e".join(f"{i}\x1f{role}\x1f{line}" for i, role, line in lines[:query_from])
-    return bool(input_words & _distinctive(context, label_set).get(target, frozenset()))
+    return bool(input_words & _label_words(context, label_set).get(target, frozenset()))
 
 
 @functools.lru_cache(maxsize=256)
-def _distinctive(context: str, label_set: tuple[str, ...]) -> dict[str, frozenset[str]]:
-    """label → the words that occur in context entries of that label and no other.
+def _label_words(context: str, label_set: tuple[str, ...]) -> dict[str, frozenset[str]]:
+    """label → the distinctive words of the context entries of that label.
 
     Keyed by the context's text, so a few-shot prompt's examples are parsed once per process
     however many cases render them.
@@ -147,6 +151,6 @@ def _distinctive(context: str, label_set: tuple[str, ...]) -> dict[str, frozense
         above = []
     out: dict[str, set[str]] = {}
     for word, owners in by_word.items():
-        if len(owners) == 1:
-            out.setdefault(next(iter(owners)), set()).add(word)
+        for owner in owners:
+            out.setdefault(owner, set()).add(word)
     return {label: frozenset(words) for label, words in out.items()}
