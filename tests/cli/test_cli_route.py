@@ -59,7 +59,7 @@ def test_replay_with_feedback_rolls_the_bad_candidate_back(ws, capsys, monkeypat
     code, out, err = route(ws, capsys, monkeypatch, "replay", "cat", inputs, "-n", "300",
                            "--feedback")  # fmt: skip
     assert code == 0, err
-    assert "weights moved: canary rollback: accepted" in out
+    assert "weights moved: canary rollback: worse: quality" in out
     assert "now: production=100, candidate=0" in out
     assert "last canary check:" in out and "ROLLBACK" in out
     decisions = read_decisions(Workspace.find(ws), "cat")
@@ -69,7 +69,7 @@ def test_replay_with_feedback_rolls_the_bad_candidate_back(ws, capsys, monkeypat
     assert code == 0, err
     assert "0% (moved)" in row(out, "candidate") and "100% (moved)" in row(out, "production")
     assert "sample 100%" in row(out, "next")
-    assert "canary rollback: accepted" in out and "before: production=80, candidate=20" in out
+    assert "canary rollback: worse" in out and "before: production=80, candidate=20" in out
     assert "canary verdict: rollback" in out
 
     code, out, _ = route(ws, capsys, monkeypatch, "status", "cat", "--json")
@@ -80,10 +80,10 @@ def test_replay_with_feedback_rolls_the_bad_candidate_back(ws, capsys, monkeypat
     assert (
         arms[("candidate", False)]["acceptance"] < 0.5 < arms[("production", False)]["acceptance"]
     )
-    assert arms[("next", True)]["labeled"] == 300 and arms[("next", True)]["agreement"] > 0.7
+    assert arms[("next", True)]["labeled"] == 300 and arms[("next", True)]["quality"] > 0.7
 
     code, out, _ = route(ws, capsys, monkeypatch, "check", "cat")
-    assert code == 1  # still worse, though already rolled back
+    assert code == 0  # still worse, but already at weight 0: nothing left to act on
     assert "candidate already has weight 0" in out
     w = Workspace.find(ws)
     assert current_weights(w, load_route_ref(w, "cat")) == {"production": 100, "candidate": 0}
@@ -109,13 +109,13 @@ def test_check_follows_the_policy_unless_told(ws, capsys, monkeypatch):
     data = json.loads(out)
     assert data["rolled_back"] == ["candidate"] and data["verdict"]["action"] == "rollback"
     assert current_weights(w, spec) == {"production": 100, "candidate": 0}
-    assert history(w, "cat")[-1].reason.startswith("canary rollback: accepted")
+    assert history(w, "cat")[-1].reason.startswith("canary rollback: worse: quality")
 
 
 def test_check_exits_0_while_waiting_for_feedback(ws, capsys, monkeypatch):
     code, out, _ = route(ws, capsys, monkeypatch, "check", "cat")
     assert code == 0
-    assert "no traffic logged" in out and "0 feedback events on candidate" in out
+    assert "no traffic logged" in out and "each are needed" in out
     assert "canary verdict: wait" in out
 
 
@@ -186,17 +186,17 @@ def test_labels_are_a_valid_golden_set(ws, capsys, monkeypatch):
 def test_feedback_stores_json_corrections_and_runs_the_due_check(ws, capsys, monkeypatch):
     (ws / "routes" / "cat.yaml").write_text(
         ROUTE.replace("accuracy=0.3", "accuracy=0").replace(
-            "min_feedback: 20, check_every: 20", "min_feedback: 5, check_every: 40"
+            "min_feedback: 20, check_every: 20", "min_feedback: 5, check_every: 120"
         )
     )
     inputs = str(ws / "evalsets" / "transactions.jsonl")
-    code, out, _ = route(ws, capsys, monkeypatch, "replay", "cat", inputs, "-n", "39", "--feedback")
+    code, out, _ = route(ws, capsys, monkeypatch, "replay", "cat", inputs, "-n", "119", "--feedback")
     assert code == 0 and "no canary check ran" in out
     w = Workspace.find(ws)
     live = [d for d in read_decisions(w, "cat") if not d.shadow]
     assert sum(d.arm == "candidate" for d in live) >= 5  # enough for min_feedback
 
-    # The 40th feedback event on the route: the command judges the canaries, like a server.
+    # The 120th feedback event on the route: the command judges the canaries, like a server.
     code, out, err = route(ws, capsys, monkeypatch, "feedback", "cat", "txn-0001", "edit",
                            "--correction", '{"category": "fuel"}', "--note", "typo")  # fmt: skip
     assert code == 0, err

@@ -100,12 +100,22 @@ def test_a_bad_canary_is_rolled_back_by_itself(ws_root: Path) -> None:
     assert stats[("next", True)].labeled > 0 and stats[("next", True)].agreement > 0.5
 
 
-def test_a_healthy_canary_stays(ws_root: Path) -> None:
+def test_an_equal_canary_waits_for_evidence_then_is_healthy_and_stays(ws_root: Path) -> None:
     write_route(ws_root, ROUTE.replace("&accuracy=0.3", ""))
     router = Router("cat", workspace=ws_root)
     asyncio.run(serve(router, cases(400)))
-    assert router.last_canary is not None and router.last_canary.action == "healthy"
+    # ~80 labeled answers cannot show it is within 3 points of the baseline: it waits.
+    assert router.last_canary is not None and router.last_canary.action == "wait"
     assert router.weights == {"production": 80.0, "candidate": 20.0}
+    # Within a 25-point margin they can (the same log judged under a wider policy).
+    from driftgate.router import check_canary
+    from driftgate.router.tally import Tally
+
+    wide = router.spec.model_copy(
+        update={"canary": router.spec.canary.model_copy(update={"margin": 0.25})}
+    )
+    tally = Tally(router.digest, router._tally.folder)
+    assert check_canary(router.ws, wide, tally=tally).action == "healthy"
 
 
 def test_fallbacks_answer_when_the_arm_model_fails(ws_root: Path) -> None:
@@ -261,13 +271,14 @@ def test_synchronous_callers_get_the_same_router(ws_root: Path) -> None:
 def test_a_healthy_canary_ramps_up_step_by_step(ws_root: Path) -> None:
     route = ROUTE.replace("&accuracy=0.3", "").replace(
         "canary: {{min_feedback: 25, check_every: 25}}".format(),
-        "canary: {min_feedback: 25, check_every: 25, ramp: [50, 100]}",
+        "canary: {min_feedback: 25, check_every: 25, margin: 0.25, ramp: [50, 100]}",
     )
     assert "ramp" in route
     write_route(ws_root, route)
     router = Router("cat", workspace=ws_root)
     asyncio.run(serve(router, cases(400)))
-    # 20% → 50% once the candidate had 25 feedback events; then 25 more at 50% → 100%.
+    # 20% → 50% once the candidate is within the (wide, for speed) margin on 25 labeled
+    # answers; then 25 more at 50% → 100%.
     from driftgate.router import history
 
     reasons = [h.reason for h in history(Workspace.find(ws_root), "cat")]

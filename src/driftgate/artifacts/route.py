@@ -12,7 +12,7 @@ A route file (YAML or JSON, in `routes/NAME.yaml`):
       - {name: next-provider, prompt: categorize@few-shot, model: sim/acme@v2, sample: 1.0}
     fallbacks: [sim/acme@v1]              # models tried in order when an arm's model fails
     baseline: production                  # optional: the arm a canary is judged against
-    canary: {min_feedback: 30, alpha: 0.05, margin: 0.0, check_every: 20, auto_rollback: true}
+    canary: {min_feedback: 30, alpha: 0.05, margin: 0.03, check_every: 20, auto_rollback: true}
 
 Prompt references are `NAME@VERSION` or `NAME@ALIAS` (`production`, `candidate`, …); an
 alias is resolved by the registry at serving time, so a rollback moves the alias and no
@@ -49,16 +49,30 @@ class ShadowArm(Strict):
 
 
 class CanaryPolicy(Strict):
-    """When a live arm other than the baseline is judged worse and rolled back (`router`)."""
+    """How a live arm other than the baseline is judged, stepped up and rolled back.
+
+    Quality is each labeled answer's score (the route's `scorers`, else the label match; a
+    reject without correction scores 0), compared with the baseline's by an always-valid
+    confidence sequence (`stats.sequential`) at `alpha`: the guard looks after every
+    batch of feedback and stays within `alpha` however often it looks. A ramp step (and
+    promotion by `driftgate loop`) needs the lower bound of canary − baseline above
+    −`margin`; a rollback needs the upper bound below 0. The default margin, 3 points,
+    separates an equal canary (reaches 100% in ~4,000 feedback events at 25%) from one
+    5 points worse (ramped fully in < 5% of trials: `bench/canary.py`).
+    """
 
     min_feedback: int = Field(
-        30, ge=1, description="Feedback events per arm before acceptance rates are compared."
+        30, ge=1, description="Labeled answers per arm before quality is compared."
     )
     alpha: float = Field(
-        0.05, gt=0, lt=1, description="One-sided significance of 'canary accepted less'."
+        0.05, gt=0, lt=1, description="Error rate of each decision, over all looks."
     )
     margin: float = Field(
-        0.0, ge=0, le=1, description="Acceptance-rate drop tolerated before it counts."
+        0.03,
+        gt=0,
+        lt=1,
+        description="Quality drop (share of labeled answers) a canary may have and still "
+        "count as not worse.",
     )
     max_error_rate: float = Field(
         0.2, ge=0, le=1, description="Provider error share that rolls a canary back outright."
@@ -99,6 +113,16 @@ class RouteSpec(Strict):
     )
     baseline: str | None = Field(
         None, description="The arm canaries are judged against; default: the first arm."
+    )
+    segment_by: str | None = Field(
+        None,
+        description="Request variable whose value is the request's segment (per-segment "
+        "quality in `route status`); `Router.complete(segment=...)` overrides it.",
+    )
+    scorers: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Scorers (as in a suite) that judge an answer against its label from "
+        "feedback; default: the answer equals the label.",
     )
     canary: CanaryPolicy = Field(default_factory=CanaryPolicy)
     loop: LoopPolicy | None = Field(

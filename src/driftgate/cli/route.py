@@ -62,22 +62,24 @@ def _print(*renderables: Any) -> None:
 
 
 def _verdict_tables(verdict: CanaryVerdict) -> list[Any]:
-    """Per-arm traffic (acceptance with its 95% interval, shadow agreement), then findings."""
+    """Per-arm traffic and quality on labeled answers (overall and per segment), then one
+    finding per canary and shadow with its always-valid bounds."""
     from rich.table import Table
 
-    traffic = Table("arm", "requests", "errors", "feedback", "accepted", "acceptance [95% CI]",
-                    "shadow agreement", title="traffic (this route file)")  # fmt: skip
+    traffic = Table("arm", "requests", "errors", "feedback", "acceptance [95% CI]",
+                    "labeled", "quality", "per segment", title="traffic (this route file)")  # fmt: skip
     for s in verdict.arms:
         ci = f" [{s.acceptance_ci[0]:.1%}–{s.acceptance_ci[1]:.1%}]" if s.acceptance_ci else ""
-        live = (
-            ["–"] * 3 if s.shadow else [str(s.feedback), str(s.accepted), _pct(s.acceptance) + ci]
-        )
-        agreement = f"{_pct(s.agreement)} of {s.labeled} labeled" if s.shadow else "–"
+        live = ["–", "–"] if s.shadow else [str(s.feedback), _pct(s.acceptance) + ci]
+        segments = ", ".join(f"{g.segment} {_pct(g.quality)} of {g.labeled}" for g in s.segments)
         traffic.add_row(s.arm + (" (shadow)" if s.shadow else ""), str(s.requests),
-                        f"{s.errors} ({_pct(s.error_rate)})", *live, agreement)  # fmt: skip
-    findings = Table("canary", "verdict", "why", title=f"against baseline {verdict.baseline!r}")
+                        f"{s.errors} ({_pct(s.error_rate)})", *live, str(s.labeled),
+                        _pct(s.quality), segments or "–")  # fmt: skip
+    findings = Table("arm", "verdict", "why", title=f"against baseline {verdict.baseline!r}")
     for f in verdict.findings:
-        findings.add_row(f.arm, f.action.upper() if f.action == "rollback" else f.action, f.reason)
+        name = f.arm + (" (shadow, paired)" if f.shadow else "")
+        loud = f.action in ("rollback", "worse")
+        findings.add_row(name, f.action.upper() if loud else f.action, f.reason)
     out: list[Any] = [traffic] if verdict.arms else ["no traffic logged for this route file yet"]
     out.append(findings if verdict.findings else "no canary: the route has one live arm")
     out.append(f"canary verdict: {verdict.action}")
@@ -94,7 +96,7 @@ def status_cmd(
     Moves nothing. --json prints the canary verdict."""
     from rich.table import Table
 
-    from ..router import check_canary, current_weights, history
+    from ..router import check_canary, current_weights, history, mirrored_arms
 
     ws, spec = _load(ws_path, route)
     verdict = check_canary(ws, spec)
@@ -119,16 +121,31 @@ def status_cmd(
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last.moved_at))
         lines.append(f"weights moved {when} by {last.actor or '?'}: {last.reason}")
         lines.append(f"  before: {_weights(last.previous)}; now: {_weights(last.weights)}")
-    _print(*lines, *_verdict_tables(verdict))
+    mirrored = mirrored_arms(ws, spec)
+    if mirrored:
+        lines.append("on trial as shadows (weight 0, mirrored): " + ", ".join(mirrored))
+    _print(*lines, *_verdict_tables(verdict), *_loop_section(ws, spec))
+
+
+def _loop_section(ws: Workspace, spec: RouteSpec) -> list[str]:
+    """Where `driftgate loop` has this route, and its last steps."""
+    from ..loops import loop_history, read_loop_state
+    from ..report.loop import render_loop_status
+
+    history = loop_history(ws, spec.name, limit=8)
+    if spec.loop is None and not history:
+        return []
+    return [render_loop_status(read_loop_state(ws, spec.name), history)]
 
 
 CHECK_HELP = (
-    "Judge the route's canaries now on its traffic log: each live arm's acceptance against the "
-    "baseline's (one-sided test at the route's canary policy) and its provider error rate. A "
-    "canary found worse is rolled back (its weight given to the baseline) when --rollback, or "
-    "by default when the route's `canary.auto_rollback` is on. Cron-friendly.\n\n"
-    "Exit codes: 0 healthy or waiting for feedback, 1 a canary was found worse (rolled back or "
-    "not), 2 bad input."
+    "Judge the route's canaries now on its traffic log: each live arm's quality on labeled "
+    "answers against the baseline's (always-valid confidence sequence at the route's canary "
+    "policy) and its provider error rate. A canary found worse is rolled back (its weight "
+    "given to the baseline) when --rollback, or by default when the route's "
+    "`canary.auto_rollback` is on; a healthy one steps up its `ramp`. Cron-friendly.\n\n"
+    "Exit codes: 0 nothing wrong that is still live (healthy, waiting, or a worse canary "
+    "already at weight 0), 1 a worse canary still has (or just had) live traffic, 2 bad input."
 )
 
 
@@ -172,7 +189,12 @@ def check_cmd(
         )
     else:
         _print(*_verdict_tables(verdict), *notes)
-    raise typer.Exit(1 if verdict.action == "rollback" else 0)
+    # Exit 1 only while something is wrong that a person may have to act on: a worse canary
+    # rolled back now, or left live with rollback off. One already at 0 needs nothing.
+    live_worse = [
+        a for a in verdict.rollback_arms if f"rolled back {a}" in moves or weights.get(a, 0.0) > 0
+    ]
+    raise typer.Exit(1 if live_worse else 0)
 
 
 def _parse_assignments(items: list[str], spec: RouteSpec) -> dict[str, float]:
@@ -257,7 +279,7 @@ def _render_replay(ws: Workspace, spec: RouteSpec, result: ReplayResult) -> list
     from rich.table import Table
 
     from ..router import history, read_decisions
-    from ..router.canary import same_answer
+    from ..router.tally import same_answer
 
     expected = {r.id: r.expected for r in result.requests}
     rows: dict[tuple[str, bool], Counter[str]] = {

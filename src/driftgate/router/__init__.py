@@ -8,7 +8,7 @@ router.feedback(answer.id, "accept")
 
 from __future__ import annotations
 
-from .canary import ArmStats, CanaryFinding, CanaryVerdict, check_canary, guard
+from .canary import ArmStats, CanaryFinding, CanaryVerdict, check_canary, check_shadow, guard
 from .log import (
     Decision,
     Feedback,
@@ -18,7 +18,7 @@ from .log import (
     traffic_records,
 )
 from .router import Router, bucket, load_route_ref
-from .state import current_weights, history, rollback_weights, set_weights
+from .state import current_weights, history, mirrored_arms, rollback_weights, set_weights
 
 __all__ = [
     "ArmStats",
@@ -29,11 +29,13 @@ __all__ = [
     "Router",
     "bucket",
     "check_canary",
+    "check_shadow",
     "current_weights",
     "guard",
     "history",
     "labeled_cases",
     "load_route_ref",
+    "mirrored_arms",
     "read_decisions",
     "read_feedback",
     "rollback_weights",

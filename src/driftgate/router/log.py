@@ -42,6 +42,7 @@ class Decision(Strict):
     model: str = Field(description="Model that answered (a fallback when one was used).")
     fallback: bool = False
     sticky: str | None = Field(None, description="Hash of the sticky key's value, never the value.")
+    segment: str | None = Field(None, description="The request's segment (route segment_by).")
     vars: dict[str, Any]
     output: str | None = None
     parsed: Any = None

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .canary import same_answer
 from .router import Router
+from .tally import same_answer
 
 
 @dataclass
@@ -28,6 +28,7 @@ class ReplayRequest:
     vars: dict[str, Any]
     expected: Any
     sticky: str | None
+    segment: str | None = None
 
 
 @dataclass
@@ -75,7 +76,16 @@ def read_requests(
                         path=path, line=lineno, field=sticky_field,
                     )  # fmt: skip
                 sticky = str(value)
-            out.append(ReplayRequest(rid, vars, rec.get("expected"), sticky))
+            segment = rec.get("segment")
+            out.append(
+                ReplayRequest(
+                    rid,
+                    vars,
+                    rec.get("expected"),
+                    sticky,
+                    None if segment is None else str(segment),
+                )
+            )
             if limit is not None and len(out) >= limit:
                 break
     if not out:
@@ -98,7 +108,11 @@ async def replay(
         for req in pending:  # one shared iterator: each request is taken by one worker
             try:
                 d = await router.complete(
-                    req.vars, request_id=req.id, sticky=req.sticky, expected=req.expected
+                    req.vars,
+                    request_id=req.id,
+                    sticky=req.sticky,
+                    expected=req.expected,
+                    segment=req.segment,
                 )
             except (ProviderError, TemplateError) as exc:  # logged by the router; go on
                 kind = "template" if isinstance(exc, TemplateError) else "provider"

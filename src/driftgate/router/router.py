@@ -35,11 +35,12 @@ from ..artifacts.route import RouteArm, RouteSpec, ShadowArm, load_route
 from ..errors import ConfigError
 from ..prompt import Prompt
 from ..providers.base import CaseHint, CompletionRequest, ModelConfig, Provider, ProviderError
+from ..registry.versions import VersionNotFound
 from ..workspace import Workspace
 from . import state as route_state
 from .canary import CanaryVerdict, guard
 from .log import Decision, Feedback, TrafficLog, Verdict, traffic_dir
-from .tally import Tally
+from .tally import Tally, answer_quality
 
 
 @dataclass
@@ -48,6 +49,7 @@ class _Call:
     request_id: str
     sticky: str | None  # a hash of the sticky value
     expected: Any  # simulated traffic only
+    segment: str | None = None
 
 
 @dataclass
@@ -80,16 +82,29 @@ class Router:
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         self._weights = route_state.current_weights(self.ws, self.spec)
+        self._mirrored = route_state.mirrored_arms(self.ws, self.spec)
         self._stamp = route_state.state_stamp(self.ws, self.spec.name)
         self._registry_stamp = self._aliases_stamp()
         self._feedback_seen = 0
         self.last_canary: CanaryVerdict | None = None
-        self._tally = Tally(self.digest, traffic_dir(self.ws, self.spec.name))
+        self._tally = Tally(
+            self.digest, traffic_dir(self.ws, self.spec.name), quality=answer_quality(self.spec)
+        )
         self._loop: asyncio.AbstractEventLoop | None = None  # complete_sync's, once used
         self._thread: threading.Thread | None = None
         self._loop_lock = threading.Lock()
         for arm in [*self.spec.arms, *self.spec.shadow]:  # fail at start, not per request
-            self._runtime(arm)
+            try:
+                self._runtime(arm)
+            except VersionNotFound:
+                # A candidate arm at weight 0 whose alias is not set yet serves nobody: it
+                # is resolved when a move gives it traffic or mirrors it.
+                if self._serves(arm.name):
+                    raise
+
+    def _serves(self, arm: str) -> bool:
+        live = next((a for a in self.spec.arms if a.name == arm), None)
+        return live is None or self.weights.get(arm, 0) > 0 or arm in self._mirrored
 
     # ---- arms ---------------------------------------------------------------------------
     def _aliases_stamp(self) -> tuple[int, int] | None:
@@ -147,6 +162,7 @@ class Router:
         stamp = route_state.state_stamp(self.ws, self.spec.name)
         if stamp != self._stamp:
             self._weights = route_state.current_weights(self.ws, self.spec)
+            self._mirrored = route_state.mirrored_arms(self.ws, self.spec)
             self._stamp = stamp
         return self._weights
 
@@ -170,8 +186,12 @@ class Router:
         request_id: str | None = None,
         sticky: str | None = None,
         expected: Any = None,
+        segment: str | None = None,
     ) -> Decision:
         """Answer one request on its arm (falling back when the arm's model fails).
+
+        `segment` (default: the value of the route's `segment_by` variable) is logged with
+        the decision, so quality is reported per segment.
 
         Raises the last `ProviderError` when the arm's model and every fallback failed, and
         `TemplateError` when the prompt cannot render these variables; either way the failed
@@ -186,7 +206,9 @@ class Router:
         self._refresh_aliases()
         arm = self.choose(sticky if sticky is not None else request_id)
         sticky_hash = hashlib.sha256(sticky.encode()).hexdigest()[:16] if sticky else None
-        call = _Call(vars, request_id, sticky_hash, expected)
+        if segment is None and self.spec.segment_by and vars.get(self.spec.segment_by) is not None:
+            segment = str(vars[self.spec.segment_by])
+        call = _Call(vars, request_id, sticky_hash, expected, segment)
         try:
             decision = await self._answer(arm, call, shadow=False)
         finally:
@@ -201,13 +223,20 @@ class Router:
 
     def _mirror_all(self, call: _Call) -> None:
         request_id = call.request_id
-        for shadow in self.spec.shadow:
+        self.weights  # noqa: B018 - refreshes the mirrored arms with the weights
+        trial = [a for a in self.spec.arms if a.name in self._mirrored]
+        for shadow in [*self.spec.shadow, *trial]:
+            if isinstance(shadow, RouteArm):  # a live arm on trial: every request
+                task = asyncio.create_task(self._mirror(shadow, call))
+                self._shadow_tasks.add(task)
+                task.add_done_callback(self._shadow_tasks.discard)
+                continue
             if bucket(self.spec.name, request_id, salt=shadow.name) < shadow.sample * 100:
                 task = asyncio.create_task(self._mirror(shadow, call))
                 self._shadow_tasks.add(task)
                 task.add_done_callback(self._shadow_tasks.discard)
 
-    async def _mirror(self, arm: ShadowArm, call: _Call) -> None:
+    async def _mirror(self, arm: RouteArm | ShadowArm, call: _Call) -> None:
         try:
             await self._answer(arm, call, shadow=True)
         except Exception:  # noqa: BLE001 - a shadow failure must never reach the live path
@@ -222,13 +251,15 @@ class Router:
         hint = CaseHint(
             id=request_id,
             expected=call.expected,
+            segment=call.segment,
             labels=rt.prompt.output.labels,
             output_type=rt.prompt.output.type,
         )
         base = dict(
             id=request_id, ts=time.time(), route=self.spec.name, route_digest=self.digest,
             arm=arm.name, shadow=shadow, prompt=rt.prompt.ref, prompt_digest=rt.prompt.digest,
-            model=rt.models[0].id, sticky=call.sticky, vars=self._loggable(vars),
+            model=rt.models[0].id, sticky=call.sticky, segment=call.segment,
+            vars=self._loggable(vars),
         )  # fmt: skip
         try:
             messages = rt.prompt.render({**vars, **rt.context}, case_id=request_id)
@@ -300,9 +331,22 @@ class Router:
 
     def check_canary(self, *, rollback: bool | None = None) -> CanaryVerdict:
         """Judge the canaries now; roll worse ones back when the policy (or `rollback`) says."""
-        verdict, _moved = guard(self.ws, self.spec, rollback=rollback, tally=self._tally)
+        self._refresh_aliases()
+        verdict, _moved = guard(
+            self.ws, self.spec, rollback=rollback, tally=self._tally, digests=self._digests()
+        )
         self.last_canary = verdict
         return verdict
+
+    def _digests(self) -> dict[str, str | None]:
+        """The prompt digest each arm serves now: its evidence is counted, older versions' not."""
+        out: dict[str, str | None] = {}
+        for arm in [*self.spec.arms, *self.spec.shadow]:
+            try:
+                out[arm.name] = self._runtime(arm).prompt.digest
+            except VersionNotFound:
+                out[arm.name] = None
+        return out
 
     async def aclose(self) -> None:
         """Wait for shadow calls in flight, then close providers and log files."""
@@ -323,6 +367,7 @@ class Router:
         request_id: str | None = None,
         sticky: str | None = None,
         expected: Any = None,
+        segment: str | None = None,
         timeout_s: float | None = None,
     ) -> Decision:
         """`complete` for synchronous code (a Flask view, a script). The calls run on an
@@ -330,7 +375,9 @@ class Router:
         this returns. Use either this or the async API on one router, not both: provider
         connections belong to the loop that opened them."""
         future = asyncio.run_coroutine_threadsafe(
-            self.complete(vars, request_id=request_id, sticky=sticky, expected=expected),
+            self.complete(
+                vars, request_id=request_id, sticky=sticky, expected=expected, segment=segment
+            ),
             self._background_loop(),
         )
         return future.result(timeout_s)

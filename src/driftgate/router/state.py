@@ -33,6 +33,10 @@ class WeightsState(Strict):
     reason: str
     actor: str | None = None
     previous: dict[str, float] = Field(default_factory=dict)
+    shadow_arms: list[str] = Field(
+        default_factory=list,
+        description="Live arms at weight 0 mirrored as shadows (a candidate on trial).",
+    )
     evidence: dict[str, int] = Field(
         default_factory=dict,
         description="Feedback events per arm when this move was made (a ramp step counts "
@@ -72,13 +76,29 @@ def set_weights(
     *,
     reason: str,
     evidence: dict[str, int] | None = None,
+    shadow_arms: list[str] | None = None,
 ) -> WeightsState:
-    """Move live traffic: validated like the route file (known arms, sum 100), then written."""
+    """Move live traffic: validated like the route file (known arms, sum 100), then written.
+
+    `shadow_arms` (live arms at weight 0 to mirror as shadows) replaces the mirrored set;
+    None keeps it as it is."""
     folder = state_dir(workspace, spec.name)
     folder.mkdir(parents=True, exist_ok=True)
     with locked(folder / ".lock"):
         previous = current_weights(workspace, spec)
         moved = spec.with_weights({**previous, **weights})  # raises on unknown arms / bad sums
+        before = read_state(workspace, spec)
+        mirrored = (
+            list(before.shadow_arms if before else []) if shadow_arms is None else shadow_arms
+        )
+        live = {a.name for a in moved.arms}
+        bad = [a for a in mirrored if a not in live or next(
+            x.weight for x in moved.arms if x.name == a) > 0]  # fmt: skip
+        if bad:
+            raise ConfigError(
+                f"arm {bad[0]!r} can be mirrored as a shadow only as a live arm at weight 0",
+                field="shadow_arms",
+            )
         state = WeightsState(
             route_digest=spec.digest,
             weights={a.name: a.weight for a in moved.arms},
@@ -86,6 +106,7 @@ def set_weights(
             reason=reason,
             actor=whoami(workspace.root),
             previous=previous,
+            shadow_arms=mirrored,
             evidence=evidence or {},
         )
         write_atomic(folder / "state.json", state.model_dump_json(indent=2))
@@ -108,7 +129,13 @@ def rollback_weights(
         raise UnknownNameError("live arm", arm, [a.name for a in spec.arms])
     weights = current_weights(workspace, spec)
     moved = {arm: 0.0, baseline: weights.get(baseline, 0.0) + weights.get(arm, 0.0)}
-    return set_weights(workspace, spec, moved, reason=reason)
+    return set_weights(workspace, spec, moved, reason=reason, shadow_arms=[])
+
+
+def mirrored_arms(workspace: Workspace, spec: RouteSpec) -> list[str]:
+    """Live arms currently mirrored as shadows (a candidate on trial at weight 0)."""
+    state = read_state(workspace, spec)
+    return list(state.shadow_arms) if state else []
 
 
 def history(workspace: Workspace, route: str) -> list[WeightsState]:

@@ -12,21 +12,51 @@ when anything about it changes, so every update costs O(new lines).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .log import Decision, Feedback, label_of
 
-Key = tuple[str, bool]  # (arm, shadow)
+if TYPE_CHECKING:
+    from ..artifacts.route import RouteSpec
+
+Key = tuple[str, bool, str]  # (arm, shadow, prompt digest the arm served)
+Quality = Callable[[Any, "str | None", Any], float]  # (parsed, output, label) -> [0, 1]
+
+
+def same_answer(parsed: object, label: object) -> bool:
+    """Equal answers; text compared without case or surrounding spaces."""
+    if isinstance(parsed, str) and isinstance(label, str):
+        return parsed.strip().lower() == label.strip().lower()
+    return parsed == label
+
+
+def answer_quality(spec: RouteSpec) -> Quality:
+    """How an answer is scored against its label: the route's scorers (every one with a
+    weight must pass), else equality of the parsed answer and the label."""
+    if not spec.scorers:
+        return lambda parsed, _output, label: float(same_answer(parsed, label))
+    from ..scoring.base import ScoreContext, build_scorer
+
+    scorers = [build_scorer(o, source=f"route {spec.name}") for o in spec.scorers]
+    weighted = [s for s in scorers if s.config.weight > 0] or scorers
+
+    def quality(parsed: Any, output: str | None, label: Any) -> float:
+        ctx = ScoreContext(output=output, parsed=parsed, expected=label)
+        return float(all(sc.score(ctx).passed for sc in weighted))
+
+    return quality
 
 
 @dataclass(slots=True)
 class _Answer:
-    arm: str
+    key: Key
     parsed: Any
+    output: str | None
     error: bool
+    segment: str | None
 
 
 @dataclass(slots=True)
@@ -38,11 +68,18 @@ class _Request:
 
 
 class Tally:
-    """Counters per (arm, shadow): requests, errors, feedback, accepted, labeled, agreed."""
+    """Counters per (arm, shadow, prompt digest): requests, errors, feedback, accepted; the
+    quality of labeled answers (`q_n`, `q_sum`, also per segment as `q_n|SEGMENT`); and for
+    shadows the paired difference with the live answer on the same request (`pairs`,
+    `pair_sum`, `pair_sq`). Keyed by the digest the arm served, so a new version on an arm
+    starts its evidence afresh."""
 
-    def __init__(self, route_digest: str, folder: Path | None = None) -> None:
+    def __init__(
+        self, route_digest: str, folder: Path | None = None, *, quality: Quality | None = None
+    ) -> None:
         self.route_digest = route_digest
         self.folder = folder
+        self.quality = quality or (lambda parsed, _output, label: float(same_answer(parsed, label)))
         self.counts: Counter[tuple[Key, str]] = Counter()
         self._requests: dict[str, _Request] = {}
         self._offsets: dict[Path, int] = {}
@@ -87,11 +124,11 @@ class Tally:
     def add_decision(self, d: Decision) -> None:
         if d.route_digest != self.route_digest:
             return  # traffic of an earlier version of the route file
-        key = (d.arm, d.shadow)
+        key = (d.arm, d.shadow, d.prompt_digest)
         self.counts[(key, "requests")] += 1
         self.counts[(key, "errors")] += d.error is not None
         req = self._requests.setdefault(d.id, _Request())
-        answer = _Answer(d.arm, d.parsed, d.error is not None)
+        answer = _Answer(key, d.parsed, d.output, d.error is not None, d.segment)
         if d.shadow:
             req.shadows.append(answer)
         else:
@@ -107,7 +144,7 @@ class Tally:
 
     def _recount(self, req: _Request) -> None:
         self.counts.subtract(req.counted)
-        req.counted = _contribution(req)
+        req.counted = self._contribution(req)
         self.counts.update(req.counted)
 
     def add(self, decisions: Iterable[Decision], feedback: Iterable[Feedback]) -> Tally:
@@ -120,26 +157,45 @@ class Tally:
     def keys(self) -> list[Key]:
         return sorted({key for key, what in self.counts if what == "requests"})
 
-    def get(self, key: Key, what: str) -> int:
+    def get(self, key: Key, what: str) -> int | float:
         return self.counts[(key, what)]
 
-
-def _contribution(req: _Request) -> Counter[tuple[Key, str]]:
-    """What one request adds to the feedback counters (requests and errors are counted once,
-    as their decisions arrive)."""
-    out: Counter[tuple[Key, str]] = Counter()
-    fb, live = req.feedback, req.live
-    if fb is None:
-        return out
-    if live is not None:
-        out[((live.arm, False), "feedback")] += 1
-        out[((live.arm, False), "accepted")] += fb.verdict == "accept"
-    label = label_of(fb, live.parsed, not live.error) if live is not None else fb.correction
-    if label is not None:
-        from .canary import same_answer
-
+    def _contribution(self, req: _Request) -> Counter[tuple[Key, str]]:
+        """What one request adds to the feedback counters (requests and errors are counted
+        once, as their decisions arrive)."""
+        out: Counter[tuple[Key, str]] = Counter()
+        fb, live = req.feedback, req.live
+        if fb is None:
+            return out
+        label = label_of(fb, live.parsed, not live.error) if live is not None else fb.correction
+        live_q: float | None = None
+        if live is not None:
+            out[(live.key, "feedback")] += 1
+            out[(live.key, "accepted")] += fb.verdict == "accept"
+            if label is not None:
+                live_q = 0.0 if live.error else self.quality(live.parsed, live.output, label)
+            elif fb.verdict == "reject":
+                live_q = 0.0  # wrong, though nobody said what is right
+            if live_q is not None:
+                _add_quality(out, live.key, live.segment, live_q)
+        if label is None:
+            return out
         for s in req.shadows:
-            if not s.error:
-                out[((s.arm, True), "labeled")] += 1
-                out[((s.arm, True), "agreed")] += same_answer(s.parsed, label)
-    return out
+            q = 0.0 if s.error else self.quality(s.parsed, s.output, label)
+            out[(s.key, "labeled")] += 1
+            out[(s.key, "agreed")] += q
+            _add_quality(out, s.key, s.segment, q)
+            if live_q is not None:
+                d = q - live_q
+                out[(s.key, "pairs")] += 1
+                out[(s.key, "pair_sum")] += d
+                out[(s.key, "pair_sq")] += d * d
+        return out
+
+
+def _add_quality(out: Counter, key: Key, segment: str | None, q: float) -> None:
+    out[(key, "q_n")] += 1
+    out[(key, "q_sum")] += q
+    if segment is not None:
+        out[(key, f"q_n|{segment}")] += 1
+        out[(key, f"q_sum|{segment}")] += q
