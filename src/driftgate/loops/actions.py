@@ -56,6 +56,7 @@ def retrain_candidate(turn: _Turn, labels: list[dict[str, Any]]) -> Candidate:
         model=turn.policy.model,
         since=max(turn.state.labels_since, turn.state.labels_tried),
         workspace=turn.ws,
+        fresh=True,  # the provider may have drifted since any stored answer
     )
     return Candidate(
         candidate=outcome.candidate,
@@ -139,14 +140,13 @@ def judge_shadow(turn: _Turn) -> Judgement:
     """Paired: the shadow's score minus the live answer's on the same labeled requests."""
     from ..router.canary import check_shadow
 
-    verdict = check_shadow(turn.ws, turn.spec, turn.arm, since=turn.state.phase_since)
+    verdict = check_shadow(turn.ws, turn.spec, turn.arm)
     if verdict.action == "worse":
         return Judgement("revert", verdict.reason)
     if verdict.action == "ok" and verdict.labeled >= turn.policy.shadow_min_labeled:
         return Judgement("go", verdict.reason)
-    return Judgement(
-        "wait", f"{verdict.reason} ({verdict.labeled} of {turn.policy.shadow_min_labeled} labeled)"
-    )
+    need = turn.policy.shadow_min_labeled
+    return Judgement("wait", f"{verdict.reason} ({verdict.labeled} of {need} labeled requests)")
 
 
 def judge_canary(turn: _Turn) -> Judgement:

@@ -33,6 +33,7 @@ def gate_version(
     policy: GatePolicy | Path | str | None = None,
     workspace: Workspace | Path | str | None = None,
     model: str | None = None,
+    fresh: bool = False,
 ) -> GateVerdict:
     from ..gate import GatePolicy, evaluate_gate, find_policy, load_policy
     from ..suite import load_suite
@@ -56,7 +57,7 @@ def gate_version(
     suite_path = ws.inside(suite, what="suite file") if suite else ws.default_suite_path()
     suite_obj = load_suite(suite_path)
     wanted = [cand] + ([base] if base is not None and base.digest != cand.digest else [])
-    results = collect_results(ws, suite_path, suite_obj, wanted, model)
+    results = collect_results(ws, suite_path, suite_obj, wanted, model, fresh=fresh)
     verdict = evaluate_gate(
         results[cand.digest],
         results[base.digest] if base is not None else None,
@@ -150,8 +151,13 @@ def collect_results(
     suite: Suite,
     records: list[VersionRecord],
     model: str | None = None,
+    *,
+    fresh: bool = False,
 ) -> dict[str, list[CaseResult]]:
-    """digest → results of that prompt version on its model, from stored runs or a new run."""
+    """digest → results of that prompt version on its model, from stored runs or a new run.
+
+    `fresh`: neither stored runs nor the response cache — every answer from the provider
+    now (after provider drift, stored answers describe a provider that no longer exists)."""
     from ..providers.base import ModelConfig
     from ..store.runs import RunStore
 
@@ -161,7 +167,7 @@ def collect_results(
     labels = {r.digest: _model_label(suite, r, model) for r in records}
     store = RunStore(ws.runs_dir)
     out: dict[str, list[CaseResult]] = {}
-    for m in reversed(store.list()):
+    for m in [] if fresh else reversed(store.list()):
         missing = [r for r in records if r.digest not in out]
         if not missing:
             break
@@ -183,7 +189,13 @@ def collect_results(
         from ..engine.runner import run
 
         refs = [_runnable_ref(ws, r) for r in missing]
-        result = run(suite_path, workspace=ws, prompts=refs, models=[model] if model else None)
+        result = run(
+            suite_path,
+            workspace=ws,
+            prompts=refs,
+            models=[model] if model else None,
+            no_cache=fresh,
+        )
         if result.manifest.status != "finished":
             raise ProviderErrorBudgetExceeded(
                 f"the gate's run {result.id} ended {result.manifest.status} "

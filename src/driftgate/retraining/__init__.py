@@ -92,6 +92,7 @@ def retrain(
     dry_run: bool = False,
     alias: str = "candidate",
     workspace: Workspace | Path | str | None = None,
+    fresh: bool = False,
 ) -> RetrainResult:
     """Build, register and gate a prompt version bound to retrained artifacts; on a pass
     (and not `dry_run`) point `alias` at it. See the module docstring.
@@ -99,6 +100,9 @@ def retrain(
     `since` (unix time): only route feedback logged after it counts. `model` picks one
     model when the suite runs several (a gate compares one arm). Raises ConfigError
     (exit 2) for bad input: nothing to retrain, no labeled row to use, a bad alias.
+    `fresh`: base and candidate are both answered by the provider now, with no stored run
+    or cached response (what `driftgate loop` does: after provider drift, stored answers
+    describe a provider that no longer exists).
     """
     from ..registry.aliases import PREVIOUS, PRODUCTION, check_alias
     from ..registry.core import Registry
@@ -156,7 +160,7 @@ def retrain(
         return result
     cand_rec = _register_candidate(reg, base_rec, result.artifacts)
     result.candidate, result.candidate_digest = cand_rec.ref, cand_rec.digest
-    result.verdict = _gate(ws, cand_rec, base_rec, suite_path, model)
+    result.verdict = _gate(ws, cand_rec, base_rec, suite_path, model, fresh)
     result.passed = result.verdict.passed
     if result.passed and not dry_run:
         _move_alias(ws, cand_rec, alias, alias_from, result)
@@ -181,6 +185,7 @@ def _gate(
     base: VersionRecord,
     suite_path: Path,
     model: str | None,
+    fresh: bool,
 ) -> GateVerdict:
     """Candidate and base as two arms of one run (or stored runs of the same experiment),
     judged by the prompt's gate policy."""
@@ -194,6 +199,7 @@ def _gate(
         policy=find_policy(ws, cand.name),
         workspace=ws,
         model=model,
+        fresh=fresh,
     )
 
 
