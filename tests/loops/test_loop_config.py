@@ -15,6 +15,7 @@ ARMS = """
 arms:
   - {{name: production, prompt: cat@production, model: sim/acme@v1, weight: 100}}
   - {{name: {name}, prompt: {prompt}, weight: 0}}
+canary: {{ramp: [50, 100]}}
 """
 
 
@@ -75,3 +76,10 @@ def test_an_unreadable_state_file_names_the_file_and_the_way_out(tmp_path: Path)
     with pytest.raises(ConfigError, match="loop state is unreadable") as info:
         read_loop_state(ws, "cat")
     assert "loop.json" in str(info.value) and "loop.jsonl" in str(info.value)
+
+
+def test_a_route_without_a_ramp_to_100_is_refused(tmp_path: Path) -> None:
+    route = ARMS.format(name="candidate", prompt="cat@candidate").replace("[50, 100]", "[50]")
+    with pytest.raises(ConfigError, match="ramp") as info:
+        run_loop("cat", workspace=_ws(tmp_path, route))
+    assert "canary.ramp" in str(info.value)

@@ -140,7 +140,8 @@ def test_drift_to_promotion_then_a_worse_candidate_is_reverted(ws: Workspace) ->
         serve(ws, 2, f"b{i}")
         run_loop("categorize", workspace=ws)
     history = [e.action for e in loop_history(ws, "categorize")]
-    assert "canary" in history and history[-1] == "promote", history
+    assert history[:2] == ["drift-baseline", "watch"] and history[-1] == "promote", history
+    assert history.index("retrained") < history.index("shadow") < history.index("canary")
     aliases = reg.aliases_of("prompt/categorize")
     assert aliases["production"] == state.candidate_digest
     assert current_weights(ws, spec) == {"production": 100.0, "candidate": 0.0}
@@ -163,3 +164,50 @@ def test_drift_to_promotion_then_a_worse_candidate_is_reverted(ws: Workspace) ->
     assert "candidate" not in reg.aliases_of("prompt/categorize")
     assert production_messages(ws) == before  # production renders byte for byte as before
     assert current_weights(ws, spec) == {"production": 100.0, "candidate": 0.0}
+
+
+def test_a_turn_killed_between_its_moves_and_its_state_is_finished_without_double_moves(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from driftgate.loops import cycle
+    from driftgate.registry.core import Registry as Reg
+    from driftgate.router.state import history
+
+    run_loop("categorize", workspace=ws)  # the drift baseline
+    provider("v2")
+    serve(ws, 1, "a")
+
+    def killed(*_args: object) -> None:
+        raise KeyboardInterrupt("killed after its moves, before its state")
+
+    monkeypatch.setattr(cycle, "write_loop_state", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_loop("categorize", workspace=ws)  # retrained, candidate aliased, shadow moved
+    assert read_loop_state(ws, "categorize").phase == "idle"  # the state was never written
+    monkeypatch.undo()
+
+    turn = run_loop("categorize", workspace=ws)  # the next turn finishes it: no new retrain
+    assert [e.action for e in turn.events] == ["shadow"] and turn.phase == "shadow"
+    moves = [h.reason for h in history(ws, "categorize")]
+    assert len([m for m in moves if m.startswith("loop: shadow")]) == 1, moves
+    audit = [e for e in Reg(ws).aliases.audit() if e.alias == "candidate"]
+    assert len(audit) == 1
+
+
+def test_cli_loop_dry_run_json_and_route_status(
+    ws: Workspace, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conftest import run_main
+
+    root = str(ws.root)
+    code, out, err = run_main(capsys, monkeypatch, "loop", "categorize", "--dry-run", "-w", root)
+    assert code == 0, err
+    assert "[dry run: nothing changed]" in out and "would check provider drift" in out
+    assert not (ws.state_dir / "routes" / "categorize" / "loop.json").exists()
+    code, out, err = run_main(capsys, monkeypatch, "loop", "categorize", "--json", "-w", root)
+    data = __import__("json").loads(out)
+    assert code == 0 and data["phase"] == "idle"
+    assert [e["action"] for e in data["events"]] == ["drift-baseline", "watch"]
+    code, out, err = run_main(capsys, monkeypatch, "route", "status", "categorize", "-w", root)
+    assert code == 0, err
+    assert "loop: idle" in out and "drift-baseline" in out

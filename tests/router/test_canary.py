@@ -133,4 +133,3 @@ def test_shadows_are_compared_paired_with_the_live_answer_per_request() -> None:
     live = next(s for s in v.arms if s.arm == "production" and not s.shadow)
     assert [(seg.segment, seg.labeled) for seg in live.segments] == [("new", 100), ("old", 300)]
     assert live.segments[0].quality == pytest.approx(0.8)  # wrong when i % 20 == 0
-

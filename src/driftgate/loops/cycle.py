@@ -110,6 +110,13 @@ def _candidate_arm(spec: RouteSpec, policy: LoopPolicy) -> str:
             f"the candidate arm {arm.name!r} is the route's baseline arm",
             field="loop.candidate_arm",
         )
+    if not spec.canary.ramp or spec.canary.ramp[-1] != 100:
+        raise ConfigError(
+            f"route {spec.name!r}: the loop ramps a candidate to 100% before promoting it, "
+            f"but canary.ramp is {spec.canary.ramp or 'empty'}",
+            field="canary.ramp",
+            hint="e.g. canary: {ramp: [10, 50, 100]}",
+        )
     selector = parse_prompt_ref(arm.prompt)[1]
     if selector != CANDIDATE_ALIAS:
         raise ConfigError(
