@@ -211,11 +211,16 @@ def test_suites_reference_existing_prompts_and_golden_sets():
     assert [m.id for m in sim.models] == ["sim/acme@v1", "sim/acme@v2"]
 
 
-def test_route_references_existing_prompt_versions():
-    refs = {load_prompt(p).ref for p in _prompt_files()}
+def test_route_serves_aliases_of_an_existing_prompt():
+    """The example route serves `production` and `candidate` of the categorize prompt (set
+    by `driftgate promote` / `retrain` / `loop`), and its loop gates on an existing suite."""
+    names = {load_prompt(p).name for p in _prompt_files()}
     route = load_route(ROOT / "routes" / "categorize.yaml")
-    assert {a.prompt for a in [*route.arms, *route.shadow]} <= refs
+    refs = [a.prompt.partition("@") for a in [*route.arms, *route.shadow]]
+    assert {name for name, _, _ in refs} <= names
+    assert {alias for _, _, alias in refs} == {"production", "candidate"}
     assert sum(a.weight for a in route.arms) == 100
+    assert route.loop is not None and (ROOT / route.loop.suite).is_file()
 
 
 # ---- the traffic file: production traffic that moved, not the golden set ---------------

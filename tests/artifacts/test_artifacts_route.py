@@ -92,5 +92,7 @@ def test_with_weights_revalidates():
 
 def test_example_route_file_is_valid():
     route = load_route(Path(__file__).resolve().parents[2] / "routes" / "categorize.yaml")
-    assert {a.name: a.weight for a in route.arms} == {"production": 90, "candidate": 10}
+    assert {a.name: a.weight for a in route.arms} == {"production": 100, "candidate": 0}
+    assert [a.prompt for a in route.arms] == ["categorize@production", "categorize@candidate"]
     assert len(route.shadow) == 1 and route.fallbacks
+    assert route.loop is not None and route.canary.ramp[-1] == 100

@@ -190,7 +190,9 @@ def test_feedback_stores_json_corrections_and_runs_the_due_check(ws, capsys, mon
         )
     )
     inputs = str(ws / "evalsets" / "transactions.jsonl")
-    code, out, _ = route(ws, capsys, monkeypatch, "replay", "cat", inputs, "-n", "119", "--feedback")
+    code, out, _ = route(
+        ws, capsys, monkeypatch, "replay", "cat", inputs, "-n", "119", "--feedback"
+    )
     assert code == 0 and "no canary check ran" in out
     w = Workspace.find(ws)
     live = [d for d in read_decisions(w, "cat") if not d.shadow]

@@ -333,9 +333,15 @@ def replay_cmd(
     sticky_field: str = typer.Option(
         None, "--sticky-field", help="Pin arms by this field (of `vars`, else of the line)."
     ),
+    repeat: int = typer.Option(
+        1, "--repeat", min=1, help="Serve the file this many times (each a new request)."
+    ),
     ws_path: Path = WorkspaceOption,
 ) -> None:
     """Serve every line of INPUTS through the route, as an application would, and log it.
+
+    A line whose id the route already logged (a second replay, or --repeat) is served as a
+    new request with the id suffixed `~2`, `~3`, …; a line's `segment` is the request's.
 
     A demo and test tool for simulated traffic: each line's `vars` object (else the line
     without `id` and `expected`) is the request, its `id` the request id, and its `expected`
@@ -345,11 +351,12 @@ def replay_cmd(
     and template errors are counted and summarized, not fatal. Exit 0, or 2 on bad input."""
     import asyncio
 
-    from ..router import Router
-    from ..router.replay import read_requests, replay
+    from ..router import Router, read_decisions
+    from ..router.replay import read_requests, repeated, replay
 
     ws, spec = _load(ws_path, route)
     requests = read_requests(inputs, limit=limit, sticky_field=sticky_field)
+    requests = repeated(requests, {d.id for d in read_decisions(ws, spec.name)}, times=repeat)
     router = Router(spec, workspace=ws)
     result = asyncio.run(replay(router, requests, concurrency=concurrency, feedback=feedback))
     last = router.last_canary

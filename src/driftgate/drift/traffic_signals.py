@@ -163,6 +163,11 @@ def flat(record: Record) -> Record:
     return out
 
 
+# Fields of a route's log records that say how a request was served, not what was asked:
+# the arm moves with every canary step by design, and feedback has signals of its own.
+SERVING_FIELDS = frozenset({"arm", "feedback", "id", "ts"})
+
+
 def categorical_fields(golden: list[Record], current: list[Record], given: list[str]) -> list[str]:
     """The given fields, or those that look categorical: strings with ≤ 20 distinct values."""
     if given:
@@ -170,6 +175,8 @@ def categorical_fields(golden: list[Record], current: list[Record], given: list[
     names: dict[str, set[Any]] = {}
     for rec in golden:
         for k, v in flat(rec).items():
+            if k.split(".", 1)[0] in SERVING_FIELDS:
+                continue
             names.setdefault(k, set()).add(v if isinstance(v, str) else None)
     return [
         k

@@ -164,7 +164,10 @@ def judge_canary(turn: _Turn) -> Judgement:
         return Judgement("promote", finding.reason)
     if moves:
         return Judgement("step", "; ".join(moves) + f" ({finding.reason})")
-    return Judgement("wait", finding.reason)
+    from ..router.state import current_weights
+
+    weight = current_weights(turn.ws, turn.spec).get(turn.arm, 0.0)
+    return Judgement("wait", f"at {weight:g}%, {finding.reason}")
 
 
 # ---- promotion and revert ------------------------------------------------------------------

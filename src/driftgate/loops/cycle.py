@@ -36,6 +36,11 @@ from . import actions as serving
 from .state import LoopEvent, LoopState, loop_dir, read_loop_state, record_event, write_loop_state
 
 CANDIDATE_ALIAS = "candidate"
+MIN_PROMPT_DRIFT_INPUTS = 50  # fewer new inputs than this say nothing about a shift
+PROMPT_DRIFT_REFERENCE = 5000  # the newest inputs before the last version, as reference
+# Prompt-drift signals that compare traffic with the golden set: once a version was built
+# from the traffic itself, they stay high for good and say nothing new.
+GOLDEN_SET_SIGNALS = frozenset({"input_shift", "far_inputs", "psi_categorical", "psi_length"})
 
 
 @dataclass
@@ -222,20 +227,37 @@ def _prompt_drift(turn: _Turn) -> list[str]:
 
     records = traffic_records(turn.ws, turn.spec.name)
     window = turn.policy.traffic_window
-    if len(records) < max(20, 2 * (window or 0)):
+    since = turn.state.labels_since
+    reference: list[dict[str, Any]] | None = None
+    if since:
+        # A version the loop promoted was built from the traffic before it: what matters
+        # now is whether traffic moved away from that, not from the golden set it already
+        # outgrew (that alarm would fire forever and retrain in circles).
+        reference = [r for r in records if r["ts"] <= since][-PROMPT_DRIFT_REFERENCE:]
+        records = [r for r in records if r["ts"] > since]
+        window = None
+    if len(records) < max(MIN_PROMPT_DRIFT_INPUTS, 2 * (window or 0)) or reference == []:
         return []
     report = check_traffic(
         records,
         suite=turn.suite_path(),
         workspace=turn.ws,
         window=window,
+        reference=reference,
         check_unreviewed=False,
         save=not turn.dry_run,
+        source=f"route {turn.spec.name}",
     )
-    if not report.alert:
-        return []
     fired = sorted(s.name for s in report.signals if s.verdict == "drift")
-    turn.log("alarm", f"prompt drift on {len(records)} logged inputs: {', '.join(fired)}")
+    if since:  # only what compares with the traffic before the last version counts now
+        fired = [name for name in fired if name not in GOLDEN_SET_SIGNALS]
+    if not report.alert or not fired:
+        return []
+    against = "the traffic before the last version" if since else "the golden set"
+    turn.log(
+        "alarm",
+        f"prompt drift: {len(records)} logged inputs moved from {against}: {', '.join(fired)}",
+    )
     return [f"prompt drift: {', '.join(fired)}"]
 
 
@@ -250,7 +272,10 @@ def _retrain(turn: _Turn, reasons: list[str], new_labels: list[dict[str, Any]]) 
         return
     outcome = serving.retrain_candidate(turn, new_labels)
     turn.state.labels_tried = max(float(c["metadata"].get("ts", 0)) for c in new_labels)
-    if outcome.candidate is None or not outcome.passed:
+    if outcome.candidate is None:
+        turn.log("unchanged", f"the {len(new_labels)} new labels change nothing: {outcome.summary}")
+        return
+    if not outcome.passed:
         turn.log(
             "refused",
             f"retrain of {turn.baseline.prompt} failed the offline gate: {outcome.summary}",

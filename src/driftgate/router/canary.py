@@ -173,7 +173,8 @@ def judge(spec: RouteSpec, stats: dict[tuple[str, bool], ArmStats]) -> CanaryVer
     findings: list[CanaryFinding] = []
     for arm in spec.arms:
         if arm.name != baseline:
-            findings.append(_judge_canary(spec, stats.get((arm.name, False)), base, r))
+            s = stats.get((arm.name, False)) or ArmStats(arm=arm.name)
+            findings.append(_judge_canary(spec, s, base, r))
     for name in [*[s.name for s in spec.shadow], *[a.name for a in spec.arms]]:
         s = stats.get((name, True))
         if s is not None:
@@ -187,9 +188,8 @@ def judge(spec: RouteSpec, stats: dict[tuple[str, bool], ArmStats]) -> CanaryVer
     )
 
 
-def _judge_canary(spec: RouteSpec, s: ArmStats | None, base: ArmStats, r: float) -> CanaryFinding:
+def _judge_canary(spec: RouteSpec, s: ArmStats, base: ArmStats, r: float) -> CanaryFinding:
     policy, baseline = spec.canary, spec.baseline_arm
-    s = s or ArmStats(arm="?")
     name = s.arm
     rate = s.error_rate
     if s.requests >= policy.min_requests and rate is not None and rate > policy.max_error_rate:

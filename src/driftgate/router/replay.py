@@ -93,6 +93,25 @@ def read_requests(
     return out
 
 
+def repeated(
+    requests: list[ReplayRequest], taken: set[str], *, times: int = 1
+) -> list[ReplayRequest]:
+    """The requests `times` over, each with an id not in `taken` (ids the route already
+    logged): a repeat or a second replay of one file is new traffic, and feedback joins on
+    the id. A free id is kept; a taken one gets the first free suffix `~2`, `~3`, …"""
+    out: list[ReplayRequest] = []
+    used = set(taken)
+    for _ in range(times):
+        for r in requests:
+            rid, k = r.id, 1
+            while rid in used:
+                k += 1
+                rid = f"{r.id}~{k}"
+            used.add(rid)
+            out.append(ReplayRequest(rid, r.vars, r.expected, r.sticky, r.segment))
+    return out
+
+
 async def replay(
     router: Router, requests: list[ReplayRequest], *, concurrency: int = 8, feedback: bool = False
 ) -> ReplayResult:
