@@ -10,8 +10,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import run_main
 
+from conftest import run_main
 from driftgate.loops import loop_history
 from driftgate.registry.core import Registry
 from driftgate.workspace import Workspace
