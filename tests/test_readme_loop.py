@@ -39,10 +39,9 @@ def readme_block(heading: str) -> list[list[str]]:
     return commands
 
 
-@pytest.mark.slow
-def test_readme_loop_section_runs_as_written(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the example workspace as the current folder, as a reader has it."""
     monkeypatch.setenv("DRIFTGATE_HOME", str(tmp_path / "home"))
     root = tmp_path / "ws"
     root.mkdir()
@@ -50,6 +49,13 @@ def test_readme_loop_section_runs_as_written(
         shutil.copytree(REPO / name, root / name)
     shutil.copy(REPO / "pyproject.toml", root)
     monkeypatch.chdir(root)
+    return root
+
+
+@pytest.mark.slow
+def test_readme_loop_section_runs_as_written(
+    root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     commands = readme_block("### The loop")
     assert commands[0] == ["register"] and commands[-1][:2] == ["route", "status"]
     for argv in commands:
@@ -65,15 +71,8 @@ def test_readme_loop_section_runs_as_written(
 
 @pytest.mark.slow
 def test_readme_retrain_section_runs_as_written(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("DRIFTGATE_HOME", str(tmp_path / "home"))
-    root = tmp_path / "ws"
-    root.mkdir()
-    for name in ("prompts", "evalsets", "routes"):
-        shutil.copytree(REPO / name, root / name)
-    shutil.copy(REPO / "pyproject.toml", root)
-    monkeypatch.chdir(root)
     # The precondition the section builds on: the loop section's first three commands.
     for argv in readme_block("### The loop")[:3]:
         assert run_main(capsys, monkeypatch, *argv)[0] == 0

@@ -162,7 +162,7 @@ def load_corpus(spec: IndexSpec, path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -258,7 +258,7 @@ class RetrievalIndex:
             embedder_id = embedder_id or _default_embedder_id(model)
         elif embedder_id is None:
             embedder_id = f"custom:{getattr(embed, '__qualname__', type(embed).__name__)}"
-        digest = index_digest(spec, _file_sha256(corpus), embedder_id)
+        digest = index_digest(spec, file_sha256(corpus), embedder_id)
         if expected_digest is not None and digest != expected_digest:
             raise ConfigError(
                 f"index {spec.name!r}: rebuilding version {expected_digest} gives {digest} "

@@ -99,40 +99,38 @@ def candidate_whereabouts(turn: _Turn) -> Literal["in flight", "production", "go
 # ---- the route's live weights --------------------------------------------------------------
 
 
-def shadow_arm(turn: _Turn) -> None:
-    """The candidate arm at weight 0, mirrored as a shadow of the live traffic."""
-    from ..router.state import current_weights, read_state, set_weights
-
-    state = read_state(turn.ws, turn.spec)
-    weights = current_weights(turn.ws, turn.spec)
-    if weights.get(turn.arm, 0.0) == 0 and state is not None and turn.arm in state.shadow_arms:
-        return
-    baseline = turn.baseline.name
-    moved = {turn.arm: 0.0, baseline: weights.get(baseline, 0.0) + weights.get(turn.arm, 0.0)}
-    set_weights(
-        turn.ws,
-        turn.spec,
-        moved,
-        shadow_arms=[turn.arm],
-        reason=f"loop: shadow {turn.state.candidate or 'candidate'}",
-    )
-
-
-def start_canary(turn: _Turn) -> float:
-    """The candidate arm live at the ramp's first step, no longer mirrored."""
+def _move(turn: _Turn, weight: float, *, shadow: bool, reason: str) -> None:
+    """The candidate arm to `weight` (the rest of its and the baseline's share to the
+    baseline arm), mirrored as a shadow or not."""
     from ..router.state import current_weights, set_weights
 
-    first = turn.spec.canary.ramp[0] if turn.spec.canary.ramp else 10.0
     weights = current_weights(turn.ws, turn.spec)
     baseline = turn.baseline.name
     room = weights.get(baseline, 0.0) + weights.get(turn.arm, 0.0)
     set_weights(
         turn.ws,
         turn.spec,
-        {turn.arm: first, baseline: room - first},
-        shadow_arms=[],
-        reason=f"loop: canary {turn.state.candidate} at {first:g}%",
+        {turn.arm: weight, baseline: room - weight},
+        shadow_arms=[turn.arm] if shadow else [],
+        reason=reason,
     )
+
+
+def shadow_arm(turn: _Turn) -> None:
+    """The candidate arm at weight 0, mirrored as a shadow of the live traffic."""
+    from ..router.state import current_weights, read_state
+
+    state = read_state(turn.ws, turn.spec)
+    weights = current_weights(turn.ws, turn.spec)
+    if weights.get(turn.arm, 0.0) == 0 and state is not None and turn.arm in state.shadow_arms:
+        return
+    _move(turn, 0.0, shadow=True, reason=f"loop: shadow {turn.state.candidate or 'candidate'}")
+
+
+def start_canary(turn: _Turn) -> float:
+    """The candidate arm live at the ramp's first step, no longer mirrored."""
+    first = turn.spec.canary.ramp[0]
+    _move(turn, first, shadow=False, reason=f"loop: canary {turn.state.candidate} at {first:g}%")
     return first
 
 
@@ -205,17 +203,7 @@ def promote_candidate(turn: _Turn, reason: str) -> str:
 def revert_candidate(turn: _Turn, reason: str) -> None:
     """The candidate arm back to weight 0 and unmirrored, and its alias unset."""
     from ..registry.moves import unset_alias
-    from ..router.state import current_weights, set_weights
 
-    weights = current_weights(turn.ws, turn.spec)
-    baseline = turn.baseline.name
-    room = weights.get(baseline, 0.0) + weights.get(turn.arm, 0.0)
-    set_weights(
-        turn.ws,
-        turn.spec,
-        {turn.arm: 0.0, baseline: room},
-        shadow_arms=[],
-        reason=f"loop: revert {turn.state.candidate}: {reason}",
-    )
+    _move(turn, 0.0, shadow=False, reason=f"loop: revert {turn.state.candidate}: {reason}")
     if candidate_whereabouts(turn) == "in flight":  # never unset a version set since by hand
         unset_alias(turn.target, "candidate", reason=f"driftgate loop: {reason}", workspace=turn.ws)

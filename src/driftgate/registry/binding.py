@@ -26,7 +26,6 @@ never `registry.core` (which imports the workspace).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -69,11 +68,9 @@ def _cached(path: Path, load: Any) -> Any:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    from ..artifacts.index import file_sha256
+
+    return file_sha256(path)
 
 
 def _workspace_file(ws: Workspace, kind: str, name: str, prompt: Prompt | None) -> Path:
