@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..artifacts.route import RouteArm, RouteSpec, ShadowArm, load_route
-from ..errors import ConfigError
+from ..errors import ConfigError, UnknownNameError
 from ..prompt import Prompt
 from ..providers.base import CaseHint, CompletionRequest, ModelConfig, Provider, ProviderError
 from ..registry.versions import VersionNotFound
@@ -96,7 +96,7 @@ class Router:
         for arm in [*self.spec.arms, *self.spec.shadow]:  # fail at start, not per request
             try:
                 self._runtime(arm)
-            except VersionNotFound:
+            except (VersionNotFound, UnknownNameError):
                 # A candidate arm at weight 0 whose alias is not set yet serves nobody: it
                 # is resolved when a move gives it traffic or mirrors it.
                 if self._serves(arm.name):
@@ -344,7 +344,7 @@ class Router:
         for arm in [*self.spec.arms, *self.spec.shadow]:
             try:
                 out[arm.name] = self._runtime(arm).prompt.digest
-            except VersionNotFound:
+            except (VersionNotFound, UnknownNameError):
                 out[arm.name] = None
         return out
 
