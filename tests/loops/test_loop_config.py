@@ -83,3 +83,9 @@ def test_a_route_without_a_ramp_to_100_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="ramp") as info:
         run_loop("cat", workspace=_ws(tmp_path, route))
     assert "canary.ramp" in str(info.value)
+
+
+def test_the_public_api_is_the_same_function() -> None:
+    import driftgate
+
+    assert driftgate.loop is run_loop and "loop" in driftgate.__all__
