@@ -9,7 +9,13 @@ import pytest
 
 from driftgate.artifacts.route import load_route
 from driftgate.errors import ConfigError, DriftgateError
-from driftgate.router import current_weights, history, rollback_weights, set_weights
+from driftgate.router import (
+    current_weights,
+    history,
+    mirrored_arms,
+    rollback_weights,
+    set_weights,
+)
 from driftgate.router.log import Decision, TrafficLog, read_decisions
 from driftgate.workspace import Workspace
 
@@ -102,3 +108,23 @@ def test_shadow_arms_have_no_weight_to_move(ws: Workspace) -> None:
     with pytest.raises(DriftgateError, match="unknown live arm 'next'"):
         rollback_weights(ws, spec(ws), "next", reason="x")
     assert history(ws, "cat") == []
+
+
+def test_live_arms_at_weight_0_can_be_mirrored_as_shadows(ws: Workspace) -> None:
+    with pytest.raises(ConfigError, match="only as a live arm at weight 0"):
+        set_weights(ws, spec(ws), {}, shadow_arms=["candidate"], reason="x")  # weight 10
+    with pytest.raises(ConfigError, match="only as a live arm at weight 0"):
+        set_weights(ws, spec(ws), {"candidate": 0, "production": 100}, shadow_arms=["nope"],
+                    reason="x")  # fmt: skip
+    state = set_weights(
+        ws, spec(ws), {"candidate": 0, "production": 100}, shadow_arms=["candidate"],
+        reason="trial", actor="loop",
+    )  # fmt: skip
+    assert state.shadow_arms == ["candidate"] and state.actor == "loop"
+    assert mirrored_arms(ws, spec(ws)) == ["candidate"]
+    # None keeps the mirrored set; a rollback (or an explicit []) ends it.
+    set_weights(ws, spec(ws), {"production": 100}, reason="same")
+    assert mirrored_arms(ws, spec(ws)) == ["candidate"]
+    set_weights(ws, spec(ws), {"candidate": 0}, shadow_arms=[], reason="off")
+    assert mirrored_arms(ws, spec(ws)) == []
+    assert [h.actor for h in history(ws, "cat")][0] == "loop"

@@ -328,3 +328,19 @@ def test_calls_wait_for_a_slot_outside_the_provider_timeout(ws_root: Path) -> No
         return out
 
     assert all(d.parsed == LABELS[0] for d in asyncio.run(go())) and peak == 1
+
+
+def test_a_live_arm_at_weight_0_is_mirrored_when_the_state_says_so(ws_root: Path) -> None:
+    from driftgate.router import check_canary, set_weights
+
+    write_route(ws_root, ROUTE.replace("weight: 80", "weight: 100").replace("weight: 20", "weight: 0"))  # fmt: skip
+    router = Router("cat", workspace=ws_root)
+    ws = router.ws
+    set_weights(ws, router.spec, {"candidate": 0}, shadow_arms=["candidate"], reason="trial")
+    served = asyncio.run(serve(router, cases(60)))
+    assert {d.arm for d in served} == {"production"}  # never returned
+    decisions = read_decisions(ws, "cat")
+    mirrored = [d for d in decisions if d.arm == "candidate"]
+    assert len(mirrored) == 60 and all(d.shadow for d in mirrored)
+    shadow = check_canary(ws, router.spec).finding("candidate", shadow=True)
+    assert shadow is not None and shadow.labeled == 60  # paired with the live answers

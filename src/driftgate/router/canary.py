@@ -2,8 +2,10 @@
 
     verdict = check_canary(workspace, spec)        # reads the route's traffic log
     verdict.action      # "rollback" | "wait" | "healthy"
-    verdict.findings    # per canary / shadow arm: action, reason, always-valid bounds
+    verdict.findings    # per canary / shadow arm: action, reason, always-valid bounds,
+                        #   and the same difference per segment (for reading)
     verdict.arms        # per arm: requests, errors, feedback, quality [bounds], per segment
+    verdict, moves = guard(workspace, spec)        # judges, then acts on the policy
 
 Quality is each labeled answer's score: the label comes from feedback (an accepted answer
 is its own label, an edit's or reject's correction is the label; a reject without one
@@ -20,9 +22,10 @@ the live answer's, per request). Both use always-valid confidence sequences
     healthy / ok        lower bound > −margin: positive evidence of non-inferiority
     wait                neither yet (or fewer than `min_feedback` labeled answers)
 
-`guard` acts on it: a worse canary's weight goes to the baseline (`auto_rollback`), and a
-healthy one steps up its `ramp` once it has `min_feedback` new events at its weight; at
-the last step a healthy canary is reported `promote` (the alias move is `driftgate loop`'s).
+`guard` acts on it and leaves each canary's finding as rollback | step | promote | wait: a
+worse canary's weight goes to the baseline (`auto_rollback`), a healthy one steps up its
+`ramp` once it has `min_feedback` new labeled answers at its weight, and at the last step
+it is reported `promote` (the alias move is `driftgate loop`'s).
 """
 
 from __future__ import annotations
@@ -33,11 +36,24 @@ from pydantic import Field
 
 from .._model import Strict
 from ..artifacts.route import RouteSpec
-from ..stats import wilson_interval
-from ..stats.sequential import Sums, difference_bound, paired_bound, tuned_for
+from ..stats.sequential import Bound, difference_bound, paired_bound, tuned_for
 from ..workspace import Workspace
-from .log import Decision, Feedback, traffic_dir
+from .evidence import ArmStats, SegmentStats, arm_stats, pair_sums, scores, stats_of
+from .log import traffic_dir
 from .tally import Tally, answer_quality
+
+__all__ = [
+    "ArmStats",
+    "CanaryFinding",
+    "CanaryVerdict",
+    "SegmentFinding",
+    "SegmentStats",
+    "arm_stats",
+    "check_canary",
+    "check_shadow",
+    "guard",
+    "judge",
+]
 
 Action = Literal["rollback", "wait", "healthy"]
 FindingAction = Literal["rollback", "wait", "healthy", "step", "promote", "worse", "ok"]
@@ -49,37 +65,16 @@ class Interval(Strict):
     upper: float
 
 
-class SegmentStats(Strict):
+class SegmentFinding(Strict):
+    """One segment's difference (arm − baseline, or shadow − live paired), for reading:
+    each segment's bounds hold at alpha on their own, not jointly, so moves are made on
+    the whole arm's evidence only."""
+
     segment: str
     labeled: int
-    quality: float | None = None
-
-
-class ArmStats(Strict):
-    arm: str
-    shadow: bool = False
-    prompt_digest: str | None = Field(None, description="The version the counts are of.")
-    requests: int = 0
-    errors: int = 0
-    feedback: int = 0
-    accepted: int = 0
-    acceptance: float | None = None
-    acceptance_ci: tuple[float, float] | None = None
-    labeled: int = Field(0, description="Answers scored against a label from feedback.")
-    quality: float | None = Field(None, description="Mean score of the labeled answers.")
-    quality_sum: float = 0.0
-    pairs: int = Field(0, description="Shadow arms: labeled requests the live arm also answered.")
-    pair_sum: float = 0.0
-    pair_sq: float = 0.0
-    segments: list[SegmentStats] = Field(default_factory=list)
-
-    @property
-    def error_rate(self) -> float | None:
-        return self.errors / self.requests if self.requests else None
-
-    @property
-    def agreement(self) -> float | None:  # the name shadow reports used before
-        return self.quality if self.shadow else None
+    delta: float | None = None
+    bounds: Interval | None = None
+    worse: bool = Field(False, description="The upper bound is below 0 in this segment.")
 
 
 class CanaryFinding(Strict):
@@ -90,6 +85,7 @@ class CanaryFinding(Strict):
     delta: float | None = Field(None, description="Quality: arm minus baseline (or live).")
     bounds: Interval | None = Field(None, description="Always-valid bounds of `delta`.")
     labeled: int = 0
+    segments: list[SegmentFinding] = Field(default_factory=list)
 
 
 class CanaryVerdict(Strict):
@@ -107,63 +103,6 @@ class CanaryVerdict(Strict):
         return next((f for f in self.findings if f.arm == arm and f.shadow == shadow), None)
 
 
-def arm_stats(
-    decisions: list[Decision], feedback: list[Feedback], route_digest: str | None = None
-) -> dict[tuple[str, bool], ArmStats]:
-    """Per (arm, shadow): requests, errors, feedback and quality joined on request id
-    (records of one route version: `route_digest`, by default the first decision's)."""
-    digest = route_digest or (decisions[0].route_digest if decisions else "")
-    return stats_of(Tally(digest).add(decisions, feedback))
-
-
-def stats_of(
-    tally: Tally, digests: dict[str, str | None] | None = None
-) -> dict[tuple[str, bool], ArmStats]:
-    """Per (arm, shadow), the counts of the version each arm serves now (`digests`: arm →
-    prompt digest; None, or an arm missing from it: every version the log holds)."""
-    stats: dict[tuple[str, bool], ArmStats] = {}
-    for arm, shadow, digest in tally.keys():
-        if digests is not None and arm in digests and digests[arm] != digest:
-            continue
-        s = stats.setdefault((arm, shadow), ArmStats(arm=arm, shadow=shadow, prompt_digest=digest))
-        key = (arm, shadow, digest)
-        for name in ("requests", "errors", "feedback", "accepted", "labeled"):
-            setattr(s, name, getattr(s, name) + int(tally.get(key, name)))
-        s.labeled = s.labeled if shadow else s.labeled + int(tally.get(key, "q_n"))
-        s.quality_sum += tally.get(key, "q_sum")
-        s.pairs += int(tally.get(key, "pairs"))
-        s.pair_sum += tally.get(key, "pair_sum")
-        s.pair_sq += tally.get(key, "pair_sq")
-        _add_segments(s, tally, key)
-    for s in stats.values():
-        if s.feedback:
-            s.acceptance = s.accepted / s.feedback
-            s.acceptance_ci = wilson_interval(s.accepted, s.feedback)
-        if s.labeled:
-            s.quality = s.quality_sum / s.labeled
-    return stats
-
-
-def _add_segments(s: ArmStats, tally: Tally, key: tuple[str, bool, str]) -> None:
-    known = {seg.segment: seg for seg in s.segments}
-    for (k, what), n in tally.counts.items():
-        if k != key or not what.startswith("q_n|") or not n:
-            continue
-        name = what[4:]
-        seg = known.get(name)
-        if seg is None:
-            seg = known[name] = SegmentStats(segment=name, labeled=0, quality=0.0)
-            s.segments.append(seg)
-        total = (seg.quality or 0.0) * seg.labeled + tally.get(k, f"q_sum|{name}")
-        seg.labeled += int(n)
-        seg.quality = total / seg.labeled
-    s.segments.sort(key=lambda seg: seg.segment)
-
-
-def _sums(s: ArmStats) -> Sums:
-    return Sums(s.labeled, s.quality_sum, s.quality_sum)  # scores are 0/1 (or in [0, 1])
-
-
 def judge(spec: RouteSpec, stats: dict[tuple[str, bool], ArmStats]) -> CanaryVerdict:
     """The verdict for each live arm other than the baseline, and each shadow."""
     policy = spec.canary
@@ -179,13 +118,13 @@ def judge(spec: RouteSpec, stats: dict[tuple[str, bool], ArmStats]) -> CanaryVer
         s = stats.get((name, True))
         if s is not None:
             findings.append(_judge_shadow(spec, s, r))
-    live = [f.action for f in findings if not f.shadow]
-    action: Action = "rollback" if "rollback" in live else "wait" if "wait" in live else "healthy"
     order = {a.name: i for i, a in enumerate([*spec.arms, *spec.shadow])}
     arms = sorted(stats.values(), key=lambda s: (s.shadow, order.get(s.arm, len(order))))
-    return CanaryVerdict(
-        route=spec.name, baseline=baseline, action=action, findings=findings, arms=arms
+    verdict = CanaryVerdict(
+        route=spec.name, baseline=baseline, action="wait", findings=findings, arms=arms
     )
+    verdict.action = _overall(verdict)
+    return verdict
 
 
 def _judge_canary(spec: RouteSpec, s: ArmStats, base: ArmStats, r: float) -> CanaryFinding:
@@ -207,8 +146,8 @@ def _judge_canary(spec: RouteSpec, s: ArmStats, base: ArmStats, r: float) -> Can
             reason=f"{s.labeled} labeled answers on {name}, {base.labeled} on {baseline}; "
             f"{policy.min_feedback} each are needed",
         )
-    b = difference_bound(_sums(s), _sums(base), alpha=policy.alpha, r=r)
-    assert b is not None
+    b = difference_bound(scores(s), scores(base), alpha=policy.alpha, r=r)
+    assert b is not None  # both arms have min_feedback >= 1 labeled answers
     action: FindingAction = (
         "rollback" if b.upper < 0 else "healthy" if b.lower > -policy.margin else "wait"
     )
@@ -218,7 +157,8 @@ def _judge_canary(spec: RouteSpec, s: ArmStats, base: ArmStats, r: float) -> Can
         action=action,
         labeled=s.labeled,
         delta=b.estimate,
-        bounds=Interval(estimate=b.estimate, lower=b.lower, upper=b.upper),
+        bounds=_interval(b),
+        segments=_canary_segments(s, base, policy.alpha, r),
         reason=f"{word}: quality {s.quality:.1%} vs {base.quality:.1%} on {baseline} "
         f"({b.estimate:+.1%}, always-valid {1 - policy.alpha:.0%} bounds "
         f"[{b.lower:+.1%}, {b.upper:+.1%}], margin {policy.margin:.0%})",
@@ -235,7 +175,7 @@ def _judge_shadow(spec: RouteSpec, s: ArmStats, r: float) -> CanaryFinding:
             labeled=s.pairs,
             reason=f"{s.pairs} labeled requests answered by both; {policy.min_feedback} needed",
         )
-    b = paired_bound(Sums(s.pairs, s.pair_sum, s.pair_sq), alpha=policy.alpha, r=r)
+    b = paired_bound(pair_sums(s), alpha=policy.alpha, r=r)
     assert b is not None
     action: FindingAction = "worse" if b.upper < 0 else "ok" if b.lower > -policy.margin else "wait"
     word = {"worse": "worse", "ok": "not worse", "wait": "undecided"}[action]
@@ -245,11 +185,43 @@ def _judge_shadow(spec: RouteSpec, s: ArmStats, r: float) -> CanaryFinding:
         action=action,
         labeled=s.pairs,
         delta=b.estimate,
-        bounds=Interval(estimate=b.estimate, lower=b.lower, upper=b.upper),
+        bounds=_interval(b),
+        segments=_shadow_segments(s, policy.alpha, r),
         reason=f"{word} than the live answers on the same {s.pairs} requests "
         f"({b.estimate:+.1%}, always-valid bounds [{b.lower:+.1%}, {b.upper:+.1%}], "
         f"margin {policy.margin:.0%})",
     )
+
+
+def _interval(b: Bound) -> Interval:
+    return Interval(estimate=b.estimate, lower=b.lower, upper=b.upper)
+
+
+def _segment_finding(name: str, labeled: int, b: Bound | None) -> SegmentFinding:
+    if b is None:
+        return SegmentFinding(segment=name, labeled=labeled)
+    return SegmentFinding(
+        segment=name, labeled=labeled, delta=b.estimate, bounds=_interval(b), worse=b.upper < 0
+    )
+
+
+def _canary_segments(s: ArmStats, base: ArmStats, alpha: float, r: float) -> list[SegmentFinding]:
+    """Per segment the canary has labeled answers in: its quality minus the baseline's there."""
+    out = []
+    for seg in s.segments:
+        other = base.segment(seg.segment) or SegmentStats(segment=seg.segment)
+        b = difference_bound(scores(seg), scores(other), alpha=alpha, r=r)
+        out.append(_segment_finding(seg.segment, seg.labeled, b))
+    return out
+
+
+def _shadow_segments(s: ArmStats, alpha: float, r: float) -> list[SegmentFinding]:
+    """Per segment: the shadow's score minus the live answer's on the same requests."""
+    return [
+        _segment_finding(seg.segment, seg.pairs, paired_bound(pair_sums(seg), alpha=alpha, r=r))
+        for seg in s.segments
+        if seg.pairs
+    ]
 
 
 def current_digests(workspace: Workspace, spec: RouteSpec) -> dict[str, str | None]:
@@ -280,7 +252,9 @@ def check_canary(
     tally.update()
     if digests is None:
         digests = current_digests(workspace, spec)
-    return judge(spec, stats_of(tally, digests))
+    policy = spec.canary
+    r = tuned_for(policy.margin, policy.alpha)
+    return judge(spec, stats_of(tally, digests, alpha=policy.alpha, r=r))
 
 
 def check_shadow(workspace: Workspace, spec: RouteSpec, arm: str) -> CanaryFinding:
@@ -299,15 +273,22 @@ def guard(
     tally: Tally | None = None,
     digests: dict[str, str | None] | None = None,
 ) -> tuple[CanaryVerdict, list[str]]:
-    """Judge the canaries and act on the policy: give a worse canary's live weight to the
-    baseline (`auto_rollback`, or `rollback`), and step a healthy one up its `ramp` once it
-    has `min_feedback` new events at its current weight; a healthy canary at the ramp's
-    last step is marked `promote`. Returns the verdict and the moves made, as text (an arm
-    already at weight 0 is not moved again)."""
-    from .state import current_weights, read_state, rollback_weights, set_weights
+    """Judge the canaries and act on the policy. Each live canary's finding ends as one of:
+
+        rollback  worse (or over the error rate); its weight went to the baseline
+                  (`auto_rollback`, or `rollback=True`) unless it was already at 0
+        step      not worse, with `min_feedback` new labeled answers at its weight: the
+                  ramp's next step was taken
+        promote   not worse on `min_feedback` new labeled answers at the ramp's last step
+                  (or at its weight when the policy has no ramp): ready for the alias move
+        wait      anything else (undecided, too few fresh answers, at weight 0)
+
+    Returns the verdict and the moves made, as text ("rolled back ARM", "ramped ARM to
+    W%"). Shadow findings are left as judged (worse | ok | wait)."""
+    from .state import current_weights, read_state, rollback_weights
 
     verdict = check_canary(workspace, spec, tally=tally, digests=digests)
-    policy, baseline = spec.canary, spec.baseline_arm
+    policy = spec.canary
     moved: list[str] = []
     weights = current_weights(workspace, spec)
     labeled = {s.arm: s.labeled for s in verdict.arms if not s.shadow}
@@ -321,21 +302,54 @@ def guard(
                 weights = rollback_weights(workspace, spec, arm, reason=reason).weights
                 moved.append(f"rolled back {arm}")
             continue
-        if finding.action != "healthy" or weight == 0:
+        if finding.action != "healthy":
             continue
         state = read_state(workspace, spec)
         fresh = labeled.get(arm, 0) - (state.evidence.get(arm, 0) if state else 0)
-        if fresh < policy.min_feedback:
-            continue
-        step = next((r for r in policy.ramp if r > weight), None)
-        room = weights.get(baseline, 0.0)
-        if step is None or room < step - weight:
-            if policy.ramp and weight >= policy.ramp[-1]:
-                finding.action = "promote"
-            continue
-        new = {arm: step, baseline: room - (step - weight)}
-        reason = f"canary ramp: {arm} healthy ({finding.reason}) → {step:g}%"
-        weights = set_weights(workspace, spec, new, reason=reason, evidence=labeled).weights
-        finding.action = "step"
-        moved.append(f"ramped {arm} to {step:g}%")
+        weights = _ramp(workspace, spec, finding, weights, fresh, labeled, moved)
+    verdict.action = _overall(verdict)
     return verdict, moved
+
+
+def _ramp(
+    workspace: Workspace,
+    spec: RouteSpec,
+    finding: CanaryFinding,
+    weights: dict[str, float],
+    fresh: int,
+    labeled: dict[str, int],
+    moved: list[str],
+) -> dict[str, float]:
+    """A healthy canary: step it up, mark it ready for promotion, or make it wait."""
+    from .state import set_weights
+
+    policy, baseline = spec.canary, spec.baseline_arm
+    arm, weight = finding.arm, weights.get(finding.arm, 0.0)
+    step = next((r for r in policy.ramp if r > weight), None)
+    room = weights.get(baseline, 0.0)
+    why = None
+    if weight == 0:
+        why = "at weight 0: nothing to step"
+    elif fresh < policy.min_feedback:
+        why = f"{fresh} of {policy.min_feedback} new labeled answers at {weight:g}%"
+    elif step is not None and room < step - weight:
+        why = f"the next step to {step:g}% needs {step - weight:g}% of {baseline}, which has {room:g}%"
+    if why is not None:
+        finding.action, finding.reason = "wait", f"{finding.reason}; {why}"
+        return weights
+    if step is None:  # at the ramp's last step (or no ramp): the loop's alias move is next
+        finding.action = "promote"
+        return weights
+    new = {arm: step, baseline: room - (step - weight)}
+    reason = f"canary ramp: {arm} healthy ({finding.reason}) → {step:g}%"
+    weights = set_weights(workspace, spec, new, reason=reason, evidence=labeled).weights
+    finding.action = "step"
+    moved.append(f"ramped {arm} to {step:g}%")
+    return weights
+
+
+def _overall(verdict: CanaryVerdict) -> Action:
+    live = [f.action for f in verdict.findings if not f.shadow]
+    if "rollback" in live:
+        return "rollback"
+    return "wait" if "wait" in live else "healthy"

@@ -77,11 +77,14 @@ def set_weights(
     reason: str,
     evidence: dict[str, int] | None = None,
     shadow_arms: list[str] | None = None,
+    actor: str | None = None,
 ) -> WeightsState:
     """Move live traffic: validated like the route file (known arms, sum 100), then written.
 
     `shadow_arms` (live arms at weight 0 to mirror as shadows) replaces the mirrored set;
-    None keeps it as it is."""
+    None keeps it as it is. `evidence` is the labeled answers per arm at this move (a ramp
+    step counts only those since). `actor` is recorded as who moved it (default: the
+    workspace's user, as in the registry's audit)."""
     folder = state_dir(workspace, spec.name)
     folder.mkdir(parents=True, exist_ok=True)
     with locked(folder / ".lock"):
@@ -104,7 +107,7 @@ def set_weights(
             weights={a.name: a.weight for a in moved.arms},
             moved_at=time.time(),
             reason=reason,
-            actor=whoami(workspace.root),
+            actor=actor or whoami(workspace.root),
             previous=previous,
             shadow_arms=mirrored,
             evidence=evidence or {},
@@ -115,7 +118,7 @@ def set_weights(
 
 
 def rollback_weights(
-    workspace: Workspace, spec: RouteSpec, arm: str, *, reason: str
+    workspace: Workspace, spec: RouteSpec, arm: str, *, reason: str, actor: str | None = None
 ) -> WeightsState:
     """Give `arm`'s share to the baseline arm (the canary rollback)."""
     baseline = spec.baseline_arm
@@ -129,7 +132,7 @@ def rollback_weights(
         raise UnknownNameError("live arm", arm, [a.name for a in spec.arms])
     weights = current_weights(workspace, spec)
     moved = {arm: 0.0, baseline: weights.get(baseline, 0.0) + weights.get(arm, 0.0)}
-    return set_weights(workspace, spec, moved, reason=reason, shadow_arms=[])
+    return set_weights(workspace, spec, moved, reason=reason, shadow_arms=[], actor=actor)
 
 
 def mirrored_arms(workspace: Workspace, spec: RouteSpec) -> list[str]:

@@ -69,9 +69,9 @@ class _Request:
 
 class Tally:
     """Counters per (arm, shadow, prompt digest): requests, errors, feedback, accepted; the
-    quality of labeled answers (`q_n`, `q_sum`, also per segment as `q_n|SEGMENT`); and for
-    shadows the paired difference with the live answer on the same request (`pairs`,
-    `pair_sum`, `pair_sq`). Keyed by the digest the arm served, so a new version on an arm
+    quality of labeled answers (`q_n`, `q_sum`); for shadows the paired difference with the
+    live answer on the same request (`pairs`, `pair_sum`, `pair_sq`); each also per segment
+    as `NAME|SEGMENT` (`requests|bank-b`, `q_n|bank-b`, `pairs|bank-b`, ...). Keyed by the digest the arm served, so a new version on an arm
     starts its evidence afresh."""
 
     def __init__(
@@ -127,6 +127,8 @@ class Tally:
         key = (d.arm, d.shadow, d.prompt_digest)
         self.counts[(key, "requests")] += 1
         self.counts[(key, "errors")] += d.error is not None
+        if d.segment is not None:
+            self.counts[(key, f"requests|{d.segment}")] += 1
         req = self._requests.setdefault(d.id, _Request())
         answer = _Answer(key, d.parsed, d.output, d.error is not None, d.segment)
         if d.shadow:
@@ -160,6 +162,15 @@ class Tally:
     def get(self, key: Key, what: str) -> int | float:
         return self.counts[(key, what)]
 
+    def segments(self, key: Key) -> list[str]:
+        """The segments `key` has counts in (requests or labeled answers), sorted."""
+        names = {
+            what.split("|", 1)[1]
+            for (k, what), n in self.counts.items()
+            if k == key and n and (what.startswith("requests|") or what.startswith("q_n|"))
+        }
+        return sorted(names)
+
     def _contribution(self, req: _Request) -> Counter[tuple[Key, str]]:
         """What one request adds to the feedback counters (requests and errors are counted
         once, as their decisions arrive)."""
@@ -186,16 +197,19 @@ class Tally:
             out[(s.key, "agreed")] += q
             _add_quality(out, s.key, s.segment, q)
             if live_q is not None:
-                d = q - live_q
-                out[(s.key, "pairs")] += 1
-                out[(s.key, "pair_sum")] += d
-                out[(s.key, "pair_sq")] += d * d
+                _add_pair(out, s.key, s.segment, q - live_q)
         return out
 
 
 def _add_quality(out: Counter, key: Key, segment: str | None, q: float) -> None:
-    out[(key, "q_n")] += 1
-    out[(key, "q_sum")] += q
-    if segment is not None:
-        out[(key, f"q_n|{segment}")] += 1
-        out[(key, f"q_sum|{segment}")] += q
+    for suffix in ("", f"|{segment}") if segment is not None else ("",):
+        out[(key, f"q_n{suffix}")] += 1
+        out[(key, f"q_sum{suffix}")] += q
+
+
+def _add_pair(out: Counter, key: Key, segment: str | None, d: float) -> None:
+    """A shadow's score minus the live answer's on one request, overall and per segment."""
+    for suffix in ("", f"|{segment}") if segment is not None else ("",):
+        out[(key, f"pairs{suffix}")] += 1
+        out[(key, f"pair_sum{suffix}")] += d
+        out[(key, f"pair_sq{suffix}")] += d * d

@@ -1,8 +1,9 @@
 """Statistics for deciding between two runs of one golden set.
 
 Paired differences with bootstrap intervals (clustered when cases share a source), exact
-McNemar and sign-flip tests, Wilson intervals, reducers for repeated runs, and power /
-sample-size calculations. numpy and the standard library only; every random draw comes
+McNemar and sign-flip tests, Wilson intervals, reducers for repeated runs, power /
+sample-size calculations, and confidence sequences for decisions under continuous
+monitoring (`sequential`: the canary guard's). numpy and the standard library only; every random draw comes
 from an explicit seed, so the same inputs always give the same verdict.
 """
 
@@ -26,6 +27,7 @@ from .sample_size import (
     power,
     required_cases,
 )
+from .sequential import Sums, difference_bound, mean_bound, paired_bound, tuned_for
 from .significance import EXACT_SIGN_FLIP_MAX, mcnemar_exact, sign_flip_test
 
 __all__ = [
@@ -34,21 +36,26 @@ __all__ = [
     "REDUCERS",
     "PairedResult",
     "Reducer",
+    "Sums",
     "TestName",
     "Verdict",
     "align_pairs",
     "clustered_stderr",
     "detectable_delta",
+    "difference_bound",
     "discordance_from",
     "flaky_cases",
     "mcnemar_exact",
+    "mean_bound",
     "non_inferior",
+    "paired_bound",
     "paired_difference",
     "power",
     "reduce_repeats",
     "required_cases",
     "sign_flip_test",
     "stderr",
+    "tuned_for",
     "verdict",
     "wilson_interval",
     "z_two_sided",

@@ -107,6 +107,16 @@ def radius(variance: float, *, alpha: float, r: float) -> float:
     return math.sqrt((info + r) * math.log((info + r) / (r * alpha * alpha))) / info
 
 
+def mean_bound(scores: Sums, *, alpha: float, r: float) -> Bound | None:
+    """The mean of one stream of scores in [0, 1] (an arm's quality), clipped to [0, 1]."""
+    if not scores.n:
+        return None
+    estimate = scores.total / scores.n
+    variance = scores.smoothed_variance() / scores.n
+    w = radius(variance, alpha=alpha, r=r)
+    return Bound(estimate, max(estimate - w, 0.0), min(estimate + w, 1.0), variance)
+
+
 def difference_bound(treat: Sums, base: Sums, *, alpha: float, r: float) -> Bound | None:
     """Mean of `treat` minus mean of `base`, two independent streams (unpaired: a canary
     and its baseline serve different requests). None until both have observations."""
