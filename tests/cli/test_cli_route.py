@@ -71,6 +71,13 @@ def test_replay_with_feedback_rolls_the_bad_candidate_back(ws, capsys, monkeypat
     assert "sample 100%" in row(out, "next")
     assert "canary rollback: worse" in out and "before: production=80, candidate=20" in out
     assert "canary verdict: rollback" in out
+    # Per arm and per segment (the golden set's `segment` travels with each request):
+    # quality with always-valid bounds, and the shadow's paired difference per segment.
+    assert "per segment" in out and "quality [always-valid]" in out
+    shadow_rows = [
+        line for line in out.splitlines() if line.lstrip("│ ").startswith("next (shadow)")
+    ]
+    assert any("cohort=new-bank-format" in line for line in shadow_rows)
 
     code, out, _ = route(ws, capsys, monkeypatch, "status", "cat", "--json")
     verdict = json.loads(out)
@@ -81,6 +88,16 @@ def test_replay_with_feedback_rolls_the_bad_candidate_back(ws, capsys, monkeypat
         arms[("candidate", False)]["acceptance"] < 0.5 < arms[("production", False)]["acceptance"]
     )
     assert arms[("next", True)]["labeled"] == 300 and arms[("next", True)]["quality"] > 0.7
+    low, high = arms[("next", True)]["quality_bounds"]
+    assert low < arms[("next", True)]["quality"] < high
+    shadow = next(f for f in verdict["findings"] if f["shadow"])
+    assert {g["segment"] for g in shadow["segments"]} == {
+        s["segment"] for s in arms[("next", True)]["segments"]
+    }
+    assert sum(g["labeled"] for g in shadow["segments"]) == shadow["labeled"] == 300
+    assert all(
+        g["bounds"]["lower"] <= g["delta"] <= g["bounds"]["upper"] for g in shadow["segments"]
+    )
 
     code, out, _ = route(ws, capsys, monkeypatch, "check", "cat")
     assert code == 0  # still worse, but already at weight 0: nothing left to act on

@@ -62,38 +62,21 @@ def _print(*renderables: Any) -> None:
 
 
 def _verdict_tables(verdict: CanaryVerdict) -> list[Any]:
-    """Per-arm traffic and quality on labeled answers (overall and per segment), then one
-    finding per canary and shadow with its always-valid bounds."""
-    from rich.table import Table
+    from ..report.route import verdict_tables
 
-    traffic = Table("arm", "requests", "errors", "feedback", "acceptance [95% CI]",
-                    "labeled", "quality", "per segment", title="traffic (this route file)")  # fmt: skip
-    for s in verdict.arms:
-        ci = f" [{s.acceptance_ci[0]:.1%}–{s.acceptance_ci[1]:.1%}]" if s.acceptance_ci else ""
-        live = ["–", "–"] if s.shadow else [str(s.feedback), _pct(s.acceptance) + ci]
-        segments = ", ".join(f"{g.segment} {_pct(g.quality)} of {g.labeled}" for g in s.segments)
-        traffic.add_row(s.arm + (" (shadow)" if s.shadow else ""), str(s.requests),
-                        f"{s.errors} ({_pct(s.error_rate)})", *live, str(s.labeled),
-                        _pct(s.quality), segments or "–")  # fmt: skip
-    findings = Table("arm", "verdict", "why", title=f"against baseline {verdict.baseline!r}")
-    for f in verdict.findings:
-        name = f.arm + (" (shadow, paired)" if f.shadow else "")
-        loud = f.action in ("rollback", "worse")
-        findings.add_row(name, f.action.upper() if loud else f.action, f.reason)
-    out: list[Any] = [traffic] if verdict.arms else ["no traffic logged for this route file yet"]
-    out.append(findings if verdict.findings else "no canary: the route has one live arm")
-    out.append(f"canary verdict: {verdict.action}")
-    return out
+    return verdict_tables(verdict)
 
 
 @route_app.command("status")
 def status_cmd(
     route: str = RouteArgument, json_out: bool = JsonOption, ws_path: Path = WorkspaceOption
 ) -> None:
-    """The route's arms, shadows and fallbacks; the live weights now (marked when moved from
-    the file's, with the last move's reason); per-arm traffic from the log: requests, errors,
-    feedback, acceptance with its 95% interval, shadow agreement; and the canary verdict.
-    Moves nothing. --json prints the canary verdict."""
+    """The route's arms, shadows (and live arms on trial as shadows) and fallbacks; the live
+    weights now (marked when moved from the file's, with the last move's reason); per arm
+    and per segment from the log: requests, errors, feedback, acceptance, labeled answers
+    and their quality (the route's scorers) with always-valid bounds; each canary's and
+    shadow's difference with the baseline (shadows: paired with the live answers), overall
+    and per segment, and its verdict. Moves nothing. --json prints the canary verdict."""
     from rich.table import Table
 
     from ..router import check_canary, current_weights, history, mirrored_arms
@@ -104,11 +87,13 @@ def status_cmd(
         print_json(verdict.model_dump(mode="json"))
         return
     weights = current_weights(ws, spec)
+    mirrored = mirrored_arms(ws, spec)
     arms = Table("arm", "kind", "prompt", "model", "route file", "live now",
                  title=f"route {spec.name} ({spec.digest})")  # fmt: skip
     for a in spec.arms:
         moved = " (moved)" if weights.get(a.name, 0.0) != a.weight else ""
         kind = "live, baseline" if a.name == spec.baseline_arm else "live"
+        kind = "live at 0, shadow (mirrored)" if a.name in mirrored else kind
         arms.add_row(a.name, kind, a.prompt, a.model or "(the prompt's)", f"{a.weight:g}%",
                      f"{weights.get(a.name, 0.0):g}%{moved}")  # fmt: skip
     for s in spec.shadow:
@@ -121,7 +106,6 @@ def status_cmd(
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last.moved_at))
         lines.append(f"weights moved {when} by {last.actor or '?'}: {last.reason}")
         lines.append(f"  before: {_weights(last.previous)}; now: {_weights(last.weights)}")
-    mirrored = mirrored_arms(ws, spec)
     if mirrored:
         lines.append("on trial as shadows (weight 0, mirrored): " + ", ".join(mirrored))
     _print(*lines, *_verdict_tables(verdict), *_loop_section(ws, spec))
