@@ -96,3 +96,28 @@ def test_example_route_file_is_valid():
     assert [a.prompt for a in route.arms] == ["categorize@production", "categorize@candidate"]
     assert len(route.shadow) == 1 and route.fallbacks
     assert route.loop is not None and route.canary.ramp[-1] == 100
+
+
+def test_canary_policy_defaults_and_refusals(tmp_path: Path):
+    route = load_route(_write(tmp_path, GOOD))
+    assert (route.canary.margin, route.canary.alpha, route.canary.ramp) == (0.03, 0.05, [])
+    with pytest.raises(ConfigError, match="increase") as exc:
+        load_route(_write(tmp_path, GOOD + "canary: {ramp: [50, 25]}\n"))
+    assert exc.value.field == "canary.ramp"
+    with pytest.raises(ConfigError) as exc:
+        load_route(_write(tmp_path, GOOD + "canary: {margin: 0.03, marign: 0.05}\n"))
+    assert exc.value.field == "canary.marign"  # extra fields are refused
+    with pytest.raises(ConfigError):
+        load_route(_write(tmp_path, GOOD + "canary: {margin: 0}\n"))
+
+
+def test_segment_by_and_scorers(tmp_path: Path):
+    text = GOOD + "segment_by: bank\nscorers: [{type: label-match}]\n"
+    route = load_route(_write(tmp_path, text))
+    assert route.segment_by == "bank" and route.scorers == [{"type": "label-match"}]
+    with pytest.raises(ConfigError, match="unknown scorer 'lable-match'") as exc:
+        load_route(_write(tmp_path, GOOD + "scorers: [{type: lable-match}]\n"))
+    assert exc.value.field == "scorers[0]" and exc.value.path.endswith("r.yaml")
+    assert "label-match" in (exc.value.hint or "")
+    with pytest.raises(ConfigError, match="needs a `type`"):
+        load_route(_write(tmp_path, GOOD + "scorers: [{value: x}]\n"))

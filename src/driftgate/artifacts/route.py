@@ -12,7 +12,9 @@ A route file (YAML or JSON, in `routes/NAME.yaml`):
       - {name: next-provider, prompt: categorize@few-shot, model: sim/acme@v2, sample: 1.0}
     fallbacks: [sim/acme@v1]              # models tried in order when an arm's model fails
     baseline: production                  # optional: the arm a canary is judged against
-    canary: {min_feedback: 30, alpha: 0.05, margin: 0.03, check_every: 20, auto_rollback: true}
+    segment_by: bank                      # optional: a request variable naming its segment
+    scorers: [{type: label-match}]        # optional: how an answer is judged against its label
+    canary: {min_feedback: 100, alpha: 0.05, margin: 0.03, check_every: 100, ramp: [25, 50, 100]}
 
 Prompt references are `NAME@VERSION` or `NAME@ALIAS` (`production`, `candidate`, …); an
 alias is resolved by the registry at serving time, so a rollback moves the alias and no
@@ -125,6 +127,15 @@ class RouteSpec(Strict):
         "feedback; default: the answer equals the label.",
     )
     canary: CanaryPolicy = Field(default_factory=CanaryPolicy)
+
+    @field_validator("scorers")
+    @classmethod
+    def _scorers_have_type(cls, scorers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for i, s in enumerate(scorers):
+            if not isinstance(s.get("type"), str):
+                raise ValueError(f"scorer #{i + 1} needs a `type` (e.g. equals, label-match)")
+        return scorers
+
     loop: LoopPolicy | None = Field(
         None, description="How `driftgate loop` retrains and ramps candidates on this route."
     )
@@ -225,4 +236,23 @@ def load_route(path: Path | str) -> RouteSpec:
     data = load_data(path, text)
     if isinstance(data, dict) and "name" not in data:
         data = {"name": path.stem.split(".")[0], **data}
-    return load_model(RouteSpec, path, data=data, text=text)
+    spec = load_model(RouteSpec, path, data=data, text=text)
+    _check_scorers(spec, path)
+    return spec
+
+
+def _check_scorers(spec: RouteSpec, path: Path) -> None:
+    """Build the route's scorers once, so a typo fails when the file is read (exit 2), not
+    at the first canary check of a serving process."""
+    if not spec.scorers:
+        return
+    from ..errors import ConfigError, UnknownNameError
+    from ..scoring.base import build_scorer
+
+    for i, options in enumerate(spec.scorers):
+        try:
+            build_scorer(options, source=str(path))
+        except UnknownNameError as exc:
+            raise ConfigError(
+                exc.message, path=path, field=f"scorers[{i}]", hint=exc.hint
+            ) from None
