@@ -57,3 +57,20 @@ def test_an_unknown_scenario_is_refused(bench) -> None:
 def test_split_is_two_two_one(bench) -> None:
     assert bench.split(500) == {"equal": 200, "worse5": 200, "worse10": 100}
     assert sum(bench.split(61).values()) == 61
+
+
+@pytest.mark.slow
+def test_the_default_policy_keeps_its_error_rates_on_a_small_bench(
+    bench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's figures, small: 60 canaries at the default margin (3 points) and alpha.
+    Loose bounds (a handful of canaries per scenario), so a regression in the sequential
+    test or the guard — a worse canary ramped, an equal one rolled back — shows."""
+    monkeypatch.setenv("DRIFTGATE_USER", "test")
+    policy = bench.Policy()
+    outcomes = bench.run_canaries(bench.split(60), policy, jobs=1)
+    figures = bench.figures(outcomes, policy)
+    assert figures["worse5_full_ramp_rate"] <= 0.1
+    assert figures["equal_false_rollback_rate"] <= 0.1
+    assert figures["equal_full_ramp_rate"] >= 0.6
+    assert figures["worse10_median_events_to_rollback"] <= 3000
