@@ -106,7 +106,10 @@ def _load_builtins() -> None:
 
 
 def signal_specs(kind: Kind) -> list[SignalSpec]:
+    from ..plugins import load_plugins
+
     _load_builtins()
+    load_plugins("driftgate.signals", on_error="warn")
     return [s for s in _REGISTRY.values() if s.kind == kind]
 
 
@@ -116,6 +119,10 @@ def known_signals(kind: str) -> list[str]:
 
 def get_signal(name: str) -> SignalSpec:
     _load_builtins()
+    if name not in _REGISTRY:
+        from ..plugins import load_plugins
+
+        load_plugins("driftgate.signals")
     spec = _REGISTRY.get(name)
     if spec is None:
         raise UnknownNameError("drift signal", name, list(_REGISTRY))

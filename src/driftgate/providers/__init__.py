@@ -51,6 +51,9 @@ def register_provider(prefix: str, factory: str | ProviderFactory) -> None:
 
 
 def provider_prefixes() -> list[str]:
+    from ..plugins import load_plugins
+
+    load_plugins("driftgate.providers", on_error="warn")
     return sorted(_FACTORIES)
 
 
@@ -69,6 +72,11 @@ def create_provider(config: ModelConfig, *, workspace: Workspace | None = None) 
     Adapters that read files (replay) take the workspace through a `workspace` keyword.
     """
     prefix, sep, _ = config.id.partition("/")
+    if sep and prefix not in _FACTORIES:
+        # Not built in: a plugin may register it (litellm ids pay one scan per process).
+        from ..plugins import load_plugins
+
+        load_plugins("driftgate.providers")
     if sep and prefix in _FACTORIES:
         factory = _load(_FACTORIES[prefix])
         if workspace is not None and _takes_workspace(factory):

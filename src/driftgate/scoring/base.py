@@ -201,7 +201,10 @@ def _ensure_builtins(name: str | None = None) -> None:
 
 
 def scorer_names() -> list[str]:
+    from ..plugins import load_plugins
+
     _ensure_builtins()
+    load_plugins("driftgate.scorers", on_error="warn")
     return sorted(SCORERS)
 
 
@@ -218,6 +221,10 @@ def build_scorer(options: dict[str, Any] | ScorerConfig, *, source: str | None =
     negate = type_.startswith("not-")
     base = type_[4:] if negate else type_
     _ensure_builtins(base)
+    if base not in SCORERS:
+        from ..plugins import load_plugins
+
+        load_plugins("driftgate.scorers")
     cls = SCORERS.get(base)
     if cls is None:
         raise UnknownNameError("scorer", type_, scorer_names())
