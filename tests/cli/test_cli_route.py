@@ -136,6 +136,28 @@ def test_check_exits_0_while_waiting_for_feedback(ws, capsys, monkeypatch):
     assert "canary verdict: wait" in out
 
 
+def test_check_steps_an_equal_canary_then_reports_it_ready_to_promote(ws, capsys, monkeypatch):
+    (ws / "routes" / "cat.yaml").write_text(
+        ROUTE.replace("accuracy=0.3&", "").replace(
+            "min_feedback: 20, check_every: 20",
+            "min_feedback: 20, check_every: 1000, margin: 0.25, ramp: [50]",
+        )
+    )
+    inputs = str(ws / "evalsets" / "transactions.jsonl")
+    code, *_ = route(ws, capsys, monkeypatch, "replay", "cat", inputs, "-n", "300", "--feedback")
+    assert code == 0
+    code, out, _ = route(ws, capsys, monkeypatch, "check", "cat", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["moves"] == ["ramped candidate to 50%"]
+    assert data["verdict"]["findings"][0]["action"] == "step"
+    # No answers since at 50%: it waits for them; with them, it is ready for promotion.
+    code, out, _ = route(ws, capsys, monkeypatch, "check", "cat")
+    assert code == 0 and "wait" in out and "new labeled answers at 50%" in out
+    code, *_ = route(ws, capsys, monkeypatch, "replay", "cat", inputs, "-n", "200", "--feedback")
+    code, out, _ = route(ws, capsys, monkeypatch, "check", "cat")
+    assert code == 0 and "candidate is not worse at 50% on fresh evidence: ready to promote" in out
+
+
 def test_set_and_rollback_errors_and_moves(ws, capsys, monkeypatch):
     def run(*args: str) -> tuple[int, str, str]:
         return route(ws, capsys, monkeypatch, *args)
@@ -221,7 +243,7 @@ def test_feedback_stores_json_corrections_and_runs_the_due_check(ws, capsys, mon
     assert code == 0, err
     assert 'recorded edit on request txn-0001 (correction: {"category": "fuel"})' in out
     assert "canary check ran:" in out and "ROLLBACK" in out
-    assert "rolled back: production=80, candidate=20 → production=100, candidate=0" in out
+    assert "rolled back candidate: production=80, candidate=20 → production=100, candidate=0" in out
     last = read_feedback(w, "cat")[-1]
     assert last.correction == {"category": "fuel"} and last.note == "typo"
 

@@ -151,6 +151,12 @@ def check_cmd(
     verdict, moves = guard(ws, spec, rollback=do_rollback)
     weights = current_weights(ws, spec)
     notes = [f"{m}: live weights now {_weights(weights)}" for m in moves]
+    for f in verdict.findings:
+        if f.action == "promote" and not f.shadow:
+            notes.append(
+                f"{f.arm} is not worse at {weights.get(f.arm, 0.0):g}% on fresh evidence: "
+                "ready to promote (`driftgate loop` moves the alias on a route with `loop:`)"
+            )
     for arm in verdict.rollback_arms:
         if f"rolled back {arm}" in moves:
             continue
@@ -397,9 +403,9 @@ def feedback_cmd(
     finally:
         log.close()
     # As a serving router does every `check_every` events; here counted over the route's log.
-    checked = None
+    checked, moved = None, []
     if len(read_feedback(ws, spec.name)) % spec.canary.check_every == 0:
-        checked, _moved = guard(ws, spec)
+        checked, moved = guard(ws, spec)
     shown = f" (correction: {json.dumps(value, ensure_ascii=False)})" if value is not None else ""
     print(f"recorded {verdict.value} on request {request_id}{shown}")
     if not any(d.id == request_id for d in read_decisions(ws, spec.name)):
@@ -411,8 +417,8 @@ def feedback_cmd(
     if checked is not None:
         _print("canary check ran:", *_verdict_tables(checked))
         after = current_weights(ws, spec)
-        if after != before:
-            print(f"rolled back: {_weights(before)} → {_weights(after)}")
+        if moved:
+            print(f"{'; '.join(moved)}: {_weights(before)} → {_weights(after)}")
 
 
 @route_app.command("labels")
