@@ -4,6 +4,7 @@ folder put on sys.path (no pip install), as an installed package would be."""
 from __future__ import annotations
 
 import importlib
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import driftgate
-from conftest import write_workspace
+from conftest import run_main, write_workspace
 from driftgate import plugins
 from driftgate.drift import registry as signal_registry
 from driftgate.errors import ConfigError
@@ -183,3 +184,21 @@ def test_a_run_on_built_ins_never_loads_plugins(ws_root: Path, monkeypatch: pyte
 
     monkeypatch.setattr(plugins, "load_plugins", refuse)
     assert driftgate.run(workspace=ws_root, no_cache=True).manifest.verdict == "passed"
+
+
+def test_the_plugins_command_lists_each_group(
+    testplugin: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
+    broken_plugin(tmp_path / "site", monkeypatch)
+    code, out, _ = run_main(capsys, monkeypatch, "plugins")
+    assert code == 0
+    assert "driftgate.providers: 1\n  testplug = driftgate_testplugin.provider:register" in out
+    assert "always-pass-plugin = driftgate_testplugin.scorers (driftgate-testplugin 0.1)  ok" in out
+    assert "broken = driftgate_no_such_module.scorers (driftgate-broken 1.0)  FAILED: " in out
+    code, out, _ = run_main(capsys, monkeypatch, "plugins", "--json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert rows["plugin-signals"]["group"] == "driftgate.signals"
+    assert rows["broken"]["error"].startswith("ModuleNotFoundError")

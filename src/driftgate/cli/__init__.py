@@ -43,6 +43,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "loop": ("loop",),
     "models": ("models",),
     "sim": ("sim",),
+    "plugins": ("plugins",),
 }
 _MODULE_OF = {name: module for module, names in COMMAND_MODULES.items() for name in names}
 _all_loaded = False
