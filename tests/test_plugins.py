@@ -129,16 +129,27 @@ def test_a_broken_plugin_is_named_and_leaves_built_ins_working(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     broken_plugin(tmp_path / "site", monkeypatch)
+    with pytest.warns(UserWarning, match="plugin 'broken'.*ModuleNotFoundError"):
+        names = scoring.scorer_names()
+    assert "equals" in names and "broken" not in names
     with pytest.raises(ConfigError) as info:
         scoring.build_scorer({"type": "from-the-broken-plugin"})
     msg = str(info.value)
     assert "plugin 'broken'" in msg and "driftgate-broken 1.0" in msg
     assert "driftgate.scorers: broken = driftgate_no_such_module.scorers" in msg
     assert "ModuleNotFoundError" in msg and "driftgate_no_such_module" in msg
+    assert "pip uninstall" in msg
     assert scoring.build_scorer({"type": "equals"}).metric == "equals"
-    with pytest.warns(UserWarning, match="plugin 'broken'.*ModuleNotFoundError"):
-        names = scoring.scorer_names()
-    assert "equals" in names and "broken" not in names
+
+
+def test_a_broken_plugin_does_not_hide_a_working_one(
+    testplugin: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    broken_plugin(tmp_path / "site", monkeypatch)
+    with pytest.warns(UserWarning, match="plugin 'broken'"):
+        built = scoring.build_scorer({"type": "always-pass-plugin"})
+    assert built.metric == "always-pass-plugin"
+    assert plugins.load_plugins("driftgate.scorers", on_error="warn") == ["always-pass-plugin"]
 
 
 def test_a_callable_entry_point_is_called(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

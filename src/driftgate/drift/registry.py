@@ -122,7 +122,9 @@ def get_signal(name: str) -> SignalSpec:
     if name not in _REGISTRY:
         from ..plugins import load_plugins
 
-        load_plugins("driftgate.signals")
+        load_plugins("driftgate.signals", on_error="warn")
+        if name not in _REGISTRY:  # still missing: a plugin that failed may have been it
+            load_plugins("driftgate.signals")
     spec = _REGISTRY.get(name)
     if spec is None:
         raise UnknownNameError("drift signal", name, list(_REGISTRY))

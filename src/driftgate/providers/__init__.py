@@ -46,7 +46,8 @@ _FACTORIES: dict[str, str | ProviderFactory] = {
 
 
 def register_provider(prefix: str, factory: str | ProviderFactory) -> None:
-    """Register a provider for model ids starting with `PREFIX/` (plugins use this)."""
+    """Register a provider for model ids starting with `PREFIX/` (plugins call this when
+    their `driftgate.providers` entry point loads; see driftgate.plugins)."""
     _FACTORIES[prefix] = factory
 
 
@@ -73,10 +74,11 @@ def create_provider(config: ModelConfig, *, workspace: Workspace | None = None) 
     """
     prefix, sep, _ = config.id.partition("/")
     if sep and prefix not in _FACTORIES:
-        # Not built in: a plugin may register it (litellm ids pay one scan per process).
+        # Not built in: a plugin may register it (litellm ids pay one scan per process). A
+        # broken plugin only warns here: the id may well be litellm's, which must still work.
         from ..plugins import load_plugins
 
-        load_plugins("driftgate.providers")
+        load_plugins("driftgate.providers", on_error="warn")
     if sep and prefix in _FACTORIES:
         factory = _load(_FACTORIES[prefix])
         if workspace is not None and _takes_workspace(factory):

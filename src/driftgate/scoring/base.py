@@ -224,7 +224,9 @@ def build_scorer(options: dict[str, Any] | ScorerConfig, *, source: str | None =
     if base not in SCORERS:
         from ..plugins import load_plugins
 
-        load_plugins("driftgate.scorers")
+        load_plugins("driftgate.scorers", on_error="warn")
+        if base not in SCORERS:  # still missing: a plugin that failed may have been it
+            load_plugins("driftgate.scorers")
     cls = SCORERS.get(base)
     if cls is None:
         raise UnknownNameError("scorer", type_, scorer_names())
