@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import GGUFError as GGUFError  # defined there (one error tree), re-exported
+
 MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
 
@@ -66,10 +68,6 @@ _GLOBAL_NAMES = {
 
 # llama.cpp token types: 3 = control (e.g. <|im_end|>), added to the tokenizer as special.
 _CONTROL = 3
-
-
-class GGUFError(ValueError):
-    """The file is not a GGUF this converter can read, or is damaged."""
 
 
 @dataclass(frozen=True)

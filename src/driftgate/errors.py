@@ -1,13 +1,39 @@
-"""Errors that reach users, each carrying the exit code the CLI should use.
+"""Every driftgate error, in one tree rooted at `DriftgateError`, each with the exit code
+the CLI uses when it reaches `driftgate`'s `main()`.
 
 Exit codes (documented in the README):
   0 passed, 1 below the suite's pass threshold, 2 bad usage or bad input,
-  3 provider errors over budget.
+  3 provider errors (over budget, or a provider failure that stopped the command).
+
+Modules that used to define an error here re-export it under its old name
+(`providers.base.ProviderError`, `drift.registry.InsufficientData`…), so both imports name
+the same class. This module imports nothing of driftgate's: every layer may import it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
+
+__all__ = [
+    "EXIT_OK",
+    "EXIT_BELOW_THRESHOLD",
+    "EXIT_BAD_INPUT",
+    "EXIT_PROVIDER_ERRORS",
+    "RETRYABLE",
+    "ErrorKind",
+    "DriftgateError",
+    "ConfigError",
+    "TemplateError",
+    "UnknownNameError",
+    "MissingCredentialError",
+    "ProviderError",
+    "ProviderErrorBudgetExceeded",
+    "HTTPProtocolError",
+    "JudgeParseError",
+    "InsufficientData",
+    "GGUFError",
+]
 
 EXIT_OK = 0
 EXIT_BELOW_THRESHOLD = 1
@@ -70,8 +96,83 @@ class UnknownNameError(DriftgateError):
 
 
 class ProviderErrorBudgetExceeded(DriftgateError):
+    """More provider errors than the suite's budget allows: the run's results are not a verdict."""
+
     exit_code = EXIT_PROVIDER_ERRORS
 
 
 class MissingCredentialError(DriftgateError):
     """A provider needs an API key that is not in the environment."""
+
+
+# ---- providers -----------------------------------------------------------------------------
+ErrorKind = Literal[
+    "rate_limit", "server", "timeout", "bad_response", "auth", "bad_request", "other"
+]
+RETRYABLE: frozenset[str] = frozenset({"rate_limit", "server", "timeout", "bad_response"})
+
+
+class ProviderError(DriftgateError):
+    """A failed call, classified so the retry policy knows what to do with it.
+
+    Most are recorded as one case's error and never raised further; one that stops a
+    command (an adapter that cannot start, a run that aborts) exits 3. The retry loop sets
+    `attempts` on the error it finally raises (absent before: callers use getattr).
+    """
+
+    exit_code = EXIT_PROVIDER_ERRORS
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in RETRYABLE
+
+    def __str__(self) -> str:
+        status = f" {self.status}" if self.status else ""
+        return f"{self.kind}{status}: {self.message}"
+
+
+class HTTPProtocolError(DriftgateError):
+    """The server sent something that is not a well-formed HTTP/1.1 response (the fast
+    client turns it into a `ProviderError("bad_response")` before it leaves the adapter)."""
+
+    exit_code = EXIT_PROVIDER_ERRORS
+
+
+class JudgeParseError(DriftgateError, ValueError):
+    """The judge's answer is not in the required format (the judge scorer records it as the
+    case's scorer error). Still a ValueError, as it was before it joined this tree."""
+
+
+# ---- drift ---------------------------------------------------------------------------------
+class InsufficientData(DriftgateError):
+    """Too few observations (or nothing to measure): the verdict is `insufficient_data`.
+
+    Control flow inside drift signals: `evaluate_signal` turns it into that verdict, and no
+    `except DriftgateError` wraps a signal's measurement, so joining the tree changed no
+    handler. Its str() is still `reason`.
+    """
+
+    def __init__(self, n: int, reason: str, *, min_n: int | None = None) -> None:
+        super().__init__(reason)
+        self.n = n
+        self.reason = reason
+        self.min_n = min_n
+
+
+# ---- local models --------------------------------------------------------------------------
+class GGUFError(DriftgateError, ValueError):
+    """The file is not a GGUF this converter can read, or is damaged (`models` turns it into
+    a `ModelCorruptError` naming the repair command). Still a ValueError, as before."""

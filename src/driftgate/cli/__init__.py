@@ -46,6 +46,8 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "plugins": ("plugins",),
 }
 _MODULE_OF = {name: module for module, names in COMMAND_MODULES.items() for name in names}
+# Root options that print and exit before any command is looked up.
+_ROOT_ONLY = frozenset({"--version"})
 _all_loaded = False
 
 
@@ -53,6 +55,8 @@ def load_commands(argv: list[str] | None = None) -> typer.Typer:
     """The root app with the commands `argv` (a command line, without the program) needs:
     the module of its first word when that is a known command, else every command."""
     global _all_loaded
+    if argv and argv[0] in _ROOT_ONLY:
+        return _app  # answered by the root callback: no command module needed
     module = _MODULE_OF.get(argv[0]) if argv else None
     if module is not None and not _all_loaded:
         importlib.import_module(f"{__name__}.{module}")
@@ -118,7 +122,8 @@ def __getattr__(name: str) -> Any:
 
 
 def main() -> None:
-    """Console-script entry point: turns library errors into messages and exit codes."""
+    """Console-script entry point: turns library errors into messages and exit codes
+    (each `DriftgateError` carries its own; see `driftgate.errors`)."""
     from ..errors import EXIT_BAD_INPUT, DriftgateError
 
     _skip_exit_collection()
@@ -130,8 +135,13 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
-    except Exception as exc:  # pydantic errors that escaped a loader, etc.
-        if type(exc).__name__ == "ValidationError":
+    except Exception as exc:
+        # Loaders map validation errors to ConfigError (file:line [field]); one that still
+        # escapes is bad input all the same. Imported here: pydantic is loaded by then, and
+        # `driftgate --help` never pays for it.
+        from pydantic import ValidationError
+
+        if isinstance(exc, ValidationError):
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(EXIT_BAD_INPUT)
         raise

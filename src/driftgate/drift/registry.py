@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..errors import InsufficientData as InsufficientData  # defined there, re-exported
 from ..errors import UnknownNameError
 from .model import SignalResult, ThresholdSource
 
@@ -34,16 +35,6 @@ class Measurement:
     summary: str
     detail: dict[str, Any] = field(default_factory=dict)
     threshold: float | None = None
-
-
-class InsufficientData(Exception):
-    """Too few observations (or nothing to measure): the verdict is `insufficient_data`."""
-
-    def __init__(self, n: int, reason: str, *, min_n: int | None = None) -> None:
-        super().__init__(reason)
-        self.n = n
-        self.reason = reason
-        self.min_n = min_n
 
 
 SignalFn = Callable[[Any, int], Measurement]

@@ -14,9 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-
-class HTTPProtocolError(Exception):
-    """The server sent something that is not a well-formed HTTP/1.1 response."""
+from ..errors import HTTPProtocolError as HTTPProtocolError  # defined there, re-exported
 
 
 class _Connection(asyncio.Protocol):

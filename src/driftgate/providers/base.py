@@ -16,10 +16,10 @@ from pydantic import Field
 
 from .._model import Strict
 
-ErrorKind = Literal[
-    "rate_limit", "server", "timeout", "bad_response", "auth", "bad_request", "other"
-]
-RETRYABLE: frozenset[str] = frozenset({"rate_limit", "server", "timeout", "bad_response"})
+# Defined in driftgate.errors (one error tree); re-exported so the old names keep working.
+from ..errors import RETRYABLE as RETRYABLE
+from ..errors import ErrorKind as ErrorKind
+from ..errors import ProviderError as ProviderError
 
 
 class ModelConfig(Strict):
@@ -80,32 +80,6 @@ class Completion:
     fingerprint: str | None = None  # provider's system_fingerprint / model version
     finish_reason: str | None = None
     cached: bool = False
-
-
-class ProviderError(Exception):
-    """A failed call, classified so the retry policy knows what to do with it."""
-
-    def __init__(
-        self,
-        kind: ErrorKind,
-        message: str,
-        *,
-        status: int | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.status = status
-        self.retry_after = retry_after
-
-    @property
-    def retryable(self) -> bool:
-        return self.kind in RETRYABLE
-
-    def __str__(self) -> str:
-        status = f" {self.status}" if self.status else ""
-        return f"{self.kind}{status}: {self.message}"
 
 
 class Provider(ABC):

@@ -30,6 +30,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from .._digest import digest
+from ..errors import JudgeParseError as JudgeParseError  # defined there, re-exported
 from ._common import NO_OUTPUT, option_error, subject_text
 from .base import Score, ScoreContext, Scorer, ScorerConfig, scorer
 
@@ -53,10 +54,6 @@ TEMPLATE_DIGEST = digest([JUDGE_TEMPLATE_VERSION, _SYSTEM, _USER])
 
 _FENCE = re.compile(r"^```(?:json)?\s*\n(.*)\n\s*```$", re.DOTALL)
 _VERDICT = re.compile(r"^\s*\**\s*VERDICT\s*:\s*(PASS|FAIL)\s*\**\s*$", re.IGNORECASE)
-
-
-class JudgeParseError(ValueError):
-    """The judge's answer is not in the required format."""
 
 
 def parse_json_verdict(text: str, lo: float, hi: float) -> tuple[float, str]:
