@@ -56,6 +56,18 @@ def test_every_exception_in_the_package_is_in_the_tree() -> None:
     assert "driftgate.errors.ProviderError" in found  # the walk saw the package
     outside = sorted(name for name, cls in found.items() if not issubclass(cls, DriftgateError))
     assert outside == []
+    # Defined in errors.py, whatever module also re-exports them; the simulator's failure
+    # is a ProviderError with the simulated latency, meaningful to the simulator alone.
+    elsewhere = sorted(
+        name
+        for name, cls in found.items()
+        if not name.startswith("driftgate.errors.") and not cls.__name__.startswith("_")
+    )
+    assert elsewhere == ["driftgate.providers.simulator.SimError"]
+    assert issubclass(found["driftgate.providers.simulator.SimError"], ProviderError)
+    assert {cls for name, cls in found.items() if name.startswith("driftgate.errors.")} == set(
+        EXPORTED
+    )
 
 
 @pytest.mark.parametrize(
@@ -67,6 +79,19 @@ def test_every_exception_in_the_package_is_in_the_tree() -> None:
         ("driftgate.drift", "InsufficientData"),
         ("driftgate._gguf", "GGUFError"),
         ("driftgate.scoring.judge", "JudgeParseError"),
+        ("driftgate.models", "ModelMissingError"),
+        ("driftgate.models", "ModelCorruptError"),
+        ("driftgate.models", "ResourceError"),
+        ("driftgate.models", "PullError"),
+        ("driftgate.embedding", "EmbeddingError"),
+        ("driftgate.scoring.base", "ScorerFailure"),
+        ("driftgate.store.runs", "RunNotFound"),
+        ("driftgate.ci.git", "GitError"),
+        ("driftgate.registry.moves", "GateFailed"),
+        ("driftgate.registry.versions", "VersionNotFound"),
+        ("driftgate.registry.aliases", "StateCorrupted"),
+        ("driftgate.registry.aliases", "AliasMoved"),
+        ("driftgate.registry._fs", "RegistryLocked"),
     ],
 )
 def test_old_import_paths_name_the_same_class(module: str, name: str) -> None:
@@ -85,6 +110,15 @@ def test_provider_error_keeps_its_fields_and_exits_3() -> None:
     assert str(exc) == "rate_limit 429: slow down"
     assert not hasattr(exc, "attempts")  # the retry loop sets it; callers use getattr
     assert exc.exit_code == EXIT_PROVIDER_ERRORS
+
+
+def test_model_error_hints_name_the_models_pull_command() -> None:
+    from driftgate.models import pull_command
+
+    assert errors.ModelMissingError("qwen").hint == f"run `{pull_command('qwen')}`"
+    corrupt = errors.ModelCorruptError("qwen", "/m/qwen.gguf", "truncated")
+    assert corrupt.hint == f"repair it with `{pull_command('qwen', force=True)}`"
+    assert (corrupt.path, corrupt.exit_code) == ("/m/qwen.gguf", EXIT_BAD_INPUT)
 
 
 def test_value_errors_stay_value_errors() -> None:

@@ -29,15 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from . import models
-from .errors import ConfigError, DriftgateError
+from .errors import ConfigError
+from .errors import EmbeddingError as EmbeddingError  # defined there, re-exported
 
 DEFAULT_EMBEDDER = "all-minilm-l6-v2"
 MEMORY_ENTRIES = 50_000  # ~77 MB of 384-d vectors
 COALESCE_S = 0.002  # aembed: how long concurrent callers are gathered into one batch
-
-
-class EmbeddingError(DriftgateError):
-    """An embedding call failed (a hosted embedding API error, bad model output)."""
 
 
 class Embedder:

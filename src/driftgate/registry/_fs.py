@@ -16,16 +16,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import DriftgateError
+from ..errors import RegistryLocked as RegistryLocked  # defined there, re-exported
 
 LOCK_TIMEOUT_S = 30.0
 # Test hook: `DRIFTGATE_REGISTRY_PAUSE="gate=1.5,write=0.5"` sleeps at the named points of
 # an alias move, so tests can race two promotes or SIGKILL one between its steps.
 PAUSE_ENV = "DRIFTGATE_REGISTRY_PAUSE"
-
-
-class RegistryLocked(DriftgateError):
-    """Another process held the registry lock for longer than the timeout."""
 
 
 @contextmanager

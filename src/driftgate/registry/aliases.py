@@ -32,7 +32,9 @@ from pydantic import Field, ValidationError
 
 from .._digest import canonical_json
 from .._model import Strict
-from ..errors import ConfigError, DriftgateError
+from ..errors import AliasMoved as AliasMoved  # defined there, re-exported
+from ..errors import ConfigError
+from ..errors import StateCorrupted as StateCorrupted  # defined there, re-exported
 from ..store._atomic import write_atomic
 from ._fs import append_line, locked, pause
 from .versions import is_digest_like
@@ -42,14 +44,6 @@ PREVIOUS = "previous"
 CANDIDATE = "candidate"
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
 Action = Literal["promote", "rollback", "unset", "repair"]
-
-
-class StateCorrupted(DriftgateError):
-    """The alias state file is unreadable or fails its checksum: refused until repaired."""
-
-
-class AliasMoved(DriftgateError):
-    """Another process moved the alias between this move's read and its write."""
 
 
 class AuditEntry(Strict):

@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 
 from .._model import Strict
-from ..errors import EXIT_BELOW_THRESHOLD, ConfigError, DriftgateError
+from ..errors import ConfigError
+from ..errors import GateFailed as GateFailed  # defined there, re-exported
 from ..gate import GatePolicy, GateVerdict
 from ..workspace import Workspace
 from ._fs import pause, whoami
@@ -34,19 +35,6 @@ from .core import Registry
 from .versions import VersionNotFound, parse_ref
 
 ANY = object()  # `promote(expect=ANY)`: no compare-and-swap over the caller's step
-
-
-class GateFailed(DriftgateError):
-    """The gate's verdict blocked a promotion (exit 1); `.verdict` has every rule."""
-
-    exit_code = EXIT_BELOW_THRESHOLD
-
-    def __init__(self, verdict: GateVerdict) -> None:
-        super().__init__(
-            f"gate failed, nothing moved: {verdict.summary()}",
-            hint="fix the candidate, or override with --force --reason TEXT (recorded)",
-        )
-        self.verdict = verdict
 
 
 class MoveResult(Strict):

@@ -24,7 +24,8 @@ from urllib.parse import quote, unquote
 from pydantic import Field, ValidationError
 
 from .._model import Strict
-from ..errors import ConfigError, DriftgateError
+from ..errors import ConfigError
+from ..errors import VersionNotFound as VersionNotFound  # defined there, re-exported
 from ..store._atomic import write_atomic
 from ._fs import git_revision, locked, whoami
 
@@ -34,10 +35,6 @@ FORMAT = 1
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*$")
 _HEX = re.compile(r"^[0-9a-f]{4,64}$")
 MIN_DIGEST_PREFIX = 4
-
-
-class VersionNotFound(DriftgateError):
-    """A version, alias or artifact name the registry does not have."""
 
 
 class VersionRecord(Strict):

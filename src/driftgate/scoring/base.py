@@ -14,7 +14,8 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import Field, ValidationError
 
 from .._model import Strict
-from ..errors import ConfigError, DriftgateError, UnknownNameError
+from ..errors import ConfigError, UnknownNameError
+from ..errors import ScorerFailure as ScorerFailure  # defined there, re-exported
 
 
 class ScorerConfig(Strict):
@@ -54,10 +55,6 @@ class Score:
     reason: str = ""
     error: str | None = None  # a scorer that could not score (judge failure…): never a pass
     data: dict[str, Any] | None = None  # extra detail kept with the result (judge reasoning…)
-
-
-class ScorerFailure(DriftgateError):
-    """Raised inside a scorer when it cannot produce a score; recorded as an error."""
 
 
 class Scorer:

@@ -19,13 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import ConfigError, DriftgateError
+from ..errors import ConfigError
+from ..errors import RunNotFound as RunNotFound  # defined there, re-exported
 from ._atomic import write_atomic
 from .records import CaseResult, RunManifest
-
-
-class RunNotFound(DriftgateError):
-    pass
 
 
 def new_run_id(now: float | None = None) -> str:
