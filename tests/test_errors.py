@@ -180,7 +180,23 @@ def test_a_raw_pydantic_error_at_the_cli_exits_2(capsys, monkeypatch) -> None:
     monkeypatch.setattr(driftgate.cli, "load_commands", _raising(info.value))
     code, _, err = run_main(capsys, monkeypatch, "run", "x")
     assert code == EXIT_BAD_INPUT
-    assert err.startswith("error: 1 validation error for ModelConfig\nconcurrency")
+    assert err == (
+        "error: [concurrency]: invalid ModelConfig: Input should be greater than or equal to 1\n"
+    )
+
+
+def test_a_stored_record_that_no_longer_validates_names_its_run(tmp_path) -> None:
+    from driftgate.store.runs import RunStore
+
+    run = tmp_path / "runs" / "20261204-000000-abcdef"
+    (run / "results").mkdir(parents=True)
+    (run / "manifest.json").write_text("{}")
+    (run / "results" / "0.jsonl").write_text('{"key": "k1", "no_such_field": 1}\n')
+    with pytest.raises(errors.ConfigError) as info:
+        list(RunStore(tmp_path / "runs").results("20261204-000000-abcdef"))
+    assert info.value.path == str(run / "results")
+    assert info.value.field is not None
+    assert str(info.value).startswith(f"{run / 'results'} [")
 
 
 def test_other_exceptions_still_propagate(capsys, monkeypatch) -> None:

@@ -89,22 +89,47 @@ def format_loc(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def validation_error(
-    exc: ValidationError, path: Path | str, text: str | None = None, *, base_line: int | None = None
-) -> ConfigError:
-    """Turn the first pydantic error into a ConfigError naming file, line and field."""
+def _first_error(exc: ValidationError) -> tuple[tuple[Any, ...], str]:
+    """The first error's location and message, in the words a config file's author reads."""
     err = exc.errors()[0]
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    line = base_line
-    if text is not None and base_line is None:
-        line = line_of(text, loc)
     msg = err["msg"].removeprefix("Value error, ")  # our validators' own words, unprefixed
     if err["type"] == "extra_forbidden":
         msg = "unknown field (check its spelling; `driftgate schema` lists the valid ones)"
     more = len(exc.errors()) - 1
     if more:
         msg += f" (and {more} more error{'s' if more > 1 else ''})"
+    return loc, msg
+
+
+def validation_error(
+    exc: ValidationError, path: Path | str, text: str | None = None, *, base_line: int | None = None
+) -> ConfigError:
+    """Turn the first pydantic error into a ConfigError naming file, line and field."""
+    loc, msg = _first_error(exc)
+    line = base_line
+    if text is not None and base_line is None:
+        line = line_of(text, loc)
     return ConfigError(msg, path=path, line=line, field=format_loc(loc) or None)
+
+
+def as_config_error(exc: ValidationError, path: Path | str | None = None) -> ConfigError:
+    """A ValidationError raised away from a file loader (a record read back from the store,
+    a command's options) as a ConfigError: the file when known, else the model's name."""
+    if path is not None:
+        return validation_error(exc, path)
+    loc, msg = _first_error(exc)
+    return ConfigError(f"invalid {exc.title}: {msg}", field=format_loc(loc) or None)
+
+
+def validated(model: type[M], data: Any, path: Path | str) -> M:
+    """`model.model_validate(data)` for data already read from `path` (a JSONL record, a
+    stored manifest's settings): a failure names the file and field, never a raw
+    ValidationError."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc, path) from None
 
 
 def load_model(model: type[M], path: Path, data: Any = None, text: str | None = None) -> M:

@@ -142,6 +142,8 @@ def main() -> None:
         from pydantic import ValidationError
 
         if isinstance(exc, ValidationError):
-            print(f"error: {exc}", file=sys.stderr)
+            from .._files import as_config_error
+
+            print(f"error: {as_config_error(exc)}", file=sys.stderr)
             sys.exit(EXIT_BAD_INPUT)
         raise

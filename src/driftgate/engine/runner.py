@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._files import validated
 from ..errors import (
     EXIT_BAD_INPUT,
     EXIT_BELOW_THRESHOLD,
@@ -134,7 +135,8 @@ def resume(
         return Run(manifest, store)
     s = manifest.settings
     options = RunOptions(**{k: s.get(k) for k in RunOptions().__dict__ if k in s})
-    suite = Suite.model_validate(s["suite"]) if "suite" in s else manifest.suite
+    manifest_path = store.run_dir(manifest.id) / "manifest.json"
+    suite = validated(Suite, s["suite"], manifest_path) if "suite" in s else manifest.suite
     plan = build_plan(suite, workspace=ws, options=options)
     then = {p.ref: p.digest for p in manifest.prompts}
     for arm in plan.arms:

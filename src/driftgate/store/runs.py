@@ -124,8 +124,11 @@ class RunStore:
                     yield rec
 
     def results(self, run_id: str) -> Iterator[CaseResult]:
-        for rec in self.iter_raw(self.resolve_id(run_id)):
-            yield CaseResult.model_validate(rec)
+        from .._files import validated
+
+        run_id = self.resolve_id(run_id)
+        for rec in self.iter_raw(run_id):
+            yield validated(CaseResult, rec, self.run_dir(run_id) / "results")
 
     def completed_keys(self, run_id: str) -> set[str]:
         return {r["key"] for r in self.iter_raw(run_id)}
