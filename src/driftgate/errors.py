@@ -5,7 +5,7 @@ Exit codes (documented in the README):
   0 passed, 1 below the suite's pass threshold, 2 bad usage or bad input,
   3 provider errors (over budget, or a provider failure that stopped the command).
 
-Modules that used to define an error here re-export it under its old name
+Modules that used to define an error re-export it from here under its old name
 (`providers.base.ProviderError`, `drift.registry.InsufficientData`…), so both imports name
 the same class. This module imports nothing of driftgate's: every layer may import it.
 """
