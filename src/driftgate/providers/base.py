@@ -8,6 +8,7 @@ is one small file.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -57,6 +58,44 @@ class CaseHint:
     labels: list[str] | None = None
     output_type: str = "text"
     repeat: int = 0
+
+
+# The header that carries a case's ground truth to a simulator server: sent only to `sim/`
+# models (a real provider never sees the expected answer).
+SIM_HEADER = "X-Driftgate-Case"
+
+
+def case_header(hint: CaseHint) -> str:
+    """The `X-Driftgate-Case` header value (ASCII JSON) that carries ground truth to a server."""
+    return json.dumps(
+        {
+            "id": hint.id,
+            "expected": hint.expected,
+            "segment": hint.segment,
+            "labels": hint.labels,
+            "output_type": hint.output_type,
+            "repeat": hint.repeat,
+        },
+        ensure_ascii=True,
+        separators=(",", ":"),
+        default=str,
+    )
+
+
+def parse_case_header(value: str) -> CaseHint:
+    """Inverse of `case_header`; raises ValueError on a malformed header."""
+    data = json.loads(value)
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+        raise ValueError("the case header must be a JSON object with a string 'id'")
+    labels = data.get("labels")
+    return CaseHint(
+        id=data["id"],
+        expected=data.get("expected"),
+        segment=data.get("segment"),
+        labels=[str(x) for x in labels] if isinstance(labels, list) else None,
+        output_type=str(data.get("output_type") or "text"),
+        repeat=int(data.get("repeat") or 0),
+    )
 
 
 @dataclass(slots=True)

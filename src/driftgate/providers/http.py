@@ -23,8 +23,15 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError, MissingCredentialError
-from .base import Completion, CompletionRequest, ModelConfig, Provider, ProviderError
-from .simulator import SIM_HEADER, case_header
+from .base import (
+    SIM_HEADER,
+    Completion,
+    CompletionRequest,
+    ModelConfig,
+    Provider,
+    ProviderError,
+    case_header,
+)
 
 if TYPE_CHECKING:  # imported on first use: a fully cached run never pays aiohttp's 0.3 s
     import aiohttp

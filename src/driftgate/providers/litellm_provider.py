@@ -23,8 +23,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import MissingCredentialError, UnknownNameError
-from .base import Completion, CompletionRequest, ModelConfig, Provider, ProviderError
-from .simulator import SIM_HEADER, case_header
+from .base import (
+    SIM_HEADER,
+    Completion,
+    CompletionRequest,
+    ModelConfig,
+    Provider,
+    ProviderError,
+    case_header,
+)
 
 # A placeholder key for keyless OpenAI-compatible servers (vLLM, llama.cpp, the simulator):
 # the openai SDK under litellm refuses to run without some key.

@@ -43,9 +43,18 @@ from pydantic import Field, ValidationError
 from .._model import Strict
 from ..errors import ConfigError, UnknownNameError
 from ._sim_context import covers
-from .base import CaseHint, Completion, CompletionRequest, ModelConfig, Provider, ProviderError
+from .base import SIM_HEADER as SIM_HEADER  # re-exported: the header lives with CaseHint
+from .base import (
+    CaseHint,
+    Completion,
+    CompletionRequest,
+    ModelConfig,
+    Provider,
+    ProviderError,
+)
+from .base import case_header as case_header
+from .base import parse_case_header as parse_case_header
 
-SIM_HEADER = "X-Driftgate-Case"
 REFUSAL = "I'm sorry, but I can't help with that request."
 _FILLER = (
     "Based on the details provided in the request the most fitting answer here is clearly "
@@ -270,39 +279,6 @@ def _intercept(accuracy: float, spread: float) -> float:
 
 def _tokens(text: str) -> int:
     return round(len(text.split()) * 1.3)
-
-
-def case_header(hint: CaseHint) -> str:
-    """The `X-Driftgate-Case` header value (ASCII JSON) that carries ground truth to a server."""
-    return json.dumps(
-        {
-            "id": hint.id,
-            "expected": hint.expected,
-            "segment": hint.segment,
-            "labels": hint.labels,
-            "output_type": hint.output_type,
-            "repeat": hint.repeat,
-        },
-        ensure_ascii=True,
-        separators=(",", ":"),
-        default=str,
-    )
-
-
-def parse_case_header(value: str) -> CaseHint:
-    """Inverse of `case_header`; raises ValueError on a malformed header."""
-    data = json.loads(value)
-    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
-        raise ValueError("the case header must be a JSON object with a string 'id'")
-    labels = data.get("labels")
-    return CaseHint(
-        id=data["id"],
-        expected=data.get("expected"),
-        segment=data.get("segment"),
-        labels=[str(x) for x in labels] if isinstance(labels, list) else None,
-        output_type=str(data.get("output_type") or "text"),
-        repeat=int(data.get("repeat") or 0),
-    )
 
 
 def simulate(

@@ -19,30 +19,11 @@ from .log import Decision, Feedback
 from .tally import Key, Tally
 
 
-class SegmentStats(Strict):
-    segment: str
-    requests: int = 0
-    labeled: int = Field(0, description="Answers scored against a label from feedback.")
-    quality: float | None = None
-    quality_bounds: tuple[float, float] | None = Field(
-        None, description="Always-valid bounds of `quality` at the route's canary alpha."
-    )
-    quality_sum: float = 0.0
-    pairs: int = Field(0, description="Shadow arms: labeled requests the live arm also answered.")
-    pair_sum: float = 0.0
-    pair_sq: float = 0.0
+class QualityCounts(Strict):
+    """Requests, labeled answers and their quality (with bounds), and for shadows the paired
+    difference with the live answer: what an arm, or one segment of it, has shown."""
 
-
-class ArmStats(Strict):
-    arm: str
-    shadow: bool = False
-    prompt_digest: str | None = Field(None, description="The version the counts are of.")
     requests: int = 0
-    errors: int = 0
-    feedback: int = 0
-    accepted: int = 0
-    acceptance: float | None = None
-    acceptance_ci: tuple[float, float] | None = None
     labeled: int = Field(0, description="Answers scored against a label from feedback.")
     quality: float | None = Field(None, description="Mean score of the labeled answers.")
     quality_bounds: tuple[float, float] | None = Field(
@@ -52,6 +33,21 @@ class ArmStats(Strict):
     pairs: int = Field(0, description="Shadow arms: labeled requests the live arm also answered.")
     pair_sum: float = 0.0
     pair_sq: float = 0.0
+
+
+class SegmentStats(QualityCounts):
+    segment: str
+
+
+class ArmStats(QualityCounts):
+    arm: str
+    shadow: bool = False
+    prompt_digest: str | None = Field(None, description="The version the counts are of.")
+    errors: int = 0
+    feedback: int = 0
+    accepted: int = 0
+    acceptance: float | None = None
+    acceptance_ci: tuple[float, float] | None = None
     segments: list[SegmentStats] = Field(default_factory=list)
 
     @property
