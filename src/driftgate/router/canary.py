@@ -35,7 +35,7 @@ from typing import Literal
 from pydantic import Field
 
 from .._model import Strict
-from ..artifacts.route import RouteSpec
+from ..artifacts.route import RouteArm, RouteSpec, ShadowArm
 from ..stats.sequential import Bound, difference_bound, paired_bound, tuned_for
 from ..workspace import Workspace
 from .evidence import ArmStats, SegmentStats, arm_stats, pair_sums, scores, stats_of
@@ -115,10 +115,11 @@ def judge(spec: RouteSpec, stats: dict[tuple[str, bool], ArmStats]) -> CanaryVer
             s = stats.get((arm.name, False)) or ArmStats(arm=arm.name)
             findings.append(_judge_canary(spec, s, base, r))
     for name in [*[s.name for s in spec.shadow], *[a.name for a in spec.arms]]:
-        s = stats.get((name, True))
-        if s is not None:
-            findings.append(_judge_shadow(spec, s, r))
-    order = {a.name: i for i, a in enumerate([*spec.arms, *spec.shadow])}
+        mirrored = stats.get((name, True))
+        if mirrored is not None:
+            findings.append(_judge_shadow(spec, mirrored, r))
+    names = [*(a.name for a in spec.arms), *(s.name for s in spec.shadow)]
+    order = {name: i for i, name in enumerate(names)}
     arms = sorted(stats.values(), key=lambda s: (s.shadow, order.get(s.arm, len(order))))
     verdict = CanaryVerdict(
         route=spec.name, baseline=baseline, action="wait", findings=findings, arms=arms
@@ -230,7 +231,8 @@ def current_digests(workspace: Workspace, spec: RouteSpec) -> dict[str, str | No
     from ..errors import DriftgateError
 
     out: dict[str, str | None] = {}
-    for arm in [*spec.arms, *spec.shadow]:
+    arms: list[RouteArm | ShadowArm] = [*spec.arms, *spec.shadow]
+    for arm in arms:
         try:
             out[arm.name] = workspace.prompt(arm.prompt).digest
         except DriftgateError:

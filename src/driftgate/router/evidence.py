@@ -62,12 +62,12 @@ class ArmStats(QualityCounts):
         return next((s for s in self.segments if s.segment == name), None)
 
 
-def scores(s: ArmStats | SegmentStats) -> Sums:
+def scores(s: QualityCounts) -> Sums:
     """The labeled answers' scores as running sums (scores are 0 or 1, so x² = x)."""
     return Sums(s.labeled, s.quality_sum, s.quality_sum)
 
 
-def pair_sums(s: ArmStats | SegmentStats) -> Sums:
+def pair_sums(s: QualityCounts) -> Sums:
     return Sums(s.pairs, s.pair_sum, s.pair_sq)
 
 

@@ -29,7 +29,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from ..artifacts.route import RouteArm, RouteSpec, ShadowArm, load_route
 from ..errors import ConfigError, UnknownNameError
@@ -58,6 +58,22 @@ class _ArmRuntime:
     context: dict[str, Any]
     parse: Any
     models: list[ModelConfig]  # the arm's model, then the route's fallbacks
+
+
+class _DecisionBase(TypedDict):
+    """The fields every decision of one request on one arm shares, whatever its outcome."""
+
+    id: str
+    ts: float
+    route: str
+    route_digest: str
+    arm: str
+    shadow: bool
+    prompt: str
+    prompt_digest: str
+    sticky: str | None
+    segment: str | None
+    vars: dict[str, Any]
 
 
 def bucket(route: str, key: str, salt: str = "") -> float:
@@ -97,7 +113,7 @@ class Router:
         self._loop: asyncio.AbstractEventLoop | None = None  # complete_sync's, once used
         self._thread: threading.Thread | None = None
         self._loop_lock = threading.Lock()
-        for arm in [*self.spec.arms, *self.spec.shadow]:  # fail at start, not per request
+        for arm in self._all_arms():  # fail at start, not per request
             try:
                 self._runtime(arm)
             except (VersionNotFound, UnknownNameError):
@@ -105,6 +121,9 @@ class Router:
                 # is resolved when a move gives it traffic or mirrors it.
                 if self._serves(arm.name):
                     raise
+
+    def _all_arms(self) -> list[RouteArm | ShadowArm]:
+        return [*self.spec.arms, *self.spec.shadow]
 
     def _serves(self, arm: str) -> bool:
         live = next((a for a in self.spec.arms if a.name == arm), None)
@@ -229,7 +248,8 @@ class Router:
         request_id = call.request_id
         self.weights  # noqa: B018 - refreshes the mirrored arms with the weights
         trial = [a for a in self.spec.arms if a.name in self._mirrored]
-        for shadow in [*self.spec.shadow, *trial]:
+        mirrors: list[RouteArm | ShadowArm] = [*self.spec.shadow, *trial]
+        for shadow in mirrors:
             if isinstance(shadow, RouteArm):  # a live arm on trial: every request
                 task = asyncio.create_task(self._mirror(shadow, call))
                 self._shadow_tasks.add(task)
@@ -259,16 +279,17 @@ class Router:
             labels=rt.prompt.output.labels,
             output_type=rt.prompt.output.type,
         )
-        base = dict(
+        base = _DecisionBase(
             id=request_id, ts=time.time(), route=self.spec.name, route_digest=self.digest,
             arm=arm.name, shadow=shadow, prompt=rt.prompt.ref, prompt_digest=rt.prompt.digest,
-            model=rt.models[0].id, sticky=call.sticky, segment=call.segment,
-            vars=self._loggable(vars),
+            sticky=call.sticky, segment=call.segment, vars=self._loggable(vars),
         )  # fmt: skip
         try:
             messages = rt.prompt.render({**vars, **rt.context}, case_id=request_id)
         except TemplateError as exc:
-            self.log.decision(Decision(**base, error=exc.message, error_kind="template"))
+            self.log.decision(
+                Decision(**base, model=rt.models[0].id, error=exc.message, error_kind="template")
+            )
             raise
         start = time.perf_counter()
         error: ProviderError | None = None
@@ -294,7 +315,8 @@ class Router:
                 continue
             parsed, parse_error = rt.parse(completion.text)
             decision = Decision(
-                **{**base, "model": model.id},
+                **base,
+                model=model.id,
                 fallback=i > 0,
                 output=completion.text,
                 parsed=parsed,
@@ -308,6 +330,7 @@ class Router:
         assert error is not None
         decision = Decision(
             **base,
+            model=rt.models[0].id,
             error=str(error),
             error_kind=error.kind,
             attempts=attempts,
@@ -345,7 +368,7 @@ class Router:
     def _digests(self) -> dict[str, str | None]:
         """The prompt digest each arm serves now: its evidence is counted, older versions' not."""
         out: dict[str, str | None] = {}
-        for arm in [*self.spec.arms, *self.spec.shadow]:
+        for arm in self._all_arms():
             try:
                 out[arm.name] = self._runtime(arm).prompt.digest
             except (VersionNotFound, UnknownNameError):

@@ -11,7 +11,7 @@ when anything about it changes, so every update costs O(new lines).
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 Key = tuple[str, bool, str]  # (arm, shadow, prompt digest the arm served)
 Quality = Callable[[Any, "str | None", Any], float]  # (parsed, output, label) -> [0, 1]
+# Counts and sums of scores side by side (a Counter's values are ints to a type checker).
+# Made with `defaultdict(int)`, so counts stay ints; read with .get to not insert zeros.
+Counts = defaultdict[tuple[Key, str], float]
 
 
 def same_answer(parsed: object, label: object) -> bool:
@@ -64,7 +67,7 @@ class _Request:
     live: _Answer | None = None
     shadows: list[_Answer] = field(default_factory=list)
     feedback: Feedback | None = None
-    counted: Counter[tuple[Key, str]] = field(default_factory=Counter)  # its contribution
+    counted: Counts = field(default_factory=lambda: defaultdict(int))  # its contribution
 
 
 class Tally:
@@ -80,7 +83,7 @@ class Tally:
         self.route_digest = route_digest
         self.folder = folder
         self.quality = quality or (lambda parsed, _output, label: float(same_answer(parsed, label)))
-        self.counts: Counter[tuple[Key, str]] = Counter()
+        self.counts: Counts = defaultdict(int)
         self._requests: dict[str, _Request] = {}
         self._offsets: dict[Path, int] = {}
 
@@ -145,9 +148,11 @@ class Tally:
         self._recount(req)
 
     def _recount(self, req: _Request) -> None:
-        self.counts.subtract(req.counted)
+        for k, n in req.counted.items():
+            self.counts[k] -= n
         req.counted = self._contribution(req)
-        self.counts.update(req.counted)
+        for k, n in req.counted.items():
+            self.counts[k] += n
 
     def add(self, decisions: Iterable[Decision], feedback: Iterable[Feedback]) -> Tally:
         for d in decisions:
@@ -160,7 +165,7 @@ class Tally:
         return sorted({key for key, what in self.counts if what == "requests"})
 
     def get(self, key: Key, what: str) -> int | float:
-        return self.counts[(key, what)]
+        return self.counts.get((key, what), 0)
 
     def segments(self, key: Key) -> list[str]:
         """The segments `key` has counts in (requests or labeled answers), sorted."""
@@ -171,10 +176,10 @@ class Tally:
         }
         return sorted(names)
 
-    def _contribution(self, req: _Request) -> Counter[tuple[Key, str]]:
+    def _contribution(self, req: _Request) -> Counts:
         """What one request adds to the feedback counters (requests and errors are counted
         once, as their decisions arrive)."""
-        out: Counter[tuple[Key, str]] = Counter()
+        out: Counts = defaultdict(int)
         fb, live = req.feedback, req.live
         if fb is None:
             return out
@@ -201,13 +206,13 @@ class Tally:
         return out
 
 
-def _add_quality(out: Counter, key: Key, segment: str | None, q: float) -> None:
+def _add_quality(out: Counts, key: Key, segment: str | None, q: float) -> None:
     for suffix in ("", f"|{segment}") if segment is not None else ("",):
         out[(key, f"q_n{suffix}")] += 1
         out[(key, f"q_sum{suffix}")] += q
 
 
-def _add_pair(out: Counter, key: Key, segment: str | None, d: float) -> None:
+def _add_pair(out: Counts, key: Key, segment: str | None, d: float) -> None:
     """A shadow's score minus the live answer's on one request, overall and per segment."""
     for suffix in ("", f"|{segment}") if segment is not None else ("",):
         out[(key, f"pairs{suffix}")] += 1
