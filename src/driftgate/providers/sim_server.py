@@ -34,6 +34,7 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import ConfigError, UnknownNameError
+from .base import CaseHint, Completion
 from .simulator import SIM_HEADER, SimError, parse_case_header, profiles, simulate
 
 _GARBAGE = b"<html><body><h1>502 Bad Gateway</h1>upstream sent garbage \x00\xff</body></html>"
@@ -78,26 +79,19 @@ async def _chat(request: web.Request) -> web.Response:
         return _error(401, "invalid API key", "authentication_error", "invalid_api_key")
     raw = await request.read()
     try:
-        data = json.loads(raw)
-        model, messages = data["model"], data["messages"]
-        if not isinstance(model, str) or not isinstance(messages, list):
-            raise TypeError("'model' must be a string and 'messages' a list")
-        if not all(isinstance(m, dict) for m in messages):
-            raise TypeError("every message must be an object")
-        header = request.headers.get(SIM_HEADER)
-        hint = parse_case_header(header) if header else None
+        data, hint = _parse_chat(raw, request.headers.get(SIM_HEADER))
     except (ValueError, KeyError, TypeError) as exc:
         state.stats[400] += 1
         return _error(400, f"bad request: {type(exc).__name__} {exc}", "invalid_request_error")
+    model, messages = data["model"], data["messages"]
     key = (model, hint.id, hint.repeat) if hint else (model, hash(raw))
-    attempts = state.attempts
-    if len(attempts) > _MAX_TRACKED:
-        attempts.clear()
-    attempt = attempts.get(key, 0)
-    attempts[key] = attempt + 1
     try:
         result = simulate(
-            model, hint, messages, response_format=data.get("response_format"), attempt=attempt
+            model,
+            hint,
+            messages,
+            response_format=data.get("response_format"),
+            attempt=_next_attempt(state, key),
         )
     except UnknownNameError as exc:
         state.stats[404] += 1
@@ -107,30 +101,62 @@ async def _chat(request: web.Request) -> web.Response:
         return _error(400, exc.message, "invalid_request_error")
     delay = result.latency_ms if state.latency_ms is None else state.latency_ms
     if isinstance(result, SimError):
-        if result.kind == "timeout":
-            state.stats["stall"] += 1
-            await asyncio.sleep(state.stall_s)  # the client gives up first
-            return _error(504, "simulated stall", "timeout")
-        if delay > 0:
-            await asyncio.sleep(delay / 1000.0)
-        state.stats[result.status] += 1
-        if result.kind == "rate_limit":
-            wait = result.retry_after or 0.0
-            return _error(
-                429,
-                "rate limit reached (simulated)",
-                "rate_limit_error",
-                "rate_limit_exceeded",
-                **{"Retry-After": f"{wait:g}", "retry-after-ms": str(round(wait * 1000))},
-            )
-        if result.kind == "bad_response":
-            return web.Response(status=200, body=_GARBAGE, content_type="text/html")
-        return _error(500, "internal server error (simulated)", "server_error")
+        return await _failure(state, result, delay)
     if delay > 0:
         await asyncio.sleep(delay / 1000.0)
     state.stats[200] += 1
-    body = {
-        "id": f"chatcmpl-sim-{next(state.ids)}",
+    return _json(200, _completion_body(result, next(state.ids)))
+
+
+def _parse_chat(raw: bytes, header: str | None) -> tuple[dict[str, Any], CaseHint | None]:
+    """The request body and the case hint of its header; raises ValueError, KeyError or
+    TypeError (a 400) when either is malformed."""
+    data = json.loads(raw)
+    model, messages = data["model"], data["messages"]
+    if not isinstance(model, str) or not isinstance(messages, list):
+        raise TypeError("'model' must be a string and 'messages' a list")
+    if not all(isinstance(m, dict) for m in messages):
+        raise TypeError("every message must be an object")
+    return data, parse_case_header(header) if header else None
+
+
+def _next_attempt(state: _State, key: tuple[Any, ...]) -> int:
+    """How many times this case was asked before (a profile's `fail_attempts` reads it)."""
+    attempts = state.attempts
+    if len(attempts) > _MAX_TRACKED:
+        attempts.clear()
+    attempt = attempts.get(key, 0)
+    attempts[key] = attempt + 1
+    return attempt
+
+
+async def _failure(state: _State, result: SimError, delay: float) -> web.Response:
+    """A simulated failure as real HTTP: a stall, a 429 with Retry-After, garbage, a 500."""
+    if result.kind == "timeout":
+        state.stats["stall"] += 1
+        await asyncio.sleep(state.stall_s)  # the client gives up first
+        return _error(504, "simulated stall", "timeout")
+    if delay > 0:
+        await asyncio.sleep(delay / 1000.0)
+    state.stats[result.status] += 1
+    if result.kind == "rate_limit":
+        wait = result.retry_after or 0.0
+        return _error(
+            429,
+            "rate limit reached (simulated)",
+            "rate_limit_error",
+            "rate_limit_exceeded",
+            **{"Retry-After": f"{wait:g}", "retry-after-ms": str(round(wait * 1000))},
+        )
+    if result.kind == "bad_response":
+        return web.Response(status=200, body=_GARBAGE, content_type="text/html")
+    return _error(500, "internal server error (simulated)", "server_error")
+
+
+def _completion_body(result: Completion, number: int) -> dict[str, Any]:
+    """An OpenAI chat.completion response for a simulated answer."""
+    return {
+        "id": f"chatcmpl-sim-{number}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": result.model,
@@ -150,7 +176,6 @@ async def _chat(request: web.Request) -> web.Response:
             "cost": result.cost_usd,
         },
     }
-    return _json(200, body)
 
 
 async def _models(request: web.Request) -> web.Response:

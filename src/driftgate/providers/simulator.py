@@ -125,27 +125,29 @@ class SimProfile(Strict):
         return self.context_boost
 
 
-_ACME = {
+_ACME: dict[str, Any] = {
     "context_boost": 0.6,
     "latency_ms": 25.0,
     "latency_jitter_ms": 10.0,
     "cost_per_1k_tokens": 0.002,
     "stream": "acme",
 }
+
+
+def _acme(**fields: Any) -> SimProfile:
+    """An acme@ profile: the family's shared settings plus this version's own."""
+    return SimProfile.model_validate({**_ACME, **fields})
+
+
 _BUILTIN: dict[str, SimProfile] = {
-    "acme@v1": SimProfile(accuracy=0.9, fingerprint="fp_acme_v1_0a1b", **_ACME),
-    "acme@v2": SimProfile(
+    "acme@v1": _acme(accuracy=0.9, fingerprint="fp_acme_v1_0a1b"),
+    "acme@v2": _acme(
         accuracy=0.9,
         segment_accuracy={"cohort=new-bank-format": 0.8},
         fingerprint="fp_acme_v2_7c3d",
-        **_ACME,
     ),
-    "acme@v3-verbose": SimProfile(
-        accuracy=0.9, verbosity=20, fingerprint="fp_acme_v3_51e2", **_ACME
-    ),
-    "acme@v4-jsonbreak": SimProfile(
-        accuracy=0.9, format_error_rate=0.05, fingerprint="fp_acme_v4_9f04", **_ACME
-    ),
+    "acme@v3-verbose": _acme(accuracy=0.9, verbosity=20, fingerprint="fp_acme_v3_51e2"),
+    "acme@v4-jsonbreak": _acme(accuracy=0.9, format_error_rate=0.05, fingerprint="fp_acme_v4_9f04"),
     "flaky@v1": SimProfile(
         accuracy=0.9,
         error_rate=0.2,
@@ -416,9 +418,9 @@ def _perturb(value: Any, pick: int) -> Any:
     if isinstance(value, list):
         if not value:
             return ["unknown"]
-        out = list(value)
-        out[pick % len(out)] = _perturb(out[pick % len(out)], pick // 7)
-        return out
+        items = list(value)
+        items[pick % len(items)] = _perturb(items[pick % len(items)], pick // 7)
+        return items
     return "unknown"
 
 
