@@ -7,7 +7,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 def _umask() -> int:
@@ -19,7 +19,7 @@ def _umask() -> int:
 @contextlib.contextmanager
 def atomic_writer(
     path: Path, *, newline: str | None = None, binary: bool = False, fsync: bool = False
-) -> Iterator[IO]:
+) -> Iterator[IO[Any]]:
     """A handle whose content replaces `path` only when the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -27,9 +27,10 @@ def atomic_writer(
     try:
         # mkstemp makes 0600 files; give the result the permissions a plain open() would.
         os.fchmod(fd, 0o666 & ~_umask())
-        mode = "wb" if binary else "w"
-        kwargs = {} if binary else {"encoding": "utf-8", "newline": newline}
-        with os.fdopen(fd, mode, **kwargs) as fh:
+        fh: IO[Any] = (
+            os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline=newline)
+        )
+        with fh:
             yield fh
             if fsync:
                 fh.flush()

@@ -11,6 +11,7 @@ skip. DuckDB reads all segments of all runs through a glob (see `store/query.py`
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import secrets
@@ -101,7 +102,8 @@ class RunStore:
     def writer(self, run_id: str) -> ResultWriter:
         return ResultWriter(self.run_dir(run_id) / "results")
 
-    def segments(self, run_id: str) -> list[Path]:
+    # `builtins.list`: inside the class body `list` is the method above.
+    def segments(self, run_id: str) -> builtins.list[Path]:
         d = self.run_dir(run_id) / "results"
         return sorted(d.glob("*.jsonl")) if d.is_dir() else []
 
