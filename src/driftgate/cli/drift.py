@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import typer
 
@@ -80,28 +80,21 @@ def check_cmd(
     import sys
 
     from ..drift import check_drift
+    from ..drift.check import drift_target
     from ..drift.render import render_check
 
+    # One target (workspace found once) for the check and for its triggers in the rendering.
+    target = drift_target(suite, workspace=workspace(ws_path), models=_models(models), route=route)
     check = check_drift(
-        suite,
-        workspace=workspace(ws_path),
-        models=_models(models),
+        target,
         sample=sample,
         rebaseline=rebaseline,
         vectorizer=vectorizer,
         progress=sys.stderr.isatty() if progress is None else progress,
-        route=route,
     )
     if json_out:
         print_json(check.model_dump(mode="json"))
     else:
-        from ..drift.check import Target
-
-        target = (
-            Target.for_route(route, workspace=workspace(ws_path))
-            if route
-            else Target(suite, workspace=workspace(ws_path), models=_models(models))
-        )
         print(render_check(check, target.config.triggers))
     raise typer.Exit(check.exit_code)
 
@@ -138,15 +131,13 @@ def tune_cmd(
     then detect. Saved thresholds are used by later checks.
 
     Exit codes: 0 tuned (target met), 1 target not met, 2 bad input (e.g. too little history)."""
-    from ..drift.check import Target
+    from ..drift.check import drift_target
     from ..drift.render import render_tuning
     from ..drift.tune import tune_thresholds
 
-    ws = workspace(ws_path)
+    monitored = drift_target(suite, workspace=workspace(ws_path), models=_models(models))
     report = tune_thresholds(
-        suite,
-        workspace=ws,
-        models=_models(models),
+        monitored,
         target=target,
         safety=safety,
         min_history=min_history,
@@ -157,11 +148,7 @@ def tune_cmd(
     if json_out:
         print_json(report.model_dump(mode="json"))
     else:
-        print(
-            render_tuning(
-                report, Target(suite, workspace=ws, models=_models(models)).config.triggers
-            )
-        )
+        print(render_tuning(report, monitored.config.triggers))
         print(
             "thresholds not saved (--dry-run)"
             if dry_run
@@ -187,10 +174,10 @@ def history_cmd(
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
-    from ..drift.check import Target
-    from ..drift.history import history_html, history_json, render_history
+    from ..drift.check import drift_target
+    from ..drift.history import history_html, history_json, latest_alerted, render_history
 
-    t = Target(suite, workspace=workspace(ws_path), models=_models(models))
+    t = drift_target(suite, workspace=workspace(ws_path), models=_models(models))
     checks = t.store.checks(last=last)
     if html is not None:
         html.write_text(
@@ -202,8 +189,7 @@ def history_cmd(
         print(render_history(checks))
         if html is not None:
             print(f"chart: {html}")
-    latest = [c for c in checks if c.status == "checked"]
-    raise typer.Exit(1 if latest and latest[-1].alert else 0)
+    raise typer.Exit(1 if latest_alerted(checks) else 0)
 
 
 TRAFFIC_HELP = (
@@ -252,24 +238,12 @@ def traffic_cmd(
 ) -> None:
     from ..drift import check_traffic
     from ..drift.render import render_traffic
-    from ..errors import ConfigError
 
-    if (inputs is None) == (route is None):
-        raise ConfigError("give --inputs FILE or --route NAME (one of them)", field="inputs")
-    ws = workspace(ws_path)
-    records: Any = inputs
-    source_name = None
-    if route is not None:
-        from ..router import load_route_ref, traffic_records
-
-        route_name = load_route_ref(ws, route).name
-        records = traffic_records(ws, route_name)
-        source_name = f"route {route_name}"
     report = check_traffic(
-        records,
-        source=source_name,
+        inputs,
+        route=route,
         suite=suite,
-        workspace=ws,
+        workspace=workspace(ws_path),
         field=field,
         reference=reference,
         window=window,

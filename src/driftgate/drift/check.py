@@ -341,8 +341,30 @@ def _run(
     return run, run.plan
 
 
-def check_drift(
+def drift_target(
     suite: Suite | Path | str | None = None,
+    *,
+    workspace: Workspace | Path | str | None = None,
+    models: list[str] | None = None,
+    route: str | None = None,
+    config: DriftConfig | None = None,
+) -> Target:
+    """The monitored configuration of a check: a suite's matrix (`models` overriding its
+    models), or with `route` what that route serves (`Target.for_route`). Built once and
+    passed to `check_drift`, `tune_thresholds` and the renderers (its triggers)."""
+    if route is None:
+        return Target(suite, workspace=workspace, models=models, config=config)
+    if suite is not None or models:
+        raise ConfigError(
+            "give a suite or --route, not both: a route's check runs what its baseline "
+            "arm serves on its loop policy's suite",
+            field="route",
+        )
+    return Target.for_route(route, workspace=workspace, config=config)
+
+
+def check_drift(
+    suite: Target | Suite | Path | str | None = None,
     *,
     workspace: Workspace | Path | str | None = None,
     models: list[str] | None = None,
@@ -355,42 +377,51 @@ def check_drift(
 ) -> DriftCheck:
     """Run the production configuration and compare it with the baseline on every signal.
 
-    `route` checks what a route serves instead of a suite's matrix (`Target.for_route`).
+    `route` checks what a route serves instead of a suite's matrix (`Target.for_route`);
+    `suite` may also be a `Target` built by `drift_target`.
 
     Without a baseline (or with `rebaseline`) the run is recorded as the baseline and the
     check says so (no alert). `sample` (default: the config's, else the baseline's) runs a
     fixed stratified sample of N cases per golden set. `vectorizer`: auto, embedder, tfidf
     or a callable (default: the config's). The check is stored and returned.
     """
-    if route is not None:
-        if suite is not None or models:
-            raise ConfigError(
-                "give a suite or --route, not both: a route's check runs what its baseline "
-                "arm serves on its loop policy's suite",
-                field="route",
-            )
-        target = Target.for_route(route, workspace=workspace, config=config)
-    else:
-        target = Target(suite, workspace=workspace, models=models, config=config)
-    cfg = target.config
-    store = target.store
-    previous = store.load_baseline()
-    baseline = None if rebaseline else previous
-    # The sample size sticks: explicit, else the config's, else what the baseline ran.
-    if sample is None:
-        sample = target.sample
-    n_sample = (
-        sample
-        if sample is not None
-        else (cfg.sample if cfg.sample is not None else (previous.sample if previous else None))
+    target = (
+        suite
+        if isinstance(suite, Target)
+        else drift_target(suite, workspace=workspace, models=models, route=route, config=config)
     )
+    cfg = target.config
+    previous = target.store.load_baseline()
+    baseline = None if rebaseline else previous
+    n_sample = _sample_size(sample, target, previous)
     snapshot = snapshot_evalsets(target.ws, target.suite)
     selection = (
         {s.name: stratified_sample(s, n_sample, cfg.seed) for s in snapshot} if n_sample else None
     )
     run, plan = _run(target, selection, progress=progress)
-    arms = [a.name for a in plan.arms]
-    store.save_key(DriftKey(key=target.key, suite=target.name, models=target.models))
+    target.store.save_key(DriftKey(key=target.key, suite=target.name, models=target.models))
+    check = _new_check(target, run, plan, n_sample)
+    if baseline is None:
+        _record_baseline(target, run, plan, snapshot, check, rebaseline=rebaseline)
+    else:
+        _compare_with(baseline, target, run, plan, snapshot, check, vectorizer)
+    target.store.save_check(check)
+    return check
+
+
+def _sample_size(sample: int | None, target: Target, previous: DriftBaseline | None) -> int | None:
+    """The sample size sticks: explicit, else the route policy's, else the config's, else
+    what the baseline ran (so later checks run the same cases)."""
+    if sample is None:
+        sample = target.sample
+    if sample is not None:
+        return sample
+    if target.config.sample is not None:
+        return target.config.sample
+    return previous.sample if previous else None
+
+
+def _new_check(target: Target, run: Run, plan: Plan, n_sample: int | None) -> DriftCheck:
     check = DriftCheck(
         id=new_id(),
         key=target.key,
@@ -405,59 +436,62 @@ def check_drift(
         check.notes.append(
             f"run {run.id} is {run.manifest.status}: compared on its finished results"
         )
-    if baseline is None:
-        store.save_baseline(
-            DriftBaseline(
-                key=target.key,
-                suite=target.name,
-                models=target.models,
-                run_id=run.id,
-                sample=n_sample,
-                seed=cfg.seed,
-                arms=arms,
-                prompts={p.ref: p.digest for p in run.manifest.prompts},
-                model_ids={a.model.name: a.model.id for a in plan.arms},
-                evalsets=snapshot,
-            )
-        )
-        check.status = "baseline_recorded"
-        check.notes.append(
-            f"no baseline yet: run {run.id} ({check.cases} cases × {len(arms)} arm(s)) is now the baseline; "
-            "later checks compare with it"
-            if not rebaseline
-            else f"new baseline recorded: run {run.id}"
-        )
-        store.save_check(check)
-        return check
+    return check
 
+
+def _record_baseline(
+    target: Target,
+    run: Run,
+    plan: Plan,
+    snapshot: list[EvalSetSnapshot],
+    check: DriftCheck,
+    *,
+    rebaseline: bool,
+) -> None:
+    """Make this check's run the baseline (first check, or `rebaseline`): no comparison."""
+    arms = [a.name for a in plan.arms]
+    target.store.save_baseline(
+        DriftBaseline(
+            key=target.key,
+            suite=target.name,
+            models=target.models,
+            run_id=run.id,
+            sample=check.sample,
+            seed=target.config.seed,
+            arms=arms,
+            prompts={p.ref: p.digest for p in run.manifest.prompts},
+            model_ids={a.model.name: a.model.id for a in plan.arms},
+            evalsets=snapshot,
+        )
+    )
+    check.status = "baseline_recorded"
+    check.notes.append(
+        f"no baseline yet: run {run.id} ({check.cases} cases × {len(arms)} arm(s)) is now the baseline; "
+        "later checks compare with it"
+        if not rebaseline
+        else f"new baseline recorded: run {run.id}"
+    )
+
+
+def _compare_with(
+    baseline: DriftBaseline,
+    target: Target,
+    run: Run,
+    plan: Plan,
+    snapshot: list[EvalSetSnapshot],
+    check: DriftCheck,
+    vectorizer: str | Vectorizer | None,
+) -> None:
+    """Compare the run with the baseline, arm by arm, on the cases both ran unchanged."""
+    cfg = target.config
     check.baseline_run_id = baseline.run_id
     changes, usable = golden_set_changes(baseline.evalsets, snapshot)
     check.golden_set_changes = changes
-    for c in changes:
-        check.notes.append(
-            f"golden set {c.evalset!r} changed since the baseline ({c.baseline_digest} → {c.current_digest}): "
-            f"{c.added} added, {c.removed} removed, {c.modified} modified; compared on {c.common} unchanged cases"
-        )
-    if n_sample != baseline.sample:
-        check.notes.append(
-            f"sample {n_sample} differs from the baseline's {baseline.sample}: common cases only"
-        )
+    check.notes += _change_notes(changes, check.sample, baseline)
     check.notes += _config_notes(baseline, run.manifest, plan)
-
-    def usable_only(results: list[CaseResult]) -> list[CaseResult]:
-        return [r for r in results if r.case_id in usable.get(r.evalset, ())]
-
-    from ..summary import arm_key
-
-    def by_arm(results: list[CaseResult]) -> dict[str, list[CaseResult]]:
-        out: dict[str, list[CaseResult]] = {}
-        for r in results:
-            out.setdefault(arm_key(r.prompt, r.model), []).append(r)
-        return out
-
-    base_by_arm = by_arm(usable_only(_baseline_results(target.ws, baseline.run_id)))
-    cur_by_arm = by_arm(usable_only(run.results))
-    pairs, notes = _match_arms(baseline.arms, arms)
+    base_by_arm = _by_arm(_baseline_results(target.ws, baseline.run_id), usable)
+    cur_by_arm = _by_arm(run.results, usable)
+    pairs, notes = _match_arms(baseline.arms, [a.name for a in plan.arms])
     check.notes += notes
     tuned = target.tuned()
     check.thresholds_tuned_at = tuned.created_at if tuned else None
@@ -475,8 +509,35 @@ def check_drift(
             )
         )
     check.alert = any(a.alert for a in check.arms)
-    store.save_check(check)
-    return check
+
+
+def _change_notes(
+    changes: list[GoldenSetChange], n_sample: int | None, baseline: DriftBaseline
+) -> list[str]:
+    """Golden-set edits and sample changes: the comparison narrows to common cases."""
+    notes = [
+        f"golden set {c.evalset!r} changed since the baseline ({c.baseline_digest} → {c.current_digest}): "
+        f"{c.added} added, {c.removed} removed, {c.modified} modified; compared on {c.common} unchanged cases"
+        for c in changes
+    ]
+    if n_sample != baseline.sample:
+        notes.append(
+            f"sample {n_sample} differs from the baseline's {baseline.sample}: common cases only"
+        )
+    return notes
+
+
+def _by_arm(
+    results: Sequence[CaseResult], usable: dict[str, set[str]]
+) -> dict[str, list[CaseResult]]:
+    """Results on usable (unchanged, common) cases, grouped by arm key."""
+    from ..summary import arm_key
+
+    out: dict[str, list[CaseResult]] = {}
+    for r in results:
+        if r.case_id in usable.get(r.evalset, ()):
+            out.setdefault(arm_key(r.prompt, r.model), []).append(r)
+    return out
 
 
 def _config_notes(baseline: DriftBaseline, manifest: RunManifest, plan: Plan) -> list[str]:

@@ -42,6 +42,13 @@ def series(checks: Sequence[DriftCheck]) -> dict[str, dict[str, list[Point]]]:
     return out
 
 
+def latest_alerted(checks: Sequence[DriftCheck]) -> bool:
+    """Whether the latest check that compared (not a baseline) alerted: `drift history`'s
+    exit status, so a pipeline can poll the history instead of running a check."""
+    latest = [c for c in checks if c.status == "checked"]
+    return bool(latest and latest[-1].alert)
+
+
 def sparkline(
     values: Sequence[float | None], *, lo: float | None = None, hi: float | None = None
 ) -> str:

@@ -27,7 +27,7 @@ from ..workspace import Workspace
 from . import _stats
 from .check import Target
 from .config import DriftConfig
-from .model import TrafficReport, UnreviewedArtifact
+from .model import SignalResult, TrafficReport, UnreviewedArtifact
 from .registry import evaluate_signal, signal_specs
 from .store import new_id
 from .traffic_signals import Record, TrafficContext, flat, lookup, read_log
@@ -36,8 +36,9 @@ from .vectorize import Vectorizer, resolve_vectorizer
 
 
 def check_traffic(
-    inputs: Path | str | list[Record],
+    inputs: Path | str | list[Record] | None = None,
     *,
+    route: str | None = None,
     suite: Suite | Path | str | None = None,
     workspace: Workspace | Path | str | None = None,
     field: str | None = None,
@@ -53,40 +54,18 @@ def check_traffic(
 ) -> TrafficReport:
     """Compare logged inputs with the golden sets (and a reference window); see the module.
 
-    `source` names records passed as a list in the report (e.g. "route categorize");
-    a file is named by its path.
+    The inputs are `inputs` (a JSONL log, or records) or, with `route`, that route's own
+    traffic log (`driftgate route`), feedback included: one of the two. `source` names
+    records passed as a list in the report (e.g. "route categorize"); a file is named by
+    its path.
     """
     target = Target(suite, workspace=workspace, config=config)
     cfg = target.config
     tcfg = cfg.traffic
-    current = _records(target.ws, inputs, "inputs")
-    if source is None:
-        source = str(inputs) if not isinstance(inputs, list) else "records given in Python"
-    ref: list[Record] | None = None
-    ref_name = None
-    if reference is not None and window is not None:
-        raise ConfigError("give --reference or --window, not both", field="window")
-    if reference is not None:
-        ref = _records(target.ws, reference, "reference")
-        ref_name = str(reference) if not isinstance(reference, list) else "records given in Python"
-    elif window is not None:
-        if window < 1 or len(current) < 2 * window:
-            raise ConfigError(
-                f"--window {window} needs at least {2 * window} records; the log has {len(current)}",
-                field="window",
-            )
-        ref, current = current[-2 * window : -window], current[-window:]
-        ref_name = f"the {window} records before the last {window}"
-
+    current, source = _inputs(target.ws, inputs, route, source)
+    ref, current, ref_name = _reference(target.ws, current, reference, window)
     golden = [case.vars for ref_ in target.suite.evalsets for case in target.ws.evalset(ref_)]
-    name = field or tcfg.field or _guess_field(target, golden)
-    if not any(isinstance(lookup(r, name), str) for r in current):
-        raise ConfigError(
-            f"no log record has a text field {name!r}",
-            path=source if not isinstance(inputs, list) else None,
-            field=name,
-            hint=f"fields of the first record: {', '.join(sorted(flat(current[0]))[:12])}",
-        )
+    name = _text_field(target, field or tcfg.field, golden, current, path=_path_of(inputs, source))
     limit = tcfg.max_records
     vectorize, _ = resolve_vectorizer(vectorizer if vectorizer is not None else cfg.vectorizer)
     ctx = TrafficContext(
@@ -99,6 +78,104 @@ def check_traffic(
         seed=cfg.seed,
         far_quantile=tcfg.far_quantile,
     )
+    signals = _signals(target, ctx)
+    report = TrafficReport(
+        id=new_id(),
+        key=target.key,
+        inputs=source,
+        field=name,
+        records=len(current),
+        reference=ref_name,
+        signals=signals,
+        fired=fired_rules(signals, tcfg.triggers),
+    )
+    if len(current) > limit:
+        report.notes.append(f"{len(current)} records: compared on a seeded sample of {limit}")
+    if check_unreviewed:
+        _add_unreviewed(target, report, unreviewed_scope)
+    report.unreviewed_alerts = tcfg.unreviewed == "alert"
+    report.alert = bool(report.fired or (report.unreviewed and report.unreviewed_alerts))
+    if save:
+        target.store.save_traffic(report)
+    return report
+
+
+def _inputs(
+    ws: Workspace,
+    inputs: Path | str | list[Record] | None,
+    route: str | None,
+    source: str | None,
+) -> tuple[list[Record], str]:
+    """The records to check and how the report names them: a log file, records given in
+    Python, or a route's traffic log."""
+    if (inputs is None) == (route is None):
+        raise ConfigError("give --inputs FILE or --route NAME (one of them)", field="inputs")
+    if route is not None:
+        from ..router import load_route_ref, traffic_records
+
+        route_name = load_route_ref(ws, route).name
+        inputs = traffic_records(ws, route_name)
+        source = source or f"route {route_name}"
+    assert inputs is not None  # one of the two, checked above
+    current = _records(ws, inputs, "inputs")
+    if source is None:
+        source = str(inputs) if not isinstance(inputs, list) else "records given in Python"
+    return current, source
+
+
+def _path_of(inputs: Path | str | list[Record] | None, source: str) -> str | None:
+    """The log file to name in an error about its records (none for records in memory)."""
+    return source if inputs is not None and not isinstance(inputs, list) else None
+
+
+def _reference(
+    ws: Workspace,
+    current: list[Record],
+    reference: Path | str | list[Record] | None,
+    window: int | None,
+) -> tuple[list[Record] | None, list[Record], str | None]:
+    """The reference window (another log, or the `window` records before the last
+    `window`), the current records left to compare, and the reference's name."""
+    if reference is not None and window is not None:
+        raise ConfigError("give --reference or --window, not both", field="window")
+    if reference is not None:
+        ref = _records(ws, reference, "reference")
+        ref_name = str(reference) if not isinstance(reference, list) else "records given in Python"
+        return ref, current, ref_name
+    if window is None:
+        return None, current, None
+    if window < 1 or len(current) < 2 * window:
+        raise ConfigError(
+            f"--window {window} needs at least {2 * window} records; the log has {len(current)}",
+            field="window",
+        )
+    ref_name = f"the {window} records before the last {window}"
+    return current[-2 * window : -window], current[-window:], ref_name
+
+
+def _text_field(
+    target: Target,
+    field: str | None,
+    golden: list[Record],
+    current: list[Record],
+    *,
+    path: str | None,
+) -> str:
+    """The input text field compared: given, else guessed; some record must have it."""
+    name = field or _guess_field(target, golden)
+    if not any(isinstance(lookup(r, name), str) for r in current):
+        raise ConfigError(
+            f"no log record has a text field {name!r}",
+            path=path,
+            field=name,
+            hint=f"fields of the first record: {', '.join(sorted(flat(current[0]))[:12])}",
+        )
+    return name
+
+
+def _signals(target: Target, ctx: TrafficContext) -> list[SignalResult]:
+    """Every enabled traffic signal, each at its configured or tuned threshold."""
+    cfg = target.config
     tuned = target.tuned()
     signals = []
     for spec in signal_specs("traffic"):
@@ -114,39 +191,22 @@ def check_traffic(
                 min_n=s.min_n,
             )
         )
-    report = TrafficReport(
-        id=new_id(),
-        key=target.key,
-        inputs=source,
-        field=name,
-        records=len(current),
-        reference=ref_name,
-        signals=signals,
-        fired=fired_rules(signals, tcfg.triggers),
-    )
-    if len(current) > limit:
-        report.notes.append(f"{len(current)} records: compared on a seeded sample of {limit}")
-    if check_unreviewed:
-        prompts = (
-            [target.ws.prompt(ref_) for ref_ in target.suite.prompts]
-            if unreviewed_scope == "suite"
-            else None
-        )  # None: every prompt file of the workspace
-        report.unreviewed = unreviewed_artifacts(target.ws, prompts)
-        for u in report.unreviewed:
-            report.notes.append(
-                f"prompt {u.ref} ({u.source}) has digest {u.digest}, which no run evaluated"
-                + (
-                    f"; last evaluated: {', '.join(u.evaluated_digests)}"
-                    if u.evaluated_digests
-                    else ""
-                )
-            )
-    report.unreviewed_alerts = tcfg.unreviewed == "alert"
-    report.alert = bool(report.fired or (report.unreviewed and report.unreviewed_alerts))
-    if save:
-        target.store.save_traffic(report)
-    return report
+    return signals
+
+
+def _add_unreviewed(
+    target: Target, report: TrafficReport, scope: Literal["workspace", "suite"]
+) -> None:
+    """Prompts (the suite's, or every prompt file) whose digest no run evaluated."""
+    prompts = (
+        [target.ws.prompt(ref_) for ref_ in target.suite.prompts] if scope == "suite" else None
+    )  # None: every prompt file of the workspace
+    report.unreviewed = unreviewed_artifacts(target.ws, prompts)
+    for u in report.unreviewed:
+        report.notes.append(
+            f"prompt {u.ref} ({u.source}) has digest {u.digest}, which no run evaluated"
+            + (f"; last evaluated: {', '.join(u.evaluated_digests)}" if u.evaluated_digests else "")
+        )
 
 
 def _records(ws: Workspace, source: Path | str | list[Record], what: str) -> list[Record]:

@@ -39,6 +39,7 @@ from .triggers import rule_fires
 if TYPE_CHECKING:
     from ..suite import Suite
     from ..workspace import Workspace
+    from .check import Target
 
 _Z80 = NormalDist().inv_cdf(0.8)
 # Tail probabilities tried per signal, from very strict to lax.
@@ -151,17 +152,14 @@ class _Patterns:
         return float(subset[fire].sum())
 
 
-def tune_from_checks(
+def _validated(
     checks: Sequence[DriftCheck],
-    *,
-    config: DriftConfig | None = None,
-    target: float | None = None,
-    safety: float = 0.8,
-    min_history: int = 20,
-    key: str | None = None,
-) -> TuningReport:
-    """Choose thresholds from past checks (see the module docstring); pure, nothing saved."""
-    cfg = config or DriftConfig()
+    cfg: DriftConfig,
+    target: float | None,
+    safety: float,
+    min_history: int,
+) -> tuple[float, list[DriftCheck]]:
+    """The target rate to use and the checks to tune on, or a ConfigError saying why not."""
     target = cfg.target_false_alarm_rate if target is None else target
     if not 0 < target < 1:
         raise ConfigError(
@@ -176,25 +174,43 @@ def tune_from_checks(
             field="history",
             hint="run `driftgate drift check` on a schedule and tune once history builds up",
         )
-    specs = {s.name: s for s in signal_specs("check")}
-    fixed = {
-        n: cfg.settings(n).threshold
-        for n in specs
-        if not specs[n].tunable or cfg.settings(n).threshold is not None
-    }
-    tuned_names = [n for n in specs if n not in fixed]
-    hist = _History(usable, tuned_names)
+    return target, usable
 
-    def thresholds(alpha: float, skip: int | None = None) -> dict[str, float | None]:
+
+class _Tuner:
+    """The thresholds one alpha gives, and the false-alarm rate they would have had.
+
+    Kept together because every alpha tried re-reads the same history, specs and
+    fixed thresholds; the subset enumeration of `_Patterns` is cached across alphas."""
+
+    def __init__(self, usable: list[DriftCheck], cfg: DriftConfig) -> None:
+        self.usable, self.cfg = usable, cfg
+        self.specs = {s.name: s for s in signal_specs("check")}
+        # Not tuned: signals that cannot be (a fingerprint) and thresholds fixed in the config.
+        self.fixed = {
+            n: cfg.settings(n).threshold
+            for n in self.specs
+            if not self.specs[n].tunable or cfg.settings(n).threshold is not None
+        }
+        self.names = [n for n in self.specs if n not in self.fixed]
+        self.hist = _History(usable, self.names)
+        self.patterns = _Patterns(cfg)
+
+    def thresholds(self, alpha: float, skip: int | None = None) -> dict[str, float | None]:
         out: dict[str, float | None] = {}
-        for n in tuned_names:
-            q = hist.quantile(n, alpha, skip)
-            out[n] = max(q, specs[n].floor) if q is not None else None
+        for n in self.names:
+            q = self.hist.quantile(n, alpha, skip)
+            out[n] = max(q, self.specs[n].floor) if q is not None else None
         return out
 
     def drifted(
-        values: dict, verdicts: dict, names: list[str], th: dict[str, float | None]
+        self,
+        values: dict[str, float | None],
+        verdicts: dict[str, str],
+        names: list[str],
+        th: dict[str, float | None],
     ) -> set[str]:
+        """The signals of one row over their threshold: tuned, fixed, else as recorded."""
         out = set()
         for n in names:
             v = values.get(n)
@@ -202,66 +218,114 @@ def tune_from_checks(
                 t = th[n]
                 if v is not None and t is not None and v > t:
                     out.add(n)
-            elif n in fixed and fixed[n] is not None:
-                if v is not None and v > fixed[n]:  # type: ignore[operator]
+            elif n in self.fixed and (f := self.fixed[n]) is not None:
+                if v is not None and v > f:
                     out.add(n)
             elif verdicts.get(n) == "drift":
                 out.add(n)
         return out
 
-    patterns = _Patterns(cfg)
-
-    def loo_rate(alpha: float) -> float:
+    def loo_rate(self, alpha: float) -> float:
         """max(observed leave-one-out alarm rate, the rate if signals were independent).
 
         The observed rate counts a handful of alarms and is noisy; the independence model
         uses each signal's own (better estimated) exceedance rate. Taking the larger keeps
         the correlation the observed rate sees, without its luck."""
-        per_check = {i: thresholds(alpha, skip=i) for i in range(len(usable))}
+        per_check = {i: self.thresholds(alpha, skip=i) for i in range(len(self.usable))}
+        alarmed, p = self._observed(per_check)
+        self._at_least_alpha(p, alpha)
+        quiet = np.ones(len(self.usable))
+        for i, values, _, names in self.hist.rows:
+            avail = [n for n in names if values.get(n) is not None or n not in per_check[i]]
+            quiet[i] *= 1.0 - self.patterns.probability(avail, names, p)
+        return max(len(alarmed) / len(self.usable), float(np.mean(1.0 - quiet)))
+
+    def _observed(
+        self, per_check: dict[int, dict[str, float | None]]
+    ) -> tuple[set[int], dict[str, float]]:
+        """Checks whose trigger fired leave-one-out, and each signal's exceedance rate."""
         alarmed: set[int] = set()
         hits: dict[str, int] = {}
         seen: dict[str, int] = {}
-        for i, values, verdicts, names in hist.rows:
-            d = drifted(values, verdicts, names, per_check[i])
-            if any(rule_fires(d, r, names) for r in cfg.triggers):
+        for i, values, verdicts, names in self.hist.rows:
+            d = self.drifted(values, verdicts, names, per_check[i])
+            if any(rule_fires(d, r, names) for r in self.cfg.triggers):
                 alarmed.add(i)
             for n in names:
                 if values.get(n) is not None or n not in per_check[i]:
                     seen[n] = seen.get(n, 0) + 1
                     hits[n] = hits.get(n, 0) + (n in d)
-        p = {n: hits[n] / seen[n] for n in seen}
-        full = thresholds(alpha)
-        for n in tuned_names:
-            # A count of a few exceedances is noisy: a signal at its (1 - alpha) quantile
-            # exceeds it with probability alpha by construction; one held at its floor,
-            # with the normal fit's tail probability there. Take the larger of the two.
+        return alarmed, {n: hits[n] / seen[n] for n in seen}
+
+    def _at_least_alpha(self, p: dict[str, float], alpha: float) -> None:
+        """A count of a few exceedances is noisy: a signal at its (1 - alpha) quantile
+        exceeds it with probability alpha by construction; one held at its floor, with the
+        normal fit's tail probability there. Take the larger of the two (in place)."""
+        full = self.thresholds(alpha)
+        for n in self.names:
             t = full.get(n)
             if n in p and t is not None:
-                p[n] = max(p[n], alpha if t > specs[n].floor else hist.normal_tail(n, t))
-        quiet = np.ones(len(usable))
-        for i, values, _, names in hist.rows:
-            avail = [n for n in names if values.get(n) is not None or n not in per_check[i]]
-            quiet[i] *= 1.0 - patterns.probability(avail, names, p)
-        return max(len(alarmed) / len(usable), float(np.mean(1.0 - quiet)))
+                floor = self.specs[n].floor
+                p[n] = max(p[n], alpha if t > floor else self.hist.normal_tail(n, t))
 
-    aim = safety * target
-    chosen, rate = None, None
-    for alpha in _ALPHAS:  # strict → lax; stop at the first alpha over the aim
-        r = loo_rate(float(alpha))
-        if r > aim:
-            break
-        chosen, rate = float(alpha), r
-    notes = []
-    if chosen is None:
-        chosen, rate = float(_ALPHAS[0]), loo_rate(float(_ALPHAS[0]))
-        notes.append(
+    def choose_alpha(self, aim: float, target: float) -> tuple[float, float, list[str]]:
+        """The laxest alpha whose rate stays under `aim` (strict → lax; stop at the first
+        over it), its rate, and a note when even the strictest is over."""
+        chosen, rate = None, None
+        for alpha in _ALPHAS:
+            r = self.loo_rate(float(alpha))
+            if r > aim:
+                break
+            chosen, rate = float(alpha), r
+        if chosen is not None and rate is not None:
+            return chosen, rate, []
+        strictest = float(_ALPHAS[0])
+        rate = self.loo_rate(strictest)
+        note = (
             f"even the strictest thresholds would have alarmed on {rate:.1%} of past checks "
             f"(target {target:.1%}): signals outside tuning (fixed thresholds, fingerprints) fire"
         )
-    final = thresholds(chosen)
+        return strictest, rate, [note]
+
+    def tuned_signals(self, alpha: float, report: TuningReport) -> None:
+        """Each tuned signal's threshold at `alpha` and what it detects, into `report`."""
+        final = self.thresholds(alpha)
+        for name in self.names:
+            t = final[name]
+            vals = self.hist.values(name)
+            if t is None:
+                report.notes.append(
+                    f"{name}: no past value (insufficient data every time); default kept"
+                )
+                continue
+            report.thresholds[name] = TunedSignal(
+                name=name,
+                threshold=round(t, 6),
+                null_n=int(vals.size),
+                null_mean=float(vals.mean()),
+                null_sd=float(vals.std(ddof=1)) if vals.size > 1 else None,
+                null_max=float(vals.max()),
+                floor_applied=t == self.specs[name].floor,
+                detectable=_detectable(self.specs[name], t, vals, self.usable),
+            )
+
+
+def tune_from_checks(
+    checks: Sequence[DriftCheck],
+    *,
+    config: DriftConfig | None = None,
+    target: float | None = None,
+    safety: float = 0.8,
+    min_history: int = 20,
+    key: str | None = None,
+) -> TuningReport:
+    """Choose thresholds from past checks (see the module docstring); pure, nothing saved."""
+    cfg = config or DriftConfig()
+    target, usable = _validated(checks, cfg, target, safety, min_history)
+    tuner = _Tuner(usable, cfg)
+    chosen, rate, notes = tuner.choose_alpha(safety * target, target)
     n = len(usable)
-    alarms = round((rate or 0.0) * n)
-    ci = wilson(alarms, n)
+    ci = wilson(round(rate * n), n)
     report = TuningReport(
         key=key,
         created_at=time.time(),
@@ -269,30 +333,13 @@ def tune_from_checks(
         safety=safety,
         alpha=chosen,
         history=n,
-        estimated_false_alarm_rate=rate or 0.0,
+        estimated_false_alarm_rate=rate,
         estimated_rate_ci_high=ci[1] if ci else 1.0,
-        met=(rate or 0.0) <= target,
-        fixed={k: v if v is not None else specs[k].threshold for k, v in fixed.items()},
+        met=rate <= target,
+        fixed={k: v if v is not None else tuner.specs[k].threshold for k, v in tuner.fixed.items()},
         notes=notes,
     )
-    for name in tuned_names:
-        t = final[name]
-        vals = hist.values(name)
-        if t is None:
-            report.notes.append(
-                f"{name}: no past value (insufficient data every time); default kept"
-            )
-            continue
-        report.thresholds[name] = TunedSignal(
-            name=name,
-            threshold=round(t, 6),
-            null_n=int(vals.size),
-            null_mean=float(vals.mean()),
-            null_sd=float(vals.std(ddof=1)) if vals.size > 1 else None,
-            null_max=float(vals.max()),
-            floor_applied=t == specs[name].floor,
-            detectable=_detectable(specs[name], t, vals, usable),
-        )
+    tuner.tuned_signals(chosen, report)
     return report
 
 
@@ -339,7 +386,7 @@ def _detectable(
 
 
 def tune_thresholds(
-    suite: Suite | Path | str | None = None,
+    suite: Target | Suite | Path | str | None = None,
     *,
     workspace: Workspace | Path | str | None = None,
     models: list[str] | None = None,
@@ -352,10 +399,11 @@ def tune_thresholds(
 ) -> TuningReport:
     """Tune from the stored checks of a suite and (unless `save=False`) persist the result
     as `thresholds.json`, which later checks use. `exclude` takes check ids (or unique
-    prefixes) of known incidents; `exclude_alerts` drops every check that alerted."""
+    prefixes) of known incidents; `exclude_alerts` drops every check that alerted. `suite`
+    may be a `Target` already built (by `drift_target`), as the CLI does to render it."""
     from .check import Target
 
-    t = Target(suite, workspace=workspace, models=models)
+    t = suite if isinstance(suite, Target) else Target(suite, workspace=workspace, models=models)
     checks = t.store.checks()
     dropped = []
     for ex in exclude:
