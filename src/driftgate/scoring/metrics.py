@@ -44,21 +44,8 @@ def label_metrics(
     Rows of the confusion matrix are expected labels, columns predicted; the `<none>`
     column appears only when some prediction was None.
     """
-    for name in names:
-        if name not in METRICS:
-            raise UnknownNameError("metric", name, list(METRICS))
-    if len(expected) != len(predicted):
-        raise ValueError(f"{len(expected)} expected labels but {len(predicted)} predictions")
-
-    canon = _canonicalizer(labels)
-    y_true: list[str] = []
-    y_pred: list[str] = []
-    for e, p in zip(expected, predicted, strict=True):
-        if e is None:
-            continue
-        y_true.append(canon(str(e)))
-        y_pred.append(NONE_LABEL if p is None else canon(str(p)))
-
+    _check_arguments(expected, predicted, names)
+    y_true, y_pred = _canonical_pairs(expected, predicted, labels)
     seen = set(y_true) | set(y_pred)
     seen.discard(NONE_LABEL)
     label_list = list(labels) if labels is not None else []
@@ -73,23 +60,10 @@ def label_metrics(
     # Counted directly: the same definitions as scikit-learn's accuracy_score, f1_score and
     # precision_recall_fscore_support (labels=label_list, zero_division=0) — the tests check
     # against scikit-learn — without its ~1.5 s import on every run.
-    index = {lab: i for i, lab in enumerate(label_list)}
-    index[NONE_LABEL] = len(label_list)
-    size = len(label_list) + 1
-    matrix = [[0] * size for _ in range(size)]
-    for t, p in zip(y_true, y_pred, strict=True):
-        matrix[index[t]][index[p]] += 1
+    matrix = _confusion_matrix(y_true, y_pred, label_list)
     if "accuracy" in names:
         out["accuracy"] = sum(matrix[i][i] for i in range(len(label_list))) / len(y_true)
-    rows = {}
-    for i, lab in enumerate(label_list):
-        tp = matrix[i][i]
-        support = sum(matrix[i])
-        predicted = sum(row[i] for row in matrix)
-        precision = tp / predicted if predicted else 0.0
-        recall = tp / support if support else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        rows[lab] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
+    rows = _per_label_rows(matrix, label_list)
     if "macro_f1" in names:
         out["macro_f1"] = sum(r["f1"] for r in rows.values()) / len(rows) if rows else 0.0
     if "per_label" in names:
@@ -103,6 +77,61 @@ def label_metrics(
             "matrix": [row[:keep] for row in matrix[:keep]],
         }
     return out
+
+
+def _check_arguments(
+    expected: list[str | None], predicted: list[str | None], names: list[str]
+) -> None:
+    for name in names:
+        if name not in METRICS:
+            raise UnknownNameError("metric", name, list(METRICS))
+    if len(expected) != len(predicted):
+        raise ValueError(f"{len(expected)} expected labels but {len(predicted)} predictions")
+
+
+def _canonical_pairs(
+    expected: list[str | None], predicted: list[str | None], labels: list[str] | None
+) -> tuple[list[str], list[str]]:
+    """(expected, predicted) of the cases with a label, both mapped onto `labels`; a missing
+    prediction becomes NONE_LABEL."""
+    canon = _canonicalizer(labels)
+    y_true: list[str] = []
+    y_pred: list[str] = []
+    for e, p in zip(expected, predicted, strict=True):
+        if e is None:
+            continue
+        y_true.append(canon(str(e)))
+        y_pred.append(NONE_LABEL if p is None else canon(str(p)))
+    return y_true, y_pred
+
+
+def _confusion_matrix(
+    y_true: list[str], y_pred: list[str], label_list: list[str]
+) -> list[list[int]]:
+    """Counts of (expected, predicted): rows and columns in `label_list` order, then NONE_LABEL."""
+    index = {lab: i for i, lab in enumerate(label_list)}
+    index[NONE_LABEL] = len(label_list)
+    size = len(label_list) + 1
+    matrix = [[0] * size for _ in range(size)]
+    for t, p in zip(y_true, y_pred, strict=True):
+        matrix[index[t]][index[p]] += 1
+    return matrix
+
+
+def _per_label_rows(
+    matrix: list[list[int]], label_list: list[str]
+) -> dict[str, dict[str, float | int]]:
+    """Precision, recall, F1 and support of each label (0.0 where a ratio is 0/0)."""
+    rows: dict[str, dict[str, float | int]] = {}
+    for i, lab in enumerate(label_list):
+        tp = matrix[i][i]
+        support = sum(matrix[i])
+        n_predicted = sum(row[i] for row in matrix)
+        precision = tp / n_predicted if n_predicted else 0.0
+        recall = tp / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        rows[lab] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
+    return rows
 
 
 def _canonicalizer(labels: list[str] | None) -> Callable[[str], str]:

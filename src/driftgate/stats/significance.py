@@ -51,8 +51,8 @@ def mcnemar_exact(b01: int, b10: int) -> float:
             term = term * (n - i) // (i + 1)
             tail += term
         return min(1.0, tail / (1 << (n - 1)))
-    i = np.arange(k, dtype=np.float64)
-    log_comb = np.concatenate(([0.0], np.cumsum(np.log(n - i) - np.log(i + 1.0))))
+    j = np.arange(k, dtype=np.float64)
+    log_comb = np.concatenate(([0.0], np.cumsum(np.log(n - j) - np.log(j + 1.0))))
     log_terms = log_comb - n * math.log(2.0)
     top = float(log_terms.max())
     log_tail = top + math.log(float(np.exp(log_terms - top).sum()))
@@ -91,9 +91,9 @@ def sign_flip_test(d: Sequence[float] | np.ndarray, n_perm: int = 10_000, seed: 
         rows = min(chunk, n_perm - start)
         # One random bit per sign, 8 per byte: ~8× less generator work than drawing ±1s.
         raw = rng.integers(0, 256, size=(rows, n_bytes), dtype=np.uint8)
-        bits = np.unpackbits(raw, axis=1, count=m)
+        signs = np.unpackbits(raw, axis=1, count=m)
         # sum(s_i d_i) with s_i = 2 b_i - 1  ==  2 (b · d) - sum(d)
-        sums = 2.0 * (bits @ nz) - total
+        sums = 2.0 * (signs @ nz) - total
         hits += int(np.count_nonzero(np.abs(sums) >= observed - tol))
     return (1.0 + hits) / (1.0 + n_perm)
 
