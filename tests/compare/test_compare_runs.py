@@ -13,9 +13,10 @@ import driftgate
 import driftgate.cli.compare  # noqa: F401 - registers `compare` and `power` until cli/__init__ does
 from driftgate import stats
 from driftgate.cli import app
-from driftgate.compare import Comparison, compare_runs, compare_suite, write_comparison
+from driftgate.compare import Comparison, compare_runs, compare_suite
 from driftgate.errors import ConfigError
 from driftgate.providers.simulator import get_profile, register_profile
+from driftgate.report.compare import write_comparison
 from driftgate.report.compare_markdown import comparison_markdown
 from driftgate.report.compare_terminal import render_comparison
 from driftgate.store.runs import RunStore

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from driftgate.compare import compare_results, write_comparison
+from driftgate.compare import compare_results
 from driftgate.report import write_report
+from driftgate.report.compare import write_comparison
 from driftgate.store.records import CaseResult, RunManifest, ScoreRecord
 from driftgate.summary import summarize
 

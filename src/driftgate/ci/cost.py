@@ -166,7 +166,7 @@ def _key(cache_key: Any, arm: Any, case: Any, messages: list[dict[str, str]], re
 
 def format_estimate(items: list[CallEstimate]) -> list[str]:
     """Lines for the terminal: one per arm, then the total."""
-    from ..report import fmt_cost
+    from ..report._format import fmt_cost
 
     lines = []
     for i in items:

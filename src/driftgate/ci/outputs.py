@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from ..report import atomic_writer
+from ..store._atomic import atomic_writer
 from ..report.junit import clean
 from .model import Annotation, CIReport
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ..compare.fmt import fmt_delta, fmt_interval
+from ..report._compare_format import fmt_delta, fmt_interval
 from ..compare.model import Comparison, FlippedCase
 from ..gate import GateVerdict, RuleResult
-from ..report import fmt_cost, fmt_pct, trim
+from ..report._format import fmt_cost, fmt_pct, trim
 from ..report.markdown import md
 from .model import KIND_TEXT, ArmOutcome, CIReport, SuiteOutcome
 

@@ -94,8 +94,9 @@ def compare_cmd(
       driftgate compare --models sim/acme@v1,sim/acme@v2 [-c SUITE]
       driftgate compare --prompts cat@v1,cat@v2 [-c SUITE]
     """
-    from ..compare import compare_runs, compare_suite, write_comparison
+    from ..compare import compare_runs, compare_suite
     from ..errors import ConfigError
+    from ..report.compare import write_comparison
 
     ws = workspace(ws_path)
     stats_kw = dict(

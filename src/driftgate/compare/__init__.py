@@ -8,7 +8,8 @@ both answered, per segment, with the cases that flipped and the cost and latency
     run, cmp = compare_suite(models=["sim/acme@v1", "sim/acme@v2"])
     cmp.verdict, cmp.primary.delta, cmp.primary.ci_low, cmp.regressed
 
-`write_comparison(path, cmp)` writes .md, .json, .xml (JUnit) or .html by extension.
+Rendering lives in the report layer: `driftgate.report.compare.write_comparison(path, cmp)`
+writes .md, .json, .xml (JUnit) or .html by extension.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from .model import (
     Side,
     UsageDelta,
 )
-from .output import write_comparison
 from .runs import compare_runs, compare_suite
 
 __all__ = [
@@ -35,5 +35,4 @@ __all__ = [
     "compare_results",
     "compare_runs",
     "compare_suite",
-    "write_comparison",
 ]

@@ -173,7 +173,7 @@ def _as_result(r: CaseResult | dict[str, Any]) -> CaseResult:
 def _public(manifest: RunManifest | None) -> RunManifest | None:
     if manifest is None:
         return None
-    from ..report import redact_manifest
+    from .._redact import redact_manifest
 
     return redact_manifest(manifest)
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ..compare.fmt import (
+from ..compare.model import Comparison, Side
+from ._compare_format import (
     VERDICT_EMOJI,
     VERDICT_TEXT,
     fmt_delta,
@@ -20,8 +21,7 @@ from ..compare.fmt import (
     p_is,
     usage_row,
 )
-from ..compare.model import Comparison, Side
-from . import fmt_pct, fmt_time
+from ._format import fmt_pct, fmt_time
 from .markdown import md
 
 MAX_SEGMENT_ROWS = 60

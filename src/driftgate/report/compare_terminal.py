@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..compare.fmt import (
+from ..compare.model import Comparison, Side
+from ._compare_format import (
     VERDICT_TEXT,
     fmt_delta,
     fmt_interval,
@@ -14,8 +15,7 @@ from ..compare.fmt import (
     metric_order,
     usage_row,
 )
-from ..compare.model import Comparison, Side
-from . import fmt_pct, fmt_time, trim
+from ._format import fmt_pct, fmt_time, trim
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -31,7 +31,7 @@ VERDICT_STYLES = {
 def _console(console: Console | None) -> Console:
     if console is not None:
         return console
-    from . import console as make_console
+    from ._format import console as make_console
 
     return make_console()
 

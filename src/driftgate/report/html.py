@@ -15,10 +15,11 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._redact import redact_manifest
+from ..store._atomic import atomic_writer
 from ..store.records import CaseResult, RunManifest
-from . import (
+from ._format import (
     as_result,
-    atomic_writer,
     failure_reasons,
     fmt_cost,
     fmt_duration,
@@ -28,7 +29,6 @@ from . import (
     fmt_pct,
     fmt_rate_ci,
     fmt_time,
-    redact_manifest,
     summary_of,
     trim,
 )
@@ -255,7 +255,7 @@ def _cards(items: Sequence[tuple[str, str, str]]) -> str:
 # ---- comparison ------------------------------------------------------------------------
 def comparison_html(cmp: Comparison) -> str:
     """A comparison as one self-contained HTML page."""
-    from ..compare.fmt import (
+    from ._compare_format import (
         VERDICT_TEXT,
         fmt_delta,
         fmt_interval,
@@ -374,7 +374,7 @@ def comparison_html(cmp: Comparison) -> str:
 
 
 def _segment_section(cmp: Comparison) -> str:
-    from ..compare.fmt import fmt_delta, is_rate
+    from ._compare_format import fmt_delta, is_rate
 
     m = cmp.metric
     rows = [

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..store.records import CaseResult, RunManifest
-from . import (
+from ._format import (
     as_result,
     failure_reasons,
     fmt_cost,

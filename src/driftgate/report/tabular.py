@@ -15,9 +15,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._redact import redact_manifest
 from ..errors import ConfigError
+from ..store._atomic import atomic_writer
 from ..store.records import CaseResult, RunManifest
-from . import as_result, atomic_writer, redact_manifest
+from ._format import as_result
 
 CSV_LEADING = [
     "run_id",

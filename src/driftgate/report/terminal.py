@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..store.records import CaseResult, RunManifest
 from ..summary import wilson
-from . import (
+from ._format import (
     as_result,
     failure_reasons,
     fmt_ci,
@@ -39,7 +39,7 @@ VERDICT_STYLES = {
 def _console(console: Console | None) -> Console:
     if console is not None:
         return console
-    from . import console as make_console
+    from ._format import console as make_console
 
     return make_console()
 

@@ -1,4 +1,5 @@
-"""Number formats shared by every comparison report, so each says the same thing the same way.
+"""Number formats shared by every comparison report (terminal, Markdown, HTML, JUnit, the CI
+comment), so each says the same thing the same way.
 
 Metrics whose values lie in [0, 1] (pass rates, most scores) are shown as percentages and
 their differences as percentage points ("−3.2 pts"); others as plain numbers.
@@ -6,9 +7,9 @@ their differences as percentage points ("−3.2 pts"); others as plain numbers.
 
 from __future__ import annotations
 
-from ..report import fmt_cost, fmt_ms
+from ..compare.model import Comparison, UsageDelta
 from ..stats import PairedResult
-from .model import Comparison, UsageDelta
+from ._format import fmt_cost, fmt_ms
 
 MINUS = "\u2212"
 VERDICT_TEXT = {
