@@ -18,7 +18,7 @@ from driftgate import plugins
 from driftgate.drift import registry as signal_registry
 from driftgate.errors import ConfigError
 from driftgate.providers import ModelConfig, create_provider, provider_prefixes
-from driftgate.scoring import base as scoring
+from driftgate.scoring import build as scoring
 
 PLUGIN_DIR = Path(__file__).parent / "plugins"
 

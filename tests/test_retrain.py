@@ -23,6 +23,7 @@ from driftgate.errors import ConfigError
 from driftgate.registry import promote, resolve, rollback
 from driftgate.registry.binding import render_messages
 from driftgate.registry.core import Registry
+from driftgate.registry.prompts import find_prompt
 from driftgate.report.retrain import render_result
 from driftgate.retraining import retrain
 from driftgate.router.log import Decision, Feedback, TrafficLog
@@ -257,7 +258,7 @@ def test_promote_then_rollback_restores_the_rendered_messages(ws: Path, tmp_path
     """The loop's way back: production renders byte-identical messages before the retrain,
     while the candidate waits, and after promoting the candidate and rolling back."""
     w = Workspace(ws)
-    base = Registry.of(w).register(w.prompt("cat@few"))[0]
+    base = Registry.of(w).register(find_prompt(w, "cat@few"))[0]
     promote(f"prompt/cat@{base.seq}", to="production", force=True, skip_gate=True,
             reason="first release", workspace=ws)  # fmt: skip
     texts = ["NEW DINING PLACE 1", "merchant 3", "OLD RENT SHOP"]

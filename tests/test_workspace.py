@@ -28,10 +28,10 @@ def test_pyproject_typo_is_an_error(tmp_path: Path):
 
 def test_prompt_lookup_by_version_and_close_match(ws_root: Path):
     ws = Workspace.find(ws_root)
-    assert ws.prompt("cat@v1").version == "v1"
-    assert ws.prompt("cat").name == "cat"
+    assert ws.find_prompt("cat@v1").version == "v1"
+    assert ws.find_prompt("cat").name == "cat"
     with pytest.raises(UnknownNameError) as err:
-        ws.prompt("cta")
+        ws.find_prompt("cta")
     assert "did you mean 'cat'" in str(err.value)
 
 

@@ -119,7 +119,8 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     """JSON Schemas of every configuration and persisted file, keyed by file name."""
     from .evalset import Case
     from .prompt import Prompt
-    from .scoring.base import SCORERS, scorer_names
+    from .scoring.base import SCORERS
+    from .scoring.build import scorer_names
     from .store.records import CaseResult, RunManifest
     from .suite import Suite
     from .workspace import Settings

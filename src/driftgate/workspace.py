@@ -8,6 +8,7 @@ wins when both exist). The root is the nearest folder upwards that has either fi
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
     from .prompt import Prompt
 
 ARTIFACT_FOLDERS = ("fewshot", "indexes")
+
+# (name, selector) -> the registered prompt version, or None when NAME has none.
+RegisteredPrompt = Callable[[str, str], "Prompt | None"]
 
 
 class Settings(Strict):
@@ -106,60 +110,43 @@ class Workspace:
             and p.relative_to(d).parts[0] not in ARTIFACT_FOLDERS
         )
 
-    def prompts(self) -> list[Prompt]:
-        """Every prompt file, bound (`registry.binding`): few-shot sets and indexes pinned."""
-        prompts = self._unbound_prompts()
-        if not any(p.fewshot or p.index for p in prompts):
-            return prompts
-        from .registry.binding import bind_prompt
-
-        return [bind_prompt(self, p) for p in prompts]
-
-    def _unbound_prompts(self) -> list[Prompt]:
+    def unbound_prompts(self) -> list[Prompt]:
+        """Every prompt file as written. A prompt that renders a few-shot set or an index is
+        pinned to their versions by the registry (`registry.prompts.workspace_prompts`)."""
         from .prompt import load_prompt
 
         return [load_prompt(p) for p in self._prompt_files]
 
-    def prompt(self, ref: str) -> Prompt:
-        """Find a prompt by `NAME`, `NAME@VERSION` (a file's version label) or a file path.
+    def find_prompt(self, ref: str, registered: RegisteredPrompt | None = None) -> Prompt:
+        """Find a prompt file by `NAME`, `NAME@VERSION` (a file's version label) or a path.
 
-        When no file carries the label, `NAME@N` (sequence number), `NAME@DIGEST` (a prefix
-        of ≥ 4) and `NAME@ALIAS` (production, candidate, previous, …) resolve through the
-        registry: file labels win. The prompt is bound: its few-shot set and index are
-        pinned to digests, so its `digest` covers everything it renders.
+        When no file carries the label, `registered(name, selector)` is asked (the registry
+        passes its lookup of `NAME@N`, `NAME@DIGEST`, `NAME@ALIAS`: file labels win); None
+        from it, or no `registered`, is an unknown version. The prompt is not bound: callers
+        use `registry.prompts.find_prompt`, which pins its few-shot set and index.
         """
-        prompt = self._find_prompt(ref)
-        if not prompt.fewshot and not prompt.index:
-            return prompt  # nothing to pin (and the registry is not imported)
-        from .registry.binding import bind_prompt
-
-        return bind_prompt(self, prompt)
-
-    def _find_prompt(self, ref: str) -> Prompt:
         from .prompt import load_prompt, parse_ref
 
         if ref.endswith((".yaml", ".yml", ".json")):
             return load_prompt(self.inside(ref, what="prompt file"))
         name, version = parse_ref(ref)
-        matches = [p for p in self._unbound_prompts() if p.name == name]
+        matches = [p for p in self.unbound_prompts() if p.name == name]
         if version is not None:
             exact = [p for p in matches if p.version == version]
             if exact:
                 return exact[0]
-            from .registry.serving import registry_prompt
-
-            registered = registry_prompt(self, name, version)
-            if registered is not None:
-                return registered
+            found = registered(name, version) if registered is not None else None
+            if found is not None:
+                return found
             raise UnknownNameError(
                 "prompt version",
                 ref,
-                [p.ref for p in matches] or [p.ref for p in self._unbound_prompts()],
+                [p.ref for p in matches] or [p.ref for p in self.unbound_prompts()],
             )
         if len(matches) == 1:
             return matches[0]
         if not matches:
-            known = self._unbound_prompts()
+            known = self.unbound_prompts()
             raise UnknownNameError(
                 "prompt", ref, sorted({p.name for p in known} | {p.ref for p in known})
             )

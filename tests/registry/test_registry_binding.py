@@ -15,6 +15,7 @@ from driftgate.prompt import load_prompt
 from driftgate.registry import VersionNotFound, promote, resolve, rollback
 from driftgate.registry.binding import bind_prompt, render_messages
 from driftgate.registry.core import Registry
+from driftgate.registry.prompts import find_prompt
 from driftgate.workspace import Workspace
 from test_retrain import MODEL, make_workspace
 
@@ -33,7 +34,7 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def messages(root: Path, prompt_ref: str) -> list[list[dict[str, str]]]:
     """What `prompt_ref` (a workspace ref) sends for a few requests."""
     ws = Workspace(root)
-    p = ws.prompt(prompt_ref)
+    p = find_prompt(ws, prompt_ref)
     return [render_messages(ws, p, {"description": t}) for t in TEXTS]
 
 
@@ -55,41 +56,41 @@ def edit_artifacts(root: Path) -> None:
 def test_bound_prompts_pin_digests_and_different_renderings_differ(root: Path) -> None:
     ws = Workspace(root)
     raw = load_prompt(root / "prompts/cat.few.yaml")
-    few = ws.prompt("cat@few")
+    few = find_prompt(ws, "cat@few")
     fs_digest = Registry.of(ws).versions.list("fewshot", "cat")[0].digest
     assert raw.fewshot == "cat" and few.fewshot == f"cat@{fs_digest}" and few.bound
     assert few.source == raw.source and few.digest != raw.digest
-    rag = ws.prompt("cat@rag")
+    rag = find_prompt(ws, "cat@rag")
     assert rag.index is not None and rag.index.startswith("shops@") and rag.bound
     before = {"few": (few.digest, messages(root, "cat@few")),
               "rag": (rag.digest, messages(root, "cat@rag"))}  # fmt: skip
     edit_artifacts(root)
     for ref, (digest, rendered) in before.items():
-        now = Workspace(root).prompt(f"cat@{ref}")
+        now = find_prompt(Workspace(root), f"cat@{ref}")
         # The same prompt file renders other messages now: it is another identity.
         assert messages(root, f"cat@{ref}") != rendered and now.digest != digest
     # A prompt without artifacts is its own binding, digest unchanged.
-    zero = ws.prompt("cat@zero")
+    zero = find_prompt(ws, "cat@zero")
     assert zero.digest == load_prompt(root / "prompts/cat.zero.yaml").digest
 
 
 def test_a_registered_version_renders_the_same_after_the_files_change(root: Path) -> None:
     reg = Registry.of(root)
     ws = Workspace(root)
-    few = reg.register(ws.prompt("cat@few"))[0]
-    rag = reg.register(ws.prompt("cat@rag"))[0]
+    few = reg.register(find_prompt(ws, "cat@few"))[0]
+    rag = reg.register(find_prompt(ws, "cat@rag"))[0]
     assert few.definition["fewshot"].startswith("cat@")  # stored bound
     before = {r.ref: served(root, f"{r.target}@{r.seq}") for r in (few, rag)}
     edit_artifacts(root)
     (root / "prompts/fewshot/cat.yaml").unlink()  # even gone, the registry has it
     for r in (few, rag):
         assert served(root, f"{r.target}@{r.seq}") == before[r.ref]
-        assert Workspace(root).prompt(f"cat@{r.seq}").digest == r.digest
+        assert find_prompt(Workspace(root), f"cat@{r.seq}").digest == r.digest
 
 
 def test_an_old_index_version_is_rebuilt_from_its_kept_corpus(root: Path) -> None:
     reg = Registry.of(root)
-    rag = reg.register(Workspace(root).prompt("cat@rag"))[0]
+    rag = reg.register(find_prompt(Workspace(root), "cat@rag"))[0]
     before = served(root, "prompt/cat@1")
     name, _, digest = rag.definition["index"].partition("@")
     vectors = root / ".driftgate/cache/indexes" / f"{digest}.npz"
@@ -104,25 +105,25 @@ def test_an_old_index_version_is_rebuilt_from_its_kept_corpus(root: Path) -> Non
 
 def test_selectors_bind_to_what_they_name_now(root: Path) -> None:
     ws = Workspace(root)
-    first = ws.prompt("cat@few").fewshot
+    first = find_prompt(ws, "cat@few").fewshot
     edit_artifacts(root)
-    second = Workspace(root).prompt("cat@few").fewshot
+    second = find_prompt(Workspace(root), "cat@few").fewshot
     assert first != second
     p = root / "prompts/cat.few.yaml"
     for sel, expected in (("1", first), ("2", second), (first.split("@")[1][:6], first)):
         p.write_text(json.dumps({**json.loads(p.read_text()), "fewshot": f"cat@{sel}"}))
-        assert Workspace(root).prompt("cat@few").fewshot == expected
+        assert find_prompt(Workspace(root), "cat@few").fewshot == expected
     promote("fewshot/cat@1", to="stable", workspace=root)
     p.write_text(json.dumps({**json.loads(p.read_text()), "fewshot": "cat@stable"}))
-    assert Workspace(root).prompt("cat@few").fewshot == first
+    assert find_prompt(Workspace(root), "cat@few").fewshot == first
     p.write_text(json.dumps({**json.loads(p.read_text()), "fewshot": "cat@nope"}))
     with pytest.raises(VersionNotFound, match=r"prompt cat@few: fewshot/cat@nope does not exist"):
-        Workspace(root).prompt("cat@few")
+        find_prompt(Workspace(root), "cat@few")
 
 
 def test_fewshot_and_index_production_moves_are_refused(root: Path) -> None:
-    Workspace(root).prompt("cat@few")
-    Workspace(root).prompt("cat@rag")  # registers both artifacts' versions
+    find_prompt(Workspace(root), "cat@few")
+    find_prompt(Workspace(root), "cat@rag")  # registers both artifacts' versions
     with pytest.raises(ConfigError, match="pin their few-shot set") as exc:
         promote("fewshot/cat@1", to="production", workspace=root)
     assert "driftgate retrain" in (exc.value.hint or "") and exc.value.exit_code == 2
@@ -149,7 +150,7 @@ def test_runs_and_routed_decisions_record_the_bound_identity(root: Path) -> None
     from driftgate.engine.runner import run
     from driftgate.router import Router
 
-    bound = Workspace(root).prompt("cat@few").digest
+    bound = find_prompt(Workspace(root), "cat@few").digest
     result = run("evalsets/main.suite.yaml", workspace=root)
     assert [p.digest for p in result.manifest.prompts] == [bound]
     assert {r.prompt_digest for r in result.results} == {bound}

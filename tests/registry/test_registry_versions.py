@@ -15,6 +15,7 @@ from driftgate.registry import (
     register_artifacts,
 )
 from driftgate.registry.kinds import IndexVersion, rebuild
+from driftgate.registry.prompts import find_prompt
 from driftgate.workspace import Workspace
 
 
@@ -35,7 +36,7 @@ def set_model(root: Path, model: str, label: str = "v1") -> None:
 def test_register_is_idempotent_and_numbers_versions(ws_root: Path):
     ((rec, created),) = register_artifacts(ws_root)
     assert created and rec.ref == "prompt/cat@1" and rec.source == "prompts/cat.yaml"
-    assert rec.digest == Workspace(ws_root).prompt("cat@v1").digest
+    assert rec.digest == find_prompt(Workspace(ws_root), "cat@v1").digest
     ((again, created2),) = register_artifacts(ws_root, "prompt/cat")
     assert not created2 and again.seq == 1 and again.digest == rec.digest
     # A change of content is a new version; going back to old content is the old version.
@@ -105,14 +106,14 @@ def test_workspace_prompt_resolves_registry_refs_and_file_labels_win(ws_root: Pa
     set_model(ws_root, "sim/acme@v1")
     ((v2, _),) = register_artifacts(ws_root)
     ws = Workspace(ws_root)
-    old = ws.prompt("cat@1")
+    old = find_prompt(ws, "cat@1")
     assert old.ref == "cat@1" and old.digest == v1.digest and old.model == "sim/perfect@v1"
-    assert ws.prompt(f"cat@{v2.digest[:8]}").model == "sim/acme@v1"
-    assert ws.prompt("cat@v1").digest == v2.digest  # the file's own label: the current file
+    assert find_prompt(ws, f"cat@{v2.digest[:8]}").model == "sim/acme@v1"
+    assert find_prompt(ws, "cat@v1").digest == v2.digest  # the file's own label: the current file
     set_model(ws_root, "sim/acme@v1", label="1")  # a file labelled "1" wins over seq 1
-    assert Workspace(ws_root).prompt("cat@1").model == "sim/acme@v1"
+    assert find_prompt(Workspace(ws_root), "cat@1").model == "sim/acme@v1"
     with pytest.raises(UnknownNameError):
-        Workspace(ws_root).prompt("dog@1")
+        find_prompt(Workspace(ws_root), "dog@1")
 
 
 def test_fewshot_route_and_index_versions(ws_root: Path):

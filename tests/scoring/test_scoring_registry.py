@@ -111,7 +111,8 @@ def test_scorers_that_await_are_not_sync():
 
 
 def test_each_scorer_is_registered_by_the_module_named_for_it():
-    from driftgate.scoring.base import _MODULES, SCORERS
+    from driftgate.scoring.base import SCORERS
+    from driftgate.scoring.build import _MODULES
 
     scorer_names()  # imports every built-in module
     builtin = {n for n, cls in SCORERS.items() if cls.__module__.startswith("driftgate.scoring.")}

@@ -247,7 +247,7 @@ def _check_scorers(spec: RouteSpec, path: Path) -> None:
     if not spec.scorers:
         return
     from ..errors import ConfigError, UnknownNameError
-    from ..scoring.base import build_scorer
+    from ..scoring.build import build_scorer
 
     for i, options in enumerate(spec.scorers):
         try:

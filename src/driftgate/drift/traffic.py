@@ -21,6 +21,7 @@ from typing import Literal
 
 from ..errors import ConfigError
 from ..prompt import Prompt
+from ..registry.prompts import find_prompt, workspace_prompts
 from ..store.runs import RunStore
 from ..suite import Suite
 from ..workspace import Workspace
@@ -199,7 +200,9 @@ def _add_unreviewed(
 ) -> None:
     """Prompts (the suite's, or every prompt file) whose digest no run evaluated."""
     prompts = (
-        [target.ws.prompt(ref_) for ref_ in target.suite.prompts] if scope == "suite" else None
+        [find_prompt(target.ws, ref_) for ref_ in target.suite.prompts]
+        if scope == "suite"
+        else None
     )  # None: every prompt file of the workspace
     report.unreviewed = unreviewed_artifacts(target.ws, prompts)
     for u in report.unreviewed:
@@ -228,7 +231,7 @@ def _guess_field(target: Target, golden: list[Record]) -> str:
     """The one text variable the suite's prompts use, when there is exactly one."""
     used: set[str] = set()
     for ref in target.suite.prompts:
-        used |= target.ws.prompt(ref).template_variables()
+        used |= find_prompt(target.ws, ref).template_variables()
     texts = sorted(v for v in used if any(isinstance(g.get(v), str) for g in golden[:50]))
     if len(texts) == 1:
         return texts[0]
@@ -263,7 +266,7 @@ def unreviewed_artifacts(
     """The prompts (default: every prompt of the workspace) whose digest no run evaluated."""
     seen = evaluated_digests(ws)
     out = []
-    for p in prompts if prompts is not None else ws.prompts():
+    for p in prompts if prompts is not None else workspace_prompts(ws):
         history = seen.get(p.name, [])
         if any(d == p.digest for d, _ in history):
             continue

@@ -18,7 +18,8 @@ from ..errors import ConfigError, TemplateError
 from ..evalset import Case, EvalSet
 from ..prompt import Prompt
 from ..providers.base import ModelConfig
-from ..scoring.base import Scorer, build_scorer
+from ..scoring.base import Scorer
+from ..scoring.build import build_scorer
 from ..suite import Suite, load_suite
 from ..workspace import Workspace
 
@@ -177,9 +178,11 @@ def build_plan(
         )
     where = str(suite_path) if suite_path else "suite"
 
-    # Bound (by `ws.prompt`): each arm's identity (manifest, results) covers its few-shot
+    # Bound (by `find_prompt`): each arm's identity (manifest, results) covers its few-shot
     # set and index.
-    prompt_objs = [ws.prompt(ref) for ref in suite_obj.prompts]
+    from ..registry.prompts import find_prompt
+
+    prompt_objs = [find_prompt(ws, ref) for ref in suite_obj.prompts]
     arms: list[Arm] = []
     for p in prompt_objs:
         model_cfgs = suite_obj.models or ([ModelConfig(id=p.model)] if p.model else [])

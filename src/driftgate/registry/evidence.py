@@ -18,6 +18,7 @@ from ..store.records import CaseResult, RunManifest
 from ..workspace import Workspace
 from .aliases import check_alias
 from .core import Registry
+from .prompts import find_prompt
 from .versions import VersionRecord, parse_ref
 
 if TYPE_CHECKING:
@@ -216,7 +217,7 @@ def _runnable_ref(ws: Workspace, record: VersionRecord) -> str:
     then the digest, which no file label will equal."""
     ref = f"{record.name}@{record.seq}"
     try:
-        if ws.prompt(ref).digest == record.digest:
+        if find_prompt(ws, ref).digest == record.digest:
             return ref
     except DriftgateError:
         pass

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError, DriftgateError, UnknownNameError
 from ..workspace import Workspace
 from .core import Registry
+from .prompts import workspace_prompts
 from .versions import KINDS, VersionRecord, parse_ref
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def register_file(reg: Registry, path: Path, kind: str | None = None) -> tuple[V
 
 def _target_files(ws: Workspace, kind: str, name: str | None) -> list[Path]:
     if kind == "prompt":
-        prompts = ws.prompts()
+        prompts = workspace_prompts(ws)
         files = [p.source for p in prompts if p.source and (name is None or p.name == name)]
         if name is not None and not files:
             raise UnknownNameError("prompt", name, sorted({p.name for p in prompts}))

@@ -34,6 +34,7 @@ from pydantic import Field
 from .._model import Strict
 from ..errors import ConfigError
 from ..gate import GateVerdict
+from ..registry.prompts import find_prompt
 from ..workspace import Workspace
 from .candidates import ArtifactChange, fewshot_candidate, index_candidate
 from .labels import LabelCounts, collect_labels, describe_sources, no_usable_rows, rel
@@ -116,7 +117,7 @@ def retrain(
         )
     reg = Registry.of(workspace)
     ws = reg.workspace
-    base = ws.prompt(prompt)  # bound: pins what it renders
+    base = find_prompt(ws, prompt)  # bound: pins what it renders
     if not base.fewshot and not base.index:
         raise ConfigError(
             f"prompt {base.ref} has neither `fewshot:` nor `index:`: there is nothing to retrain",

@@ -229,12 +229,13 @@ def current_digests(workspace: Workspace, spec: RouteSpec) -> dict[str, str | No
     """The prompt digest each arm serves now (None when its ref does not resolve, e.g. a
     `candidate` alias that is not set)."""
     from ..errors import DriftgateError
+    from ..registry.prompts import find_prompt
 
     out: dict[str, str | None] = {}
     arms: list[RouteArm | ShadowArm] = [*spec.arms, *spec.shadow]
     for arm in arms:
         try:
-            out[arm.name] = workspace.prompt(arm.prompt).digest
+            out[arm.name] = find_prompt(workspace, arm.prompt).digest
         except DriftgateError:
             out[arm.name] = None
     return out

@@ -146,9 +146,10 @@ class Router:
         if rt is None:
             from ..engine.plan import artifact_context
             from ..providers import create_provider
+            from ..registry.prompts import find_prompt
             from ..scoring.parsing import output_parser
 
-            prompt = self.ws.prompt(arm.prompt)
+            prompt = find_prompt(self.ws, arm.prompt)
             model_id = arm.model or prompt.model
             if model_id is None:
                 raise ConfigError(

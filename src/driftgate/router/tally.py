@@ -41,7 +41,8 @@ def answer_quality(spec: RouteSpec) -> Quality:
     weight must pass), else equality of the parsed answer and the label."""
     if not spec.scorers:
         return lambda parsed, _output, label: float(same_answer(parsed, label))
-    from ..scoring.base import ScoreContext, build_scorer
+    from ..scoring.base import ScoreContext
+    from ..scoring.build import build_scorer
 
     scorers = [build_scorer(o, source=f"route {spec.name}") for o in spec.scorers]
     weighted = [s for s in scorers if s.config.weight > 0] or scorers

@@ -1,4 +1,5 @@
-"""Scorers: one registry, built-ins in `builtins.py`, suite-level metrics in `metrics.py`."""
+"""Scorers: the registry table in `base.py`, building by name in `build.py`, built-ins in
+`builtins.py`, suite-level metrics in `metrics.py`."""
 
 from .base import (
     SCORERS,
@@ -7,10 +8,9 @@ from .base import (
     Scorer,
     ScorerConfig,
     ScorerFailure,
-    build_scorer,
     scorer,
-    scorer_names,
 )
+from .build import build_scorer, scorer_names
 
 __all__ = [
     "SCORERS",

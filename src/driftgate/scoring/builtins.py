@@ -1,4 +1,4 @@
-"""The built-in scorers, registered on import (`base._ensure_builtins` imports this module).
+"""The built-in scorers, registered on import (`build._ensure_builtins` imports this module).
 
 One module per family, so a new scorer is one class in the right file:
 

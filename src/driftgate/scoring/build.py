@@ -1,0 +1,116 @@
+"""Building a scorer by name: the built-in module that registers it is imported when the
+name is first used, then entry-point plugins (`driftgate.scorers`) when it is not built in.
+
+This module sits above the built-in scorer modules (they import `base` only), so the
+registry table in `base` never imports what registers into it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..errors import ConfigError, UnknownNameError
+from .base import SCORERS, Negated, Scorer, ScorerConfig
+
+# The module registering each scorer, imported when the scorer is first named, so a run
+# imports only the scorers its suite uses (and never the heavy libraries of the semantic
+# and judge scorers unless it uses them). A name missing here falls back to importing
+# every built-in module.
+_MODULES = {
+    **dict.fromkeys(
+        [
+            "equals",
+            "contains",
+            "icontains",
+            "contains-all",
+            "icontains-all",
+            "contains-any",
+            "icontains-any",
+            "starts-with",
+            "regex",
+            "length",
+        ],
+        "text",
+    ),
+    "json-valid": "structured",
+    "json-path": "structured",
+    "label-match": "matching",
+    "numeric": "matching",
+    "similarity": "matching",
+    "latency": "budgets",
+    "cost": "budgets",
+    "python": "custom",
+    "semantic-similarity": "semantic",
+    "embedding-label": "semantic",
+    "llm-judge": "judge",
+    "rubric": "judge",
+}
+_LAZY_SCORERS = {name: m for name, m in _MODULES.items() if m in ("semantic", "judge")}
+
+
+def _ensure_builtins(name: str | None = None) -> None:
+    """Register the built-in scorer `name` (None: every built-in, heavy ones included)."""
+
+    module = _MODULES.get(name) if name is not None else None
+    if module is not None:
+        importlib.import_module(f"{__package__}.{module}")
+        if name in SCORERS:
+            return
+    from . import builtins  # noqa: F401 - registers the light built-in scorers
+
+    if name is None:
+        for module in set(_LAZY_SCORERS.values()):
+            importlib.import_module(f"{__package__}.{module}")
+
+
+def scorer_names() -> list[str]:
+    from ..plugins import load_plugins
+
+    _ensure_builtins()
+    load_plugins("driftgate.scorers", on_error="warn")
+    return sorted(SCORERS)
+
+
+def build_scorer(options: dict[str, Any] | ScorerConfig, *, source: str | None = None) -> Scorer:
+    """Build a scorer from its suite-file options (a mapping with `type`)."""
+    data = (
+        options.model_dump(exclude_unset=True)
+        if isinstance(options, ScorerConfig)
+        else dict(options)
+    )
+    type_ = data.get("type")
+    if not isinstance(type_, str):
+        raise ConfigError("a scorer needs a `type`", path=source, field="type")
+    negate = type_.startswith("not-")
+    base = type_[4:] if negate else type_
+    _ensure_builtins(base)
+    if base not in SCORERS:
+        from ..plugins import load_plugins
+
+        load_plugins("driftgate.scorers", on_error="warn")
+        if base not in SCORERS:  # still missing: a plugin that failed may have been it
+            load_plugins("driftgate.scorers")
+    cls = SCORERS.get(base)
+    if cls is None:
+        raise UnknownNameError("scorer", type_, scorer_names())
+    try:
+        config = cls.Config.model_validate({**data, "type": base})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = (
+            err["msg"]
+            if err["type"] != "extra_forbidden"
+            else f"unknown option for scorer {type_!r}"
+        )
+        raise ConfigError(
+            msg, path=source, field=f"scorers.{type_}" + (f".{loc}" if loc else "")
+        ) from None
+    inner = cls(config)
+    if not negate:
+        return inner
+    neg_config = config.model_copy(update={"type": type_, "metric": config.metric or type_})
+    return Negated(inner, neg_config)
