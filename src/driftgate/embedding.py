@@ -25,12 +25,16 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import models
 from .errors import ConfigError
 from .errors import EmbeddingError as EmbeddingError  # defined there, re-exported
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 DEFAULT_EMBEDDER = "all-minilm-l6-v2"
 MEMORY_ENTRIES = 50_000  # ~77 MB of 384-d vectors
@@ -52,7 +56,7 @@ class SentenceTransformerEmbedder(Embedder):
     def __init__(self, path: str, id: str) -> None:
         super().__init__(id)
         self.path = path
-        self._model = None
+        self._model: SentenceTransformer | None = None
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if self._model is None:

@@ -98,8 +98,8 @@ def _iter_raw(path: Path) -> Iterator[tuple[Case, int | None]]:
             raise ConfigError("expected a list of cases (or a mapping with `cases:`)", path=path)
         lines = _yaml_item_lines(text) if suffix != ".json" else []
         for index, item in enumerate(data):
-            line = lines[index] if index < len(lines) else None
-            yield _case(item, path, line, index), line
+            item_line = lines[index] if index < len(lines) else None
+            yield _case(item, path, item_line, index), item_line
     else:
         raise ConfigError(
             f"unsupported golden set format {suffix!r}",

@@ -30,6 +30,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -196,8 +197,8 @@ def _tfidf_by_label(texts: list[str], by_label: dict[str, list[int]]) -> dict[st
 
     grams = [_char_ngrams(t) for t in texts]
     df: Counter[str] = Counter()
-    for g in grams:
-        df.update(g.keys())
+    for row_grams in grams:
+        df.update(row_grams.keys())
     n = len(texts)
     idf = {g: math.log((1 + n) / (1 + d)) + 1.0 for g, d in df.items()}
     out: dict[str, np.ndarray] = {}
@@ -277,52 +278,81 @@ def select_fewshot(
         raise ConfigError(
             f"unknown few-shot strategy {strategy!r}; valid: diverse, first", field="strategy"
         )
-    texts: list[str] = []
-    inputs: list[dict[str, Any]] = []
-    by_label: dict[str, list[int]] = {}
-    seen: set[tuple[str, str]] = set()
-    for i, row in enumerate(rows):
-        text, inp, label = _normalize_row(row, text_field, label_field, input_field, i)
-        if (text, label) in seen:
-            continue
-        seen.add((text, label))
-        by_label.setdefault(label, []).append(len(texts))
-        texts.append(text)
-        inputs.append(inp)
-    if not texts:
-        raise ConfigError("no labeled rows to select few-shot examples from")
-
-    chosen: dict[str, list[int]] = {}
+    corpus = _Corpus.of(rows, (text_field, label_field, input_field))
     if strategy == "first":
-        chosen = {label: idx[:per_label] for label, idx in by_label.items()}
+        chosen = {label: idx[:per_label] for label, idx in corpus.by_label.items()}
     else:
-        # Bound time and memory on large corpora: a seeded sample of each label's rows.
-        sample_rng = random.Random(seed or 0)
-        candidates = {
-            label: idx
-            if len(idx) <= MAX_CANDIDATES_PER_LABEL
-            else sorted(sample_rng.sample(idx, MAX_CANDIDATES_PER_LABEL))
-            for label, idx in by_label.items()
-        }
-        if embed is not None:
-            import numpy as np
+        chosen = _diverse_choice(corpus, per_label, seed, embed)
+    return _interleave(corpus, chosen, per_label, seed)
 
-            used = sorted({i for idx in candidates.values() for i in idx})
-            vectors = _l2_rows(np.asarray(embed([texts[i] for i in used]), dtype=np.float64))
-            if vectors.shape[0] != len(used):
-                raise ConfigError(
-                    f"embedder returned {vectors.shape[0]} vectors for {len(used)} texts"
-                )
-            row_of = {i: r for r, i in enumerate(used)}
-            matrices = {
-                label: vectors[[row_of[i] for i in idx]] for label, idx in candidates.items()
-            }
-        else:
-            matrices = _tfidf_by_label(texts, candidates)
-        for label, idx in candidates.items():
-            chosen[label] = [idx[j] for j in _diverse_pick(matrices[label], per_label)]
 
-    labels = list(by_label)
+@dataclass
+class _Corpus:
+    """Distinct (text, label) rows, read through the (text, label, input) field names:
+    texts and example inputs by position, positions by label."""
+
+    texts: list[str] = field(default_factory=list)
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    by_label: dict[str, list[int]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, rows: Iterable[Any], fields: tuple[str, str, str]) -> _Corpus:
+        corpus = cls()
+        seen: set[tuple[str, str]] = set()
+        for i, row in enumerate(rows):
+            text, inp, label = _normalize_row(row, *fields, i)
+            if (text, label) in seen:
+                continue
+            seen.add((text, label))
+            corpus.by_label.setdefault(label, []).append(len(corpus.texts))
+            corpus.texts.append(text)
+            corpus.inputs.append(inp)
+        if not corpus.texts:
+            raise ConfigError("no labeled rows to select few-shot examples from")
+        return corpus
+
+
+def _diverse_choice(
+    corpus: _Corpus, per_label: int, seed: int | None, embed: EmbedFn | None
+) -> dict[str, list[int]]:
+    """Each label's `per_label` most diverse rows (`_diverse_pick`); on large corpora, among
+    a seeded sample of the label's rows, to bound time and memory."""
+    sample_rng = random.Random(seed or 0)
+    candidates = {
+        label: idx
+        if len(idx) <= MAX_CANDIDATES_PER_LABEL
+        else sorted(sample_rng.sample(idx, MAX_CANDIDATES_PER_LABEL))
+        for label, idx in corpus.by_label.items()
+    }
+    if embed is not None:
+        matrices = _embedded_by_label(corpus.texts, candidates, embed)
+    else:
+        matrices = _tfidf_by_label(corpus.texts, candidates)
+    return {
+        label: [idx[j] for j in _diverse_pick(matrices[label], per_label)]
+        for label, idx in candidates.items()
+    }
+
+
+def _embedded_by_label(
+    texts: list[str], candidates: dict[str, list[int]], embed: EmbedFn
+) -> dict[str, np.ndarray]:
+    """Per-label matrices of l2-normalized embeddings (one `embed` call for every text)."""
+    import numpy as np
+
+    used = sorted({i for idx in candidates.values() for i in idx})
+    vectors = _l2_rows(np.asarray(embed([texts[i] for i in used]), dtype=np.float64))
+    if vectors.shape[0] != len(used):
+        raise ConfigError(f"embedder returned {vectors.shape[0]} vectors for {len(used)} texts")
+    row_of = {i: r for r, i in enumerate(used)}
+    return {label: vectors[[row_of[i] for i in idx]] for label, idx in candidates.items()}
+
+
+def _interleave(
+    corpus: _Corpus, chosen: dict[str, list[int]], per_label: int, seed: int | None
+) -> list[FewShotExample]:
+    """Round-robin by label, in an order shuffled by `seed` (None: first-seen order)."""
+    labels = list(corpus.by_label)
     if seed is not None:
         random.Random(seed).shuffle(labels)
     out: list[FewShotExample] = []
@@ -330,7 +360,7 @@ def select_fewshot(
         for label in labels:
             if rank < len(chosen[label]):
                 i = chosen[label][rank]
-                out.append(FewShotExample(input=inputs[i], output=label, label=label))
+                out.append(FewShotExample(input=corpus.inputs[i], output=label, label=label))
     return out
 
 

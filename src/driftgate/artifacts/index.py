@@ -93,7 +93,7 @@ def _raw_rows(path: Path) -> list[tuple[Any, int | None]]:
     """Rows of a corpus file with their line numbers (JSONL, CSV) or None."""
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        out = []
+        out: list[tuple[Any, int | None]] = []
         with path.open(encoding="utf-8") as fh:
             for lineno, raw in enumerate(fh, start=1):
                 if raw.strip():
@@ -367,8 +367,8 @@ class RetrievalIndex:
                     else np.arange(len(row_scores))
                 )
                 # Sort by score, then by corpus position, so ties are deterministic.
-                top = sorted(top.tolist(), key=lambda i: (-float(row_scores[i]), i))
-                results.append([{**self.rows[i], "score": float(row_scores[i])} for i in top])
+                ranked = sorted(top.tolist(), key=lambda i: (-float(row_scores[i]), i))
+                results.append([{**self.rows[i], "score": float(row_scores[i])} for i in ranked])
         return results
 
     def retrieve(self, text: str, k: int | None = None) -> list[dict[str, Any]]:
