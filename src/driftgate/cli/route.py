@@ -17,7 +17,8 @@ from ._common import JsonOption, WorkspaceOption, print_json, workspace
 if TYPE_CHECKING:
     from ..artifacts.route import RouteSpec
     from ..router import CanaryVerdict
-    from ..router.replay import ReplayResult
+    from ..router.operations import RouteCheck
+    from ..router.replay import ReplayReport
     from ..workspace import Workspace
 
 route_app = typer.Typer(
@@ -79,15 +80,14 @@ def status_cmd(
     and per segment, and its verdict. Moves nothing. --json prints the canary verdict."""
     from rich.table import Table
 
-    from ..router import check_canary, current_weights, history, mirrored_arms
+    from ..router.operations import route_status
 
     ws, spec = _load(ws_path, route)
-    verdict = check_canary(ws, spec)
+    status = route_status(ws, spec)
     if json_out:
-        print_json(verdict.model_dump(mode="json"))
+        print_json(status.verdict.model_dump(mode="json"))
         return
-    weights = current_weights(ws, spec)
-    mirrored = mirrored_arms(ws, spec)
+    weights, mirrored = status.weights, status.mirrored
     arms = Table("arm", "kind", "prompt", "model", "route file", "live now",
                  title=f"route {spec.name} ({spec.digest})")  # fmt: skip
     for a in spec.arms:
@@ -100,15 +100,13 @@ def status_cmd(
         arms.add_row(s.name, "shadow", s.prompt, s.model or "(the prompt's)",
                      f"sample {s.sample:.0%}", "never returned")  # fmt: skip
     lines: list[Any] = [arms, "fallbacks: " + (", ".join(spec.fallbacks) or "none")]
-    moves = [h for h in history(ws, spec.name) if h.route_digest == spec.digest]
-    if moves and moves[-1].weights == weights:
-        last = moves[-1]
+    if (last := status.last_move) is not None:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last.moved_at))
         lines.append(f"weights moved {when} by {last.actor or '?'}: {last.reason}")
         lines.append(f"  before: {_weights(last.previous)}; now: {_weights(last.weights)}")
     if mirrored:
         lines.append("on trial as shadows (weight 0, mirrored): " + ", ".join(mirrored))
-    _print(*lines, *_verdict_tables(verdict), *_loop_section(ws, spec))
+    _print(*lines, *_verdict_tables(status.verdict), *_loop_section(ws, spec))
 
 
 def _loop_section(ws: Workspace, spec: RouteSpec) -> list[str]:
@@ -144,86 +142,41 @@ def check_cmd(
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
-    from ..router import current_weights, guard
+    from ..router.operations import check_route
 
     ws, spec = _load(ws_path, route)
-    do_rollback = spec.canary.auto_rollback if rollback is None else rollback
-    verdict, moves = guard(ws, spec, rollback=do_rollback)
-    weights = current_weights(ws, spec)
-    notes = [f"{m}: live weights now {_weights(weights)}" for m in moves]
-    for f in verdict.findings:
-        if f.action == "promote" and not f.shadow:
-            notes.append(
-                f"{f.arm} is not worse at {weights.get(f.arm, 0.0):g}% on fresh evidence: "
-                "ready to promote (`driftgate loop` moves the alias on a route with `loop:`)"
-            )
-    for arm in verdict.rollback_arms:
-        if f"rolled back {arm}" in moves:
-            continue
-        if weights.get(arm, 0.0) == 0:
+    result = check_route(ws, spec, rollback=rollback)
+    if json_out:
+        print_json(
+            {
+                "verdict": result.verdict.model_dump(mode="json"),
+                "rolled_back": result.rolled_back,
+                "moves": result.moves,
+                "weights": result.weights,
+            }
+        )
+    else:
+        _print(*_verdict_tables(result.verdict), *_check_notes(spec, result))
+    raise typer.Exit(result.exit_code)
+
+
+def _check_notes(spec: RouteSpec, result: RouteCheck) -> list[str]:
+    weights = result.weights
+    notes = [f"{m}: live weights now {_weights(weights)}" for m in result.moves]
+    notes += [
+        f"{arm} is not worse at {weights.get(arm, 0.0):g}% on fresh evidence: "
+        "ready to promote (`driftgate loop` moves the alias on a route with `loop:`)"
+        for arm in result.ready_to_promote
+    ]
+    for arm in result.verdict.rollback_arms:  # in the verdict's order
+        if arm in result.already_out:
             notes.append(f"{arm} already has weight 0: nothing to move")
-        else:
+        elif arm in result.left_live:
             notes.append(
                 f"{arm} not rolled back (rollback off): `driftgate route rollback "
                 f"{spec.name} {arm}` moves it"
             )
-    if json_out:
-        rolled = [a for a in verdict.rollback_arms if f"rolled back {a}" in moves]
-        print_json(
-            {
-                "verdict": verdict.model_dump(mode="json"),
-                "rolled_back": rolled,
-                "moves": moves,
-                "weights": weights,
-            }
-        )
-    else:
-        _print(*_verdict_tables(verdict), *notes)
-    # Exit 1 only while something is wrong that a person may have to act on: a worse canary
-    # rolled back now, or left live with rollback off. One already at 0 needs nothing.
-    live_worse = [
-        a for a in verdict.rollback_arms if f"rolled back {a}" in moves or weights.get(a, 0.0) > 0
-    ]
-    raise typer.Exit(1 if live_worse else 0)
-
-
-def _parse_assignments(items: list[str], spec: RouteSpec) -> dict[str, float]:
-    import math
-
-    from ..errors import ConfigError
-
-    live = {a.name for a in spec.arms}
-    out: dict[str, float] = {}
-    for item in items:
-        arm, eq, raw = item.partition("=")
-        arm = arm.strip()
-        try:
-            weight = float(raw) if eq and arm else math.nan
-        except ValueError:
-            weight = math.nan
-        if not math.isfinite(weight):
-            raise ConfigError(
-                f"expected ARM=WEIGHT (a percentage), got {item!r}", field="ARM=WEIGHT"
-            )
-        if arm in out:
-            raise ConfigError(f"arm {arm!r} is given twice", field=arm)
-        if arm not in live:
-            _not_live(spec, arm)
-        out[arm] = weight
-    return out
-
-
-def _not_live(spec: RouteSpec, arm: str) -> None:
-    """Shadow arms take no live weight; any other unknown name gets the library's suggestions."""
-    from ..errors import ConfigError
-
-    if any(s.name == arm for s in spec.shadow):
-        raise ConfigError(
-            f"{arm!r} is a shadow arm of route {spec.name!r}: it serves nobody, so it has no "
-            "live weight (its `sample` is set in the route file)",
-            field=arm,
-        )
-    spec.arm(arm)  # raises UnknownNameError with the closest names
+    return notes
 
 
 @route_app.command("set")
@@ -238,9 +191,10 @@ def set_cmd(
     """Move live traffic between arms now (every serving process follows on its next request).
     Arms not named keep their weight."""
     from ..router import set_weights
+    from ..router.operations import parse_weights
 
     ws, spec = _load(ws_path, route)
-    weights = _parse_assignments(assignments, spec)
+    weights = parse_weights(assignments, spec)
     state = set_weights(ws, spec, weights, reason=reason or "set by hand (driftgate route set)")
     print(f"route {spec.name}: {_weights(state.previous)} → {_weights(state.weights)}")
 
@@ -253,50 +207,31 @@ def rollback_cmd(
     ws_path: Path = WorkspaceOption,
 ) -> None:
     """Give ARM's whole share to the baseline arm (what a canary rollback does)."""
-    from ..router import current_weights, rollback_weights
+    from ..router.operations import rollback_arm
 
     ws, spec = _load(ws_path, route)
-    if arm not in {a.name for a in spec.arms}:
-        _not_live(spec, arm)
-    if arm != spec.baseline_arm and current_weights(ws, spec).get(arm, 0.0) == 0:
+    state = rollback_arm(ws, spec, arm, reason=reason or "rolled back by hand")
+    if state is None:
         print(f"{arm} already has weight 0 on route {spec.name}: nothing moved")
         return
-    state = rollback_weights(ws, spec, arm, reason=reason or "rolled back by hand")
     print(f"route {spec.name}: {_weights(state.previous)} → {_weights(state.weights)}")
 
 
-def _render_replay(ws: Workspace, spec: RouteSpec, result: ReplayResult) -> list[Any]:
+def _render_replay(spec: RouteSpec, report: ReplayReport) -> list[Any]:
     from rich.table import Table
 
-    from ..router import history, read_decisions
-    from ..router.tally import same_answer
-
-    expected = {r.id: r.expected for r in result.requests}
-    rows: dict[tuple[str, bool], Counter[str]] = {
-        (a.name, shadow): Counter()
-        for shadow, arms in ((False, spec.arms), (True, spec.shadow))
-        for a in arms
-    }
-    for d in read_decisions(ws, spec.name):  # this replay's decisions, failed ones included
-        if d.id not in expected or d.ts < result.started or (d.arm, d.shadow) not in rows:
-            continue
-        row = rows[(d.arm, d.shadow)]
-        row["requests"] += 1
-        row["errors"] += d.error is not None
-        if d.error is None and expected[d.id] is not None:
-            row["labeled"] += 1
-            row["matches"] += same_answer(d.parsed, expected[d.id])
+    result = report.result
     title = f"replay of {len(result.requests)} requests on route {spec.name}"
     table = Table("arm", "requests", "errors", "feedback", "acceptance", "matches expected",
                   title=title)  # fmt: skip
-    for (arm, shadow), row in rows.items():
-        n_fb = result.feedback[arm]
-        acceptance = "–" if shadow or not n_fb else _pct(result.accepted[arm] / n_fb)
-        matches = _pct(row["matches"] / row["labeled"]) if row["labeled"] else "–"
-        name, n_fb_text = (arm + " (shadow)", "–") if shadow else (arm, str(n_fb))
-        table.add_row(
-            name, str(row["requests"]), str(row["errors"]), n_fb_text, acceptance, matches
+    for row in report.rows:
+        name, n_fb_text = (
+            (row.arm + " (shadow)", "–") if row.shadow else (row.arm, str(row.feedback))
         )
+        table.add_row(
+            name, str(row.requests), str(row.errors), n_fb_text, _pct(row.acceptance),
+            _pct(row.match_rate),
+        )  # fmt: skip
     out: list[Any] = [table]
     failed = sum(result.errors.values())
     if failed:
@@ -305,9 +240,8 @@ def _render_replay(ws: Workspace, spec: RouteSpec, result: ReplayResult) -> list
             out.append(f"  {n}× {text}")
         if len(result.errors) > 5:
             out.append(f"  … and {len(result.errors) - 5} other errors")
-    for h in history(ws, spec.name):
-        if h.moved_at >= result.started and h.route_digest == spec.digest:
-            out.append(f"weights moved: {h.reason}\n  now: {_weights(h.weights)}")
+    for h in report.moves:
+        out.append(f"weights moved: {h.reason}\n  now: {_weights(h.weights)}")
     return out
 
 
@@ -339,19 +273,16 @@ def replay_cmd(
     --feedback, an answer equal to `expected` (case-insensitive for text) is accepted, any
     other is edited to it, so canary checks and rollbacks run as with real users. Provider
     and template errors are counted and summarized, not fatal. Exit 0, or 2 on bad input."""
-    import asyncio
-
-    from ..router import Router, read_decisions
-    from ..router.replay import read_requests, repeated, replay
+    from ..router.replay import replay_file
 
     ws, spec = _load(ws_path, route)
-    requests = read_requests(inputs, limit=limit, sticky_field=sticky_field)
-    requests = repeated(requests, {d.id for d in read_decisions(ws, spec.name)}, times=repeat)
-    router = Router(spec, workspace=ws)
-    result = asyncio.run(replay(router, requests, concurrency=concurrency, feedback=feedback))
-    last = router.last_canary
+    report = replay_file(
+        ws, spec, inputs, limit=limit, sticky_field=sticky_field, repeat=repeat,
+        concurrency=concurrency, feedback=feedback,
+    )  # fmt: skip
+    last = report.last_canary
     _print(
-        *_render_replay(ws, spec, result),
+        *_render_replay(spec, report),
         *(
             ["last canary check:", *_verdict_tables(last)]
             if last
@@ -384,41 +315,25 @@ def feedback_cmd(
     `canary.check_every` feedback events on the route the canaries are judged, as in a
     serving process, and a worse one is rolled back under `canary.auto_rollback`."""
     import sys
-    import time
 
-    from ..router import current_weights, guard, read_decisions, read_feedback
-    from ..router.log import Feedback, TrafficLog
+    from ..router.feedback import record_feedback
 
     ws, spec = _load(ws_path, route)
     value = _json_or_text(correction)
-    before = current_weights(ws, spec)
-    log = TrafficLog(ws, spec.name)
-    try:
-        log.feedback(
-            Feedback(
-                request_id=request_id, ts=time.time(), route=spec.name, verdict=verdict.value,
-                correction=value, note=note,
-            )
-        )  # fmt: skip
-    finally:
-        log.close()
-    # As a serving router does every `check_every` events; here counted over the route's log.
-    checked, moved = None, []
-    if len(read_feedback(ws, spec.name)) % spec.canary.check_every == 0:
-        checked, moved = guard(ws, spec)
+    outcome = record_feedback(ws, spec, request_id, verdict.value, correction=value, note=note)
     shown = f" (correction: {json.dumps(value, ensure_ascii=False)})" if value is not None else ""
     print(f"recorded {verdict.value} on request {request_id}{shown}")
-    if not any(d.id == request_id for d in read_decisions(ws, spec.name)):
+    if not outcome.request_logged:
         print(
             f"warning: route {spec.name} has logged no request {request_id!r} (yet): the "
             "feedback counts once its decision is logged",
             file=sys.stderr,
         )
-    if checked is not None:
-        _print("canary check ran:", *_verdict_tables(checked))
-        after = current_weights(ws, spec)
-        if moved:
-            print(f"{'; '.join(moved)}: {_weights(before)} → {_weights(after)}")
+    if outcome.verdict is not None:
+        _print("canary check ran:", *_verdict_tables(outcome.verdict))
+        if outcome.moves:
+            before, after = _weights(outcome.weights_before), _weights(outcome.weights_after)
+            print(f"{'; '.join(outcome.moves)}: {before} → {after}")
 
 
 @route_app.command("labels")
@@ -430,15 +345,9 @@ def labels_cmd(
     """Write the route's feedback as a golden set: one case per answered request with
     feedback, its variables and as `expected` the user's correction or the accepted answer
     (rejects without a correction are left out). Evaluate the next version on it."""
-    from ..errors import ConfigError
-    from ..router import labeled_cases
-    from ..store._atomic import write_atomic
+    from ..router.operations import write_labels
 
-    if output.suffix.lower() != ".jsonl":
-        raise ConfigError("labels are written as JSONL: name the file *.jsonl", path=output)
-    ws, spec = _load(ws_path, route)
-    cases = labeled_cases(ws, spec.name)
-    write_atomic(output, "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases))
+    cases = write_labels(workspace(ws_path), route, output)
     kinds = Counter(c["metadata"]["verdict"] for c in cases)
     detail = ", ".join(f"{n} {v}" for v, n in sorted(kinds.items()))
     print(f"wrote {len(cases)} labeled cases to {output}" + (f" ({detail})" if detail else ""))

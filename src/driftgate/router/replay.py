@@ -16,10 +16,16 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .router import Router
 from .tally import same_answer
+
+if TYPE_CHECKING:
+    from ..artifacts.route import RouteSpec
+    from ..workspace import Workspace
+    from .canary import CanaryVerdict
+    from .state import WeightsState
 
 
 @dataclass
@@ -150,3 +156,88 @@ async def replay(
     finally:
         await router.aclose()  # waits for the shadow calls
     return result
+
+
+# ---- what a replay did, per arm ------------------------------------------------------------
+@dataclass
+class ReplayArmRow:
+    """One arm's share of a replay, from the route's log (failed requests included)."""
+
+    arm: str
+    shadow: bool
+    requests: int = 0
+    errors: int = 0
+    feedback: int = 0  # live arms only: simulated users answer what they were served
+    accepted: int = 0
+    labeled: int = 0  # answered requests whose line had an `expected`
+    matches: int = 0  # of those, answers equal to `expected`
+
+    @property
+    def acceptance(self) -> float | None:
+        return None if self.shadow or not self.feedback else self.accepted / self.feedback
+
+    @property
+    def match_rate(self) -> float | None:
+        return self.matches / self.labeled if self.labeled else None
+
+
+def replay_rows(ws: Workspace, spec: RouteSpec, result: ReplayResult) -> list[ReplayArmRow]:
+    """Per arm (live arms, then shadows): this replay's decisions read back from the log."""
+    from .log import read_decisions
+
+    expected = {r.id: r.expected for r in result.requests}
+    rows = {
+        (a.name, shadow): ReplayArmRow(a.name, shadow)
+        for shadow, arms in ((False, spec.arms), (True, spec.shadow))
+        for a in arms
+    }
+    for d in read_decisions(ws, spec.name):
+        row = rows.get((d.arm, d.shadow))
+        if d.id not in expected or d.ts < result.started or row is None:
+            continue  # another replay's or an earlier request's
+        row.requests += 1
+        row.errors += d.error is not None
+        if d.error is None and expected[d.id] is not None:
+            row.labeled += 1
+            row.matches += same_answer(d.parsed, expected[d.id])
+    for row in rows.values():
+        row.feedback, row.accepted = result.feedback[row.arm], result.accepted[row.arm]
+    return list(rows.values())
+
+
+@dataclass
+class ReplayReport:
+    """`replay_file`'s outcome: the replay, per-arm rows, moves it caused, last canary check."""
+
+    result: ReplayResult
+    rows: list[ReplayArmRow]
+    moves: list[WeightsState]
+    last_canary: CanaryVerdict | None
+
+
+def replay_file(
+    ws: Workspace,
+    spec: RouteSpec,
+    inputs: Path,
+    *,
+    limit: int | None = None,
+    sticky_field: str | None = None,
+    repeat: int = 1,
+    concurrency: int = 8,
+    feedback: bool = False,
+) -> ReplayReport:
+    """Serve every line of `inputs` (`repeat` times) through the route and log it, as
+    `driftgate route replay` does: ids the route already logged get a `~N` suffix."""
+    import asyncio
+
+    from .log import read_decisions
+    from .operations import moves_since
+
+    requests = read_requests(inputs, limit=limit, sticky_field=sticky_field)
+    requests = repeated(requests, {d.id for d in read_decisions(ws, spec.name)}, times=repeat)
+    router = Router(spec, workspace=ws)
+    result = asyncio.run(replay(router, requests, concurrency=concurrency, feedback=feedback))
+    return ReplayReport(
+        result, replay_rows(ws, spec, result), moves_since(ws, spec, result.started),
+        router.last_canary,
+    )  # fmt: skip

@@ -39,7 +39,7 @@ from ..registry.versions import VersionNotFound
 from ..workspace import Workspace
 from . import state as route_state
 from .canary import CanaryVerdict, guard
-from .log import Decision, Feedback, TrafficLog, Verdict, traffic_dir
+from .log import Decision, TrafficLog, Verdict, traffic_dir
 from .tally import Tally, answer_quality
 
 
@@ -346,14 +346,12 @@ class Router:
     ) -> CanaryVerdict | None:
         """Record what the user did with an answer. Every `check_every` events the canaries
         are judged; returns that verdict when a check ran (after any rollback it made)."""
-        self.log.feedback(
-            Feedback(
-                request_id=request_id, ts=time.time(), route=self.spec.name, verdict=verdict,
-                correction=correction, note=note,
-            )
-        )  # fmt: skip
-        self._feedback_seen += 1
-        if self._feedback_seen % self.spec.canary.check_every:
+        from .feedback import check_due, feedback_event  # the rule the CLI shares
+
+        event = feedback_event(self.spec.name, request_id, verdict, correction=correction, note=note)
+        self.log.feedback(event)
+        self._feedback_seen += 1  # this router's own events: it holds the tally
+        if not check_due(self._feedback_seen, self.spec):
             return None
         return self.check_canary()
 

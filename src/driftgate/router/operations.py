@@ -1,0 +1,172 @@
+"""What the route commands do, one library function each, so that `driftgate route`,
+`driftgate loop` and a gateway built on the library make the same decisions:
+
+    status = route_status(ws, spec)          # verdict, live weights, last move, mirrored
+    result = check_route(ws, spec)           # judge, roll back / ramp; result.exit_code
+    state = rollback_arm(ws, spec, "v2")     # None when v2 already has weight 0
+    cases = write_labels(ws, "categorize", Path("labels.jsonl"))
+
+The command modules only parse options and render these results.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+from .canary import CanaryVerdict, check_canary, guard
+from .state import WeightsState, current_weights, history, mirrored_arms, rollback_weights
+
+if TYPE_CHECKING:
+    from ..artifacts.route import RouteSpec
+    from ..workspace import Workspace
+
+
+# ---- status -------------------------------------------------------------------------------
+@dataclass
+class RouteStatus:
+    verdict: CanaryVerdict
+    weights: dict[str, float]  # live now (state file, else the route file's)
+    mirrored: list[str]  # live arms at weight 0 mirrored as shadows (on trial)
+    # The move that set the live weights, when they are a move's (not the file's split).
+    last_move: WeightsState | None
+
+
+def route_status(workspace: Workspace, spec: RouteSpec) -> RouteStatus:
+    """The route now: its canary verdict (moves nothing), live weights and the last move."""
+    verdict = check_canary(workspace, spec)
+    weights = current_weights(workspace, spec)
+    moves = [h for h in history(workspace, spec.name) if h.route_digest == spec.digest]
+    last = moves[-1] if moves and moves[-1].weights == weights else None
+    return RouteStatus(verdict, weights, mirrored_arms(workspace, spec), last)
+
+
+def moves_since(workspace: Workspace, spec: RouteSpec, since: float) -> list[WeightsState]:
+    """The weight moves of this route file's version made at or after `since`."""
+    return [
+        h
+        for h in history(workspace, spec.name)
+        if h.moved_at >= since and h.route_digest == spec.digest
+    ]
+
+
+# ---- check ----------------------------------------------------------------------------------
+@dataclass
+class RouteCheck:
+    """A canary check and what it moved (`driftgate route check`)."""
+
+    verdict: CanaryVerdict
+    moves: list[str]  # "rolled back ARM", "ramped ARM to W%"
+    weights: dict[str, float]  # live weights after the moves
+
+    @property
+    def rolled_back(self) -> list[str]:
+        return [a for a in self.verdict.rollback_arms if f"rolled back {a}" in self.moves]
+
+    @property
+    def ready_to_promote(self) -> list[str]:
+        """Live canaries not worse on fresh evidence at the ramp's last step."""
+        return [f.arm for f in self.verdict.findings if f.action == "promote" and not f.shadow]
+
+    @property
+    def left_live(self) -> list[str]:
+        """Worse canaries not rolled back (rollback off) that still serve."""
+        return [
+            a
+            for a in self.verdict.rollback_arms
+            if a not in self.rolled_back and self.weights.get(a, 0.0) > 0
+        ]
+
+    @property
+    def already_out(self) -> list[str]:
+        """Worse canaries already at weight 0: nothing to move."""
+        return [
+            a
+            for a in self.verdict.rollback_arms
+            if a not in self.rolled_back and self.weights.get(a, 0.0) == 0
+        ]
+
+    @property
+    def exit_code(self) -> int:
+        # 1 only while something is wrong that a person may have to act on: a worse canary
+        # rolled back now, or left live with rollback off. One already at 0 needs nothing.
+        return 1 if self.rolled_back or self.left_live else 0
+
+
+def check_route(
+    workspace: Workspace, spec: RouteSpec, *, rollback: bool | None = None
+) -> RouteCheck:
+    """Judge the canaries now and act: roll a worse one back (`rollback`, default the
+    route's `canary.auto_rollback`), step a healthy one up its ramp."""
+    do_rollback = spec.canary.auto_rollback if rollback is None else rollback
+    verdict, moves = guard(workspace, spec, rollback=do_rollback)
+    return RouteCheck(verdict, moves, current_weights(workspace, spec))
+
+
+# ---- weights by hand ------------------------------------------------------------------------
+def live_arm(spec: RouteSpec, arm: str) -> str:
+    """`arm` when it is a live arm of the route; a shadow or unknown name is a ConfigError
+    that says why (shadows take no live weight) or names the closest arms."""
+    if any(a.name == arm for a in spec.arms):
+        return arm
+    if any(s.name == arm for s in spec.shadow):
+        raise ConfigError(
+            f"{arm!r} is a shadow arm of route {spec.name!r}: it serves nobody, so it has no "
+            "live weight (its `sample` is set in the route file)",
+            field=arm,
+        )
+    spec.arm(arm)  # raises UnknownNameError with the closest names
+    return arm
+
+
+def parse_weights(items: list[str], spec: RouteSpec) -> dict[str, float]:
+    """`ARM=WEIGHT` assignments (percent) of live arms, each arm at most once."""
+    out: dict[str, float] = {}
+    for item in items:
+        arm, eq, raw = item.partition("=")
+        arm = arm.strip()
+        try:
+            weight = float(raw) if eq and arm else math.nan
+        except ValueError:
+            weight = math.nan
+        if not math.isfinite(weight):
+            raise ConfigError(
+                f"expected ARM=WEIGHT (a percentage), got {item!r}", field="ARM=WEIGHT"
+            )
+        if arm in out:
+            raise ConfigError(f"arm {arm!r} is given twice", field=arm)
+        out[live_arm(spec, arm)] = weight
+    return out
+
+
+def rollback_arm(
+    workspace: Workspace, spec: RouteSpec, arm: str, *, reason: str = "rolled back by hand"
+) -> WeightsState | None:
+    """Give `arm`'s whole share to the baseline arm; None (nothing moved) when a canary
+    already has weight 0."""
+    live_arm(spec, arm)
+    if arm != spec.baseline_arm and current_weights(workspace, spec).get(arm, 0.0) == 0:
+        return None
+    return rollback_weights(workspace, spec, arm, reason=reason)
+
+
+# ---- labels ---------------------------------------------------------------------------------
+def write_labels(
+    workspace: Workspace, route: str | RouteSpec, output: Path
+) -> list[dict[str, Any]]:
+    """Write a route's feedback as a JSONL golden set (`labeled_cases`): one case per
+    answered request with feedback; returns the cases. The file name is checked first."""
+    from ..store._atomic import write_atomic
+    from .log import labeled_cases
+    from .router import load_route_ref
+
+    if output.suffix.lower() != ".jsonl":
+        raise ConfigError("labels are written as JSONL: name the file *.jsonl", path=output)
+    name = load_route_ref(workspace, route).name if isinstance(route, str) else route.name
+    cases = labeled_cases(workspace, name)
+    write_atomic(output, "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases))
+    return cases
