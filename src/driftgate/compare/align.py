@@ -7,11 +7,11 @@ them into one value per case.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
-from ..store.records import CaseResult
+from ..store.records import CaseResult, RunManifest
 from ..summary import arm_key
 
 CaseKey = tuple[str, str]  # (evalset, case_id)
@@ -193,3 +193,111 @@ def scorer_metrics(groups: Iterable[CaseGroup]) -> list[str]:
             for s in r.scores:
                 names.setdefault(s.metric, None)
     return list(names)
+
+
+# ---- pairing two sides ---------------------------------------------------------------
+_SHOW_IDS = 5
+
+
+@dataclass
+class AlignedCases:
+    """The cases both sides answered (in A's order) and what either side ran alone."""
+
+    ga: dict[CaseKey, CaseGroup]
+    gb: dict[CaseKey, CaseGroup]
+    keys: list[CaseKey]
+    common_sets: list[str]
+    qualified: bool  # more than one golden set: labels carry the golden set's name
+
+    @property
+    def labels(self) -> list[str]:
+        return [case_label(key, self.qualified) for key in self.keys]
+
+    @property
+    def a_groups(self) -> list[CaseGroup]:
+        return [self.ga[key] for key in self.keys]
+
+    @property
+    def b_groups(self) -> list[CaseGroup]:
+        return [self.gb[key] for key in self.keys]
+
+    @property
+    def only_a(self) -> list[str]:
+        return [case_label(key, self.qualified) for key in self.ga if key not in self.gb]
+
+    @property
+    def only_b(self) -> list[str]:
+        return [case_label(key, self.qualified) for key in self.gb if key not in self.ga]
+
+    def warnings(self) -> list[str]:
+        """What the comparison leaves out: cases and golden sets of one side only."""
+        out = []
+        for side, only, total in (
+            ("A", self.only_a, len(self.ga)),
+            ("B", self.only_b, len(self.gb)),
+        ):
+            if only:
+                out.append(
+                    f"{len(only)} of {total} cases were answered by {side} only and are left out "
+                    f"(e.g. {', '.join(only[:_SHOW_IDS])})"
+                )
+        ea, eb = evalsets_of(self.ga), evalsets_of(self.gb)
+        out += [f"golden set {name!r} was run by A only" for name in ea if name not in eb]
+        out += [f"golden set {name!r} was run by B only" for name in eb if name not in ea]
+        return out
+
+
+def align_cases(
+    ga: dict[CaseKey, CaseGroup],
+    gb: dict[CaseKey, CaseGroup],
+    manifest_a: RunManifest | None,
+    manifest_b: RunManifest | None,
+) -> AlignedCases:
+    """Pair the two sides' cases; a ConfigError names what keeps them from pairing."""
+    for side, groups in (("A", ga), ("B", gb)):
+        if not groups:
+            raise ConfigError(
+                f"side {side} has no results to compare", field=f"results_{side.lower()}"
+            )
+    ea, eb = evalsets_of(ga), evalsets_of(gb)
+    common_sets = [e for e in ea if e in eb]
+    if not common_sets:
+        raise ConfigError(
+            "the two sides ran different golden sets: "
+            f"A ran {_describe_sets(ea, manifest_a)}, B ran {_describe_sets(eb, manifest_b)}",
+            field="evalset",
+            hint="compare runs of the same golden set",
+        )
+    qualified = len(set(ea) | set(eb)) > 1
+    keys = [key for key in ga if key in gb]
+    if not keys:
+        raise ConfigError(
+            f"no case in common: A answered {len(ga)} cases (e.g. {_ids(ga, qualified)}), "
+            f"B answered {len(gb)} (e.g. {_ids(gb, qualified)}) of "
+            f"{_describe_sets(common_sets, manifest_a)}",
+            field="case_id",
+            hint="the golden set's case ids changed between the runs",
+        )
+    if len(keys) < 2:
+        raise ConfigError(
+            f"only one case in common ({case_label(keys[0], qualified)}): a paired comparison needs at least 2",
+            field="case_id",
+        )
+    return AlignedCases(ga, gb, keys, common_sets, qualified)
+
+
+def evalsets_of(groups: Mapping[CaseKey, CaseGroup]) -> list[str]:
+    return list(dict.fromkeys(key[0] for key in groups))
+
+
+def _describe_sets(names: Iterable[str], manifest: RunManifest | None) -> str:
+    info = {e.name: e for e in manifest.evalsets} if manifest else {}
+    parts = []
+    for name in names:
+        e = info.get(name)
+        parts.append(f"{name!r} (digest {e.digest}, {e.path})" if e else repr(name))
+    return ", ".join(parts) or "nothing"
+
+
+def _ids(groups: Mapping[CaseKey, CaseGroup], qualified: bool) -> str:
+    return ", ".join(case_label(key, qualified) for key in list(groups)[:3])

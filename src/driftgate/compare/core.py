@@ -20,7 +20,14 @@ from ..stats import (
 )
 from ..store.records import CaseResult, RunManifest
 from ..summary import NO_SEGMENT, arm_key
-from .align import CaseGroup, CaseKey, case_label, group_cases, metric_value, scorer_metrics
+from .align import (
+    CaseGroup,
+    CaseKey,
+    align_cases,
+    group_cases,
+    metric_value,
+    scorer_metrics,
+)
 from .details import answer_mismatches, flaky, flipped_cases, histogram, in_unit_range, usage_delta
 from .model import (
     USAGE_NAMES,
@@ -31,7 +38,6 @@ from .model import (
 
 # Fields of a result that can group cases into clusters without reading the golden set.
 RESULT_CLUSTER_FIELDS = ("segment", "tags", "evalset")
-_SHOW_IDS = 5
 
 
 def compare_results(
@@ -60,58 +66,18 @@ def compare_results(
     labels; cases without a label form their own cluster. The manifests, when given, label
     the sides and name the golden sets' digests in errors.
     """
-    ga = group_cases(map(_as_result, results_a), side="a")
-    gb = group_cases(map(_as_result, results_b), side="b")
-    warns = list(warnings or [])
-    for side, groups in (("A", ga), ("B", gb)):
-        if not groups:
-            raise ConfigError(
-                f"side {side} has no results to compare", field=f"results_{side.lower()}"
-            )
-    ea, eb = _evalsets(ga), _evalsets(gb)
-    common_sets = [e for e in ea if e in eb]
-    if not common_sets:
-        raise ConfigError(
-            "the two sides ran different golden sets: "
-            f"A ran {_describe_sets(ea, manifest_a)}, B ran {_describe_sets(eb, manifest_b)}",
-            field="evalset",
-            hint="compare runs of the same golden set",
-        )
-    qualified = len(set(ea) | set(eb)) > 1
-    keys = [key for key in ga if key in gb]
-    only_a = [case_label(key, qualified) for key in ga if key not in gb]
-    only_b = [case_label(key, qualified) for key in gb if key not in ga]
-    if not keys:
-        raise ConfigError(
-            f"no case in common: A answered {len(ga)} cases (e.g. {_ids(ga, qualified)}), "
-            f"B answered {len(gb)} (e.g. {_ids(gb, qualified)}) of "
-            f"{_describe_sets(common_sets, manifest_a)}",
-            field="case_id",
-            hint="the golden set's case ids changed between the runs",
-        )
-    if len(keys) < 2:
-        raise ConfigError(
-            f"only one case in common ({case_label(keys[0], qualified)}): a paired comparison needs at least 2",
-            field="case_id",
-        )
-    for side, only, total in (("A", only_a, len(ga)), ("B", only_b, len(gb))):
-        if only:
-            warns.append(
-                f"{len(only)} of {total} cases were answered by {side} only and are left out "
-                f"(e.g. {', '.join(only[:_SHOW_IDS])})"
-            )
-    for name in ea:
-        if name not in eb:
-            warns.append(f"golden set {name!r} was run by A only")
-    for name in eb:
-        if name not in ea:
-            warns.append(f"golden set {name!r} was run by B only")
-
-    labels = [case_label(key, qualified) for key in keys]
-    a_groups = [ga[key] for key in keys]
-    b_groups = [gb[key] for key in keys]
-    values = _reduced_values(a_groups, b_groups, labels, metric, reducer, k, warns)
-    cluster_labels = _clusters(cluster_by, clusters, keys, a_groups, b_groups, labels, qualified)
+    al = align_cases(
+        group_cases(map(_as_result, results_a), side="a"),
+        group_cases(map(_as_result, results_b), side="b"),
+        manifest_a,
+        manifest_b,
+    )
+    warns = [*(warnings or []), *al.warnings()]
+    a_groups, b_groups = al.a_groups, al.b_groups
+    values = _reduced_values(a_groups, b_groups, al.labels, metric, reducer, k, warns)
+    cluster_labels = _clusters(
+        cluster_by, clusters, al.keys, a_groups, b_groups, al.labels, al.qualified
+    )
 
     def pair(
         metric_name: str, idx: list[int] | None = None, cl: list[Hashable] | None = None
@@ -125,12 +91,12 @@ def compare_results(
 
     overall = {m: pair(m, cl=cluster_labels) for m in values}
     primary = overall[metric]
-    segments = _segments(keys, a_groups, b_groups, values, metric, cluster_labels, pair, margin)
+    segments = _segments(al.keys, a_groups, b_groups, values, metric, cluster_labels, pair, margin)
     pairs, mismatches = answer_mismatches(a_groups, b_groups)
     pa, pb = values["pass"]
     return Comparison(
-        a=_side(a_groups, ga, manifest_a),
-        b=_side(b_groups, gb, manifest_b),
+        a=_side(a_groups, al.ga, manifest_a),
+        b=_side(b_groups, al.gb, manifest_b),
         metric=metric,
         reducer=reducer,
         k=k,
@@ -138,10 +104,10 @@ def compare_results(
         confidence=primary.confidence,
         seed=seed,
         margin=margin,
-        evalsets=common_sets,
-        n_common=len(keys),
-        only_a=only_a,
-        only_b=only_b,
+        evalsets=al.common_sets,
+        n_common=len(al.keys),
+        only_a=al.only_a,
+        only_b=al.only_b,
         overall=overall,
         scales={
             m: "rate" if in_unit_range(xa) and in_unit_range(xb) else "value"
@@ -157,8 +123,8 @@ def compare_results(
         flipped=flipped_cases(a_groups, b_groups, pa, pb, values.get("score")),
         usage=[usage_delta(name, a_groups, b_groups) for name in USAGE_NAMES],
         histograms={m: histogram(*values[m]) for m in values if m != "pass"},
-        flaky_a=flaky(ga, qualified),
-        flaky_b=flaky(gb, qualified),
+        flaky_a=flaky(al.ga, al.qualified),
+        flaky_b=flaky(al.gb, al.qualified),
         verdict=verdict(primary, margin),
         warnings=warns,
         manifest_a=_public(manifest_a),
@@ -176,23 +142,6 @@ def _public(manifest: RunManifest | None) -> RunManifest | None:
     from .._redact import redact_manifest
 
     return redact_manifest(manifest)
-
-
-def _evalsets(groups: Mapping[CaseKey, CaseGroup]) -> list[str]:
-    return list(dict.fromkeys(key[0] for key in groups))
-
-
-def _describe_sets(names: Iterable[str], manifest: RunManifest | None) -> str:
-    info = {e.name: e for e in manifest.evalsets} if manifest else {}
-    parts = []
-    for name in names:
-        e = info.get(name)
-        parts.append(f"{name!r} (digest {e.digest}, {e.path})" if e else repr(name))
-    return ", ".join(parts) or "nothing"
-
-
-def _ids(groups: Mapping[CaseKey, CaseGroup], qualified: bool) -> str:
-    return ", ".join(case_label(key, qualified) for key in list(groups)[:3])
 
 
 def _reduced_values(

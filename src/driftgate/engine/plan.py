@@ -159,6 +159,59 @@ def build_plan(
 ) -> Plan:
     ws = workspace or Workspace.find()
     options = options or RunOptions()
+    suite_obj, suite_path = _suite(ws, suite, prompts, models)
+    where = str(suite_path) if suite_path else "suite"
+    arms = _arms(ws, suite_obj, where)
+    scorers = _scorers(suite_obj, where)
+    evalsets = [ws.evalset(ref) for ref in suite_obj.evalsets]
+    case_filter = parse_filter(options.filter or ([suite_obj.filter] if suite_obj.filter else []))
+    repeat = options.repeat or suite_obj.repeat
+    seed = options.seed if options.seed is not None else suite_obj.seed
+
+    # First pass over the golden sets: validate every case, count, sample, and check that
+    # every prompt renders for each distinct shape of case (cheap; catches undefined vars).
+    selected: dict[str, set[str] | None] = {}
+    counts: dict[str, int] = {}
+    kept: dict[str, list[Case]] = {}
+    room = _KeepRoom(KEEP_CASES, KEEP_BYTES)
+    for es in evalsets:
+        scan = _scan(es, arms, case_filter, options, seed, room)
+        selected[es.name] = scan.selected
+        counts[es.name] = scan.count
+        if scan.keep is not None:
+            kept[es.name] = scan.keep
+            room.cases -= len(scan.keep)
+            room.bytes -= scan.size
+        if scan.count == 0:
+            raise ConfigError(
+                f"golden set {es.name!r} has no case to run"
+                + (" after --filter" if options.filter else ""),
+                path=es.path,
+            )
+    return Plan(
+        ws,
+        suite_obj,
+        suite_path,
+        arms,
+        evalsets,
+        scorers,
+        options,
+        repeat,
+        case_filter,
+        selected,
+        counts,
+        kept,
+    )
+
+
+def _suite(
+    ws: Workspace,
+    suite: Suite | Path | str | None,
+    prompts: list[str] | None,
+    models: list[str | ModelConfig] | None,
+) -> tuple[Suite, Path | None]:
+    """The suite (the workspace's default when None) with `prompts`/`models` overriding its
+    own, and its file when it came from one (named in errors and the manifest)."""
     suite_path: Path | None = None
     if suite is None:
         suite_path = ws.default_suite_path()
@@ -171,21 +224,21 @@ def build_plan(
     if prompts:
         suite_obj = suite_obj.model_copy(update={"prompts": prompts})
     if models:
-        suite_obj = suite_obj.model_copy(
-            update={
-                "models": [m if isinstance(m, ModelConfig) else ModelConfig(id=m) for m in models]
-            }
-        )
-    where = str(suite_path) if suite_path else "suite"
+        configs = [m if isinstance(m, ModelConfig) else ModelConfig(id=m) for m in models]
+        suite_obj = suite_obj.model_copy(update={"models": configs})
+    return suite_obj, suite_path
 
+
+def _arms(ws: Workspace, suite: Suite, where: str) -> list[Arm]:
+    """Every prompt × model, each validated: a model to run on, no duplicate, a provider
+    for its model id, its few-shot set and index loaded."""
     # Bound (by `find_prompt`): each arm's identity (manifest, results) covers its few-shot
     # set and index.
     from ..registry.prompts import find_prompt
 
-    prompt_objs = [find_prompt(ws, ref) for ref in suite_obj.prompts]
     arms: list[Arm] = []
-    for p in prompt_objs:
-        model_cfgs = suite_obj.models or ([ModelConfig(id=p.model)] if p.model else [])
+    for p in [find_prompt(ws, ref) for ref in suite.prompts]:
+        model_cfgs = suite.models or ([ModelConfig(id=p.model)] if p.model else [])
         if not model_cfgs:
             raise ConfigError(
                 f"prompt {p.ref} names no model and the suite lists none",
@@ -207,8 +260,11 @@ def build_plan(
     for arm in arms:
         create_provider(arm.model, workspace=ws)
         arm.context = artifact_context(ws, arm.prompt)
+    return arms
 
-    scorers = [build_scorer(s, source=where) for s in suite_obj.scorers]
+
+def _scorers(suite: Suite, where: str) -> list[Scorer]:
+    scorers = [build_scorer(s, source=where) for s in suite.scorers]
     metrics = [s.metric for s in scorers]
     if len(set(metrics)) != len(metrics):
         raise ConfigError(
@@ -216,87 +272,97 @@ def build_plan(
             path=where,
             field="scorers",
         )
-    evalsets = [ws.evalset(ref) for ref in suite_obj.evalsets]
-    case_filter = parse_filter(options.filter or ([suite_obj.filter] if suite_obj.filter else []))
-    repeat = options.repeat or suite_obj.repeat
-    seed = options.seed if options.seed is not None else suite_obj.seed
+    return scorers
 
-    # First pass over the golden sets: validate every case, count, sample, and check that
-    # every prompt renders for each distinct shape of case (cheap; catches undefined vars).
-    selected: dict[str, set[str] | None] = {}
-    counts: dict[str, int] = {}
-    kept: dict[str, list[Case]] = {}
-    room, room_bytes = KEEP_CASES, KEEP_BYTES
-    for es in evalsets:
-        rng = random.Random(f"{seed}:{es.name}")
-        reservoir: list[str] = []
-        seen_shapes: set[frozenset[str]] = set()
-        seen_ids: set[str] = set()
-        size = _file_size(es.path)
-        keep: list[Case] | None = [] if room > 0 and size <= room_bytes else None
-        n = 0
-        for case in es:
-            if not case_filter(case):
-                continue
-            if keep is not None:
-                if len(keep) < room:
-                    keep.append(case)
-                else:
-                    keep = None  # too many to hold: the run streams the file again
-            if options.cases is not None:
-                seen_ids.add(case.id)
-            shape = frozenset(case.vars)
-            if shape not in seen_shapes:
-                seen_shapes.add(shape)
-                for arm in arms:
-                    try:
-                        arm.prompt.render(
-                            {**case.template_context(), **arm.context}, case_id=case.id
-                        )
-                    except TemplateError as exc:
-                        raise TemplateError(f"{es.path}: {exc.message}", hint=exc.hint) from None
-            n += 1
-            if options.sample is not None:
-                if len(reservoir) < options.sample:
-                    reservoir.append(case.id)
-                else:
-                    j = rng.randrange(n)
-                    if j < options.sample:
-                        reservoir[j] = case.id
-        if options.cases is not None:
-            wanted = set(options.cases.get(es.name, ()))
-            selected[es.name] = wanted & seen_ids
-            n = len(selected[es.name])
-        elif options.sample is not None:
-            selected[es.name] = set(reservoir)
-            n = len(reservoir)
+
+@dataclass
+class _KeepRoom:
+    """What is left of the in-memory budget for golden sets (see KEEP_CASES)."""
+
+    cases: int
+    bytes: int
+
+
+@dataclass
+class _Scan:
+    """One golden set after validation: what runs, how many, and its cases when kept."""
+
+    selected: set[str] | None  # sampled or requested ids (None = all)
+    count: int
+    keep: list[Case] | None
+    size: int  # bytes on disk
+
+
+class _Reservoir:
+    """A uniform sample of `k` case ids in one pass (reservoir sampling), seeded per set."""
+
+    def __init__(self, k: int | None, seed: str) -> None:
+        self.k = k
+        self.rng = random.Random(seed)
+        self.ids: list[str] = []
+        self.n = 0  # cases offered (all of them are counted, sampled or not)
+
+    def offer(self, case_id: str) -> None:
+        self.n += 1
+        if self.k is None:
+            return
+        if len(self.ids) < self.k:
+            self.ids.append(case_id)
         else:
-            selected[es.name] = None
-        counts[es.name] = min(n, options.limit) if options.limit is not None else n
+            j = self.rng.randrange(self.n)
+            if j < self.k:
+                self.ids[j] = case_id
+
+
+def _scan(
+    es: EvalSet,
+    arms: list[Arm],
+    case_filter: Callable[[Case], bool],
+    options: RunOptions,
+    seed: int,
+    room: _KeepRoom,
+) -> _Scan:
+    """Read one golden set once: validate every case, render each prompt once per shape
+    of case, sample, and keep the cases in memory while they fit the room left."""
+    reservoir = _Reservoir(options.sample, f"{seed}:{es.name}")
+    seen_shapes: set[frozenset[str]] = set()
+    seen_ids: set[str] = set()
+    size = _file_size(es.path)
+    keep: list[Case] | None = [] if room.cases > 0 and size <= room.bytes else None
+    for case in es:
+        if not case_filter(case):
+            continue
         if keep is not None:
-            kept[es.name] = keep
-            room -= len(keep)
-            room_bytes -= size
-        if counts[es.name] == 0:
-            raise ConfigError(
-                f"golden set {es.name!r} has no case to run"
-                + (" after --filter" if options.filter else ""),
-                path=es.path,
-            )
-    return Plan(
-        ws,
-        suite_obj,
-        suite_path,
-        arms,
-        evalsets,
-        scorers,
-        options,
-        repeat,
-        case_filter,
-        selected,
-        counts,
-        kept,
-    )
+            if len(keep) < room.cases:
+                keep.append(case)
+            else:
+                keep = None  # too many to hold: the run streams the file again
+        if options.cases is not None:
+            seen_ids.add(case.id)
+        shape = frozenset(case.vars)
+        if shape not in seen_shapes:
+            seen_shapes.add(shape)
+            _check_renders(es, arms, case)
+        reservoir.offer(case.id)
+    selected: set[str] | None = None
+    n = reservoir.n
+    if options.cases is not None:
+        selected = set(options.cases.get(es.name, ())) & seen_ids
+        n = len(selected)
+    elif options.sample is not None:
+        selected = set(reservoir.ids)
+        n = len(reservoir.ids)
+    count = min(n, options.limit) if options.limit is not None else n
+    return _Scan(selected, count, keep, size)
+
+
+def _check_renders(es: EvalSet, arms: list[Arm], case: Case) -> None:
+    """Every arm's prompt renders this case (undefined variables are caught before a run)."""
+    for arm in arms:
+        try:
+            arm.prompt.render({**case.template_context(), **arm.context}, case_id=case.id)
+        except TemplateError as exc:
+            raise TemplateError(f"{es.path}: {exc.message}", hint=exc.hint) from None
 
 
 def _file_size(path: Path) -> int:
