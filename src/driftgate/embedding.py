@@ -36,6 +36,8 @@ from .errors import EmbeddingError as EmbeddingError  # defined there, re-export
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from . import _minilm
+
 DEFAULT_EMBEDDER = "all-minilm-l6-v2"
 MEMORY_ENTRIES = 50_000  # ~77 MB of 384-d vectors
 COALESCE_S = 0.002  # aembed: how long concurrent callers are gathered into one batch
@@ -72,6 +74,33 @@ class SentenceTransformerEmbedder(Embedder):
         return self._model.encode(
             texts, batch_size=64, convert_to_numpy=True, show_progress_bar=False
         )
+
+
+class MiniLMEmbedder(Embedder):
+    """A sentence-transformers folder that is BERT + mean pooling (+ normalize), the default
+    embedder among them, run by `_minilm` in plain torch: the same vectors (tests hold them
+    to sentence-transformers'), without the seconds `import sentence_transformers` costs."""
+
+    def __init__(self, path: Path, id: str) -> None:
+        super().__init__(id)
+        self.path = path
+        self._encoder: _minilm.MiniLMEncoder | None = None
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if self._encoder is None:
+            from . import _minilm
+
+            self._encoder = _minilm.MiniLMEncoder(self.path)
+        return self._encoder.encode(texts)
+
+
+def _local_embedder(folder: Path, id: str) -> Embedder:
+    """The fast runtime when the folder's pipeline fits it, else sentence-transformers."""
+    from . import _minilm  # reads JSON only; torch waits until the first encode
+
+    if _minilm.supported(folder):
+        return MiniLMEmbedder(folder, id)
+    return SentenceTransformerEmbedder(str(folder), id)
 
 
 class LiteLLMEmbedder(Embedder):
@@ -143,14 +172,12 @@ def get_embedder(model: str | None = None) -> Embedder:
     elif key in models.MODELS and models.MODELS[key].kind == "embedder":
         spec = models.MODELS[key]
         folder = models.model_dir(key)  # raises "run driftgate models pull …" when absent
-        emb = SentenceTransformerEmbedder(str(folder), f"{key}@sha256:{spec.sha256[:16]}")
+        emb = _local_embedder(folder, f"{key}@sha256:{spec.sha256[:16]}")
     else:
         folder = Path(key).expanduser()
         if not folder.is_dir():
             folder = _hub_snapshot(key)
-        emb = SentenceTransformerEmbedder(
-            str(folder), f"st:{folder.name}@sha256:{_weights_digest(folder)[:16]}"
-        )
+        emb = _local_embedder(folder, f"st:{folder.name}@sha256:{_weights_digest(folder)[:16]}")
     with _EMBEDDERS_LOCK:
         return _EMBEDDERS.setdefault(key, emb)
 
