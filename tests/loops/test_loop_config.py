@@ -89,3 +89,18 @@ def test_the_public_api_is_the_same_function() -> None:
     import driftgate
 
     assert driftgate.loop is run_loop and "loop" in driftgate.__all__
+
+
+def test_a_promotion_with_no_candidate_in_flight_names_the_state_file(tmp_path: Path) -> None:
+    """A hand-edited loop.json in the canary phase without a version: a ConfigError that
+    says which file and field, not a crash inside the registry."""
+    from driftgate.loops.actions import promote_candidate
+    from driftgate.loops.cycle import _Turn
+    from driftgate.router.router import load_route_ref
+
+    ws = Workspace(_ws(tmp_path, ARMS.format(name="candidate", prompt="cat@candidate")))
+    write_loop_state(ws, LoopState(route="cat", phase="canary"))
+    turn = _Turn(ws, load_route_ref(ws, "cat"), dry_run=False, progress=False, now=0.0)
+    with pytest.raises(ConfigError, match="no candidate version to promote") as info:
+        promote_candidate(turn, "canary as good as the baseline")
+    assert "loop.json" in str(info.value) and "[candidate]" in str(info.value)

@@ -26,12 +26,12 @@ from ..evalset import SUFFIXES
 from ..prompt import parse_ref
 from ..workspace import ARTIFACT_FOLDERS, Workspace
 from .git import Repo
-from .model import Annotation, ChangedFile, ChangeKind
+from .model import Annotation, ChangedFile, ChangeKind, ChangeStatus
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 SUITE_SUFFIXES = (".suite.yaml", ".suite.yml", ".suite.json")
 GATES_DIR = "gates"  # where driftgate.gate.find_policy looks
-_STATUS = {"A": "added", "D": "deleted"}
+_STATUS: dict[str, ChangeStatus] = {"A": "added", "D": "deleted"}
 
 
 @dataclass
@@ -334,7 +334,7 @@ def changed_files(
         if prefix and not repo_path.startswith(prefix):
             continue  # outside the workspace
         path = repo_path[len(prefix) :]
-        status = _STATUS.get(letter, "modified")
+        status: ChangeStatus = _STATUS.get(letter, "modified")
         line = None
         if status != "deleted":
             line = (
@@ -347,11 +347,11 @@ def changed_files(
             ChangedFile(
                 path=path,
                 repo_path=repo_path,
-                status=status,  # type: ignore[arg-type]
+                status=status,
                 kind=kind,
                 line=line,
             )
-        )  # type: ignore[arg-type]
+        )
     return out
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import TemplateError
 from ..providers.base import ModelConfig
@@ -81,7 +81,7 @@ class _CacheProbe:
 
 
 def estimate_side(
-    side: SidePlan, arms: list[ArmSpec], *, label: str, suite: str
+    side: SidePlan, arms: list[ArmSpec], *, label: Literal["head", "base"], suite: str
 ) -> list[CallEstimate]:
     """Calls, cache hits, tokens and cost of running `arms` of a planned side."""
     from ..providers import create_provider
@@ -129,7 +129,7 @@ def estimate_side(
                 suite=suite,
                 side=label,
                 arm=spec.name,
-                model=spec.arm.model.id,  # type: ignore[arg-type]
+                model=spec.arm.model.id,
                 calls=st["calls"],
                 cached=st["cached"],
                 input_tokens=st["in"],

@@ -4,12 +4,23 @@ reports show. The decision is `driftgate.gate.evaluate_gate`'s; nothing here sec
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 
 from ..errors import ConfigError, DriftgateError
 from ..gate import GateVerdict
 from ..store.records import CaseResult, RunManifest
 from ..workspace import Workspace
 from .model import ArmOutcome, Usage
+
+
+class _GateNames(TypedDict, total=False):
+    """`evaluate_gate`'s naming arguments; the baseline's only when there is a base."""
+
+    candidate: str
+    candidate_digest: str | None
+    baseline: str
+    baseline_digest: str | None
+
 
 # compare_results raises ConfigError with these fields when the two sides share no case
 # (a golden set replaced wholesale): the arm is then gated as if new, with a warning.
@@ -56,9 +67,10 @@ def judge_arm(
     except DriftgateError as exc:
         outcome.error = f"gate policy: {exc}"
         return
-    names = {"candidate": f"{outcome.arm} (head)", "candidate_digest": head[0].prompt_digest}
+    names = _GateNames(candidate=f"{outcome.arm} (head)", candidate_digest=head[0].prompt_digest)
     if base:
-        names |= {"baseline": f"{outcome.baseline_arm} (base)", "baseline_digest": baseline_digest}
+        names["baseline"] = f"{outcome.baseline_arm} (base)"
+        names["baseline_digest"] = baseline_digest
     try:
         outcome.verdict = _relative_policy(
             evaluate_gate(head, base or None, policy, **names), workspace

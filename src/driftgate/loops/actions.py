@@ -174,11 +174,21 @@ def judge_canary(turn: _Turn) -> Judgement:
 def promote_candidate(turn: _Turn, reason: str) -> str:
     """production ← the candidate version (through the prompt's gate), then all live
     traffic back on the baseline arm, which serves production."""
+    from ..errors import ConfigError
     from ..registry.core import Registry
     from ..registry.moves import promote
     from ..router.state import set_weights
+    from .state import loop_dir
 
     candidate = turn.state.candidate
+    if candidate is None:  # only a hand-edited loop.json reaches a verdict with none in flight
+        raise ConfigError(
+            f"loop of route {turn.spec.name!r} is in phase {turn.state.phase!r} with no "
+            "candidate version to promote",
+            path=loop_dir(turn.ws, turn.spec.name) / "loop.json",
+            field="candidate",
+            hint="delete the file to start the loop from idle (aliases and route weights are kept)",
+        )
     reg = Registry(turn.ws)
     done = reg.aliases_of(turn.target).get(PRODUCTION) == turn.state.candidate_digest
     if not done:
