@@ -17,8 +17,9 @@ from driftgate.ci.changes import (
 )
 from driftgate.ci.git import Repo, blob_id
 from driftgate.ci.model import Annotation, CIReport, SuiteOutcome
-from driftgate.ci.outputs import gate_junit, workflow_command
-from driftgate.ci.summary import MARKER, MAX_CHARS, gate_markdown
+from driftgate.report.ci import MARKER, MAX_CHARS, gate_markdown
+from driftgate.report.ci_outputs import workflow_command
+from driftgate.report.junit import gate_junit
 from driftgate.workspace import Workspace
 
 PROMPT = "messages: [{role: user, content: '{{ description }}'}]\nmodel: sim/acme@v1\n"

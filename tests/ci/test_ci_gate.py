@@ -9,8 +9,10 @@ import pytest
 from ci_repo import CALLS, NEW, CountingSim, commit, edit, git, make_repo
 
 from driftgate import providers
-from driftgate.ci import MARKER, CIOptions, run_ci
+from driftgate.ci import CIOptions
 from driftgate.ci.git import Repo
+from driftgate.report.ci import MARKER
+from driftgate.report.ci_outputs import run_gate
 from driftgate.store.runs import RunStore
 from driftgate.workspace import Workspace
 
@@ -26,7 +28,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def gate(root: Path, lines: list[str] | None = None, **kw: object):
     opts = CIOptions(base="main", **kw)  # type: ignore[arg-type]
     out = lines if lines is not None else []
-    return run_ci(opts, workspace=Workspace.find(root), echo=out.append)
+    return run_gate(opts, workspace=Workspace.find(root), echo=out.append)
 
 
 def worktrees(root: Path) -> int:

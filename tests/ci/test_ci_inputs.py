@@ -9,10 +9,11 @@ import pytest
 from ci_repo import CountingSim, commit, edit, git, make_repo
 
 from driftgate import providers
-from driftgate.ci import CIOptions, run_ci
+from driftgate.ci import CIOptions
 from driftgate.ci.cost import price
 from driftgate.errors import ConfigError
 from driftgate.providers.base import ModelConfig
+from driftgate.report.ci_outputs import run_gate
 from driftgate.workspace import Workspace
 
 
@@ -27,7 +28,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def gate(root: Path, lines: list[str] | None = None, **kw: object):
     kw.setdefault("base", "main")
     out = lines if lines is not None else []
-    return run_ci(CIOptions(**kw), workspace=Workspace.find(root), echo=out.append)  # type: ignore[arg-type]
+    return run_gate(CIOptions(**kw), workspace=Workspace.find(root), echo=out.append)  # type: ignore[arg-type]
 
 
 def regress(root: Path) -> None:

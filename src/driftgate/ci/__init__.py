@@ -2,14 +2,16 @@
 
     from driftgate.ci import CIOptions, run_ci
 
-    report = run_ci(CIOptions(base="origin/main", summary=Path("gate.md")))
+    report = run_ci(CIOptions(base="origin/main"))
     report.exit_code        # 0 passed · 1 gate failed · 2 bad input · 3 provider errors
     report.suites[0].arms[0].verdict.summary()
 
 Modules: `changes` (git diff → changed artifacts → dependent suites), `baseline` (base arms,
 stored results, temporary worktrees), `cost` (dry-run estimate and budget), `judge` (one
-arm's verdict), `summary` (the PR comment), `outputs` (annotations, job summary, JUnit,
-HTML), `evaluate` + `pipeline` (the steps in order).
+arm's verdict), `evaluate` + `pipeline` (the steps in order). The outputs (the PR comment,
+annotations, job summary, JUnit, HTML) are rendered by the report layer:
+`driftgate.report.ci.gate_markdown`, and `driftgate.report.ci_outputs.run_gate`, which runs
+the gate and writes what `CIOptions` asks for.
 """
 
 from __future__ import annotations
@@ -25,10 +27,8 @@ from .model import (
     Usage,
 )
 from .pipeline import CIOptions, run_ci
-from .summary import MARKER, gate_markdown
 
 __all__ = [
-    "MARKER",
     "Annotation",
     "ArmOutcome",
     "CIOptions",
@@ -38,6 +38,5 @@ __all__ = [
     "CostEstimate",
     "SuiteOutcome",
     "Usage",
-    "gate_markdown",
     "run_ci",
 ]

@@ -164,10 +164,14 @@ def _key(cache_key: Any, arm: Any, case: Any, messages: list[dict[str, str]], re
     )
 
 
-def format_estimate(items: list[CallEstimate]) -> list[str]:
-    """Lines for the terminal: one per arm, then the total."""
-    from ..report._format import fmt_cost
+def fmt_cost(usd: float) -> str:
+    """Dollars as every report shows them (`driftgate.report._format.fmt_cost`): the
+    gate's progress lines are written from here, below the report layer."""
+    return f"${usd:.4f}" if usd < 1 else f"${usd:,.2f}"
 
+
+def format_estimate(items: list[CallEstimate]) -> list[str]:
+    """Progress lines the gate echoes before it runs: one per arm, then the total."""
     lines = []
     for i in items:
         share = f"{i.cached / i.calls:.0%}" if i.calls else "—"

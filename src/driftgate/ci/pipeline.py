@@ -15,7 +15,8 @@
    arm's inputs untouched); the rest is run in a temporary worktree of the merge base, with
    the head's runs folder and cache, so the next gate on these commits calls nothing.
 6. Each head arm is gated against its base arm by its policy (`driftgate.gate`); the
-   comparison feeds the comment, the annotations, JUnit and HTML (`outputs.py`).
+   comparison feeds the comment, the annotations, JUnit and HTML (`driftgate.report.ci`
+   and `driftgate.report.ci_outputs`).
 """
 
 from __future__ import annotations
@@ -27,10 +28,9 @@ from pathlib import Path
 from pydantic import Field
 
 from .._model import Strict
-from ..errors import EXIT_BAD_INPUT, DriftgateError
 from ..workspace import Workspace
 from .git import Repo
-from .model import Annotation, CIReport
+from .model import CIReport
 
 
 class CIOptions(Strict):
@@ -55,70 +55,13 @@ def run_ci(
     workspace: Workspace | Path | str | None = None,
     echo: Callable[[str], None] = print,
 ) -> CIReport:
-    """Run the gate and write its outputs. Bad input raises a DriftgateError (exit 2) after
-    the summary file and job summary say what went wrong."""
+    """Run the gate and return its report; bad input raises a DriftgateError (exit 2).
+    Rendering and writing the outputs `options` names (comment, job summary, annotations,
+    JUnit, HTML) is the report layer's: `driftgate.report.ci_outputs.run_gate` does both."""
     from .evaluate import Gate
 
     ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
-    try:
-        report = Gate(ws, options, echo).run()
-    except DriftgateError as exc:
-        if exc.exit_code == EXIT_BAD_INPUT:
-            _write_failure(options, exc, echo)
-        raise
-    write_outputs(report, options, echo)
-    return report
-
-
-def write_outputs(report: CIReport, options: CIOptions, echo: Callable[[str], None]) -> None:
-    from .outputs import (
-        append_step_summary,
-        emit_annotations,
-        write_html,
-        write_junit,
-        write_summary,
-    )
-    from .summary import gate_markdown
-
-    emit_annotations(report, echo)
-    text = gate_markdown(report, max_flipped=options.max_flipped)
-    if options.summary:
-        write_summary(options.summary, text)
-        echo(f"summary: {options.summary}")
-    step = append_step_summary(text)
-    if step:
-        echo(f"job summary: {step}")
-    if options.junit:
-        write_junit(options.junit, report)
-        echo(f"junit: {options.junit}")
-    if options.html and not report.dry_run:
-        write_html(options.html, report)
-        echo(f"html: {options.html}")
-
-
-def _write_failure(options: CIOptions, exc: DriftgateError, echo: Callable[[str], None]) -> None:
-    """A gate that could not start still says why, where the PR comment is read from."""
-    from .outputs import append_step_summary, emit_annotations, write_summary
-    from .summary import gate_markdown
-
-    report = CIReport(
-        base_ref=options.base,
-        base_commit="",
-        merge_base="",
-        head_ref=options.head or "HEAD",
-        head_commit="",
-        exit_code=EXIT_BAD_INPUT,
-        message=f"**The gate could not run:** {exc}",
-        annotations=[
-            Annotation(level="error", message=str(exc), title="driftgate ci could not run")
-        ],
-    )
-    emit_annotations(report, echo)
-    text = gate_markdown(report)
-    with contextlib.suppress(OSError):
-        if options.summary:
-            write_summary(options.summary, text)
-        append_step_summary(text)
+    return Gate(ws, options, echo).run()
 
 
 @contextlib.contextmanager

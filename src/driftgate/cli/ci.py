@@ -55,7 +55,8 @@ def ci_cmd(
     does not parse, 2 bad input (unknown ref, shallow clone, dirty tree, over budget),
     3 provider errors.
     """
-    from ..ci import CIOptions, run_ci
+    from ..ci import CIOptions
+    from ..report.ci_outputs import run_gate
 
     opts = CIOptions(
         base=base,
@@ -70,5 +71,5 @@ def ci_cmd(
         allow_dirty=allow_dirty,
         max_flipped=flipped,
     )
-    report = run_ci(opts, workspace=workspace(ws_path), echo=typer.echo)
+    report = run_gate(opts, workspace=workspace(ws_path), echo=typer.echo)
     raise typer.Exit(report.exit_code)

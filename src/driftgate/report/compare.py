@@ -25,7 +25,7 @@ def comparison_text(cmp: Comparison, ext: str) -> str | None:
 
         return comparison_junit(cmp)
     if ext in (".html", ".htm"):
-        from .html import comparison_html
+        from .html_compare import comparison_html
 
         return comparison_html(cmp)
     return None

@@ -363,7 +363,9 @@ def gate_junit(report: CIReport) -> str:
         if a.level == "error" and a.title and a.title.endswith("does not parse")
     ]
     if parse:
-        cases = [_gate_case(a.file or "?", "driftgate.ci.parse", "failure", a.message) for a in parse]
+        cases = [
+            _gate_case(a.file or "?", "driftgate.ci.parse", "failure", a.message) for a in parse
+        ]
         suites.append(JUnitSuite("changed files", cases, attrs))
     suites += [JUnitSuite(s.suite, _suite_cases(s), attrs) for s in report.suites]
     name = f"driftgate ci {report.merge_base[:7]}..{report.head_commit[:7]}"

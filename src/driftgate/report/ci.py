@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ..report._compare_format import fmt_delta, fmt_interval
+from ..ci.model import KIND_TEXT, ArmOutcome, CIReport, SuiteOutcome
 from ..compare.model import Comparison, FlippedCase
 from ..gate import GateVerdict, RuleResult
-from ..report._format import fmt_cost, fmt_pct, trim
-from ..report.markdown import md
-from .model import KIND_TEXT, ArmOutcome, CIReport, SuiteOutcome
+from ._compare_format import fmt_delta, fmt_interval
+from ._format import fmt_cost, fmt_pct, trim
+from .markdown import md
 
 MARKER = "<!-- driftgate-gate -->"
 MAX_CHARS = 60_000
@@ -61,7 +61,7 @@ def gate_markdown(report: CIReport, *, max_flipped: int = 10) -> str:
             text[: MAX_CHARS - 80].rsplit("\n", 1)[0]
             + "\n\n_…summary truncated to fit a comment._\n"
         )
-    from ..report.compare_markdown import comparison_markdown
+    from .compare_markdown import comparison_markdown
 
     for suite in report.suites:
         for arm in suite.arms:

@@ -1,0 +1,166 @@
+"""Everything the gate writes besides the comment: GitHub annotations (workflow commands
+on stdout), the job summary (`$GITHUB_STEP_SUMMARY`), JUnit XML and the HTML report; and
+`run_gate`, the gate run followed by all its outputs (what `driftgate ci` does).
+
+`driftgate.ci.run_ci` evaluates and returns the CIReport; rendering and writing it is this
+layer's part, so `ci` never imports `report`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..ci.model import Annotation, CIReport
+from ..errors import EXIT_BAD_INPUT, DriftgateError
+from ..store._atomic import atomic_writer
+
+if TYPE_CHECKING:
+    from ..ci.pipeline import CIOptions
+    from ..workspace import Workspace
+
+
+# ---- annotations ---------------------------------------------------------------------------
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def workflow_command(a: Annotation) -> str:
+    """`::error file=F,line=L,title=T::message`, escaped as GitHub's runner expects."""
+    props = []
+    if a.file:
+        props.append(f"file={_escape_property(a.file)}")
+        if a.line:
+            props.append(f"line={int(a.line)}")
+    if a.title:
+        props.append(f"title={_escape_property(a.title)}")
+    head = f"::{a.level}" + (" " + ",".join(props) if props else "")
+    return f"{head}::{_escape_data(a.message)}"
+
+
+def emit_annotations(report: CIReport, echo: Callable[[str], None]) -> None:
+    for a in report.annotations:
+        echo(workflow_command(a))
+
+
+# ---- files -----------------------------------------------------------------------------------
+def write_summary(path: Path, text: str) -> None:
+    with atomic_writer(Path(path)) as fh:
+        fh.write(text)
+
+
+def append_step_summary(text: str, env: dict[str, str] | None = None) -> Path | None:
+    """Append to the job summary GitHub Actions shows on the run page, when it is set."""
+    target = (env if env is not None else os.environ).get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return None
+    path = Path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(text if text.endswith("\n") else text + "\n")
+    return path
+
+
+def write_junit(path: Path, report: CIReport) -> None:
+    from .junit import gate_junit
+
+    with atomic_writer(Path(path)) as fh:
+        fh.write(gate_junit(report))
+
+
+def write_html(path: Path, report: CIReport) -> list[Path]:
+    """The HTML comparison report: one page per compared arm. With several, `path` is an
+    index linking to `STEM-N.html` pages beside it. Returns the files written."""
+    from .html import gate_index_html
+    from .html_compare import comparison_html
+
+    path = Path(path)
+    pairs = [(s, a) for s in report.suites for a in s.arms if a.comparison is not None]
+    if len(pairs) == 1:
+        with atomic_writer(path) as fh:
+            fh.write(comparison_html(pairs[0][1].comparison))  # type: ignore[arg-type]
+        return [path]
+    written = []
+    links: list[tuple[str, str, str]] = []
+    for i, (s, a) in enumerate(pairs, start=1):
+        page = path.with_name(f"{path.stem}-{i}{path.suffix or '.html'}")
+        with atomic_writer(page) as fh:
+            fh.write(comparison_html(a.comparison))  # type: ignore[arg-type]
+        written.append(page)
+        links.append((page.name, f"{s.suite} · {a.arm}", "pass" if a.passed else "FAIL"))
+    with atomic_writer(path) as fh:
+        fh.write(gate_index_html(links))
+    return [path, *written]
+
+
+# ---- the gate and its outputs -----------------------------------------------------------
+def run_gate(
+    options: CIOptions,
+    *,
+    workspace: Workspace | Path | str | None = None,
+    echo: Callable[[str], None] = print,
+) -> CIReport:
+    """Run the gate (`driftgate.ci.run_ci`) and write its outputs. Bad input raises a
+    DriftgateError (exit 2) after the summary file and job summary say what went wrong."""
+    from ..ci import run_ci
+
+    try:
+        report = run_ci(options, workspace=workspace, echo=echo)
+    except DriftgateError as exc:
+        if exc.exit_code == EXIT_BAD_INPUT:
+            write_gate_failure(options, exc, echo)
+        raise
+    write_gate_outputs(report, options, echo)
+    return report
+
+
+def write_gate_outputs(report: CIReport, options: CIOptions, echo: Callable[[str], None]) -> None:
+    from .ci import gate_markdown
+
+    emit_annotations(report, echo)
+    text = gate_markdown(report, max_flipped=options.max_flipped)
+    if options.summary:
+        write_summary(options.summary, text)
+        echo(f"summary: {options.summary}")
+    step = append_step_summary(text)
+    if step:
+        echo(f"job summary: {step}")
+    if options.junit:
+        write_junit(options.junit, report)
+        echo(f"junit: {options.junit}")
+    if options.html and not report.dry_run:
+        write_html(options.html, report)
+        echo(f"html: {options.html}")
+
+
+def write_gate_failure(
+    options: CIOptions, exc: DriftgateError, echo: Callable[[str], None]
+) -> None:
+    """A gate that could not start still says why, where the PR comment is read from."""
+    from .ci import gate_markdown
+
+    report = CIReport(
+        base_ref=options.base,
+        base_commit="",
+        merge_base="",
+        head_ref=options.head or "HEAD",
+        head_commit="",
+        exit_code=EXIT_BAD_INPUT,
+        message=f"**The gate could not run:** {exc}",
+        annotations=[
+            Annotation(level="error", message=str(exc), title="driftgate ci could not run")
+        ],
+    )
+    emit_annotations(report, echo)
+    text = gate_markdown(report)
+    with contextlib.suppress(OSError):
+        if options.summary:
+            write_summary(options.summary, text)
+        append_step_summary(text)
