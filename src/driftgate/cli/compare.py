@@ -25,63 +25,77 @@ def _pair(value: str | None, option: str, *, allow_one: bool = False) -> list[st
     return items
 
 
+# Options of `driftgate compare`, named here so the command reads as what it does.
+ArmAOption = typer.Option(
+    None, "--arm-a", help="Arm of A: `PROMPT · MODEL` or a unique part of it."
+)
+ArmBOption = typer.Option(
+    None, "--arm-b", help="Arm of B: `PROMPT · MODEL` or a unique part of it."
+)
+ModelsOption = typer.Option(None, "--models", help="Run the suite on two models and compare: A,B.")
+PromptsOption = typer.Option(
+    None, "--prompts", help="Run two prompt versions and compare: P@v1,P@v2."
+)
+ConfigOption = typer.Option(None, "--config", "-c", help="Suite file for --models/--prompts.")
+MetricOption = typer.Option(
+    "pass", "--metric", help="Decides the verdict: pass, score or a scorer metric."
+)
+ReducerOption = typer.Option(
+    "mean", "--reducer", help="Repeats → one value per case: mean, majority, pass@k, all-k."
+)
+KOption = typer.Option(
+    None, "--k", min=1, help="k for pass@k / all-k (default: the number of repeats)."
+)
+ClusterOption = typer.Option(
+    None,
+    "--cluster-by",
+    help="Clustered errors by segment, tags, evalset, metadata.KEY or vars.KEY.",
+)
+MarginOption = typer.Option(
+    0.0, "--margin", min=0, help="Tolerated drop (0.02 = 2 points of pass rate)."
+)
+ConfidenceOption = typer.Option(0.95, "--confidence", min=0.5, max=0.999, help="Interval level.")
+SeedOption = typer.Option(0, "--seed", min=0, help="Bootstrap seed (same seed, same numbers).")
+RepeatOption = typer.Option(
+    None, "--repeat", min=1, help="With --models/--prompts: repeat each case N times."
+)
+LimitOption = typer.Option(
+    None, "--limit", min=1, help="With --models/--prompts: first N cases per golden set."
+)
+NoCacheOption = typer.Option(
+    False, "--no-cache", help="With --models/--prompts: call providers again."
+)
+OutputOption = typer.Option(
+    None, "--output", "-o", help="Write the comparison: .md .json .xml (JUnit) .html (repeatable)."
+)
+FlippedOption = typer.Option(10, "--flipped", min=0, help="Show up to N flipped cases.")
+FailOnWorseOption = typer.Option(
+    False, "--fail-on-worse", help="Exit 1 when the verdict is `worse`."
+)
+
+
 @app.command("compare")
 def compare_cmd(
     run_a: str = typer.Argument(None, help="Run A (id, unique prefix or `latest`); the baseline."),
     run_b: str = typer.Argument(None, help="Run B, the candidate (default: another arm of run A)."),
-    arm_a: str = typer.Option(
-        None, "--arm-a", help="Arm of A: `PROMPT · MODEL` or a unique part of it."
-    ),
-    arm_b: str = typer.Option(
-        None, "--arm-b", help="Arm of B: `PROMPT · MODEL` or a unique part of it."
-    ),
-    models: str = typer.Option(
-        None, "--models", help="Run the suite on two models and compare: A,B."
-    ),
-    prompts: str = typer.Option(
-        None, "--prompts", help="Run two prompt versions and compare: P@v1,P@v2."
-    ),
-    config: Path = typer.Option(None, "--config", "-c", help="Suite file for --models/--prompts."),
-    metric: str = typer.Option(
-        "pass", "--metric", help="Decides the verdict: pass, score or a scorer metric."
-    ),
-    reducer: str = typer.Option(
-        "mean", "--reducer", help="Repeats → one value per case: mean, majority, pass@k, all-k."
-    ),
-    k: int = typer.Option(
-        None, "--k", min=1, help="k for pass@k / all-k (default: the number of repeats)."
-    ),
-    cluster_by: str = typer.Option(
-        None,
-        "--cluster-by",
-        help="Clustered errors by segment, tags, evalset, metadata.KEY or vars.KEY.",
-    ),
-    margin: float = typer.Option(
-        0.0, "--margin", min=0, help="Tolerated drop (0.02 = 2 points of pass rate)."
-    ),
-    confidence: float = typer.Option(
-        0.95, "--confidence", min=0.5, max=0.999, help="Interval level."
-    ),
-    seed: int = typer.Option(0, "--seed", min=0, help="Bootstrap seed (same seed, same numbers)."),
-    repeat: int = typer.Option(
-        None, "--repeat", min=1, help="With --models/--prompts: repeat each case N times."
-    ),
-    limit: int = typer.Option(
-        None, "--limit", min=1, help="With --models/--prompts: first N cases per golden set."
-    ),
-    no_cache: bool = typer.Option(
-        False, "--no-cache", help="With --models/--prompts: call providers again."
-    ),
-    output: list[Path] = typer.Option(
-        None,
-        "--output",
-        "-o",
-        help="Write the comparison: .md .json .xml (JUnit) .html (repeatable).",
-    ),
-    flipped: int = typer.Option(10, "--flipped", min=0, help="Show up to N flipped cases."),
-    fail_on_worse: bool = typer.Option(
-        False, "--fail-on-worse", help="Exit 1 when the verdict is `worse`."
-    ),
+    arm_a: str = ArmAOption,
+    arm_b: str = ArmBOption,
+    models: str = ModelsOption,
+    prompts: str = PromptsOption,
+    config: Path = ConfigOption,
+    metric: str = MetricOption,
+    reducer: str = ReducerOption,
+    k: int = KOption,
+    cluster_by: str = ClusterOption,
+    margin: float = MarginOption,
+    confidence: float = ConfidenceOption,
+    seed: int = SeedOption,
+    repeat: int = RepeatOption,
+    limit: int = LimitOption,
+    no_cache: bool = NoCacheOption,
+    output: list[Path] = OutputOption,
+    flipped: int = FlippedOption,
+    fail_on_worse: bool = FailOnWorseOption,
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
@@ -94,42 +108,17 @@ def compare_cmd(
       driftgate compare --models sim/acme@v1,sim/acme@v2 [-c SUITE]
       driftgate compare --prompts cat@v1,cat@v2 [-c SUITE]
     """
-    from ..compare import compare_runs, compare_suite
-    from ..errors import ConfigError
+    from ..compare.runs import compare_runs_or_suite
     from ..report.compare import write_comparison
 
-    ws = workspace(ws_path)
-    stats_kw = dict(
-        metric=metric,
-        reducer=reducer,
-        k=k,
-        cluster_by=cluster_by,
-        confidence=confidence,
-        seed=seed,
-        margin=margin,
-    )
-    if models or prompts:
-        if run_a or run_b:
-            raise ConfigError(
-                "give runs to compare, or --models/--prompts to run a suite, not both"
-            )
-        _, cmp = compare_suite(
-            config,
-            models=_pair(models, "models", allow_one=bool(prompts and "," in prompts)),
-            prompts=_pair(prompts, "prompts", allow_one=bool(models and "," in models)),
-            workspace=ws,
-            repeat=repeat,
-            limit=limit,
-            no_cache=no_cache,
-            **stats_kw,
-        )
-    else:
-        if not run_a:
-            raise ConfigError(
-                "nothing to compare",
-                hint="driftgate compare RUN_A RUN_B, or --models A,B / --prompts P1,P2",
-            )
-        cmp = compare_runs(run_a, run_b, workspace=ws, arm_a=arm_a, arm_b=arm_b, **stats_kw)
+    cmp = compare_runs_or_suite(
+        run_a, run_b, arm_a=arm_a, arm_b=arm_b, suite=config, workspace=workspace(ws_path),
+        # One name is enough on an axis when the other names the pair.
+        models=_pair(models, "models", allow_one=bool(prompts and "," in prompts)),
+        prompts=_pair(prompts, "prompts", allow_one=bool(models and "," in models)),
+        repeat=repeat, limit=limit, no_cache=no_cache, metric=metric, reducer=reducer, k=k,
+        cluster_by=cluster_by, confidence=confidence, seed=seed, margin=margin,
+    )  # fmt: skip
     for path in output or []:
         write_comparison(path, cmp)
     if json_out:
@@ -174,51 +163,34 @@ def power_cmd(
 ) -> None:
     """Size a golden set: cases needed to detect a change of --delta (paired McNemar test),
     and with --cases N the smallest change N cases detect and the power at --delta."""
-    from .. import stats
-    from ..errors import ConfigError
+    from ..compare.power import golden_set_power
 
-    if delta is None and cases is None:
-        raise ConfigError("give --delta (cases needed), --cases (detectable change), or both")
-    kw = dict(alpha=alpha, correlation=correlation, discordance=discordance)
-    out: dict[str, object] = {
-        "baseline": baseline,
-        "alpha": alpha,
-        "power": power,
-        "correlation": correlation
-        if correlation is not None or discordance is not None
-        else stats.DEFAULT_CORRELATION,
-    }
-    if discordance is not None:
-        out["discordance"] = discordance
+    plan = golden_set_power(
+        baseline, delta=delta, cases=cases, alpha=alpha, power=power, correlation=correlation,
+        discordance=discordance,
+    )  # fmt: skip
+    if json_out:
+        print_json(plan.as_json())
+        return
     rows = [
         ("baseline pass rate", f"{baseline * 100:.1f}%"),
         ("alpha / power", f"{alpha:g} / {power:.0%}"),
     ]
     if delta is not None:
-        n = stats.required_cases(baseline, delta, power=power, **kw)
-        psi = stats.discordance_from(
-            baseline, delta, correlation=correlation, discordance=discordance
-        )
-        out.update(delta=delta, discordance=psi, cases_needed=n)
         rows += [
             (
                 "change to detect",
                 f"{-delta * 100:+.1f} points ({baseline * 100:.1f}% → {(baseline - delta) * 100:.1f}%)",
             ),
-            ("discordant share", f"{psi:.3f}"),
-            ("cases needed", str(n)),
+            ("discordant share", f"{plan.discordance:.3f}"),
+            ("cases needed", str(plan.cases_needed)),
         ]
     if cases is not None:
-        d = stats.detectable_delta(baseline, cases, power=power, **kw)
-        out.update(cases=cases, detectable_delta=d)
-        rows.append((f"detectable with {cases}", f"a drop of {d * 100:.1f} points"))
+        rows.append(
+            (f"detectable with {cases}", f"a drop of {plan.detectable_delta * 100:.1f} points")
+        )
         if delta is not None:
-            p = stats.power(baseline, delta, cases, **kw)
-            out["power_at_delta"] = p
-            rows.append((f"power with {cases}", f"{p:.1%}"))
-    if json_out:
-        print_json(out)
-        return
+            rows.append((f"power with {cases}", f"{plan.power_at_delta:.1%}"))
     width = max(len(label) for label, _ in rows) + 3
     for label, value in rows:
         print(f"{label:<{width}}{value}")

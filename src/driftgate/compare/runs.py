@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,39 +50,12 @@ def compare_runs(
     set files the runs name. The rest is as in `compare_results`.
     """
     ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
-    store = RunStore(ws.runs_dir)
-    id_a = store.resolve_id(a)
-    id_b = store.resolve_id(b) if b is not None else id_a
-    man_a = store.load(id_a)
-    res_a = list(store.results(id_a))
-    where_a = f"run {id_a}"
-    if id_b == id_a:
-        man_b, res_b = man_a, res_a
-        pa, pb = choose_arms_in_run(arms_of(res_a), arm_a, arm_b, where=where_a)
-    else:
-        man_b = store.load(id_b)
-        res_b = list(store.results(id_b))
-        pa, pb = choose_arms(
-            arms_of(res_a), arms_of(res_b), arm_a, arm_b, where_a=where_a, where_b=f"run {id_b}"
-        )
-    warnings = [
-        w
-        for m, res in {id_a: (man_a, res_a), id_b: (man_b, res_b)}.values()
-        for w in _status_warnings(m, res)
-    ]
-    warnings += _digest_warnings(man_a, man_b)
-    clusters = None
-    if cluster_by is not None and cluster_by.startswith(_GOLDEN_SET_FIELDS):
-        clusters = _golden_set_clusters(ws, man_a, man_b, cluster_by, warnings)
-    elif cluster_by is not None and cluster_by not in RESULT_CLUSTER_FIELDS:
-        raise ConfigError(
-            f"cannot cluster by {cluster_by!r}; use one of {', '.join(RESULT_CLUSTER_FIELDS)}, "
-            "metadata.KEY or vars.KEY",
-            field="cluster_by",
-        )
+    sides = _load_sides(RunStore(ws.runs_dir), a, b, arm_a, arm_b)
+    warnings = sides.warnings()
+    clusters = _run_clusters(ws, sides, cluster_by, warnings)
     return compare_results(
-        _of_arm(res_a, pa),
-        _of_arm(res_b, pb),
+        _of_arm(sides.res_a, sides.arm_a),
+        _of_arm(sides.res_b, sides.arm_b),
         metric=metric,
         reducer=reducer,
         k=k,
@@ -91,10 +65,63 @@ def compare_runs(
         seed=seed,
         margin=margin,
         n_boot=n_boot,
-        manifest_a=man_a,
-        manifest_b=man_b,
+        manifest_a=sides.man_a,
+        manifest_b=sides.man_b,
         warnings=warnings,
     )
+
+
+@dataclass
+class _Sides:
+    """Two stored runs (one run twice for two of its arms), their results and chosen arms."""
+
+    man_a: RunManifest
+    res_a: list[CaseResult]
+    man_b: RunManifest
+    res_b: list[CaseResult]
+    arm_a: str
+    arm_b: str
+
+    def warnings(self) -> list[str]:
+        """Unfinished runs (compared on what finished) and golden sets that changed."""
+        runs = {self.man_a.id: (self.man_a, self.res_a), self.man_b.id: (self.man_b, self.res_b)}
+        out = [w for m, res in runs.values() for w in _status_warnings(m, res)]
+        return out + _digest_warnings(self.man_a, self.man_b)
+
+
+def _load_sides(
+    store: RunStore, a: str, b: str | None, arm_a: str | None, arm_b: str | None
+) -> _Sides:
+    id_a = store.resolve_id(a)
+    id_b = store.resolve_id(b) if b is not None else id_a
+    man_a = store.load(id_a)
+    res_a = list(store.results(id_a))
+    where_a = f"run {id_a}"
+    if id_b == id_a:  # two arms of one run: read it once
+        pa, pb = choose_arms_in_run(arms_of(res_a), arm_a, arm_b, where=where_a)
+        return _Sides(man_a, res_a, man_a, res_a, pa, pb)
+    man_b = store.load(id_b)
+    res_b = list(store.results(id_b))
+    pa, pb = choose_arms(
+        arms_of(res_a), arms_of(res_b), arm_a, arm_b, where_a=where_a, where_b=f"run {id_b}"
+    )
+    return _Sides(man_a, res_a, man_b, res_b, pa, pb)
+
+
+def _run_clusters(
+    ws: Workspace, sides: _Sides, cluster_by: str | None, warnings: list[str]
+) -> dict[str, Hashable] | None:
+    """Cluster labels read from the golden sets (`metadata.KEY`, `vars.KEY`); None for
+    the fields `compare_results` reads from the results themselves."""
+    if cluster_by is not None and cluster_by.startswith(_GOLDEN_SET_FIELDS):
+        return _golden_set_clusters(ws, sides.man_a, sides.man_b, cluster_by, warnings)
+    if cluster_by is not None and cluster_by not in RESULT_CLUSTER_FIELDS:
+        raise ConfigError(
+            f"cannot cluster by {cluster_by!r}; use one of {', '.join(RESULT_CLUSTER_FIELDS)}, "
+            "metadata.KEY or vars.KEY",
+            field="cluster_by",
+        )
+    return None
 
 
 def compare_suite(
@@ -226,3 +253,40 @@ def _golden_set_clusters(
             hint='e.g. a case {"id": ..., "metadata": {"source": "doc-17"}} with --cluster-by metadata.source',
         )
     return out
+
+
+def compare_runs_or_suite(
+    run_a: str | None = None,
+    run_b: str | None = None,
+    *,
+    models: Sequence[str | ModelConfig] | None = None,
+    prompts: list[str] | None = None,
+    suite: Suite | Path | str | None = None,
+    workspace: Workspace | Path | str | None = None,
+    arm_a: str | None = None,
+    arm_b: str | None = None,
+    repeat: int | None = None,
+    limit: int | None = None,
+    no_cache: bool = False,
+    **compare_kw: Any,
+) -> Comparison:
+    """What `driftgate compare` does: with `models` or `prompts`, run the suite on the two
+    and compare them (`compare_suite`); else compare stored runs (`compare_runs`: two runs,
+    or two arms of `run_a`). `compare_kw` (metric, reducer, margin…) goes to both."""
+    ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
+    if models or prompts:
+        if run_a or run_b:
+            raise ConfigError(
+                "give runs to compare, or --models/--prompts to run a suite, not both"
+            )
+        _, comparison = compare_suite(
+            suite, models=None if models is None else list(models), prompts=prompts, workspace=ws, repeat=repeat, limit=limit,
+            no_cache=no_cache, **compare_kw,
+        )  # fmt: skip
+        return comparison
+    if not run_a:
+        raise ConfigError(
+            "nothing to compare",
+            hint="driftgate compare RUN_A RUN_B, or --models A,B / --prompts P1,P2",
+        )
+    return compare_runs(run_a, run_b, workspace=ws, arm_a=arm_a, arm_b=arm_b, **compare_kw)
