@@ -81,7 +81,7 @@ def check_cmd(
 
     from ..drift import check_drift
     from ..drift.check import drift_target
-    from ..drift.render import render_check
+    from ..report.drift import render_check
 
     # One target (workspace found once) for the check and for its triggers in the rendering.
     target = drift_target(suite, workspace=workspace(ws_path), models=_models(models), route=route)
@@ -132,7 +132,7 @@ def tune_cmd(
 
     Exit codes: 0 tuned (target met), 1 target not met, 2 bad input (e.g. too little history)."""
     from ..drift.check import drift_target
-    from ..drift.render import render_tuning
+    from ..report.drift import render_tuning
     from ..drift.tune import tune_thresholds
 
     monitored = drift_target(suite, workspace=workspace(ws_path), models=_models(models))
@@ -237,7 +237,7 @@ def traffic_cmd(
     ws_path: Path = WorkspaceOption,
 ) -> None:
     from ..drift import check_traffic
-    from ..drift.render import render_traffic
+    from ..report.drift import render_traffic
 
     report = check_traffic(
         inputs,

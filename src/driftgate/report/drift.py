@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .model import DriftCheck, SignalResult, TrafficReport, TuningReport
-from .triggers import TriggerRule, describe_rules
+from ..drift.model import DriftCheck, SignalResult, TrafficReport, TuningReport
+from ..drift.triggers import TriggerRule, describe_rules
 
 _MARK = {"ok": "ok", "drift": "DRIFT", "insufficient_data": "n/a"}
 
