@@ -1,5 +1,8 @@
 """Moving aliases: promote (gated), rollback (a pointer swap) and unset.
 
+This module sits above the gate (`driftgate.gate`), which it runs before a promotion; the
+rest of the registry (versions, aliases, binding) sits below the engine and the gate.
+
     promote("prompt/categorize@7", to="production")   gate first; on pass production ← 7,
                                                       previous ← the old production
     rollback("prompt/categorize")                     production ↔ previous, one atomic step
@@ -22,6 +25,8 @@ what the label points at when it is loaded, which makes it a new prompt identity
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .._model import Strict
@@ -32,7 +37,7 @@ from ..workspace import Workspace
 from ._fs import pause, whoami
 from .aliases import PREVIOUS, PRODUCTION, AliasMoved, AliasState, AuditEntry, check_alias
 from .core import Registry
-from .versions import VersionNotFound, parse_ref
+from .versions import ArtifactRef, VersionNotFound, VersionRecord, parse_ref
 
 ANY = object()  # `promote(expect=ANY)`: no compare-and-swap over the caller's step
 
@@ -74,11 +79,43 @@ def promote(
     caller before its own evaluation (compare-and-swap over the caller's whole step).
     Raises GateFailed (exit 1), AliasMoved, VersionNotFound or ConfigError (exit 2).
     """
-    from ..gate import find_policy, load_policy
-    from .evidence import gate_version
-
     reg = Registry.of(workspace)
-    ws = reg.workspace
+    r = _checked_request(ref, to, force=force, reason=reason, skip_gate=skip_gate)
+    state = reg.aliases.read()
+    cand = reg.find(r, state=state)
+    expected = state.of(cand.target).get(to)
+    if expect is not ANY and expected != expect:
+        raise AliasMoved(
+            f"{to} of {cand.target} moved while you were evaluating: it pointed to "
+            f"{_show(reg, cand.kind, cand.name, expect)}, now to "  # type: ignore[arg-type]
+            f"{_show(reg, cand.kind, cand.name, expected)}; nothing moved",
+            hint="run again: the evaluation must start from what is there now",
+        )
+    move = _Move(reg, cand, to, expected, _seq(reg, cand.kind, cand.name, expected))
+    if expected == cand.digest:
+        return move.result(f"{to} of {cand.target} already points to {cand.ref}; nothing moved")
+    if verdict is not None:
+        note = None
+        if not verdict.passed and not force:
+            raise GateFailed(verdict)
+    else:
+        verdict, note = _gate(
+            move, skip_gate=skip_gate, force=force, suite=suite, policy=policy, model=model
+        )
+    pause("gate")
+    entry = reg.aliases.transact(
+        move.mutation(whoami(reg.workspace.root), reason, force, verdict, note)
+    )
+    msg = f"{to} of {cand.target}: {_show(reg, cand.kind, cand.name, expected)} → {cand.ref}"
+    if force and verdict is not None and not verdict.passed:
+        msg += " (gate failed; forced)"
+    return move.result(msg, entry=entry, verdict=verdict)
+
+
+def _checked_request(
+    ref: str, to: str, *, force: bool, reason: str | None, skip_gate: bool
+) -> ArtifactRef:
+    """The ref to promote, after refusing what no gate could make right (exit 2)."""
     check_alias(to)
     r = parse_ref(ref)
     if r.selector == to:
@@ -90,100 +127,110 @@ def promote(
     if skip_gate and not force:
         raise ConfigError("--skip-gate needs --force --reason TEXT")
     _refuse_pinned_kind(r.kind, r.name, to)
-    state = reg.aliases.read()
-    cand = reg.find(r, state=state)
-    target = cand.target
-    expected = state.of(target).get(to)
-    if expect is not ANY and expected != expect:
-        raise AliasMoved(
-            f"{to} of {target} moved while you were evaluating: it pointed to "
-            f"{_show(reg, cand.kind, cand.name, expect)}, now to "  # type: ignore[arg-type]
-            f"{_show(reg, cand.kind, cand.name, expected)}; nothing moved",
-            hint="run again: the evaluation must start from what is there now",
-        )
-    from_seq = _seq(reg, cand.kind, cand.name, expected)
-    if expected == cand.digest:
+    return r
+
+
+@dataclass
+class _Move:
+    """One promotion: the version, the alias, and where the alias pointed when it was read."""
+
+    reg: Registry
+    cand: VersionRecord
+    alias: str
+    expected: str | None
+    from_seq: int | None
+
+    def result(
+        self, message: str, *, entry: AuditEntry | None = None, verdict: GateVerdict | None = None
+    ) -> MoveResult:
         return MoveResult(
-            moved=False,
-            target=target,
-            alias=to,
-            from_digest=expected,
-            to_digest=cand.digest,
-            from_seq=from_seq,
-            to_seq=cand.seq,
-            message=f"{to} of {target} already points to {cand.ref}; nothing moved",
+            moved=entry is not None,
+            target=self.cand.target,
+            alias=self.alias,
+            from_digest=self.expected,
+            to_digest=self.cand.digest,
+            from_seq=self.from_seq,
+            to_seq=self.cand.seq,
+            message=message,
+            entry=entry,
+            verdict=verdict,
         )
-    note = None
-    if verdict is not None:
-        if not verdict.passed and not force:
-            raise GateFailed(verdict)
-    elif skip_gate:
-        note = "gate skipped (--skip-gate)"
-    elif cand.kind != "prompt":
-        note = f"not gated: {cand.kind} versions have no eval gate yet"
+
+    def mutation(
+        self,
+        who: str,
+        reason: str | None,
+        force: bool,
+        verdict: GateVerdict | None,
+        note: str | None,
+    ) -> Callable[[AliasState], AuditEntry]:
+        """The alias change, applied under the lock only if the alias still points where
+        it did when the gate started (compare-and-swap)."""
+        cand, to, expected = self.cand, self.alias, self.expected
+
+        def mutate(st: AliasState) -> AuditEntry:
+            now = st.of(cand.target).get(to)
+            if now != expected:
+                raise AliasMoved(
+                    f"{to} of {cand.target} moved while you were gating: it pointed to "
+                    f"{_show(self.reg, cand.kind, cand.name, expected)}, now to "
+                    f"{_show(self.reg, cand.kind, cand.name, now)}; nothing moved",
+                    hint="run the promotion again: the gate must compare with what is there now",
+                )
+            aliases = st.aliases.setdefault(cand.target, {})
+            aliases[to] = cand.digest
+            if to == PRODUCTION and expected is not None:
+                aliases[PREVIOUS] = expected
+            return AuditEntry(
+                ts=time.time(),
+                who=who,
+                action="promote",
+                target=cand.target,
+                alias=to,
+                from_digest=expected,
+                to_digest=cand.digest,
+                from_seq=self.from_seq,
+                to_seq=cand.seq,
+                reason=reason,
+                forced=force,
+                gate_passed=verdict.passed if verdict else None,
+                gate=verdict.summary() if verdict else note,
+            )
+
+        return mutate
+
+
+def _gate(
+    move: _Move,
+    *,
+    skip_gate: bool,
+    force: bool,
+    suite: Path | str | None,
+    policy: GatePolicy | Path | str | None,
+    model: str | None,
+) -> tuple[GateVerdict | None, str | None]:
+    """(verdict, None) when the policy guards the alias, else (None, why it was not gated).
+    A failing verdict raises GateFailed unless forced."""
+    from ..gate import find_policy, load_policy
+    from ..gate.evidence import gate_version
+
+    cand, ws = move.cand, move.reg.workspace
+    if skip_gate:
+        return None, "gate skipped (--skip-gate)"
+    if cand.kind != "prompt":
+        return None, f"not gated: {cand.kind} versions have no eval gate yet"
+    if isinstance(policy, GatePolicy):
+        pol = policy
+    elif policy is not None:
+        pol = load_policy(ws.inside(policy, what="gate policy"))
     else:
-        if isinstance(policy, GatePolicy):
-            pol = policy
-        elif policy is not None:
-            pol = load_policy(ws.inside(policy, what="gate policy"))
-        else:
-            pol = find_policy(ws, cand.name)
-        if to in pol.aliases:
-            verdict = gate_version(
-                cand, expected, suite=suite, policy=pol, workspace=ws, model=model
-            )
-            if not verdict.passed and not force:
-                raise GateFailed(verdict)
-        else:
-            note = f"not gated: the policy guards {', '.join(pol.aliases) or 'no alias'}"
-    pause("gate")
-    who = whoami(ws.root)
-
-    def mutate(st: AliasState) -> AuditEntry:
-        now = st.of(target).get(to)
-        if now != expected:
-            raise AliasMoved(
-                f"{to} of {target} moved while you were gating: it pointed to "
-                f"{_show(reg, cand.kind, cand.name, expected)}, now to "
-                f"{_show(reg, cand.kind, cand.name, now)}; nothing moved",
-                hint="run the promotion again: the gate must compare with what is there now",
-            )
-        aliases = st.aliases.setdefault(target, {})
-        aliases[to] = cand.digest
-        if to == PRODUCTION and expected is not None:
-            aliases[PREVIOUS] = expected
-        return AuditEntry(
-            ts=time.time(),
-            who=who,
-            action="promote",
-            target=target,
-            alias=to,
-            from_digest=expected,
-            to_digest=cand.digest,
-            from_seq=from_seq,
-            to_seq=cand.seq,
-            reason=reason,
-            forced=force,
-            gate_passed=verdict.passed if verdict else None,
-            gate=verdict.summary() if verdict else note,
-        )
-
-    entry = reg.aliases.transact(mutate)
-    msg = f"{to} of {target}: {_show(reg, cand.kind, cand.name, expected)} → {cand.ref}"
-    if force and verdict is not None and not verdict.passed:
-        msg += " (gate failed; forced)"
-    return MoveResult(
-        moved=True,
-        target=target,
-        alias=to,
-        from_digest=expected,
-        to_digest=cand.digest,
-        from_seq=from_seq,
-        to_seq=cand.seq,
-        message=msg,
-        entry=entry,
-        verdict=verdict,
-    )
+        pol = find_policy(ws, cand.name)
+    if move.alias not in pol.aliases:
+        return None, f"not gated: the policy guards {', '.join(pol.aliases) or 'no alias'}"
+    verdict = gate_version(cand, move.expected, suite=suite, policy=pol, workspace=ws, model=model)
+    if not verdict.passed and not force:
+        raise GateFailed(verdict)
+    return verdict, None
 
 
 def rollback(

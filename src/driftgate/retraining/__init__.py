@@ -15,7 +15,7 @@ version bound to them → gated against the base → the `candidate` alias point
 3. A new prompt version is registered: the base's definition with `fewshot` / `index`
    pinned to the new digests. Its identity covers what it renders, so it and the base are
    two arms of one paired run on the suite, sharing the response cache
-   (`registry.evidence.gate_version`), and the gate compares them.
+   (`gate.evidence.gate_version`), and the gate compares them.
 4. When the gate passes (and not `dry_run`), `alias` (default `candidate`) of the prompt
    is moved to the new version through the registry's audited compare-and-swap move.
 
@@ -40,6 +40,7 @@ from .candidates import ArtifactChange, fewshot_candidate, index_candidate
 from .labels import LabelCounts, collect_labels, describe_sources, no_usable_rows, rel
 
 if TYPE_CHECKING:
+    from ..prompt import Prompt
     from ..registry.versions import VersionRecord
     from ..suite import Suite
 
@@ -105,29 +106,14 @@ def retrain(
     or cached response (what `driftgate loop` does: after provider drift, stored answers
     describe a provider that no longer exists).
     """
-    from ..registry.aliases import PREVIOUS, PRODUCTION, check_alias
     from ..registry.core import Registry
     from ..suite import load_suite
 
-    check_alias(alias)
-    if alias in (PRODUCTION, PREVIOUS):
-        raise ConfigError(
-            f"retrain never moves {alias!r}: it points a candidate alias at the new version",
-            hint="promote the candidate afterwards: driftgate promote prompt/NAME@candidate",
-        )
+    _check_alias(alias)
     reg = Registry.of(workspace)
     ws = reg.workspace
     base = find_prompt(ws, prompt)  # bound: pins what it renders
-    if not base.fewshot and not base.index:
-        raise ConfigError(
-            f"prompt {base.ref} has neither `fewshot:` nor `index:`: there is nothing to retrain",
-            path=base.source,
-            hint="retrain rebuilds few-shot sets and retrieval indexes; edit the prompt itself",
-        )
-    if not route and not labels:
-        raise ConfigError(
-            "no labeled data given", hint="pass --route NAME (user feedback) and/or --labels FILE"
-        )
+    _check_retrainable(base, route=route, labels=bool(labels))
     suite_path = ws.inside(suite, what="suite file") if suite else ws.default_suite_path()
     suite_obj = load_suite(suite_path)
     _check_one_model(suite_obj, model)
@@ -151,11 +137,7 @@ def retrain(
         passed=True,
         alias_from=alias_from,
     )
-    source = describe_sources(counts)
-    if base.fewshot:
-        result.artifacts.append(fewshot_candidate(ws, base, rows, source, result.notes))
-    if base.index:
-        result.artifacts.append(index_candidate(ws, base, rows))
+    result.artifacts = _rebuild(ws, base, rows, describe_sources(counts), result.notes)
     if not any(c.changed for c in result.artifacts):
         result.notes.append("the rebuilt artifacts equal the base's: no new version")
         return result
@@ -166,6 +148,44 @@ def retrain(
     if result.passed and not dry_run:
         _move_alias(ws, cand_rec, alias, alias_from, result)
     return result
+
+
+def _check_alias(alias: str) -> None:
+    """Retrain points a candidate alias; the aliases that serve move only by promotion."""
+    from ..registry.aliases import PREVIOUS, PRODUCTION, check_alias
+
+    check_alias(alias)
+    if alias in (PRODUCTION, PREVIOUS):
+        raise ConfigError(
+            f"retrain never moves {alias!r}: it points a candidate alias at the new version",
+            hint="promote the candidate afterwards: driftgate promote prompt/NAME@candidate",
+        )
+
+
+def _check_retrainable(base: Prompt, *, route: str | None, labels: bool) -> None:
+    """Something to rebuild (a few-shot set or an index) and labeled data to rebuild from."""
+    if not base.fewshot and not base.index:
+        raise ConfigError(
+            f"prompt {base.ref} has neither `fewshot:` nor `index:`: there is nothing to retrain",
+            path=base.source,
+            hint="retrain rebuilds few-shot sets and retrieval indexes; edit the prompt itself",
+        )
+    if not route and not labels:
+        raise ConfigError(
+            "no labeled data given", hint="pass --route NAME (user feedback) and/or --labels FILE"
+        )
+
+
+def _rebuild(
+    ws: Workspace, base: Prompt, rows: list[dict[str, Any]], source: str, notes: list[str]
+) -> list[ArtifactChange]:
+    """The prompt's few-shot set and index rebuilt from the labeled rows (new versions)."""
+    out = []
+    if base.fewshot:
+        out.append(fewshot_candidate(ws, base, rows, source, notes))
+    if base.index:
+        out.append(index_candidate(ws, base, rows))
+    return out
 
 
 def _register_candidate(
@@ -191,7 +211,7 @@ def _gate(
     """Candidate and base as two arms of one run (or stored runs of the same experiment),
     judged by the prompt's gate policy."""
     from ..gate import find_policy
-    from ..registry.evidence import gate_version
+    from ..gate.evidence import gate_version
 
     return gate_version(
         cand,

@@ -1,4 +1,4 @@
-"""The rules of a gate policy, evaluated on two lists of results (see `driftgate.gate`)."""
+"""The rules of a gate policy, evaluated on two lists of results, and the verdict they make."""
 
 from __future__ import annotations
 
@@ -10,10 +10,44 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..store.records import CaseResult
+from .policy import GatePolicy
+from .verdict import GateVerdict, RuleResult
 
 if TYPE_CHECKING:
     from ..compare.model import Comparison
-    from ..gate import Budget, GatePolicy, RuleResult
+    from .policy import Budget
+
+
+def evaluate_gate(
+    candidate_results: Iterable[CaseResult | dict[str, Any]],
+    baseline_results: Iterable[CaseResult | dict[str, Any]] | None,
+    policy: GatePolicy | None = None,
+    *,
+    candidate: str = "candidate",
+    baseline: str = "baseline",
+    candidate_digest: str | None = None,
+    baseline_digest: str | None = None,
+) -> GateVerdict:
+    """Apply `policy` to a candidate's results and (None = no baseline) the baseline's.
+
+    Pure: no files, no runs. Raises ConfigError when the policy names a metric, golden
+    set or segment the results do not have (bad input: exit 2, nothing decided).
+    """
+    policy = policy or GatePolicy()
+    rules, n_cases, warnings = evaluate_rules(candidate_results, baseline_results, policy)
+    return GateVerdict(
+        passed=all(r.status != "fail" for r in rules),
+        candidate=candidate,
+        candidate_digest=candidate_digest,
+        baseline=baseline if baseline_results is not None else None,
+        baseline_digest=baseline_digest if baseline_results is not None else None,
+        policy=str(policy.source) if policy.source else "built-in default",
+        metric=policy.metric,
+        confidence=policy.confidence,
+        n_cases=n_cases,
+        rules=rules,
+        warnings=warnings,
+    )
 
 
 def evaluate_rules(
@@ -67,8 +101,6 @@ def _as_result(r: CaseResult | dict[str, Any]) -> CaseResult:
 
 
 def _rule(**kw: Any) -> RuleResult:
-    from ..gate import RuleResult
-
     return RuleResult(**kw)
 
 

@@ -14,15 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 from .._digest import digest
 from ..errors import ConfigError, DriftgateError, ProviderErrorBudgetExceeded
+from ..registry.aliases import check_alias
+from ..registry.core import Registry
+from ..registry.prompts import find_prompt
+from ..registry.versions import VersionRecord, parse_ref
 from ..store.records import CaseResult, RunManifest
 from ..workspace import Workspace
-from .aliases import check_alias
-from .core import Registry
-from .prompts import find_prompt
-from .versions import VersionRecord, parse_ref
+from .policy import GatePolicy, find_policy, load_policy
+from .verdict import GateVerdict
 
 if TYPE_CHECKING:
-    from ..gate import GatePolicy, GateVerdict
     from ..suite import Suite
 
 
@@ -36,8 +37,8 @@ def gate_version(
     model: str | None = None,
     fresh: bool = False,
 ) -> GateVerdict:
-    from ..gate import GatePolicy, evaluate_gate, find_policy, load_policy
     from ..suite import load_suite
+    from .rules import evaluate_gate  # numpy, on the first gate
 
     reg = Registry.of(workspace)
     ws = reg.workspace
@@ -71,6 +72,26 @@ def gate_version(
     if base is not None and base.digest == cand.digest:
         verdict.warnings.append(f"{cand.ref} is the version {base_label} already points to")
     return verdict
+
+
+def gate(
+    candidate: str,
+    against: str | None = "production",
+    *,
+    suite: Path | str | None = None,
+    policy: GatePolicy | Path | str | None = None,
+    workspace: Workspace | Path | str | None = None,
+    model: str | None = None,
+) -> GateVerdict:
+    """Gate a registered prompt version (`prompt/cat@3`) against an alias or a version.
+
+    Results come from stored finished runs of the same suite settings, golden set files,
+    prompt digests and model; what is missing is run now (both versions as two arms of one
+    run; the response cache makes a re-run cheap). `against=None` gates without baseline.
+    """
+    return gate_version(
+        candidate, against, suite=suite, policy=policy, workspace=workspace, model=model
+    )
 
 
 def baseline_of(

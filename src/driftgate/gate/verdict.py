@@ -1,0 +1,95 @@
+"""A gate's verdict: every rule with its numbers, one line for logs, a table for terminals."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Literal
+
+from pydantic import Field
+
+from .._model import Strict
+
+RuleKind = Literal[
+    "min_cases", "required_evalset", "floor", "non_inferiority", "segment", "cost", "latency_p95"
+]
+Status = Literal["pass", "fail", "skip"]
+
+
+class RuleResult(Strict):
+    rule: RuleKind
+    name: str
+    status: Status
+    observed: float | None = None
+    threshold: float | None = None
+    baseline: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    detail: str = ""
+
+
+class GateVerdict(Strict):
+    passed: bool
+    candidate: str
+    candidate_digest: str | None = None
+    baseline: str | None = None
+    baseline_digest: str | None = None
+    policy: str = Field(description="Policy file, or `built-in default`")
+    metric: str
+    confidence: float
+    n_cases: int
+    rules: list[RuleResult]
+    warnings: list[str] = Field(default_factory=list)
+    created_at: float = Field(default_factory=time.time)
+
+    @property
+    def failed(self) -> list[RuleResult]:
+        return [r for r in self.rules if r.status == "fail"]
+
+    def summary(self) -> str:
+        """One line for the audit log and CI logs."""
+        judged = [r for r in self.rules if r.status != "skip"]
+        head = f"{'PASS' if self.passed else 'FAIL'} {len(judged) - len(self.failed)}/{len(judged)} rules"
+        if self.failed:
+            head += ": " + "; ".join(f"{r.name} ({_numbers(r)})" for r in self.failed)
+        return head
+
+
+def render_verdict(v: GateVerdict) -> str:
+    """The verdict as a small table for the terminal."""
+    lines = [
+        f"gate {'PASSED' if v.passed else 'FAILED'}: {v.candidate}"
+        + (f" vs {v.baseline}" if v.baseline else " (no baseline)")
+        + f" · {v.n_cases} cases · policy {v.policy}"
+    ]
+    mark = {"pass": "ok  ", "fail": "FAIL", "skip": "skip"}
+    width = max((len(r.name) for r in v.rules), default=10)
+    for r in v.rules:
+        lines.append(f"  {mark[r.status]}  {r.name:<{width}}  {_numbers(r)}".rstrip())
+    lines += [f"  warning: {w}" for w in v.warnings]
+    return "\n".join(lines)
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "–"
+    if math.isinf(x):
+        return "inf"
+    return f"{x:.4g}" if abs(x) >= 10 else f"{x:.3f}"
+
+
+def _numbers(r: RuleResult) -> str:
+    counts = r.rule in ("min_cases", "required_evalset")
+    fmt = (lambda x: "–" if x is None else str(int(x))) if counts else _fmt
+    parts = []
+    if r.observed is not None:
+        parts.append(f"observed {fmt(r.observed)}")
+    if r.ci_low is not None and r.ci_high is not None:
+        parts.append(f"CI [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]")
+    if r.threshold is not None:
+        parts.append(f"threshold {fmt(r.threshold)}")
+    if r.baseline is not None:
+        parts.append(f"baseline {fmt(r.baseline)}")
+    if r.detail:
+        parts.append(r.detail)
+    return ", ".join(parts)
