@@ -20,6 +20,7 @@ from .._model import Strict
 from ..workspace import Workspace
 
 if TYPE_CHECKING:
+    from ..artifacts.fewshot import FewShotSet, Strategy
     from ..artifacts.index import IndexSpec
     from ..prompt import Prompt
     from ..registry.kinds import IndexVersion
@@ -63,38 +64,19 @@ def fewshot_candidate(
     from collections import Counter
     from datetime import date
 
-    from ..artifacts.fewshot import TFIDF_REPRESENTATION, build_fewshot
+    from ..artifacts.fewshot import build_fewshot
     from ..registry.binding import fewshot_version
     from ..registry.versions import VersionStore
 
     old = fewshot_version(ws, base.fewshot or "")
     # New examples take the old examples' input shape: the template reads those keys.
     keys = set.intersection(*(set(e.input) for e in old.examples))
-    pool = [
-        {"id": f"previous-{i}", "vars": dict(e.input), "expected": e.label or e.output}
-        for i, e in enumerate(old.examples)
-    ]
-    skipped = 0
-    for row in rows:
-        if not keys <= row["vars"].keys():
-            skipped += 1
-            continue
-        variables = {k: row["vars"][k] for k in sorted(keys)} if keys else row["vars"]
-        pool.append({"id": row["id"], "vars": variables, "expected": str(row["expected"])})
-    strategy = old.strategy
-    if strategy == "manual":
-        strategy = "diverse"
-        notes.append(f"few-shot set {old.name!r} was chosen by hand; re-selected by diversity")
-    if strategy == "diverse" and old.provenance.representation not in (None, TFIDF_REPRESENTATION):
-        notes.append(
-            f"few-shot set {old.name!r} was selected on {old.provenance.representation}; "
-            f"re-selected on {TFIDF_REPRESENTATION}"
-        )
+    pool, skipped = _pool(old, rows, keys)
     new = build_fewshot(
         old.name,
         pool,
         per_label=max(Counter(e.label or e.output for e in old.examples).values()),
-        strategy=strategy,
+        strategy=_strategy(old, notes),
         # No seed recorded: None keeps the labels in first-seen order (select_fewshot), so a
         # hand-ordered set is not shuffled.
         seed=old.provenance.seed,
@@ -123,6 +105,41 @@ def fewshot_candidate(
     else:
         change.version = change.old_version
     return change
+
+
+def _pool(
+    old: FewShotSet, rows: list[dict[str, Any]], keys: set[str]
+) -> tuple[list[dict[str, Any]], int]:
+    """The old set's examples plus each row that has the template's input keys (others
+    are skipped and counted), in the shape `build_fewshot` selects from."""
+    pool = [
+        {"id": f"previous-{i}", "vars": dict(e.input), "expected": e.label or e.output}
+        for i, e in enumerate(old.examples)
+    ]
+    skipped = 0
+    for row in rows:
+        if not keys <= row["vars"].keys():
+            skipped += 1
+            continue
+        variables = {k: row["vars"][k] for k in sorted(keys)} if keys else row["vars"]
+        pool.append({"id": row["id"], "vars": variables, "expected": str(row["expected"])})
+    return pool, skipped
+
+
+def _strategy(old: FewShotSet, notes: list[str]) -> Strategy:
+    """The old set's selection strategy, except that a hand-picked set is re-selected by
+    diversity, and a diverse one on TF-IDF (the representation retrain uses): noted."""
+    from ..artifacts.fewshot import TFIDF_REPRESENTATION
+
+    strategy: Strategy = "diverse" if old.strategy == "manual" else old.strategy
+    if old.strategy == "manual":
+        notes.append(f"few-shot set {old.name!r} was chosen by hand; re-selected by diversity")
+    if strategy == "diverse" and old.provenance.representation not in (None, TFIDF_REPRESENTATION):
+        notes.append(
+            f"few-shot set {old.name!r} was selected on {old.provenance.representation}; "
+            f"re-selected on {TFIDF_REPRESENTATION}"
+        )
+    return strategy
 
 
 def _example_key(example: Any) -> str:
