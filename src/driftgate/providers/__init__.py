@@ -7,7 +7,6 @@ outputs; anything else goes to litellm, or to the fast OpenAI-compatible HTTP cl
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import UnknownNameError
@@ -18,6 +17,13 @@ from .base import (
     ModelConfig,
     Provider,
     ProviderError,
+)
+from .factories import (
+    _FACTORIES,
+    ProviderFactory,
+    load_factory,
+    provider_prefixes,
+    register_provider,
 )
 
 if TYPE_CHECKING:
@@ -30,41 +36,11 @@ __all__ = [
     "ModelConfig",
     "Provider",
     "ProviderError",
+    "ProviderFactory",
     "create_provider",
     "register_provider",
     "provider_prefixes",
 ]
-
-ProviderFactory = Callable[[ModelConfig], Provider]
-_FACTORIES: dict[str, str | ProviderFactory] = {
-    # prefix → "module:factory" (imported lazily so `driftgate --help` never pays for
-    # litellm or torch) or a factory registered at run time.
-    "sim": "driftgate.providers.simulator:SimProvider",
-    "local": "driftgate.providers.local:LocalProvider",
-    "replay": "driftgate.providers.replay:ReplayProvider",
-}
-
-
-def register_provider(prefix: str, factory: str | ProviderFactory) -> None:
-    """Register a provider for model ids starting with `PREFIX/` (plugins call this when
-    their `driftgate.providers` entry point loads; see driftgate.plugins)."""
-    _FACTORIES[prefix] = factory
-
-
-def provider_prefixes() -> list[str]:
-    from ..plugins import load_plugins
-
-    load_plugins("driftgate.providers", on_error="warn")
-    return sorted(_FACTORIES)
-
-
-def _load(factory: str | ProviderFactory) -> ProviderFactory:
-    if callable(factory):
-        return factory
-    import importlib
-
-    module, _, attr = factory.partition(":")
-    return getattr(importlib.import_module(module), attr)
 
 
 def create_provider(config: ModelConfig, *, workspace: Workspace | None = None) -> Provider:
@@ -80,7 +56,7 @@ def create_provider(config: ModelConfig, *, workspace: Workspace | None = None) 
 
         load_plugins("driftgate.providers", on_error="warn")
     if sep and prefix in _FACTORIES:
-        factory = _load(_FACTORIES[prefix])
+        factory = load_factory(_FACTORIES[prefix])
         if workspace is not None and _takes_workspace(factory):
             return factory(config, workspace=workspace)
         return factory(config)

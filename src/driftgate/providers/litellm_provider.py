@@ -69,7 +69,7 @@ def _check_known(config: ModelConfig, litellm: Any) -> None:
             return
         except Exception:  # noqa: BLE001 - litellm raises its BadRequestError here
             pass
-    from . import provider_prefixes
+    from .factories import provider_prefixes
 
     providers = [str(getattr(p, "value", p)) for p in getattr(litellm, "provider_list", [])]
     prefix = config.id.partition("/")[0] if "/" in config.id else config.id
