@@ -114,28 +114,9 @@ class Gate:
 
     # ---- 2. what changed and what it affects ------------------------------------------------
     def _gate(self, report: CIReport, hws: Workspace) -> None:
-        o, repo = self.opts, self.repo
-        policy = self._path(hws, o.policy) if o.policy else None
-        if policy is not None and not policy.is_file():
-            raise ConfigError("gate policy file not found", path=policy, field="--policy")
-        changes = changed_files(
-            hws,
-            repo,
-            report.merge_base,
-            None if report.dirty else report.head_commit,
-            include_untracked=report.dirty,
-        )
-        deps = [
-            suite_dependencies(hws, p, policy)
-            for p in discover_suites(hws, [self._path(hws, s) for s in o.suites])
-        ]
-        for c in changes:
-            c.suites = affected_suites(hws, repo, c, report.merge_base, deps, policy)
-        report.changed = changes
-        for c in changes:
-            if c.suites:
-                self.echo(f"changed: {c.path} ({c.kind}, {c.status}) → {', '.join(c.suites)}")
-        parse_errors = validate_changed(hws, repo, [c for c in changes if c.kind != "other"])
+        o = self.opts
+        changes, deps = self._changes(report, hws)
+        parse_errors = validate_changed(hws, self.repo, [c for c in changes if c.kind != "other"])
         report.annotations += parse_errors
         affected = [d for d in deps if any(d.path in c.suites for c in changes)]
         report.unaffected_suites = [d.path for d in deps if d not in affected]
@@ -176,6 +157,34 @@ class Gate:
         self._complete_base(report, work)
         for w in work:
             self._judge(report, hws, w, changes)
+
+    def _changes(
+        self, report: CIReport, hws: Workspace
+    ) -> tuple[list[ChangedFile], list[SuiteDeps]]:
+        """The files the pull request changes, each with the suites that read it, and every
+        suite's dependencies (the gate policy, when given, counts as one)."""
+        o, repo = self.opts, self.repo
+        policy = self._path(hws, o.policy) if o.policy else None
+        if policy is not None and not policy.is_file():
+            raise ConfigError("gate policy file not found", path=policy, field="--policy")
+        changes = changed_files(
+            hws,
+            repo,
+            report.merge_base,
+            None if report.dirty else report.head_commit,
+            include_untracked=report.dirty,
+        )
+        deps = [
+            suite_dependencies(hws, p, policy)
+            for p in discover_suites(hws, [self._path(hws, s) for s in o.suites])
+        ]
+        for c in changes:
+            c.suites = affected_suites(hws, repo, c, report.merge_base, deps, policy)
+        report.changed = changes
+        for c in changes:
+            if c.suites:
+                self.echo(f"changed: {c.path} ({c.kind}, {c.status}) → {', '.join(c.suites)}")
+        return changes, deps
 
     def _outcome(self, d: SuiteDeps, changes: list[ChangedFile], **kw: Any) -> SuiteOutcome:
         return SuiteOutcome(
@@ -385,66 +394,86 @@ class Gate:
     def _judge(
         self, report: CIReport, hws: Workspace, w: _Work, changes: list[ChangedFile]
     ) -> None:
+        """Judge each head arm against its base arm, then the suite-wide checks."""
         if w.outcome.status != "passed":
             return
-        for i, h in enumerate(w.head.arms):
-            b = w.pairs[i]
-            found = w.found.get(i)
-            source = found[1] if found else "none"
-            base_manifest, base_results = found[0] if found else (None, None)
-            outcome = ArmOutcome(
-                arm=h.name,
-                prompt=h.arm.prompt.ref,
-                prompt_name=h.prompt_name,
-                model=h.model_name,
-                prompt_source=_rel(hws, h.arm.prompt.source),
-                baseline_arm=b.name if (b and found) else None,
-                baseline_source=source,  # type: ignore[arg-type]
-                baseline_run=base_manifest.id if base_manifest else None,
-                head_run=w.outcome.head_run,
-            )
-            mine = [
-                r
-                for r in w.head_results
-                if r.prompt == h.arm.prompt.ref and r.model == h.model_name
-            ]
-            judge_arm(
-                outcome,
-                mine,
-                base_results,
-                w.head_manifest,
-                base_manifest,
-                policy_path=self._path(hws, self.opts.policy) if self.opts.policy else None,
-                workspace=hws,
-                baseline_digest=b.digest if b else None,
-            )
+        for i in range(len(w.head.arms)):
+            outcome = self._judge_arm(hws, w, i)
             w.outcome.arms.append(outcome)
-            compared = outcome.baseline_source != "none"
-            self.echo(
-                f"{w.outcome.suite} · {outcome.arm}"
-                + (
-                    f" vs {outcome.baseline_arm} ({outcome.baseline_source} run {outcome.baseline_run})"
-                    if compared
-                    else " (no baseline)"
-                )
-                + ": "
-                + (outcome.error or (outcome.verdict.summary() if outcome.verdict else ""))
+            self._echo_arm(w, outcome)
+            self._arm_annotations(report, w, outcome, changes)
+        self._suite_annotations(report, w)
+
+    def _judge_arm(self, hws: Workspace, w: _Work, i: int) -> ArmOutcome:
+        """Head arm `i` judged by its gate policy against the base arm paired with it (its
+        stored or fresh base run), or alone when it has none."""
+        h, b = w.head.arms[i], w.pairs[i]
+        found = w.found.get(i)
+        base_manifest, base_results = found[0] if found else (None, None)
+        outcome = ArmOutcome(
+            arm=h.name,
+            prompt=h.arm.prompt.ref,
+            prompt_name=h.prompt_name,
+            model=h.model_name,
+            prompt_source=_rel(hws, h.arm.prompt.source),
+            baseline_arm=b.name if (b and found) else None,
+            baseline_source=found[1] if found else "none",  # type: ignore[arg-type]
+            baseline_run=base_manifest.id if base_manifest else None,
+            head_run=w.outcome.head_run,
+        )
+        mine = [
+            r for r in w.head_results if r.prompt == h.arm.prompt.ref and r.model == h.model_name
+        ]
+        judge_arm(
+            outcome,
+            mine,
+            base_results,
+            w.head_manifest,
+            base_manifest,
+            policy_path=self._path(hws, self.opts.policy) if self.opts.policy else None,
+            workspace=hws,
+            baseline_digest=b.digest if b else None,
+        )
+        return outcome
+
+    def _echo_arm(self, w: _Work, outcome: ArmOutcome) -> None:
+        """One progress line per arm: what it was compared with, and the verdict."""
+        compared = outcome.baseline_source != "none"
+        self.echo(
+            f"{w.outcome.suite} · {outcome.arm}"
+            + (
+                f" vs {outcome.baseline_arm} ({outcome.baseline_source} run {outcome.baseline_run})"
+                if compared
+                else " (no baseline)"
             )
-            if not outcome.passed:
-                w.outcome.status = "error" if outcome.error else "failed"
-                report.annotations += self._failure_annotations(w, outcome, changes)
-            elif not compared:
-                report.annotations.append(
-                    Annotation(
-                        level="warning",
-                        file=self._repo_path(outcome.prompt_source or w.outcome.suite),
-                        line=1,
-                        title="no baseline",
-                        message=f"{w.outcome.suite} · {outcome.arm}: no base arm to compare "
-                        "with (a new prompt or suite, or no case in common); only the rules that need no baseline "
-                        "were applied",
-                    )
+            + ": "
+            + (outcome.error or (outcome.verdict.summary() if outcome.verdict else ""))
+        )
+
+    def _arm_annotations(
+        self, report: CIReport, w: _Work, outcome: ArmOutcome, changes: list[ChangedFile]
+    ) -> None:
+        """A failed arm fails its suite and annotates the changed files behind it; an arm
+        without a baseline gets a warning (only the rules needing none were applied)."""
+        if not outcome.passed:
+            w.outcome.status = "error" if outcome.error else "failed"
+            report.annotations += self._failure_annotations(w, outcome, changes)
+        elif outcome.baseline_source == "none":
+            report.annotations.append(
+                Annotation(
+                    level="warning",
+                    file=self._repo_path(outcome.prompt_source or w.outcome.suite),
+                    line=1,
+                    title="no baseline",
+                    message=f"{w.outcome.suite} · {outcome.arm}: no base arm to compare "
+                    "with (a new prompt or suite, or no case in common); only the rules that need no baseline "
+                    "were applied",
                 )
+            )
+
+    def _suite_annotations(self, report: CIReport, w: _Work) -> None:
+        """Suite-wide: a head run below the pass threshold fails it; a changed gate policy
+        is pointed out (the head's version was applied)."""
         if w.outcome.head_verdict == "below_threshold":
             w.outcome.status = "failed"
             report.annotations.append(
