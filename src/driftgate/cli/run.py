@@ -14,51 +14,66 @@ runs_app = typer.Typer(help="List stored runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 
 
+# Options of `driftgate run`, named here so the command reads as what it does.
+ConfigOption = typer.Option(
+    None, "--config", "-c", help="Suite file (default: the workspace's suite)."
+)
+PromptOption = typer.Option(
+    None, "--prompt", "-p", help="Run these prompt refs instead of the suite's."
+)
+ModelOption = typer.Option(
+    None, "--model", "-m", help="Run on these model ids instead of the suite's."
+)
+RepeatOption = typer.Option(None, "--repeat", min=1, help="Repeat each case N times.")
+MaxConcurrencyOption = typer.Option(
+    None, "--max-concurrency", min=1, help="Calls in flight in total."
+)
+LimitOption = typer.Option(None, "--limit", min=1, help="First N cases of each golden set.")
+SampleOption = typer.Option(
+    None, "--sample", min=1, help="A seeded random sample of N cases per golden set."
+)
+FilterOption = typer.Option(
+    None,
+    "--filter",
+    help="Cases to run: id:GLOB, segment:GLOB, tag:GLOB or GLOB (repeatable, AND).",
+)
+NoCacheOption = typer.Option(
+    False,
+    "--no-cache",
+    help="Call the provider even when a cached answer exists (the fresh answer replaces it).",
+)
+MaxErrorRateOption = typer.Option(
+    None, "--max-error-rate", min=0, max=1, help="Provider errors tolerated."
+)
+SeedOption = typer.Option(None, "--seed", help="Seed for --sample.")
+ResumeOption = typer.Option(None, "--resume", help="Finish an interrupted run (RUN_ID or prefix).")
+OutputOption = typer.Option(
+    None,
+    "--output",
+    "-o",
+    help="Write a report: .json .csv .md .xml (JUnit) .html (repeatable).",
+)
+ProgressOption = typer.Option(
+    None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
+)
+
+
 @app.command("run")
 def run_cmd(
-    config: Path = typer.Option(
-        None, "--config", "-c", help="Suite file (default: the workspace's suite)."
-    ),
-    prompt: list[str] = typer.Option(
-        None, "--prompt", "-p", help="Run these prompt refs instead of the suite's."
-    ),
-    model: list[str] = typer.Option(
-        None, "--model", "-m", help="Run on these model ids instead of the suite's."
-    ),
-    repeat: int = typer.Option(None, "--repeat", min=1, help="Repeat each case N times."),
-    max_concurrency: int = typer.Option(
-        None, "--max-concurrency", min=1, help="Calls in flight in total."
-    ),
-    limit: int = typer.Option(None, "--limit", min=1, help="First N cases of each golden set."),
-    sample: int = typer.Option(
-        None, "--sample", min=1, help="A seeded random sample of N cases per golden set."
-    ),
-    filter: list[str] = typer.Option(
-        None,
-        "--filter",
-        help="Cases to run: id:GLOB, segment:GLOB, tag:GLOB or GLOB (repeatable, AND).",
-    ),
-    no_cache: bool = typer.Option(
-        False,
-        "--no-cache",
-        help="Call the provider even when a cached answer exists (the fresh answer replaces it).",
-    ),
-    max_error_rate: float = typer.Option(
-        None, "--max-error-rate", min=0, max=1, help="Provider errors tolerated."
-    ),
-    seed: int = typer.Option(None, "--seed", help="Seed for --sample."),
-    resume: str = typer.Option(
-        None, "--resume", help="Finish an interrupted run (RUN_ID or prefix)."
-    ),
-    output: list[Path] = typer.Option(
-        None,
-        "--output",
-        "-o",
-        help="Write a report: .json .csv .md .xml (JUnit) .html (repeatable).",
-    ),
-    progress: bool = typer.Option(
-        None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
-    ),
+    config: Path = ConfigOption,
+    prompt: list[str] = PromptOption,
+    model: list[str] = ModelOption,
+    repeat: int = RepeatOption,
+    max_concurrency: int = MaxConcurrencyOption,
+    limit: int = LimitOption,
+    sample: int = SampleOption,
+    filter: list[str] = FilterOption,
+    no_cache: bool = NoCacheOption,
+    max_error_rate: float = MaxErrorRateOption,
+    seed: int = SeedOption,
+    resume: str = ResumeOption,
+    output: list[Path] = OutputOption,
+    progress: bool = ProgressOption,
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
