@@ -73,9 +73,26 @@ def render_comparison(
     cmp: Comparison, console: Console | None = None, *, max_flipped: int = 10
 ) -> None:
     """Print a comparison: header and verdict, then one table per section."""
+    con = _console(console)
+    con.print(_header(cmp))
+    for w in cmp.warnings:
+        con.print(_text(f"warning: {w}", "yellow"))
+    con.print(_metrics_table(cmp))
+    if cmp.segments:
+        con.print(_segments_table(cmp))
+    _render_flipped(con, cmp, max_flipped)
+    con.print(_usage_table(cmp))
+    for side, flaky in (("A", cmp.flaky_a), ("B", cmp.flaky_b)):
+        if flaky:
+            shown = ", ".join(flaky[:20]) + (" …" if len(flaky) > 20 else "")
+            con.print(_text(f"flaky in {side} ({len(flaky)}): {shown}", "yellow"))
+    con.print(_text(f"verdict: {VERDICT_TEXT[cmp.verdict]}", VERDICT_STYLES[cmp.verdict]))
+
+
+def _header(cmp: Comparison) -> Any:
+    """The two sides, the verdict line and the case counts, as a grid."""
     from rich.table import Table
 
-    con = _console(console)
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
@@ -94,10 +111,10 @@ def render_comparison(
     )
     if cmp.cluster_by:
         head.add_row("clusters", f"by {cmp.cluster_by} ({cmp.primary.n_clusters} clusters)")
-    con.print(head)
-    for w in cmp.warnings:
-        con.print(_text(f"warning: {w}", "yellow"))
+    return head
 
+
+def _metrics_table(cmp: Comparison) -> Any:
     t = _table(f"Metrics: Δ = B − A with {cmp.confidence:.0%} CI")
     t.add_column("metric", overflow="fold", min_width=8, ratio=1)
     for col in ("A", "B", "Δ [CI]", "p", "W/L/T"):
@@ -115,55 +132,44 @@ def render_comparison(
             fmt_p(x.p_value),
             f"{x.wins}/{x.losses}/{x.ties}",
         )
-    con.print(t)
+    return t
 
-    if cmp.segments:
-        m = cmp.metric
-        t = _table(f"Segments ({m})")
-        t.add_column("segment", overflow="fold", min_width=12, ratio=1)
-        for col in ("n", "A", "B", "Δ [CI]", "p", "verdict"):
-            t.add_column(col, justify="right", no_wrap=col != "Δ [CI]")
-        for seg in cmp.segments:
-            x = seg.results.get(m)
-            if x is None:
-                t.add_row(
-                    _text(seg.segment),
-                    str(seg.n),
-                    "—",
-                    "—",
-                    "—",
-                    "—",
-                    _text(seg.note or "—", "dim"),
-                )
-                continue
-            t.add_row(
-                _text(seg.segment),
-                str(seg.n),
-                fmt_value(cmp, m, x.mean_a),
-                fmt_value(cmp, m, x.mean_b),
-                _text(
-                    f"{fmt_delta(cmp, m, x.delta)} {fmt_interval(cmp, m, x)}",
-                    _delta_style(x.delta, seg.verdict),
-                ),
-                fmt_p(x.p_value),
-                _text(seg.verdict or "—", VERDICT_STYLES.get(seg.verdict or "", "")),
-            )
-        con.print(t)
 
-    _render_flipped(con, cmp, max_flipped)
+def _segments_table(cmp: Comparison) -> Any:
+    m = cmp.metric
+    t = _table(f"Segments ({m})")
+    t.add_column("segment", overflow="fold", min_width=12, ratio=1)
+    for col in ("n", "A", "B", "Δ [CI]", "p", "verdict"):
+        t.add_column(col, justify="right", no_wrap=col != "Δ [CI]")
+    for seg in cmp.segments:
+        x = seg.results.get(m)
+        if x is None:
+            dashes = ["—"] * 4
+            t.add_row(_text(seg.segment), str(seg.n), *dashes, _text(seg.note or "—", "dim"))
+            continue
+        t.add_row(
+            _text(seg.segment),
+            str(seg.n),
+            fmt_value(cmp, m, x.mean_a),
+            fmt_value(cmp, m, x.mean_b),
+            _text(
+                f"{fmt_delta(cmp, m, x.delta)} {fmt_interval(cmp, m, x)}",
+                _delta_style(x.delta, seg.verdict),
+            ),
+            fmt_p(x.p_value),
+            _text(seg.verdict or "—", VERDICT_STYLES.get(seg.verdict or "", "")),
+        )
+    return t
 
+
+def _usage_table(cmp: Comparison) -> Any:
     t = _table("Cost, tokens and latency (per result)")
     for col in ("", "median A", "median B", "Δ", "p95 A", "p95 B", "Δ"):
         t.add_column(col, justify="left" if not col else "right", no_wrap=True)
     for u in cmp.usage:
         if u.n_a or u.n_b:
             t.add_row(*usage_row(u))
-    con.print(t)
-    for side, flaky in (("A", cmp.flaky_a), ("B", cmp.flaky_b)):
-        if flaky:
-            shown = ", ".join(flaky[:20]) + (" …" if len(flaky) > 20 else "")
-            con.print(_text(f"flaky in {side} ({len(flaky)}): {shown}", "yellow"))
-    con.print(_text(f"verdict: {VERDICT_TEXT[cmp.verdict]}", VERDICT_STYLES[cmp.verdict]))
+    return t
 
 
 def _render_flipped(con: Console, cmp: Comparison, limit: int) -> None:

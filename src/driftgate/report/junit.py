@@ -21,6 +21,7 @@ and one suite for changed files that do not parse.
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
 import time
 import xml.etree.ElementTree as ET
@@ -247,8 +248,7 @@ def _assemble(path: Path, manifest: RunManifest, arms: dict[str, _Arm]) -> None:
             fh.write("  " + _open_tag("testsuite", head) + "\n")
             fh.write(_fragment(properties_element(props), 2))
             arm.spool.seek(0)
-            for chunk in iter(lambda s=arm.spool: s.read(1 << 16), ""):
-                fh.write(chunk)
+            shutil.copyfileobj(arm.spool, fh, 1 << 16)
             fh.write("  </testsuite>\n")
         fh.write("</testsuites>\n")
 

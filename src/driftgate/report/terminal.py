@@ -244,7 +244,7 @@ def render_runs_list(manifests: Iterable[RunManifest], console: Console | None =
         ("cost", "right"),
         ("verdict", "left"),
     ]:
-        t.add_column(col, justify=justify, no_wrap=col == "id")  # type: ignore[arg-type]
+        t.add_column(col, justify=justify, no_wrap=col == "id")
     n = 0
     for m in manifests:
         s = summary_of(m)
