@@ -6,6 +6,7 @@ No store, no files: the gate and CI code that already hold results call
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ from ..stats import (
 from ..store.records import CaseResult, RunManifest
 from ..summary import NO_SEGMENT, arm_key
 from .align import (
+    AlignedCases,
     CaseGroup,
     CaseKey,
     align_cases,
@@ -78,22 +80,11 @@ def compare_results(
     cluster_labels = _clusters(
         cluster_by, clusters, al.keys, a_groups, b_groups, al.labels, al.qualified
     )
-
-    def pair(
-        metric_name: str, idx: list[int] | None = None, cl: list[Hashable] | None = None
-    ) -> PairedResult:
-        xa, xb = values[metric_name]
-        if idx is not None:
-            xa, xb = xa[idx], xb[idx]
-        return paired_difference(
-            xa, xb, clusters=cl, confidence=confidence, n_boot=n_boot, seed=seed
-        )
+    pair = functools.partial(_paired, values, confidence=confidence, n_boot=n_boot, seed=seed)
 
     overall = {m: pair(m, cl=cluster_labels) for m in values}
     primary = overall[metric]
     segments = _segments(al.keys, a_groups, b_groups, values, metric, cluster_labels, pair, margin)
-    pairs, mismatches = answer_mismatches(a_groups, b_groups)
-    pa, pb = values["pass"]
     return Comparison(
         a=_side(a_groups, al.ga, manifest_a),
         b=_side(b_groups, al.gb, manifest_b),
@@ -117,19 +108,49 @@ def compare_results(
         wins=primary.wins,
         losses=primary.losses,
         ties=primary.ties,
-        answer_pairs=pairs,
-        answer_mismatches=mismatches,
-        answer_mismatch_rate=mismatches / pairs if pairs else None,
-        flipped=flipped_cases(a_groups, b_groups, pa, pb, values.get("score")),
-        usage=[usage_delta(name, a_groups, b_groups) for name in USAGE_NAMES],
-        histograms={m: histogram(*values[m]) for m in values if m != "pass"},
-        flaky_a=flaky(al.ga, al.qualified),
-        flaky_b=flaky(al.gb, al.qualified),
+        **_case_details(al, values),
         verdict=verdict(primary, margin),
         warnings=warns,
         manifest_a=_public(manifest_a),
         manifest_b=_public(manifest_b),
     )
+
+
+def _paired(
+    values: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    metric_name: str,
+    idx: list[int] | None = None,
+    cl: list[Hashable] | None = None,
+    *,
+    confidence: float,
+    n_boot: int,
+    seed: int,
+) -> PairedResult:
+    """The paired difference of one metric, over all common cases or those at `idx`."""
+    xa, xb = values[metric_name]
+    if idx is not None:
+        xa, xb = xa[idx], xb[idx]
+    return paired_difference(xa, xb, clusters=cl, confidence=confidence, n_boot=n_boot, seed=seed)
+
+
+def _case_details(
+    al: AlignedCases, values: Mapping[str, tuple[np.ndarray, np.ndarray]]
+) -> dict[str, Any]:
+    """What a reader checks by hand: answers that differ, flipped and flaky cases, usage
+    and the distribution of each metric (fields of `Comparison`)."""
+    a_groups, b_groups = al.a_groups, al.b_groups
+    pairs, mismatches = answer_mismatches(a_groups, b_groups)
+    pa, pb = values["pass"]
+    return {
+        "answer_pairs": pairs,
+        "answer_mismatches": mismatches,
+        "answer_mismatch_rate": mismatches / pairs if pairs else None,
+        "flipped": flipped_cases(a_groups, b_groups, pa, pb, values.get("score")),
+        "usage": [usage_delta(name, a_groups, b_groups) for name in USAGE_NAMES],
+        "histograms": {m: histogram(*values[m]) for m in values if m != "pass"},
+        "flaky_a": flaky(al.ga, al.qualified),
+        "flaky_b": flaky(al.gb, al.qualified),
+    }
 
 
 def _as_result(r: CaseResult | dict[str, Any]) -> CaseResult:

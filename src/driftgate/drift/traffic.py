@@ -29,7 +29,8 @@ from . import _stats
 from .check import Target
 from .config import DriftConfig
 from .model import SignalResult, TrafficReport, UnreviewedArtifact
-from .registry import evaluate_signal, signal_specs
+from .signal_lookup import signal_specs
+from .signal_registry import evaluate_signal
 from .store import new_id
 from .traffic_signals import Record, TrafficContext, flat, lookup, read_log
 from .triggers import fired_rules
@@ -67,18 +68,7 @@ def check_traffic(
     ref, current, ref_name = _reference(target.ws, current, reference, window)
     golden = [case.vars for ref_ in target.suite.evalsets for case in target.ws.evalset(ref_)]
     name = _text_field(target, field or tcfg.field, golden, current, path=_path_of(inputs, source))
-    limit = tcfg.max_records
-    vectorize, _ = resolve_vectorizer(vectorizer if vectorizer is not None else cfg.vectorizer)
-    ctx = TrafficContext(
-        field=name,
-        golden=_stats.subsample(golden, limit, cfg.seed),
-        current=_stats.subsample(current, limit, cfg.seed + 1),
-        reference=_stats.subsample(ref, limit, cfg.seed + 2) if ref is not None else None,
-        categorical=list(categorical or tcfg.categorical),
-        vectorize=vectorize,
-        seed=cfg.seed,
-        far_quantile=tcfg.far_quantile,
-    )
+    ctx = _context(cfg, name, golden, current, ref, categorical, vectorizer)
     signals = _signals(target, ctx)
     report = TrafficReport(
         id=new_id(),
@@ -90,7 +80,7 @@ def check_traffic(
         signals=signals,
         fired=fired_rules(signals, tcfg.triggers),
     )
-    if len(current) > limit:
+    if len(current) > (limit := tcfg.max_records):
         report.notes.append(f"{len(current)} records: compared on a seeded sample of {limit}")
     if check_unreviewed:
         _add_unreviewed(target, report, unreviewed_scope)
@@ -172,6 +162,31 @@ def _text_field(
             hint=f"fields of the first record: {', '.join(sorted(flat(current[0]))[:12])}",
         )
     return name
+
+
+def _context(
+    cfg: DriftConfig,
+    name: str,
+    golden: list[Record],
+    current: list[Record],
+    ref: list[Record] | None,
+    categorical: list[str] | None,
+    vectorizer: str | Vectorizer | None,
+) -> TrafficContext:
+    """What the signals read: each side a seeded sample of at most `traffic.max_records`
+    (larger inputs are subsampled, each side with its own seed so a check repeats)."""
+    tcfg, limit = cfg.traffic, cfg.traffic.max_records
+    vectorize, _ = resolve_vectorizer(vectorizer if vectorizer is not None else cfg.vectorizer)
+    return TrafficContext(
+        field=name,
+        golden=_stats.subsample(golden, limit, cfg.seed),
+        current=_stats.subsample(current, limit, cfg.seed + 1),
+        reference=_stats.subsample(ref, limit, cfg.seed + 2) if ref is not None else None,
+        categorical=list(categorical or tcfg.categorical),
+        vectorize=vectorize,
+        seed=cfg.seed,
+        far_quantile=tcfg.far_quantile,
+    )
 
 
 def _signals(target: Target, ctx: TrafficContext) -> list[SignalResult]:
