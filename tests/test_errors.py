@@ -75,7 +75,7 @@ def test_every_exception_in_the_package_is_in_the_tree() -> None:
     [
         ("driftgate.providers.base", "ProviderError"),
         ("driftgate.providers._http11", "HTTPProtocolError"),
-        ("driftgate.drift.registry", "InsufficientData"),
+        ("driftgate.drift.signal_registry", "InsufficientData"),
         ("driftgate.drift", "InsufficientData"),
         ("driftgate._gguf", "GGUFError"),
         ("driftgate.scoring.judge", "JudgeParseError"),
@@ -128,7 +128,7 @@ def test_value_errors_stay_value_errors() -> None:
 
 
 def test_insufficient_data_keeps_its_control_flow() -> None:
-    from driftgate.drift.registry import SignalSpec, evaluate_signal
+    from driftgate.drift.signal_registry import SignalSpec, evaluate_signal
 
     exc = InsufficientData(3, "3 outputs; needs 20", min_n=20)
     assert (str(exc), exc.n, exc.reason, exc.min_n) == ("3 outputs; needs 20", 3, exc.reason, 20)

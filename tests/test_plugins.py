@@ -15,7 +15,7 @@ import pytest
 import driftgate
 from conftest import run_main, write_workspace
 from driftgate import plugins
-from driftgate.drift import registry as signal_registry
+from driftgate.drift import signal_lookup, signal_registry
 from driftgate.errors import ConfigError
 from driftgate.providers import ModelConfig, create_provider, provider_prefixes
 from driftgate.scoring import build as scoring
@@ -29,7 +29,7 @@ def clean_registries() -> Iterator[None]:
     plugin added is removed, built-ins first imported during the test stay."""
     import driftgate.providers as providers
 
-    registries = [scoring.SCORERS, providers._FACTORIES, signal_registry._REGISTRY]
+    registries = [scoring.SCORERS, providers._FACTORIES, signal_registry.SIGNALS]
     before = [set(r) for r in registries]
     plugins.reset_plugins()
     yield
@@ -92,7 +92,7 @@ def test_a_suite_runs_with_a_plugin_provider_and_scorer(
 def test_listing_loads_plugins_of_every_kind(testplugin: None):
     assert "always-pass-plugin" in scorer_names_now()
     assert "testplug" in provider_prefixes()
-    assert "plugin_output_length" in signal_registry.known_signals("check")
+    assert "plugin_output_length" in signal_lookup.known_signals("check")
     infos = plugins.plugin_infos("driftgate.scorers")
     assert [(i.name, i.value, i.dist, i.error) for i in infos] == [
         ("always-pass-plugin", "driftgate_testplugin.scorers", "driftgate-testplugin 0.1", None)
@@ -111,10 +111,10 @@ def test_a_lookup_loads_plugins_once_and_only_for_unknown_names(
     monkeypatch.setattr(plugins, "_entry_points", lambda g: scans.append(g) or real(g))
     scoring.build_scorer({"type": "equals"})
     create_provider(ModelConfig(id="sim/perfect@v1"))
-    signal_registry.get_signal("label_shift")
+    signal_lookup.get_signal("label_shift")
     assert scans == []  # built-ins never scan the installed distributions
     assert scoring.build_scorer({"type": "not-always-pass-plugin"}).metric
-    assert signal_registry.get_signal("plugin_output_length").name == "plugin_output_length"
+    assert signal_lookup.get_signal("plugin_output_length").name == "plugin_output_length"
     assert create_provider(ModelConfig(id="testplug/rent")).label == "rent"
     scoring.build_scorer({"type": "always-pass-plugin"})
     assert sorted(scans) == ["driftgate.providers", "driftgate.scorers", "driftgate.signals"]

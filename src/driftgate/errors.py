@@ -6,7 +6,7 @@ Exit codes (documented in the README):
   3 provider errors (over budget, or a provider failure that stopped the command).
 
 Modules that used to define an error re-export it from here under its old name
-(`providers.base.ProviderError`, `drift.registry.InsufficientData`…), so both imports name
+(`providers.base.ProviderError`, `drift.signal_registry.InsufficientData`…), so both imports name
 the same class. This module imports nothing of driftgate's: every layer may import it.
 """
 

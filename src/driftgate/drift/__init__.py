@@ -10,7 +10,7 @@
     tune_thresholds(target=1/12)          # thresholds from past checks, persisted
     report = check_traffic("logs.jsonl", field="description", window=500)
 
-Signals register by name (`registry.signal`); `compare_sides(baseline, current)` is the
+Signals register by name (`signal_registry.signal`); `compare_sides(baseline, current)` is the
 pure core that tests and benchmarks call on results they already hold.
 """
 
@@ -29,7 +29,8 @@ from .model import (
     TuningReport,
     UnreviewedArtifact,
 )
-from .registry import InsufficientData, Measurement, get_signal, signal, signal_specs
+from .signal_lookup import get_signal, signal_specs
+from .signal_registry import InsufficientData, Measurement, signal
 from .store import DriftStore
 from .traffic import check_traffic, unreviewed_artifacts
 from .tune import tune_from_checks, tune_thresholds

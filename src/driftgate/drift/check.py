@@ -34,7 +34,8 @@ from .model import (
     GoldenSetChange,
     TuningReport,
 )
-from .registry import evaluate_signal, signal_specs
+from .signal_lookup import signal_specs
+from .signal_registry import evaluate_signal
 from .signals import CheckContext
 from .store import DriftStore, drift_key, new_id
 from .triggers import apply_triggers

@@ -109,7 +109,7 @@ def _unknown_signal(data: dict[str, Any]) -> tuple[tuple[Any, ...], str] | None:
     """(location, message) of the first signal name the registry does not know."""
     import difflib
 
-    from .registry import known_signals
+    from .signal_lookup import known_signals
 
     for kind, section in (("check", data), ("traffic", data.get("traffic") or {})):
         if not isinstance(section, dict):

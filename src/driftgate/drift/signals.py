@@ -28,7 +28,7 @@ import numpy as np
 
 from ..store.records import CaseResult
 from . import _stats
-from .registry import InsufficientData, Measurement, signal
+from .signal_registry import InsufficientData, Measurement, signal
 from .vectorize import Vectorizer, tfidf, vectorizer_name
 
 _REFUSAL = re.compile(

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import _stats
-from .registry import InsufficientData, Measurement, signal
+from .signal_registry import InsufficientData, Measurement, signal
 from .vectorize import Vectorizer, tfidf, vectorizer_name
 
 Record = dict[str, Any]

@@ -33,7 +33,8 @@ from ..errors import ConfigError
 from ..summary import wilson
 from .config import DriftConfig
 from .model import DriftCheck, TunedSignal, TuningReport
-from .registry import SignalSpec, signal_specs
+from .signal_lookup import signal_specs
+from .signal_registry import SignalSpec
 from .triggers import rule_fires
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from driftgate.drift.registry import InsufficientData, Measurement, signal
+from driftgate.drift.signal_registry import InsufficientData, Measurement, signal
 
 
 @signal("plugin_output_length", threshold=1.0, enabled=False, description="test plugin")

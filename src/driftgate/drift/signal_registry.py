@@ -1,5 +1,8 @@
 """The signal registry: one function per signal, registered by name with `@signal(...)`.
 
+(Finding a signal by name, which loads the built-in signal modules and plugins first, is
+`signal_lookup.py`: it sits above the built-ins, which import only this module.)
+
 A signal function gets a context (the two sides being compared) and the minimum number of
 observations it needs, and returns a `Measurement` — or raises `InsufficientData`. The
 registry turns that into a `SignalResult`: it picks the threshold (config, then tuned, then
@@ -19,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..errors import InsufficientData as InsufficientData  # defined there, re-exported
-from ..errors import UnknownNameError
 from .model import SignalResult, ThresholdSource
 
 Kind = Literal["check", "traffic"]
@@ -54,7 +56,7 @@ class SignalSpec:
     enabled: bool  # on unless a config says otherwise
 
 
-_REGISTRY: dict[str, SignalSpec] = {}
+SIGNALS: dict[str, SignalSpec] = {}
 
 
 def signal(
@@ -72,7 +74,7 @@ def signal(
     """Register a signal function under `name` (a later registration replaces it)."""
 
     def deco(fn: SignalFn) -> SignalFn:
-        _REGISTRY[name] = SignalSpec(
+        SIGNALS[name] = SignalSpec(
             name,
             kind,
             fn,
@@ -87,39 +89,6 @@ def signal(
         return fn
 
     return deco
-
-
-def _load_builtins() -> None:
-    # The built-in signals register on import; importing here keeps the registry complete
-    # whichever module asks first.
-    from . import signals as _signals  # noqa: F401
-    from . import traffic_signals as _traffic  # noqa: F401
-
-
-def signal_specs(kind: Kind) -> list[SignalSpec]:
-    from ..plugins import load_plugins
-
-    _load_builtins()
-    load_plugins("driftgate.signals", on_error="warn")
-    return [s for s in _REGISTRY.values() if s.kind == kind]
-
-
-def known_signals(kind: str) -> list[str]:
-    return [s.name for s in signal_specs(kind)]  # type: ignore[arg-type]
-
-
-def get_signal(name: str) -> SignalSpec:
-    _load_builtins()
-    if name not in _REGISTRY:
-        from ..plugins import load_plugins
-
-        load_plugins("driftgate.signals", on_error="warn")
-        if name not in _REGISTRY:  # still missing: a plugin that failed may have been it
-            load_plugins("driftgate.signals")
-    spec = _REGISTRY.get(name)
-    if spec is None:
-        raise UnknownNameError("drift signal", name, list(_REGISTRY))
-    return spec
 
 
 def evaluate_signal(
