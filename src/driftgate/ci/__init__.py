@@ -8,7 +8,7 @@
 
 Modules: `changes` (git diff → changed artifacts → dependent suites), `baseline` (base arms,
 stored results, temporary worktrees), `cost` (dry-run estimate and budget), `judge` (one
-arm's verdict), `evaluate` + `pipeline` (the steps in order). The outputs (the PR comment,
+arm's verdict), `evaluate` + `pipeline` (the steps in order), `options` (what the gate is asked). The outputs (the PR comment,
 annotations, job summary, JUnit, HTML) are rendered by the report layer:
 `driftgate.report.ci.gate_markdown`, and `driftgate.report.ci_outputs.run_gate`, which runs
 the gate and writes what `CIOptions` asks for.
@@ -26,7 +26,8 @@ from .model import (
     SuiteOutcome,
     Usage,
 )
-from .pipeline import CIOptions, run_ci
+from .options import CIOptions
+from .pipeline import run_ci
 
 __all__ = [
     "Annotation",

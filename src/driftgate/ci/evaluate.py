@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from .model import (
     CostEstimate,
     SuiteOutcome,
 )
-from .pipeline import CIOptions, head_workspace
+from .options import CIOptions
 
 Found = tuple[RunManifest, list[CaseResult]]
 
@@ -529,6 +530,23 @@ class Gate:
             )
             for c in targets
         ]
+
+
+@contextlib.contextmanager
+def head_workspace(
+    gate_ws: Workspace, repo: Repo, head: str, on_checkout: bool
+) -> Iterator[Workspace]:
+    """The workspace at the head: the checkout itself, or a temporary worktree when
+    `--head` names another commit."""
+    if on_checkout:
+        yield gate_ws
+        return
+    with tree_workspace(repo, head, gate_ws, worktree=True) as hws:
+        if hws is None:
+            raise ConfigError(
+                f"the workspace folder does not exist at head {head[:12]}", field="head"
+            )
+        yield hws
 
 
 def _rel(ws: Workspace, path: Path | None) -> str | None:

@@ -21,32 +21,15 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import Field
-
-from .._model import Strict
 from ..workspace import Workspace
-from .git import Repo
+from .evaluate import Gate
 from .model import CIReport
+from .options import CIOptions
 
-
-class CIOptions(Strict):
-    """What `driftgate ci` is asked to do (the CLI's options, as a model)."""
-
-    base: str = Field(description="Base ref: the branch the pull request merges into.")
-    head: str | None = Field(None, description="Head ref (default: the checked-out commit).")
-    suites: list[str] = Field(default_factory=list, description="Only these suite files.")
-    dry_run: bool = False
-    budget_usd: float | None = Field(None, ge=0)
-    summary: Path | None = None
-    junit: Path | None = None
-    html: Path | None = None
-    policy: Path | None = None
-    allow_dirty: bool = False
-    max_flipped: int = Field(10, ge=0)
+__all__ = ["CIOptions", "run_ci"]
 
 
 def run_ci(
@@ -58,27 +41,5 @@ def run_ci(
     """Run the gate and return its report; bad input raises a DriftgateError (exit 2).
     Rendering and writing the outputs `options` names (comment, job summary, annotations,
     JUnit, HTML) is the report layer's: `driftgate.report.ci_outputs.run_gate` does both."""
-    from .evaluate import Gate
-
     ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
     return Gate(ws, options, echo).run()
-
-
-@contextlib.contextmanager
-def head_workspace(
-    gate_ws: Workspace, repo: Repo, head: str, on_checkout: bool
-) -> Iterator[Workspace]:
-    """The workspace at the head: the checkout itself, or a temporary worktree when
-    `--head` names another commit."""
-    from ..errors import ConfigError
-    from .baseline import tree_workspace
-
-    if on_checkout:
-        yield gate_ws
-        return
-    with tree_workspace(repo, head, gate_ws, worktree=True) as hws:
-        if hws is None:
-            raise ConfigError(
-                f"the workspace folder does not exist at head {head[:12]}", field="head"
-            )
-        yield hws

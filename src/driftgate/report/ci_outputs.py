@@ -19,7 +19,7 @@ from ..errors import EXIT_BAD_INPUT, DriftgateError
 from ..store._atomic import atomic_writer
 
 if TYPE_CHECKING:
-    from ..ci.pipeline import CIOptions
+    from ..ci.options import CIOptions
     from ..workspace import Workspace
 
 
