@@ -81,7 +81,7 @@ def _help_order() -> None:
 
     _app.registered_commands.sort(key=command_rank)  # stable: a module keeps its own order
     _app.registered_groups.sort(
-        key=lambda info: rank.get(_MODULE_OF.get(info.name or ""), len(rank))
+        key=lambda info: rank.get(_MODULE_OF.get(info.name or "", ""), len(rank))
     )
 
 

@@ -185,7 +185,7 @@ def power_cmd(
             ("discordant share", f"{plan.discordance:.3f}"),
             ("cases needed", str(plan.cases_needed)),
         ]
-    if cases is not None:
+    if cases is not None and plan.detectable_delta is not None:  # set whenever cases is
         rows.append(
             (f"detectable with {cases}", f"a drop of {plan.detectable_delta * 100:.1f} points")
         )

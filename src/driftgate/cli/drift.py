@@ -29,8 +29,10 @@ ModelsOption = typer.Option(
 
 
 def _scope(value: str) -> Literal["workspace", "suite"]:
-    if value == "workspace" or value == "suite":
-        return value
+    if value == "workspace":
+        return "workspace"
+    if value == "suite":
+        return "suite"
     from ..errors import ConfigError
 
     raise ConfigError(
@@ -132,8 +134,8 @@ def tune_cmd(
 
     Exit codes: 0 tuned (target met), 1 target not met, 2 bad input (e.g. too little history)."""
     from ..drift.check import drift_target
-    from ..report.drift import render_tuning
     from ..drift.tune import tune_thresholds
+    from ..report.drift import render_tuning
 
     monitored = drift_target(suite, workspace=workspace(ws_path), models=_models(models))
     report = tune_thresholds(

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from ._app import app
 from ._common import JsonOption, WorkspaceOption, print_json, workspace
+
+if TYPE_CHECKING:
+    from ..providers.base import ModelConfig
 
 runs_app = typer.Typer(help="List stored runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
@@ -84,6 +88,7 @@ def run_cmd(
 
     ws = workspace(ws_path)
     show = sys.stderr.isatty() if progress is None else progress
+    models: list[str | ModelConfig] | None = list(model) if model else None
     if resume:
         result = engine.resume(resume, workspace=ws, progress=show)
     else:
@@ -91,7 +96,7 @@ def run_cmd(
             config,
             workspace=ws,
             prompts=prompt or None,
-            models=model or None,
+            models=models,
             repeat=repeat,
             max_concurrency=max_concurrency,
             limit=limit,

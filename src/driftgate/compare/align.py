@@ -120,6 +120,7 @@ def choose_arms_in_run(
                 field="arm_b" if pb is None else "arm_a",
             )
         pa, pb = (chosen, rest[0]) if pb is None else (rest[0], chosen)
+    assert pa is not None and pb is not None  # every branch above names both
     if pa == pb:
         raise ConfigError(f"--arm-a and --arm-b both select {pa!r}", field="arm_b")
     return pa, pb

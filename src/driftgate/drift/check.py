@@ -44,6 +44,7 @@ from .vectorize import Vectorizer, resolve_vectorizer
 if TYPE_CHECKING:
     from ..engine.plan import Plan
     from ..engine.runner import Run
+    from ..providers.base import ModelConfig
 
 
 class Target:
@@ -329,16 +330,18 @@ def _run(
     sample = sum(map(len, (selection or {}).values())) or None
     # No cache: drift detection must hit the provider. No error budget: an outage is a
     # signal to report (error_rate, score_change), not a reason to stop half-way.
+    models: list[str | ModelConfig] | None = list(target.models) if target.models else None
     run = runner.run(
         suite,
         workspace=target.ws,
-        models=target.models or None,
+        models=models,
         no_cache=True,
         max_error_rate=1.0,
         cases=selection,
         metadata={"drift": {"key": target.key, "sample": sample}},
         progress=progress,
     )
+    assert run.plan is not None  # a run started here (not resumed) keeps its plan
     return run, run.plan
 
 

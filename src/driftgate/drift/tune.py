@@ -64,7 +64,7 @@ class _History:
                     s.name: s.value if s.verdict != "insufficient_data" else None
                     for s in arm.signals
                 }
-                verdicts = {s.name: s.verdict for s in arm.signals}
+                verdicts: dict[str, str] = {s.name: s.verdict for s in arm.signals}
                 self.rows.append((i, values, verdicts, [s.name for s in arm.signals]))
         # Per signal: its past values sorted, and which check each came from (for leave-one-out).
         self.sorted: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -346,11 +346,11 @@ def tune_from_checks(
 
 def _median_detail(checks: Sequence[DriftCheck], name: str, key: str) -> float | None:
     xs = [
-        s.detail.get(key)
+        float(v)
         for c in checks
         for a in c.arms
         for s in a.signals
-        if s.name == name and isinstance(s.detail.get(key), int | float)
+        if s.name == name and isinstance(v := s.detail.get(key), int | float)
     ]
     return float(np.median(xs)) if xs else None
 

@@ -234,8 +234,8 @@ def extended_corpus(path: Path, rows: list[dict[str, Any]]) -> bytes:
         return old
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        head = old if not old or old.endswith(b"\n") else old + b"\n"
-        return head + "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
+        start = old if not old or old.endswith(b"\n") else old + b"\n"
+        return start + "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
     if suffix == ".csv":
         import csv
         import io
