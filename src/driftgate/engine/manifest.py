@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from .._version import __version__
 from .._digest import digest
 from ..providers.base import ModelConfig
 from ..store.records import EvalSetInfo, PromptInfo, RunManifest
