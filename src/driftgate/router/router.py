@@ -348,7 +348,9 @@ class Router:
         are judged; returns that verdict when a check ran (after any rollback it made)."""
         from .feedback import check_due, feedback_event  # the rule the CLI shares
 
-        event = feedback_event(self.spec.name, request_id, verdict, correction=correction, note=note)
+        event = feedback_event(
+            self.spec.name, request_id, verdict, correction=correction, note=note
+        )
         self.log.feedback(event)
         self._feedback_seen += 1  # this router's own events: it holds the tally
         if not check_due(self._feedback_seen, self.spec):
