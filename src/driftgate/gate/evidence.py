@@ -111,13 +111,13 @@ def baseline_of(
     digest_ = reg.aliases_of(cand.target).get(sel)
     if digest_ is None:
         return None, None
-    rec = reg.versions.get(cand.kind, cand.name, digest_)
-    if rec is None:
+    aliased = reg.versions.get(cand.kind, cand.name, digest_)
+    if aliased is None:
         raise ConfigError(
             f"alias {sel!r} of {cand.target} points to {digest_}, which is not registered",
             hint="`driftgate registry repair` rebuilds the aliases from the audit log",
         )
-    return rec, f"{rec.ref} ({sel})"
+    return aliased, f"{aliased.ref} ({sel})"
 
 
 def _is_alias_name(sel: str) -> bool:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .base import ModelConfig, Provider
+from .base import Provider
 
-ProviderFactory = Callable[[ModelConfig], Provider]
+# factory(config) -> Provider; adapters that read files also take `workspace=` (replay).
+ProviderFactory = Callable[..., Provider]
 _FACTORIES: dict[str, str | ProviderFactory] = {
     # prefix → "module:factory" (imported lazily so `driftgate --help` never pays for
     # litellm or torch) or a factory registered at run time.

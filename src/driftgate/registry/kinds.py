@@ -121,7 +121,7 @@ def embedder_identity(name: str) -> str:
     if spec is not None and spec.kind == "embedder":
         return f"{key}@sha256:{spec.sha256[:16]}"  # what `embedding.get_embedder` names it
     try:
-        from ..embedding import embedder_id  # type: ignore[attr-defined]
+        from ..embedding import embedder_id
     except ImportError:
         return name
     return str(embedder_id(name))

@@ -83,7 +83,7 @@ def _target_files(ws: Workspace, kind: str, name: str | None) -> list[Path]:
         files = [p.source for p in prompts if p.source and (name is None or p.name == name)]
         if name is not None and not files:
             raise UnknownNameError("prompt", name, sorted({p.name for p in prompts}))
-        return files  # type: ignore[return-value]
+        return files
     folder = {
         "fewshot": ws.prompts_dir / "fewshot",
         "index": ws.prompts_dir / "indexes",
@@ -114,7 +114,9 @@ def register_artifacts(
     reg = Registry.of(workspace)
     ws = reg.workspace
     if target is None:
-        paths = [(p, k) for k in KINDS for p in _target_files(ws, k, None)]
+        paths: list[tuple[Path, str | None]] = [
+            (p, k) for k in KINDS for p in _target_files(ws, k, None)
+        ]
     elif target.endswith(SUFFIXES) or Path(target).is_file():
         path = ws.inside(target, what="artifact file")
         if not path.is_file():

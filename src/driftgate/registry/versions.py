@@ -13,6 +13,7 @@ atomically (temp file + rename), so a reader never sees half a version.
 
 from __future__ import annotations
 
+import builtins
 import re
 import time
 from collections.abc import Mapping
@@ -180,7 +181,8 @@ class VersionStore:
             return []
         return sorted((self._read(p) for p in folder.glob("*.json")), key=lambda r: r.seq)
 
-    def targets(self) -> list[str]:
+    # `builtins.list` below: inside this class `list` names the method above.
+    def targets(self) -> builtins.list[str]:
         """Every `kind/name` that has at least one version."""
         out = []
         for kind in KINDS:
