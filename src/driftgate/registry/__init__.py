@@ -20,7 +20,10 @@ Python:
     rollback("prompt/categorize")
     resolve("prompt/categorize").definition               # a Prompt, for serving
 
-Names load lazily: importing this package costs nothing until one is used.
+Names load lazily: importing this package costs nothing until one is used. The versions,
+aliases, binding and prompt lookup (`prompts.py`) sit below the engine, which reads them;
+`moves.py` (promote, rollback, unset) sits above the gate (`driftgate.gate`), which a
+promotion runs first (tests/test_layers.py).
 """
 
 from __future__ import annotations
