@@ -13,8 +13,8 @@ from drift_helpers import (
 )
 
 from driftgate.drift import check_drift
-from driftgate.drift.check import Target, drift_target
 from driftgate.drift.history import latest_alerted
+from driftgate.drift.target import Target, drift_target
 from driftgate.errors import ConfigError
 
 pytestmark = pytest.mark.usefixtures("sklearn_loaded")

@@ -82,7 +82,7 @@ def check_cmd(
     import sys
 
     from ..drift import check_drift
-    from ..drift.check import drift_target
+    from ..drift.target import drift_target
     from ..report.drift import render_check
 
     # One target (workspace found once) for the check and for its triggers in the rendering.
@@ -133,7 +133,7 @@ def tune_cmd(
     then detect. Saved thresholds are used by later checks.
 
     Exit codes: 0 tuned (target met), 1 target not met, 2 bad input (e.g. too little history)."""
-    from ..drift.check import drift_target
+    from ..drift.target import drift_target
     from ..drift.tune import tune_thresholds
     from ..report.drift import render_tuning
 
@@ -176,8 +176,8 @@ def history_cmd(
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
-    from ..drift.check import drift_target
     from ..drift.history import history_html, history_json, latest_alerted, render_history
+    from ..drift.target import drift_target
 
     t = drift_target(suite, workspace=workspace(ws_path), models=_models(models))
     checks = t.store.checks(last=last)

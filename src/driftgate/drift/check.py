@@ -14,17 +14,16 @@ compare with it on the cases both ran, leaving out cases whose content changed.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .._digest import digest
 from ..errors import ConfigError
 from ..store.records import CaseResult, RunManifest
-from ..suite import Suite, load_suite
+from ..suite import Suite
 from ..workspace import Workspace
-from .config import DriftConfig, config_path, load_drift_config
+from .config import DriftConfig
+from .golden import golden_set_changes, snapshot_evalsets, stratified_sample
 from .model import (
     ArmCheck,
     DriftBaseline,
@@ -37,7 +36,8 @@ from .model import (
 from .signal_lookup import signal_specs
 from .signal_registry import evaluate_signal
 from .signals import CheckContext
-from .store import DriftStore, drift_key, new_id
+from .store import new_id
+from .target import Target, drift_target
 from .triggers import apply_triggers
 from .vectorize import Vectorizer, resolve_vectorizer
 
@@ -45,192 +45,6 @@ if TYPE_CHECKING:
     from ..engine.plan import Plan
     from ..engine.runner import Run
     from ..providers.base import ModelConfig
-
-
-class Target:
-    """The monitored configuration: suite, model override, its key, store and settings."""
-
-    def __init__(
-        self,
-        suite: Suite | Path | str | None,
-        *,
-        workspace: Workspace | Path | str | None,
-        models: list[str] | None = None,
-        config: DriftConfig | None = None,
-    ) -> None:
-        self.ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
-        self.path: Path | None = None
-        if isinstance(suite, Suite):
-            self.suite = suite
-        else:
-            self.path = (
-                self.ws.default_suite_path()
-                if suite is None
-                else self.ws.inside(suite, what="suite file")
-            )
-            self.suite = load_suite(self.path)
-        self.name = str(self.path.relative_to(self.ws.root)) if self.path else None
-        self.models = list(models or [])
-        self.sample: int | None = None  # a route's loop policy may fix its sample size
-        self.key = drift_key(self.name, self.models, self.suite.model_dump(mode="json"))
-        self.store = DriftStore.for_key(self.ws, self.key)
-        self.config = (
-            config
-            if config is not None
-            else load_drift_config(config_path(self.path, self.ws.evalsets_dir))
-        )
-
-    @classmethod
-    def for_route(
-        cls,
-        route: str,
-        *,
-        workspace: Workspace | Path | str | None,
-        config: DriftConfig | None = None,
-    ) -> Target:
-        """What a route serves: its baseline arm's prompt and model on the suite of its
-        `loop:` policy (else the workspace's suite), golden sets and scorers as that suite's.
-
-        The prompt stays a ref (`categorize@production`), so the key and history survive
-        promotions; a promoted version shows as a prompt change in the check's notes and
-        `driftgate loop` records a new baseline after it moves production.
-        """
-        from ..router.router import load_route_ref
-
-        ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
-        spec = load_route_ref(ws, route)
-        policy = spec.loop
-        path = (
-            ws.inside(policy.suite, what="suite file")
-            if policy is not None and policy.suite
-            else ws.default_suite_path()
-        )
-        base = load_suite(path)
-        arm = next(a for a in spec.arms if a.name == spec.baseline_arm)
-        data = base.model_dump(mode="json", exclude={"prompts", "models"})
-        data["description"] = f"route {spec.name}: arm {arm.name} ({base.description or path.name})"
-        suite = Suite.model_validate(
-            {**data, "prompts": [arm.prompt], "models": [arm.model] if arm.model else []}
-        )
-        target = cls(
-            suite,
-            workspace=ws,
-            config=config
-            if config is not None
-            else load_drift_config(config_path(path, ws.evalsets_dir)),
-        )
-        target.sample = policy.drift_sample if policy is not None else None
-        target.name = f"route/{spec.name}"
-        target.key = drift_key(target.name, [], None)
-        target.store = DriftStore.for_key(ws, target.key)
-        return target
-
-    def tuned(self) -> TuningReport | None:
-        return self.store.load_thresholds()
-
-
-# ---- golden sets: snapshot, stratified sample, changes ----------------------------------
-
-
-def snapshot_evalsets(ws: Workspace, suite: Suite) -> list[EvalSetSnapshot]:
-    """Each golden set's digest and per-case content digests (after the suite's filter)."""
-    from ..engine.plan import parse_filter
-
-    keep = parse_filter([suite.filter] if suite.filter else [])
-    out = []
-    for ref in suite.evalsets:
-        es = ws.evalset(ref)
-        cases, segments = {}, {}
-        for case in es:
-            if keep(case):
-                cases[case.id] = digest(case.model_dump(mode="json"))
-                segments[case.id] = case.segment
-        out.append(
-            EvalSetSnapshot(
-                name=es.name,
-                path=str(es.path.relative_to(ws.root)),
-                digest=es.digest(),
-                cases=cases,
-                segments=segments,
-            )
-        )
-    return out
-
-
-def stratified_sample(snapshot: EvalSetSnapshot, n: int, seed: int) -> list[str]:
-    """`n` case ids, allocated to segments in proportion (largest remainder, at least one
-    per segment when n allows), each segment's cases taken in hash order."""
-    by_seg: dict[str, list[str]] = {}
-    for cid, seg in snapshot.segments.items():
-        by_seg.setdefault(seg or "", []).append(cid)
-    total = len(snapshot.segments)
-    if n >= total:
-        return list(snapshot.segments)
-    exact = {s: n * len(ids) / total for s, ids in by_seg.items()}
-    alloc = {s: int(v) for s, v in exact.items()}
-    if n >= len(by_seg):
-        for s in alloc:
-            alloc[s] = max(alloc[s], 1)
-    spare = n - sum(alloc.values())
-    for s in sorted(by_seg, key=lambda s: (-(exact[s] - int(exact[s])), s)):
-        if spare <= 0:
-            break
-        if alloc[s] < len(by_seg[s]):
-            alloc[s] += 1
-            spare -= 1
-    while sum(alloc.values()) > n:  # the one-per-segment minimum overshot: trim the largest
-        alloc[max(alloc, key=lambda s: alloc[s])] -= 1
-
-    def rank(cid: str) -> bytes:
-        return hashlib.blake2b(f"{seed}:{snapshot.name}:{cid}".encode(), digest_size=8).digest()
-
-    chosen = []
-    for s, ids in by_seg.items():
-        chosen += sorted(ids, key=rank)[: alloc[s]]
-    return chosen
-
-
-def golden_set_changes(
-    baseline: Sequence[EvalSetSnapshot], current: Sequence[EvalSetSnapshot]
-) -> tuple[list[GoldenSetChange], dict[str, set[str]]]:
-    """What changed per golden set, and the case ids usable for the comparison."""
-    cur = {s.name: s for s in current}
-    changes, usable = [], {}
-    for b in baseline:
-        c = cur.get(b.name)
-        if c is None:
-            changes.append(
-                GoldenSetChange(evalset=b.name, baseline_digest=b.digest, removed=len(b.cases))
-            )
-            continue
-        common = [i for i in b.cases if i in c.cases]
-        modified = [i for i in common if b.cases[i] != c.cases[i]]
-        usable[b.name] = set(common) - set(modified)
-        if b.digest != c.digest or len(common) != len(b.cases) or len(common) != len(c.cases):
-            added = [i for i in c.cases if i not in b.cases]
-            removed = [i for i in b.cases if i not in c.cases]
-            changes.append(
-                GoldenSetChange(
-                    evalset=b.name,
-                    baseline_digest=b.digest,
-                    current_digest=c.digest,
-                    added=len(added),
-                    removed=len(removed),
-                    modified=len(modified),
-                    common=len(usable[b.name]),
-                    examples={
-                        k: v[:5]
-                        for k, v in (("added", added), ("removed", removed), ("modified", modified))
-                        if v
-                    },
-                )
-            )
-    for c in current:
-        if c.name not in {b.name for b in baseline}:
-            changes.append(
-                GoldenSetChange(evalset=c.name, current_digest=c.digest, added=len(c.cases))
-            )
-    return changes, usable
 
 
 # ---- the comparison of one arm -----------------------------------------------------------
@@ -343,28 +157,6 @@ def _run(
     )
     assert run.plan is not None  # a run started here (not resumed) keeps its plan
     return run, run.plan
-
-
-def drift_target(
-    suite: Suite | Path | str | None = None,
-    *,
-    workspace: Workspace | Path | str | None = None,
-    models: list[str] | None = None,
-    route: str | None = None,
-    config: DriftConfig | None = None,
-) -> Target:
-    """The monitored configuration of a check: a suite's matrix (`models` overriding its
-    models), or with `route` what that route serves (`Target.for_route`). Built once and
-    passed to `check_drift`, `tune_thresholds` and the renderers (its triggers)."""
-    if route is None:
-        return Target(suite, workspace=workspace, models=models, config=config)
-    if suite is not None or models:
-        raise ConfigError(
-            "give a suite or --route, not both: a route's check runs what its baseline "
-            "arm serves on its loop policy's suite",
-            field="route",
-        )
-    return Target.for_route(route, workspace=workspace, config=config)
 
 
 def check_drift(

@@ -26,12 +26,12 @@ from ..store.runs import RunStore
 from ..suite import Suite
 from ..workspace import Workspace
 from . import _stats
-from .check import Target
 from .config import DriftConfig
 from .model import SignalResult, TrafficReport, UnreviewedArtifact
 from .signal_lookup import signal_specs
 from .signal_registry import evaluate_signal
 from .store import new_id
+from .target import Target
 from .traffic_signals import Record, TrafficContext, flat, lookup, read_log
 from .triggers import fired_rules
 from .vectorize import Vectorizer, resolve_vectorizer
