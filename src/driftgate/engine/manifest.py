@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .._version import __version__
 from .._digest import digest
+from .._version import __version__
 from ..providers.base import ModelConfig
 from ..store.records import EvalSetInfo, PromptInfo, RunManifest
 from ..store.runs import new_run_id
