@@ -194,12 +194,13 @@ class RouteSpec(Strict):
         return [a for a in self.arms if a.weight > 0]
 
     def arm(self, name: str) -> RouteArm | ShadowArm:
-        for a in [*self.arms, *self.shadow]:
+        every: list[RouteArm | ShadowArm] = [*self.arms, *self.shadow]
+        for a in every:
             if a.name == name:
                 return a
         from ..errors import UnknownNameError
 
-        raise UnknownNameError("route arm", name, [a.name for a in [*self.arms, *self.shadow]])
+        raise UnknownNameError("route arm", name, [a.name for a in every])
 
     def with_weights(self, weights: dict[str, float]) -> RouteSpec:
         """A copy with new live weights (validated), e.g. to move a canary from 10 to 50."""

@@ -19,7 +19,8 @@ is one, with a reference window:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as _field  # the context has a member named `field`
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ class TrafficContext:
     golden: list[Record]  # the golden set's case vars
     current: list[Record]
     reference: list[Record] | None = None
-    categorical: list[str] = field(default_factory=list)
+    categorical: list[str] = _field(default_factory=list)
     vectorize: Vectorizer = tfidf
     seed: int = 0
     far_quantile: float = 0.95
@@ -188,7 +189,7 @@ def categorical_fields(golden: list[Record], current: list[Record], given: list[
 
 
 def _max_psi(pairs: list[tuple[str, list[Any], list[Any]]], min_n: int) -> Measurement:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, a, b in pairs:
         if min(len(a), len(b)) >= min_n:
             k = len(set(a) | set(b))
@@ -285,7 +286,7 @@ def psi_window(ctx: TrafficContext, min_n: int) -> Measurement:
     ref = _reference(ctx)
     rl = [len(t) for t in ctx.texts(ref)]
     cl = [len(t) for t in ctx.texts(ctx.current)]
-    pairs = [
+    pairs: list[tuple[str, list[Any], list[Any]]] = [
         (f, _values(ref, f), _values(ctx.current, f))
         for f in categorical_fields(ref, ctx.current, ctx.categorical)
     ]

@@ -134,7 +134,8 @@ def resume(
     if manifest.status == "finished":
         return Run(manifest, store)
     s = manifest.settings
-    options = RunOptions(**{k: s.get(k) for k in RunOptions().__dict__ if k in s})
+    stored: dict[str, Any] = {k: s.get(k) for k in RunOptions().__dict__ if k in s}
+    options = RunOptions(**stored)
     manifest_path = store.run_dir(manifest.id) / "manifest.json"
     suite = validated(Suite, s["suite"], manifest_path) if "suite" in s else manifest.suite
     plan = build_plan(suite, workspace=ws, options=options)
