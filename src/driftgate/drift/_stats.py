@@ -39,7 +39,9 @@ def z_of(delta: float, se: float) -> float:
 # ---- Kolmogorov–Smirnov ----------------------------------------------------------------
 
 
-def ks_2samp(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+def ks_2samp(
+    a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray
+) -> tuple[float, float]:
     """Two-sample KS statistic D and its asymptotic p-value (conservative with ties)."""
     xa = np.sort(np.asarray(a, dtype=np.float64))
     xb = np.sort(np.asarray(b, dtype=np.float64))
