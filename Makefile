@@ -21,6 +21,7 @@ demo: $(STAMP)
 # Every test, the slow ones (real local model) included: what CI runs.
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 	$(BIN)/pytest -q -m "slow or not slow"
 
 test-fast: $(STAMP)
@@ -28,6 +29,7 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 	$(BIN)/ruff format --check src tests bench
 
 bench: $(STAMP)
