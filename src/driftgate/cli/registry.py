@@ -211,27 +211,17 @@ def aliases_cmd(
     ws_path: Path = WorkspaceOption,
 ) -> None:
     """Show where each alias points."""
-    from ..registry import Registry, parse_ref
+    from ..registry.history import alias_rows
 
-    reg = Registry.of(workspace(ws_path))
-    state = reg.aliases.read()
-    targets = [parse_ref(target).target] if target else sorted(state.aliases)
-    rows = []
-    for t in targets:
-        kind, _, name = t.partition("/")
-        for alias, digest in sorted(state.of(t).items()):
-            rec = reg.versions.get(kind, name, digest)
-            rows.append(
-                {"target": t, "alias": alias, "digest": digest, "seq": rec.seq if rec else None}
-            )
+    rows = alias_rows(workspace(ws_path), target)
     if json_out:
-        print_json(rows)
+        print_json([r.model_dump(mode="json") for r in rows])
         return
     if not rows:
         print("no aliases set")
     for r in rows:
-        seq = f"@{r['seq']}" if r["seq"] else "(missing version)"
-        print(f"{r['target']:<32} {r['alias']:<12} {seq:<6} {r['digest']}")
+        seq = f"@{r.seq}" if r.seq else "(missing version)"
+        print(f"{r.target:<32} {r.alias:<12} {seq:<6} {r.digest}")
 
 
 @app.command("audit")
@@ -281,21 +271,10 @@ def repair_cmd(ws_path: Path = WorkspaceOption) -> None:
 @registry_app.command("verify")
 def verify_cmd(ws_path: Path = WorkspaceOption) -> None:
     """Check the alias state's checksum and that every alias points at a stored version."""
-    from ..errors import ConfigError
-    from ..registry import Registry
+    from ..registry.history import verify_aliases
 
-    reg = Registry.of(workspace(ws_path))
-    state = reg.aliases.read()  # raises StateCorrupted (exit 2) with the repair hint
-    for t, aliases in state.aliases.items():
-        kind, _, name = t.partition("/")
-        for alias, digest in aliases.items():
-            if reg.versions.get(kind, name, digest) is None:
-                raise ConfigError(
-                    f"alias {alias!r} of {t} points to {digest}, which has no version file"
-                )
-    print(
-        f"ok: {sum(len(a) for a in state.aliases.values())} aliases, state counter {state.counter}"
-    )
+    aliases, counter = verify_aliases(workspace(ws_path))
+    print(f"ok: {aliases} aliases, state counter {counter}")
 
 
 @registry_app.command("unset")

@@ -14,6 +14,7 @@ import yaml
 from pydantic import Field
 
 from .._model import Strict
+from ..errors import ConfigError
 from ..workspace import Workspace
 from .aliases import StateCorrupted
 from .core import Registry
@@ -145,3 +146,45 @@ def eval_history(ws: Workspace, digests: set[str]) -> dict[str, list[EvalRow]]:
                     )
                 )
     return out
+
+
+class AliasRow(Strict):
+    """Where one alias of one artifact points (`seq` is None when its version file is gone)."""
+
+    target: str
+    alias: str
+    digest: str
+    seq: int | None = None
+
+
+def alias_rows(
+    workspace: Workspace | Path | str | None = None, target: str | None = None
+) -> list[AliasRow]:
+    """Every alias of `target` (KIND/NAME), or of every artifact, with its version's sequence."""
+    reg = Registry.of(workspace)
+    state = reg.aliases.read()
+    targets = [parse_ref(target).target] if target else sorted(state.aliases)
+    rows = []
+    for t in targets:
+        kind, _, name = t.partition("/")
+        for alias, digest in sorted(state.of(t).items()):
+            rec = reg.versions.get(kind, name, digest)
+            rows.append(
+                AliasRow(target=t, alias=alias, digest=digest, seq=rec.seq if rec else None)
+            )
+    return rows
+
+
+def verify_aliases(workspace: Workspace | Path | str | None = None) -> tuple[int, int]:
+    """Check the alias state's checksum (`StateCorrupted`, with the repair hint) and that every
+    alias points at a stored version (`ConfigError` naming the alias); (aliases, state counter)."""
+    reg = Registry.of(workspace)
+    state = reg.aliases.read()
+    missing = [row for row in alias_rows(reg.workspace) if row.seq is None]
+    if missing:
+        row = missing[0]
+        raise ConfigError(
+            f"alias {row.alias!r} of {row.target} points to {row.digest}, which has no version file",
+            hint="`driftgate registry repair` rebuilds the alias state from the audit log",
+        )
+    return sum(len(a) for a in state.aliases.values()), state.counter
