@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ..compare.model import Comparison, Side
+from ..compare.model import Comparison, SegmentComparison, Side
 from ._compare_format import (
     VERDICT_EMOJI,
     VERDICT_TEXT,
@@ -43,6 +43,23 @@ def _side(name: str, s: Side) -> str:
 
 def comparison_markdown(cmp: Comparison, *, max_flipped: int = 20, title: str | None = None) -> str:
     """The comparison as Markdown: verdict, metrics, segments, flipped cases, usage."""
+    out = _headline(cmp, title)
+    out += _metrics(cmp)
+    out += _segments(cmp)
+    out += _flipped(cmp, max_flipped)
+    out += _usage(cmp)
+    out += _flaky(cmp)
+    text = "\n".join(out) + "\n"
+    if len(text) > MAX_CHARS:
+        text = (
+            text[: MAX_CHARS - 60].rsplit("\n", 1)[0]
+            + "\n\n_…report truncated to fit a comment._\n"
+        )
+    return text
+
+
+def _headline(cmp: Comparison, title: str | None) -> list[str]:
+    """Title and verdict, the two sides, the primary metric's delta and the case counts."""
     r = cmp.primary
     m = cmp.metric
     out = [
@@ -62,59 +79,67 @@ def comparison_markdown(cmp: Comparison, *, max_flipped: int = 20, title: str | 
     ]
     if cmp.warnings:
         out += ["", *(f"⚠️ {md(w, 400)}  " for w in cmp.warnings)]
+    return out
 
-    out += ["", "### Metrics", ""]
-    out += _table(
-        ["Metric", "A", "B", "Δ (B − A)", f"{cmp.confidence:.0%} CI", "p", "Test", "W / L / T"],
-        (
-            [
-                f"**{md(name)}**" if name == m else md(name),
-                fmt_value(cmp, name, x.mean_a),
-                fmt_value(cmp, name, x.mean_b),
-                fmt_delta(cmp, name, x.delta),
-                fmt_interval(cmp, name, x),
-                fmt_p(x.p_value),
-                x.test,
-                f"{x.wins} / {x.losses} / {x.ties}",
-            ]
-            for name in metric_order(cmp)
-            for x in [cmp.overall[name]]
-        ),
+
+def _metrics(cmp: Comparison) -> list[str]:
+    m = cmp.metric
+    header = ["Metric", "A", "B", "Δ (B − A)", f"{cmp.confidence:.0%} CI", "p", "Test", "W / L / T"]
+    rows = (
+        [
+            f"**{md(name)}**" if name == m else md(name),
+            fmt_value(cmp, name, x.mean_a),
+            fmt_value(cmp, name, x.mean_b),
+            fmt_delta(cmp, name, x.delta),
+            fmt_interval(cmp, name, x),
+            fmt_p(x.p_value),
+            x.test,
+            f"{x.wins} / {x.losses} / {x.ties}",
+        ]
+        for name in metric_order(cmp)
+        for x in [cmp.overall[name]]
     )
+    return ["", "### Metrics", "", *_table(header, rows)]
 
-    if cmp.segments:
-        rows = []
-        for seg in cmp.segments[:MAX_SEGMENT_ROWS]:
-            x = seg.results.get(m)
-            if x is None:
-                rows.append(
-                    [md(seg.segment), str(seg.n), "—", "—", "—", "—", "—", md(seg.note or "")]
-                )
-                continue
-            rows.append(
-                [
-                    md(seg.segment),
-                    str(seg.n),
-                    fmt_value(cmp, m, x.mean_a),
-                    fmt_value(cmp, m, x.mean_b),
-                    fmt_delta(cmp, m, x.delta),
-                    fmt_interval(cmp, m, x),
-                    fmt_p(x.p_value),
-                    f"{VERDICT_EMOJI[seg.verdict]} {seg.verdict}" if seg.verdict else "—",
-                ]
-            )
-        more = len(cmp.segments) - len(rows)
-        out += ["", f"### Segments ({m})", ""]
-        out += _table(["Segment", "n", "A", "B", "Δ", "CI", "p", "Verdict"], rows)
-        if more > 0:
-            out += ["", f"_…and {more} more segments._"]
 
-    out += _flipped(cmp, max_flipped)
-    out += ["", "### Cost, tokens and latency (per result)", ""]
-    out += _table(
-        ["", "median A", "median B", "Δ", "p95 A", "p95 B", "Δ"],
-        (usage_row(u) for u in cmp.usage if u.n_a or u.n_b),
-    )
+def _segment_row(cmp: Comparison, seg: SegmentComparison) -> list[str]:
+    m = cmp.metric
+    x = seg.results.get(m)
+    if x is None:
+        return [md(seg.segment), str(seg.n), "—", "—", "—", "—", "—", md(seg.note or "")]
+    return [
+        md(seg.segment),
+        str(seg.n),
+        fmt_value(cmp, m, x.mean_a),
+        fmt_value(cmp, m, x.mean_b),
+        fmt_delta(cmp, m, x.delta),
+        fmt_interval(cmp, m, x),
+        fmt_p(x.p_value),
+        f"{VERDICT_EMOJI[seg.verdict]} {seg.verdict}" if seg.verdict else "—",
+    ]
+
+
+def _segments(cmp: Comparison) -> list[str]:
+    """The primary metric per segment, the first MAX_SEGMENT_ROWS of them."""
+    if not cmp.segments:
+        return []
+    rows = [_segment_row(cmp, seg) for seg in cmp.segments[:MAX_SEGMENT_ROWS]]
+    more = len(cmp.segments) - len(rows)
+    out = ["", f"### Segments ({cmp.metric})", ""]
+    out += _table(["Segment", "n", "A", "B", "Δ", "CI", "p", "Verdict"], rows)
+    if more > 0:
+        out += ["", f"_…and {more} more segments._"]
+    return out
+
+
+def _usage(cmp: Comparison) -> list[str]:
+    rows = (usage_row(u) for u in cmp.usage if u.n_a or u.n_b)
+    header = ["", "median A", "median B", "Δ", "p95 A", "p95 B", "Δ"]
+    return ["", "### Cost, tokens and latency (per result)", "", *_table(header, rows)]
+
+
+def _flaky(cmp: Comparison) -> list[str]:
+    out: list[str] = []
     for side, flaky in (("A", cmp.flaky_a), ("B", cmp.flaky_b)):
         if flaky:
             shown = ", ".join(f"`{md(c, 60)}`" for c in flaky[:30])
@@ -123,13 +148,7 @@ def comparison_markdown(cmp: Comparison, *, max_flipped: int = 20, title: str | 
                 f"**Flaky in {side}** ({len(flaky)} cases change outcome between repeats): {shown}"
                 + (" …" if len(flaky) > 30 else ""),
             ]
-    text = "\n".join(out) + "\n"
-    if len(text) > MAX_CHARS:
-        text = (
-            text[: MAX_CHARS - 60].rsplit("\n", 1)[0]
-            + "\n\n_…report truncated to fit a comment._\n"
-        )
-    return text
+    return out
 
 
 def _flipped(cmp: Comparison, limit: int) -> list[str]:

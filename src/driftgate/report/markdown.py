@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..store.records import CaseResult, RunManifest
+from ..store.records import CaseResult, RunManifest, Summary
 from ._format import (
     as_result,
     failure_reasons,
@@ -61,6 +61,17 @@ def run_markdown(
     """The run as Markdown: header, arms, segments, label metrics, first failures."""
     s = summary_of(manifest)
     out: list[str] = [f"## driftgate run `{manifest.id}` — {verdict_text(manifest)}", ""]
+    out += _table(["", ""], [(f"**{k}**", v) for k, v in _facts(manifest, s)])
+    out += _arms_section(s.by_arm)
+    out += _segments_section(s.by_segment)
+    out += _metrics_section(s.metrics)
+    if results is not None:
+        out += _failures_section(results, max_failures)
+    return "\n".join(out) + "\n"
+
+
+def _facts(manifest: RunManifest, s: Summary) -> list[tuple[str, str]]:
+    """The header table's rows: suite, status, git, ..., cost, tokens and latency."""
     threshold = (
         f" (threshold {fmt_pct(manifest.pass_threshold)})"
         if manifest.pass_threshold is not None
@@ -71,7 +82,7 @@ def run_markdown(
         from ..summary import wilson
 
         overall_ci = wilson(s.passed, s.results)
-    facts = [
+    return [
         ("Suite", md(manifest.suite or "—")),
         ("Status", manifest.status),
         ("Git", md(fmt_git(manifest))),
@@ -85,63 +96,61 @@ def run_markdown(
         ("Tokens", f"{s.input_tokens:,} in / {s.output_tokens:,} out"),
         ("Latency p50 / p95", f"{fmt_ms(s.latency_p50_ms)} / {fmt_ms(s.latency_p95_ms)}"),
     ]
-    out += _table(["", ""], [(f"**{k}**", v) for k, v in facts])
 
-    if s.by_arm:
-        out += ["", "### Arms", ""]
-        out += _table(
-            [
-                "Prompt",
-                "Model",
-                "Results",
-                "Pass rate (95% CI)",
-                "Mean score",
-                "Errors",
-                "Cost",
-                "p50",
-                "p95",
-            ],
-            (
-                (
-                    md(a.get("prompt", k)),
-                    md(a.get("model", "")),
-                    str(a["results"]),
-                    fmt_rate_ci(a["pass_rate"], a.get("pass_rate_ci")),
-                    fmt_num(a.get("mean_score")),
-                    str(a["errors"]),
-                    fmt_cost(a.get("cost_usd")),
-                    fmt_ms(a.get("latency_p50_ms")),
-                    fmt_ms(a.get("latency_p95_ms")),
-                )
-                for k, a in s.by_arm.items()
-            ),
+
+def _arms_section(by_arm: dict[str, dict[str, Any]]) -> list[str]:
+    if not by_arm:
+        return []
+    header = [
+        "Prompt",
+        "Model",
+        "Results",
+        "Pass rate (95% CI)",
+        "Mean score",
+        "Errors",
+        "Cost",
+        "p50",
+        "p95",
+    ]
+    rows = (
+        (
+            md(a.get("prompt", k)),
+            md(a.get("model", "")),
+            str(a["results"]),
+            fmt_rate_ci(a["pass_rate"], a.get("pass_rate_ci")),
+            fmt_num(a.get("mean_score")),
+            str(a["errors"]),
+            fmt_cost(a.get("cost_usd")),
+            fmt_ms(a.get("latency_p50_ms")),
+            fmt_ms(a.get("latency_p95_ms")),
         )
+        for k, a in by_arm.items()
+    )
+    return ["", "### Arms", "", *_table(header, rows)]
 
-    segments = [(k, v) for k, v in s.by_segment.items() if v.get("segment") is not None]
-    if segments:
-        out += ["", "### Segments", ""]
-        out += _table(
-            ["Prompt", "Model", "Segment", "Results", "Pass rate (95% CI)", "Mean score", "Errors"],
-            (
-                (
-                    md(v.get("prompt", "")),
-                    md(v.get("model", "")),
-                    md(v["segment"]),
-                    str(v["results"]),
-                    fmt_rate_ci(v["pass_rate"], v.get("pass_rate_ci")),
-                    fmt_num(v.get("mean_score")),
-                    str(v["errors"]),
-                )
-                for _, v in segments[:MAX_SEGMENT_ROWS]
-            ),
+
+def _segments_section(by_segment: dict[str, dict[str, Any]]) -> list[str]:
+    """Per arm and segment, the first MAX_SEGMENT_ROWS rows (a comment has a size cap)."""
+    segments = [v for v in by_segment.values() if v.get("segment") is not None]
+    if not segments:
+        return []
+    header = ["Prompt", "Model", "Segment", "Results", "Pass rate (95% CI)", "Mean score", "Errors"]
+    rows = (
+        (
+            md(v.get("prompt", "")),
+            md(v.get("model", "")),
+            md(v["segment"]),
+            str(v["results"]),
+            fmt_rate_ci(v["pass_rate"], v.get("pass_rate_ci")),
+            fmt_num(v.get("mean_score")),
+            str(v["errors"]),
         )
-        if len(segments) > MAX_SEGMENT_ROWS:
-            out += ["", f"_{len(segments) - MAX_SEGMENT_ROWS} more segment rows not shown._"]
-
-    out += _metrics_section(s.metrics)
-    if results is not None:
-        out += _failures_section(results, max_failures)
-    return "\n".join(out) + "\n"
+        for v in segments[:MAX_SEGMENT_ROWS]
+    )
+    out = ["", "### Segments", "", *_table(header, rows)]
+    if len(segments) > MAX_SEGMENT_ROWS:
+        out += ["", f"_{len(segments) - MAX_SEGMENT_ROWS} more segment rows not shown._"]
+    return out
 
 
 def _metrics_section(metrics: dict[str, Any]) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..store.records import CaseResult, RunManifest
+from ..store.records import CaseResult, RunManifest, Summary
 from ..summary import wilson
 from ._format import (
     as_result,
@@ -92,11 +92,23 @@ def render_run(
 ) -> None:
     """Print one run: header, per-arm and per-segment tables, label metrics and, when
     `results` are given, the first `max_failures` failures."""
-    from rich.table import Table
-    from rich.text import Text
-
     con = _console(console)
     s = summary_of(manifest)
+    con.print(_header(manifest, s))
+    if s.by_arm:
+        con.print(_arms_table(s.by_arm, manifest.pass_threshold))
+    segments = [v for v in s.by_segment.values() if v.get("segment") is not None]
+    if segments:
+        con.print(_segments_table(segments, manifest.pass_threshold))
+    _render_metrics(con, s.metrics)
+    if results is not None:
+        _render_failures(con, results, max_failures)
+
+
+def _header(manifest: RunManifest, s: Summary) -> Any:
+    """The run's facts as a two-column grid: id, verdict, status, ..., cost and latency."""
+    from rich.table import Table
+    from rich.text import Text
 
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
@@ -129,54 +141,53 @@ def render_run(
         "cost", f"{fmt_cost(s.cost_usd)}  ({s.input_tokens:,} in / {s.output_tokens:,} out tokens)"
     )
     head.add_row("latency", f"p50 {fmt_ms(s.latency_p50_ms)}  p95 {fmt_ms(s.latency_p95_ms)}")
-    con.print(head)
+    return head
 
-    if s.by_arm:
-        t = _table("Arms")
-        t.add_column("prompt · model", overflow="fold", min_width=12, ratio=1)
-        for col in ("n", "pass", "95% CI", "score", "err", "cost", "p50/p95 ms"):
-            t.add_column(col, justify="right", no_wrap=True)
-        for key, a in s.by_arm.items():
-            t.add_row(
-                _plain(key),
-                str(a["results"]),
-                Text(
-                    fmt_pct(a["pass_rate"]),
-                    style=_rate_style(a["pass_rate"], manifest.pass_threshold),
-                ),
-                fmt_ci(a.get("pass_rate_ci")),
-                fmt_num(a.get("mean_score")),
-                Text(str(a["errors"]), style="yellow" if a["errors"] else ""),
-                fmt_cost(a.get("cost_usd")),
-                _latency(a),
-            )
-        con.print(t)
 
-    segments = [v for v in s.by_segment.values() if v.get("segment") is not None]
-    if segments:
-        t = _table("Segments")
-        t.add_column("prompt · model", overflow="fold", min_width=12, ratio=1)
-        t.add_column("segment", overflow="fold", min_width=8)
-        for col in ("n", "pass", "95% CI", "score", "err"):
-            t.add_column(col, justify="right", no_wrap=True)
-        for v in segments:
-            t.add_row(
-                _plain(f"{v.get('prompt', '')} · {v.get('model', '')}"),
-                _plain(v["segment"]),
-                str(v["results"]),
-                Text(
-                    fmt_pct(v["pass_rate"]),
-                    style=_rate_style(v["pass_rate"], manifest.pass_threshold),
-                ),
-                fmt_ci(v.get("pass_rate_ci")),
-                fmt_num(v.get("mean_score")),
-                str(v["errors"]),
-            )
-        con.print(t)
+def _pass_cell(rate: float | None, threshold: float | None) -> Any:
+    from rich.text import Text
 
-    _render_metrics(con, s.metrics)
-    if results is not None:
-        _render_failures(con, results, max_failures)
+    return Text(fmt_pct(rate), style=_rate_style(rate, threshold))
+
+
+def _arms_table(by_arm: dict[str, dict[str, Any]], threshold: float | None) -> Any:
+    from rich.text import Text
+
+    t = _table("Arms")
+    t.add_column("prompt · model", overflow="fold", min_width=12, ratio=1)
+    for col in ("n", "pass", "95% CI", "score", "err", "cost", "p50/p95 ms"):
+        t.add_column(col, justify="right", no_wrap=True)
+    for key, a in by_arm.items():
+        t.add_row(
+            _plain(key),
+            str(a["results"]),
+            _pass_cell(a["pass_rate"], threshold),
+            fmt_ci(a.get("pass_rate_ci")),
+            fmt_num(a.get("mean_score")),
+            Text(str(a["errors"]), style="yellow" if a["errors"] else ""),
+            fmt_cost(a.get("cost_usd")),
+            _latency(a),
+        )
+    return t
+
+
+def _segments_table(segments: list[dict[str, Any]], threshold: float | None) -> Any:
+    t = _table("Segments")
+    t.add_column("prompt · model", overflow="fold", min_width=12, ratio=1)
+    t.add_column("segment", overflow="fold", min_width=8)
+    for col in ("n", "pass", "95% CI", "score", "err"):
+        t.add_column(col, justify="right", no_wrap=True)
+    for v in segments:
+        t.add_row(
+            _plain(f"{v.get('prompt', '')} · {v.get('model', '')}"),
+            _plain(v["segment"]),
+            str(v["results"]),
+            _pass_cell(v["pass_rate"], threshold),
+            fmt_ci(v.get("pass_rate_ci")),
+            fmt_num(v.get("mean_score")),
+            str(v["errors"]),
+        )
+    return t
 
 
 def _render_metrics(con: Console, metrics: dict[str, Any]) -> None:
