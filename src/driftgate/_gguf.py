@@ -5,9 +5,9 @@ key/values, a table of tensors, then the tensor bytes), dequantizes every weight
 with numpy, undoes llama.cpp's rotary permutation of the query/key projections, and writes
 a folder in Hugging Face's layout: `model.safetensors`, `config.json`, `tokenizer.json`,
 `tokenizer_config.json`, `chat_template.jinja`. The result is tensor-for-tensor identical to
-what transformers' GGUF loader produces (tests/test_gguf.py checks both), in ~3 s instead of
-transformers' ~30 s: its generic reader turns each of the 98,000 vocabulary strings into a
-numpy memmap slice, three times over.
+what transformers' GGUF loader produces (tests/test_gguf.py checks both), several times
+faster (`gguf_convert_s` in docs/architecture.md, Measured figures): transformers' generic reader turns each of the 98,000
+vocabulary strings into a numpy memmap slice, three times over.
 
 Only what the registered models need is supported (architecture `llama`, a byte-level BPE
 vocabulary, tensor types F32 / F16 / Q4_0 / Q4_1 / Q8_0); anything else is a `GGUFError`

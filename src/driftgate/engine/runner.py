@@ -180,8 +180,8 @@ def _long_lived_objects_frozen() -> Iterator[None]:
     """Keep the cyclic garbage collector off the objects alive before the run.
 
     Modules, validators and the plan live as long as the process, yet the first full
-    collection in a fresh process (it falls during the run) walks them all: ~40 ms of a
-    one-second cached re-run. Frozen, they are skipped; afterwards they return to the
+    collection in a fresh process (it falls during the run) walks them all (`first_gc_ms` in
+    docs/architecture.md, Measured figures). Frozen, they are skipped; afterwards they return to the
     oldest generation. A process that froze objects itself is left as it is.
     """
     if gc.get_freeze_count():

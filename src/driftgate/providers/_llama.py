@@ -1,10 +1,11 @@
 """The embedded local model's runtime: a Llama decoder in plain torch, and its chat tokenizer.
 
 Why not `transformers.AutoModelForCausalLM`: importing transformers 5's model code pulls in
-torch.distributed, torch._dynamo and sympy, 4-5 s on the machines here, against a budget of
-5 s for a whole warm load. This file is the same arithmetic in ~150 lines: it loads the
+torch.distributed, torch._dynamo and sympy (`import_transformers_llama_s`, bench/import_costs.py),
+about the whole budget of a warm load. This file is the same arithmetic in ~150 lines: it loads the
 checkpoint `driftgate models pull` converted (Hugging Face layout), needs only torch,
-safetensors and tokenizers (warm load ~2.5 s, torch's own import being most of it), and
+safetensors and tokenizers (`local_model_load_warm_s`, bench/local_model.py; torch's own
+import is most of it), and
 tests/providers/test_llama.py checks it against transformers' LlamaForCausalLM: the same
 greedy tokens, logits within float32 rounding.
 
@@ -16,7 +17,8 @@ whatever else runs, so greedy output is bit-identical under any load.
 Prompts are read in fixed chunks of `CHUNK` tokens at fixed positions, and the keys and
 values of each whole chunk are kept (`PrefixCache`, by the tokens up to its end), so cases
 that share a long start (a system prompt, few-shot examples) compute it once: a 720-token
-few-shot prompt takes ~0.5 s instead of ~3.2 s after the first case. Because a chunk's
+few-shot prompt is several times faster after the first case (`prefix_cache_s` in
+docs/architecture.md, Measured figures). Because a chunk's
 values depend only on the tokens up to its end and are computed the same way whether the
 chunk before came from the cache or not, the cache changes speed, never output.
 """

@@ -1,8 +1,8 @@
 """The fast path: driftgate's own OpenAI-compatible chat client on one aiohttp session.
 
-Measured on these machines (2 cores, 2,000 calls, 64 in flight, 50 ms server): a bare
-aiohttp client spends ~0.2 ms CPU per call, litellm ~3.5 ms and the openai SDK ~7 ms, so
-a harness whose hot path is litellm cannot pass ~280 calls/s per process. This client
+litellm and the openai SDK spend ~20 and ~35 times a bare aiohttp client's CPU per call
+(`client_cpu_ms` in docs/architecture.md, Measured figures), so a harness whose hot path is litellm is CPU-bound
+at a few hundred calls/s per process. This client
 keeps per-call work to one `json.dumps`, one `json.loads` and a few dict lookups: no
 pydantic, no per-call session, headers built once.
 
@@ -33,7 +33,7 @@ from .base import (
     case_header,
 )
 
-if TYPE_CHECKING:  # imported on first use: a fully cached run never pays aiohttp's 0.3 s
+if TYPE_CHECKING:  # imported on first use: a fully cached run never pays for it (`import_aiohttp_s`)
     import aiohttp
 
 # litellm-style provider prefixes that name an OpenAI-compatible server; the rest of the id

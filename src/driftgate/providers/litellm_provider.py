@@ -3,8 +3,9 @@ Vertex, Azure, Ollama, vLLM…), with driftgate's own error kinds and no retries
 
 litellm is imported lazily, inside the adapter, with `LITELLM_LOCAL_MODEL_COST_MAP=True`
 set first: otherwise its import fetches a price table from the network (three slow failed
-attempts here) and every CLI command would pay its 2.7 s import. litellm costs ~3.5 ms of
-CPU per call against ~0.2 ms for `http.py`, so OpenAI-compatible endpoints with an
+attempts here) and every CLI command would pay its import (`import_litellm_s`,
+bench/import_costs.py). litellm costs many times `http.py`'s CPU per call (`client_cpu_ms` in
+docs/architecture.md, Measured figures), so OpenAI-compatible endpoints with an
 api_base take the fast client by default (`ModelConfig.client`).
 
 Keys come from the environment only. They are passed to litellm per call and never

@@ -59,7 +59,8 @@ def label_metrics(
 
     # Counted directly: the same definitions as scikit-learn's accuracy_score, f1_score and
     # precision_recall_fscore_support (labels=label_list, zero_division=0) — the tests check
-    # against scikit-learn — without its ~1.5 s import on every run.
+    # against scikit-learn — without its import (`import_sklearn_s`, bench/import_costs.py)
+    # on every run.
     matrix = _confusion_matrix(y_true, y_pred, label_list)
     if "accuracy" in names:
         out["accuracy"] = sum(matrix[i][i] for i in range(len(label_list))) / len(y_true)

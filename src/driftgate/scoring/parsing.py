@@ -144,7 +144,7 @@ def compile_schema(schema: dict[str, Any]) -> Callable[[Any], str | None]:
     """A checker returning None for a valid instance, else a message naming the failing path.
 
     An invalid schema raises ValueError (config validators turn it into a ConfigError)."""
-    import jsonschema  # lazy: ~0.1 s, only suites with schemas pay for it
+    import jsonschema  # lazy (`import_jsonschema_s`): only suites with schemas pay for it
 
     cls = jsonschema.validators.validator_for(schema)
     try:

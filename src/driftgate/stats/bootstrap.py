@@ -4,9 +4,9 @@ Three paths, all exact resampling (no approximation such as the Poisson bootstra
 
 * few distinct values (pass/fail differences are only -1, 0, 1; graded scores a handful
   of levels): the resampled counts of each value are Multinomial(n, observed shares), so
-  one multinomial draw per resample replaces n index draws — ~1 ms for 10k resamples;
+  one multinomial draw per resample replaces n index draws;
 * many distinct values: index matrices in chunks of ~4M entries (bounded memory;
-  10k resamples of 10k cases take ~0.7 s on one core here);
+  `bootstrap_10k_s` in docs/architecture.md, Measured figures);
 * clusters: resample whole clusters and take the ratio of resampled sums to resampled
   case counts, so clusters of unequal size weigh by their cases as in the point estimate.
 """

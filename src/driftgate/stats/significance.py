@@ -8,7 +8,8 @@
   per-case difference is a coin flip (Fisher's randomization test). Exact enumeration for
   up to 16 non-zero differences; a seeded Monte Carlo estimate above that.
 
-Only numpy and the standard library: scipy costs ~0.3 s to import and is not needed.
+Only numpy and the standard library: scipy's import (`import_scipy_stats_s`,
+bench/import_costs.py) is not needed.
 """
 
 from __future__ import annotations
