@@ -33,7 +33,8 @@ from .base import (
     case_header,
 )
 
-if TYPE_CHECKING:  # imported on first use: a fully cached run never pays for it (`import_aiohttp_s`)
+# Imported on first use: a fully cached run never pays for it (`import_aiohttp_s`).
+if TYPE_CHECKING:
     import aiohttp
 
 # litellm-style provider prefixes that name an OpenAI-compatible server; the rest of the id
