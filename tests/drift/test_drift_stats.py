@@ -9,7 +9,6 @@ import pytest
 from drift_helpers import sklearn_loaded  # noqa: F401 - a fixture (imports scikit-learn in setup)
 
 from driftgate.drift import _stats
-from driftgate.drift.history import sparkline
 
 pytestmark = pytest.mark.usefixtures("sklearn_loaded")
 
@@ -100,9 +99,3 @@ def test_mmd_separates_shifted_samples() -> None:
         np.r_[rng.normal(0, 1, (60, 3)), rng.normal(1, 1, (60, 3))], y, n_perm=100
     )
     assert p_same > 0.05 and p_shift < 0.02 and shift > q99 > same
-
-
-def test_sparkline() -> None:
-    assert sparkline([0, 1, 2, 3, 4, 5, 6, 7]) == "▁▂▃▄▅▆▇█"
-    assert sparkline([1.0, None, 1.0]) == "▁ ▁"
-    assert sparkline([0.0, 10.0], hi=20.0) == "▁▅"

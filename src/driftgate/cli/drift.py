@@ -176,8 +176,9 @@ def history_cmd(
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
-    from ..drift.history import history_html, history_json, latest_alerted, render_history
+    from ..drift.history import latest_alerted
     from ..drift.target import drift_target
+    from ..report.drift_history import history_html, history_json, render_history
 
     t = drift_target(suite, workspace=workspace(ws_path), models=_models(models))
     checks = t.store.checks(last=last)

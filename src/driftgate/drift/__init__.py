@@ -11,14 +11,16 @@
     report = check_traffic("logs.jsonl", field="description", window=500)
 
 Signals register by name (`signal_registry.signal`); `compare_sides(baseline, current)` is the
-pure core that tests and benchmarks call on results they already hold.
+pure core that tests and benchmarks call on results they already hold. `series(checks)` is
+each signal over time (`drift history`); the report layer renders it
+(`driftgate.report.drift_history`).
 """
 
 from __future__ import annotations
 
 from .check import check_drift, compare_sides, stratified_sample
 from .config import DriftConfig, SignalSettings, TrafficConfig, TriggerRule, load_drift_config
-from .history import history_html, history_json, render_history, sparkline
+from .history import Point, checked, latest_alerted, series
 from .model import (
     ArmCheck,
     DriftBaseline,
@@ -44,6 +46,7 @@ __all__ = [
     "GoldenSetChange",
     "InsufficientData",
     "Measurement",
+    "Point",
     "SignalResult",
     "SignalSettings",
     "TrafficConfig",
@@ -53,15 +56,14 @@ __all__ = [
     "UnreviewedArtifact",
     "check_drift",
     "check_traffic",
+    "checked",
     "compare_sides",
     "get_signal",
-    "history_html",
-    "history_json",
+    "latest_alerted",
     "load_drift_config",
-    "render_history",
+    "series",
     "signal",
     "signal_specs",
-    "sparkline",
     "stratified_sample",
     "tune_from_checks",
     "tune_thresholds",

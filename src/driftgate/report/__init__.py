@@ -16,6 +16,7 @@ it. Modules:
     compare_terminal  compare_markdown: a comparison on the terminal / as Markdown
     ci                the gate's PR comment, annotations, job summary, JUnit and HTML
     drift             drift checks, traffic and tuning reports as plain text
+    drift_history     `drift history`: sparklines, JSON series, the offline HTML chart
     route, loop, retrain
 
 `write_report(path, manifest, results)` picks the format from the file extension.
