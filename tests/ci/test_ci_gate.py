@@ -11,8 +11,8 @@ from ci_repo import CALLS, NEW, CountingSim, commit, edit, git, make_repo
 from driftgate import providers
 from driftgate.ci import CIOptions
 from driftgate.ci.git import Repo
+from driftgate.cli.ci import run_gate
 from driftgate.report.ci import MARKER
-from driftgate.report.ci_outputs import run_gate
 from driftgate.store.runs import RunStore
 from driftgate.workspace import Workspace
 

@@ -11,9 +11,9 @@ from ci_repo import CountingSim, commit, edit, git, make_repo
 from driftgate import providers
 from driftgate.ci import CIOptions
 from driftgate.ci.cost import price
+from driftgate.cli.ci import run_gate
 from driftgate.errors import ConfigError
 from driftgate.providers.base import ModelConfig
-from driftgate.report.ci_outputs import run_gate
 from driftgate.workspace import Workspace
 
 

@@ -10,8 +10,8 @@ Modules: `changes` (git diff → changed artifacts → dependent suites), `basel
 stored results, temporary worktrees), `cost` (dry-run estimate and budget), `judge` (one
 arm's verdict), `evaluate` + `pipeline` (the steps in order), `options` (what the gate is asked). The outputs (the PR comment,
 annotations, job summary, JUnit, HTML) are rendered by the report layer:
-`driftgate.report.ci.gate_markdown`, and `driftgate.report.ci_outputs.run_gate`, which runs
-the gate and writes what `CIOptions` asks for.
+`driftgate.report.ci.gate_markdown`, and `driftgate.report.ci_outputs.write_outputs`, which
+writes what `CIOptions` asks for from the report `run_ci` returns.
 """
 
 from __future__ import annotations

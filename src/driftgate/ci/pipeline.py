@@ -40,6 +40,7 @@ def run_ci(
 ) -> CIReport:
     """Run the gate and return its report; bad input raises a DriftgateError (exit 2).
     Rendering and writing the outputs `options` names (comment, job summary, annotations,
-    JUnit, HTML) is the report layer's: `driftgate.report.ci_outputs.run_gate` does both."""
+    JUnit, HTML) is the report layer's: `driftgate.report.ci_outputs.write_outputs(report,
+    options)`, or `write_failure(options, exc)` for bad input (`driftgate ci` calls both)."""
     ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
     return Gate(ws, options, echo).run()

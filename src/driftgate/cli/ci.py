@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from ._app import app
 from ._common import WorkspaceOption, workspace
+
+if TYPE_CHECKING:
+    from ..ci import CIOptions, CIReport
+    from ..workspace import Workspace
 
 
 @app.command("ci")
@@ -56,7 +62,6 @@ def ci_cmd(
     3 provider errors.
     """
     from ..ci import CIOptions
-    from ..report.ci_outputs import run_gate
 
     opts = CIOptions(
         base=base,
@@ -73,3 +78,26 @@ def ci_cmd(
     )
     report = run_gate(opts, workspace=workspace(ws_path), echo=typer.echo)
     raise typer.Exit(report.exit_code)
+
+
+def run_gate(
+    options: CIOptions,
+    *,
+    workspace: Workspace | Path | str | None = None,
+    echo: Callable[[str], None] = print,
+) -> CIReport:
+    """Run the gate (`driftgate.ci.run_ci`), then write the outputs `options` asks for
+    (`driftgate.report.ci_outputs`). Bad input raises a DriftgateError (exit 2) after the
+    summary file and the job summary say what went wrong."""
+    from ..ci import run_ci
+    from ..errors import EXIT_BAD_INPUT, DriftgateError
+    from ..report.ci_outputs import write_failure, write_outputs
+
+    try:
+        report = run_ci(options, workspace=workspace, echo=echo)
+    except DriftgateError as exc:
+        if exc.exit_code == EXIT_BAD_INPUT:
+            write_failure(options, exc, echo)
+        raise
+    write_outputs(report, options, echo)
+    return report

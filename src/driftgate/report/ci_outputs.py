@@ -1,9 +1,11 @@
 """Everything the gate writes besides the comment: GitHub annotations (workflow commands
-on stdout), the job summary (`$GITHUB_STEP_SUMMARY`), JUnit XML and the HTML report; and
-`run_gate`, the gate run followed by all its outputs (what `driftgate ci` does).
+on stdout), the job summary (`$GITHUB_STEP_SUMMARY`), JUnit XML and the HTML report.
 
-`driftgate.ci.run_ci` evaluates and returns the CIReport; rendering and writing it is this
-layer's part, so `ci` never imports `report`.
+`driftgate.ci.run_ci` runs the gate and returns the CIReport; this layer only renders and
+writes it. `driftgate ci` calls the two in turn:
+
+    report = run_ci(options, workspace=ws)     # bad input: write_failure(options, exc)
+    write_outputs(report, options)
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from ..store._atomic import atomic_writer
 
 if TYPE_CHECKING:
     from ..ci.options import CIOptions
-    from ..workspace import Workspace
 
 
 # ---- annotations ---------------------------------------------------------------------------
@@ -100,28 +101,12 @@ def write_html(path: Path, report: CIReport) -> list[Path]:
     return [path, *written]
 
 
-# ---- the gate and its outputs -----------------------------------------------------------
-def run_gate(
-    options: CIOptions,
-    *,
-    workspace: Workspace | Path | str | None = None,
-    echo: Callable[[str], None] = print,
-) -> CIReport:
-    """Run the gate (`driftgate.ci.run_ci`) and write its outputs. Bad input raises a
-    DriftgateError (exit 2) after the summary file and job summary say what went wrong."""
-    from ..ci import run_ci
-
-    try:
-        report = run_ci(options, workspace=workspace, echo=echo)
-    except DriftgateError as exc:
-        if exc.exit_code == EXIT_BAD_INPUT:
-            write_gate_failure(options, exc, echo)
-        raise
-    write_gate_outputs(report, options, echo)
-    return report
-
-
-def write_gate_outputs(report: CIReport, options: CIOptions, echo: Callable[[str], None]) -> None:
+# ---- the gate's outputs ------------------------------------------------------------------
+def write_outputs(
+    report: CIReport, options: CIOptions, echo: Callable[[str], None] = print
+) -> None:
+    """Everything `options` asks for: annotations (through `echo`), the PR comment, the job
+    summary, JUnit and (unless a dry run) HTML; `echo` also says where each file went."""
     from .ci import gate_markdown
 
     emit_annotations(report, echo)
@@ -140,8 +125,8 @@ def write_gate_outputs(report: CIReport, options: CIOptions, echo: Callable[[str
         echo(f"html: {options.html}")
 
 
-def write_gate_failure(
-    options: CIOptions, exc: DriftgateError, echo: Callable[[str], None]
+def write_failure(
+    options: CIOptions, exc: DriftgateError, echo: Callable[[str], None] = print
 ) -> None:
     """A gate that could not start still says why, where the PR comment is read from."""
     from .ci import gate_markdown
