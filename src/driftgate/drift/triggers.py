@@ -58,11 +58,3 @@ def apply_triggers(arm: ArmCheck, rules: Sequence[TriggerRule]) -> ArmCheck:
     arm.fired = fired_rules(arm.signals, rules)
     arm.alert = bool(arm.fired)
     return arm
-
-
-def describe_rules(rules: Sequence[TriggerRule]) -> str:
-    parts = []
-    for r in rules:
-        scope = ", ".join(r.signals) if r.signals else "any signals"
-        parts.append(f"≥{r.min_signals} of [{scope}]")
-    return " or ".join(parts) if parts else "no rules (never alerts)"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..drift.model import DriftCheck, SignalResult, TrafficReport, TuningReport
-from ..drift.triggers import TriggerRule, describe_rules
+from ..drift.triggers import TriggerRule
 
 _MARK = {"ok": "ok", "drift": "DRIFT", "insufficient_data": "n/a"}
 
@@ -17,6 +17,15 @@ def _num(v: float | None) -> str:
     if v is None:
         return "-"
     return f"{v:.3g}" if abs(v) < 1e4 else f"{v:.2e}"
+
+
+def describe_rules(rules: Sequence[TriggerRule]) -> str:
+    """The trigger rules in one line: `≥2 of [a, b] or ≥1 of [any signals]`."""
+    parts = []
+    for r in rules:
+        scope = ", ".join(r.signals) if r.signals else "any signals"
+        parts.append(f"≥{r.min_signals} of [{scope}]")
+    return " or ".join(parts) if parts else "no rules (never alerts)"
 
 
 def signal_table(signals: Sequence[SignalResult], indent: str = "  ") -> list[str]:
