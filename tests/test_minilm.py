@@ -54,7 +54,8 @@ def _folder() -> Path:
 def encoder() -> Iterator[_minilm.MiniLMEncoder]:
     torch = pytest.importorskip("torch")
     # One intra-op thread for this test thread: on a machine shared with other jobs, two
-    # OpenMP threads wait on each other at every op (10x slower); vectors do not depend on it.
+    # OpenMP threads wait on each other at every op (many times slower); vectors do not
+    # depend on it.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -1,7 +1,8 @@
 """The default embedder's runtime: a BERT encoder (all-MiniLM-L6-v2) in plain torch.
 
 Why not sentence-transformers: `import sentence_transformers` pulls in transformers' model
-code, ~8-10 s on the machines here, for a 6-layer encoder that is ~60 lines of arithmetic.
+code, most of its load time (`embedder_load_s_sentence_transformers` against `embedder_load_s`,
+bench/local_model.py), for a 6-layer encoder that is ~60 lines of arithmetic.
 This file runs the same pipeline from the same model folder, needing only torch,
 safetensors and tokenizers: the folder's `modules.json` must be Transformer (a BERT model),
 Pooling (mean) and optionally Normalize; anything else is refused with a `ConfigError` so
@@ -24,7 +25,7 @@ import numpy as np
 
 from .errors import ConfigError
 
-BATCH = 64  # texts per forward pass: the fastest on 2 cores (32: -6%, 256: -25%)
+BATCH = 64  # texts per forward pass: the fastest of 16-480 on 2 cores (embedder_sentences_per_s)
 BATCH_TOKENS = 4096  # padded tokens per forward pass, for long texts
 _PIPELINES = (("Transformer", "Pooling"), ("Transformer", "Pooling", "Normalize"))
 
