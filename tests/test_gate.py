@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 
 from driftgate.errors import ConfigError, UnknownNameError
-from driftgate.gate import GatePolicy, evaluate_gate, find_policy, gate, load_policy, render_verdict
+from driftgate.gate import GatePolicy, evaluate_gate, find_policy, gate, load_policy
 from driftgate.registry import GateFailed, Registry, promote, register_artifacts
+from driftgate.report.gate import render_verdict
 from driftgate.store.records import CaseResult, ScoreRecord
 from driftgate.store.runs import RunStore
 from driftgate.workspace import Workspace

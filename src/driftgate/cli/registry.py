@@ -118,7 +118,8 @@ def gate_cmd(
     ws_path: Path = WorkspaceOption,
 ) -> None:
     """Evaluate the gate policy for a candidate version (exit 0 pass, 1 fail, 2 bad input)."""
-    from ..gate import gate, render_verdict
+    from ..gate import gate
+    from ..report.gate import render_verdict
 
     verdict = gate(
         candidate, against, suite=config, policy=policy, workspace=workspace(ws_path), model=model
@@ -152,8 +153,8 @@ def promote_cmd(
     Few-shot sets and indexes have no production: prompt versions pin them by digest, so
     promote the prompt version bound to a new set (`driftgate retrain` registers one).
     """
-    from ..gate import render_verdict
     from ..registry import GateFailed, promote
+    from ..report.gate import render_verdict
 
     try:
         result = promote(

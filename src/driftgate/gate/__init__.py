@@ -24,7 +24,7 @@ from .policy import (
     find_policy,
     load_policy,
 )
-from .verdict import GateVerdict, RuleKind, RuleResult, Status, render_verdict
+from .verdict import GateVerdict, RuleKind, RuleResult, Status
 
 __all__ = [
     "Budget",
@@ -41,7 +41,6 @@ __all__ = [
     "gate",
     "gate_version",
     "load_policy",
-    "render_verdict",
 ]
 
 _LAZY = {"evaluate_gate": "rules", "gate": "evidence", "gate_version": "evidence"}

@@ -51,23 +51,8 @@ class GateVerdict(Strict):
         judged = [r for r in self.rules if r.status != "skip"]
         head = f"{'PASS' if self.passed else 'FAIL'} {len(judged) - len(self.failed)}/{len(judged)} rules"
         if self.failed:
-            head += ": " + "; ".join(f"{r.name} ({_numbers(r)})" for r in self.failed)
+            head += ": " + "; ".join(f"{r.name} ({rule_numbers(r)})" for r in self.failed)
         return head
-
-
-def render_verdict(v: GateVerdict) -> str:
-    """The verdict as a small table for the terminal."""
-    lines = [
-        f"gate {'PASSED' if v.passed else 'FAILED'}: {v.candidate}"
-        + (f" vs {v.baseline}" if v.baseline else " (no baseline)")
-        + f" · {v.n_cases} cases · policy {v.policy}"
-    ]
-    mark = {"pass": "ok  ", "fail": "FAIL", "skip": "skip"}
-    width = max((len(r.name) for r in v.rules), default=10)
-    for r in v.rules:
-        lines.append(f"  {mark[r.status]}  {r.name:<{width}}  {_numbers(r)}".rstrip())
-    lines += [f"  warning: {w}" for w in v.warnings]
-    return "\n".join(lines)
 
 
 def _fmt(x: float | None) -> str:
@@ -78,7 +63,9 @@ def _fmt(x: float | None) -> str:
     return f"{x:.4g}" if abs(x) >= 10 else f"{x:.3f}"
 
 
-def _numbers(r: RuleResult) -> str:
+def rule_numbers(r: RuleResult) -> str:
+    """A rule's figures in one line (observed, interval, threshold, baseline, detail): used by
+    the verdict's stored summary and by its terminal table (`report/gate.py`)."""
     counts = r.rule in ("min_cases", "required_evalset")
     fmt = (lambda x: "–" if x is None else str(int(x))) if counts else _fmt
     parts = []

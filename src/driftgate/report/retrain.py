@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 def render_result(result: RetrainResult) -> str:
     """What retrain collected, built, decided and did, for the terminal."""
-    from ..gate import render_verdict
+    from ..report.gate import render_verdict
 
     c = result.labels
     since = f", {c.before_since} older feedback not read" if c.before_since else ""
