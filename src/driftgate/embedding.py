@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import models
+from . import model_files
 from .errors import ConfigError
 from .errors import EmbeddingError as EmbeddingError  # defined there, re-exported
 
@@ -62,7 +62,7 @@ class SentenceTransformerEmbedder(Embedder):
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if self._model is None:
-            models.offline_hf()
+            model_files.offline_hf()
             from sentence_transformers import SentenceTransformer
 
             try:
@@ -150,7 +150,7 @@ def _weights_digest(folder: Path) -> str:
         raise ConfigError("no weight files (*.safetensors, *.bin) in the model folder", path=folder)
     for p in files:
         h.update(str(p.relative_to(folder)).encode() + b"\0")
-        h.update(bytes.fromhex(models.sha256_file(p)))
+        h.update(bytes.fromhex(model_files.sha256_file(p)))
     return h.hexdigest()
 
 
@@ -160,7 +160,7 @@ def get_embedder(model: str | None = None) -> Embedder:
     # Model names are matched case-insensitively ("all-MiniLM-L6-v2" is the upstream spelling;
     # also accept the "sentence-transformers/" hub prefix for the embedded default).
     lowered = key.lower().removeprefix("sentence-transformers/")
-    if lowered in models.MODELS:
+    if lowered in model_files.MODELS:
         key = lowered
     with _EMBEDDERS_LOCK:
         found = _EMBEDDERS.get(key)
@@ -169,9 +169,9 @@ def get_embedder(model: str | None = None) -> Embedder:
     prefix, sep, rest = key.partition("/")
     if sep and prefix in _FACTORIES:
         emb = _FACTORIES[prefix](rest)
-    elif key in models.MODELS and models.MODELS[key].kind == "embedder":
-        spec = models.MODELS[key]
-        folder = models.model_dir(key)  # raises "run driftgate models pull …" when absent
+    elif key in model_files.MODELS and model_files.MODELS[key].kind == "embedder":
+        spec = model_files.MODELS[key]
+        folder = model_files.model_dir(key)  # raises "run driftgate models pull …" when absent
         emb = _local_embedder(folder, f"{key}@sha256:{spec.sha256[:16]}")
     else:
         folder = Path(key).expanduser()
@@ -214,7 +214,7 @@ class _Cache:
         self._db_path: Path | None = None
 
     def _conn(self) -> sqlite3.Connection | None:
-        path = models.home() / "embeddings.sqlite"
+        path = model_files.home() / "embeddings.sqlite"
         if self._db is not None and self._db_path == path:
             return self._db
         try:

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from ._files import format_loc, iter_json_objects, load_data, read_text
-from ._model import Strict
+from ._strict import Strict
 from .errors import ConfigError
 
 SUFFIXES = (".jsonl", ".yaml", ".yml", ".csv", ".json")

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, PrivateAttr, field_validator
 
 from ._digest import digest
-from ._model import Strict
+from ._strict import Strict
 from .errors import ConfigError, TemplateError
 
 if TYPE_CHECKING:  # jinja2 is imported when a template needs it, not with this module

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from ._model import Strict
+from ._strict import Strict
 from .providers.base import ModelConfig
 
 

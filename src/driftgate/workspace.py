@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from ._model import Strict
+from ._strict import Strict
 from .errors import ConfigError, UnknownNameError
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from driftgate.ci.changes import (
     validate_changed,
 )
 from driftgate.ci.git import Repo, blob_id
-from driftgate.ci.model import Annotation, CIReport, SuiteOutcome
+from driftgate.ci.schema import Annotation, CIReport, SuiteOutcome
 from driftgate.report.ci import MARKER, MAX_CHARS, gate_markdown
 from driftgate.report.ci_outputs import workflow_command
 from driftgate.report.junit import gate_junit

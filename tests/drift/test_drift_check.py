@@ -14,7 +14,7 @@ from drift_helpers import (
 )
 
 from driftgate.drift import DriftStore, check_drift, stratified_sample
-from driftgate.drift.model import EvalSetSnapshot
+from driftgate.drift.schema import EvalSetSnapshot
 from driftgate.errors import ConfigError
 from driftgate.store.runs import RunStore
 

@@ -9,7 +9,7 @@ from drift_helpers import (
 )
 
 from driftgate.drift import DriftConfig, SignalSettings, TriggerRule, compare_sides
-from driftgate.drift.model import ArmCheck
+from driftgate.drift.schema import ArmCheck
 
 pytestmark = pytest.mark.usefixtures("sklearn_loaded")
 

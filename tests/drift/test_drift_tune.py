@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from driftgate.drift import DriftConfig, TriggerRule, tune_from_checks
-from driftgate.drift.model import ArmCheck, DriftCheck, SignalResult
+from driftgate.drift.schema import ArmCheck, DriftCheck, SignalResult
 from driftgate.drift.triggers import apply_triggers, fired_rules, rule_fires
 from driftgate.drift.tune import apply_thresholds
 from driftgate.errors import ConfigError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from driftgate import models
+from driftgate import model_files
 
 MESSAGES = [
     [{"role": "user", "content": "What is the capital of France?"}],
@@ -28,8 +28,8 @@ def both() -> tuple:
 
     from driftgate.providers._llama import ChatTokenizer, LlamaModel
 
-    models.pull("smollm2-135m")
-    folder = models.model_dir("smollm2-135m")
+    model_files.pull("smollm2-135m")
+    folder = model_files.model_dir("smollm2-135m")
     ours = (LlamaModel(folder), ChatTokenizer(folder))
     reference = (
         AutoModelForCausalLM.from_pretrained(folder).eval(),

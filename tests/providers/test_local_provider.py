@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from driftgate import models
+from driftgate import model_files
 from driftgate.errors import DriftgateError, UnknownNameError
 from driftgate.providers import CompletionRequest, ModelConfig, ProviderError, create_provider
 from driftgate.providers.local import DEFAULT_MAX_TOKENS, LocalProvider, default_workers
@@ -28,7 +28,7 @@ def no_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def pretend_present(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(models, "locate", lambda name: Path("/nonexistent"))
+    monkeypatch.setattr(model_files, "locate", lambda name: Path("/nonexistent"))
 
 
 def test_unknown_local_model() -> None:
@@ -40,7 +40,7 @@ def test_unknown_local_model() -> None:
 
 
 def test_missing_model_fails_at_setup_with_the_command(no_model: None) -> None:
-    with pytest.raises(models.ModelMissingError) as err:
+    with pytest.raises(model_files.ModelMissingError) as err:
         create_provider(ModelConfig(id=MODEL))
     assert "driftgate models pull smollm2-135m" in str(err.value)
 
@@ -97,7 +97,7 @@ PROMPTS = [
 
 @pytest.fixture(scope="module")
 def real_model() -> None:
-    models.pull("smollm2-135m")  # idempotent: downloads and converts once per machine
+    model_files.pull("smollm2-135m")  # idempotent: downloads and converts once per machine
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from driftgate.drift.history import checked, latest_alerted, series
-from driftgate.drift.model import ArmCheck, DriftCheck, SignalResult
+from driftgate.drift.schema import ArmCheck, DriftCheck, SignalResult
 from driftgate.report.drift_history import (
     chart,
     history_html,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from driftgate.drift.model import ArmCheck, DriftCheck, SignalResult
+from driftgate.drift.schema import ArmCheck, DriftCheck, SignalResult
 from driftgate.drift.triggers import TriggerRule
 from driftgate.report.drift import describe_rules, render_check
 

@@ -176,9 +176,9 @@ def test_local_model_judge_is_the_default() -> None:
 def test_local_model_as_judge_end_to_end() -> None:
     """The offline default judge answers; whatever it says is a score or an error, never a
     crash, and a non-JSON answer is kept for inspection."""
-    from driftgate import models
+    from driftgate import model_files
 
-    models.pull("smollm2-135m")
+    model_files.pull("smollm2-135m")
     s = build_scorer({"type": "llm-judge", "rubric": "The answer names Paris.", "max_tokens": 48})
     result = asyncio.run(s.evaluate(ScoreContext(output="Paris", vars={"q": "Capital of France?"})))
     if result.error is None:

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from .._digest import digest as _digest
-from .._model import Strict
+from .._strict import Strict
 from ..errors import ConfigError
 
 if TYPE_CHECKING:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from .._digest import digest as _digest
-from .._model import Strict
+from .._strict import Strict
 from ..errors import ConfigError
 
 if TYPE_CHECKING:

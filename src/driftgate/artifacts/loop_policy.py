@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .._model import Strict
+from .._strict import Strict
 
 
 class LoopPolicy(Strict):

@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from .._digest import digest as _digest
-from .._model import Strict
+from .._strict import Strict
 from .loop_policy import LoopPolicy
 
 _NAME = r"^[A-Za-z0-9_.\-]+$"

@@ -16,7 +16,9 @@ writes what `CIOptions` asks for from the report `run_ci` returns.
 
 from __future__ import annotations
 
-from .model import (
+from .options import CIOptions
+from .pipeline import run_ci
+from .schema import (
     Annotation,
     ArmOutcome,
     CallEstimate,
@@ -26,8 +28,6 @@ from .model import (
     SuiteOutcome,
     Usage,
 )
-from .options import CIOptions
-from .pipeline import run_ci
 
 __all__ = [
     "Annotation",

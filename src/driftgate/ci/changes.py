@@ -26,7 +26,7 @@ from ..evalset import SUFFIXES
 from ..prompt import parse_ref
 from ..workspace import ARTIFACT_FOLDERS, Workspace
 from .git import Repo
-from .model import Annotation, ChangedFile, ChangeKind, ChangeStatus
+from .schema import Annotation, ChangedFile, ChangeKind, ChangeStatus
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 SUITE_SUFFIXES = (".suite.yaml", ".suite.yml", ".suite.json")

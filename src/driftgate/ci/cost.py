@@ -21,7 +21,7 @@ from typing import Any, Literal
 from ..errors import TemplateError
 from ..providers.base import ModelConfig
 from .baseline import ArmSpec, SidePlan
-from .model import CallEstimate
+from .schema import CallEstimate
 
 DEFAULT_OUTPUT_TOKENS = 256
 FREE_PREFIXES = ("local/", "replay/")

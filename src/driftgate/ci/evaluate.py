@@ -31,7 +31,8 @@ from .changes import (
 )
 from .git import Repo
 from .judge import failed_rules_text, judge_arm, usage_of
-from .model import (
+from .options import CIOptions
+from .schema import (
     Annotation,
     ArmOutcome,
     CallEstimate,
@@ -40,7 +41,6 @@ from .model import (
     CostEstimate,
     SuiteOutcome,
 )
-from .options import CIOptions
 
 Found = tuple[RunManifest, list[CaseResult]]
 

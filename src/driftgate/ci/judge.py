@@ -10,7 +10,7 @@ from ..errors import ConfigError, DriftgateError
 from ..gate import GateVerdict
 from ..store.records import CaseResult, RunManifest
 from ..workspace import Workspace
-from .model import ArmOutcome, Usage
+from .schema import ArmOutcome, Usage
 
 
 class _GateNames(TypedDict, total=False):

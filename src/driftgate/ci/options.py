@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from .._model import Strict
+from .._strict import Strict
 
 
 class CIOptions(Strict):

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from ..workspace import Workspace
 from .evaluate import Gate
-from .model import CIReport
 from .options import CIOptions
+from .schema import CIReport
 
 __all__ = ["CIOptions", "run_ci"]
 

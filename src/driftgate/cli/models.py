@@ -19,10 +19,10 @@ def pull(
     ),
 ) -> None:
     """Fetch, verify (sha256) and prepare local models; idempotent."""
-    from .. import models
+    from .. import model_files
 
-    for n in name or sorted(models.MODELS):
-        path = models.pull(n, force=force, progress=print)
+    for n in name or sorted(model_files.MODELS):
+        path = model_files.pull(n, force=force, progress=print)
         print(f"{n}: {path}")
 
 
@@ -32,9 +32,9 @@ def list_(
     json_out: bool = JsonOption,
 ) -> None:
     """Show which local models are present, their size and checksum status."""
-    from .. import models
+    from .. import model_files
 
-    rows = models.list_models(checksums=verify)
+    rows = model_files.list_models(checksums=verify)
     if json_out:
         print_json([r.model_dump(mode="json") for r in rows])
         return

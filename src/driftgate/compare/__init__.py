@@ -15,7 +15,8 @@ writes .md, .json, .xml (JUnit) or .html by extension.
 from __future__ import annotations
 
 from .core import compare_results
-from .model import (
+from .runs import compare_runs, compare_suite
+from .schema import (
     Comparison,
     FlippedCase,
     Histogram,
@@ -23,7 +24,6 @@ from .model import (
     Side,
     UsageDelta,
 )
-from .runs import compare_runs, compare_suite
 
 __all__ = [
     "Comparison",

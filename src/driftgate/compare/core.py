@@ -31,7 +31,7 @@ from .align import (
     scorer_metrics,
 )
 from .details import answer_mismatches, flaky, flipped_cases, histogram, in_unit_range, usage_delta
-from .model import (
+from .schema import (
     USAGE_NAMES,
     Comparison,
     SegmentComparison,

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..stats import flaky_cases
 from .align import CaseGroup, CaseKey, case_label
-from .model import FlippedCase, Histogram, UsageDelta
+from .schema import FlippedCase, Histogram, UsageDelta
 
 _HIST_BINS = 10
 

@@ -16,7 +16,7 @@ from ..summary import arm_key
 from ..workspace import Workspace
 from .align import arms_of, choose_arms, choose_arms_in_run
 from .core import RESULT_CLUSTER_FIELDS, compare_results
-from .model import Comparison
+from .schema import Comparison
 
 if TYPE_CHECKING:
     from ..engine.runner import Run

@@ -21,7 +21,7 @@ from __future__ import annotations
 from .check import check_drift, compare_sides, stratified_sample
 from .config import DriftConfig, SignalSettings, TrafficConfig, TriggerRule, load_drift_config
 from .history import Point, checked, latest_alerted, series
-from .model import (
+from .schema import (
     ArmCheck,
     DriftBaseline,
     DriftCheck,

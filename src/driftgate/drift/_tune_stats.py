@@ -12,7 +12,7 @@ from statistics import NormalDist
 import numpy as np
 
 from .config import DriftConfig
-from .model import DriftCheck
+from .schema import DriftCheck
 from .triggers import rule_fires
 
 _Z80 = NormalDist().inv_cdf(0.8)

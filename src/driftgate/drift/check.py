@@ -24,7 +24,7 @@ from ..suite import Suite
 from ..workspace import Workspace
 from .config import DriftConfig
 from .golden import golden_set_changes, snapshot_evalsets, stratified_sample
-from .model import (
+from .schema import (
     ArmCheck,
     DriftBaseline,
     DriftCheck,

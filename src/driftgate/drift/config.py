@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from .._model import Strict
+from .._strict import Strict
 from ..errors import ConfigError
 from .triggers import TriggerRule
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from .._digest import digest
 from ..suite import Suite
 from ..workspace import Workspace
-from .model import EvalSetSnapshot, GoldenSetChange
+from .schema import EvalSetSnapshot, GoldenSetChange
 
 
 def snapshot_evalsets(ws: Workspace, suite: Suite) -> list[EvalSetSnapshot]:

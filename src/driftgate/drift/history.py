@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .model import DriftCheck
+from .schema import DriftCheck
 
 
 @dataclass(slots=True)

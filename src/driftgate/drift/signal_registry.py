@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..errors import InsufficientData as InsufficientData  # defined there, re-exported
-from .model import SignalResult, ThresholdSource
+from .schema import SignalResult, ThresholdSource
 
 Kind = Literal["check", "traffic"]
 

@@ -24,7 +24,7 @@ from .._digest import digest
 from ..errors import ConfigError
 from ..store._atomic import write_atomic
 from ..workspace import Workspace
-from .model import DriftBaseline, DriftCheck, DriftKey, TrafficReport, TuningReport
+from .schema import DriftBaseline, DriftCheck, DriftKey, TrafficReport, TuningReport
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -17,7 +17,7 @@ from ..errors import ConfigError
 from ..suite import Suite, load_suite
 from ..workspace import Workspace
 from .config import DriftConfig, config_path, load_drift_config
-from .model import TuningReport
+from .schema import TuningReport
 from .store import DriftStore, drift_key
 
 

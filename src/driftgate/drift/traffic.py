@@ -27,7 +27,7 @@ from ..suite import Suite
 from ..workspace import Workspace
 from . import _stats
 from .config import DriftConfig
-from .model import SignalResult, TrafficReport, UnreviewedArtifact
+from .schema import SignalResult, TrafficReport, UnreviewedArtifact
 from .signal_lookup import signal_specs
 from .signal_registry import evaluate_signal
 from .store import new_id

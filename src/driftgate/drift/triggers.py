@@ -15,8 +15,8 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import Field
 
-from .._model import Strict
-from .model import ArmCheck, SignalResult
+from .._strict import Strict
+from .schema import ArmCheck, SignalResult
 
 
 class TriggerRule(Strict):

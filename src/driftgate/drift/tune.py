@@ -32,7 +32,7 @@ from ..errors import ConfigError
 from ..summary import wilson
 from ._tune_stats import PastValues, RulePatterns
 from .config import DriftConfig
-from .model import DriftCheck, TunedSignal, TuningReport
+from .schema import DriftCheck, TunedSignal, TuningReport
 from .signal_lookup import signal_specs
 from .signal_registry import SignalSpec
 from .triggers import rule_fires

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
-from .._model import Strict
+from .._strict import Strict
 
 if TYPE_CHECKING:
     from ..workspace import Workspace

@@ -14,7 +14,7 @@ from .policy import GatePolicy
 from .verdict import GateVerdict, RuleResult
 
 if TYPE_CHECKING:
-    from ..compare.model import Comparison
+    from ..compare.schema import Comparison
     from .policy import Budget
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .._model import Strict
+from .._strict import Strict
 
 RuleKind = Literal[
     "min_cases", "required_evalset", "floor", "non_inferiority", "segment", "cost", "latency_p95"

@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .._model import Strict
+from .._strict import Strict
 from ..errors import ConfigError
 from ..registry._fs import append_line, whoami
 from ..store._atomic import write_atomic

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from .._model import Strict
+from .._strict import Strict
 
 # Defined in driftgate.errors (one error tree); re-exported so the old names keep working.
 from ..errors import RETRYABLE as RETRYABLE

@@ -37,7 +37,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import models
+from .. import model_files
 from ..errors import DriftgateError, UnknownNameError
 from .base import Completion, CompletionRequest, ModelConfig, Provider, ProviderError
 
@@ -89,16 +89,16 @@ class _LoadedModel:
     _loaded: dict[str, _LoadedModel] = {}
 
     def __init__(self, name: str) -> None:
-        spec = models.get_spec(name)
-        folder = models.convert(name)  # a no-op once converted; raises the "pull it" errors
-        models.check_memory(spec.memory_mb, f"loading local model {name!r}")
+        spec = model_files.get_spec(name)
+        folder = model_files.convert(name)  # a no-op once converted; raises the "pull it" errors
+        model_files.check_memory(spec.memory_mb, f"loading local model {name!r}")
         from ._llama import ChatTokenizer, LlamaModel
 
         try:
             self.tokenizer = ChatTokenizer(folder)
             self.model = LlamaModel(folder)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            raise models.ModelCorruptError(
+            raise model_files.ModelCorruptError(
                 name, folder, f"cannot load the converted copy: {exc}"
             ) from None
         self.torch = self.model.torch
@@ -219,18 +219,18 @@ def _generate(loaded: _LoadedModel, job: _Job) -> Completion:
 
 
 class LocalProvider(Provider):
-    """`local/NAME`: a model from `driftgate.models` run in-process on the CPU."""
+    """`local/NAME`: a model from `driftgate.model_files` run in-process on the CPU."""
 
     def __init__(self, config: ModelConfig, *, workers: int | None = None) -> None:
         super().__init__(config)
         _, _, name = config.id.partition("/")
         name = name.split("?", 1)[0]
-        spec = models.MODELS.get(name)
+        spec = model_files.MODELS.get(name)
         if spec is None or spec.kind != "llm":
-            llms = [n for n, s in models.MODELS.items() if s.kind == "llm"]
+            llms = [n for n, s in model_files.MODELS.items() if s.kind == "llm"]
             raise UnknownNameError("local model", name, llms)
         self.model_name = name
-        models.locate(name)  # fail at setup, not on the first case, when it is not pulled
+        model_files.locate(name)  # fail at setup, not on the first case, when it is not pulled
         self.workers = workers or _env_int("DRIFTGATE_LOCAL_WORKERS", default_workers())
 
     def _job(self, request: CompletionRequest) -> _Job:

@@ -41,7 +41,7 @@ from urllib.parse import parse_qsl
 from pydantic import Field, ValidationError
 
 from .._files import format_loc
-from .._model import Strict
+from .._strict import Strict
 from ..errors import ConfigError
 from ..workspace import Workspace
 from .base import Completion, CompletionRequest, ModelConfig, Provider, ProviderError

@@ -40,7 +40,7 @@ from urllib.parse import parse_qsl
 
 from pydantic import Field, ValidationError
 
-from .._model import Strict
+from .._strict import Strict
 from ..errors import ConfigError, UnknownNameError
 from ._sim_context import covers
 from .base import SIM_HEADER as SIM_HEADER  # re-exported: the header lives with CaseHint

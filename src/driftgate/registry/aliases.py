@@ -31,7 +31,7 @@ from typing import Literal
 from pydantic import Field, ValidationError
 
 from .._digest import canonical_json
-from .._model import Strict
+from .._strict import Strict
 from ..errors import AliasMoved as AliasMoved  # defined there, re-exported
 from ..errors import ConfigError
 from ..errors import StateCorrupted as StateCorrupted  # defined there, re-exported

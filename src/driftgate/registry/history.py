@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pydantic import Field
 
-from .._model import Strict
+from .._strict import Strict
 from ..errors import ConfigError
 from ..workspace import Workspace
 from .aliases import StateCorrupted

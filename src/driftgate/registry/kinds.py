@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from .._model import Strict
+from .._strict import Strict
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ def embedder_identity(name: str) -> str:
 
     A built-in embedder's id comes from its pinned checksum, without its weights: binding a
     prompt to an index must not need the model pulled (only searching the index does)."""
-    from ..models import MODELS
+    from ..model_files import MODELS
 
     key = name.lower().removeprefix("sentence-transformers/")
     spec = MODELS.get(key)

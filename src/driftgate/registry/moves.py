@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._model import Strict
+from .._strict import Strict
 from ..errors import ConfigError
 from ..errors import GateFailed as GateFailed  # defined there, re-exported
 from ..gate import GatePolicy, GateVerdict

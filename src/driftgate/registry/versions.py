@@ -24,7 +24,7 @@ from urllib.parse import quote, unquote
 
 from pydantic import Field, ValidationError
 
-from .._model import Strict
+from .._strict import Strict
 from ..errors import ConfigError
 from ..errors import VersionNotFound as VersionNotFound  # defined there, re-exported
 from ..store._atomic import write_atomic

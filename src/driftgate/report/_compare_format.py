@@ -7,7 +7,7 @@ their differences as percentage points ("−3.2 pts"); others as plain numbers.
 
 from __future__ import annotations
 
-from ..compare.model import Comparison, UsageDelta
+from ..compare.schema import Comparison, UsageDelta
 from ..stats import PairedResult
 from ._format import fmt_cost, fmt_ms
 

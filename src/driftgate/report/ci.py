@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ..ci.model import KIND_TEXT, ArmOutcome, CIReport, SuiteOutcome
-from ..compare.model import Comparison, FlippedCase
+from ..ci.schema import KIND_TEXT, ArmOutcome, CIReport, SuiteOutcome
+from ..compare.schema import Comparison, FlippedCase
 from ..gate import GateVerdict, RuleResult
 from ._compare_format import fmt_delta, fmt_interval
 from ._format import fmt_cost, fmt_pct, trim

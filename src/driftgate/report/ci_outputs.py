@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..ci.model import Annotation, CIReport
+from ..ci.schema import Annotation, CIReport
 from ..errors import EXIT_BAD_INPUT, DriftgateError
 from ..store._atomic import atomic_writer
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..compare.model import Comparison
+from ..compare.schema import Comparison
 from ..errors import ConfigError
 from ..store._atomic import atomic_writer
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ..compare.model import Comparison, SegmentComparison, Side
+from ..compare.schema import Comparison, SegmentComparison, Side
 from ._compare_format import (
     VERDICT_EMOJI,
     VERDICT_TEXT,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..compare.model import Comparison, Side
+from ..compare.schema import Comparison, Side
 from ._compare_format import (
     VERDICT_TEXT,
     fmt_delta,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..drift.model import DriftCheck, SignalResult, TrafficReport, TuningReport
+from ..drift.schema import DriftCheck, SignalResult, TrafficReport, TuningReport
 from ..drift.triggers import TriggerRule
 
 _MARK = {"ok": "ok", "drift": "DRIFT", "insufficient_data": "n/a"}

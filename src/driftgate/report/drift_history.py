@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..drift.history import Point, checked, series
-from ..drift.model import DriftCheck
+from ..drift.schema import DriftCheck
 
 _BARS = "▁▂▃▄▅▆▇█"
 # Chart size in px and the padding that keeps the axis labels inside it.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..compare.model import Comparison
+from ..compare.schema import Comparison
 from ..store._atomic import atomic_writer
 from ._compare_format import (
     VERDICT_TEXT,

@@ -36,8 +36,8 @@ from ..summary import arm_key
 from ._format import as_result, failure_reasons, trim
 
 if TYPE_CHECKING:
-    from ..ci.model import CIReport, SuiteOutcome
-    from ..compare.model import Comparison
+    from ..ci.schema import CIReport, SuiteOutcome
+    from ..compare.schema import Comparison
     from ..gate import RuleResult
     from ..stats import PairedResult
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from .._model import Strict
+from .._strict import Strict
 from ..errors import ConfigError
 from ..gate import GateVerdict
 from ..registry.prompts import find_prompt

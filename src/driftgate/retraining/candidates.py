@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from .._model import Strict
+from .._strict import Strict
 from ..workspace import Workspace
 
 if TYPE_CHECKING:

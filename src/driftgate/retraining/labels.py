@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from .._model import Strict
+from .._strict import Strict
 from ..errors import ConfigError
 from ..workspace import Workspace
 

@@ -34,7 +34,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .._model import Strict
+from .._strict import Strict
 from ..artifacts.route import RouteArm, RouteSpec, ShadowArm
 from ..stats.sequential import Bound, difference_bound, paired_bound, tuned_for
 from ..workspace import Workspace

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .._model import Strict
+from .._strict import Strict
 from ..stats import wilson_interval
 from ..stats.sequential import Bound, Sums, mean_bound
 from .log import Decision, Feedback

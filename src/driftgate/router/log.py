@@ -21,7 +21,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import Field
 
-from .._model import Strict
+from .._strict import Strict
 from ..workspace import Workspace
 
 Verdict = Literal["accept", "edit", "reject"]

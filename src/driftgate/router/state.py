@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from .._model import Strict
+from .._strict import Strict
 from ..artifacts.route import RouteSpec
 from ..errors import ConfigError
 from ..registry._fs import append_line, locked, whoami

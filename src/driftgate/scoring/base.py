@@ -16,7 +16,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import Field
 
-from .._model import Strict
+from .._strict import Strict
 from ..errors import ScorerFailure as ScorerFailure  # defined there, re-exported
 
 

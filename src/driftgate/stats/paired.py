@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 from pydantic import ConfigDict, Field
 
-from .._model import Strict
+from .._strict import Strict
 from ..errors import ConfigError
 from ._arrays import as_clusters, as_scores, check_positive_int, check_probability, is_binary
 from .bootstrap import bootstrap_means, cluster_bootstrap_means, percentile_interval

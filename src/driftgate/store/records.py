@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from .._model import Strict
+from .._strict import Strict
 
 RunStatus = Literal["running", "finished", "failed", "interrupted"]
 

@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from .._model import Strict
-from ..compare.model import Comparison
+from .._strict import Strict
+from ..compare.schema import Comparison
 from ..gate import GateVerdict
 
 ChangeKind = Literal[

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from .._model import Strict
+from .._strict import Strict
 from ..stats import PairedResult, Verdict
 from ..store.records import RunManifest, RunStatus
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from .._model import Strict
+from .._strict import Strict
 from ..errors import EXIT_BELOW_THRESHOLD, EXIT_OK
 
 Verdict = Literal["ok", "drift", "insufficient_data"]

@@ -33,7 +33,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ._model import Strict
+from ._strict import Strict
 from .errors import ModelCorruptError as ModelCorruptError  # defined there, re-exported
 from .errors import ModelMissingError as ModelMissingError  # defined there, re-exported
 from .errors import PullError as PullError  # defined there, re-exported
