@@ -144,6 +144,29 @@ def _decode(value: str) -> Completion:
     )
 
 
+def _open(path: Path, attempts: int = 8) -> sqlite3.Connection:
+    """Connect and set WAL mode and the schema. Two processes creating the same new file at
+    once can get SQLITE_BUSY from the journal-mode switch without SQLite's busy handler being
+    consulted (it needs an exclusive lock), so a locked database is retried with backoff."""
+    for attempt in range(attempts):
+        conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(_SCHEMA)
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if "locked" not in str(exc) and "busy" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.02 * 2**attempt)
+        except BaseException:
+            conn.close()
+            raise
+    raise AssertionError("unreachable")
+
+
 class ResponseCache:
     """`get(key)` / `put(key, completion)` over one SQLite file shared by processes.
 
@@ -163,19 +186,10 @@ class ResponseCache:
         self._last_flush = time.monotonic()
         # The engine calls from one event loop; the lock covers use from worker threads.
         self._lock = threading.Lock()
-        conn: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute(_SCHEMA)
+            conn = _open(self.path)
         except (sqlite3.DatabaseError, OSError) as exc:
-            if conn is not None:
-                conn.close()
             raise ConfigError(
                 f"cannot open the response cache: {exc}",
                 path=self.path,
