@@ -56,15 +56,14 @@ def test_every_exception_in_the_package_is_in_the_tree() -> None:
     assert "driftgate.errors.ProviderError" in found  # the walk saw the package
     outside = sorted(name for name, cls in found.items() if not issubclass(cls, DriftgateError))
     assert outside == []
-    # Defined in errors.py, whatever module also re-exports them; the simulator's failure
-    # is a ProviderError with the simulated latency, meaningful to the simulator alone.
+    # Defined in errors.py, whatever module also re-exports them.
     elsewhere = sorted(
         name
         for name, cls in found.items()
         if not name.startswith("driftgate.errors.") and not cls.__name__.startswith("_")
     )
-    assert elsewhere == ["driftgate.providers.simulator.SimError"]
-    assert issubclass(found["driftgate.providers.simulator.SimError"], ProviderError)
+    assert elsewhere == []
+    assert issubclass(found["driftgate.errors.SimError"], ProviderError)
     assert {cls for name, cls in found.items() if name.startswith("driftgate.errors.")} == set(
         EXPORTED
     )
@@ -74,6 +73,7 @@ def test_every_exception_in_the_package_is_in_the_tree() -> None:
     ("module", "name"),
     [
         ("driftgate.providers.base", "ProviderError"),
+        ("driftgate.providers.simulator", "SimError"),
         ("driftgate.providers._http11", "HTTPProtocolError"),
         ("driftgate.drift.signal_registry", "InsufficientData"),
         ("driftgate.drift", "InsufficientData"),

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # annotations only: this module imports nothing of driftgate'
     from .gate import GateVerdict
 
 __all__ = [
+    "SimError",
     "EXIT_OK",
     "EXIT_BELOW_THRESHOLD",
     "EXIT_BAD_INPUT",
@@ -158,6 +159,23 @@ class ProviderError(DriftgateError):
     def __str__(self) -> str:
         status = f" {self.status}" if self.status else ""
         return f"{self.kind}{status}: {self.message}"
+
+
+class SimError(ProviderError):
+    """A failure the simulator plays (a 429, a 5xx, a stall, garbage); `latency_ms` is how
+    long the call takes before it fails."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        status: int,
+        retry_after: float | None = None,
+        latency_ms: float = 0.0,
+    ) -> None:
+        super().__init__(kind, message, status=status, retry_after=retry_after)
+        self.latency_ms = latency_ms
 
 
 class HTTPProtocolError(DriftgateError):

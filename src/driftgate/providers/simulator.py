@@ -41,7 +41,8 @@ from urllib.parse import parse_qsl
 from pydantic import Field, ValidationError
 
 from .._strict import Strict
-from ..errors import ConfigError, UnknownNameError
+from ..errors import ConfigError, ErrorKind, UnknownNameError
+from ..errors import SimError as SimError  # defined there (one error tree), re-exported
 from ._sim_context import covers
 from .base import SIM_HEADER as SIM_HEADER  # re-exported: the header lives with CaseHint
 from .base import (
@@ -50,7 +51,6 @@ from .base import (
     CompletionRequest,
     ModelConfig,
     Provider,
-    ProviderError,
 )
 from .base import case_header as case_header
 from .base import parse_case_header as parse_case_header
@@ -231,22 +231,6 @@ def _resolve(model_id: str) -> tuple[str, SimProfile, str, str]:
     return hit
 
 
-class SimError(ProviderError):
-    """A simulated failure; `latency_ms` is how long the call takes before it fails."""
-
-    def __init__(
-        self,
-        kind: Any,
-        message: str,
-        *,
-        status: int,
-        retry_after: float | None = None,
-        latency_ms: float = 0.0,
-    ) -> None:
-        super().__init__(kind, message, status=status, retry_after=retry_after)
-        self.latency_ms = latency_ms
-
-
 def _uniforms(*parts: object) -> tuple[float, ...]:
     """Eight independent uniforms in [0, 1) from one hash of the parts."""
     raw = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=64).digest()
@@ -364,7 +348,7 @@ def simulate(
 _STATUS = {"rate_limit": 429, "server": 500, "timeout": 504, "bad_response": 200}
 
 
-def _error(kind: str, p: SimProfile, latency: float, why: str) -> SimError:
+def _error(kind: ErrorKind, p: SimProfile, latency: float, why: str) -> SimError:
     retry_after = p.retry_after_s if kind == "rate_limit" else None
     return SimError(
         kind, f"{why} {kind}", status=_STATUS[kind], retry_after=retry_after, latency_ms=latency
