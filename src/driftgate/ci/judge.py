@@ -8,6 +8,7 @@ from typing import TypedDict
 
 from ..errors import ConfigError, DriftgateError
 from ..gate import GateVerdict
+from ..gate.verdict import rule_figures
 from ..store.records import CaseResult, RunManifest
 from ..workspace import Workspace
 from .schema import ArmOutcome, Usage
@@ -124,17 +125,7 @@ def failed_rules_text(verdict: GateVerdict) -> str:
     """The failed rules in one line: name, observed value, interval, threshold."""
     parts = []
     for r in verdict.failed:
-        nums = []
-        if r.observed is not None:
-            nums.append(
-                f"observed {r.observed:+.3f}"
-                if r.rule in ("non_inferiority", "segment")
-                else f"observed {r.observed:.4g}"
-            )
-        if r.ci_low is not None and r.ci_high is not None:
-            nums.append(f"CI [{r.ci_low:+.3f}, {r.ci_high:+.3f}]")
-        if r.threshold is not None:
-            nums.append(f"threshold {r.threshold:g}")
+        nums = rule_figures(r, observed="observed ")
         parts.append(
             r.name
             + (f" ({', '.join(nums)})" if nums else "")

@@ -80,3 +80,17 @@ def rule_numbers(r: RuleResult) -> str:
     if r.detail:
         parts.append(r.detail)
     return ", ".join(parts)
+
+
+def rule_figures(r: RuleResult, *, observed: str = "") -> list[str]:
+    """A rule's observed value (signed for differences), interval and threshold, compact: the
+    CI outputs' form (`rule_numbers` is the verdict's own, with baseline and detail)."""
+    parts = []
+    if r.observed is not None:
+        signed = r.rule in ("non_inferiority", "segment")
+        parts.append(observed + (f"{r.observed:+.3f}" if signed else f"{r.observed:.4g}"))
+    if r.ci_low is not None and r.ci_high is not None:
+        parts.append(f"CI [{r.ci_low:+.3f}, {r.ci_high:+.3f}]")
+    if r.threshold is not None:
+        parts.append(f"threshold {r.threshold:g}")
+    return parts

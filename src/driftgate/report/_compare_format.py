@@ -114,3 +114,21 @@ def usage_row(u: UsageDelta) -> list[str]:
 def metric_order(cmp: Comparison) -> list[str]:
     """Primary metric first, then pass, score and the scorer metrics."""
     return list(dict.fromkeys([cmp.metric, *cmp.overall]))
+
+
+def metric_rows(cmp: Comparison) -> list[list[str]]:
+    """One row per metric (the primary first): name, A, B, Δ, interval, p, test, W / L / T."""
+    return [
+        [
+            name,
+            fmt_value(cmp, name, x.mean_a),
+            fmt_value(cmp, name, x.mean_b),
+            fmt_delta(cmp, name, x.delta),
+            fmt_interval(cmp, name, x),
+            fmt_p(x.p_value),
+            x.test,
+            f"{x.wins} / {x.losses} / {x.ties}",
+        ]
+        for name in metric_order(cmp)
+        for x in [cmp.overall[name]]
+    ]

@@ -14,7 +14,8 @@ from collections.abc import Iterable, Sequence
 
 from ..ci.schema import KIND_TEXT, ArmOutcome, CIReport, SuiteOutcome
 from ..compare.schema import Comparison, FlippedCase
-from ..gate import GateVerdict, RuleResult
+from ..gate import GateVerdict
+from ..gate.verdict import rule_figures
 from ._compare_format import fmt_delta, fmt_interval
 from ._format import fmt_cost, fmt_pct, trim
 from .markdown import md
@@ -247,22 +248,11 @@ def _arm_details(suite: SuiteOutcome, arm: ArmOutcome, max_flipped: int) -> list
 
 
 def _rules(v: GateVerdict) -> list[str]:
-    def numbers(r: RuleResult) -> str:
-        parts = []
-        if r.observed is not None:
-            parts.append(
-                f"{r.observed:+.3f}"
-                if r.rule in ("non_inferiority", "segment")
-                else f"{r.observed:.4g}"
-            )
-        if r.ci_low is not None and r.ci_high is not None:
-            parts.append(f"CI [{r.ci_low:+.3f}, {r.ci_high:+.3f}]")
-        if r.threshold is not None:
-            parts.append(f"threshold {r.threshold:g}")
-        return ", ".join(parts) or "—"
-
     mark = {"pass": "✅", "fail": "❌", "skip": "⏭️"}
-    rows = [[mark[r.status], md(r.name, 120), numbers(r), md(r.detail, 160)] for r in v.rules]
+    rows = [
+        [mark[r.status], md(r.name, 120), ", ".join(rule_figures(r)) or "—", md(r.detail, 160)]
+        for r in v.rules
+    ]
     return [f"Policy: {md(v.policy, 120)}", "", *_table(["", "Rule", "Observed", "Detail"], rows)]
 
 

@@ -17,7 +17,7 @@ from ._compare_format import (
     fmt_margin,
     fmt_p,
     fmt_value,
-    metric_order,
+    metric_rows,
     p_is,
     usage_row,
 )
@@ -85,20 +85,7 @@ def _headline(cmp: Comparison, title: str | None) -> list[str]:
 def _metrics(cmp: Comparison) -> list[str]:
     m = cmp.metric
     header = ["Metric", "A", "B", "Δ (B − A)", f"{cmp.confidence:.0%} CI", "p", "Test", "W / L / T"]
-    rows = (
-        [
-            f"**{md(name)}**" if name == m else md(name),
-            fmt_value(cmp, name, x.mean_a),
-            fmt_value(cmp, name, x.mean_b),
-            fmt_delta(cmp, name, x.delta),
-            fmt_interval(cmp, name, x),
-            fmt_p(x.p_value),
-            x.test,
-            f"{x.wins} / {x.losses} / {x.ties}",
-        ]
-        for name in metric_order(cmp)
-        for x in [cmp.overall[name]]
-    )
+    rows = ([f"**{md(r[0])}**" if r[0] == m else md(r[0]), *r[1:]] for r in metric_rows(cmp))
     return ["", "### Metrics", "", *_table(header, rows)]
 
 

@@ -14,10 +14,9 @@ from ._compare_format import (
     fmt_interval,
     fmt_margin,
     fmt_p,
-    fmt_value,
     headline,
     is_rate,
-    metric_order,
+    metric_rows,
     usage_row,
 )
 from ._format import fmt_pct, fmt_time
@@ -71,23 +70,6 @@ def _coverage(cmp: Comparison) -> str:
     )
 
 
-def _metrics(cmp: Comparison) -> list[list[str]]:
-    return [
-        [
-            name,
-            fmt_value(cmp, name, x.mean_a),
-            fmt_value(cmp, name, x.mean_b),
-            fmt_delta(cmp, name, x.delta),
-            fmt_interval(cmp, name, x),
-            fmt_p(x.p_value),
-            x.test,
-            f"{x.wins} / {x.losses} / {x.ties}",
-        ]
-        for name in metric_order(cmp)
-        for x in [cmp.overall[name]]
-    ]
-
-
 def _segments(cmp: Comparison) -> Chart:
     m = cmp.metric
     p = cmp.primary
@@ -138,7 +120,7 @@ def comparison_page(cmp: Comparison) -> dict[str, Any]:
         "coverage": _coverage(cmp),
         "confidence": f"{cmp.confidence:.0%}",
         "metric": cmp.metric,
-        "metrics": _metrics(cmp),
+        "metrics": metric_rows(cmp),
         "segments": _segments(cmp),
         "histograms": [
             histogram_chart(
