@@ -20,7 +20,7 @@ from ..registry.prompts import find_prompt
 from ..registry.versions import VersionRecord, parse_ref
 from ..store.records import CaseResult, RunManifest
 from ..workspace import Workspace
-from .policy import GatePolicy, find_policy, load_policy
+from .policy import GatePolicy, policy_for
 from .verdict import GateVerdict
 
 if TYPE_CHECKING:
@@ -49,12 +49,7 @@ def gate_version(
             hint="promote other kinds with --force --skip-gate --reason TEXT",
         )
     base, base_label = baseline_of(reg, cand, against)
-    if isinstance(policy, GatePolicy):
-        pol = policy
-    elif policy is not None:
-        pol = load_policy(ws.inside(policy, what="gate policy"))
-    else:
-        pol = find_policy(ws, cand.name)
+    pol = policy_for(ws, cand.name, policy)
     check_policy_evalsets(ws, pol)
     suite_path = ws.inside(suite, what="suite file") if suite else ws.default_suite_path()
     suite_obj = load_suite(suite_path)

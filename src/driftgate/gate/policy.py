@@ -115,3 +115,15 @@ def find_policy(workspace: Workspace, name: str | None = None) -> GatePolicy:
             if p.is_file():
                 return load_policy(p)
     return GatePolicy()
+
+
+def policy_for(
+    workspace: Workspace, name: str | None, policy: GatePolicy | Path | str | None
+) -> GatePolicy:
+    """The policy a gate applies: the one given (a policy or a file inside the workspace),
+    else the artifact's own (`find_policy`)."""
+    if isinstance(policy, GatePolicy):
+        return policy
+    if policy is not None:
+        return load_policy(workspace.inside(policy, what="gate policy"))
+    return find_policy(workspace, name)

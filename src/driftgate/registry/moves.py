@@ -211,20 +211,15 @@ def _gate(
 ) -> tuple[GateVerdict | None, str | None]:
     """(verdict, None) when the policy guards the alias, else (None, why it was not gated).
     A failing verdict raises GateFailed unless forced."""
-    from ..gate import find_policy, load_policy
     from ..gate.evidence import gate_version
+    from ..gate.policy import policy_for
 
     cand, ws = move.cand, move.reg.workspace
     if skip_gate:
         return None, "gate skipped (--skip-gate)"
     if cand.kind != "prompt":
         return None, f"not gated: {cand.kind} versions have no eval gate yet"
-    if isinstance(policy, GatePolicy):
-        pol = policy
-    elif policy is not None:
-        pol = load_policy(ws.inside(policy, what="gate policy"))
-    else:
-        pol = find_policy(ws, cand.name)
+    pol = policy_for(ws, cand.name, policy)
     if move.alias not in pol.aliases:
         return None, f"not gated: the policy guards {', '.join(pol.aliases) or 'no alias'}"
     verdict = gate_version(cand, move.expected, suite=suite, policy=pol, workspace=ws, model=model)
