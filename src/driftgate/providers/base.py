@@ -106,6 +106,10 @@ class CompletionRequest:
     response_format: dict[str, Any] | None = None
     case: CaseHint | None = None
     timeout_s: float = 60.0
+    # The prompt's label set when its output is a label (`output: {type: label}`): not a
+    # secret, so every provider may use it (the local model scores each label; a classifier
+    # restricts its vote to them).
+    labels: list[str] | None = None
 
 
 @dataclass(slots=True)
@@ -119,6 +123,16 @@ class Completion:
     fingerprint: str | None = None  # provider's system_fingerprint / model version
     finish_reason: str | None = None
     cached: bool = False
+    # Normalized probabilities over the request's labels (sum 1), when the provider can tell:
+    # label scoring on the local model, a classifier's vote, an API's logprobs.
+    label_probs: dict[str, float] | None = None
+
+    @property
+    def confidence(self) -> float | None:
+        """The probability of the answer given, when label probabilities are known."""
+        if not self.label_probs:
+            return None
+        return self.label_probs.get(self.text.strip(), max(self.label_probs.values()))
 
 
 class Provider(ABC):
