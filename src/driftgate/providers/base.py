@@ -129,10 +129,11 @@ class Completion:
 
     @property
     def confidence(self) -> float | None:
-        """The probability of the answer given, when label probabilities are known."""
+        """The probability of the answer given (None when unknown or the answer is no label)."""
         if not self.label_probs:
             return None
-        return self.label_probs.get(self.text.strip(), max(self.label_probs.values()))
+        answer = self.text.strip().lower()
+        return next((p for label, p in self.label_probs.items() if label.lower() == answer), None)
 
 
 class Provider(ABC):
