@@ -93,6 +93,8 @@ class _Group:
     metric_sum: dict[str, float] = field(default_factory=dict)
     metric_n: dict[str, int] = field(default_factory=dict)
     latencies: array = field(default_factory=lambda: array("d"))
+    confidence_sum: float = 0.0
+    confidence_n: int = 0
 
     def add(self, r: _Row) -> None:
         self.results += 1
@@ -104,6 +106,9 @@ class _Group:
         self.cost += r.cost
         self.input_tokens += r.input_tokens
         self.output_tokens += r.output_tokens
+        if r.confidence is not None:
+            self.confidence_sum += r.confidence
+            self.confidence_n += 1
         for metric, value in r.metrics:
             self.metric_sum[metric] = self.metric_sum.get(metric, 0.0) + value
             self.metric_n[metric] = self.metric_n.get(metric, 0) + 1
@@ -111,7 +116,7 @@ class _Group:
     def stats(self, latencies: Sequence[array]) -> dict[str, Any]:
         ci = wilson(self.passed, self.results)
         p50, p95 = _percentiles(latencies)
-        return {
+        out: dict[str, Any] = {
             "results": self.results,
             "passed": self.passed,
             "failed": self.results - self.passed - self.errors,
@@ -129,6 +134,10 @@ class _Group:
                 m: self.metric_sum[m] / self.metric_n[m] for m in sorted(self.metric_sum)
             },
         }
+        if self.confidence_n:  # only models that report label probabilities have one
+            out["mean_confidence"] = self.confidence_sum / self.confidence_n
+            out["confidence_n"] = self.confidence_n
+        return out
 
 
 @dataclass(slots=True)
@@ -148,6 +157,7 @@ class _Row:
     metrics: list[tuple[str, float]]
     expected: Any
     parsed: Any
+    confidence: float | None = None
 
 
 def _row(r: CaseResult | dict[str, Any], index: int) -> _Row:
@@ -166,6 +176,7 @@ def _row(r: CaseResult | dict[str, Any], index: int) -> _Row:
             [(s.metric, s.value) for s in r.scores if s.error is None],
             r.expected,
             r.parsed,
+            r.confidence,
         )
     if not isinstance(r, dict):
         raise DriftgateError(
@@ -182,6 +193,7 @@ def _row(r: CaseResult | dict[str, Any], index: int) -> _Row:
             metrics.append((s["metric"], float(s["value"])))
     error = r.get("error") is not None
     score = r.get("score")
+    confidence = r.get("confidence")
     return _Row(
         str(prompt),
         str(model),
@@ -196,6 +208,7 @@ def _row(r: CaseResult | dict[str, Any], index: int) -> _Row:
         metrics,
         r.get("expected"),
         r.get("parsed"),
+        float(confidence) if confidence is not None else None,
     )
 
 

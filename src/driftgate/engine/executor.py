@@ -342,4 +342,5 @@ class Executor:
                 repeat=item.repeat,
             ),
             timeout_s=arm.model.timeout_s,
+            labels=prompt.output.labels if prompt.output.type == "label" else None,
         )

@@ -43,12 +43,15 @@ def base_record(run_id: str, arm: Arm) -> dict[str, Any]:
         "latency_ms": None,
         "cached": False,
         "fingerprint": None,
+        "confidence": None,
+        "label_probs": None,
         "ts": 0.0,
     }
 
 
 def record_answer(rec: dict[str, Any], completion: Completion) -> None:
-    """What the provider (or the cache, `cached=True`) answered, with its cost and latency."""
+    """What the provider (or the cache, `cached=True`) answered, with its cost, latency and,
+    when the provider can tell, its probabilities over the prompt's labels."""
     rec.update(
         output=completion.text,
         input_tokens=completion.input_tokens,
@@ -57,6 +60,8 @@ def record_answer(rec: dict[str, Any], completion: Completion) -> None:
         latency_ms=completion.latency_ms,
         cached=completion.cached,
         fingerprint=completion.fingerprint,
+        confidence=completion.confidence,
+        label_probs=completion.label_probs,
     )
 
 

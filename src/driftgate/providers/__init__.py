@@ -1,8 +1,9 @@
 """Provider adapters behind one interface, chosen by the model id's prefix.
 
-`sim/...` → the simulator, `local/...` → the embedded local model, `replay/...` → recorded
-outputs; anything else goes to litellm, or to the fast OpenAI-compatible HTTP client when an
-`api_base` is given (see `ModelConfig.client`).
+`sim/...` → the simulator, `local/...` → the embedded local model (`local/knn`: the
+embedding classifier, providers/knn.py), `replay/...` → recorded outputs; anything else
+goes to litellm, or to the fast OpenAI-compatible HTTP client when an `api_base` is given
+(see `ModelConfig.client`).
 """
 
 from __future__ import annotations

@@ -123,6 +123,7 @@ def _encode(c: Completion) -> str:
             c.model,
             c.fingerprint,
             c.finish_reason,
+            c.label_probs,  # last: entries written before it have 8 items and still decode
         ],
         ensure_ascii=False,
         separators=(",", ":"),
@@ -130,7 +131,7 @@ def _encode(c: Completion) -> str:
 
 
 def _decode(value: str) -> Completion:
-    text, in_tok, out_tok, cost, latency, model, fingerprint, finish = json.loads(value)
+    text, in_tok, out_tok, cost, latency, model, fingerprint, finish, *rest = json.loads(value)
     return Completion(
         text=text,
         input_tokens=in_tok,
@@ -141,6 +142,7 @@ def _decode(value: str) -> Completion:
         fingerprint=fingerprint,
         finish_reason=finish,
         cached=True,
+        label_probs=rest[0] if rest else None,
     )
 
 

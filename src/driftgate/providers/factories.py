@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .base import Provider
+from .base import ModelConfig, Provider
 
 # factory(config) -> Provider; adapters that read files also take `workspace=` (replay).
 ProviderFactory = Callable[..., Provider]
@@ -18,9 +18,22 @@ _FACTORIES: dict[str, str | ProviderFactory] = {
     # prefix → "module:factory" (imported lazily so `driftgate --help` never pays for
     # litellm or torch) or a factory registered at run time.
     "sim": "driftgate.providers.simulator:SimProvider",
-    "local": "driftgate.providers.local:LocalProvider",
+    "local": "driftgate.providers.factories:local_provider",
     "replay": "driftgate.providers.replay:ReplayProvider",
 }
+
+
+def local_provider(config: ModelConfig) -> Provider:
+    """`local/knn` → the embedding classifier (providers/knn.py); any other `local/NAME` →
+    the embedded LLM (providers/local.py). Each imported only when used."""
+    name = config.id.partition("/")[2].split("?", 1)[0]
+    if name == "knn":
+        from .knn import KnnProvider
+
+        return KnnProvider(config)
+    from .local import LocalProvider
+
+    return LocalProvider(config)
 
 
 def register_provider(prefix: str, factory: str | ProviderFactory) -> None:

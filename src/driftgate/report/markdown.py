@@ -101,12 +101,14 @@ def _facts(manifest: RunManifest, s: Summary) -> list[tuple[str, str]]:
 def _arms_section(by_arm: dict[str, dict[str, Any]]) -> list[str]:
     if not by_arm:
         return []
+    conf = _has_confidence(by_arm.values())
     header = [
         "Prompt",
         "Model",
         "Results",
         "Pass rate (95% CI)",
         "Mean score",
+        *(["Mean confidence"] if conf else []),
         "Errors",
         "Cost",
         "p50",
@@ -119,6 +121,7 @@ def _arms_section(by_arm: dict[str, dict[str, Any]]) -> list[str]:
             str(a["results"]),
             fmt_rate_ci(a["pass_rate"], a.get("pass_rate_ci")),
             fmt_num(a.get("mean_score")),
+            *([fmt_num(a.get("mean_confidence"))] if conf else []),
             str(a["errors"]),
             fmt_cost(a.get("cost_usd")),
             fmt_ms(a.get("latency_p50_ms")),
@@ -129,12 +132,19 @@ def _arms_section(by_arm: dict[str, dict[str, Any]]) -> list[str]:
     return ["", "### Arms", "", *_table(header, rows)]
 
 
+def _has_confidence(groups: Iterable[dict[str, Any]]) -> bool:
+    """A confidence column only when some arm's model reported label probabilities."""
+    return any(g.get("mean_confidence") is not None for g in groups)
+
+
 def _segments_section(by_segment: dict[str, dict[str, Any]]) -> list[str]:
     """Per arm and segment, the first MAX_SEGMENT_ROWS rows (a comment has a size cap)."""
     segments = [v for v in by_segment.values() if v.get("segment") is not None]
     if not segments:
         return []
-    header = ["Prompt", "Model", "Segment", "Results", "Pass rate (95% CI)", "Mean score", "Errors"]
+    conf = _has_confidence(segments)
+    header = ["Prompt", "Model", "Segment", "Results", "Pass rate (95% CI)", "Mean score"]
+    header += [*(["Mean confidence"] if conf else []), "Errors"]
     rows = (
         (
             md(v.get("prompt", "")),
@@ -143,6 +153,7 @@ def _segments_section(by_segment: dict[str, dict[str, Any]]) -> list[str]:
             str(v["results"]),
             fmt_rate_ci(v["pass_rate"], v.get("pass_rate_ci")),
             fmt_num(v.get("mean_score")),
+            *([fmt_num(v.get("mean_confidence"))] if conf else []),
             str(v["errors"]),
         )
         for v in segments[:MAX_SEGMENT_ROWS]

@@ -155,8 +155,10 @@ def _arms_table(by_arm: dict[str, dict[str, Any]], threshold: float | None) -> A
 
     t = _table("Arms")
     t.add_column("prompt · model", overflow="fold", min_width=12, ratio=1)
-    for col in ("n", "pass", "95% CI", "score", "err", "cost", "p50/p95 ms"):
+    conf = _has_confidence(by_arm.values())
+    for col in ("n", "pass", "95% CI", "score", *(["conf"] if conf else []), "err", "cost"):
         t.add_column(col, justify="right", no_wrap=True)
+    t.add_column("p50/p95 ms", justify="right", no_wrap=True)
     for key, a in by_arm.items():
         t.add_row(
             _plain(key),
@@ -164,6 +166,7 @@ def _arms_table(by_arm: dict[str, dict[str, Any]], threshold: float | None) -> A
             _pass_cell(a["pass_rate"], threshold),
             fmt_ci(a.get("pass_rate_ci")),
             fmt_num(a.get("mean_score")),
+            *([fmt_num(a.get("mean_confidence"))] if conf else []),
             Text(str(a["errors"]), style="yellow" if a["errors"] else ""),
             fmt_cost(a.get("cost_usd")),
             _latency(a),
@@ -171,11 +174,17 @@ def _arms_table(by_arm: dict[str, dict[str, Any]], threshold: float | None) -> A
     return t
 
 
+def _has_confidence(groups: Iterable[dict[str, Any]]) -> bool:
+    """A confidence column only when some arm's model reported label probabilities."""
+    return any(g.get("mean_confidence") is not None for g in groups)
+
+
 def _segments_table(segments: list[dict[str, Any]], threshold: float | None) -> Any:
     t = _table("Segments")
     t.add_column("prompt · model", overflow="fold", min_width=12, ratio=1)
     t.add_column("segment", overflow="fold", min_width=8)
-    for col in ("n", "pass", "95% CI", "score", "err"):
+    conf = _has_confidence(segments)
+    for col in ("n", "pass", "95% CI", "score", *(["conf"] if conf else []), "err"):
         t.add_column(col, justify="right", no_wrap=True)
     for v in segments:
         t.add_row(
@@ -185,6 +194,7 @@ def _segments_table(segments: list[dict[str, Any]], threshold: float | None) -> 
             _pass_cell(v["pass_rate"], threshold),
             fmt_ci(v.get("pass_rate_ci")),
             fmt_num(v.get("mean_score")),
+            *([fmt_num(v.get("mean_confidence"))] if conf else []),
             str(v["errors"]),
         )
     return t

@@ -52,6 +52,12 @@ class Decision(Strict):
     attempts: int = 1
     latency_ms: float | None = None
     cost_usd: float | None = None
+    confidence: float | None = Field(
+        None, description="The answer's probability among the prompt's labels, when known."
+    )
+    label_probs: dict[str, float] | None = Field(
+        None, description="The model's probabilities over the prompt's labels (sum 1)."
+    )
 
 
 class Feedback(Strict):
@@ -179,13 +185,16 @@ def labeled_cases(workspace: Workspace, route: str) -> list[dict[str, Any]]:
 
 def traffic_records(workspace: Workspace, route: str) -> list[dict[str, Any]]:
     """The route's live requests in time order as prompt-drift log records (`drift traffic`):
-    the request's variables, and the latest feedback on it as `feedback.action`."""
+    the request's variables, the answer's `confidence` when the model gave one (the
+    `confidence_drop` signal), and the latest feedback on it as `feedback.action`."""
     latest = latest_feedback(workspace, route)
     records = []
     for d in sorted(read_decisions(workspace, route), key=lambda d: d.ts):
         if d.shadow:
             continue
         record: dict[str, Any] = {"id": d.id, "ts": d.ts, "arm": d.arm, "vars": d.vars}
+        if d.confidence is not None:
+            record["confidence"] = d.confidence
         fb = latest.get(d.id)
         if fb is not None:
             record["feedback"] = {"action": fb.verdict}

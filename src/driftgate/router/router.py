@@ -305,6 +305,7 @@ class Router:
                 else None,
                 timeout_s=model.timeout_s,
                 case=hint,
+                labels=hint.labels if rt.prompt.output.type == "label" else None,
             )
             try:
                 async with self._slots(model):
@@ -325,6 +326,8 @@ class Router:
                 attempts=attempts + n,
                 latency_ms=(time.perf_counter() - start) * 1000,
                 cost_usd=completion.cost_usd,
+                confidence=completion.confidence,
+                label_probs=completion.label_probs,
             )
             self.log.decision(decision)
             return decision

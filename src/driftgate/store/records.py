@@ -55,6 +55,12 @@ class CaseResult(Strict):
     latency_ms: float | None = None
     cached: bool = False
     fingerprint: str | None = None
+    confidence: float | None = Field(
+        None, description="The answer's probability among the prompt's labels, when known"
+    )
+    label_probs: dict[str, float] | None = Field(
+        None, description="The provider's probabilities over the prompt's labels (sum 1)"
+    )
     ts: float = Field(description="Unix time the result was recorded")
 
 
