@@ -223,3 +223,26 @@ def test_latency_percentiles_match_numpy():
     ref = np.percentile(np.concatenate([np.frombuffer(a) for a in parts if len(a)]), [50, 95])
     assert abs(p50 - ref[0]) < 1e-9 and abs(p95 - ref[1]) < 1e-9
     assert _percentiles([array("d")]) == (None, None)
+
+
+def test_mean_confidence_per_arm_and_segment_only_when_reported():
+    a = res("a", model="knn", segment="old").model_copy(update={"confidence": 0.9})
+    b = res("b", model="knn", segment="new").model_copy(update={"confidence": 0.5})
+    c = res("c", model="knn", segment="new", error="boom")  # no answer, no confidence
+    llm = res("d", model="llm", segment="old")
+    s = summarize([a, b, c, llm])
+    knn = s.by_arm[arm_key("p@1", "knn")]
+    assert knn["mean_confidence"] == pytest.approx(0.7) and knn["confidence_n"] == 2
+    assert "mean_confidence" not in s.by_arm[arm_key("p@1", "llm")]
+    assert s.by_segment[segment_key("p@1", "knn", "new")]["mean_confidence"] == 0.5
+    # The dict form of a result (a stored line) counts the same.
+    same = summarize([r.model_dump() for r in (a, b, c, llm)])
+    assert same.by_arm == s.by_arm
+
+
+def test_result_lines_written_before_confidences_still_load():
+    line = res("a").model_dump()
+    del line["confidence"], line["label_probs"]
+    old = CaseResult.model_validate(line)
+    assert old.confidence is None and old.label_probs is None
+    assert "mean_confidence" not in summarize([line]).by_arm[arm_key("p@1", "m")]

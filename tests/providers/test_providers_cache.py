@@ -231,3 +231,32 @@ def test_get_many_is_get_for_many_keys(tmp_path: Path) -> None:
         # Counted per key asked for, as `get` counts (the duplicate k0 twice), plus the get above.
         assert (cache.hits, cache.misses) == (len(keys) - 2 + 1, 2)
         assert cache.get_many([]) == {}
+
+
+def test_label_probs_round_trip_and_old_entries_still_load(tmp_path: Path) -> None:
+    import json
+    import sqlite3
+
+    probs = {"rent": 0.9, "dining": 0.099, "income": 0.001}
+    path = tmp_path / "r.sqlite"
+    with ResponseCache(path) as cache:
+        cache.put("k1", Completion(text="rent", latency_ms=0.2, label_probs=probs))
+        cache.put("k2", _completion())
+    # An entry written before label_probs existed: eight items.
+    old = json.dumps(["rent", 3, 1, 0.0, 12.5, "m", "fp", "stop"])
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO responses VALUES ('old', ?, 0)", (old,))
+    with ResponseCache(path) as cache:
+        hit = cache.get("k1")
+        assert hit is not None and hit.cached and hit.label_probs == probs
+        assert hit.confidence == 0.9
+        assert cache.get("k2") == _completion_cached()
+        legacy = cache.get_many(["old"])["old"]
+        assert (legacy.text, legacy.input_tokens, legacy.finish_reason) == ("rent", 3, "stop")
+        assert legacy.label_probs is None and legacy.confidence is None
+
+
+def _completion_cached() -> Completion:
+    c = _completion()
+    c.cached = True
+    return c

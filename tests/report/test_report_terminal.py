@@ -110,3 +110,20 @@ def test_render_runs_list_empty():
     con = console()
     render_runs_list(iter([]), con)
     assert "No runs yet" in con.export_text()
+
+
+def test_a_confidence_column_only_when_an_arm_has_confidences(manifest, results):
+    con = console()
+    render_run(manifest, con)
+    assert " conf " not in con.export_text()  # no model reported probabilities
+    confident = [r.model_copy(update={"confidence": 0.8125}) for r in results[:2]] + results[2:]
+    with_conf = manifest.model_copy(update={"summary": summarize(confident)})
+    con = console()
+    render_run(with_conf, con)
+    out = con.export_text()
+    assert " conf " in out and "0.812" in out  # the arm's and the segment's mean
+    from driftgate.report.markdown import run_markdown
+
+    assert "Mean confidence" in run_markdown(with_conf) and "Mean confidence" not in run_markdown(
+        manifest
+    )
