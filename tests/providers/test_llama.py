@@ -68,3 +68,25 @@ def test_greedy_tokens_and_logits_match_transformers(both: tuple) -> None:
             logits = model.forward(prompt, model.new_cache(len(prompt)), 0)
         # float32 summation order differs (fused q/k/v, sdpa kernels): rounding, not meaning.
         torch.testing.assert_close(logits, ref_logits, rtol=0, atol=2e-4)
+
+
+LABELS = ["groceries", "dining", "transport", "fuel", "income", "in"]  # "in" starts "income"
+
+
+@pytest.mark.slow
+def test_label_log_likelihoods_match_transformers(both: tuple) -> None:
+    """`LlamaModel.score` (all labels in one pass after a cached prompt) against scoring
+    each label's answer separately with transformers' full forward pass."""
+    torch, (model, tok), (ref, _) = both
+    for messages in MESSAGES[1:]:
+        text, prompt = tok.chat_text(messages), tok.chat_ids(messages)
+        answers = [tok.answer_ids(text, prompt, label) + [tok.end_id] for label in LABELS]
+        got = model.score(prompt, answers)
+        for answer, lps in zip(answers, got, strict=True):
+            seq = torch.tensor([prompt + answer])
+            with torch.inference_mode():
+                rows = torch.log_softmax(ref(seq).logits[0].float(), dim=-1)
+            expected = [float(rows[len(prompt) - 1 + i, t]) for i, t in enumerate(answer)]
+            # float32 rounding of the logits (see above), carried through log_softmax.
+            assert lps == pytest.approx(expected, abs=5e-4)
+            assert sum(lps) == pytest.approx(sum(expected), abs=1e-3)

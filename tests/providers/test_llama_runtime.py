@@ -12,42 +12,12 @@ torch = pytest.importorskip("torch")
 
 from driftgate.providers import _llama  # noqa: E402
 
-HIDDEN, HEADS, KV, FFN, VOCAB, LAYERS = 16, 4, 2, 24, 50, 2
+VOCAB = 50  # the tiny checkpoint of conftest.py
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from safetensors.numpy import save_file
-
-    out = tmp_path_factory.mktemp("tiny-llama")
-    rng = np.random.default_rng(3)
-    d = HIDDEN // HEADS
-    w = {
-        "model.embed_tokens.weight": rng.normal(size=(VOCAB, HIDDEN)),
-        "model.norm.weight": 1 + rng.normal(size=HIDDEN) / 10,
-    }
-    for i in range(LAYERS):
-        p = f"model.layers.{i}."
-        w |= {
-            p + "input_layernorm.weight": 1 + rng.normal(size=HIDDEN) / 10,
-            p + "post_attention_layernorm.weight": 1 + rng.normal(size=HIDDEN) / 10,
-            p + "self_attn.q_proj.weight": rng.normal(size=(HIDDEN, HIDDEN)) / 4,
-            p + "self_attn.k_proj.weight": rng.normal(size=(KV * d, HIDDEN)) / 4,
-            p + "self_attn.v_proj.weight": rng.normal(size=(KV * d, HIDDEN)) / 4,
-            p + "self_attn.o_proj.weight": rng.normal(size=(HIDDEN, HIDDEN)) / 4,
-            p + "mlp.gate_proj.weight": rng.normal(size=(FFN, HIDDEN)) / 4,
-            p + "mlp.up_proj.weight": rng.normal(size=(FFN, HIDDEN)) / 4,
-            p + "mlp.down_proj.weight": rng.normal(size=(HIDDEN, FFN)) / 4,
-        }  # fmt: skip
-    save_file({k: v.astype(np.float32) for k, v in w.items()}, str(out / "model.safetensors"))
-    config = {
-        "model_type": "llama", "hidden_size": HIDDEN, "intermediate_size": FFN,
-        "num_hidden_layers": LAYERS, "num_attention_heads": HEADS, "num_key_value_heads": KV,
-        "max_position_embeddings": 1024, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
-        "tie_word_embeddings": True, "vocab_size": VOCAB,
-    }  # fmt: skip
-    (out / "config.json").write_text(json.dumps(config))
-    return out
+def folder(tiny_llama: Path) -> Path:
+    return tiny_llama
 
 
 PROMPT = [int(x) for x in np.random.default_rng(5).integers(3, VOCAB, 300)]  # 3 chunks: 128+128+44
@@ -110,3 +80,46 @@ def test_bad_config_is_a_clear_error(tmp_path: Path, folder: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "mistral"}))
     with pytest.raises(ValueError, match="model_type 'mistral' is not 'llama'"):
         _llama.LlamaModel(tmp_path)
+
+
+def brute_force(model: _llama.LlamaModel, prompt: list[int], answer: list[int]) -> list[float]:
+    """Each answer token's log-prob from one causal pass over prompt + answer."""
+    seq = prompt + answer
+    with torch.inference_mode():
+        logits = model.forward(seq[:-1], model.new_cache(len(seq)), 0, every=True)
+    rows = torch.log_softmax(logits, dim=-1)
+    return [float(rows[len(prompt) - 1 + i, t]) for i, t in enumerate(answer)]
+
+
+@pytest.mark.parametrize("prompt_len", [10, 300])  # within one chunk; past two cached chunks
+def test_score_equals_scoring_each_continuation_alone(folder: Path, prompt_len: int) -> None:
+    model = _llama.LlamaModel(folder)
+    prompt = PROMPT[:prompt_len]
+    # Sharing a first token, one a prefix of another, a single token, a repeated one.
+    answers = [[5, 6, 7, 2], [5, 6, 2], [5, 9, 9, 9, 2], [11], [5, 6, 7, 2]]
+    model.score(prompt, [[4]])  # warms the prefix cache: the next call reads chunks from it
+    got = model.score(prompt, answers)
+    for answer, lps in zip(answers, got, strict=True):
+        assert len(lps) == len(answer)
+        assert lps == pytest.approx(brute_force(model, prompt, answer), abs=1e-5)
+    # The same branch elsewhere in the batch: the same up to float32 rounding (the masked
+    # keys around it differ); the same request always lays out the same batch.
+    assert got[0] == pytest.approx(got[4], abs=1e-5)
+    assert model.score(prompt, answers) == got  # repeatable, bit for bit
+    assert got[0][:2] == pytest.approx(got[1][:2], abs=1e-5)  # a shared prefix, the same
+    assert all(lp <= 0 for lps in got for lp in lps)
+
+
+def test_score_rejects_an_empty_continuation(folder: Path) -> None:
+    with pytest.raises(ValueError, match="at least one token"):
+        _llama.LlamaModel(folder).score(PROMPT[:5], [[3], []])
+
+
+def test_answer_ids_tokenize_in_context(folder: Path) -> None:
+    tok = _llama.ChatTokenizer(folder)
+    messages = [{"role": "user", "content": "which?"}]
+    text, prompt = tok.chat_text(messages), tok.chat_ids(messages)
+    assert tok.tokenizer.encode(text, add_special_tokens=False).ids == prompt
+    ids = tok.answer_ids(text, prompt, "fuel")
+    assert tok.decode(ids) == "fuel" and len(ids) == 4  # character-level tokenizer
+    assert tok.end_id == tok.tokenizer.token_to_id("<|im_end|>")

@@ -86,6 +86,82 @@ def test_workers_from_environment(pretend_present: None, monkeypatch: pytest.Mon
             LocalProvider(ModelConfig(id=MODEL))
 
 
+# ---- label scoring, on the tiny random checkpoint of conftest.py ---------------------------
+
+LABELS = ["fuel", "fue", "food", "dining"]  # a shared first token; a label that starts another
+
+
+@pytest.fixture
+def tiny(tiny_llama: Path, pretend_present: None, monkeypatch: pytest.MonkeyPatch) -> object:
+    from driftgate.providers import _llama
+    from driftgate.providers.local import _LoadedModel
+
+    loaded = object.__new__(_LoadedModel)
+    loaded.tokenizer = _llama.ChatTokenizer(tiny_llama)
+    loaded.model = _llama.LlamaModel(tiny_llama)
+    loaded.torch, loaded.name = loaded.model.torch, "smollm2-135m"
+    loaded.fingerprint, loaded.context = "tiny@0", 1024
+    monkeypatch.setitem(_LoadedModel._loaded, "smollm2-135m", loaded)
+    return loaded
+
+
+def labelled(
+    content: str, labels: list[str] | None = LABELS, **params: object
+) -> CompletionRequest:
+    req = request(content, **params)
+    req.labels = labels
+    return req
+
+
+def test_label_scoring_returns_the_best_label_with_probabilities(tiny: object) -> None:
+    import math
+
+    p = LocalProvider(ModelConfig(id=MODEL), workers=2)
+
+    async def main() -> list:
+        return await asyncio.gather(
+            p.complete(labelled("which one?")),
+            p.complete(labelled("which one?", temperature=0.9, seed=4)),  # no sampling here
+            p.complete(labelled("which one?", label_norm="sum")),
+        )
+
+    mean, again, total = asyncio.run(main())
+    assert mean.label_probs is not None and list(mean.label_probs) == LABELS
+    assert sum(mean.label_probs.values()) == pytest.approx(1.0)
+    assert mean.text == max(LABELS, key=mean.label_probs.__getitem__)
+    assert mean.confidence == max(mean.label_probs.values())
+    assert again.text == mean.text and again.label_probs == mean.label_probs
+    assert mean.finish_reason == "stop" and mean.cost_usd == 0.0
+    # The probabilities are the softmax of each label's log-likelihood (+ end of turn),
+    # computed here one label at a time.
+    tok, model = tiny.tokenizer, tiny.model  # type: ignore[attr-defined]
+    messages = [{"role": "user", "content": "which one?"}]
+    text, prompt = tok.chat_text(messages), tok.chat_ids(messages)
+    for norm, got in (("mean", mean), ("sum", total)):
+        ll = {}
+        for label in LABELS:
+            answer = tok.answer_ids(text, prompt, label) + [tok.end_id]
+            lps = model.score(prompt, [answer])[0]
+            ll[label] = sum(lps) / (len(lps) if norm == "mean" else 1)
+        z = sum(math.exp(v) for v in ll.values())
+        assert got.label_probs == pytest.approx({k: math.exp(v) / z for k, v in ll.items()})
+
+
+def test_label_scoring_off_or_no_labels_generates_free_text(tiny: object) -> None:
+    p = LocalProvider(ModelConfig(id=MODEL, params={"label_scoring": False}), workers=1)
+    free = asyncio.run(p.complete(labelled("which one?", max_tokens=5)))
+    assert free.label_probs is None and free.output_tokens == 5
+    plain = LocalProvider(ModelConfig(id=MODEL), workers=1)
+    assert asyncio.run(plain.complete(labelled("which one?", None, max_tokens=5))).text == free.text
+
+
+@pytest.mark.parametrize("params", [{"label_norm": "median"}, {"label_scoring": "yes"}])
+def test_bad_label_params(pretend_present: None, params: dict) -> None:
+    with pytest.raises(ProviderError) as err:
+        LocalProvider(ModelConfig(id=MODEL))._job(labelled("x", **params))
+    assert err.value.kind == "bad_request"
+
+
 # ---- the real model ----------------------------------------------------------------------
 
 PROMPTS = [

@@ -171,20 +171,32 @@ class LlamaModel:
         shape = (cfg.num_key_value_heads, length, cfg.head_dim)
         return [(torch.empty(shape), torch.empty(shape)) for _ in range(cfg.num_hidden_layers)]
 
-    def forward(self, ids: list[int], cache: list[tuple[Any, Any]], start: int) -> Any:
-        """Logits of the token after `ids`, which sit at positions start.. in the sequence
-        (the cache holds the keys and values of positions before `start`)."""
+    def forward(
+        self,
+        ids: list[int],
+        cache: list[tuple[Any, Any]],
+        start: int,
+        *,
+        positions: Any = None,
+        mask: Any = None,
+        every: bool = False,
+    ) -> Any:
+        """Logits of the token after `ids`, which fill cache slots start.. (the cache holds
+        the keys and values of the slots before `start`). By default slot = position and
+        attention is causal; `positions` and `mask` (queries x slots, True = attend) lay out
+        several branches side by side instead (`score`). `every`: the logits after each id."""
         torch, cfg = self.torch, self.config
         F = torch.nn.functional
         n, heads, kv, d = len(ids), cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
         end = start + n
         x = F.embedding(torch.tensor(ids), self.embed)
-        freqs = torch.arange(start, end).float()[:, None] * self.inv_freq[None, :]
+        if positions is None:
+            positions = torch.arange(start, end)
+        freqs = positions.float()[:, None] * self.inv_freq[None, :]
         emb = torch.cat((freqs, freqs), dim=-1)
         cos, sin = emb.cos(), emb.sin()
         # Each query sees the keys up to its own position (none needed for a single token).
-        mask = None
-        if n > 1:
+        if mask is None and n > 1:
             mask = torch.arange(end)[None, :] <= torch.arange(start, end)[:, None]
 
         def rotate(t: Any) -> Any:  # rotary embedding, halves layout
@@ -209,7 +221,56 @@ class LlamaModel:
             x = x + F.linear(a[0].transpose(0, 1).reshape(n, heads * d), o)
             g, u = F.linear(self._rms(x, ln2), gate_up).chunk(2, dim=-1)
             x = x + F.linear(F.silu(g) * u, down)
-        return F.linear(self._rms(x[-1], self.norm), self.lm_head)
+        return F.linear(self._rms(x if every else x[-1], self.norm), self.lm_head)
+
+    def score(self, prompt: list[int], continuations: list[list[int]]) -> list[list[float]]:
+        """The log-probability of each token of each continuation after `prompt`.
+
+        The prompt is read once (through the prefix cache); then every continuation's tokens
+        but its last go through ONE forward pass, laid side by side after the prompt: each
+        branch sits at the positions it would have alone and attends to the prompt and its
+        own earlier tokens only. So a label costs its own tokens, and the log-likelihoods
+        equal scoring each continuation separately (within float32 rounding; checked against
+        transformers in tests/providers/test_llama.py). Deterministic: the same request lays
+        out the same batch whatever else runs."""
+        torch = self.torch
+        if any(not c for c in continuations):
+            raise ValueError("every continuation needs at least one token")
+        p = len(prompt)
+        fed = [c[:-1] for c in continuations]  # the last token is predicted, never fed
+        flat = [t for f in fed for t in f]
+        cache = self.new_cache(p + len(flat))
+        with torch.inference_mode():
+            first = torch.log_softmax(self._read_prompt(prompt, cache).float(), dim=-1)
+            logprobs = [[float(first[c[0]])] for c in continuations]
+            if not flat:
+                return logprobs
+            positions, mask = self._branches(p, fed)
+            rows = torch.log_softmax(
+                self.forward(flat, cache, p, positions=positions, mask=mask, every=True), dim=-1
+            )
+            row = 0
+            for c, f, out in zip(continuations, fed, logprobs, strict=True):
+                for i in range(len(f)):
+                    out.append(float(rows[row + i, c[i + 1]]))
+                row += len(f)
+        return logprobs
+
+    def _branches(self, p: int, fed: list[list[int]]) -> tuple[Any, Any]:
+        """Positions and attention mask for branches laid side by side after a prompt of p."""
+        torch = self.torch
+        n = sum(len(f) for f in fed)
+        positions = torch.empty(n, dtype=torch.long)
+        mask = torch.zeros(n, p + n, dtype=torch.bool)
+        mask[:, :p] = True
+        row = 0
+        for f in fed:
+            k = len(f)
+            positions[row : row + k] = torch.arange(p, p + k)
+            # Within a branch, causal: token i sees the branch's tokens 0..i.
+            mask[row : row + k, p + row : p + row + k] = torch.ones(k, k, dtype=torch.bool).tril()
+            row += k
+        return positions, mask
 
     def generate(
         self,
@@ -290,14 +351,31 @@ class ChatTokenizer:
         env.globals["raise_exception"] = _raise_template_error
         self.template = env.from_string(template.read_text())
 
-    def chat_ids(self, messages: list[dict[str, str]]) -> list[int]:
-        text = self.template.render(
+    def chat_text(self, messages: list[dict[str, str]]) -> str:
+        """The prompt as text: the template applied, the assistant's turn started."""
+        return self.template.render(
             messages=messages,
             add_generation_prompt=True,
             bos_token=self.bos_token or "",
             eos_token=self.eos_token or "",
         )
-        return self.tokenizer.encode(text, add_special_tokens=False).ids
+
+    def chat_ids(self, messages: list[dict[str, str]]) -> list[int]:
+        return self.tokenizer.encode(self.chat_text(messages), add_special_tokens=False).ids
+
+    def answer_ids(self, prompt_text: str, prompt: list[int], answer: str) -> list[int]:
+        """The tokens `answer` has right after the prompt: tokenized in context, since a
+        word can split differently at the start of a text than after the template's
+        newline; the answer alone when the joint tokenization changes the prompt's tokens."""
+        ids = self.tokenizer.encode(prompt_text + answer, add_special_tokens=False).ids
+        if len(ids) > len(prompt) and ids[: len(prompt)] == prompt:
+            return ids[len(prompt) :]
+        return self.tokenizer.encode(answer, add_special_tokens=False).ids
+
+    @property
+    def end_id(self) -> int | None:
+        """The token that ends an assistant turn (the template's end of message)."""
+        return min(self.eos_ids) if self.eos_ids else None
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)

@@ -23,6 +23,13 @@ own, seeded by the request's `seed` when given, so a seeded request is repeatabl
 Request params honoured: `temperature`, `top_p`, `seed`, `max_tokens` (or
 `max_completion_tokens`, default 64), `stop`. Others are ignored, as is `response_format`
 (a 135M model has no JSON mode; score its output with the prompt's parser instead).
+
+Label scoring. When the request carries the prompt's label set (`request.labels`), the
+model does not generate: each label is scored as the answer (`_score_labels`), the most
+likely one is returned with `label_probs` over all of them. Deterministic whatever the
+sampling params. `label_scoring: false` in the params turns it off (free greedy text, to see
+what the model would say); `label_norm: sum` ranks by total log-likelihood instead of the
+mean per token.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from typing import Any
 
 from .. import model_files
 from ..errors import DriftgateError, UnknownNameError
+from ._labels import Norm, best_label, label_loglik, softmax
 from .base import Completion, CompletionRequest, ModelConfig, Provider, ProviderError
 
 DEFAULT_MAX_TOKENS = 64
@@ -74,6 +82,8 @@ class _Job:
     temperature: float | None
     top_p: float | None
     seed: int | None
+    labels: list[str] | None = None  # set: score these instead of generating
+    label_norm: Norm = "mean"
     future: Future[Completion] = field(default_factory=Future)
     cancelled: threading.Event = field(default_factory=threading.Event)
 
@@ -150,7 +160,8 @@ class _Engine:
                     # alone; the process default (which the embedder uses) is untouched.
                     loaded.torch.set_num_threads(1)
                     threads_set = True
-                job.future.set_result(_generate(loaded, job))
+                run = _score_labels if job.labels else _generate
+                job.future.set_result(run(loaded, job))
             except ProviderError as exc:
                 job.future.set_exception(exc)
             except DriftgateError as exc:  # missing / corrupt model: the run must stop
@@ -218,6 +229,64 @@ def _generate(loaded: _LoadedModel, job: _Job) -> Completion:
     )
 
 
+def _score_labels(loaded: _LoadedModel, job: _Job) -> Completion:
+    """The most likely label and the probabilities of all, instead of free text.
+
+    Each label is scored as the whole answer: its tokens right after the prompt (tokenized
+    in context) followed by the end-of-turn token. The end token is what makes it fair: a
+    label that starts another one ("income" vs "income tax", "1" vs "10") would otherwise
+    collect the likelihood of every answer it starts; and a prompt that asks for one word
+    implies the turn ends after it. `label_norm` "mean" (the default) ranks labels by
+    their mean log-probability per token, "sum" by the total: the total favours labels of
+    few tokens ("income" is one token, "groceries" four) whatever the input, and measured
+    less accurate on the example (`label_accuracy_zero_shot_{mean,sum}_{end,no_end}`,
+    bench/local_model.py --only llm_labels --variants)."""
+    tok = loaded.tokenizer
+    labels = list(dict.fromkeys(job.labels or []))
+    text = tok.chat_text(job.messages)
+    prompt = tok.tokenizer.encode(text, add_special_tokens=False).ids
+    end = [tok.end_id] if tok.end_id is not None else []
+    answers = [tok.answer_ids(text, prompt, label) + end for label in labels]
+    longest = max(len(a) for a in answers)
+    if len(prompt) + longest > loaded.context:
+        raise ProviderError(
+            "bad_request",
+            f"prompt of {len(prompt)} tokens + a label of {longest} exceeds the context of "
+            f"{loaded.context} tokens",
+        )
+    logprobs = loaded.model.score(prompt, answers)
+    scores = {
+        label: label_loglik(lps, job.label_norm)
+        for label, lps in zip(labels, logprobs, strict=True)
+    }
+    probs = softmax(scores)
+    best = best_label(probs, labels)
+    return Completion(
+        text=best,
+        input_tokens=len(prompt),
+        output_tokens=len(answers[labels.index(best)]),
+        cost_usd=0.0,
+        model=f"local/{loaded.name}",
+        fingerprint=loaded.fingerprint,
+        finish_reason="stop",
+        label_probs=probs,
+    )
+
+
+def _label_options(
+    params: dict[str, Any], labels: list[str] | None
+) -> tuple[list[str] | None, Norm]:
+    """Which labels to score (None: generate free text) and how, from the request params."""
+    scoring = params.get("label_scoring", True)
+    if not isinstance(scoring, bool):
+        raise ValueError(f"label_scoring must be true or false (got {scoring!r})")
+    norm = params.get("label_norm", "mean")
+    if norm not in ("sum", "mean"):
+        raise ValueError(f"label_norm must be 'sum' or 'mean' (got {norm!r})")
+    labels = [str(x) for x in labels or [] if str(x)]
+    return (labels if scoring and labels else None), norm
+
+
 class LocalProvider(Provider):
     """`local/NAME`: a model from `driftgate.model_files` run in-process on the CPU."""
 
@@ -254,6 +323,7 @@ class LocalProvider(Provider):
         try:
             if int(max_tokens) < 1:
                 raise ValueError(f"max_tokens must be at least 1 (got {max_tokens})")
+            labels, norm = _label_options(params, request.labels)
             return _Job(
                 messages=request.messages,
                 max_new_tokens=int(max_tokens),
@@ -261,6 +331,8 @@ class LocalProvider(Provider):
                 temperature=float(params["temperature"]) if params.get("temperature") else None,
                 top_p=float(params["top_p"]) if params.get("top_p") is not None else None,
                 seed=int(params["seed"]) if params.get("seed") is not None else None,
+                labels=labels,
+                label_norm=norm,
             )
         except (TypeError, ValueError) as exc:
             raise ProviderError("bad_request", f"bad generation parameter: {exc}") from None
