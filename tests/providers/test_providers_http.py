@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import random
 import time
@@ -276,3 +277,75 @@ def test_throughput_2000_calls_64_in_flight() -> None:
     print(f"2000 calls: {wall:.2f}s wall, {cpu_ms:.3f} ms CPU/call")
     assert cpu_ms < 1.0
     assert wall < 1.56 * 2.0  # target 1.5×; slack for a machine shared with other jobs
+
+
+LOGPROBS = {
+    "content": [
+        {
+            "token": "Gro",
+            "logprob": math.log(0.6),
+            "top_logprobs": [
+                {"token": "Gro", "logprob": math.log(0.6)},
+                {"token": "rent", "logprob": math.log(0.3)},
+                {"token": "The", "logprob": math.log(0.05)},
+            ],
+        },
+        {"token": "ceries", "logprob": -0.01, "top_logprobs": []},
+    ]
+}
+
+
+async def logprobs_server(seen: list[dict[str, Any]]) -> tuple[web.AppRunner, str]:
+    """An OpenAI-compatible endpoint that returns logprobs when asked for them."""
+
+    async def handler(request: web.Request) -> web.Response:
+        body = json.loads(await request.read())
+        seen.append(body)
+        choice = {"message": {"content": "Groceries"}, "finish_reason": "stop"}
+        if body.get("logprobs"):
+            choice["logprobs"] = LOGPROBS
+        return web.json_response({"model": body["model"], "choices": [choice]})
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+
+
+def test_label_probs_from_logprobs_only_when_opted_in() -> None:
+    seen: list[dict[str, Any]] = []
+    labels = ["groceries", "rent", "transport"]
+
+    async def main() -> list[Completion]:
+        runner, url = await logprobs_server(seen)
+        out = []
+        try:
+            for params, req_labels in (
+                ({"logprobs": True}, labels),
+                ({}, labels),  # no opt-in: nothing asked, nothing derived
+                ({"logprobs": True}, None),  # no label set: nothing to map onto
+            ):
+                p = _provider(url, "openai/gpt-4o-mini", params=params)
+                req = _req(0)
+                req.labels = req_labels
+                out.append(await p.complete(req))
+                await p.aclose()
+        finally:
+            await runner.cleanup()
+        return out
+
+    opted, default, unlabelled = asyncio.run(main())
+    assert seen[0]["logprobs"] is True and seen[0]["top_logprobs"] == 5
+    assert "logprobs" not in seen[1] and "top_logprobs" not in seen[1]
+    assert "top_logprobs" not in seen[2]
+    assert opted.label_probs is not None
+    assert sum(opted.label_probs.values()) == pytest.approx(1.0)
+    # transport unseen: the leftover 0.05, capped at the least likely top token (0.05).
+    assert opted.label_probs == pytest.approx(
+        {"groceries": 0.6 / 0.95, "rent": 0.3 / 0.95, "transport": 0.05 / 0.95}
+    )
+    assert opted.confidence == pytest.approx(0.6 / 0.95)  # "Groceries" is the label
+    assert default.label_probs is None and unlabelled.label_probs is None

@@ -136,3 +136,53 @@ def test_unknown_provider_prefix_is_bad_input_with_close_names() -> None:
     with pytest.raises(UnknownNameError) as err:
         create_provider(ModelConfig(id="opnai/gpt-4o-mini"))
     assert "did you mean 'openai'" in str(err.value)
+
+
+def test_label_probs_from_logprobs_through_litellm() -> None:
+    import json
+    import math
+
+    from aiohttp import web
+
+    seen: list[dict] = []
+    top = [("G", 0.7), ("rent", 0.2), ("I", 0.05)]
+
+    async def handler(request: web.Request) -> web.Response:
+        body = json.loads(await request.read())
+        seen.append(body)
+        choice: dict = {"index": 0, "message": {"role": "assistant", "content": "groceries"}}
+        choice["finish_reason"] = "stop"
+        if body.get("logprobs"):
+            alts = [{"token": t, "logprob": math.log(p), "bytes": None} for t, p in top]
+            first = {"token": "G", "logprob": math.log(0.7), "bytes": None, "top_logprobs": alts}
+            choice["logprobs"] = {"content": [first]}
+        return web.json_response(
+            {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+             "choices": [choice], "usage": {"prompt_tokens": 3, "completion_tokens": 1,
+                                            "total_tokens": 4}}
+        )  # fmt: skip
+
+    async def main() -> list[Completion]:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+        try:
+            out = []
+            for params in ({"logprobs": True}, {}):
+                req = _req(0)
+                req.labels = LABELS
+                out.append(await _provider(url, "openai/gpt-4o-mini", params=params).complete(req))
+            return out
+        finally:
+            await runner.cleanup()
+
+    opted, default = asyncio.run(main())
+    assert seen[0]["logprobs"] is True and seen[0]["top_logprobs"] == 5
+    assert "logprobs" not in seen[1]
+    assert opted.label_probs is not None and default.label_probs is None
+    assert opted.label_probs["groceries"] == pytest.approx(0.7 / 0.95)
+    assert opted.label_probs["transport"] == pytest.approx(0.05 / 0.95)
+    assert opted.confidence == pytest.approx(0.7 / 0.95)

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 Norm = Literal["sum", "mean"]
+TOP_LOGPROBS = 5  # alternatives asked for per token: enough to see the likely labels
 
 
 def label_loglik(token_logprobs: list[float], norm: Norm) -> float:

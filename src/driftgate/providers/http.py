@@ -9,6 +9,11 @@ pydantic, no per-call session, headers built once.
 Failures are classified into ProviderError kinds for the retry policy: 429 → rate_limit
 (with Retry-After), 5xx / connection failures → server, client-side timeout → timeout,
 non-JSON or choice-less bodies → bad_response, 401/403 → auth, other 4xx → bad_request.
+
+Label probabilities: when the prompt's output is a label set and the model opts in with
+`params: {logprobs: true}` (never by default: some servers reject the parameter), the
+request asks for the first tokens' `top_logprobs` too, and `label_probs` maps the first
+answer token's alternatives onto the labels (`_labels.probs_from_top_logprobs`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError, MissingCredentialError
+from ._labels import (
+    TOP_LOGPROBS,
+    probs_from_top_logprobs,
+    top_logprobs_of_first_token,
+    wants_logprobs,
+)
 from .base import (
     SIM_HEADER,
     Completion,
@@ -206,11 +217,14 @@ class OpenAICompatibleProvider(Provider):
             payload.update(request.params)
         if request.response_format is not None:
             payload["response_format"] = request.response_format
+        labels = request.labels if wants_logprobs(payload, request.labels) else None
+        if labels:
+            payload.setdefault("top_logprobs", TOP_LOGPROBS)
         headers = None
         if self._send_hint and request.case is not None:
             headers = {SIM_HEADER: case_header(request.case)}
         if self._plain:
-            return await self._complete_plain(payload, headers, request.timeout_s)
+            return await self._complete_plain(payload, headers, request.timeout_s, labels)
         import aiohttp
 
         session = self._get_session()
@@ -237,10 +251,14 @@ class OpenAICompatibleProvider(Provider):
                 "server", f"connection failed: {type(exc).__name__}: {exc}"
             ) from None
         latency_ms = (time.perf_counter() - start) * 1000.0
-        return _parse_completion(body, latency_ms)
+        return _parse_completion(body, latency_ms, labels)
 
     async def _complete_plain(
-        self, payload: dict[str, Any], headers: dict[str, str] | None, timeout_s: float
+        self,
+        payload: dict[str, Any],
+        headers: dict[str, str] | None,
+        timeout_s: float,
+        labels: list[str] | None,
     ) -> Completion:
         from ._http11 import ConnectionPool, HTTPProtocolError
 
@@ -267,7 +285,7 @@ class OpenAICompatibleProvider(Provider):
             ) from None
         if status != 200:
             raise classify_status(status, body, resp_headers)
-        return _parse_completion(body, (time.perf_counter() - start) * 1000.0)
+        return _parse_completion(body, (time.perf_counter() - start) * 1000.0, labels)
 
     async def aclose(self) -> None:
         if self._pool is not None:
@@ -281,7 +299,7 @@ class OpenAICompatibleProvider(Provider):
         self._session = None
 
 
-def _parse_completion(body: bytes, latency_ms: float) -> Completion:
+def _parse_completion(body: bytes, latency_ms: float, labels: list[str] | None) -> Completion:
     try:
         data = json.loads(body)
         choice = data["choices"][0]
@@ -303,4 +321,9 @@ def _parse_completion(body: bytes, latency_ms: float) -> Completion:
         model=data.get("model"),
         fingerprint=data.get("system_fingerprint"),
         finish_reason=choice.get("finish_reason"),
+        label_probs=probs_from_top_logprobs(
+            top_logprobs_of_first_token(choice.get("logprobs")), labels
+        )
+        if labels
+        else None,
     )

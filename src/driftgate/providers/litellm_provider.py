@@ -24,6 +24,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import MissingCredentialError, UnknownNameError
+from ._labels import (
+    TOP_LOGPROBS,
+    probs_from_top_logprobs,
+    top_logprobs_of_first_token,
+    wants_logprobs,
+)
 from .base import (
     SIM_HEADER,
     Completion,
@@ -211,6 +217,10 @@ class LiteLLMProvider(Provider):
         kwargs: dict[str, Any] = {**self.config.params, **request.params}
         if request.response_format is not None:
             kwargs["response_format"] = request.response_format
+        # Opt-in only (`params: {logprobs: true}`): some providers reject the parameter.
+        labels = request.labels if wants_logprobs(kwargs, request.labels) else None
+        if labels:
+            kwargs.setdefault("top_logprobs", TOP_LOGPROBS)
         if self.config.api_base:
             kwargs["api_base"] = self.config.api_base
         if self.__key is not None:
@@ -231,9 +241,9 @@ class LiteLLMProvider(Provider):
         except Exception as exc:  # noqa: BLE001 - every failure becomes a classified ProviderError
             raise classify_exception(exc) from None
         latency_ms = (time.perf_counter() - start) * 1000.0
-        return self._completion(resp, latency_ms)
+        return self._completion(resp, latency_ms, labels)
 
-    def _completion(self, resp: Any, latency_ms: float) -> Completion:
+    def _completion(self, resp: Any, latency_ms: float, labels: list[str] | None) -> Completion:
         try:
             choice = resp.choices[0]
             text = choice.message.content
@@ -257,4 +267,9 @@ class LiteLLMProvider(Provider):
             model=getattr(resp, "model", None),
             fingerprint=getattr(resp, "system_fingerprint", None),
             finish_reason=getattr(choice, "finish_reason", None),
+            label_probs=probs_from_top_logprobs(
+                top_logprobs_of_first_token(getattr(choice, "logprobs", None)), labels
+            )
+            if labels
+            else None,
         )
