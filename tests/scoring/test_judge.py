@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from driftgate.errors import ConfigError
+from driftgate.errors import ConfigError, JudgeParseError
 from driftgate.providers import (
     Completion,
     CompletionRequest,
@@ -19,9 +19,11 @@ from driftgate.providers import (
 from driftgate.scoring import ScoreContext, build_scorer
 from driftgate.scoring.judge import (
     JUDGE_TEMPLATE_VERSION,
+    SCORED_TEMPLATE_DIGEST,
     TEMPLATE_DIGEST,
     parse_json_verdict,
     parse_pass_fail,
+    verdict_probs,
 )
 
 
@@ -30,19 +32,23 @@ class FakeJudge(Provider):
 
     script: list[str | ProviderError] = []
     requests: list[CompletionRequest] = []
+    probs: list[dict[str, float] | None] = []  # label_probs to return, in order
 
     async def complete(self, request: CompletionRequest) -> Completion:
         FakeJudge.requests.append(request)
         answer = FakeJudge.script.pop(0)
         if isinstance(answer, ProviderError):
             raise answer
-        return Completion(text=answer, input_tokens=10, output_tokens=5, cost_usd=0.001)
+        probs = FakeJudge.probs.pop(0) if FakeJudge.probs else None
+        return Completion(
+            text=answer, input_tokens=10, output_tokens=5, cost_usd=0.001, label_probs=probs
+        )
 
 
 @pytest.fixture(autouse=True)
 def fake_provider() -> None:
     register_provider("fakejudge", FakeJudge)
-    FakeJudge.script, FakeJudge.requests = [], []
+    FakeJudge.script, FakeJudge.requests, FakeJudge.probs = [], [], []
 
 
 def judge(**options):  # noqa: ANN003, ANN201 - test helper
@@ -172,18 +178,84 @@ def test_local_model_judge_is_the_default() -> None:
     assert ModelConfig(id=s.config.model).id.startswith("local/")
 
 
+def test_constrained_pass_fail_scores_the_verdict_probabilities() -> None:
+    s = judge(constrained=True)
+    FakeJudge.probs.append({"PASS": 0.7, "FAIL": 0.3})
+    out = grade(s, "PASS")
+    req = FakeJudge.requests[0]
+    assert req.labels == ["PASS", "FAIL"] and req.params["temperature"] == 0
+    assert "Answer with one word: PASS" in req.messages[0]["content"]
+    assert out.error is None and out.passed and out.value == pytest.approx(0.7)
+    assert out.data["verdict_probs"] == {"PASS": 0.7, "FAIL": 0.3}
+    assert "P(PASS) 0.70 ≥ 0.5" in out.reason and "FAIL=0.30" in out.reason
+    assert out.data["template_digest"] == SCORED_TEMPLATE_DIGEST != TEMPLATE_DIGEST
+    FakeJudge.probs.append({"PASS": 0.2, "FAIL": 0.8})
+    low = grade(judge(constrained=True, scale=[0, 10]), "PASS")  # the text is not the verdict
+    assert not low.passed and low.value == pytest.approx(0.2)
+    assert low.data["judge_score"] == pytest.approx(2.0)
+
+
+def test_constrained_scale_is_the_expected_value() -> None:
+    s = judge(constrained=True, scale=[1, 5], pass_score=4)
+    FakeJudge.probs.append({"1": 0.1, "2": 0.1, "3": 0.2, "4": 0.4, "5": 0.2})
+    out = grade(s, "4")
+    assert FakeJudge.requests[0].labels == ["1", "2", "3", "4", "5"]
+    assert "one number from 1 to 5" in FakeJudge.requests[0].messages[0]["content"]
+    assert out.data["judge_score"] == pytest.approx(3.5)  # 0.1+0.2+0.6+1.6+1.0
+    assert out.value == pytest.approx(2.5 / 4) and not out.passed
+    # A scale that is not 3-10 integer points is judged PASS/FAIL.
+    assert judge(constrained=True, scale=[0, 100]).verdict_options() == ["PASS", "FAIL"]
+    assert judge(constrained=True, format="verdict").verdict_options() == ["PASS", "FAIL"]
+
+
+def test_constrained_without_probabilities_reads_an_exact_option() -> None:
+    s = judge(constrained=True)
+    assert grade(s, " pass.").value == 1.0
+    bad = grade(s, "It names Paris, so PASS")
+    assert bad.error is not None and "none of PASS, FAIL" in bad.error and not bad.passed
+    assert bad.data["raw"] == "It names Paris, so PASS"
+
+
+def test_verdict_probs_directly() -> None:
+    assert verdict_probs(["PASS", "FAIL"], {"pass": 1.0, "fail": 3.0}, "") == {
+        "PASS": 0.25,
+        "FAIL": 0.75,
+    }
+    assert verdict_probs(["1", "2"], None, "2") == {"1": 0.0, "2": 1.0}
+    with pytest.raises(JudgeParseError):
+        verdict_probs(["1", "2"], {"7": 1.0}, "seven")
+
+
+def test_constrained_by_default_only_for_local_judges() -> None:
+    assert build_scorer({"type": "llm-judge", "rubric": "r"}).constrained
+    assert not judge().constrained
+    assert not build_scorer({"type": "llm-judge", "rubric": "r", "constrained": False}).constrained
+
+
 @pytest.mark.slow
-def test_local_model_as_judge_end_to_end() -> None:
-    """The offline default judge answers; whatever it says is a score or an error, never a
-    crash, and a non-JSON answer is kept for inspection."""
+def test_local_model_judge_always_parses() -> None:
+    """The offline default judge scores the verdict options: every judgement parses, with
+    probabilities that sum to 1, and the same case gets the same verdict."""
     from driftgate import model_files
 
     model_files.pull("smollm2-135m")
-    s = build_scorer({"type": "llm-judge", "rubric": "The answer names Paris.", "max_tokens": 48})
-    result = asyncio.run(s.evaluate(ScoreContext(output="Paris", vars={"q": "Capital of France?"})))
-    if result.error is None:
-        assert 0.0 <= result.value <= 1.0 and isinstance(result.data["reasoning"], str)
-    else:
-        assert result.error.startswith("unparseable judge answer") and not result.passed
-        assert result.data["raw"]
-    assert result.data["judge_model"] == "local/smollm2-135m"
+    s = build_scorer({"type": "llm-judge", "rubric": "The answer names the capital city."})
+    scale = build_scorer({"type": "rubric", "rubric": "The answer is right.", "scale": [1, 5]})
+    outputs = ["Paris", "Lyon", "I don't know", "", "{not json", "PASS"]
+
+    async def main() -> list:
+        return await asyncio.gather(
+            *(
+                j.evaluate(ScoreContext(output=o, vars={"q": "Capital of France?"}))
+                for j in (s, scale)
+                for o in outputs
+            )
+        )
+
+    first, again = asyncio.run(main()), asyncio.run(main())
+    for result in first:
+        assert result.error is None, result.error
+        assert sum(result.data["verdict_probs"].values()) == pytest.approx(1.0)
+        assert 0.0 <= result.value <= 1.0
+        assert result.data["judge_model"] == "local/smollm2-135m"
+    assert [r.value for r in first] == [r.value for r in again]
