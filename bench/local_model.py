@@ -129,17 +129,121 @@ def embedder_figures(home: Path, repeat: int) -> None:
         print(f"embedder_sentences_per_s{suffix}: {rate:.0f}", flush=True)
 
 
+def classifier_figures() -> None:
+    """The embedding classifier (`local/knn`, prompts/categorize.knn.yaml) on the example, in
+    a temporary copy of its prompts and golden sets with a fresh embedding cache:
+
+    classifier_accuracy[_established|_new_format_before] — `driftgate.run` on the 480 cases;
+    classifier_cases_per_s — that run (embedder loaded, nothing cached: the 200 index rows
+    and 480 inputs are embedded in it); classifier_vote_* — the vote schemes over the same
+    rendered neighbours; classifier_new_format_after_retrain — after `retrain` from the
+    labels of evalsets/traffic.jsonl (requests disjoint from the golden set), the
+    `candidate` version on the 480 cases; classifier_logreg_* — scikit-learn's logistic
+    regression over the same embeddings, C by 5-fold cross-validation on the index corpus.
+    """
+    import driftgate
+    from driftgate.embedding import embed
+    from driftgate.providers.knn import KnnSettings, parse_neighbours, vote
+    from driftgate.retraining import retrain
+
+    repo = TRANSACTIONS.parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = Path(tmp) / "ws"
+        for folder in ("prompts", "evalsets"):
+            shutil.copytree(repo / folder, ws / folder)
+        (ws / "evalsets" / "knn.suite.yaml").write_text(
+            "prompts: [categorize@knn]\nevalsets: [transactions]\nmetrics: [accuracy]\n"
+            "scorers: [{type: label-match, metric: category}]\n"
+        )
+        (ws / "driftgate.yaml").write_text("suite: evalsets/knn.suite.yaml\n")
+        os.environ["DRIFTGATE_HOME"] = str(Path(tmp) / "home")  # the embedder is a package
+        embed(["load the embedder"], cache=False)
+        t0 = time.perf_counter()
+        run = driftgate.run(workspace=ws, no_cache=True)
+        print(f"classifier_cases_per_s: {480 / (time.perf_counter() - t0):.0f}")
+        _accuracies("classifier", run.results, after="before")
+        labels = list(run.results[0].label_probs or {})  # the prompt's labels, in its order
+        for name, settings in (
+            ("majority", KnnSettings("majority")),
+            ("weighted", KnnSettings("weighted")),
+            ("softmax", KnnSettings("softmax")),
+        ):
+            right = [
+                vote(parse_neighbours(r.messages or []), settings, labels)[0] == r.expected
+                for r in run.results
+            ]
+            print(f"classifier_vote_{name}: {sum(right) / len(right):.4f}")
+        golden = {c["vars"]["description"] for c in map(json.loads, TRANSACTIONS.open())}
+        traffic = [json.loads(line) for line in (ws / "evalsets" / "traffic.jsonl").open()]
+        overlap = sum(t["vars"]["description"] in golden for t in traffic)
+        print(f"classifier_retrain_rows: {len(traffic)} (in the golden set: {overlap})")
+        result = retrain(
+            "categorize@knn",
+            labels=[ws / "evalsets" / "traffic.jsonl"],
+            suite=ws / "evalsets" / "knn.suite.yaml",
+            workspace=ws,
+        )
+        print(f"classifier_retrain: {result.summary}")
+        after = driftgate.run(workspace=ws, prompts=["categorize@candidate"])
+        _accuracies("classifier", after.results, after="after_retrain")
+        _logreg_figures(ws, traffic)
+        os.environ.pop("DRIFTGATE_HOME")
+
+
+def _accuracies(prefix: str, results: list, after: str) -> None:
+    """Accuracy overall and per segment; the new format's figure is named before/after."""
+    new = [r.passed for r in results if r.segment == "cohort=new-bank-format"]
+    old = [r.passed for r in results if r.segment == "cohort=established"]
+    all_ = [r.passed for r in results]
+    suffix = "" if after == "before" else f"_{after}"
+    print(f"{prefix}_accuracy{suffix}: {sum(all_) / len(all_):.4f}")
+    print(f"{prefix}_accuracy_established{suffix}: {sum(old) / len(old):.4f}")
+    print(f"{prefix}_new_format_{after}: {sum(new) / len(new):.4f}", flush=True)
+
+
+def _logreg_figures(ws: Path, traffic: list[dict]) -> None:
+    import warnings
+
+    import numpy as np
+    from sklearn.linear_model import LogisticRegressionCV
+
+    from driftgate.embedding import embed
+
+    corpus = [json.loads(line) for line in (ws / "evalsets" / "merchants.jsonl").open()]
+    cases = [json.loads(line) for line in TRANSACTIONS.open()]
+    queries = embed([c["vars"]["description"] for c in cases])
+    x = embed([r["text"] for r in corpus])
+    y = [r["label"] for r in corpus]
+    new = np.array([c["segment"] == "cohort=new-bank-format" for c in cases])
+    gold = np.array([c["expected"] for c in cases])
+    for suffix, (xs, ys) in (
+        ("", (x, y)),
+        ("_after_retrain", (np.vstack([x, embed([t["vars"]["description"] for t in traffic])]),
+                            y + [t["expected"] for t in traffic])),
+    ):  # fmt: skip
+        with warnings.catch_warnings():  # scikit-learn's notices of changing defaults
+            warnings.simplefilter("ignore", FutureWarning)
+            model = LogisticRegressionCV(Cs=[0.1, 1, 10, 100, 1000], cv=5, max_iter=5000)
+            model.fit(xs, ys)
+        right = model.predict(queries) == gold
+        print(f"classifier_logreg_accuracy{suffix}: {right.mean():.4f} (C={model.C_[0]:g})")
+        print(f"classifier_logreg_new_format{suffix}: {right[new].mean():.4f}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", type=int, default=16)
     ap.add_argument("--skip-cold", action="store_true", help="skip the GGUF conversion")
-    ap.add_argument("--only", choices=["embedder"], help="measure only the embedder")
+    ap.add_argument("--only", choices=["embedder", "classifier"], help="measure one group only")
     ap.add_argument("--repeat", type=int, default=3, help="embedder: best of this many runs")
     args = ap.parse_args()
 
     home = model_files.home()
     if args.only == "embedder":
         embedder_figures(home, args.repeat)
+        return
+    if args.only == "classifier":
+        classifier_figures()
         return
     model_files.pull("smollm2-135m")
     if not args.skip_cold:

@@ -16,6 +16,7 @@ mid-batch loses at most that batch, which a resume serves from the cache again.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -174,18 +175,27 @@ class Executor:
             for item in self._items():
                 if self.aborted:
                     return
-                if self.inline_hits and item.rt.keys is not None:
-                    batch.append(item)
-                    if len(batch) >= CACHE_BATCH:
-                        await self._serve_cached(batch, queue)
-                        batch = []
-                else:
-                    await queue.put(item)
+                batch.append(item)
+                if len(batch) >= CACHE_BATCH:
+                    await self._dispatch(batch, queue)
+                    batch = []
             if batch and not self.aborted:
-                await self._serve_cached(batch, queue)
+                await self._dispatch(batch, queue)
         finally:
             for _ in range(n_workers):
                 await queue.put(None)
+
+    async def _dispatch(self, batch: list[_Item], queue: asyncio.Queue[_Item | None]) -> None:
+        """Serve a batch: cache hits inline when they can be, the rest through the workers."""
+        warm_retrieval(batch)
+        inline = [i for i in batch if self.inline_hits and i.rt.keys is not None]
+        if inline:
+            await self._serve_cached(inline, queue)
+        for item in batch:
+            if self.aborted:
+                return
+            if not (self.inline_hits and item.rt.keys is not None):
+                await queue.put(item)
 
     async def _serve_cached(self, batch: list[_Item], queue: asyncio.Queue[_Item | None]) -> None:
         """Answer the items of `batch` that the cache holds; queue the others for a call."""
@@ -344,3 +354,46 @@ class Executor:
             timeout_s=arm.model.timeout_s,
             labels=prompt.output.labels if prompt.output.type == "label" else None,
         )
+
+
+def warm_retrieval(batch: list[_Item]) -> None:
+    """Embed the texts a batch's templates will retrieve with, one call per index, before
+    they render.
+
+    A template's `retrieve(description)` embeds one text per case: one forward pass each, at
+    a few times the per-text cost of a batch (`classifier_cases_per_s`). Searching all of
+    the batch's texts at once puts their vectors in the embedding cache, where each case's
+    own `retrieve` finds them. The texts are the variables a template passes to `retrieve`
+    by name (`retrieve(NAME...)`); other arguments are left to the render. Best effort: a
+    failure here resurfaces, per case, when the case renders.
+    """
+    wanted: dict[int, tuple[Any, dict[str, None]]] = {}
+    names_of: dict[int, tuple[str, ...]] = {}  # per arm: its templates' retrieve arguments
+    for item in batch:
+        index = getattr(item.arm.context.get("retrieve"), "__self__", None)
+        if index is None or not hasattr(index, "search_many"):
+            continue
+        names = names_of.get(id(item.arm))
+        if names is None:
+            names = names_of[id(item.arm)] = _retrieved_names(item.arm)
+        if not names:
+            continue
+        _, texts = wanted.setdefault(id(index), (index, {}))
+        for name in names:
+            value = item.case.vars.get(name)
+            if isinstance(value, str):
+                texts[value] = None
+    for index, texts in wanted.values():
+        if len(texts) > 1:
+            try:
+                index.search_many(list(texts), k=1)
+            except Exception:  # noqa: BLE001 - the case's own render reports it
+                pass
+
+
+_RETRIEVE_ARG = re.compile(r"\bretrieve\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*[,)]")
+
+
+def _retrieved_names(arm: Arm) -> tuple[str, ...]:
+    found = {n for m in arm.prompt.messages for n in _RETRIEVE_ARG.findall(m.content)}
+    return tuple(sorted(found))
