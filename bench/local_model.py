@@ -1,6 +1,7 @@
-"""The embedded local LLM and the embedder: load times and throughput on this machine.
+"""The embedded local LLM and the embedder: load times and throughput on this machine; the
+embedding classifier (`local/knn`): accuracy on the example, before and after a retrain.
 
-    python bench/local_model.py [--cases 16] [--skip-cold] [--only embedder]
+    python bench/local_model.py [--cases 16] [--skip-cold] [--only embedder|classifier]
 
 Load times are measured in fresh processes, imports included (that is what a CLI command
 pays): *cold* = dequantize the GGUF, save the safetensors copy and load it (the first run
