@@ -272,6 +272,7 @@ def main() -> None:
     print(f"local_model_parallel_speedup: {secs_one / secs_all:.2f}", flush=True)
 
     embedder_figures(home, args.repeat)
+    classifier_figures()
 
 
 if __name__ == "__main__":
