@@ -235,3 +235,11 @@ def _quick_suite(ws: Path) -> Path:
         "scorers: [{type: label-match, metric: category}]\n"
     )
     return path
+
+
+def test_weighted_vote_of_dissimilar_neighbours_is_uniform_over_their_labels() -> None:
+    n = [Neighbour("rent", -0.2), Neighbour("dining", -0.1)]
+    answer, probs = vote(n, KnnSettings("weighted"), LABELS)
+    assert answer == "dining"  # all weights 0: the nearest neighbour's label
+    assert probs["rent"] == probs["dining"] > probs["income"] == PROB_FLOOR
+    assert sum(probs.values()) == pytest.approx(1.0)

@@ -160,12 +160,12 @@ def vote(
 def _probs(totals: dict[str, float], labels: list[str] | None) -> dict[str, float]:
     total = sum(totals.values())
     if labels is None:
-        if total <= 0:  # every weight 0 (scores <= 0 under `weighted`): a plain count
+        if total <= 0:  # every weight 0 (scores <= 0 under `weighted`): uniform
             return {lab: 1 / len(totals) for lab in totals}
         return {lab: w / total for lab, w in totals.items()}
     floor = PROB_FLOOR if len(labels) * PROB_FLOOR < 1 else 0.0
     shares = {lab: (totals.get(lab, 0.0) / total if total > 0 else 0.0) for lab in labels}
-    if total <= 0:
+    if total <= 0:  # as above: uniform over the labels voted for
         voted = [lab for lab in labels if lab in totals]
         shares = {lab: (1 / len(voted) if lab in totals else 0.0) for lab in labels}
     return {lab: shares[lab] * (1 - floor * len(labels)) + floor for lab in labels}
@@ -189,7 +189,7 @@ class KnnProvider(Provider):
             cost_usd=0.0,
             latency_ms=(time.perf_counter() - start) * 1000,
             model="local/knn",
-            fingerprint=f"knn:{settings.vote}:t={settings.temperature:g}:k={settings.k}",
+            fingerprint=f"knn:{settings.vote}:t={settings.temperature:g}:k={settings.k or 'all'}",
             finish_reason="stop",
             label_probs=probs,
         )
