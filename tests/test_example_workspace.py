@@ -156,7 +156,7 @@ def _prompt_files() -> list[Path]:
 def test_every_prompt_loads_and_renders_for_a_golden_case(tmp_path: Path, cases):
     files = _prompt_files()
     assert {f.name for f in files} == {
-        f"categorize.{v}.yaml" for v in ("zero-shot", "few-shot", "rag")
+        f"categorize.{v}.yaml" for v in ("zero-shot", "few-shot", "rag", "knn")
     }
     fs = find_fewshot(ROOT / "prompts", "categorize")
     index = RetrievalIndex.build(
@@ -169,9 +169,8 @@ def test_every_prompt_loads_and_renders_for_a_golden_case(tmp_path: Path, cases)
     case = next(c for c in cases if c["segment"] == NEW)
     for path in files:
         prompt = load_prompt(path)
-        assert prompt.name == "categorize" and prompt.model == "local/smollm2-135m"
+        assert prompt.name == "categorize"
         assert prompt.output.type == "label" and prompt.output.labels == list(bank.CATEGORIES)
-        assert prompt.params.temperature == 0 and prompt.params.max_tokens <= 16
         context = {
             **case["vars"],
             "examples": fs.template_examples(),
@@ -180,6 +179,12 @@ def test_every_prompt_loads_and_renders_for_a_golden_case(tmp_path: Path, cases)
         messages = prompt.render(context, case_id=case["id"])
         assert [m["role"] for m in messages] == ["user"]
         user = messages[0]["content"]
+        if prompt.version == "knn":  # the embedding classifier: the neighbours, as JSON
+            assert prompt.model == "local/knn" and prompt.index == "merchants"
+            assert json.loads(user) == index.search(case["vars"]["description"], k=9)
+            continue
+        assert prompt.model == "local/smollm2-135m"
+        assert prompt.params.temperature == 0 and prompt.params.max_tokens <= 16
         question = f"Which category is this bank transaction: {case['vars']['description']}?"
         assert question in user
         assert user.endswith(f"Choose one of: {', '.join(bank.CATEGORIES)}.\nAnswer with one word.")
