@@ -21,6 +21,10 @@ few-shot prompt is several times faster after the first case (`prefix_cache_s` i
 docs/architecture.md, Measured figures). Because a chunk's
 values depend only on the tokens up to its end and are computed the same way whether the
 chunk before came from the cache or not, the cache changes speed, never output.
+
+`score` gives the log-probability of each token of several continuations of one prompt (the
+local provider's label scoring): the prompt is read as above, then all continuations go
+through one forward pass side by side, each masked to see the prompt and itself only.
 """
 
 from __future__ import annotations
