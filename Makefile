@@ -13,10 +13,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[local,dev]'
 	touch $(STAMP)
 
-# Main job: the example suite on the embedded local model, offline, with a report.
+# Main job: the product's story on the example workspace, offline, on the embedding
+# classifier (eval → serve with feedback → drift alarm → retrain → shadow → canary →
+# promotion → rollback), in a fresh copy under runs/demo with a report per step.
 demo: $(STAMP)
-	$(BIN)/driftgate models pull
-	$(BIN)/driftgate run -c evalsets/quickstart.suite.yaml --output runs/quickstart-report.md || test $$? -eq 1
+	$(BIN)/driftgate demo
 
 # Every test, the slow ones (real local model) included: what CI runs.
 test: $(STAMP)

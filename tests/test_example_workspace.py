@@ -156,7 +156,8 @@ def _prompt_files() -> list[Path]:
 def test_every_prompt_loads_and_renders_for_a_golden_case(tmp_path: Path, cases):
     files = _prompt_files()
     assert {f.name for f in files} == {
-        f"categorize.{v}.yaml" for v in ("zero-shot", "few-shot", "rag", "knn")
+        *(f"categorize.{v}.yaml" for v in ("zero-shot", "few-shot", "rag")),
+        "categorize-knn.yaml",
     }
     fs = find_fewshot(ROOT / "prompts", "categorize")
     index = RetrievalIndex.build(
@@ -169,7 +170,7 @@ def test_every_prompt_loads_and_renders_for_a_golden_case(tmp_path: Path, cases)
     case = next(c for c in cases if c["segment"] == NEW)
     for path in files:
         prompt = load_prompt(path)
-        assert prompt.name == "categorize"
+        assert prompt.name == ("categorize-knn" if prompt.model == "local/knn" else "categorize")
         assert prompt.output.type == "label" and prompt.output.labels == list(bank.CATEGORIES)
         context = {
             **case["vars"],
@@ -179,7 +180,7 @@ def test_every_prompt_loads_and_renders_for_a_golden_case(tmp_path: Path, cases)
         messages = prompt.render(context, case_id=case["id"])
         assert [m["role"] for m in messages] == ["user"]
         user = messages[0]["content"]
-        if prompt.version == "knn":  # the embedding classifier: the neighbours, as JSON
+        if prompt.name == "categorize-knn":  # the embedding classifier: the neighbours, as JSON
             assert prompt.model == "local/knn" and prompt.index == "merchants"
             assert json.loads(user) == index.search(case["vars"]["description"], k=9)
             continue

@@ -28,7 +28,7 @@ from driftgate.providers.knn import (
 REPO = Path(__file__).resolve().parents[2]
 LABELS = ["groceries", "dining", "transport", "fuel", "utilities", "rent", "entertainment",
           "health", "shopping", "income"]  # fmt: skip
-K = 9  # prompts/categorize.knn.yaml retrieves this many
+K = 9  # prompts/categorize-knn.yaml retrieves this many
 
 
 def _request(content: str, labels: list[str] | None = None, model: str = "local/knn"):
@@ -158,7 +158,7 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     for folder in ("prompts", "evalsets"):
         shutil.copytree(REPO / folder, root / "ws" / folder)
     (root / "ws" / "evalsets" / "knn.suite.yaml").write_text(
-        "prompts: [categorize@knn]\nevalsets: [transactions]\n"
+        "prompts: [categorize-knn]\nevalsets: [transactions]\n"
         "scorers: [{type: label-match, metric: category}]\nmetrics: [accuracy]\n"
     )
     (root / "ws" / "driftgate.yaml").write_text("suite: evalsets/knn.suite.yaml\n")
@@ -204,7 +204,7 @@ def _check_against_brute_force(ws: Path, evalset: str, suite: Path | None) -> dr
 def test_predictions_equal_a_brute_force_nearest_neighbour_vote(example: Path) -> None:
     # All 480 cases: ~2 s with the embedder on one thread.
     run = _check_against_brute_force(example, "transactions", None)
-    assert run.manifest.summary.metrics["categorize@knn · local/knn"]["accuracy"] >= 0.85
+    assert run.manifest.summary.metrics["categorize-knn@nearest-9 · local/knn"]["accuracy"] >= 0.85
 
 
 def test_a_run_records_confidences_and_reports_them(example: Path) -> None:
@@ -213,7 +213,7 @@ def test_a_run_records_confidences_and_reports_them(example: Path) -> None:
     quick = driftgate.run(workspace=example, suite=_quick_suite(example))
     assert quick.manifest.status == "finished" and len(quick.results) == 40
     assert all(r.confidence is not None and 0 < r.confidence <= 1 for r in quick.results)
-    arm = quick.manifest.summary.by_arm["categorize@knn · local/knn"]
+    arm = quick.manifest.summary.by_arm["categorize-knn@nearest-9 · local/knn"]
     mean = sum(r.confidence for r in quick.results) / 40
     assert arm["mean_confidence"] == pytest.approx(mean)
     segments = quick.manifest.summary.by_segment.values()
@@ -231,7 +231,7 @@ def test_a_run_records_confidences_and_reports_them(example: Path) -> None:
 def _quick_suite(ws: Path) -> Path:
     path = ws / "evalsets" / "knn-quick.suite.yaml"
     path.write_text(
-        "prompts: [categorize@knn]\nevalsets: [transactions-quick]\n"
+        "prompts: [categorize-knn]\nevalsets: [transactions-quick]\n"
         "scorers: [{type: label-match, metric: category}]\n"
     )
     return path

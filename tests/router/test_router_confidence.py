@@ -15,7 +15,7 @@ from driftgate.router import Router, read_decisions, traffic_records
 from driftgate.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
-ROUTE = "arms:\n  - {name: production, prompt: categorize@knn, model: local/knn, weight: 100}\n"
+ROUTE = "arms:\n  - {name: production, prompt: categorize-knn, model: local/knn, weight: 100}\n"
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     for folder in ("prompts", "evalsets"):
         shutil.copytree(REPO / folder, tmp_path / folder)
     (tmp_path / "evalsets" / "knn.suite.yaml").write_text(
-        "prompts: [categorize@knn]\nevalsets: [transactions-quick]\n"
+        "prompts: [categorize-knn]\nevalsets: [transactions-quick]\n"
         "scorers: [{type: label-match, metric: category}]\n"
     )
     (tmp_path / "driftgate.yaml").write_text("suite: evalsets/knn.suite.yaml\n")

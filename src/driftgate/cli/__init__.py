@@ -41,6 +41,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "route": ("route",),
     "retrain": ("retrain",),
     "loop": ("loop",),
+    "demo": ("demo",),
     "models": ("models",),
     "sim": ("sim",),
     "plugins": ("plugins",),

@@ -28,6 +28,9 @@ set carries both cohorts as segments, so every report can show the split.
                                      evalsets/traffic.jsonl --feedback` then `driftgate retrain`:
                                      the golden sets' own rows are never learned from, so
                                      replaying them leaves nothing to retrain on
+  evalsets/traffic-later.jsonl       the traffic after that: 300 more requests drawn the same
+                                     way, none equal to any of the above, so what a retrained
+                                     version is judged on live is not what it learned from
 
 How a case is made. Categories come in fixed quotas (the largest-remainder split of
 `CATEGORY_WEIGHTS`, shuffled), so every run has the same class balance; 30 % of the cases,
@@ -191,11 +194,17 @@ def _transaction(
 
 
 def traffic_requests(
-    seed: int, exclude: set[str], n: int = TRAFFIC_REQUESTS
+    seed: int,
+    exclude: set[str],
+    n: int = TRAFFIC_REQUESTS,
+    *,
+    stream: int = 3,
+    prefix: str = "req",
 ) -> list[dict[str, Any]]:
     """Production requests after the new bank grew: the golden set's class balance, half new
-    format, ids `req-NNNN`, descriptions never in `exclude` (golden set and corpus)."""
-    rng = random.Random(seed + 3)
+    format, ids `PREFIX-NNNN`, descriptions never in `exclude` (golden set and corpus), drawn
+    from random stream `seed + stream` (the later traffic uses another stream)."""
+    rng = random.Random(seed + stream)
     categories = _quotas(n)
     rng.shuffle(categories)
     n_new = round(n * TRAFFIC_NEW_FORMAT_SHARE)
@@ -205,7 +214,7 @@ def traffic_requests(
     out = []
     for i, (category, new_format) in enumerate(zip(categories, cohorts, strict=True)):
         for _attempt in range(100):
-            row = _transaction(rng, f"req-{i + 1:04d}", category, new_format)
+            row = _transaction(rng, f"{prefix}-{i + 1:04d}", category, new_format)
             if row["vars"]["description"] not in seen:
                 break
         else:  # pragma: no cover - needs a pathological seed and a tiny merchant table
@@ -311,6 +320,8 @@ def render_files(seed: int = 7, n_cases: int = 480) -> dict[str, str]:
         source="evalsets/merchants.jsonl",
         created=AS_OF,
     )
+    seen = {c["vars"]["description"] for c in cases} | {r["text"] for r in corpus}
+    traffic = traffic_requests(seed, seen)
     import tempfile
 
     # save_fewshot owns the YAML layout; render through it so both paths agree byte for byte.
@@ -324,9 +335,10 @@ def render_files(seed: int = 7, n_cases: int = 480) -> dict[str, str]:
         "evalsets/merchants.jsonl": _jsonl(corpus),
         "prompts/fewshot/categorize.yaml": fewshot_text,
         "prompts/indexes/merchants.yaml": _index_definition(),
-        "evalsets/traffic.jsonl": _jsonl(
+        "evalsets/traffic.jsonl": _jsonl(traffic),
+        "evalsets/traffic-later.jsonl": _jsonl(
             traffic_requests(
-                seed, {c["vars"]["description"] for c in cases} | {r["text"] for r in corpus}
+                seed, seen | {r["vars"]["description"] for r in traffic}, stream=4, prefix="later"
             )
         ),
     }

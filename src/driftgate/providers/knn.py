@@ -1,7 +1,7 @@
 """`local/knn`: an embedding classifier served as a local model.
 
 The prompt does the retrieval and this provider only votes. A prompt such as
-`prompts/categorize.knn.yaml` pins an index (`index: merchants`) and renders its user
+`prompts/categorize-knn.yaml` pins an index (`index: merchants`) and renders its user
 message as `{{ retrieve(description, k=9) | tojson }}`: the nearest labeled rows, best
 first, each `{text, label, score, ...}` (score = cosine similarity). The provider parses
 that JSON array from the last user message and votes over the neighbours' labels. So the
