@@ -2,6 +2,8 @@
 embedding classifier (`local/knn`): accuracy on the example, before and after a retrain.
 
     python bench/local_model.py [--cases 16] [--skip-cold] [--only embedder|classifier]
+    python bench/local_model.py --only llm_labels [--label-cases 480] [--variants]
+    python bench/local_model.py --only judge [--judge-cases 200]
 
 Load times are measured in fresh processes, imports included (that is what a CLI command
 pays): *cold* = dequantize the GGUF, save the safetensors copy and load it (the first run
@@ -15,6 +17,15 @@ through sentence-transformers (`..._sentence_transformers`, the reference it rep
 `embedder_load_s` = a fresh process importing driftgate, loading the weights and encoding one
 sentence (best of `--repeat` processes); `embedder_sentences_per_s` = the inputs of
 evalsets/transactions.jsonl (480 short texts) in one call, best of `--repeat`, uncached.
+
+The LLM's label scoring and the offline judge run only when asked (minutes of CPU):
+`--only llm_labels` = `label_accuracy_zero_shot` / `_few_shot` (prompts/categorize.*.yaml on
+the first `--label-cases` cases of transactions.jsonl, through `LocalProvider` with label
+scoring), `label_scoring_cases_per_s`; with `--variants`, the zero-shot accuracy of each way
+to rank labels (`label_accuracy_zero_shot_{mean,sum}_{end,no_end}`). `--only judge` =
+`judge_agreement`: the constrained local judge's PASS/FAIL against gold on a balanced set of
+right and wrong categories (`judge_cases`), with `judge_auc` (does P(PASS) rank right
+answers first at all).
 
 Prints one `name: value` line per figure.
 """
@@ -231,17 +242,172 @@ def _logreg_figures(ws: Path, traffic: list[dict]) -> None:
         print(f"classifier_logreg_new_format{suffix}: {right[new].mean():.4f}", flush=True)
 
 
+LABEL_CASES = 480  # all of transactions.jsonl; --label-cases to measure fewer
+JUDGE_RUBRIC = "The category is the right one for this bank transaction."
+
+
+def _label_requests(version: str, cases: list[dict]) -> tuple[list, list[str]]:
+    """The example's categorize prompt rendered for each case, with its label set."""
+    from driftgate.artifacts.fewshot import find_fewshot
+    from driftgate.prompt import load_prompt
+    from driftgate.providers import CompletionRequest
+
+    prompts_dir = TRANSACTIONS.parents[1] / "prompts"
+    prompt = load_prompt(prompts_dir / f"categorize.{version}.yaml")
+    extra = {}
+    if prompt.fewshot:
+        fewshot = find_fewshot(prompts_dir, prompt.fewshot)
+        extra["examples"] = [e.model_dump(mode="json") for e in fewshot.examples]
+    labels = list(prompt.output.labels or [])
+    params = prompt.params.as_kwargs() if prompt.params else {}
+    reqs = [
+        CompletionRequest(model="local/smollm2-135m", messages=prompt.render({**c["vars"], **extra}),
+                          params=dict(params), labels=labels)
+        for c in cases
+    ]  # fmt: skip
+    return reqs, labels
+
+
+def llm_label_figures(n: int, few_shot: bool) -> None:
+    """The LLM with label scoring on the example: accuracy and cases/s through LocalProvider
+    (default workers), zero-shot and (with few_shot) few-shot."""
+    from driftgate.providers import ModelConfig
+    from driftgate.providers.local import LocalProvider
+
+    model_files.pull("smollm2-135m")
+    cases = [json.loads(line) for line in TRANSACTIONS.open()][:n]
+    provider = LocalProvider(ModelConfig(id="local/smollm2-135m"))
+    provider.warm_up()
+    print(f"label_accuracy_cases: {len(cases)}", flush=True)
+    for version in ["zero-shot"] + (["few-shot"] if few_shot else []):
+        reqs, _ = _label_requests(version, cases)
+
+        async def run(reqs: list = reqs) -> list:
+            return await asyncio.gather(*(provider.complete(r) for r in reqs))
+
+        t0 = time.perf_counter()
+        out = asyncio.run(run())
+        secs = time.perf_counter() - t0
+        right = [c.text == case["expected"] for c, case in zip(out, cases, strict=True)]
+        name = version.replace("-", "_")
+        print(f"label_accuracy_{name}: {sum(right) / len(right):.4f}")
+        conf = sum(c.confidence or 0.0 for c in out) / len(out)
+        print(f"label_mean_confidence_{name}: {conf:.3f}")
+        print(f"label_scoring_cases_per_s_{name}: {len(cases) / secs:.2f}", flush=True)
+        if version == "zero-shot":
+            print(f"label_scoring_cases_per_s: {len(cases) / secs:.2f}", flush=True)
+
+
+def llm_label_variants(n: int) -> None:
+    """Zero-shot accuracy of each way to rank labels, from one scoring pass per case: total
+    or mean log-likelihood, with or without the end-of-turn token after the label
+    (`_score_labels` in providers/local.py says which is the default, and why)."""
+    from driftgate.providers._labels import Norm, best_label, label_loglik, softmax
+    from driftgate.providers.local import _LoadedModel
+
+    model_files.pull("smollm2-135m")
+    loaded = _LoadedModel.get("smollm2-135m")
+    tok, model = loaded.tokenizer, loaded.model
+    cases = [json.loads(line) for line in TRANSACTIONS.open()][:n]
+    reqs, labels = _label_requests("zero-shot", cases)
+    norms: tuple[Norm, ...] = ("mean", "sum")
+    variants = {(norm, end): 0 for norm in norms for end in (True, False)}
+    for req, case in zip(reqs, cases, strict=True):
+        text = tok.chat_text(req.messages)
+        prompt = tok.chat_ids(req.messages)
+        eot = [tok.end_id] if tok.end_id is not None else []
+        answers = [tok.answer_ids(text, prompt, label) + eot for label in labels]
+        logprobs = model.score(prompt, answers)
+        for norm, end in variants:
+            scores = {
+                label: label_loglik(lps if end else lps[:-1], norm)
+                for label, lps in zip(labels, logprobs, strict=True)
+            }
+            variants[(norm, end)] += best_label(softmax(scores), labels) == case["expected"]
+    for (norm, end), hits in variants.items():
+        tag = f"{norm}_{'end' if end else 'no_end'}"
+        print(f"label_accuracy_zero_shot_{tag}: {hits / len(cases):.4f}", flush=True)
+
+
+def judge_cases(n: int) -> list[tuple[dict, str, bool]]:
+    """A balanced set: each case's description with its true category (gold PASS) for even
+    positions, a wrong category drawn with a fixed seed (gold FAIL) for odd ones."""
+    import random
+
+    from driftgate.prompt import load_prompt
+
+    labels = load_prompt(TRANSACTIONS.parents[1] / "prompts" / "categorize.zero-shot.yaml")
+    options = list(labels.output.labels or [])
+    rng = random.Random(14)
+    out = []
+    for i, line in enumerate(TRANSACTIONS.open()):
+        if i >= n:
+            break
+        case = json.loads(line)
+        right = i % 2 == 0
+        wrong = [x for x in options if x != case["expected"]]
+        answer = case["expected"] if right else rng.choice(wrong)
+        out.append(({"description": case["vars"]["description"]}, answer, right))
+    return out
+
+
+def judge_figures(n: int) -> None:
+    """The offline judge (llm-judge on local/smollm2-135m, constrained PASS/FAIL) against
+    gold verdicts on a balanced set built from the example (`judge_cases`)."""
+    from driftgate.scoring import ScoreContext, build_scorer
+
+    model_files.pull("smollm2-135m")
+    judge = build_scorer({"type": "llm-judge", "rubric": JUDGE_RUBRIC})
+    cases = judge_cases(n)
+
+    async def run() -> list:
+        return await asyncio.gather(
+            *(judge.evaluate(ScoreContext(output=answer, vars=v)) for v, answer, _ in cases)
+        )
+
+    t0 = time.perf_counter()
+    scores = asyncio.run(run())
+    secs = time.perf_counter() - t0
+    errors = sum(s.error is not None for s in scores)
+    agree = sum(s.passed == gold for s, (_, _, gold) in zip(scores, cases, strict=True))
+    print(f"judge_cases: {len(cases)}")
+    print(f"judge_parse_rate: {1 - errors / len(cases):.4f}")
+    print(f"judge_agreement: {agree / len(cases):.4f}")
+    print(f"judge_pass_rate: {sum(s.passed for s in scores) / len(cases):.4f}")
+    # Whether P(PASS) ranks right answers above wrong ones at all, whatever the threshold.
+    good = [s.value for s, (_, _, gold) in zip(scores, cases, strict=True) if gold]
+    bad = [s.value for s, (_, _, gold) in zip(scores, cases, strict=True) if not gold]
+    auc = sum((g > b) + 0.5 * (g == b) for g in good for b in bad) / (len(good) * len(bad))
+    print(f"judge_auc: {auc:.4f}")
+    print(f"judge_cases_per_s: {len(cases) / secs:.2f}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", type=int, default=16)
     ap.add_argument("--skip-cold", action="store_true", help="skip the GGUF conversion")
-    ap.add_argument("--only", choices=["embedder", "classifier"], help="measure one group only")
+    ap.add_argument(
+        "--only",
+        choices=["embedder", "classifier", "llm_labels", "judge"],
+        help="measure one group only",
+    )
+    ap.add_argument("--label-cases", type=int, default=LABEL_CASES, help="llm_labels: cases")
+    ap.add_argument("--variants", action="store_true", help="llm_labels: ranking variants")
+    ap.add_argument("--judge-cases", type=int, default=200, help="judge: balanced set size")
     ap.add_argument("--repeat", type=int, default=3, help="embedder: best of this many runs")
     args = ap.parse_args()
 
     home = model_files.home()
     if args.only == "embedder":
         embedder_figures(home, args.repeat)
+        return
+    if args.only == "llm_labels":
+        llm_label_figures(args.label_cases, few_shot=True)
+        if args.variants:
+            llm_label_variants(args.label_cases)
+        return
+    if args.only == "judge":
+        judge_figures(args.judge_cases)
         return
     if args.only == "classifier":
         classifier_figures()
