@@ -26,8 +26,10 @@ that returns no probabilities still counts when its text is exactly one option.
 The prompt text is versioned: `JUDGE_TEMPLATE_VERSION` and a digest of the templates are
 stored with every score, next to the user's `judge_version`, so a changed judge is visible
 in comparisons instead of looking like a changed model. The default judge model is the
-embedded `local/smollm2-135m` so suites run offline; at 135M parameters it is a weak judge —
-use a hosted model for judgements that matter.
+embedded `local/smollm2-135m` so suites run offline; at 135M parameters it is a weak judge:
+its verdicts always parse, but they agree with gold verdicts no better than a coin
+(`judge_agreement` and `judge_auc`, bench/local_model.py --only judge) — use a hosted model
+for judgements that matter.
 """
 
 from __future__ import annotations
