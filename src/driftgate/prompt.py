@@ -146,6 +146,13 @@ class Prompt(Strict):
             out.append((m.role, tpl))
         return out
 
+    def request_labels(self) -> list[str] | None:
+        """The label set every request of this prompt carries (`CompletionRequest.labels`):
+        its labels when its output is a label, else None."""
+        if self.output.type != "label" or not self.output.labels:
+            return None
+        return list(self.output.labels)
+
     def render(
         self, variables: dict[str, Any], *, case_id: str | None = None
     ) -> list[dict[str, str]]:

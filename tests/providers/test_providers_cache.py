@@ -260,3 +260,15 @@ def _completion_cached() -> Completion:
     c = _completion()
     c.cached = True
     return c
+
+
+def test_the_label_set_is_part_of_the_key_and_no_label_set_keeps_the_old_key() -> None:
+    from driftgate.providers.cache import KeyBuilder, cache_key
+
+    messages = [{"role": "user", "content": "TESCO STORES 2231"}]
+    plain = cache_key("local/knn", None, messages)
+    assert cache_key("local/knn", None, messages, labels=None) == plain
+    two = cache_key("local/knn", None, messages, labels=["groceries", "fuel"])
+    three = cache_key("local/knn", None, messages, labels=["groceries", "fuel", "rent"])
+    assert len({plain, two, three}) == 3
+    assert KeyBuilder("local/knn", None, labels=["groceries", "fuel"])(messages) == two

@@ -161,6 +161,7 @@ def _key(cache_key: Any, arm: Any, case: Any, messages: list[dict[str, str]], re
         arm.response_format(),
         repeat,
         case=hint,
+        labels=arm.request_labels(),
     )
 
 

@@ -118,7 +118,13 @@ class Executor:
                 semaphores[name] = asyncio.Semaphore(limit)
             provider = self.providers[name]
             keys = (
-                KeyBuilder(arm.model.id, arm.model.api_base, arm.params, arm.response_format())
+                KeyBuilder(
+                    arm.model.id,
+                    arm.model.api_base,
+                    arm.params,
+                    arm.response_format(),
+                    labels=arm.request_labels(),
+                )
                 if provider.cacheable
                 else None
             )
@@ -352,7 +358,7 @@ class Executor:
                 repeat=item.repeat,
             ),
             timeout_s=arm.model.timeout_s,
-            labels=prompt.output.labels if prompt.output.type == "label" else None,
+            labels=arm.request_labels(),
         )
 
 

@@ -56,6 +56,11 @@ class Arm:
             return {"type": "json_object"}
         return None
 
+    def request_labels(self) -> list[str] | None:
+        """The label set every request carries (`CompletionRequest.labels`): the prompt's
+        labels when its output is a label, else None."""
+        return self.prompt.request_labels()
+
 
 @dataclass
 class RunOptions:

@@ -58,9 +58,13 @@ def cache_key(
     repeat: int = 0,
     *,
     case: CaseHint | None = None,
+    labels: list[str] | None = None,
 ) -> str:
-    """The cache key of one call (hex sha256). Pass `case` for simulator models."""
-    return KeyBuilder(model, api_base, params, response_format)(messages, repeat, case=case)
+    """The cache key of one call (hex sha256). Pass `case` for simulator models and the
+    request's `labels` (label scoring and classifiers answer from them)."""
+    return KeyBuilder(model, api_base, params, response_format, labels=labels)(
+        messages, repeat, case=case
+    )
 
 
 class KeyBuilder:
@@ -73,7 +77,7 @@ class KeyBuilder:
     fraction of the cost on a cached re-run.
     """
 
-    __slots__ = ("_head", "_middle", "_sim")
+    __slots__ = ("_head", "_middle", "_sim", "_tail")
 
     def __init__(
         self,
@@ -81,10 +85,15 @@ class KeyBuilder:
         api_base: str | None,
         params: dict[str, Any] | None = None,
         response_format: dict[str, Any] | None = None,
+        *,
+        labels: list[str] | None = None,
     ) -> None:
         self._head = f"[{_KEY_JSON(_FORMAT)},{_KEY_JSON(model)},{_KEY_JSON(api_base)},"
         self._middle = f",{_KEY_JSON(params or {})},{_KEY_JSON(response_format)},"
         self._sim = _is_sim(model)
+        # A provider may answer from the label set (label scoring, a classifier's vote), so
+        # it is part of the key; requests without one keep the keys they always had.
+        self._tail = "" if labels is None else "," + _KEY_JSON({"labels": labels})
 
     def __call__(
         self, messages: list[dict[str, str]], repeat: int = 0, *, case: CaseHint | None = None
@@ -95,7 +104,7 @@ class KeyBuilder:
             raw += "," + _KEY_JSON(
                 [case.id, case.expected, case.segment, case.labels, case.output_type]
             )
-        return hashlib.sha256((raw + "]").encode()).hexdigest()
+        return hashlib.sha256((raw + self._tail + "]").encode()).hexdigest()
 
 
 def _messages_json(messages: list[dict[str, str]]) -> str:

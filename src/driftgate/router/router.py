@@ -305,7 +305,7 @@ class Router:
                 else None,
                 timeout_s=model.timeout_s,
                 case=hint,
-                labels=hint.labels if rt.prompt.output.type == "label" else None,
+                labels=rt.prompt.request_labels(),
             )
             try:
                 async with self._slots(model):
