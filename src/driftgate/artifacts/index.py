@@ -368,7 +368,12 @@ class RetrievalIndex:
                 )
                 # Sort by score, then by corpus position, so ties are deterministic.
                 ranked = sorted(top.tolist(), key=lambda i: (-float(row_scores[i]), i))
-                results.append([{**self.rows[i], "score": float(row_scores[i])} for i in ranked])
+                # Rounded: a text's vector differs by float rounding with the batch it was
+                # embedded in, and a prompt that renders the scores (`local/knn`'s) must
+                # render the same bytes, so the response cache finds its answer.
+                results.append(
+                    [{**self.rows[i], "score": round(float(row_scores[i]), 6)} for i in ranked]
+                )
         return results
 
     def retrieve(self, text: str, k: int | None = None) -> list[dict[str, Any]]:
