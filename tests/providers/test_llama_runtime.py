@@ -10,14 +10,16 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from tiny_llama import tiny_llama_folder  # noqa: E402 - tests/providers/tiny_llama.py
+
 from driftgate.providers import _llama  # noqa: E402
 
-VOCAB = 50  # the tiny checkpoint of conftest.py
+VOCAB = 50  # the tiny checkpoint of tiny_llama.py
 
 
 @pytest.fixture(scope="module")
-def folder(tiny_llama: Path) -> Path:
-    return tiny_llama
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_llama_folder(tmp_path_factory)
 
 
 PROMPT = [int(x) for x in np.random.default_rng(5).integers(3, VOCAB, 300)]  # 3 chunks: 128+128+44

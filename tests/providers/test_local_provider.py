@@ -86,15 +86,24 @@ def test_workers_from_environment(pretend_present: None, monkeypatch: pytest.Mon
             LocalProvider(ModelConfig(id=MODEL))
 
 
-# ---- label scoring, on the tiny random checkpoint of conftest.py ---------------------------
+# ---- label scoring, on the tiny random checkpoint of tiny_llama.py -------------------------
 
 LABELS = ["fuel", "fue", "food", "dining"]  # a shared first token; a label that starts another
 
 
 @pytest.fixture
-def tiny(tiny_llama: Path, pretend_present: None, monkeypatch: pytest.MonkeyPatch) -> object:
+def tiny(
+    tmp_path_factory: pytest.TempPathFactory,
+    pretend_present: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> object:
+    pytest.importorskip("torch")
+    from tiny_llama import tiny_llama_folder  # tests/providers/tiny_llama.py
+
     from driftgate.providers import _llama
     from driftgate.providers.local import _LoadedModel
+
+    tiny_llama = tiny_llama_folder(tmp_path_factory)
 
     loaded = object.__new__(_LoadedModel)
     loaded.tokenizer = _llama.ChatTokenizer(tiny_llama)

@@ -1,5 +1,8 @@
 """A tiny random Llama checkpoint with a character-level chat tokenizer, for fast tests of
-the torch decoder, label scoring and the local provider (no download, no real model)."""
+the torch decoder, label scoring and the local provider (no download, no real model).
+
+Not a conftest.py: tests import `conftest` by name (tests/conftest.py), so a second one
+would shadow it. Test modules use `tiny_llama_folder` from a fixture of their own."""
 
 from __future__ import annotations
 
@@ -56,12 +59,21 @@ def _tokenizer(out: Path) -> None:
     (out / "chat_template.jinja").write_text(TEMPLATE)
 
 
-@pytest.fixture(scope="session")
-def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("torch")
+def tiny_llama_folder(factory: pytest.TempPathFactory) -> Path:
+    """Write the checkpoint once per session (a temporary folder) and return it."""
+    global _FOLDER
+    if _FOLDER is None:
+        pytest.importorskip("torch")
+        _FOLDER = _write(factory.mktemp("tiny-llama"))
+    return _FOLDER
+
+
+_FOLDER: Path | None = None
+
+
+def _write(out: Path) -> Path:
     from safetensors.numpy import save_file
 
-    out = tmp_path_factory.mktemp("tiny-llama")
     w = _weights(np.random.default_rng(3))
     save_file({k: v.astype(np.float32) for k, v in w.items()}, str(out / "model.safetensors"))
     config = {
