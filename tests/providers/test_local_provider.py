@@ -260,3 +260,28 @@ def test_real_model_seeded_sampling_is_repeatable(real_model: None) -> None:
     a, b, c, d = asyncio.run(main())
     assert a.text == b.text  # the same seed draws the same tokens, even side by side
     assert len({a.text, c.text, d.text}) > 1  # and different seeds do not all agree
+
+
+@pytest.mark.slow
+def test_real_model_label_scoring_is_deterministic_under_load(real_model: None) -> None:
+    labels = ["groceries", "dining", "transport", "fuel", "income"]
+    texts = ["TESCO STORES 2231", "UBER TRIP", "SHELL 4471 LEEDS", "SALARY ACME LTD"]
+    reqs = [
+        labelled(f"Which category is this bank transaction: {t}? Answer with one word.", labels)
+        for t in texts
+    ]
+
+    async def alone() -> list:
+        p = LocalProvider(ModelConfig(id=MODEL), workers=1)
+        return [await p.complete(r) for r in reqs]
+
+    async def together() -> list:
+        p = LocalProvider(ModelConfig(id=MODEL), workers=2)
+        return await asyncio.gather(*(p.complete(r) for r in reqs))
+
+    serial, parallel = asyncio.run(alone()), asyncio.run(together())
+    assert [c.label_probs for c in parallel] == [c.label_probs for c in serial]
+    for c in serial:
+        assert c.text in labels and c.label_probs is not None
+        assert sum(c.label_probs.values()) == pytest.approx(1.0)
+        assert c.confidence == max(c.label_probs.values())
