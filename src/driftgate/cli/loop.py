@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
 
 from ._app import app
 from ._common import JsonOption, WorkspaceOption, print_json, workspace
+from .run import QuietOption, progress_mode
 
 
 @app.command("loop")
@@ -18,8 +18,11 @@ def loop_cmd(
         False, "--dry-run", help="Say what the next step would be; change nothing."
     ),
     progress: bool = typer.Option(
-        None, "--progress/--no-progress", help="Progress of eval runs (default: on a terminal)."
+        None,
+        "--progress/--no-progress",
+        help="Progress of eval runs: a bar on a terminal, else a status line every 10 s.",
     ),
+    quiet: bool = QuietOption,
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
@@ -36,7 +39,7 @@ def loop_cmd(
         route,
         workspace=workspace(ws_path),
         dry_run=dry_run,
-        progress=sys.stderr.isatty() if progress is None else progress,
+        progress=progress_mode(progress, quiet) != "off",
     )
     if json_out:
         print_json(

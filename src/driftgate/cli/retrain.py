@@ -9,6 +9,7 @@ import typer
 
 from ._app import app
 from ._common import JsonOption, WorkspaceOption, print_json, workspace
+from .run import QuietOption
 
 
 @app.command("retrain")
@@ -41,6 +42,7 @@ def retrain_cmd(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Build, register, evaluate and gate, but move no alias."
     ),
+    quiet: bool = QuietOption,
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
@@ -54,20 +56,23 @@ def retrain_cmd(
     change nothing (no new version). A failed gate moves no alias; bad input is no
     labels, nothing to retrain, a bad alias.
     """
+    from ..engine.progress import quiet as quiet_progress
     from ..report.retrain import render_result
     from ..retraining import retrain
 
-    result = retrain(
-        prompt,
-        route=route,
-        labels=[str(p) for p in labels or []],
-        suite=suite,
-        workspace=workspace(ws_path),
-        model=model,
-        since=since,
-        dry_run=dry_run,
-        alias=alias,
-    )
+    # The gate's eval runs show progress (a status line every 10 s off a terminal) unless --quiet.
+    with quiet_progress(quiet):
+        result = retrain(
+            prompt,
+            route=route,
+            labels=[str(p) for p in labels or []],
+            suite=suite,
+            workspace=workspace(ws_path),
+            model=model,
+            since=since,
+            dry_run=dry_run,
+            alias=alias,
+        )
     if json_out:
         print_json(result.model_dump(mode="json"))
     else:

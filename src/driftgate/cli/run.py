@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +11,7 @@ from ._app import app
 from ._common import JsonOption, WorkspaceOption, print_json, workspace
 
 if TYPE_CHECKING:
+    from ..engine.progress import ProgressMode
     from ..providers.base import ModelConfig
 
 runs_app = typer.Typer(help="List stored runs.", no_args_is_help=True)
@@ -58,8 +58,18 @@ OutputOption = typer.Option(
     help="Write a report: .json .csv .md .xml (JUnit) .html (repeatable).",
 )
 ProgressOption = typer.Option(
-    None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
+    None,
+    "--progress/--no-progress",
+    help="Progress: a bar on a terminal, else a status line on stderr every 10 s (default: on).",
 )
+QuietOption = typer.Option(
+    False, "--quiet", "-q", help="No progress output (the result is still printed)."
+)
+
+
+def progress_mode(progress: bool | None, quiet: bool) -> ProgressMode:
+    """The engine's progress mode for a command's --progress/--no-progress and --quiet."""
+    return "off" if quiet or progress is False else "auto"
 
 
 @app.command("run")
@@ -78,6 +88,7 @@ def run_cmd(
     resume: str = ResumeOption,
     output: list[Path] = OutputOption,
     progress: bool = ProgressOption,
+    quiet: bool = QuietOption,
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
@@ -87,7 +98,7 @@ def run_cmd(
     from ..report.terminal import render_run
 
     ws = workspace(ws_path)
-    show = sys.stderr.isatty() if progress is None else progress
+    show = progress_mode(progress, quiet)
     models: list[str | ModelConfig] | None = list(model) if model else None
     if resume:
         result = engine.resume(resume, workspace=ws, progress=show)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ..store.records import RunManifest
     from ..store.runs import ResultWriter, RunStore
     from ..summary import SummaryBuilder
-    from .progress import ProgressBar
+    from .progress import Progress, ProgressMode
 
 # Items the producer renders and looks up in the cache at once. Bounds what a kill can
 # lose (cached answers only) and how long the workers wait for the event loop.
@@ -71,7 +71,7 @@ class Executor:
         store: RunStore,
         manifest: RunManifest,
         done: set[str],
-        progress: bool,
+        progress: ProgressMode,
         summary: SummaryBuilder,
     ) -> None:
         self.summary = summary
@@ -91,7 +91,7 @@ class Executor:
         self.read_cache = not plan.options.no_cache
         self.providers: dict[str, Provider] = {}
         self.arms: dict[str, _ArmRuntime] = {}
-        self.bar: ProgressBar | None = None
+        self.bar: Progress | None = None
         self.writer: ResultWriter | None = None
         # Cache hits are scored inline only when no scorer awaits (a judge scores in the
         # worker pool, where its calls run concurrently).
@@ -139,10 +139,9 @@ class Executor:
         )
         queue: asyncio.Queue[_Item | None] = asyncio.Queue(maxsize=n_workers * 4)
         self.writer = self.store.writer(self.manifest.id)
-        if self.show_progress:
-            from .progress import ProgressBar
+        from .progress import make_progress
 
-            self.bar = ProgressBar(plan.planned, self.completed)
+        self.bar = make_progress(self.show_progress, plan.planned, self.completed)
         try:
             workers = [asyncio.create_task(self._worker(queue)) for _ in range(n_workers)]
             producer = asyncio.create_task(self._produce(queue, n_workers))

@@ -32,6 +32,7 @@ from .plan import Plan, RunOptions, build_plan
 
 if TYPE_CHECKING:
     from ..summary import SummaryBuilder
+    from .progress import ProgressMode
 
 
 class Run:
@@ -91,7 +92,7 @@ def run(
     seed: int | None = None,
     cases: dict[str, list[str]] | None = None,
     metadata: dict[str, Any] | None = None,
-    progress: bool = False,
+    progress: ProgressMode = "auto",
 ) -> Run:
     """Run a suite and return the run with its results.
 
@@ -125,7 +126,7 @@ def run(
 
 
 def resume(
-    run_id: str, *, workspace: Workspace | Path | str | None = None, progress: bool = False
+    run_id: str, *, workspace: Workspace | Path | str | None = None, progress: ProgressMode = "auto"
 ) -> Run:
     """Finish an interrupted run: only the missing results are computed."""
     ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
@@ -154,7 +155,7 @@ def resume(
     return _execute(plan, store, manifest, progress=progress)
 
 
-def _execute(plan: Plan, store: RunStore, manifest: RunManifest, *, progress: bool) -> Run:
+def _execute(plan: Plan, store: RunStore, manifest: RunManifest, *, progress: ProgressMode) -> Run:
     from ..summary import SummaryBuilder
 
     labels = {a.prompt.ref: a.prompt.output.labels for a in plan.arms if a.prompt.output.labels}
