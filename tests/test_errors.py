@@ -204,3 +204,20 @@ def test_other_exceptions_still_propagate(capsys, monkeypatch) -> None:
     monkeypatch.setattr(driftgate.cli, "load_commands", _raising(RuntimeError("bug")))
     with pytest.raises(RuntimeError, match="bug"):
         run_main(capsys, monkeypatch, "run", "x")
+
+
+def test_unknown_name_lists_over_ten_are_cut_to_the_closest_with_a_count():
+    valid = [f"prov{i}" for i in range(200)] + ["openai"]
+    msg = str(errors.UnknownNameError("provider", "opnai", valid))
+    assert "closest of 201 valid: openai" in msg and "more)" in msg
+    assert "prov150" not in msg and msg.count(",") < 10
+    short = str(errors.UnknownNameError("metric", "acc", ["accuracy", "f1"]))
+    assert "valid: accuracy, f1" in short
+
+
+def test_unknown_name_names_where_and_what_was_searched():
+    exc = errors.UnknownNameError("golden set", "gold", [], searched=["evalsets/gold.jsonl"])
+    assert "none found (searched evalsets/gold.jsonl)" in str(exc)
+    placed = exc.located(path="s.suite.yaml", line=4, field="evalsets[0]")
+    assert str(placed).startswith("s.suite.yaml:4 [evalsets[0]]: unknown golden set 'gold'")
+    assert placed.kind == "golden set" and placed.searched == ["evalsets/gold.jsonl"]

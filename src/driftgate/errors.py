@@ -100,16 +100,72 @@ class TemplateError(DriftgateError):
 
 
 class UnknownNameError(DriftgateError):
-    """An unknown scorer, provider, metric…: names the closest valid ones."""
+    """An unknown scorer, provider, metric…: names the closest valid ones, where the name came
+    from (file, line, field) when known, and the places searched when nothing was found."""
 
-    def __init__(self, kind: str, name: str, valid: list[str]) -> None:
+    # A longer list of valid names is cut to the closest few and a count.
+    MAX_LISTED = 10
+
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        valid: list[str],
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        searched: list[str] | None = None,
+        hint: str | None = None,
+    ) -> None:
         import difflib
 
         close = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
-        hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else None
-        super().__init__(f"unknown {kind} {name!r}; valid: {', '.join(sorted(valid))}", hint=hint)
+        if hint is None and close:
+            hint = f"did you mean {', '.join(repr(c) for c in close)}?"
+        where = str(path) + (f":{line}" if line else "") if path is not None else ""
+        if field:
+            where = f"{where} [{field}]" if where else f"[{field}]"
+        message = f"unknown {kind} {name!r}; " + _valid_names(name, valid)
+        if searched:
+            message += f" (searched {', '.join(searched)})"
+        super().__init__(f"{where}: {message}" if where else message, hint=hint)
+        self.kind = kind
         self.name = name
         self.valid = valid
+        self.bare = message  # without the file/line/field prefix
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.field = field
+        self.searched = searched or []
+
+    def located(
+        self, *, path: str | Path | None, line: int | None = None, field: str | None = None
+    ) -> UnknownNameError:
+        """The same error, naming the file, line and field the name came from."""
+        return UnknownNameError(
+            self.kind,
+            self.name,
+            self.valid,
+            path=path,
+            line=line,
+            field=field,
+            searched=self.searched,
+            hint=self.hint,
+        )
+
+
+def _valid_names(name: str, valid: list[str]) -> str:
+    """`valid: a, b`, or over `UnknownNameError.MAX_LISTED` names the closest few and a count."""
+    import difflib
+
+    names = sorted(set(valid))
+    if not names:
+        return "none found"
+    if len(names) <= UnknownNameError.MAX_LISTED:
+        return f"valid: {', '.join(names)}"
+    close = difflib.get_close_matches(name, names, n=5, cutoff=0.3) or names[:5]
+    return f"closest of {len(names)} valid: {', '.join(close)} (and {len(names) - len(close)} more)"
 
 
 class ProviderErrorBudgetExceeded(DriftgateError):

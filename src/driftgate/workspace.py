@@ -166,8 +166,8 @@ class Workspace:
         if ref.endswith(SUFFIXES) or "/" in ref:
             path = self.inside(ref, what="golden set")
             return EvalSet(path.stem, path)
-        for suffix in SUFFIXES:
-            cand = self.evalsets_dir / f"{ref}{suffix}"
+        tried = [self.evalsets_dir / f"{ref}{suffix}" for suffix in SUFFIXES]
+        for cand in tried:
             if cand.exists():
                 return EvalSet(ref, cand)
         names = (
@@ -179,7 +179,25 @@ class Workspace:
             if self.evalsets_dir.is_dir()
             else []
         )
-        raise UnknownNameError("golden set", ref, names)
+        raise UnknownNameError(
+            "golden set",
+            ref,
+            names,
+            searched=[
+                self._shown(self.evalsets_dir / ref)
+                + ".{"
+                + ",".join(x.lstrip(".") for x in SUFFIXES)
+                + "}"
+            ],
+            hint=None if names else f"add {self._shown(tried[0])} (one JSON object per line)",
+        )
+
+    def _shown(self, path: Path) -> str:
+        """`path` relative to the workspace when inside it, for messages."""
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
 
     # ---- suites ----------------------------------------------------------------------
     def default_suite_path(self) -> Path:

@@ -85,3 +85,23 @@ def test_schema_writes_json_schemas(tmp_path: Path):
     scorer_types = {s["title"] for s in suite["properties"]["scorers"]["items"]["anyOf"]}
     assert {"contains", "label-match", "regex"} <= scorer_types
     assert suite["additionalProperties"] is False
+
+
+def test_unknown_names_say_file_line_field_and_where_searched(tmp_path: Path):
+    assert dg(tmp_path, "init", ".").returncode == 0
+    suite = tmp_path / "evalsets" / "example.suite.yaml"
+    good = suite.read_text()
+    suite.write_text(good.replace("type: label-match", "type: lable-match"))
+    out = dg(tmp_path, "run", "--no-progress")
+    assert out.returncode == 2
+    assert "example.suite.yaml:6 [scorers[0].type]: unknown scorer 'lable-match'" in out.stderr
+    assert "did you mean 'label-match'" in out.stderr
+    suite.write_text(good.replace("evalsets: [example]", "evalsets: [gold]"))
+    out = dg(tmp_path, "run", "--no-progress")
+    assert out.returncode == 2 and "example.suite.yaml:4 [evalsets[0]]" in out.stderr
+    assert "searched evalsets/gold.{jsonl," in out.stderr
+    suite.write_text(good)
+    out = dg(tmp_path, "run", "-m", "opnai/gpt-4o", "--no-progress")
+    assert out.returncode == 2 and "[--model]: unknown provider 'opnai'" in out.stderr
+    assert "closest of" in out.stderr and "openai" in out.stderr
+    assert len(out.stderr) < 600  # not the ~200 provider names

@@ -252,8 +252,8 @@ def _check_scorers(spec: RouteSpec, path: Path) -> None:
 
     for i, options in enumerate(spec.scorers):
         try:
-            build_scorer(options, source=str(path))
+            build_scorer(options, source=str(path), index=i)
         except UnknownNameError as exc:
             raise ConfigError(
-                exc.message, path=path, field=f"scorers[{i}]", hint=exc.hint
+                exc.bare, path=path, line=exc.line, field=exc.field, hint=exc.hint
             ) from None

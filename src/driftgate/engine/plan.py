@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, TemplateError
+from ..errors import ConfigError, TemplateError, UnknownNameError
 from ..evalset import Case, EvalSet
 from ..prompt import Prompt
 from ..providers.base import ModelConfig
@@ -168,7 +168,7 @@ def build_plan(
     where = str(suite_path) if suite_path else "suite"
     arms = _arms(ws, suite_obj, where)
     scorers = _scorers(suite_obj, where)
-    evalsets = [ws.evalset(ref) for ref in suite_obj.evalsets]
+    evalsets = _evalsets(ws, suite_obj, suite_path)
     case_filter = parse_filter(options.filter or ([suite_obj.filter] if suite_obj.filter else []))
     repeat = options.repeat or suite_obj.repeat
     seed = options.seed if options.seed is not None else suite_obj.seed
@@ -263,13 +263,55 @@ def _arms(ws: Workspace, suite: Suite, where: str) -> list[Arm]:
     from ..providers import create_provider  # validates model ids/prefixes early
 
     for arm in arms:
-        create_provider(arm.model, workspace=ws)
+        try:
+            create_provider(arm.model, workspace=ws)
+        except UnknownNameError as exc:
+            raise _model_source(exc, suite, where, arm) from None
         arm.context = artifact_context(ws, arm.prompt)
     return arms
 
 
+def _evalsets(ws: Workspace, suite: Suite, suite_path: Path | None) -> list[EvalSet]:
+    """The suite's golden sets; an unknown one names the suite file and line it is listed on."""
+    from .._files import line_of
+
+    out = []
+    for i, ref in enumerate(suite.evalsets):
+        try:
+            out.append(ws.evalset(ref))
+        except UnknownNameError as exc:
+            if suite_path is None or exc.path:
+                raise
+            try:
+                line = line_of(suite_path.read_text(encoding="utf-8"), ("evalsets", i))
+            except OSError:
+                line = None
+            raise exc.located(path=suite_path, line=line, field=f"evalsets[{i}]") from None
+    return out
+
+
+def _model_source(exc: UnknownNameError, suite: Suite, where: str, arm: Arm) -> UnknownNameError:
+    """An unknown model/provider named where it came from: the suite's `models:`, the
+    prompt file's `model:`, or the --model option when the suite file lists no models."""
+    import re
+
+    from .._files import line_of
+
+    if exc.path:
+        return exc
+    source = Path(where) if suite.models else arm.prompt.source
+    key = "models" if suite.models else "model"
+    try:
+        text = source.read_text(encoding="utf-8") if source else ""
+    except OSError:
+        text = ""
+    if re.search(rf"^{key}\s*:", text, re.MULTILINE):
+        return exc.located(path=source, line=line_of(text, (key,)), field=key)
+    return exc.located(path=None, field="--model" if suite.models else key)
+
+
 def _scorers(suite: Suite, where: str) -> list[Scorer]:
-    scorers = [build_scorer(s, source=where) for s in suite.scorers]
+    scorers = [build_scorer(s, source=where, index=i) for i, s in enumerate(suite.scorers)]
     metrics = [s.metric for s in scorers]
     if len(set(metrics)) != len(metrics):
         raise ConfigError(

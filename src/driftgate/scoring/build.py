@@ -74,8 +74,30 @@ def scorer_names() -> list[str]:
     return sorted(SCORERS)
 
 
-def build_scorer(options: dict[str, Any] | ScorerConfig, *, source: str | None = None) -> Scorer:
-    """Build a scorer from its suite-file options (a mapping with `type`)."""
+def _line(source: str | None, index: int | None, key: str | None) -> int | None:
+    """The line of `scorers[index].key` in the suite/route file `source`, when it is a file."""
+    if source is None or index is None:
+        return None
+    from pathlib import Path
+
+    from .._files import line_of
+
+    path = Path(source)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    loc: tuple[Any, ...] = ("scorers", index) + ((key,) if key else ())
+    return line_of(text, loc, path.suffix)
+
+
+def build_scorer(
+    options: dict[str, Any] | ScorerConfig, *, source: str | None = None, index: int | None = None
+) -> Scorer:
+    """Build a scorer from its suite-file options (a mapping with `type`). `source` is the
+    suite or route file, `index` the scorer's place in its `scorers:` list: errors name both,
+    with the line."""
+    at = f"scorers[{index}]" if index is not None else "scorers"
     data = (
         options.model_dump(exclude_unset=True)
         if isinstance(options, ScorerConfig)
@@ -83,7 +105,12 @@ def build_scorer(options: dict[str, Any] | ScorerConfig, *, source: str | None =
     )
     type_ = data.get("type")
     if not isinstance(type_, str):
-        raise ConfigError("a scorer needs a `type`", path=source, field="type")
+        raise ConfigError(
+            "a scorer needs a `type`",
+            path=source,
+            line=_line(source, index, None),
+            field=f"{at}.type",
+        )
     negate = type_.startswith("not-")
     base = type_[4:] if negate else type_
     _ensure_builtins(base)
@@ -95,7 +122,14 @@ def build_scorer(options: dict[str, Any] | ScorerConfig, *, source: str | None =
             load_plugins("driftgate.scorers")
     cls = SCORERS.get(base)
     if cls is None:
-        raise UnknownNameError("scorer", type_, scorer_names())
+        raise UnknownNameError(
+            "scorer",
+            type_,
+            scorer_names(),
+            path=source,
+            line=_line(source, index, "type"),
+            field=f"{at}.type",
+        )
     try:
         config = cls.Config.model_validate({**data, "type": base})
     except ValidationError as exc:
@@ -106,8 +140,12 @@ def build_scorer(options: dict[str, Any] | ScorerConfig, *, source: str | None =
             if err["type"] != "extra_forbidden"
             else f"unknown option for scorer {type_!r}"
         )
+        key = str(err["loc"][0]) if err["loc"] else None
         raise ConfigError(
-            msg, path=source, field=f"scorers.{type_}" + (f".{loc}" if loc else "")
+            msg,
+            path=source,
+            line=_line(source, index, key),
+            field=f"{at}.{type_}" + (f".{loc}" if loc else ""),
         ) from None
     inner = cls(config)
     if not negate:
