@@ -265,3 +265,43 @@ def test_cli_one_prompt_two_models(ws_root, monkeypatch):
     assert out.exit_code == 0, out.output
     bad = CliRunner().invoke(app, ["compare", "--models", "sim/acme@v1", "--prompts", "cat@v1"])
     assert bad.exit_code != 0
+
+
+def test_compare_suite_pairs_holds_the_other_axis_fixed(ws: Path):
+    from driftgate.compare.runs import compare_suite_pairs
+
+    two_prompts = driftgate.Suite(
+        prompts=["cat@v1", "cat@v2"], evalsets=["tx"], scorers=[{"type": "label-match"}]
+    )
+    run, pairs = compare_suite_pairs(two_prompts, workspace=ws, models=[V1, V2])
+    assert len(run.manifest.prompts) == 2
+    # One comparison per prompt, the prompt the same on both sides, V2 against V1.
+    assert [(c.a.prompt, c.b.prompt) for c in pairs] == [("cat@v1", "cat@v1"), ("cat@v2", "cat@v2")]
+    assert all((c.a.model, c.b.model) == (V1, V2) for c in pairs)
+    two_models = driftgate.Suite(
+        prompts=["cat@v1", "cat@v2"],
+        models=[V1, V2],
+        evalsets=["tx"],
+        scorers=[{"type": "label-match"}],
+    )
+    _, by_model = compare_suite_pairs(two_models, workspace=ws, prompts=["cat@v1", "cat@v2"])
+    assert [(c.a.model, c.b.model) for c in by_model] == [(V1, V1), (V2, V2)]
+    assert all((c.a.prompt, c.b.prompt) == ("cat@v1", "cat@v2") for c in by_model)
+
+
+def test_cli_compare_models_on_a_two_prompt_suite_writes_one_report_per_prompt(
+    ws: Path, tmp_path: Path
+):
+    (ws / "evalsets" / "two.suite.yaml").write_text(
+        "prompts: [cat@v1, cat@v2]\nmodels: [" + V1 + ", " + V2 + "]\nevalsets: [tx]\n"
+        "scorers:\n  - {type: label-match}\n"
+    )
+    out = tmp_path / "diff.md"
+    res = CliRunner().invoke(
+        app,
+        ["compare", "--models", f"{V1},{V2}", "-c", "evalsets/two.suite.yaml", "-w", str(ws),
+         "-o", str(out)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "1/2: on cat@v1" in res.output and "2/2: on cat@v2" in res.output
+    assert (tmp_path / "diff-cat-v1.md").is_file() and (tmp_path / "diff-cat-v2.md").is_file()

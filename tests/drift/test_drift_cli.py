@@ -171,3 +171,19 @@ def test_traffic_unreviewed_prompt_is_a_notice_unless_the_policy_alerts(
     assert res.exit_code == 1, res.output
     assert "UNREVIEWED: prompt cat (prompts/cat.yaml) digest" in res.output
     assert "DRIFT ALERT (exit 1)" in res.output
+
+
+def test_history_names_its_suite_and_points_at_suites_with_checks(ws: Path) -> None:
+    # Two checks on the model override: a history of that configuration.
+    for _ in range(2):
+        invoke("check", "-w", str(ws), "--vectorizer", "tfidf", "--models", "sim/drifttest@prod")
+    hist = invoke("history", "-w", str(ws))
+    assert hist.exit_code == 0
+    assert "drift history of evalsets/main.suite.yaml" in hist.output
+    assert "no checks yet" in hist.output
+    assert (
+        "checks of other suites: -c evalsets/main.suite.yaml --models sim/drifttest@prod (1 check)"
+        in hist.output
+    )
+    other = invoke("history", "-w", str(ws), "--models", "sim/drifttest@prod")
+    assert "on sim/drifttest@prod" in other.output and "checks of other" not in other.output

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from ._app import app
 from ._common import JsonOption, WorkspaceOption, print_json, workspace
+
+if TYPE_CHECKING:
+    from ..compare.schema import Comparison
 
 
 def _pair(value: str | None, option: str, *, allow_one: bool = False) -> list[str] | None:
@@ -107,11 +112,15 @@ def compare_cmd(
       driftgate compare RUN --arm-a v1 --arm-b v2   two arms of one run
       driftgate compare --models sim/acme@v1,sim/acme@v2 [-c SUITE]
       driftgate compare --prompts cat@v1,cat@v2 [-c SUITE]
+
+    With --models and a suite of several prompts, the two models are compared on each
+    prompt in turn (and --prompts on each model): one comparison per pair, each report
+    file named after the prompt or model held fixed; --json prints a list then.
     """
     from ..compare.runs import compare_runs_or_suite
     from ..report.compare import write_comparison
 
-    cmp = compare_runs_or_suite(
+    comparisons = compare_runs_or_suite(
         run_a, run_b, arm_a=arm_a, arm_b=arm_b, suite=config, workspace=workspace(ws_path),
         # One name is enough on an axis when the other names the pair.
         models=_pair(models, "models", allow_one=bool(prompts and "," in prompts)),
@@ -119,17 +128,38 @@ def compare_cmd(
         repeat=repeat, limit=limit, no_cache=no_cache, metric=metric, reducer=reducer, k=k,
         cluster_by=cluster_by, confidence=confidence, seed=seed, margin=margin,
     )  # fmt: skip
-    for path in output or []:
+    written = [
+        (report_path(path, cmp, by_model=bool(models), several=len(comparisons) > 1), cmp)
+        for path in output or []
+        for cmp in comparisons
+    ]
+    for path, cmp in written:
         write_comparison(path, cmp)
     if json_out:
-        print_json(cmp.model_dump(mode="json"))
+        dumped = [cmp.model_dump(mode="json") for cmp in comparisons]
+        print_json(dumped[0] if len(dumped) == 1 else dumped)
     else:
         from ..report.compare_terminal import render_comparison
 
-        render_comparison(cmp, max_flipped=flipped)
-        for path in output or []:
+        for i, cmp in enumerate(comparisons):
+            if len(comparisons) > 1:
+                fixed = cmp.a.prompt if models else cmp.a.model
+                print(f"{'' if i == 0 else chr(10)}── {i + 1}/{len(comparisons)}: on {fixed} ──")
+            render_comparison(cmp, max_flipped=flipped)
+        for path, _ in written:
             print(f"report: {path}")
-    raise typer.Exit(1 if fail_on_worse and cmp.verdict == "worse" else 0)
+    worse = any(cmp.verdict == "worse" for cmp in comparisons)
+    raise typer.Exit(1 if fail_on_worse and worse else 0)
+
+
+def report_path(path: Path, cmp: Comparison, *, by_model: bool, several: bool) -> Path:
+    """`path` itself for one comparison; with several (one per prompt or model held fixed),
+    `diff.html` becomes `diff-categorize-zero-shot.html` and so on."""
+    if not several:
+        return path
+    fixed = cmp.a.prompt if by_model else cmp.a.model
+    slug = re.sub(r"[^A-Za-z0-9.]+", "-", fixed).strip("-")
+    return path.with_name(f"{path.stem}-{slug}{path.suffix}")
 
 
 @app.command("power")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import typer
 
 from ._app import app
 from ._common import JsonOption, WorkspaceOption, print_json, workspace
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
 
 EXIT_CODES = "Exit codes: 0 no drift (or baseline recorded), 1 drift alert, 2 bad input."
 
@@ -176,7 +179,7 @@ def history_cmd(
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
-    from ..drift.history import latest_alerted
+    from ..drift.history import checked, latest_alerted
     from ..drift.target import drift_target
     from ..report.drift_history import history_html, history_json, render_history
 
@@ -189,10 +192,32 @@ def history_cmd(
     if json_out:
         print_json({"key": t.key, "suite": t.name, **history_json(checks)})
     else:
+        print(f"drift history of {_target_name(t.name, models)}")
         print(render_history(checks))
         if html is not None:
             print(f"chart: {html}")
+        if not checked(checks):
+            _point_at_other_suites(t.ws, t.key)
     raise typer.Exit(1 if latest_alerted(checks) else 0)
+
+
+def _target_name(name: str | None, models: str | None) -> str:
+    return (name or "the workspace's suite") + (f" on {models}" if models else "")
+
+
+def _point_at_other_suites(ws: Workspace, key: str) -> None:
+    """A history looked up for a suite without checks names the ones that have them."""
+    from ..drift.history import keys_with_checks
+
+    others = keys_with_checks(ws, besides=key)
+    if others:
+        listed = "; ".join(
+            f"-c {k.suite or '(inline suite)'}"
+            + (f" --models {','.join(k.models)}" if k.models else "")
+            + f" ({n} check{'s' if n != 1 else ''})"
+            for k, n in others
+        )
+        print(f"checks of other suites: {listed}")
 
 
 TRAFFIC_HELP = (

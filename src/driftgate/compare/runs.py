@@ -130,6 +130,24 @@ def compare_suite(
     models: list[str | ModelConfig] | None = None,
     prompts: list[str] | None = None,
     workspace: Workspace | Path | str | None = None,
+    **kw: Any,
+) -> tuple[Run, Comparison]:
+    """Run a suite on two models (`models=[A, B]`) or two prompts (`prompts=[P1, P2]`) in
+    one run, then compare the two arms (B against A). A suite whose other axis makes more
+    than two arms is refused: `compare_suite_pairs` compares those pair by pair. `kw` as in
+    `compare_suite_pairs`."""
+    result, pairs = compare_suite_pairs(
+        suite, models=models, prompts=prompts, workspace=workspace, _only_one=True, **kw
+    )
+    return result, pairs[0]
+
+
+def compare_suite_pairs(
+    suite: Suite | Path | str | None = None,
+    *,
+    models: list[str | ModelConfig] | None = None,
+    prompts: list[str] | None = None,
+    workspace: Workspace | Path | str | None = None,
     repeat: int | None = None,
     limit: int | None = None,
     sample: int | None = None,
@@ -138,10 +156,13 @@ def compare_suite(
     max_concurrency: int | None = None,
     max_error_rate: float | None = None,
     progress: bool = False,
+    _only_one: bool = False,
     **compare_kw: Any,
-) -> tuple[Run, Comparison]:
-    """Run a suite on two models (`models=[A, B]`) or two prompts (`prompts=[P1, P2]`) in
-    one run, then compare the two arms (B against A). The response cache makes a rerun of
+) -> tuple[Run, list[Comparison]]:
+    """Run a suite on two models (or two prompts) in one run and compare them side by side
+    on each value of the suite's other axis: with `models=[A, B]` and a suite of prompts
+    P1, P2, B is compared with A on P1, then on P2 (the prompt held fixed in each pair), as
+    promptfoo and Inspect users read a matrix. The response cache makes a rerun of
     unchanged arms free. `compare_kw` goes to `compare_runs` (metric, reducer, margin…)."""
     from ..engine.plan import RunOptions, build_plan
     from ..engine.runner import run
@@ -156,32 +177,42 @@ def compare_suite(
         )
     ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
     with use_workspace(ws):
-        # Plan first (cheap, writes nothing) to learn the two arms' exact names and refuse
-        # a suite whose other prompts or models would make more than two arms.
+        # Plan first (cheap, writes nothing) to learn the arms' exact names and pair them.
         plan = build_plan(suite, workspace=ws, options=RunOptions(), prompts=prompts, models=models)
-        names = [arm.name for arm in plan.arms]
-        if len(names) != 2:
+        pairs = _pairs([(a.prompt.ref, a.model.name) for a in plan.arms], by_model=n_models == 2)
+        if _only_one and len(pairs) != 1:
+            names = [arm.name for arm in plan.arms]
             raise ConfigError(
                 f"the suite makes {len(names)} arms ({'; '.join(names)}), not 2",
                 field="prompts" if n_models else "models",
-                hint="pick the suite's other axis too: --prompts P with --models, --models M with --prompts",
+                hint="compare_suite_pairs compares them pair by pair",
             )
         result = run(
-            suite,
-            workspace=ws,
-            prompts=prompts,
-            models=models,
-            repeat=repeat,
-            limit=limit,
-            sample=sample,
-            filter=filter,
-            no_cache=no_cache,
-            max_concurrency=max_concurrency,
-            max_error_rate=max_error_rate,
-            progress=progress,
+            suite, workspace=ws, prompts=prompts, models=models, repeat=repeat, limit=limit,
+            sample=sample, filter=filter, no_cache=no_cache, max_concurrency=max_concurrency,
+            max_error_rate=max_error_rate, progress=progress,
+        )  # fmt: skip
+    comparisons = [
+        compare_runs(result.id, workspace=ws, arm_a=a, arm_b=b, **compare_kw) for a, b in pairs
+    ]
+    return result, comparisons
+
+
+def _pairs(arms: list[tuple[str, str]], *, by_model: bool) -> list[tuple[str, str]]:
+    """(arm A, arm B) names, one pair per value of the axis not being compared: with
+    `by_model`, the two models of each prompt; else the two prompts on each model."""
+    groups: dict[str, list[str]] = {}
+    for prompt, model in arms:
+        fixed = prompt if by_model else model
+        groups.setdefault(fixed, []).append(arm_key(prompt, model))
+    bad = {fixed: names for fixed, names in groups.items() if len(names) != 2}
+    if bad:
+        fixed, names = next(iter(bad.items()))
+        raise ConfigError(
+            f"{fixed} has {len(names)} arms in the suite ({'; '.join(names)}), not the 2 to compare",
+            field="models" if by_model else "prompts",
         )
-    comparison = compare_runs(result.id, workspace=ws, arm_a=names[0], arm_b=names[1], **compare_kw)
-    return result, comparison
+    return [(names[0], names[1]) for names in groups.values()]
 
 
 def _of_arm(results: list[CaseResult], arm: str) -> list[CaseResult]:
@@ -269,24 +300,25 @@ def compare_runs_or_suite(
     limit: int | None = None,
     no_cache: bool = False,
     **compare_kw: Any,
-) -> Comparison:
+) -> list[Comparison]:
     """What `driftgate compare` does: with `models` or `prompts`, run the suite on the two
-    and compare them (`compare_suite`); else compare stored runs (`compare_runs`: two runs,
-    or two arms of `run_a`). `compare_kw` (metric, reducer, margin…) goes to both."""
+    and compare them, one comparison per value of the other axis (`compare_suite_pairs`);
+    else compare stored runs (`compare_runs`: two runs, or two arms of `run_a`), one
+    comparison. `compare_kw` (metric, reducer, margin…) goes to both."""
     ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
     if models or prompts:
         if run_a or run_b:
             raise ConfigError(
                 "give runs to compare, or --models/--prompts to run a suite, not both"
             )
-        _, comparison = compare_suite(
+        _, comparisons = compare_suite_pairs(
             suite, models=None if models is None else list(models), prompts=prompts, workspace=ws, repeat=repeat, limit=limit,
             no_cache=no_cache, **compare_kw,
         )  # fmt: skip
-        return comparison
+        return comparisons
     if not run_a:
         raise ConfigError(
             "nothing to compare",
             hint="driftgate compare RUN_A RUN_B, or --models A,B / --prompts P1,P2",
         )
-    return compare_runs(run_a, run_b, workspace=ws, arm_a=arm_a, arm_b=arm_b, **compare_kw)
+    return [compare_runs(run_a, run_b, workspace=ws, arm_a=arm_a, arm_b=arm_b, **compare_kw)]

@@ -3,6 +3,7 @@
     checks = DriftStore.for_key(ws, key).checks()
     series(checked(checks))     # arm → signal → [Point(check_id, created_at, value, ...)]
     latest_alerted(checks)      # `drift history` exits 1 when the latest check alerted
+    keys_with_checks(ws)        # the monitored configurations that have checks, to point at
 
 Rendering it (sparklines, JSON, the HTML chart) is the report layer's:
 `driftgate.report.drift_history`.
@@ -13,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .schema import DriftCheck
+from ..workspace import Workspace
+from .schema import DriftCheck, DriftKey
+from .store import DriftStore
 
 
 @dataclass(slots=True)
@@ -50,3 +53,17 @@ def latest_alerted(checks: Sequence[DriftCheck]) -> bool:
     exit status, so a pipeline can poll the history instead of running a check."""
     latest = checked(checks)
     return bool(latest and latest[-1].alert)
+
+
+def keys_with_checks(ws: Workspace, *, besides: str | None = None) -> list[tuple[DriftKey, int]]:
+    """Monitored configurations (suite, model override) with at least one check that
+    compared, and how many, other than key `besides`: what `drift history` points at when
+    the suite it was given has none."""
+    out = []
+    for key in DriftStore.keys(ws):
+        if key.key == besides:
+            continue
+        n = len(checked(DriftStore.for_key(ws, key.key).checks()))
+        if n:
+            out.append((key, n))
+    return out

@@ -135,9 +135,10 @@ def _model_label(suite: Suite, record: VersionRecord, model: str | None) -> str:
         return model
     if len(suite.models) > 1:
         raise ConfigError(
-            f"the suite runs {len(suite.models)} models; a gate compares on one",
+            f"the suite runs {len(suite.models)} models "
+            f"({', '.join(m.name for m in suite.models)}); a gate compares on one",
             field="models",
-            hint="pick it with --model",
+            hint=f"pick it with --model, e.g. --model {suite.models[-1].name}",
         )
     if suite.models:
         return suite.models[0].name
