@@ -36,6 +36,7 @@ SKIPPED: dict[tuple[str, ...], str] = {
     ("run", "--model", "openai/gpt-4o-mini"): "a hosted model: needs an API key and network",
     ("sim", "serve"): "a server that runs until stopped; tests/providers cover it",
     ("ci",): "needs a git repository with origin/main; tests/ci runs the gate on one",
+    ("drift", "tune"): "needs 20 past checks (a schedule's history); tests/drift tune on one",
 }
 
 
@@ -170,13 +171,14 @@ def _run_all(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(root)
-    failures = []
+    failures, codes = [], []
     for cmd in cmds:
         argv = [PLACEHOLDERS[w](root) if w in PLACEHOLDERS else w for w in cmd.argv]
         code, out, err = run_main(capsys, monkeypatch, *argv)
+        codes.append(f"exit {code}: {cmd}")
         if code not in (0, 1):
             failures.append(f"{cmd} → exit {code}\n{out[-1500:]}\n{err[-1500:]}")
-    assert not failures, "\n\n".join(failures)
+    assert not failures, "\n\n".join(failures + codes)
 
 
 @pytest.fixture
