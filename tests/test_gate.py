@@ -220,3 +220,14 @@ def test_policy_files_are_found_per_artifact_then_per_workspace(ws_root: Path):
     (ws_root / "gates/cat.yaml").write_text("required_evalsets: [holdout]\n")
     with pytest.raises(UnknownNameError, match="holdout"):
         gate("prompt/cat@1", None, workspace=ws_root)
+
+
+def test_a_gate_on_a_suite_of_several_models_names_them(ws_root: Path):
+    suite = ws_root / "evalsets" / "main.suite.yaml"
+    suite.write_text(suite.read_text() + "models: [sim/acme@v1, sim/acme@v2]\n")
+    register_artifacts(ws_root)
+    promote("prompt/cat@1", workspace=ws_root, force=True, skip_gate=True, reason="bootstrap")
+    with pytest.raises(ConfigError, match=r"2 models \(sim/acme@v1, sim/acme@v2\)") as e:
+        gate("prompt/cat@1", workspace=ws_root)
+    assert "--model sim/acme@v2" in (e.value.hint or "")
+    assert gate("prompt/cat@1", workspace=ws_root, model="sim/acme@v2").n_cases == 40
