@@ -105,3 +105,17 @@ def test_unknown_names_say_file_line_field_and_where_searched(tmp_path: Path):
     assert out.returncode == 2 and "[--model]: unknown provider 'opnai'" in out.stderr
     assert "closest of" in out.stderr and "openai" in out.stderr
     assert len(out.stderr) < 600  # not the ~200 provider names
+
+
+def test_exit_3_says_why_and_runs_list_outside_a_workspace_exits_2(
+    tmp_path: Path, tmp_path_factory
+):
+    assert dg(tmp_path, "init", ".").returncode == 0
+    out = dg(tmp_path, "run", "-m", "sim/flaky@v1?error_rate=1&retry_after_s=0", "--no-progress")
+    assert out.returncode == 3
+    assert "error: 5 provider error(s); the first" in out.stderr
+    assert "simulated" in out.stderr and "driftgate show" in out.stderr
+    outside = tmp_path_factory.mktemp("not-a-workspace")
+    listed = dg(outside, "runs", "list")
+    assert listed.returncode == 2 and "not in a driftgate workspace" in listed.stderr
+    assert dg(tmp_path, "runs", "list").returncode == 0

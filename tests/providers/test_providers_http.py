@@ -166,6 +166,9 @@ def test_connection_refused_is_a_retryable_server_error() -> None:
         with pytest.raises(ProviderError) as e:
             await p.complete(_req())
         assert e.value.kind == "server" and e.value.retryable
+        # No server answered: no status, and the message says why (not "server 500").
+        assert e.value.status is None and "connection failed" in str(e.value)
+        assert "Connect" in str(e.value) or "refused" in str(e.value)
         await p.aclose()
 
     asyncio.run(main())

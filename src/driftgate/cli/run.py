@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,9 @@ from ._common import JsonOption, WorkspaceOption, print_json, workspace
 
 if TYPE_CHECKING:
     from ..engine.progress import ProgressMode
+    from ..engine.runner import Run
     from ..providers.base import ModelConfig
+    from ..workspace import Workspace
 
 runs_app = typer.Typer(help="List stored runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
@@ -126,7 +129,24 @@ def run_cmd(
         render_run(result.manifest)
         for path in output or []:
             print(f"report: {path}")
+    _say_why_provider_errors(result)
     raise typer.Exit(result.exit_code)
+
+
+def _say_why_provider_errors(result: Run) -> None:
+    """Exit 3 names its reason on stderr: the first provider error and how many there were."""
+    from ..errors import EXIT_PROVIDER_ERRORS
+
+    if result.exit_code != EXIT_PROVIDER_ERRORS:
+        return
+    errors = [r for r in result.store.results(result.id) if r.error is not None]
+    if errors:
+        first = errors[0]
+        print(
+            f"error: {len(errors)} provider error(s); the first, {first.case_id} on "
+            f"{first.model}: {first.error}\n  hint: `driftgate show {result.id}` lists them",
+            file=sys.stderr,
+        )
 
 
 @runs_app.command("list")
@@ -138,13 +158,28 @@ def runs_list(
     """List stored runs, newest last."""
     from ..store.runs import RunStore
 
-    manifests = RunStore(workspace(ws_path).runs_dir).list(limit=limit)
+    ws = workspace(ws_path)
+    _require_workspace(ws)
+    manifests = RunStore(ws.runs_dir).list(limit=limit)
     if json_out:
         print_json([m.model_dump(mode="json", exclude={"settings"}) for m in manifests])
         return
     from ..report.terminal import render_runs_list
 
     render_runs_list(manifests)
+
+
+def _require_workspace(ws: Workspace) -> None:
+    """Outside any workspace there is nothing to list: bad usage (exit 2), not "no runs"."""
+    from ..errors import ConfigError
+
+    if ws.runs_dir.is_dir() or ws.prompts_dir.is_dir() or (ws.root / "driftgate.yaml").exists():
+        return
+    raise ConfigError(
+        f"{ws.root} is not in a driftgate workspace (no driftgate.yaml, prompts/ or runs/ "
+        "here or in a parent folder)",
+        hint="cd into a workspace, pass --workspace PATH, or make one with `driftgate init`",
+    )
 
 
 @app.command("show")

@@ -128,6 +128,36 @@ def _clean_message(message: str) -> str:
     return _PREFIX.sub("", message.strip())[:500] or message[:500]
 
 
+def _connection_failure(exc: BaseException) -> str | None:
+    """`Type: reason` of the innermost cause when `exc` is a connection that never got an
+    answer (refused, unresolved, reset), else None. Timeouts are left to their own kind."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        # `raise … from` links the wrapped failure; an implicit context may be an older,
+        # unrelated one (litellm's own failed price-list fetch), so it is followed only last.
+        cause = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
+    names = {type(c).__name__ for c in chain}
+    if any("Timeout" in n for n in names):
+        return None
+    if not (
+        names & {"APIConnectionError", "ConnectError"} or any(isinstance(c, OSError) for c in chain)
+    ):
+        return None
+    # The first built-in OSError is the reason itself (refused, unresolved); what precedes it
+    # are wrappers, what follows it an unrelated earlier failure it happened during.
+    builtin = [
+        c for c in chain if isinstance(c, OSError) and type(c).__module__ in ("builtins", "socket")
+    ]
+    root = builtin[0] if builtin else chain[-1]
+    reason = f"{type(root).__name__}: {root}" if str(root) else type(root).__name__
+    hosts = [c for c in chain if isinstance(getattr(c, "host", None), str)]
+    if hosts:
+        reason = f"{hosts[0].host}:{getattr(hosts[0], 'port', '')} ({reason})"  # type: ignore[attr-defined]
+    return reason
+
+
 def classify_exception(exc: Exception) -> ProviderError:
     """Map a litellm (or openai SDK) exception to a ProviderError kind."""
     import litellm.exceptions as le
@@ -163,6 +193,10 @@ def classify_exception(exc: Exception) -> ProviderError:
             "bad_request",
         ),
     ]
+    refused = _connection_failure(exc)
+    if refused is not None:
+        # litellm reports a failed connection as InternalServerError 500: no server answered.
+        return ProviderError("server", f"connection failed: {refused}")
     kind = None
     if "Empty or invalid response" in message:
         kind = "bad_response"  # litellm reports an unparseable 200 body as a 500
