@@ -231,3 +231,7 @@ def test_a_gate_on_a_suite_of_several_models_names_them(ws_root: Path):
         gate("prompt/cat@1", workspace=ws_root)
     assert "--model sim/acme@v2" in (e.value.hint or "")
     assert gate("prompt/cat@1", workspace=ws_root, model="sim/acme@v2").n_cases == 40
+    # The headline names what the gate ran on, so the default suite is never a silent choice.
+    v = gate("prompt/cat@1", workspace=ws_root, model="sim/acme@v2")
+    assert v.on == "evalsets/main.suite.yaml on sim/acme@v2"
+    assert "· evalsets/main.suite.yaml on sim/acme@v2 ·" in render_verdict(v)

@@ -64,6 +64,9 @@ def gate_version(
         candidate_digest=cand.digest,
         baseline_digest=base.digest if base else None,
     )
+    # Named in the verdict's headline: a gate on the default suite is never a silent choice.
+    shown = suite_path.relative_to(ws.root) if suite_path.is_relative_to(ws.root) else suite_path
+    verdict.on = f"{shown} on {_model_label(suite_obj, cand, model)}"
     if base is not None and base.digest == cand.digest:
         verdict.warnings.append(f"{cand.ref} is the version {base_label} already points to")
     return verdict

@@ -38,6 +38,9 @@ class GateVerdict(Strict):
     metric: str
     confidence: float
     n_cases: int
+    on: str | None = Field(
+        None, description="Where the results came from: the suite file and the model gated on"
+    )
     rules: list[RuleResult]
     warnings: list[str] = Field(default_factory=list)
     created_at: float = Field(default_factory=time.time)

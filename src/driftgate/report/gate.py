@@ -12,6 +12,7 @@ def render_verdict(v: GateVerdict) -> str:
     lines = [
         f"gate {'PASSED' if v.passed else 'FAILED'}: {v.candidate}"
         + (f" vs {v.baseline}" if v.baseline else " (no baseline)")
+        + (f" · {v.on}" if v.on else "")
         + f" · {v.n_cases} cases · policy {v.policy}"
     ]
     width = max((len(r.name) for r in v.rules), default=10)
