@@ -163,3 +163,9 @@ def test_auto_vectorizer_uses_the_embedder_when_it_loads() -> None:
     assert s.verdict == "drift"
     # With torch and the weights installed the embedder is used; otherwise TF-IDF, and why.
     assert s.detail["vectorizer"] == "embedder" or s.detail.get("embedder_unavailable")
+
+
+def test_output_shift_of_byte_identical_outputs_is_one_half() -> None:
+    arm = compare_sides(results(seed=1), results(seed=1))
+    s = arm.signal("output_shift")
+    assert s.value == pytest.approx(0.5, abs=0.03) and s.verdict == "ok"

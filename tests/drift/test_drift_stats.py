@@ -99,3 +99,20 @@ def test_mmd_separates_shifted_samples() -> None:
         np.r_[rng.normal(0, 1, (60, 3)), rng.normal(1, 1, (60, 3))], y, n_perm=100
     )
     assert p_same > 0.05 and p_shift < 0.02 and shift > q99 > same
+
+
+def test_domain_auc_of_identical_sides_is_one_half() -> None:
+    # Byte-identical outputs on both sides (repeated cases too): twins share a fold, so the
+    # held-out rows never meet their twin with the other label in training (was ~0.2).
+    rng = np.random.default_rng(3)
+    for n in (30, 120):
+        A = rng.normal(0, 1, (n, 8))
+        reps = np.r_[A, A[: n // 2]]
+        X = np.r_[reps, reps]
+        y = np.r_[np.zeros(len(reps)), np.ones(len(reps))].astype(int)
+        assert abs(_stats.domain_auc(X, y, seed=n) - 0.5) < 0.05
+    # Still sees a real shift when a few rows coincide.
+    B = rng.normal(1.5, 1, (60, 8))
+    B[:5] = A[:5]
+    y2 = np.r_[np.zeros(60), np.ones(60)].astype(int)
+    assert _stats.domain_auc(np.r_[A[:60], B], y2) > 0.85
