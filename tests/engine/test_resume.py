@@ -1,5 +1,6 @@
 """A run killed with SIGKILL resumes to exactly one result per case; parallel runs don't collide."""
 
+import json
 import os
 import signal
 import subprocess
@@ -36,7 +37,10 @@ def test_sigkill_then_resume_gives_exactly_one_result_per_case(tmp_path: Path):
     (run_id,) = store.ids()
     before = sum(1 for _ in store.iter_raw(run_id))
     assert 40 <= before < 200
-    assert store.load(run_id).status == "running"  # killed: never finalized
+    # Killed: never finalized; its writer process is gone, so it reads as interrupted.
+    assert store.load(run_id).status == "interrupted"
+    on_disk = json.loads((store.run_dir(run_id) / "manifest.json").read_text())
+    assert on_disk["status"] == "running" and on_disk["writer_pid"] == proc.pid
 
     run = driftgate.resume(run_id, workspace=root)
     keys = [r.key for r in run.results]

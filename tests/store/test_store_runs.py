@@ -34,3 +34,29 @@ def test_iter_raw_reads_batches_and_skips_a_torn_tail(tmp_path: Path):
     with w.path.open("ab") as fh:
         fh.write(b'{"key": "c", "tor')
     assert [r["key"] for r in store.iter_raw("r1")] == ["a", "b"]
+
+
+def test_running_run_whose_writer_died_reads_as_interrupted(tmp_path: Path):
+    import socket
+    import subprocess
+    import sys
+
+    from driftgate.store.records import RunManifest
+
+    store = RunStore(tmp_path)
+    m = RunManifest(id="20260101-000000-aaaaaa", created_at=0.0, driftgate_version="0")
+    store.create(m)
+    assert store.load(m.id).status == "running"  # this process writes it: alive
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    path = store.run_dir(m.id) / "manifest.json"
+    data = json.loads(path.read_text())
+    assert data["writer_host"] == socket.gethostname()
+    data["writer_pid"] = int(dead.stdout)
+    path.write_text(json.dumps(data))
+    assert store.load(m.id).status == "interrupted"
+    assert [x.status for x in store.list()] == ["interrupted"]
+    data["writer_host"] = "another-host"  # cannot check a process elsewhere
+    path.write_text(json.dumps(data))
+    assert store.load(m.id).status == "running"

@@ -119,3 +119,7 @@ class RunManifest(Strict):
     max_error_rate: float | None = None
     verdict: Literal["passed", "below_threshold", "provider_errors", "incomplete"] | None = None
     resumed: int = Field(0, description="How many times the run was resumed")
+    writer_pid: int | None = Field(
+        None, description="Process writing the run while it is running (to tell a killed one)"
+    )
+    writer_host: str | None = Field(None, description="Host of that process")

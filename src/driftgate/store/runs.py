@@ -15,6 +15,7 @@ import builtins
 import json
 import os
 import secrets
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,29 @@ def new_run_id(now: float | None = None) -> str:
     return f"{stamp}-{secrets.token_hex(3)}"
 
 
+def _interrupted_if_orphaned(manifest: RunManifest) -> RunManifest:
+    """A run still `running` whose writing process on this host is gone was killed: it reads
+    as `interrupted` (resumable with `run --resume`). A run written elsewhere keeps its status:
+    its process cannot be checked from here."""
+    pid, host = manifest.writer_pid, manifest.writer_host
+    if manifest.status == "running" and pid and host == socket.gethostname():
+        if not _alive(pid):
+            manifest.status = "interrupted"
+    return manifest
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    except OSError:
+        return True  # cannot tell: do not call a live run interrupted
+    return True
+
+
 class RunStore:
     def __init__(self, runs_dir: Path) -> None:
         self.runs_dir = Path(runs_dir)
@@ -47,6 +71,10 @@ class RunStore:
         return d
 
     def save(self, manifest: RunManifest) -> None:
+        if manifest.status == "running":
+            # Whoever saves a running run is writing it: a reader on this host can then tell
+            # a run whose process died (killed, crashed) from one still going.
+            manifest.writer_pid, manifest.writer_host = os.getpid(), socket.gethostname()
         write_atomic(
             self.run_dir(manifest.id) / "manifest.json", manifest.model_dump_json(indent=2)
         )
@@ -54,7 +82,7 @@ class RunStore:
     def load(self, run_id: str) -> RunManifest:
         path = self.run_dir(self.resolve_id(run_id)) / "manifest.json"
         try:
-            return RunManifest.model_validate_json(path.read_bytes())
+            return _interrupted_if_orphaned(RunManifest.model_validate_json(path.read_bytes()))
         except FileNotFoundError:
             raise RunNotFound(f"run {run_id!r} not found in {self.runs_dir}") from None
         except ValueError as exc:
