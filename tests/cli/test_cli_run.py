@@ -119,3 +119,12 @@ def test_exit_3_says_why_and_runs_list_outside_a_workspace_exits_2(
     listed = dg(outside, "runs", "list")
     assert listed.returncode == 2 and "not in a driftgate workspace" in listed.stderr
     assert dg(tmp_path, "runs", "list").returncode == 0
+
+
+def test_show_output_names_the_report_it_wrote(tmp_path: Path):
+    assert dg(tmp_path, "init", ".").returncode == 0
+    assert dg(tmp_path, "run", "-q").returncode == 0
+    out = dg(tmp_path, "show", "latest", "-o", "show.html", "-o", "show.md")
+    assert out.returncode == 0, out.stderr
+    assert "report: show.html" in out.stdout and "report: show.md" in out.stdout
+    assert (tmp_path / "show.html").is_file() and (tmp_path / "show.md").is_file()

@@ -127,3 +127,48 @@ def test_a_confidence_column_only_when_an_arm_has_confidences(manifest, results)
     assert "Mean confidence" in run_markdown(with_conf) and "Mean confidence" not in run_markdown(
         manifest
     )
+
+
+def test_runs_list_keeps_suite_names_apart_on_an_80_column_log():
+    runs = [
+        RunManifest(
+            id=f"2026010{i}-000000-aaaaaa",
+            status="running" if i == 4 else "finished",
+            created_at=0.0,
+            driftgate_version="0",
+            suite=suite,
+            verdict=None if i == 4 else "below_threshold",
+            summary=Summary(results=4, passed=1, pass_rate=0.25),
+        )
+        for i, suite in enumerate(
+            [
+                "evalsets/categorize.suite.yaml",
+                "evalsets/categorize-sim.suite.yaml",
+                "evalsets/a-very-long-suite-name-for-the-categorizer-v2.suite.yaml",
+                "evalsets/x.suite.yaml",
+            ],
+            start=1,
+        )
+    ]
+    con = Console(record=True, width=80, color_system=None)
+    render_runs_list(runs, con)
+    rows = [ln for ln in con.export_text().splitlines() if "2026010" in ln]
+    assert "categorize " in rows[0] and "categorize-sim" in rows[1]
+    assert "a-very-lo…gorizer-v2" in rows[2]
+    assert "BELOW" in rows[0] and "running" in rows[3]
+    assert all(len(r) <= 80 for r in rows)
+
+
+def test_verdict_line_says_what_it_was_measured_against():
+    m = RunManifest(
+        id="r",
+        status="finished",
+        created_at=0.0,
+        driftgate_version="0",
+        verdict="passed",
+        pass_threshold=0.05,
+        summary=Summary(results=15, passed=2, pass_rate=2 / 15),
+    )
+    con = console()
+    render_run(m, con)
+    assert "PASSED: pass rate 13.3% ≥ the suite's threshold 5.0%" in con.export_text()

@@ -210,6 +210,8 @@ def show(
     render_run(
         manifest, results=list(store.results(run_id)) if failures else None, max_failures=failures
     )
+    for path in output or []:
+        print(f"report: {path}")
 
 
 @app.command("query")

@@ -44,13 +44,36 @@ def _console(console: Console | None) -> Console:
     return make_console()
 
 
-def _verdict(manifest: RunManifest) -> Any:
+def _verdict(manifest: RunManifest, *, explain: bool = False) -> Any:
+    """The verdict's label; with `explain`, what it was measured against, so a pass at a low
+    bar reads as exactly that ("PASSED: pass rate 13.3% ≥ the suite's threshold 5.0%")."""
     from rich.text import Text
 
     if manifest.verdict:
         label, style = VERDICT_STYLES.get(manifest.verdict, (manifest.verdict, "bold"))
-        return Text(label, style=style)
+        text = Text(label, style=style)
+        if explain:
+            text.append(verdict_reason(manifest))
+        return text
     return Text(manifest.status, style="yellow" if manifest.status == "running" else "dim")
+
+
+def verdict_reason(manifest: RunManifest) -> str:
+    """`: pass rate X ≥ the suite's threshold Y` (or <, or the error budget), '' if unknown."""
+    s = manifest.summary
+    rate, threshold = (s.pass_rate if s else None), manifest.pass_threshold
+    if manifest.verdict == "provider_errors":
+        budget = manifest.max_error_rate
+        errors = f"{s.errors} provider errors" if s else "provider errors"
+        return f": {errors}" + (
+            f", over the budget of {fmt_pct(budget)}" if budget is not None else ""
+        )
+    if manifest.verdict == "incomplete":
+        return f": {s.results if s else 0} of {manifest.planned or '?'} results"
+    if rate is None or threshold is None:
+        return ""
+    op = "≥" if manifest.verdict == "passed" else "<"
+    return f": pass rate {fmt_pct(rate)} {op} the suite's threshold {fmt_pct(threshold)}"
 
 
 def _plain(value: Any) -> Any:
@@ -114,7 +137,7 @@ def _header(manifest: RunManifest, s: Summary) -> Any:
     head.add_column(style="bold")
     head.add_column()
     head.add_row("run", Text(manifest.id, style="cyan"))
-    head.add_row("verdict", _verdict(manifest))
+    head.add_row("verdict", _verdict(manifest, explain=True))
     head.add_row("status", manifest.status)
     head.add_row("suite", _plain(manifest.suite or "—"))
     head.add_row("git", fmt_git(manifest))
@@ -249,35 +272,67 @@ def _render_failures(
         con.print(t)
 
 
+# Widest suite name shown whole in `runs list`: fits an 80-column log with the other columns.
+SUITE_WIDTH = 20
+# Console width from which `runs list` adds the cost column.
+WIDE = 96
+
+
+def suite_label(suite: str | None, width: int = SUITE_WIDTH) -> str:
+    """A suite file as a short name that keeps what tells suites apart: the folder and
+    `.suite.yaml` dropped (`evalsets/categorize-sim.suite.yaml` → `categorize-sim`), and a
+    name longer than `width` cut in the middle, so its start and end both show."""
+    if not suite:
+        return "—"
+    name = suite.replace("\\", "/").rsplit("/", 1)[-1]
+    for ext in (".suite.yaml", ".suite.yml", ".suite.json", ".yaml", ".yml", ".json"):
+        if name.endswith(ext):
+            name = name[: -len(ext)]
+            break
+    if len(name) <= width:
+        return name
+    head = (width - 1) // 2
+    return f"{name[:head]}…{name[-(width - 1 - head) :]}"
+
+
 def render_runs_list(manifests: Iterable[RunManifest], console: Console | None = None) -> None:
-    """Print a table of runs, one row each (newest last, as given)."""
+    """Print a table of runs, one row each (newest last, as given). The id carries the start
+    time (UTC); the last column is the verdict, or the status of a run without one
+    (running, interrupted)."""
 
     con = _console(console)
     t = _table("Runs")
+    # An 80-column CI log fits id, suite, counts and verdict; cost only on a wider console
+    # (`show` and `--json` always have it).
+    cost = con.width >= WIDE
     for col, justify in [
         ("id", "left"),
-        ("started", "left"),
         ("suite", "left"),
-        ("status", "left"),
-        ("results", "right"),
-        ("pass rate", "right"),
-        ("errors", "right"),
-        ("cost", "right"),
+        ("n", "right"),
+        ("pass", "right"),
+        ("err", "right"),
+        *([("cost", "right")] if cost else []),
         ("verdict", "left"),
     ]:
-        t.add_column(col, justify=justify, no_wrap=col == "id")
+        # The suite column is never cut by rich (which would keep "evalsets/categ…" of both
+        # categorize and categorize-sim): names are shortened here, keeping their end. Only
+        # the verdict may wrap ("BELOW / THRESHOLD").
+        t.add_column(
+            col,
+            justify=justify,
+            no_wrap=col != "verdict",
+            min_width=9 if col == "verdict" else None,
+        )
     n = 0
     for m in manifests:
         s = summary_of(m)
         t.add_row(
             m.id,
-            fmt_time(m.created_at),
-            _plain(m.suite or "—"),
-            m.status,
+            _plain(suite_label(m.suite)),
             str(s.results),
             fmt_pct(s.pass_rate),
             str(s.errors),
-            fmt_cost(s.cost_usd),
+            *([fmt_cost(s.cost_usd)] if cost else []),
             _verdict(m),
         )
         n += 1
