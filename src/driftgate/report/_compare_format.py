@@ -111,16 +111,44 @@ def usage_row(u: UsageDelta) -> list[str]:
     ]
 
 
+def budgets(cmp: Comparison) -> dict[str, str]:
+    """Metric → its budget ("≤ 2000 ms") for the latency/cost scorers of weight 0: they say
+    whether a call stayed within a budget, not how good its answer was, so tables name them
+    as budgets and list them after the quality metrics."""
+    out: dict[str, str] = {}
+    for m in (cmp.manifest_a, cmp.manifest_b):
+        for sc in m.scorers if m else []:
+            kind, weight = sc.get("type"), sc.get("weight", 1.0)
+            if kind not in ("latency", "cost") or weight not in (0, 0.0):
+                continue
+            limit = sc.get("max_ms") if kind == "latency" else sc.get("max_usd")
+            unit = "" if limit is None else f"{limit:g} ms" if kind == "latency" else f"${limit:g}"
+            out.setdefault(str(sc.get("metric") or kind), f"≤ {unit}" if unit else "")
+    return out
+
+
+def metric_label(cmp: Comparison, name: str) -> str:
+    """The metric's name in a table: a budget reads `latency: share within ≤ 2000 ms budget`."""
+    limit = budgets(cmp).get(name)
+    if limit is None:
+        return name
+    return f"{name}: share within {limit} budget" if limit else f"{name}: share within budget"
+
+
 def metric_order(cmp: Comparison) -> list[str]:
-    """Primary metric first, then pass, score and the scorer metrics."""
-    return list(dict.fromkeys([cmp.metric, *cmp.overall]))
+    """Primary metric first, then pass, score and the scorer metrics; budgets last."""
+    names = list(dict.fromkeys([cmp.metric, *cmp.overall]))
+    spent = budgets(cmp)
+    return [n for n in names if n not in spent or n == cmp.metric] + [
+        n for n in names if n in spent and n != cmp.metric
+    ]
 
 
 def metric_rows(cmp: Comparison) -> list[list[str]]:
     """One row per metric (the primary first): name, A, B, Δ, interval, p, test, W / L / T."""
     return [
         [
-            name,
+            metric_label(cmp, name),
             fmt_value(cmp, name, x.mean_a),
             fmt_value(cmp, name, x.mean_b),
             fmt_delta(cmp, name, x.delta),

@@ -12,6 +12,7 @@ from ._compare_format import (
     fmt_p,
     fmt_value,
     headline,
+    metric_label,
     metric_order,
     usage_row,
 )
@@ -122,7 +123,7 @@ def _metrics_table(cmp: Comparison) -> Any:
     for name in metric_order(cmp):
         x = cmp.overall[name]
         t.add_row(
-            _text(name, "bold" if name == cmp.metric else ""),
+            _text(metric_label(cmp, name), "bold" if name == cmp.metric else ""),
             fmt_value(cmp, name, x.mean_a),
             fmt_value(cmp, name, x.mean_b),
             _text(

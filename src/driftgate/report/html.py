@@ -106,9 +106,11 @@ def interval_chart(
 
     rows: (label, value, ci_low, ci_high, css colour).
     """
-    # Room for the longest label (~7 px per character at 12 px), within limits.
+    # Room for the longest label (~7 px per character at 12 px), up to half the width; a
+    # longer one loses its middle, not its end (the segment that tells rows apart), and
+    # shows whole on hover.
     longest = max((len(r[0]) for r in rows), default=10)
-    left = int(min(max(longest * 7 + 16, 120), 340))
+    left = int(min(max(longest * 7 + 16, 120), width // 2))
     max_chars = (left - 16) // 7
     right, row_h, top = width - 90, 28, 24
     span = (hi - lo) or 1.0
@@ -127,7 +129,8 @@ def interval_chart(
         x0, x1 = sorted((float(x(origin)), float(x(v))))
         bars.append(
             {
-                "label": trim(label, max_chars),
+                "label": fit_label(label, max_chars),
+                "full": label,
                 "y": f"{y:.1f}",
                 "text_y": f"{y + 4:.1f}",
                 "rect_x": f"{x0:.1f}",
@@ -152,6 +155,14 @@ def interval_chart(
         "bars": bars,
     }
     return Chart(width, h, parts=parts)
+
+
+def fit_label(label: str, max_chars: int) -> str:
+    """`label` within `max_chars`, its middle elided so both ends stay readable."""
+    if len(label) <= max_chars:
+        return label
+    tail = max((max_chars - 1) * 3 // 5, 1)
+    return f"{label[: max_chars - 1 - tail]}…{label[-tail:]}"
 
 
 def histogram_chart(
@@ -264,9 +275,12 @@ def _run_histograms(scores: dict[str, list[float]]) -> list[Chart]:
 
 
 def _run_segments(by_segment: dict[str, Any]) -> Chart | None:
+    # One arm: the segment alone names the row (the arm is the page's).
+    arms = {(v.get("prompt"), v.get("model")) for v in by_segment.values()}
     bars = [
         (
-            f"{v.get('prompt')} · {v.get('model')} · {v.get('segment') or '—'}",
+            (f"{v.get('prompt')} · {v.get('model')} · " if len(arms) > 1 else "")
+            + str(v.get("segment") or "—"),
             v["pass_rate"],
             *(v.get("pass_rate_ci") or (v["pass_rate"], v["pass_rate"])),
             COLOURS["a"],
