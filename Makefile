@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-fast browser lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,11 +19,25 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/driftgate demo
 
-# Every test, the slow ones (real local model) included: what CI runs.
-test: $(STAMP)
+# Headless Chromium for the HTML reports' browser tests (Debian's package). Installed when
+# missing and this is root with apt-get (CI, the project's machines); otherwise it says how.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium (apt-get) for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  echo "warning: chromium is missing and cannot be installed here (needs root and apt-get):"; \
+	  echo "  sudo apt-get install chromium   (else the browser tests of make test fail)"; \
+	fi
+
+# Every test, the slow ones (real local model) and the browser tests included: exactly what
+# CI runs (.ci/run is `make test`). The browser tests require chromium here; bare pytest
+# skips them without it.
+test: $(STAMP) browser
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest -q -m "slow or not slow"
+	DRIFTGATE_REQUIRE_BROWSER=1 $(BIN)/pytest -q -m "slow or not slow"
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q
