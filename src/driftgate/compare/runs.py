@@ -19,6 +19,7 @@ from .core import RESULT_CLUSTER_FIELDS, compare_results
 from .schema import Comparison
 
 if TYPE_CHECKING:
+    from ..engine.progress import ProgressMode
     from ..engine.runner import Run
     from ..suite import Suite
 
@@ -155,7 +156,7 @@ def compare_suite_pairs(
     no_cache: bool = False,
     max_concurrency: int | None = None,
     max_error_rate: float | None = None,
-    progress: bool = False,
+    progress: ProgressMode = "auto",
     _only_one: bool = False,
     **compare_kw: Any,
 ) -> tuple[Run, list[Comparison]]:
