@@ -54,3 +54,20 @@ def test_run_page_segment_chart_names_whole_segments_for_one_arm():
     svg = page[page.index("interval chart") :]
     texts = re.findall(r"</title>([^<]+)</text>", svg)
     assert set(segs) <= set(texts), texts
+
+
+def test_run_page_and_markdown_say_what_the_verdict_was_measured_against():
+    from driftgate.report.markdown import run_markdown
+    from driftgate.store.records import Summary
+
+    m = RunManifest(
+        id="r",
+        status="finished",
+        created_at=0.0,
+        driftgate_version="0",
+        verdict="passed",
+        pass_threshold=0.05,
+        summary=Summary(results=15, passed=2, pass_rate=2 / 15),
+    )
+    assert "pass rate 13.3% ≥ the suite's threshold 5.0%" in run_markdown(m, []).splitlines()[0]
+    assert "pass rate 13.3% ≥ the suite&#39;s threshold 5.0%" in run_html(m, [])

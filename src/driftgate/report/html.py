@@ -295,6 +295,8 @@ def run_page(
     manifest: RunManifest, results: Iterable[CaseResult | dict[str, Any]]
 ) -> dict[str, Any]:
     """The values the run template lays out."""
+    from .terminal import verdict_reason
+
     s = summary_of(manifest)
     scan = _scan(results)
     cards = [
@@ -325,6 +327,7 @@ def run_page(
     return {
         "manifest": manifest,
         "verdict": manifest.verdict or manifest.status,
+        "verdict_reason": verdict_reason(manifest).removeprefix(": "),
         "cards": cards,
         "meta": {
             "suite": manifest.suite or "—",

@@ -60,7 +60,12 @@ def run_markdown(
 ) -> str:
     """The run as Markdown: header, arms, segments, label metrics, first failures."""
     s = summary_of(manifest)
-    out: list[str] = [f"## driftgate run `{manifest.id}` — {verdict_text(manifest)}", ""]
+    from .terminal import verdict_reason
+
+    out: list[str] = [
+        f"## driftgate run `{manifest.id}` — {verdict_text(manifest)}{verdict_reason(manifest)}",
+        "",
+    ]
     out += _table(["", ""], [(f"**{k}**", v) for k, v in _facts(manifest, s)])
     out += _arms_section(s.by_arm)
     out += _segments_section(s.by_segment)
