@@ -221,3 +221,12 @@ def test_unknown_name_names_where_and_what_was_searched():
     placed = exc.located(path="s.suite.yaml", line=4, field="evalsets[0]")
     assert str(placed).startswith("s.suite.yaml:4 [evalsets[0]]: unknown golden set 'gold'")
     assert placed.kind == "golden set" and placed.searched == ["evalsets/gold.jsonl"]
+
+
+def test_find_in_folder_names_the_paths_searched(tmp_path):
+    from driftgate._files import find_in_folder
+
+    with pytest.raises(errors.UnknownNameError) as exc:
+        find_in_folder(tmp_path / "fewshot", "cats", "few-shot set")
+    assert "none found (searched" in str(exc.value)
+    assert f"{tmp_path / 'fewshot' / 'cats'}.{{yaml,yml,json}}" in str(exc.value)

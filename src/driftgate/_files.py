@@ -170,7 +170,8 @@ def find_in_folder(folder: Path, name: str, kind: str) -> Path:
         if folder.is_dir()
         else []
     )
-    raise UnknownNameError(kind, name, valid)
+    exts = ",".join(x.lstrip(".") for x in CONFIG_SUFFIXES)
+    raise UnknownNameError(kind, name, valid, searched=[f"{folder / name}.{{{exts}}}"])
 
 
 def iter_json_objects(

@@ -453,4 +453,7 @@ def load_route_ref(ws: Workspace, route: str | Path) -> RouteSpec:
     known = sorted(p.stem for p in folder.glob("*.y*ml")) + sorted(
         p.stem for p in folder.glob("*.json")
     )
-    raise UnknownNameError("route", str(route), known)
+    where = folder.relative_to(ws.root) if folder.is_relative_to(ws.root) else folder
+    raise UnknownNameError(
+        "route", str(route), known, searched=[f"{where / str(route)}.{{yaml,yml,json}}"]
+    )
