@@ -2,6 +2,7 @@
 
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,14 @@ def test_status_lines_every_interval_with_rate_errors_eta_and_a_last_line():
     assert "2.0/s" in lines[0] and "errors 0" in lines[0] and "eta 0:40" in lines[0]
     assert "errors 1" in lines[1]
     assert lines[-1].startswith("done: 40/100") and "eta" not in lines[-1]
+
+
+def test_label_starts_each_line():
+    out, clock = io.StringIO(), _Clock()
+    p = StatusLines(2, 0, interval=0, stream=out, clock=clock, label="run 2026-x")
+    clock.t = 1.0
+    p.advance(errors=0)
+    assert out.getvalue().startswith("run 2026-x running: 1/2 (50%)  1.0/s")
 
 
 def test_short_run_prints_nothing():
@@ -84,8 +93,8 @@ def test_run_off_a_terminal_prints_status_lines_and_quiet_silences_them(tmp_path
     assert _dg(tmp_path, "init", ".").returncode == 0
     out = _dg(tmp_path, "run", "--no-cache")
     assert out.returncode == 0, out.stderr
-    status = [ln for ln in out.stderr.splitlines() if ln.startswith(("running:", "done:"))]
-    assert status and status[-1].startswith("done: 5/5 (100%)"), out.stderr
+    status = [ln for ln in out.stderr.splitlines() if re.match(r"run \S+ (running|done): ", ln)]
+    assert status and re.match(r"run \S+ done: 5/5 \(100%\)", status[-1]), out.stderr
     assert "errors 0" in status[-1]
     quiet_out = _dg(tmp_path, "run", "--no-cache", "--quiet")
     assert quiet_out.returncode == 0 and "running:" not in quiet_out.stderr

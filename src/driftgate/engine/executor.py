@@ -141,7 +141,9 @@ class Executor:
         self.writer = self.store.writer(self.manifest.id)
         from .progress import make_progress
 
-        self.bar = make_progress(self.show_progress, plan.planned, self.completed)
+        self.bar = make_progress(
+            self.show_progress, plan.planned, self.completed, label=f"run {self.manifest.id}"
+        )
         try:
             workers = [asyncio.create_task(self._worker(queue)) for _ in range(n_workers)]
             producer = asyncio.create_task(self._produce(queue, n_workers))

@@ -56,13 +56,16 @@ class Progress(Protocol):
     def close(self) -> None: ...
 
 
-def make_progress(mode: ProgressMode, total: int, completed: int) -> Progress | None:
-    """The progress display for a run of `total` items, `completed` already done."""
+def make_progress(
+    mode: ProgressMode, total: int, completed: int, *, label: str = ""
+) -> Progress | None:
+    """The progress display for a run of `total` items, `completed` already done; `label`
+    (the run id) starts each status line, so a command running several runs tells them apart."""
     kind = resolve(mode)
     if kind == "bar":
         return ProgressBar(total, completed)
     if kind == "lines":
-        return StatusLines(total, completed)
+        return StatusLines(total, completed, label=label)
     return None
 
 
@@ -93,7 +96,9 @@ class StatusLines:
         interval: float | None = None,
         stream: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
+        label: str = "",
     ) -> None:
+        self.label = label
         self.total = total
         self.done = completed
         self.errors = 0
@@ -123,15 +128,17 @@ class StatusLines:
         rate = self._count / el if el > 0 else 0.0
         left = max(self.total - self.done, 0)
         pct = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
+        state = "done" if final else "running"
         parts = [
-            f"{'done' if final else 'running'}: {self.done}/{self.total}{pct}",
+            f"{self.label} {state}" if self.label else state,
+            f"{self.done}/{self.total}{pct}",
             f"{rate:.1f}/s",
             f"errors {self.errors}",
             f"elapsed {_duration(el)}",
         ]
         if not final:
             parts.append(f"eta {_duration(left / rate)}" if rate > 0 else "eta ?")
-        return "  ".join(parts)
+        return parts[0] + ": " + "  ".join(parts[1:])
 
     def _emit(self, now: float, *, final: bool) -> None:
         out = self._stream if self._stream is not None else sys.stderr
