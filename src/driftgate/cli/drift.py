@@ -82,7 +82,6 @@ def check_cmd(
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
-    import sys
 
     from ..drift import check_drift
     from ..drift.target import drift_target
@@ -95,7 +94,7 @@ def check_cmd(
         sample=sample,
         rebaseline=rebaseline,
         vectorizer=vectorizer,
-        progress=sys.stderr.isatty() if progress is None else progress,
+        progress="auto" if progress is None else progress,
     )
     if json_out:
         print_json(check.model_dump(mode="json"))
