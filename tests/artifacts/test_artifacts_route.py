@@ -117,7 +117,11 @@ def test_segment_by_and_scorers(tmp_path: Path):
     assert route.segment_by == "bank" and route.scorers == [{"type": "label-match"}]
     with pytest.raises(ConfigError, match="unknown scorer 'lable-match'") as exc:
         load_route(_write(tmp_path, GOOD + "scorers: [{type: lable-match}]\n"))
-    assert exc.value.field == "scorers[0].type" and exc.value.line == 8 and exc.value.path.endswith("r.yaml")
+    assert (
+        exc.value.field == "scorers[0].type"
+        and exc.value.line == 8
+        and exc.value.path.endswith("r.yaml")
+    )
     assert "label-match" in (exc.value.hint or "")
     with pytest.raises(ConfigError, match="needs a `type`"):
         load_route(_write(tmp_path, GOOD + "scorers: [{value: x}]\n"))
