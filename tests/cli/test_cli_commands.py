@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import driftgate.cli as cli
+from conftest import run_main
 
 
 def test_every_registered_command_is_mapped_to_its_module():
@@ -95,3 +99,19 @@ def test_commands_exit_quietly(tmp_path):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
         assert "leak" not in out.stderr, out.stderr[-500:]
+
+
+def test_audit_says_how_to_name_an_unknown_actor(
+    ws_root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from driftgate.registry import promote, register_artifacts
+
+    for var in ("DRIFTGATE_USER", "USER", "LOGNAME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    register_artifacts(ws_root)
+    promote("prompt/cat@1", "stable", skip_gate=True, force=True, reason="t", workspace=ws_root)
+    code, out, err = run_main(capsys, monkeypatch, "audit", "-w", str(ws_root))
+    assert code == 0 and "unknown" in out
+    assert "set DRIFTGATE_USER" in err

@@ -248,6 +248,12 @@ def audit_cmd(
             print(f"    why: {e.reason}")
         if e.gate:
             print(f"    gate: {e.gate}")
+    if any(e.who == "unknown" for e in entries):
+        print(
+            "note: moves by `unknown` had no DRIFTGATE_USER, USER, LOGNAME or git user.name; "
+            "set DRIFTGATE_USER (e.g. in CI) to name who moves aliases",
+            file=sys.stderr,
+        )
 
 
 def _seq(seq: int | None, digest: str | None) -> str:
