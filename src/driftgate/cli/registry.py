@@ -146,6 +146,9 @@ def promote_cmd(
     policy: Path = PolicyOption,
     model: str = ModelOption,
     json_out: bool = JsonOption,
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress lines while the gate runs its suite."
+    ),
     ws_path: Path = WorkspaceOption,
 ) -> None:
     """Gate a version, then point an alias at it (the old production becomes `previous`).
@@ -153,21 +156,23 @@ def promote_cmd(
     Few-shot sets and indexes have no production: prompt versions pin them by digest, so
     promote the prompt version bound to a new set (`driftgate retrain` registers one).
     """
+    from ..engine.progress import quiet as quiet_progress
     from ..registry import GateFailed, promote
     from ..report.gate import render_verdict
 
     try:
-        result = promote(
-            ref,
-            to,
-            force=force,
-            reason=reason,
-            skip_gate=skip_gate,
-            suite=config,
-            policy=policy,
-            model=model,
-            workspace=workspace(ws_path),
-        )
+        with quiet_progress(quiet):
+            result = promote(
+                ref,
+                to,
+                force=force,
+                reason=reason,
+                skip_gate=skip_gate,
+                suite=config,
+                policy=policy,
+                model=model,
+                workspace=workspace(ws_path),
+            )
     except GateFailed as exc:
         if json_out:
             print_json({"moved": False, "verdict": exc.verdict.model_dump(mode="json")})
