@@ -107,3 +107,19 @@ def _get(obj: Any, name: str) -> Any:
 def wants_logprobs(params: Mapping[str, Any], labels: list[str] | None) -> bool:
     """The opt-in: `logprobs: true` in the model's (or prompt's) params, and a label set."""
     return bool(labels) and params.get("logprobs") is True
+
+
+def request_logprobs(params: dict[str, Any], labels: list[str] | None) -> list[str] | None:
+    """The labels to read from the answer's logprobs, asking for the alternatives in
+    `params` (an API's request body or kwargs), when the model opted in; else None."""
+    if not wants_logprobs(params, labels):
+        return None
+    params.setdefault("top_logprobs", TOP_LOGPROBS)
+    return labels
+
+
+def label_probs_of(logprobs: Any, labels: list[str] | None) -> dict[str, float] | None:
+    """`Completion.label_probs` from a choice's `logprobs`, for the labels asked about."""
+    if not labels:
+        return None
+    return probs_from_top_logprobs(top_logprobs_of_first_token(logprobs), labels)

@@ -28,12 +28,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError, MissingCredentialError
-from ._labels import (
-    TOP_LOGPROBS,
-    probs_from_top_logprobs,
-    top_logprobs_of_first_token,
-    wants_logprobs,
-)
+from ._labels import label_probs_of, request_logprobs
 from .base import (
     SIM_HEADER,
     Completion,
@@ -217,9 +212,7 @@ class OpenAICompatibleProvider(Provider):
             payload.update(request.params)
         if request.response_format is not None:
             payload["response_format"] = request.response_format
-        labels = request.labels if wants_logprobs(payload, request.labels) else None
-        if labels:
-            payload.setdefault("top_logprobs", TOP_LOGPROBS)
+        labels = request_logprobs(payload, request.labels)
         headers = None
         if self._send_hint and request.case is not None:
             headers = {SIM_HEADER: case_header(request.case)}
@@ -321,9 +314,5 @@ def _parse_completion(body: bytes, latency_ms: float, labels: list[str] | None) 
         model=data.get("model"),
         fingerprint=data.get("system_fingerprint"),
         finish_reason=choice.get("finish_reason"),
-        label_probs=probs_from_top_logprobs(
-            top_logprobs_of_first_token(choice.get("logprobs")), labels
-        )
-        if labels
-        else None,
+        label_probs=label_probs_of(choice.get("logprobs"), labels),
     )

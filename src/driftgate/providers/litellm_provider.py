@@ -24,12 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import MissingCredentialError, UnknownNameError
-from ._labels import (
-    TOP_LOGPROBS,
-    probs_from_top_logprobs,
-    top_logprobs_of_first_token,
-    wants_logprobs,
-)
+from ._labels import label_probs_of, request_logprobs
 from .base import (
     SIM_HEADER,
     Completion,
@@ -252,9 +247,7 @@ class LiteLLMProvider(Provider):
         if request.response_format is not None:
             kwargs["response_format"] = request.response_format
         # Opt-in only (`params: {logprobs: true}`): some providers reject the parameter.
-        labels = request.labels if wants_logprobs(kwargs, request.labels) else None
-        if labels:
-            kwargs.setdefault("top_logprobs", TOP_LOGPROBS)
+        labels = request_logprobs(kwargs, request.labels)
         if self.config.api_base:
             kwargs["api_base"] = self.config.api_base
         if self.__key is not None:
@@ -301,9 +294,5 @@ class LiteLLMProvider(Provider):
             model=getattr(resp, "model", None),
             fingerprint=getattr(resp, "system_fingerprint", None),
             finish_reason=getattr(choice, "finish_reason", None),
-            label_probs=probs_from_top_logprobs(
-                top_logprobs_of_first_token(getattr(choice, "logprobs", None)), labels
-            )
-            if labels
-            else None,
+            label_probs=label_probs_of(getattr(choice, "logprobs", None), labels),
         )
