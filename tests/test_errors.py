@@ -22,7 +22,12 @@ from driftgate.errors import (
     ProviderError,
 )
 
-EXIT_CODES = {errors.EXIT_BELOW_THRESHOLD, EXIT_BAD_INPUT, EXIT_PROVIDER_ERRORS}
+EXIT_CODES = {
+    errors.EXIT_BELOW_THRESHOLD,
+    EXIT_BAD_INPUT,
+    EXIT_PROVIDER_ERRORS,
+    errors.EXIT_ALIAS_MOVED,
+}
 EXPORTED = [obj for name in errors.__all__ if inspect.isclass(obj := getattr(errors, name))]
 
 

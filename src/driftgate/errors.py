@@ -3,7 +3,9 @@ the CLI uses when it reaches `driftgate`'s `main()`.
 
 Exit codes (documented in the README):
   0 passed, 1 below the suite's pass threshold, 2 bad usage or bad input,
-  3 provider errors (over budget, or a provider failure that stopped the command).
+  3 provider errors (over budget, or a provider failure that stopped the command),
+  4 an alias moved concurrently: a promote lost the compare-and-swap race (nothing moved;
+    run it again).
 
 Modules that used to define an error re-export it from here under its old name
 (`providers.base.ProviderError`, `drift.signal_registry.InsufficientData`…), so both imports name
@@ -24,6 +26,7 @@ __all__ = [
     "EXIT_BELOW_THRESHOLD",
     "EXIT_BAD_INPUT",
     "EXIT_PROVIDER_ERRORS",
+    "EXIT_ALIAS_MOVED",
     "RETRYABLE",
     "ErrorKind",
     "DriftgateError",
@@ -56,6 +59,8 @@ EXIT_OK = 0
 EXIT_BELOW_THRESHOLD = 1
 EXIT_BAD_INPUT = 2
 EXIT_PROVIDER_ERRORS = 3
+# Not bad input: the command was right, another writer got there first. Scripts retry on it.
+EXIT_ALIAS_MOVED = 4
 
 
 class DriftgateError(Exception):
@@ -343,7 +348,11 @@ class StateCorrupted(DriftgateError):
 
 
 class AliasMoved(DriftgateError):
-    """Another process moved the alias between this move's read and its write."""
+    """Another process moved the alias between this move's read and its write: the
+    compare-and-swap was lost and nothing moved (exit 4: re-run, nothing was wrong with
+    the input)."""
+
+    exit_code = EXIT_ALIAS_MOVED
 
 
 class RegistryLocked(DriftgateError):

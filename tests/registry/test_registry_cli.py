@@ -93,3 +93,34 @@ def test_unknown_artifacts_exit_2(ws_root: Path, capsys, monkeypatch, args):
     cli(capsys, monkeypatch, ws_root, "register")
     code, _, err = cli(capsys, monkeypatch, ws_root, *args)
     assert code == 2 and err.startswith("error:")
+
+
+def test_a_promote_that_loses_the_race_exits_4_and_says_where_the_alias_is(
+    ws_root: Path, capsys, monkeypatch
+):
+    import driftgate.registry.moves as moves
+    from driftgate.errors import EXIT_ALIAS_MOVED
+    from driftgate.registry import Registry, promote
+
+    run = lambda *a: cli(capsys, monkeypatch, ws_root, *a)  # noqa: E731
+    force = ("--force", "--skip-gate", "--reason", "test")
+    run("register")
+    assert run("promote", "prompt/cat@1", *force)[0] == 0
+    for model in ("sim/perfect@v1?seed=2", "sim/perfect@v1?seed=3"):
+        set_model(ws_root, model)
+        run("register")
+    real_pause = moves.pause
+
+    def someone_else_promotes(point: str) -> None:
+        if point == "gate":
+            monkeypatch.setattr(moves, "pause", real_pause)
+            promote("prompt/cat@3", workspace=ws_root, force=True, skip_gate=True, reason="x")
+
+    monkeypatch.setattr(moves, "pause", someone_else_promotes)
+    code, _, err = run("promote", "prompt/cat@2", *force)
+    assert code == EXIT_ALIAS_MOVED == 4
+    assert "moved while you were gating" in err and "concurrent" in err
+    assert "now points to @3" in err and "nothing moved" in err and "again" in err
+    assert Registry.of(ws_root).aliases_of("prompt/cat")["production"] == (
+        Registry.of(ws_root).find("cat@3").digest
+    )

@@ -155,6 +155,10 @@ def promote_cmd(
 
     Few-shot sets and indexes have no production: prompt versions pin them by digest, so
     promote the prompt version bound to a new set (`driftgate retrain` registers one).
+
+    Exit codes: 0 moved (or already there), 1 the gate failed, 2 bad input, 4 the alias
+    moved concurrently while the gate ran (another promote or rollback won the
+    compare-and-swap): nothing moved; the message says where it points now; run again.
     """
     from ..engine.progress import quiet as quiet_progress
     from ..registry import GateFailed, promote

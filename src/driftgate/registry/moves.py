@@ -77,7 +77,8 @@ def promote(
     from); it is recorded instead of evaluating the policy again, and must have passed.
     `expect`: the digest (or None: unset) the alias must still point at, read by the
     caller before its own evaluation (compare-and-swap over the caller's whole step).
-    Raises GateFailed (exit 1), AliasMoved, VersionNotFound or ConfigError (exit 2).
+    Raises GateFailed (exit 1), VersionNotFound or ConfigError (exit 2), AliasMoved
+    (exit 4: the compare-and-swap lost to a concurrent move; nothing moved, run again).
     """
     reg = Registry.of(workspace)
     r = _checked_request(ref, to, force=force, reason=reason, skip_gate=skip_gate)
@@ -86,8 +87,9 @@ def promote(
     expected = state.of(cand.target).get(to)
     if expect is not ANY and expected != expect:
         raise AliasMoved(
-            f"{to} of {cand.target} moved while you were evaluating: it pointed to "
-            f"{_show(reg, cand.kind, cand.name, expect)}, now to "  # type: ignore[arg-type]
+            f"{to} of {cand.target} moved while you were evaluating (a concurrent move won):"
+            f" it pointed to {_show(reg, cand.kind, cand.name, expect)}, "  # type: ignore[arg-type]
+            f"it now points to "
             f"{_show(reg, cand.kind, cand.name, expected)}; nothing moved",
             hint="run again: the evaluation must start from what is there now",
         )
@@ -172,8 +174,9 @@ class _Move:
             now = st.of(cand.target).get(to)
             if now != expected:
                 raise AliasMoved(
-                    f"{to} of {cand.target} moved while you were gating: it pointed to "
-                    f"{_show(self.reg, cand.kind, cand.name, expected)}, now to "
+                    f"{to} of {cand.target} moved while you were gating (a concurrent "
+                    "promote or rollback won): it pointed to "
+                    f"{_show(self.reg, cand.kind, cand.name, expected)}, it now points to "
                     f"{_show(self.reg, cand.kind, cand.name, now)}; nothing moved",
                     hint="run the promotion again: the gate must compare with what is there now",
                 )
