@@ -324,7 +324,7 @@ def _ramp(
     moved: list[str],
 ) -> dict[str, float]:
     """A healthy canary: step it up, mark it ready for promotion, or make it wait."""
-    from .state import set_weights
+    from .state import current_weights, update_weights
 
     policy, baseline = spec.canary, spec.baseline_arm
     arm, weight = finding.arm, weights.get(finding.arm, 0.0)
@@ -343,9 +343,20 @@ def _ramp(
     if step is None:  # at the ramp's last step (or no ramp): the loop's alias move is next
         finding.action = "promote"
         return weights
-    new = {arm: step, baseline: room - (step - weight)}
+
+    def ramp(live: dict[str, float]) -> dict[str, float] | None:
+        # Decided on `weights`; a concurrent move since (another canary rolled back or
+        # stepped) means the decision is stale: wait for the next check.
+        if live.get(arm, 0.0) != weight or live.get(baseline, 0.0) < step - weight:
+            return None
+        return {arm: step, baseline: live[baseline] - (step - weight)}
+
     reason = f"canary ramp: {arm} healthy ({finding.reason}) → {step:g}%"
-    weights = set_weights(workspace, spec, new, reason=reason, evidence=labeled).weights
+    state = update_weights(workspace, spec, ramp, reason=reason, evidence=labeled)
+    if state is None:
+        finding.action, finding.reason = "wait", f"{finding.reason}; weights moved meanwhile"
+        return current_weights(workspace, spec)
+    weights = state.weights
     finding.action = "step"
     moved.append(f"ramped {arm} to {step:g}%")
     return weights

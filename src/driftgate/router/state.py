@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import Field
@@ -85,23 +86,49 @@ def set_weights(
     None keeps it as it is. `evidence` is the labeled answers per arm at this move (a ramp
     step counts only those since). `actor` is recorded as who moved it (default: the
     workspace's user, as in the registry's audit)."""
+    state = update_weights(
+        workspace,
+        spec,
+        lambda _current: weights,
+        reason=reason,
+        evidence=evidence,
+        shadow_arms=shadow_arms,
+        actor=actor,
+    )
+    assert state is not None  # a constant change always moves
+    return state
+
+
+def update_weights(
+    workspace: Workspace,
+    spec: RouteSpec,
+    change: Callable[[dict[str, float]], dict[str, float] | None],
+    *,
+    reason: str,
+    evidence: dict[str, int] | None = None,
+    shadow_arms: list[str] | None = None,
+    actor: str | None = None,
+) -> WeightsState | None:
+    """A read-modify-write of the live weights, entirely under the route's lock.
+
+    `change` gets the weights live now (read under the lock) and returns the arms to
+    change, or None to move nothing (what it was decided on no longer holds). A move
+    computed from weights read before the lock would overwrite a concurrent move with
+    stale numbers: two rollbacks of two canaries of one route then sum to less than 100
+    (issue #16 item 4)."""
     folder = state_dir(workspace, spec.name)
     folder.mkdir(parents=True, exist_ok=True)
     with locked(folder / ".lock"):
-        previous = current_weights(workspace, spec)
-        moved = spec.with_weights({**previous, **weights})  # raises on unknown arms / bad sums
         before = read_state(workspace, spec)
+        previous = dict(before.weights) if before else {a.name: a.weight for a in spec.arms}
+        weights = change(dict(previous))
+        if weights is None:
+            return None
+        moved = spec.with_weights({**previous, **weights})  # raises on unknown arms / bad sums
         mirrored = (
             list(before.shadow_arms if before else []) if shadow_arms is None else shadow_arms
         )
-        live = {a.name for a in moved.arms}
-        bad = [a for a in mirrored if a not in live or next(
-            x.weight for x in moved.arms if x.name == a) > 0]  # fmt: skip
-        if bad:
-            raise ConfigError(
-                f"arm {bad[0]!r} can be mirrored as a shadow only as a live arm at weight 0",
-                field="shadow_arms",
-            )
+        _check_mirrored(moved, mirrored)
         state = WeightsState(
             route_digest=spec.digest,
             weights={a.name: a.weight for a in moved.arms},
@@ -117,10 +144,21 @@ def set_weights(
     return state
 
 
+def _check_mirrored(moved: RouteSpec, mirrored: list[str]) -> None:
+    weight = {a.name: a.weight for a in moved.arms}
+    bad = [a for a in mirrored if weight.get(a, 1.0) > 0]  # not live, or live with traffic
+    if bad:
+        raise ConfigError(
+            f"arm {bad[0]!r} can be mirrored as a shadow only as a live arm at weight 0",
+            field="shadow_arms",
+        )
+
+
 def rollback_weights(
     workspace: Workspace, spec: RouteSpec, arm: str, *, reason: str, actor: str | None = None
 ) -> WeightsState:
-    """Give `arm`'s share to the baseline arm (the canary rollback)."""
+    """Give `arm`'s share to the baseline arm (the canary rollback). The shares are those
+    live under the lock, so concurrent rollbacks of several canaries all land."""
     baseline = spec.baseline_arm
     if arm == baseline:
         raise ConfigError(
@@ -130,9 +168,13 @@ def rollback_weights(
         from ..errors import UnknownNameError
 
         raise UnknownNameError("live arm", arm, [a.name for a in spec.arms])
-    weights = current_weights(workspace, spec)
-    moved = {arm: 0.0, baseline: weights.get(baseline, 0.0) + weights.get(arm, 0.0)}
-    return set_weights(workspace, spec, moved, reason=reason, shadow_arms=[], actor=actor)
+
+    def give_back(live: dict[str, float]) -> dict[str, float]:
+        return {arm: 0.0, baseline: live.get(baseline, 0.0) + live.get(arm, 0.0)}
+
+    state = update_weights(workspace, spec, give_back, reason=reason, shadow_arms=[], actor=actor)
+    assert state is not None
+    return state
 
 
 def mirrored_arms(workspace: Workspace, spec: RouteSpec) -> list[str]:
