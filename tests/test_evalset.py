@@ -75,3 +75,126 @@ def test_unsupported_suffix(tmp_path: Path):
     p.write_text("x")
     with pytest.raises(ConfigError, match="unsupported golden set format"):
         list(iter_cases(p))
+
+
+# ---- hostile and malformed files (issue #16 items 7-9) ------------------------------------
+
+
+def _error(path: Path) -> str:
+    with pytest.raises(ConfigError) as err:
+        list(iter_cases(path))
+    return str(err.value)
+
+
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("g.csv", "id,description,expected\na,x,groceries\nb,y,dining\n"),
+        (
+            "g.jsonl",
+            '{"id": "a", "vars": {"description": "x"}, "expected": "groceries"}\n'
+            '{"id": "b", "vars": {"description": "y"}, "expected": "dining"}\n',
+        ),
+        (
+            "g.yaml",
+            "- {id: a, vars: {description: x}, expected: groceries}\n"
+            "- {id: b, vars: {description: y}, expected: dining}\n",
+        ),
+        (
+            "g.json",
+            '[{"id": "a", "vars": {"description": "x"}, "expected": "groceries"},'
+            ' {"id": "b", "vars": {"description": "y"}, "expected": "dining"}]',
+        ),
+    ],
+)
+def test_a_utf8_bom_is_accepted_in_every_format(tmp_path: Path, name: str, data: str):
+    p = tmp_path / name
+    p.write_bytes(b"\xef\xbb\xbf" + data.encode())
+    cases = list(iter_cases(p))
+    assert [(c.id, c.vars, c.expected) for c in cases] == [
+        ("a", {"description": "x"}, "groceries"),
+        ("b", {"description": "y"}, "dining"),
+    ]
+
+
+def test_csv_unclosed_quote_is_named(tmp_path: Path):
+    p = tmp_path / "g.csv"
+    p.write_text('id,description,expected\na,"x,groceries\nb,y,dining\nc,z,rent\n')
+    assert f"{p}:2" in _error(p) and "unbalanced quote" in _error(p)
+
+
+def test_csv_stray_quote_that_merges_rows_is_named(tmp_path: Path):
+    # The quote on line 2 closes on line 3: one record with 4 cells under a 3-cell header.
+    p = tmp_path / "g.csv"
+    p.write_text('id,description,expected\na,"x,groceries\nb,"y",dining,extra\n')
+    msg = _error(p)
+    assert f"{p}:2" in msg and "unbalanced quote" in msg
+
+
+def test_csv_quoted_line_breaks_stay_valid(tmp_path: Path):
+    p = tmp_path / "g.csv"
+    p.write_text('id,description,expected\na,"two\nlines, one field",groceries\nb,y,dining\n')
+    cases = list(iter_cases(p))
+    assert [c.vars["description"] for c in cases] == ["two\nlines, one field", "y"]
+
+
+@pytest.mark.parametrize("bad_id", [{"x": 1}, [1, 2], True, 1.5, None])
+def test_a_case_id_must_be_a_string_or_an_integer(tmp_path: Path, bad_id):
+    p = tmp_path / "g.jsonl"
+    p.write_text('{"id": "a"}\n' + json.dumps({"id": bad_id, "vars": {}}) + "\n")
+    msg = _error(p)
+    assert f"{p}:2 [id]" in msg and "string or an integer" in msg
+
+
+def test_non_utf8_jsonl_names_line_and_byte(tmp_path: Path):
+    p = tmp_path / "g.jsonl"
+    data = b'{"id": "a"}\n{"id": "b", "vars": {"d": "caf\xe9"}}\n'
+    p.write_bytes(data)
+    msg = _error(p)
+    assert f"{p}:2" in msg and "not UTF-8" in msg and f"at byte {data.index(bytes([0xE9]))}" in msg
+
+
+@pytest.mark.parametrize("name", ["g.jsonl", "g.csv", "g.yaml", "g.json"])
+def test_a_binary_file_is_refused(tmp_path: Path, name: str):
+    p = tmp_path / name
+    p.write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)))
+    assert "binary file" in _error(p) and str(p) in _error(p)
+
+
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("g.json", "[" * 100_000 + "]" * 100_000),
+        ("g.jsonl", '{"id": "a", "vars": {"x": ' + "[" * 100_000 + "]" * 100_000 + "}}\n"),
+    ],
+)
+def test_json_nested_too_deep_is_an_error(tmp_path: Path, name: str, data: str):
+    p = tmp_path / name
+    p.write_text(data)
+    assert "nested too deeply" in _error(p) and str(p) in _error(p)
+
+
+def test_a_yaml_alias_bomb_is_refused_fast(tmp_path: Path):
+    import time
+
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        levels.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    p = tmp_path / "g.yaml"
+    p.write_text("\n".join(levels) + "\ncases: [{id: '1', vars: {description: *i}}]\n")
+    assert len(p.read_bytes()) < 600
+    t0 = time.perf_counter()
+    msg = _error(p)
+    assert time.perf_counter() - t0 < 1.0
+    assert str(p) in msg and "alias" in msg
+
+
+def test_modest_yaml_aliases_still_load(tmp_path: Path):
+    p = tmp_path / "g.yaml"
+    p.write_text(
+        "- &one {id: a, vars: {d: x}, tags: [t]}\n- {id: b, vars: {d: y}, tags: *t}\n".replace(
+            "*t", "[t]"
+        )
+        + "- {id: c, vars: &v {d: z}}\n- {id: d, vars: *v}\n"
+    )
+    assert [c.vars["d"] for c in iter_cases(p)] == ["x", "y", "z", "z"]

@@ -26,7 +26,11 @@ def _yaml_loader():
 
 
 def load_data(path: Path, text: str | None = None) -> Any:
-    """Parse a YAML or JSON file into plain data; syntax errors name the line."""
+    """Parse a YAML or JSON file into plain data; syntax errors name the line.
+
+    A document nested deeper than Python's recursion allows, or a YAML document whose
+    aliases expand past `MAX_EXPANDED_NODES` (a "billion laughs" bomb), is refused naming
+    the file instead of exhausting the stack or the memory."""
     if text is None:
         text = read_text(path)
     if path.suffix == ".json":
@@ -34,7 +38,11 @@ def load_data(path: Path, text: str | None = None) -> Any:
             return json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+        except RecursionError:
+            raise _too_deep(path) from None
     try:
+        if "&" in text and "*" in text:  # anchors and aliases: count what they expand to
+            _check_alias_expansion(path, text)
         return yaml.load(text, Loader=_yaml_loader())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -42,15 +50,105 @@ def load_data(path: Path, text: str | None = None) -> Any:
         raise ConfigError(
             f"invalid YAML: {problem}", path=path, line=mark.line + 1 if mark else None
         ) from None
+    except RecursionError:
+        raise _too_deep(path) from None
+
+
+# A YAML document may reuse nodes through aliases, but what they expand to is bounded: at
+# most this many nodes, or 10 times the nodes written when that is more. A 400-byte alias
+# bomb expands to hundreds of millions (issue #16); hand-written files stay far below.
+MAX_EXPANDED_NODES = 100_000
+
+
+def _check_alias_expansion(path: Path, text: str) -> None:
+    node = yaml.compose(text, Loader=_yaml_loader())
+    if node is None:
+        return
+    sizes: dict[int, int] = {}  # id(node) -> expanded size: linear in the nodes written
+    written = 0
+    stack: list[tuple[Any, bool]] = [(node, False)]
+    while stack:  # post-order without recursion: deep documents do not blow the stack
+        current, done = stack.pop()
+        if id(current) in sizes:
+            continue
+        children: list[Any] = []
+        if isinstance(current, yaml.SequenceNode):
+            children = current.value
+        elif isinstance(current, yaml.MappingNode):
+            children = [n for pair in current.value for n in pair]
+        if not done:
+            written += 1
+            stack.append((current, True))
+            stack.extend((c, False) for c in children if id(c) not in sizes)
+            continue
+        sizes[id(current)] = 1 + sum(sizes.get(id(c), 1) for c in children)
+    expanded = sizes[id(node)]
+    limit = max(MAX_EXPANDED_NODES, 10 * written)
+    if expanded > limit:
+        raise ConfigError(
+            f"YAML aliases expand {written:,} nodes to {expanded:,}, over the limit of "
+            f"{limit:,} (an alias bomb?)",
+            path=path,
+            hint="write the data out instead of repeating it through `&anchor` / `*alias`",
+        )
+
+
+def _too_deep(path: Path | str, line: int | None = None) -> ConfigError:
+    return ConfigError(
+        "nested too deeply to parse (thousands of levels of lists/objects)", path=path, line=line
+    )
 
 
 def read_text(path: Path) -> str:
+    """A text file's content, a leading UTF-8 byte-order mark (what Excel and Notepad
+    write) dropped. A binary file or bytes that are not UTF-8 are a ConfigError naming the
+    file, the line and the byte offset."""
     try:
-        return path.read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise ConfigError("file not found", path=path) from None
+    except IsADirectoryError:
+        raise ConfigError("is a folder, not a file", path=path) from None
+    return decode_text(data, path)
+
+
+BOM = "\ufeff"
+
+
+def decode_text(data: bytes, path: Path | str, *, first_line: int = 1, offset: int = 0) -> str:
+    """`data` (the file's bytes from `offset`, starting at line `first_line`) as UTF-8
+    text, the BOM dropped at the file's start; a NUL byte (a binary file) or bytes that are
+    not UTF-8 are a ConfigError naming the line and the byte offset in the file."""
+    if b"\x00" in data:
+        at = data.index(b"\x00")
+        raise ConfigError(
+            f"a binary file, not text (a NUL byte at byte {offset + at})",
+            path=path,
+            line=first_line + data.count(b"\n", 0, at),
+        )
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text ({exc.reason})", path=path) from None
+        raise ConfigError(
+            f"not UTF-8 text ({exc.reason} at byte {offset + exc.start})",
+            path=path,
+            line=first_line + data.count(b"\n", 0, exc.start),
+            hint="save the file as UTF-8",
+        ) from None
+    return text[1:] if offset == 0 and text.startswith(BOM) else text
+
+
+def iter_text_lines(path: Path) -> Iterator[str]:
+    """The lines of a text file, streamed, each decoded as `read_text` decodes a file."""
+    try:
+        fh = Path(path).open("rb")
+    except FileNotFoundError:
+        raise ConfigError("file not found", path=path) from None
+    offset = 0
+    with fh:
+        for lineno, raw in enumerate(fh, start=1):
+            yield decode_text(raw, path, first_line=lineno, offset=offset)
+            offset += len(raw)
 
 
 def line_of(text: str, loc: tuple[Any, ...], suffix: str = ".yaml") -> int | None:
@@ -181,10 +279,14 @@ def iter_json_objects(
     for lineno, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
+        if lineno == 1 and raw.startswith(BOM):
+            raw = raw[1:]  # a byte-order mark: dropped, as read_text drops it
         try:
             record = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"invalid JSON: {exc.msg}", path=path, line=lineno) from None
+        except RecursionError:
+            raise _too_deep(path, lineno) from None
         if not isinstance(record, dict):
             raise ConfigError(f"{what} must be a JSON object", path=path, line=lineno)
         yield lineno, record

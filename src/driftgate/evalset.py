@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-from ._files import format_loc, iter_json_objects, load_data, read_text
+from ._files import format_loc, iter_json_objects, iter_text_lines, load_data, read_text
 from ._strict import Strict
 from .errors import ConfigError
 
@@ -44,6 +44,14 @@ def _case(data: Any, path: Path, line: int | None, index: int) -> Case:
         raise ConfigError("a case must be a mapping/object", path=path, line=line)
     if "id" not in data:
         data = {**data, "id": str(index + 1)}
+    elif isinstance(data["id"], bool) or not isinstance(data["id"], str | int):
+        raise ConfigError(
+            f"a case id must be a string or an integer, not {type(data['id']).__name__} "
+            f"{_short(data['id'])}",
+            path=path,
+            line=line,
+            field="id",
+        )
     elif not isinstance(data["id"], str):
         data = {**data, "id": str(data["id"])}
     try:
@@ -76,19 +84,12 @@ def _iter_raw(path: Path) -> Iterator[tuple[Case, int | None]]:
     if not path.exists():
         raise ConfigError("golden set file not found", path=path)
     if suffix == ".jsonl":
-        with path.open(encoding="utf-8") as fh:
-            for index, (lineno, data) in enumerate(iter_json_objects(fh, path, what="a case")):
-                yield _case(data, path, lineno, index), lineno
+        text_lines = iter_text_lines(path)
+        for index, (lineno, data) in enumerate(iter_json_objects(text_lines, path, what="a case")):
+            yield _case(data, path, lineno, index), lineno
     elif suffix == ".csv":
-        with path.open(encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
-            if not reader.fieldnames:
-                raise ConfigError("CSV file has no header row", path=path, line=1)
-            for index, row in enumerate(reader):
-                line = reader.line_num
-                if None in row:
-                    raise ConfigError("row has more cells than the header", path=path, line=line)
-                yield _case(_csv_row(row), path, line, index), line
+        for index, (line, row) in enumerate(_csv_records(path)):
+            yield _case(_csv_row(row), path, line, index), line
     elif suffix in (".yaml", ".yml", ".json"):
         text = read_text(path)
         data = load_data(path, text)
@@ -106,6 +107,49 @@ def _iter_raw(path: Path) -> Iterator[tuple[Case, int | None]]:
             path=path,
             hint=f"use one of {', '.join(SUFFIXES)}",
         )
+
+
+def _csv_records(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """(first line, {column: cell}) per CSV record, checked so a stray quote cannot merge rows.
+
+    The reader is strict (a quote that never closes, or text after a closing quote, is an
+    error), and a record that spans several lines, which only a quoted field with line
+    breaks does, must have exactly the header's cells: a stray quote that swallows the
+    line breaks up to the next quote leaves a record with the wrong count.
+    """
+    reader = csv.reader(iter_text_lines(path), strict=True)
+    start, header = 1, None
+    try:
+        for cells in reader:
+            end, line, start = reader.line_num, start, reader.line_num + 1
+            if header is None:
+                header = [c.strip() for c in cells]
+                continue
+            if not cells:
+                continue  # a blank line
+            if len(cells) > len(header):
+                raise ConfigError("row has more cells than the header", path=path, line=line)
+            if end > line and len(cells) != len(header):
+                raise ConfigError(
+                    f"a quoted field runs from line {line} to line {end}, leaving "
+                    f"{len(cells)} cells where the header has {len(header)}: an unbalanced "
+                    "quote?",
+                    path=path,
+                    line=line,
+                    hint='close the quote, or double a quote inside a quoted field ("")',
+                )
+            yield line, dict(zip(header, cells, strict=False))
+    except csv.Error as exc:
+        raise ConfigError(
+            f"malformed CSV: {exc} (an unbalanced quote?)", path=path, line=start
+        ) from None
+    if header is None:
+        raise ConfigError("CSV file has no header row", path=path, line=1)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _csv_row(row: dict[str, str]) -> dict[str, Any]:
