@@ -185,3 +185,57 @@ def test_substitution_defers_missing_names_to_jinja(tmp_path):
         and want.endswith(" and x")
         and "range" in want
     )
+
+
+# ---- hostile templates (issue #16 item 8) --------------------------------------------------
+
+
+def _with(tmp_path, content: str):
+    return write(tmp_path, BASE.replace('"Hello {{ name }}"', repr(content)))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{% include '/etc/passwd' %}",
+        "{% import 'macros.j2' as m %}{{ name }}",
+        "{% from 'macros.j2' import x %}{{ name }}",
+        "{% extends 'base.j2' %}",
+    ],
+)
+def test_templates_may_not_read_other_files(tmp_path, content):
+    path = _with(tmp_path, content)
+    with pytest.raises(ConfigError) as err:
+        load_prompt(path)
+    assert str(path) in str(err.value) and "messages[0].content" in str(err.value)
+    assert "not allowed" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("{{ range(100000000)|list }}", "range"),
+        ("{{ 'x' * 10000000000 }}", "repeating a str"),
+        ("{{ name * 10000000000 }}", "repeating a str"),
+        ("{{ [1, 2] * 10000000000 }}", "repeating a list"),
+        ("{{ 10 ** 100000000 }}", "power"),
+        (
+            "{% for i in range(99999) %}{% for j in range(99999) %}xx{% endfor %}{% endfor %}",
+            "over 1,000,000 characters",
+        ),
+    ],
+)
+def test_renders_are_bounded(tmp_path, content, words):
+    import time
+
+    prompt = load_prompt(_with(tmp_path, content))
+    t0 = time.perf_counter()
+    with pytest.raises(TemplateError, match="sandbox") as err:
+        prompt.render({"name": "Ada"}, case_id="c1")
+    assert time.perf_counter() - t0 < 2.0
+    assert words in str(err.value) and "'c1'" in str(err.value)
+
+
+def test_bounded_operators_still_work_in_range(tmp_path):
+    prompt = load_prompt(_with(tmp_path, "{{ '-' * 3 }}{{ [0] * 2 }}{{ 2 ** 10 }}{{ 3 * 4 }}"))
+    assert prompt.render({"name": "Ada"})[0]["content"] == "---[0, 0]102412"
