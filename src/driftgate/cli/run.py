@@ -220,18 +220,25 @@ def query_cmd(
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
-    """Query every stored run with SQL (DuckDB views `runs` and `results`)."""
+    """Query every stored run with SQL (DuckDB views `runs` and `results`).
+
+    Reads only: one SELECT (or EXPLAIN, DESCRIBE, SUMMARIZE) statement, and no file
+    outside the workspace's runs folder (no COPY, ATTACH, INSTALL or SET). To keep the
+    rows: `driftgate query --json SQL > FILE`. Cells are printed as text, never markup.
+    """
     from ..store.query import query
 
     columns, rows = query(workspace(ws_path).runs_dir, sql)
     if json_out:
         print_json([dict(zip(columns, r, strict=True)) for r in rows])
         return
-    from rich.table import Table
+    from rich.table import Column, Table
+    from rich.text import Text
 
     from ..report import console
 
-    table = Table(*columns)
+    # Text, not str: data is never read as Rich markup or emoji codes (`[/]`, `:smile:`).
+    table = Table(*(Column(header=Text(c)) for c in columns))
     for r in rows:
-        table.add_row(*("" if v is None else str(v) for v in r))
+        table.add_row(*(Text("" if v is None else str(v)) for v in r))
     console().print(table)

@@ -10,13 +10,30 @@ so any number of processes can query while others write):
     >>> con.sql("select prompt, model, avg(passed::int) from results group by all").fetchall()
 
 A torn last line left by a killed writer is skipped (`ignore_errors`); duplicates across a
-resumed run's segments are removed by key, as in `RunStore.iter_raw`.
+resumed run's segments are removed by key, as in `RunStore.iter_raw`. A result line of any
+size is read (`maximum_object_size` is raised to the longest line of the files read), and a
+run whose files cannot be read is left out with a warning naming it, never failing the
+queries over the others.
+
+`query` (what `driftgate query` runs) is confined: it reads the runs folder and nothing
+else (DuckDB's `enable_external_access=false` with `allowed_directories` = the runs folder,
+extensions neither installed nor loaded, the configuration locked) and writes nothing (one
+SELECT or EXPLAIN statement: no COPY, ATTACH, INSTALL or SET). `connect` is the library's
+unconfined connection for callers that bring their own SQL.
 """
 
 from __future__ import annotations
 
+import os
+import warnings
 from pathlib import Path
 from typing import Any
+
+from ..errors import ConfigError, DriftgateError
+
+# DuckDB's default `maximum_object_size`: a file no larger than this cannot hold a longer
+# line, so only bigger files are scanned for their longest one.
+DUCKDB_MAX_OBJECT = 16 * 1024 * 1024
 
 # Explicit columns: DuckDB then never has to guess types from a sample of rows, and fields
 # whose shape varies by case (expected, parsed, scores) stay JSON.
@@ -55,12 +72,20 @@ def _sql_str(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def connect(runs_dir: Path | str, *, threads: int | None = None, compact: bool = True) -> Any:
+def connect(
+    runs_dir: Path | str,
+    *,
+    threads: int | None = None,
+    compact: bool = True,
+    probe: bool = False,
+) -> Any:
     """An in-memory DuckDB connection with `runs` and `results` views over `runs_dir`.
 
     Finished runs are read from `results.parquet`, a columnar copy of their JSONL segments
     made the first time they are queried (`compact_run`); runs still in progress are read
-    from their segments directly.
+    from their segments directly. A run whose copy cannot be built is left out with a
+    warning; `probe` also reads every other run once and leaves out those that fail (what
+    `query` does after a query failed reading files).
     """
     import duckdb
 
@@ -71,23 +96,61 @@ def connect(runs_dir: Path | str, *, threads: int | None = None, compact: bool =
     parquet: list[str] = []
     jsonl: list[str] = []
     for run in _run_dirs(runs_dir):
-        pq = run / "results.parquet"
-        if compact and _is_final(run) and not _fresh(pq, run):
-            compact_run(run, con=con)
-        if pq.exists() and _fresh(pq, run):
-            parquet.append(str(pq))
-        else:
-            jsonl.extend(str(p) for p in sorted((run / "results").glob("*.jsonl")))
+        try:
+            pq, segments = _sources(con, run, compact=compact, probe=probe)
+        except duckdb.Error as exc:
+            _skip(run, exc)
+            continue
+        if pq is not None:
+            parquet.append(pq)
+        jsonl.extend(segments)
     parts = []
     if parquet:
         parts.append(f"SELECT * FROM read_parquet({_sql_list(parquet)})")
     if jsonl:
         parts.append(_dedup_jsonl_sql(jsonl))
     if parts:
-        con.execute("CREATE VIEW results AS " + " UNION ALL ".join(parts))
+        try:
+            con.execute("CREATE VIEW results AS " + " UNION ALL ".join(parts))
+        except duckdb.Error:
+            if probe:
+                raise
+            # Binding reads the files' names: a run's damaged folder fails it for all.
+            return connect(runs_dir, threads=threads, compact=compact, probe=True)
     else:
         cols = ", ".join(f"NULL::{t} AS {_quote(k)}" for k, t in RESULT_COLUMNS.items())
         con.execute(f"CREATE VIEW results AS SELECT {cols} WHERE false")
+    _runs_view(con, runs_dir)
+    return con
+
+
+def _sources(con: Any, run: Path, *, compact: bool, probe: bool) -> tuple[str | None, list[str]]:
+    """(the run's Parquet copy, or None; its segments when read from JSONL). Raises
+    duckdb.Error when the copy cannot be built, or (`probe`) the run cannot be read."""
+    pq = run / "results.parquet"
+    if compact and _is_final(run) and not _fresh(pq, run):
+        compact_run(run, con=con)
+    if pq.exists() and _fresh(pq, run):
+        if probe:
+            con.execute(f"SELECT count(*) FROM read_parquet({_sql_str(str(pq))})").fetchall()
+        return str(pq), []
+    segments = [str(p) for p in sorted((run / "results").glob("*.jsonl"))]
+    if probe and segments:
+        con.execute(f"SELECT count(*) FROM ({_dedup_jsonl_sql(segments)})").fetchall()
+    return None, segments
+
+
+def _skip(run: Path, exc: Exception) -> None:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    warnings.warn(
+        f"run {run.name} left out of the query: its results cannot be read ({first}); "
+        f"check or move the files in {run / 'results'} (a torn or damaged segment), "
+        f"then delete {run / 'results.parquet'} if present to rebuild its copy",
+        stacklevel=3,
+    )
+
+
+def _runs_view(con: Any, runs_dir: Path) -> None:
     manifests = str(runs_dir / "*" / "manifest.json")
     if any(runs_dir.glob("*/manifest.json")):
         con.execute(
@@ -105,13 +168,10 @@ def connect(runs_dir: Path | str, *, threads: int | None = None, compact: bool =
             "CREATE VIEW runs AS SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS status, "
             "NULL::VARCHAR AS verdict WHERE false"
         )
-    return con
 
 
 def compact_run(run_dir: Path, *, con: Any = None) -> Path | None:
     """Write `results.parquet` for one run from its segments (atomically); None if empty."""
-    import os
-
     segments = sorted((run_dir / "results").glob("*.jsonl"))
     if not segments:
         return None
@@ -136,9 +196,36 @@ def _dedup_jsonl_sql(files: list[str]) -> str:
     return f"""SELECT * EXCLUDE (rn) FROM (
           SELECT *, row_number() OVER (PARTITION BY run_id, key ORDER BY ts) AS rn
           FROM read_json({_sql_list(files)}, format='newline_delimited', columns={columns},
-                         ignore_errors=true)
+                         ignore_errors=true, maximum_object_size={max_object_size(files)})
           WHERE key IS NOT NULL  -- a torn line reads as a row of NULLs
         ) WHERE rn = 1"""
+
+
+def max_object_size(files: list[str]) -> int:
+    """A `maximum_object_size` that covers the longest line of `files` (DuckDB's default
+    when none is longer). A line over the limit made the run's Parquet copy, and with it
+    every query of the workspace, fail (issue #16 item 2)."""
+    limit = DUCKDB_MAX_OBJECT
+    for name in files:
+        try:
+            size = os.stat(name).st_size
+        except OSError:
+            continue  # gone, or not a file: DuckDB says so when it reads it
+        if size > limit:
+            limit = max(limit, _longest_line(name) + 1)
+    return limit
+
+
+def _longest_line(name: str, chunk: int = 8 * 1024 * 1024) -> int:
+    longest = current = 0
+    with open(name, "rb") as f:
+        while block := f.read(chunk):
+            start = 0
+            while (nl := block.find(b"\n", start)) >= 0:
+                longest = max(longest, current + nl - start)
+                current, start = 0, nl + 1
+            current += len(block) - start
+    return max(longest, current)
 
 
 def _run_dirs(runs_dir: Path) -> list[Path]:
@@ -174,20 +261,76 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+# What `query` accepts: reading statements only (DESCRIBE, SHOW and SUMMARIZE are SELECTs).
+_READ_ONLY = ("SELECT", "EXPLAIN")
+# Errors in the statement itself; any other failure may be a run's files, so the views are
+# rebuilt leaving out the runs that cannot be read, and the query is tried once more.
+_STATEMENT_ERRORS = ("ParserException", "BinderException", "CatalogException",
+                     "PermissionException", "ConversionException")  # fmt: skip
+
+
+def confine(con: Any, runs_dir: Path | str) -> None:
+    """Let `con` read files under `runs_dir` only, install and load nothing, and never
+    change that (DuckDB's own settings; the configuration is locked last)."""
+    root = str(Path(runs_dir).resolve()).rstrip("/") + "/"
+    con.execute(f"SET allowed_directories = [{_sql_str(root)}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("SET lock_configuration = true")
+
+
 def query(runs_dir: Path | str, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run one SQL statement over the views; returns (column names, rows)."""
+    """Run one reading SQL statement over the views; returns (column names, rows).
+
+    Confined (module doc): files outside `runs_dir` cannot be read and nothing is written."""
     import duckdb
 
-    from ..errors import DriftgateError
-
     con = connect(runs_dir)
+    _check_read_only(con, sql)
+    confine(con, runs_dir)
     try:
         rel = con.sql(sql)
+        out = ([], []) if rel is None else (list(rel.columns), rel.fetchall())
     except duckdb.Error as exc:
-        raise DriftgateError(f"query failed: {exc}", hint="tables: runs, results") from None
-    if rel is None:
-        return [], []
-    return list(rel.columns), rel.fetchall()
+        if type(exc).__name__ in _STATEMENT_ERRORS:
+            raise _failed(exc) from None
+        con = connect(runs_dir, probe=True)  # a run's files broke it: leave those out
+        confine(con, runs_dir)
+        try:
+            rel = con.sql(sql)
+            out = ([], []) if rel is None else (list(rel.columns), rel.fetchall())
+        except duckdb.Error as again:
+            raise _failed(again) from None
+    return out
+
+
+def _failed(exc: Exception) -> DriftgateError:
+    hint = "tables: runs, results"
+    if type(exc).__name__ == "PermissionException":
+        hint = "query reads only the workspace's runs folder (the views runs, results)"
+    return DriftgateError(f"query failed: {exc}", hint=hint)
+
+
+def _check_read_only(con: Any, sql: str) -> None:
+    import duckdb
+
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise _failed(exc) from None
+    if len(statements) != 1:
+        raise ConfigError(
+            f"query takes one SQL statement, got {len(statements)}",
+            hint="run them one at a time",
+        )
+    kind = statements[0].type.name
+    if kind not in _READ_ONLY:
+        raise ConfigError(
+            f"query only reads: a {kind} statement is not allowed",
+            hint="use SELECT (or EXPLAIN, DESCRIBE, SUMMARIZE); to keep the rows, "
+            "`driftgate query --json SQL > FILE`",
+        )
 
 
 def pass_rate_history(
