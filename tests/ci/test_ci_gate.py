@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -123,7 +124,7 @@ def test_second_run_on_same_commits_calls_nothing(
     assert arm.verdict.summary() == first.suites[0].arms[0].verdict.summary()
 
 
-def test_neutral_change_passes_without_a_base_evaluation(repo: Path) -> None:
+def test_neutral_change_gates_nothing_and_calls_nothing(repo: Path) -> None:
     edit(
         repo,
         "prompts/cat.yaml",
@@ -131,15 +132,17 @@ def test_neutral_change_passes_without_a_base_evaluation(repo: Path) -> None:
         "version: v1\ndescription: clearer wording for reviewers\n",
     )
     commit(repo, "describe the prompt")
-    report = gate(repo, summary=repo / "gate.md")
+    lines: list[str] = []
+    report = gate(repo, lines, summary=repo / "gate.md")
     assert report.exit_code == 0
-    [arm] = report.suites[0].arms
-    assert arm.passed and arm.baseline_source == "stored"
-    # The description is not part of the prompt's digest: the head's own run answers for the base.
-    assert arm.baseline_run == arm.head_run
-    assert arm.comparison.primary.delta == 0.0 and not arm.comparison.flipped
-    assert "✅ passed" in (repo / "gate.md").read_text()
-    assert len(RunStore(repo / "runs").ids()) == 1  # no base run in a worktree
+    # The description is not part of the prompt's digest: the arm renders as at the base,
+    # so it is not run and not gated (comparing an arm with itself proves nothing).
+    [suite] = report.suites
+    assert suite.arms == [] and suite.unchanged == ["cat@v1 · sim/acme@v1"]
+    assert suite.head_run is None and not (repo / "runs").exists()
+    assert any(line.startswith("unchanged in evalsets/main.suite.yaml") for line in lines)
+    text = (repo / "gate.md").read_text()
+    assert "✅ passed" in text and "Unchanged, not run: cat@v1 · sim/acme@v1" in text
 
 
 def test_unrelated_change_runs_nothing(repo: Path) -> None:
@@ -260,8 +263,8 @@ def test_golden_set_with_no_case_in_common_is_gated_without_a_baseline(repo: Pat
 
 
 def test_few_shot_sets_are_covered_by_the_prompt_digest(repo: Path) -> None:
-    """A prompt's digest is bound to its few-shot set: the head's run answers for the base
-    exactly when the set is the same, with no git check of the set's file."""
+    """A prompt's digest is bound to its few-shot set: editing the set touches the arm
+    with no git check of the set's file, rewording the description does not."""
     (repo / "prompts" / "fewshot").mkdir()
     (repo / "prompts" / "fewshot" / "cat.yaml").write_text(
         "examples: [{input: {description: a}, output: groceries}]\n"
@@ -271,12 +274,68 @@ def test_few_shot_sets_are_covered_by_the_prompt_digest(repo: Path) -> None:
     git(repo, "branch", "-f", "main", "HEAD")  # the base has the few-shot set
     edit(repo, "prompts/cat.yaml", "version: v1\n", "version: v1\ndescription: reworded\n")
     commit(repo, "describe the prompt")
-    [first] = gate(repo).suites[0].arms
-    assert first.baseline_source == "stored" and first.baseline_run == first.head_run
+    [suite] = gate(repo).suites
+    assert suite.arms == [] and suite.unchanged == ["cat@v1 · sim/acme@v1"]
 
     edit(repo, "prompts/fewshot/cat.yaml", "description: a", "description: b")
     commit(repo, "another example")
-    [arm] = gate(repo).suites[0].arms
-    # The head renders another example: its run cannot answer for the base, whose version
-    # (the set with `a`) the first gate's head run evaluated.
-    assert arm.head_run != first.head_run and arm.baseline_run == first.head_run
+    [suite] = gate(repo).suites
+    [arm] = suite.arms
+    assert suite.gated == {arm.arm: "prompt changed"} and arm.baseline_source == "worktree"
+    assert arm.baseline_run != arm.head_run
+
+
+def test_only_the_touched_arms_are_gated_each_against_the_same_arm(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two versions of one prompt on two models; a change to one version gates its two
+    arms, each against the same version on the same model at the base, and runs nothing
+    of the other version."""
+    monkeypatch.setitem(providers._FACTORIES, "count", CountingSim)
+    (repo / "prompts" / "cat-b.yaml").write_text(
+        (repo / "prompts" / "cat.yaml")
+        .read_text()
+        .replace("version: v1", "version: b")
+        .replace("Pick one of", "One of")
+    )
+    edit(
+        repo,
+        "evalsets/main.suite.yaml",
+        "prompts: [cat@v1]\n",
+        "prompts: [cat@v1, cat@b]\nmodels: [count/sim/acme@v1, count/sim/acme@v2]\n",
+    )
+    commit(repo, "two versions on two models")
+    git(repo, "branch", "-f", "main", "HEAD")
+    edit(repo, "prompts/cat.yaml", "Pick one of", "Choose one of")
+    commit(repo, "reword v1")
+    CALLS.clear()
+
+    lines: list[str] = []
+    plan = gate(repo, lines, dry_run=True)
+    [suite] = plan.suites
+    assert suite.gated == {
+        "cat@v1 · count/sim/acme@v1": "prompt changed",
+        "cat@v1 · count/sim/acme@v2": "prompt changed",
+    }
+    assert suite.unchanged == ["cat@b · count/sim/acme@v1", "cat@b · count/sim/acme@v2"]
+    # Head and base of the two touched arms: 4 × 40 cases, nothing of cat@b.
+    assert plan.estimate.calls == 160 and sum(CALLS.values()) == 0
+    assert {i.arm for i in plan.estimate.items} == set(suite.gated)
+
+    report = gate(repo, lines, html=repo / "gate.html")
+    [suite] = report.suites
+    # One self-contained page holds both arms; the output says where it is.
+    assert sorted(p.name for p in repo.glob("gate*.html")) == ["gate.html"]
+    page = (repo / "gate.html").read_text()
+    assert re.findall(r'<section id="(arm-\d+)">', page) == ["arm-1", "arm-2"]
+    assert "cat@b · count/sim/acme@v1" in page
+    assert f"html report: {repo / 'gate.html'}" in lines
+    assert [(a.arm, a.baseline_arm) for a in suite.arms] == [
+        ("cat@v1 · count/sim/acme@v1", "cat@v1 · count/sim/acme@v1"),
+        ("cat@v1 · count/sim/acme@v2", "cat@v1 · count/sim/acme@v2"),
+    ]
+    assert all(a.baseline_source == "worktree" for a in suite.arms)
+    head = RunStore(repo / "runs").results(suite.head_run)
+    assert {r.prompt for r in head} == {"cat@v1"}
+    assert sum(CALLS.values()) == 160 and report.exit_code == 0
+    assert any(line.startswith("unchanged in evalsets/main.suite.yaml") for line in lines)

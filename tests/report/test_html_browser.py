@@ -166,3 +166,68 @@ def test_run_html_in_chromium(tmp_path: Path):
     dom = _check_page(page, tmp_path, "run.png")
     assert "85.0%" in dom and "Failures (60)" in dom and "60 of 60 shown" in dom
     assert "sk-secretsecretsecret" not in dom and "***" in dom  # the manifest is redacted
+
+
+def test_gate_html_in_chromium(tmp_path: Path):
+    """The CI gate's one page: two gated arms, each with its comparison and a working
+    filter (element ids are per arm), and the arms the change left alone."""
+    from driftgate.ci.schema import ArmOutcome, CIReport, SuiteOutcome
+    from driftgate.gate import GateVerdict
+    from driftgate.gate.verdict import RuleResult
+    from driftgate.report.html_gate import write_gate_html
+
+    a, b = _data()
+    cmp = compare_results(a, b)
+    rule = RuleResult(
+        rule="non_inferiority",
+        name="non-inferiority (margin 0.02)",
+        status="fail",
+        observed=-0.1,
+        threshold=-0.02,
+        detail="the interval's lower end is below the margin",
+    )
+    verdict = GateVerdict(
+        passed=False,
+        candidate="cat@v1",
+        policy="gates/default.yaml",
+        metric="pass",
+        confidence=0.95,
+        n_cases=200,
+        rules=[rule],
+    )
+    arms = [
+        ArmOutcome(
+            arm=f"cat@v1 · acme@v{i}",
+            prompt="cat@v1",
+            prompt_name="cat",
+            model=f"acme@v{i}",
+            baseline_arm=f"cat@v1 · acme@v{i}",
+            baseline_source="worktree",
+            baseline_run="20260101-000000-bbbbbb",
+            verdict=verdict,
+            comparison=cmp,
+        )
+        for i in (1, 2)
+    ]
+    suite = SuiteOutcome(
+        suite="evalsets/main.suite.yaml",
+        status="failed",
+        arms=arms,
+        gated={a.arm: "prompt changed" for a in arms},
+        unchanged=["cat@v2 · acme@v1"],
+    )
+    report = CIReport(
+        base_ref="main",
+        base_commit="a" * 40,
+        merge_base="a" * 40,
+        head_ref="HEAD",
+        head_commit="b" * 40,
+        suites=[suite],
+        exit_code=1,
+    )
+    page = write_gate_html(tmp_path / "gate.html", report)
+    assert list(tmp_path.glob("gate*.html")) == [page]  # one file, no pages beside it
+    dom = _check_page(page, tmp_path, "gate.png")
+    assert dom.count("20 of 20 shown") == 2  # each arm's filter found its own table
+    assert "prompt changed" in dom and "cat@v2 · acme@v1" in dom and "−10.0 pts" in dom
+    assert "&lt;/script&gt;&lt;script&gt;window.__pwned=1" in dom

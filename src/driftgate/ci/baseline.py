@@ -13,7 +13,7 @@ checking besides.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +47,11 @@ class ArmSpec:
     @property
     def digest(self) -> str:
         return self.arm.prompt.digest
+
+    @property
+    def ref(self) -> str:
+        """The prompt version the arm runs (`name@version`)."""
+        return self.arm.prompt.ref
 
 
 @dataclass
@@ -85,18 +90,71 @@ def plan_side(ws: Workspace, suite_path: Path, repo: Repo) -> SidePlan:
 
 
 def pair_arms(head: list[ArmSpec], base: list[ArmSpec]) -> list[ArmSpec | None]:
-    """The base arm each head arm is compared with: the same prompt name on the same model;
-    else the only arm of that prompt name on both sides (its model changed)."""
-    out: list[ArmSpec | None] = []
-    for h in head:
-        same = [b for b in base if b.prompt_name == h.prompt_name and b.model_name == h.model_name]
-        if same:
-            out.append(same[0])
-            continue
-        by_name = [b for b in base if b.prompt_name == h.prompt_name]
-        heads_of_name = [x for x in head if x.prompt_name == h.prompt_name]
-        out.append(by_name[0] if len(by_name) == 1 and len(heads_of_name) == 1 else None)
-    return out
+    """The base arm each head arm is compared with, or None: like with like.
+
+    1. The same arm: the same prompt version on the same model.
+    2. Its model changed: the only arm of that prompt version on each side.
+    3. Its version changed (the suite names `cat@v2` where the base named `cat@v1`): the
+       one base arm of that prompt name, on the same model (else on any model), whose
+       version the head no longer runs, when the head likewise has one new version there.
+    Anything else (a prompt new to the suite, ambiguous renames) has no base arm."""
+    return [_pair(h, head, base) for h in head]
+
+
+def _pair(h: ArmSpec, head: list[ArmSpec], base: list[ArmSpec]) -> ArmSpec | None:
+    same = [b for b in base if b.ref == h.ref and b.model_name == h.model_name]
+    if same:
+        return same[0]
+    match = _only_pair(h, head, base, lambda x: x.ref == h.ref)
+    base_refs = {b.ref for b in base}
+    if match is not None or h.ref in base_refs:
+        return match
+    head_refs = {x.ref for x in head}
+    gone = [b for b in base if b.ref not in head_refs]
+    new = [x for x in head if x.ref not in base_refs]
+    on_model = _only_pair(
+        h, new, gone, lambda x: x.prompt_name == h.prompt_name and x.model_name == h.model_name
+    )
+    return on_model or _only_pair(h, new, gone, lambda x: x.prompt_name == h.prompt_name)
+
+
+def _only_pair(
+    h: ArmSpec, head: list[ArmSpec], base: list[ArmSpec], alike: Callable[[ArmSpec], bool]
+) -> ArmSpec | None:
+    """The base arm `alike` picks, when it picks exactly one arm on each side (`h` among
+    the head's): a unique correspondence, never a guess among several."""
+    bs = [b for b in base if alike(b)]
+    hs = [x for x in head if alike(x)]
+    return bs[0] if len(bs) == 1 and hs == [h] else None
+
+
+def changed_arms(
+    head: SidePlan, base: SidePlan | None, pairs: list[ArmSpec | None], suite_wide: str | None
+) -> dict[int, str]:
+    """The head arms the change touched, each with the reason; the others run and render
+    exactly as at the base, so gating them would compare an arm with itself.
+
+    `suite_wide` is a reason that touches every arm (a changed gate policy or workspace
+    settings, which the suite's identity does not cover)."""
+    if base is None:
+        return {i: "new suite" for i in range(len(head.arms))}
+    if head.suite_key != base.suite_key:
+        suite_wide = suite_wide or "suite settings changed"
+    elif head.evalsets != base.evalsets:
+        suite_wide = suite_wide or "golden set changed"
+    touched: dict[int, str] = {}
+    for i, (h, b) in enumerate(zip(head.arms, pairs, strict=True)):
+        if b is None:
+            touched[i] = "new arm"
+        elif h.ref != b.ref and h.digest != b.digest:
+            touched[i] = f"new version (base: {b.ref})"
+        elif h.digest != b.digest:
+            touched[i] = "prompt changed"  # its text, params, few-shot set or index
+        elif h.model_name != b.model_name or h.arm.model != b.arm.model:
+            touched[i] = f"model changed (base: {b.model_name})"
+        elif suite_wide:
+            touched[i] = suite_wide
+    return touched
 
 
 # ---- stored runs ---------------------------------------------------------------------------

@@ -18,7 +18,15 @@ from ..errors import (
 from ..store.records import CaseResult, RunManifest
 from ..store.runs import RunStore
 from ..workspace import Workspace
-from .baseline import ArmSpec, SidePlan, StoredRuns, pair_arms, plan_side, tree_workspace
+from .baseline import (
+    ArmSpec,
+    SidePlan,
+    StoredRuns,
+    changed_arms,
+    pair_arms,
+    plan_side,
+    tree_workspace,
+)
 from .changes import (
     SuiteDeps,
     affected_suites,
@@ -53,6 +61,7 @@ class _Work:
     head: SidePlan
     base: SidePlan | None = None
     pairs: list[ArmSpec | None] = field(default_factory=list)
+    touched: dict[int, str] = field(default_factory=dict)  # head arm → why it is gated
     found: dict[int, tuple[Found, str]] = field(
         default_factory=dict
     )  # head arm → (base results, source)
@@ -220,12 +229,39 @@ class Gate:
                 w.pairs = (
                     pair_arms(w.head.arms, w.base.arms) if w.base else [None] * len(w.head.arms)
                 )
-                for i, b in enumerate(w.pairs):
+                w.touched = changed_arms(w.head, w.base, w.pairs, self._suite_wide(w, changes))
+                w.outcome.gated = {w.head.arms[i].name: r for i, r in w.touched.items()}
+                w.outcome.unchanged = [
+                    h.name for i, h in enumerate(w.head.arms) if i not in w.touched
+                ]
+                self._echo_scope(w)
+                for i in w.touched:
+                    b = w.pairs[i]
                     hit = self.stored.find(w.base, b) if (w.base and b) else None
                     if hit:
                         w.found[i] = (hit, "stored")
             self._estimates = {id(w): self._estimate_work(w) for w in work}
         return work
+
+    @staticmethod
+    def _suite_wide(w: _Work, changes: list[ChangedFile]) -> str | None:
+        """A change that touches every arm of the suite without changing what any arm
+        renders: the gate policy (verdicts change) or the workspace settings."""
+        if w.outcome.policy_changed:
+            return "gate policy changed"
+        if any(c.kind == "settings" and w.outcome.suite in c.suites for c in changes):
+            return "workspace settings changed"
+        return None
+
+    def _echo_scope(self, w: _Work) -> None:
+        """Which arms the gate evaluates, and why; which it leaves alone."""
+        for i, reason in w.touched.items():
+            self.echo(f"gating {w.outcome.suite} · {w.head.arms[i].name}: {reason}")
+        if w.outcome.unchanged:
+            self.echo(
+                f"unchanged in {w.outcome.suite} (same as the base, not run): "
+                + ", ".join(w.outcome.unchanged)
+            )
 
     def _plan_base(self, report: CIReport, bws: Workspace | None, w: _Work) -> SidePlan | None:
         path = bws.root / w.head.suite_rel if bws else None
@@ -265,10 +301,11 @@ class Gate:
     def _estimate_work(self, w: _Work) -> list[CallEstimate]:
         from .cost import estimate_side
 
-        items = estimate_side(w.head, w.head.arms, label="head", suite=w.outcome.suite)
+        gated = [w.head.arms[i] for i in w.touched]
+        items = estimate_side(w.head, gated, label="head", suite=w.outcome.suite)
         refs = {
-            b.arm.prompt.ref
-            for i, b in enumerate(w.pairs)
+            b.ref
+            for i, b in ((i, w.pairs[i]) for i in w.touched)
             if b is not None and i not in w.found and not self._served_by_head(w, b)
         }
         if w.base is None:
@@ -285,12 +322,13 @@ class Gate:
             w.head.evalsets,
         ):
             return False
-        # Bound digests cover few-shot sets and indexes: equal digests, equal inputs.
+        # Bound digests cover few-shot sets and indexes: equal digests, equal inputs. Only
+        # the gated arms run at the head.
         return any(
             h.digest == b.digest
             and h.model_name == b.model_name
             and h.arm.model.id == b.arm.model.id
-            for h in w.head.arms
+            for h in (w.head.arms[i] for i in w.touched)
         )
 
     def _estimate(self, work: list[_Work]) -> CostEstimate:
@@ -298,7 +336,9 @@ class Gate:
         for w in work:
             est.items += self._estimates[id(w)]
             est.reused += [
-                f"{w.outcome.suite} · {b.name}" for i, b in enumerate(w.pairs) if b and i in w.found
+                f"{w.outcome.suite} · {w.pairs[i].name}"  # type: ignore[union-attr]
+                for i in w.touched
+                if i in w.found
             ]
         return est
 
@@ -327,7 +367,11 @@ class Gate:
         from ..engine.runner import run
 
         for w in work:
-            result = run(w.head.plan.suite_path, workspace=hws)
+            if not w.touched:
+                continue
+            # The head runs the prompts of the gated arms only (on the suite's models).
+            refs = sorted({w.head.arms[i].ref for i in w.touched})
+            result = run(w.head.plan.suite_path, workspace=hws, prompts=refs)
             w.outcome.head_run, w.outcome.head_verdict = result.id, result.manifest.verdict
             w.head_manifest, w.head_results = result.manifest, result.results
             w.outcome.usage = w.outcome.usage.add(usage_of(w.head_results))
@@ -357,7 +401,8 @@ class Gate:
         for w in work:
             if w.outcome.status != "passed" or w.base is None:
                 continue
-            for i, b in enumerate(w.pairs):
+            for i in w.touched:
+                b = w.pairs[i]
                 if b is not None and i not in w.found:
                     hit = self.stored.find(w.base, b)
                     if hit:
@@ -398,7 +443,7 @@ class Gate:
         """Judge each head arm against its base arm, then the suite-wide checks."""
         if w.outcome.status != "passed":
             return
-        for i in range(len(w.head.arms)):
+        for i in w.touched:
             outcome = self._judge_arm(hws, w, i)
             w.outcome.arms.append(outcome)
             self._echo_arm(w, outcome)

@@ -7,14 +7,16 @@
    depend on them (`changes.py`); nothing relevant changed → nothing runs, exit 0.
 2. Changed files must parse; one that does not fails the gate with an annotation on it.
 3. Each affected suite is planned at the head and, from an exported snapshot of the merge
-   base, at the base; head arms are paired with base arms (`baseline.pair_arms`).
+   base, at the base; each head arm is paired with the same arm at the base
+   (`baseline.pair_arms`), and only the arms the change touched are gated
+   (`baseline.changed_arms`); the others are reported unchanged and not run.
 4. Cost guard: calls, cached share and price of everything still to run (`cost.py`);
    `--dry-run` stops here, `--budget-usd` refuses to go on above the budget.
-5. The head is run (through the response cache). Base results come from stored runs that
+5. The head's gated arms are run (through the response cache). Base results come from stored runs that
    are provably the same experiment (the head's own run included, when a change left an
    arm's inputs untouched); the rest is run in a temporary worktree of the merge base, with
    the head's runs folder and cache, so the next gate on these commits calls nothing.
-6. Each head arm is gated against its base arm by its policy (`driftgate.gate`); the
+6. Each gated head arm is gated against its base arm by its policy (`driftgate.gate`); the
    comparison feeds the comment, the annotations, JUnit and HTML (`driftgate.report.ci`
    and `driftgate.report.ci_outputs`).
 """

@@ -109,6 +109,16 @@ class SuiteOutcome(Strict):
     head_run: str | None = None
     head_verdict: str | None = Field(None, description="The head run's own verdict")
     arms: list[ArmOutcome] = Field(default_factory=list)
+    gated: dict[str, str] = Field(
+        default_factory=dict,
+        description="The arms the gate evaluates (`PROMPT · MODEL`), each with what the change "
+        "touched (`prompt changed`, `new arm`, `golden set changed`, ...)",
+    )
+    unchanged: list[str] = Field(
+        default_factory=list,
+        description="Arms the change left as they were at the base (same prompt digest, "
+        "model, suite and golden sets): not run, not gated",
+    )
     error: str | None = None
     usage: Usage = Field(default_factory=Usage)
     policy_changed: list[str] = Field(default_factory=list)

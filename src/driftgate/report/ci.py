@@ -161,9 +161,8 @@ def _verdicts(report: CIReport) -> list[str]:
     rows = []
     for s in report.suites:
         if not s.arms:
-            rows.append(
-                [_code(s.suite), "—", "—", STATUS_TEXT[s.status], "—", md(s.error or "", 200)]
-            )
+            detail = s.error or ("no arm changed" if s.unchanged and not s.gated else "")
+            rows.append([_code(s.suite), "—", "—", STATUS_TEXT[s.status], "—", md(detail, 200)])
         for a in s.arms:
             status = "✅ pass" if a.passed else "❌ FAIL"
             detail = a.error or (
@@ -177,7 +176,7 @@ def _verdicts(report: CIReport) -> list[str]:
             rows.append(
                 [
                     _code(s.suite),
-                    md(a.arm, 80),
+                    md(a.arm, 80) + (f" ({md(s.gated[a.arm], 80)})" if a.arm in s.gated else ""),
                     _baseline_cell(a),
                     status,
                     _delta_cell(a.comparison),
@@ -206,6 +205,7 @@ def _suite_details(suite: SuiteOutcome, max_flipped: int) -> list[str]:
         ]
     if suite.head_verdict == "below_threshold":
         out += ["", f"❌ {_code(suite.suite)}: the head run is below the suite's `pass_threshold`."]
+    out += _scope(suite)
     for p in suite.policy_changed:
         out += [
             "",
@@ -213,6 +213,23 @@ def _suite_details(suite: SuiteOutcome, max_flipped: int) -> list[str]:
         ]
     for arm in suite.arms:
         out += _arm_details(suite, arm, max_flipped)
+    return out
+
+
+def _scope(suite: SuiteOutcome) -> list[str]:
+    """What the gate evaluates in this suite and why; what it leaves alone."""
+    out: list[str] = []
+    if suite.gated:
+        gated = "; ".join(f"{md(arm, 80)} ({md(why, 80)})" for arm, why in suite.gated.items())
+        out += ["", f"{_code(suite.suite)} gates {len(suite.gated)} arm(s): {gated}."]
+    if suite.unchanged:
+        names = ", ".join(md(a, 80) for a in suite.unchanged[:20])
+        more = f" and {len(suite.unchanged) - 20} more" if len(suite.unchanged) > 20 else ""
+        out += [
+            "",
+            f"Unchanged, not run: {names}{more} (the same prompt, model, suite and golden "
+            "sets as at the base).",
+        ]
     return out
 
 

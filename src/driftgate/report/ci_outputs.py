@@ -76,29 +76,11 @@ def write_junit(path: Path, report: CIReport) -> None:
         fh.write(gate_junit(report))
 
 
-def write_html(path: Path, report: CIReport) -> list[Path]:
-    """The HTML comparison report: one page per compared arm. With several, `path` is an
-    index linking to `STEM-N.html` pages beside it. Returns the files written."""
-    from .html import gate_index_html
-    from .html_compare import comparison_html
+def write_html(path: Path, report: CIReport) -> Path:
+    """The gate's HTML report: one self-contained page with every gated arm."""
+    from .html_gate import write_gate_html
 
-    path = Path(path)
-    pairs = [(s, a) for s in report.suites for a in s.arms if a.comparison is not None]
-    if len(pairs) == 1:
-        with atomic_writer(path) as fh:
-            fh.write(comparison_html(pairs[0][1].comparison))  # type: ignore[arg-type]
-        return [path]
-    written = []
-    links: list[tuple[str, str, str]] = []
-    for i, (s, a) in enumerate(pairs, start=1):
-        page = path.with_name(f"{path.stem}-{i}{path.suffix or '.html'}")
-        with atomic_writer(page) as fh:
-            fh.write(comparison_html(a.comparison))  # type: ignore[arg-type]
-        written.append(page)
-        links.append((page.name, f"{s.suite} · {a.arm}", "pass" if a.passed else "FAIL"))
-    with atomic_writer(path) as fh:
-        fh.write(gate_index_html(links))
-    return [path, *written]
+    return write_gate_html(path, report)
 
 
 # ---- the gate's outputs ------------------------------------------------------------------
@@ -121,8 +103,7 @@ def write_outputs(
         write_junit(options.junit, report)
         echo(f"junit: {options.junit}")
     if options.html and not report.dry_run:
-        write_html(options.html, report)
-        echo(f"html: {options.html}")
+        echo(f"html report: {write_html(options.html, report)}")
 
 
 def write_failure(

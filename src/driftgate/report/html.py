@@ -1,5 +1,5 @@
 """Single-file HTML reports: the template environment and the charts they share, one run's
-page and the gate's index page (a comparison's page is in `html_compare`).
+page (a comparison's page is in `html_compare`, the CI gate's in `html_gate`).
 
 Self-contained and offline: inline CSS, inline SVG charts and a few lines of vanilla JS
 (table filters), no CDN, fonts or other requests, so the file can be attached to a CI run
@@ -217,11 +217,6 @@ def _manifest(manifest: RunManifest | None) -> dict[str, str] | None:
     if manifest is None:
         return None
     return {"id": manifest.id, "json": redact_manifest(manifest).model_dump_json(indent=2)}
-
-
-def gate_index_html(links: Sequence[tuple[str, str, str]]) -> str:
-    """The gate's index page: (file name, suite · arm, pass/FAIL) per compared arm."""
-    return render("report/gate_index.html.j2", links=links)
 
 
 # ---- one run ---------------------------------------------------------------------------

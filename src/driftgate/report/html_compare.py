@@ -141,7 +141,8 @@ def comparison_page(cmp: Comparison) -> dict[str, Any]:
 
 def comparison_html(cmp: Comparison) -> str:
     """A comparison as one self-contained HTML page."""
-    return render("report/comparison.html.j2", **comparison_page(cmp))
+    page = comparison_page(cmp)
+    return render("report/comparison.html.j2", page=page, **page)
 
 
 def write_comparison_html(path: Path, cmp: Comparison) -> None:
