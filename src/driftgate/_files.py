@@ -255,13 +255,18 @@ def load_named(model: type[M], path: Path) -> M:
     return load_model(model, path, data=data, text=text)
 
 
-def find_in_folder(folder: Path, name: str, kind: str) -> Path:
-    """`folder/NAME.yaml|yml|json`, or an UnknownNameError listing what the folder holds."""
+def find_in_folder(folder: Path, name: str, kind: str, *, root: Path | None = None) -> Path:
+    """`folder/NAME.yaml|yml|json`, or an UnknownNameError listing what the folder holds.
+
+    NAME must be an artifact name (`check_name`), and the file, symlinks followed, must be
+    inside `root` (the workspace; default: `folder`)."""
     from .errors import UnknownNameError
 
+    check_name(name, kind)
     for suffix in CONFIG_SUFFIXES:
         cand = folder / f"{name}{suffix}"
         if cand.is_file():
+            confined(cand, root if root is not None else folder, kind=kind, name=name)
             return cand
     valid = (
         sorted(p.stem for p in folder.glob("*") if p.suffix in CONFIG_SUFFIXES)
@@ -270,6 +275,41 @@ def find_in_folder(folder: Path, name: str, kind: str) -> Path:
     )
     exts = ",".join(x.lstrip(".") for x in CONFIG_SUFFIXES)
     raise UnknownNameError(kind, name, valid, searched=[f"{folder / name}.{{{exts}}}"])
+
+
+# One pattern for every artifact name (route, arm, few-shot set, index; each `/`-separated
+# segment of a prompt name): a letter, digit or `_` first, then letters, digits, `_`, `.`,
+# `-`. A name is then never `.` or `..`, never a path and never an option, so a name can
+# become a file name under the workspace or its state folder safely.
+NAME_SEGMENT = r"[A-Za-z0-9_][A-Za-z0-9_.\-]*"
+ARTIFACT_NAME = rf"^{NAME_SEGMENT}$"
+PROMPT_NAME = rf"^{NAME_SEGMENT}(/{NAME_SEGMENT})*$"
+
+
+def check_name(name: str, kind: str) -> str:
+    """`name` when it matches ARTIFACT_NAME, else a ConfigError naming it and the rule."""
+    import re
+
+    if not re.match(ARTIFACT_NAME, name):
+        raise ConfigError(
+            f"invalid {kind} name {name!r}: a name is letters, digits, '_', '.' and '-', "
+            "starting with a letter, digit or '_' (no '/', no '..')",
+            hint=f"name a {kind} in its folder by NAME, or give a file path ending in .yaml",
+        )
+    return name
+
+
+def confined(path: Path, root: Path, *, kind: str, name: str) -> Path:
+    """`path` resolved (symlinks followed); a ConfigError when that leaves `root`."""
+    resolved = Path(path).resolve()
+    base = Path(root).resolve()
+    if resolved != base and base not in resolved.parents:
+        raise ConfigError(
+            f"{kind} {name!r} is {path}, a link to {resolved}, outside the workspace {base}",
+            path=path,
+            hint="copy the file into the workspace instead of linking to it",
+        )
+    return resolved
 
 
 def iter_json_objects(

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, PrivateAttr, field_validator
 
 from ._digest import digest
+from ._files import NAME_SEGMENT, PROMPT_NAME
 from ._strict import Strict
 from .errors import ConfigError, TemplateError
 
@@ -71,11 +72,11 @@ class OutputSpec(Strict):
 
 
 # `NAME` or `NAME@SELECTOR` of a few-shot set / index (artifact names have no '/').
-_ARTIFACT_REF = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*(@[A-Za-z0-9_.\-]+)?$"
+_ARTIFACT_REF = rf"^{NAME_SEGMENT}(@[A-Za-z0-9_.\-]+)?$"
 
 
 class Prompt(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.\-/]+$")
+    name: str = Field(pattern=PROMPT_NAME)
     version: str | None = Field(None, description="Optional label; NAME@VERSION selects this file.")
     description: str | None = None
     model: str | None = Field(None, description="Default model (litellm id, sim/..., local/...).")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
+from ._files import check_name, confined
 from ._strict import Strict
 from .errors import ConfigError, UnknownNameError
 
@@ -28,6 +29,10 @@ ARTIFACT_FOLDERS = ("fewshot", "indexes")
 RegisteredPrompt = Callable[[str, str], "Prompt | None"]
 
 
+# The settings that name folders: inside the workspace unless `dirs_outside_workspace`.
+DIR_SETTINGS = ("prompts_dir", "evalsets_dir", "routes_dir", "runs_dir", "cache_dir", "state_dir")
+
+
 class Settings(Strict):
     suite: str | None = Field(None, description="Default suite file for `driftgate run`.")
     prompts_dir: str = "prompts"
@@ -36,12 +41,38 @@ class Settings(Strict):
     runs_dir: str = "runs"
     cache_dir: str = Field(".driftgate/cache", description="Response and embedding cache.")
     state_dir: str = Field(".driftgate", description="Registry and alias state.")
+    dirs_outside_workspace: bool = Field(
+        False,
+        description="Allow the *_dir settings (runs_dir, cache_dir, state_dir...) to point "
+        "outside the workspace (a shared cache, runs on another disk). Off: such a setting is "
+        "refused, so a checked-out driftgate.yaml cannot make driftgate write elsewhere.",
+    )
 
 
 class Workspace:
-    def __init__(self, root: Path, settings: Settings | None = None) -> None:
+    def __init__(
+        self, root: Path, settings: Settings | None = None, settings_file: Path | None = None
+    ) -> None:
         self.root = Path(root).resolve()
         self.settings = settings or Settings()
+        self._check_dirs(settings_file)
+
+    def _check_dirs(self, settings_file: Path | None) -> None:
+        if self.settings.dirs_outside_workspace:
+            return
+        for name in DIR_SETTINGS:
+            value = getattr(self.settings, name)
+            target = self.path(value)
+            if target != self.root and self.root not in target.parents:
+                raise ConfigError(
+                    f"{value!r} is outside the workspace {self.root}",
+                    path=settings_file,
+                    field=name
+                    if settings_file is None or settings_file.suffix != ".toml"
+                    else f"tool.driftgate.{name}",
+                    hint="use a folder inside the workspace, or set "
+                    "`dirs_outside_workspace: true` to allow it",
+                )
 
     # ---- discovery -------------------------------------------------------------------
     @classmethod
@@ -51,7 +82,7 @@ class Workspace:
         here = Path(start or env or Path.cwd()).resolve()
         for folder in (here, *here.parents):
             if (folder / "driftgate.yaml").exists() or _has_tool_table(folder / "pyproject.toml"):
-                return cls(folder, load_settings(folder))
+                return cls(folder, load_settings(folder), settings_file(folder))
         for folder in (here, *here.parents):
             if (folder / "prompts").is_dir():
                 return cls(folder, Settings())
@@ -102,13 +133,16 @@ class Workspace:
         if not d.is_dir():
             return []
         # prompts/fewshot/ and prompts/indexes/ hold the artifacts prompts refer to.
-        return sorted(
+        found = sorted(
             p
             for p in d.rglob("*")
             if p.suffix in (".yaml", ".yml", ".json")
             and p.is_file()
             and p.relative_to(d).parts[0] not in ARTIFACT_FOLDERS
         )
+        for p in found:  # a prompt is named by what its file holds: refuse any link out
+            confined(p, self.root, kind="prompt file", name=str(p.relative_to(d)))
+        return found
 
     def unbound_prompts(self) -> list[Prompt]:
         """Every prompt file as written. A prompt that renders a few-shot set or an index is
@@ -166,9 +200,11 @@ class Workspace:
         if ref.endswith(SUFFIXES) or "/" in ref:
             path = self.inside(ref, what="golden set")
             return EvalSet(path.stem, path)
+        check_name(ref, "golden set")
         tried = [self.evalsets_dir / f"{ref}{suffix}" for suffix in SUFFIXES]
         for cand in tried:
             if cand.exists():
+                confined(cand, self.root, kind="golden set", name=ref)
                 return EvalSet(ref, cand)
         names = (
             sorted(
@@ -222,6 +258,13 @@ def _has_tool_table(pyproject: Path) -> bool:
         return "[tool.driftgate]" in pyproject.read_text(encoding="utf-8")
     except OSError:
         return False
+
+
+def settings_file(root: Path) -> Path | None:
+    """The file `load_settings(root)` reads: driftgate.yaml, else pyproject.toml, else None."""
+    if (root / "driftgate.yaml").exists():
+        return root / "driftgate.yaml"
+    return root / "pyproject.toml" if (root / "pyproject.toml").exists() else None
 
 
 def load_settings(root: Path) -> Settings:

@@ -133,3 +133,20 @@ def test_load_errors_name_file_line_field(tmp_path: Path):
     empty.write_text("examples: []\n")
     with pytest.raises(ConfigError, match="examples"):
         load_fewshot(empty)
+
+
+def test_a_fewshot_set_named_through_a_link_out_is_refused(tmp_path):
+    from driftgate.artifacts import find_fewshot
+    from driftgate.errors import ConfigError
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "fs.yaml").write_text("examples: []\n")
+    folder = tmp_path / "ws" / "prompts" / "fewshot"
+    folder.mkdir(parents=True)
+    (folder / "fs.yaml").symlink_to(outside / "fs.yaml")
+    with pytest.raises(ConfigError) as err:
+        find_fewshot(tmp_path / "ws" / "prompts", "fs", root=tmp_path / "ws")
+    assert "few-shot set 'fs'" in str(err.value) and str(outside / "fs.yaml") in str(err.value)
+    with pytest.raises(ConfigError, match="invalid few-shot set name"):
+        find_fewshot(tmp_path / "ws" / "prompts", "../../outside/fs")

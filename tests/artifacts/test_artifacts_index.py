@@ -191,3 +191,19 @@ def test_load_index_from_definition_file(tmp_path: Path):
     hits = index.retrieve("NETFLIX.COM INTERNET")
     assert [h["id"] for h in hits][:1] == ["m3"] and len(hits) == 2
     assert index.retriever()("SHELL 5521 LEEDS", k=1)[0]["label"] == "fuel"
+
+
+def test_an_index_named_through_a_link_out_or_a_path_is_refused(tmp_path):
+    from driftgate.artifacts import find_index_spec
+    from driftgate.errors import ConfigError
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "ix.yaml").write_text("corpus: c.jsonl\n")
+    folder = tmp_path / "ws" / "prompts" / "indexes"
+    folder.mkdir(parents=True)
+    (folder / "ix.yaml").symlink_to(outside / "ix.yaml")
+    with pytest.raises(ConfigError, match="outside the workspace"):
+        find_index_spec(tmp_path / "ws" / "prompts", "ix")
+    with pytest.raises(ConfigError, match="invalid retrieval index name"):
+        find_index_spec(tmp_path / "ws" / "prompts", "..")

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from .._digest import digest as _digest
+from .._files import ARTIFACT_NAME
 from .._strict import Strict
 from ..errors import ConfigError
 
@@ -82,7 +83,7 @@ class Provenance(Strict):
 
 
 class FewShotSet(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str = Field(pattern=ARTIFACT_NAME)
     description: str | None = None
     strategy: Literal["diverse", "first", "manual"] = "manual"
     provenance: Provenance = Field(default_factory=Provenance)
@@ -115,11 +116,17 @@ def load_fewshot(path: Path | str) -> FewShotSet:
     return load_named(FewShotSet, Path(path))
 
 
-def find_fewshot(prompts_dir: Path | str, name: str) -> FewShotSet:
-    """The few-shot set `name` of a workspace (`prompts/fewshot/NAME.yaml|yml|json`)."""
+def find_fewshot(
+    prompts_dir: Path | str, name: str, *, root: Path | str | None = None
+) -> FewShotSet:
+    """The few-shot set `name` of a workspace (`prompts/fewshot/NAME.yaml|yml|json`); the
+    file, symlinks followed, must be inside `root` (the workspace; default: that folder)."""
     from .._files import find_in_folder
 
-    return load_fewshot(find_in_folder(Path(prompts_dir) / "fewshot", name, "few-shot set"))
+    folder = Path(prompts_dir) / "fewshot"
+    return load_fewshot(
+        find_in_folder(folder, name, "few-shot set", root=Path(root) if root else None)
+    )
 
 
 def save_fewshot(fewshot: FewShotSet, path: Path | str) -> Path:

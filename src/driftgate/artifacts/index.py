@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from .._digest import digest as _digest
+from .._files import ARTIFACT_NAME
 from .._strict import Strict
 from ..errors import ConfigError
 
@@ -44,7 +45,7 @@ _QUERY_CHUNK = 256  # queries scored per matrix product in search_many (bounds m
 
 
 class IndexSpec(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str = Field(pattern=ARTIFACT_NAME)
     description: str | None = None
     corpus: str = Field(description="Corpus file, relative to the workspace root.")
     text_field: str = "text"
@@ -61,11 +62,17 @@ def load_index_spec(path: Path | str) -> IndexSpec:
     return load_named(IndexSpec, Path(path))
 
 
-def find_index_spec(prompts_dir: Path | str, name: str) -> IndexSpec:
-    """The index definition `name` of a workspace (`prompts/indexes/NAME.yaml|yml|json`)."""
+def find_index_spec(
+    prompts_dir: Path | str, name: str, *, root: Path | str | None = None
+) -> IndexSpec:
+    """The index definition `name` of a workspace (`prompts/indexes/NAME.yaml|yml|json`);
+    the file, symlinks followed, must be inside `root` (default: that folder)."""
     from .._files import find_in_folder
 
-    return load_index_spec(find_in_folder(Path(prompts_dir) / "indexes", name, "retrieval index"))
+    folder = Path(prompts_dir) / "indexes"
+    return load_index_spec(
+        find_in_folder(folder, name, "retrieval index", root=Path(root) if root else None)
+    )
 
 
 # ---- corpus ---------------------------------------------------------------------------

@@ -30,10 +30,11 @@ from typing import Any
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from .._digest import digest as _digest
+from .._files import ARTIFACT_NAME
 from .._strict import Strict
 from .loop_policy import LoopPolicy
 
-_NAME = r"^[A-Za-z0-9_.\-]+$"
+_NAME = ARTIFACT_NAME  # one pattern for every artifact name
 
 
 class RouteArm(Strict):

@@ -78,7 +78,7 @@ def _workspace_file(ws: Workspace, kind: str, name: str, prompt: Prompt | None) 
 
     folder = ws.prompts_dir / FOLDERS[kind]
     try:
-        return find_in_folder(folder, name, WHAT[kind])
+        return find_in_folder(folder, name, WHAT[kind], root=ws.root)
     except UnknownNameError as exc:
         who = f"prompt {prompt.ref} references" if prompt is not None else "no"
         raise ConfigError(

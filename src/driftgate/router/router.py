@@ -443,10 +443,13 @@ def load_route_ref(ws: Workspace, route: str | Path) -> RouteSpec:
     path = Path(route)
     if path.suffix in {".yaml", ".yml", ".json"}:
         return load_route(ws.inside(path, what="route file"))
+    from .._files import check_name, confined
+
     folder = ws.path("routes")
     for ext in (".yaml", ".yml", ".json"):
-        candidate = folder / f"{route}{ext}"
+        candidate = folder / f"{check_name(str(route), 'route')}{ext}"
         if candidate.is_file():
+            confined(candidate, ws.root, kind="route", name=str(route))  # no link out
             return load_route(candidate)
     from ..errors import UnknownNameError
 
