@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from .._redact import remember_secret
 from ..errors import ConfigError, MissingCredentialError
 from ._labels import label_probs_of, request_logprobs
 from .base import (
@@ -49,9 +50,15 @@ _COMPATIBLE_PREFIXES = ("openai/", "hosted_vllm/", "vllm/", "lm_studio/", "llama
 
 
 class Secret(str):
-    """A str that never shows itself in a repr (tracebacks, debug dumps of objects)."""
+    """A str that never shows itself in a repr (tracebacks, debug dumps of objects), and
+    is remembered as a known secret: its value is masked in whatever driftgate stores
+    (`_redact.redact_text`, applied to every provider answer and error in `retry.py`)."""
 
     __slots__ = ()
+
+    def __new__(cls, value: str) -> Secret:
+        remember_secret(value)
+        return super().__new__(cls, value)
 
     def __repr__(self) -> str:
         return "'***'"

@@ -10,6 +10,12 @@ policy decides for every backend, so attempts are counted and recorded the same 
   together). A server's Retry-After replaces it, capped at max_delay, plus up to 10 %
   jitter for the same reason.
 - Each attempt is bounded by `request.timeout_s`; running over is a `timeout` error.
+- Every send is an attempt: the clients never re-send a request by themselves once it was
+  written (the server may have processed it), so `attempts` counts what was sent.
+- This is the provider boundary every answer and error crosses before it is stored: known
+  secrets (the keys sent, secret-named environment variables, `Bearer …` tokens) are
+  masked here, once (`_redact.redact_text`), so a 401 body that echoes the Authorization
+  header never reaches a stored row, a log or a report.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 
+from .._redact import redact_known, redact_text
 from ..errors import DriftgateError
 from .base import Completion, CompletionRequest, Provider, ProviderError
 
@@ -62,6 +69,7 @@ async def complete_with_retries(
             # which asyncio.wait_for does: measurably cheaper on the hot path.
             async with asyncio.timeout(request.timeout_s):
                 completion = await provider.complete(request)
+            completion.text = redact_known(completion.text)
             return completion, attempt
         except TimeoutError:
             error = ProviderError("timeout", f"no answer within {request.timeout_s:g}s")
@@ -74,7 +82,16 @@ async def complete_with_retries(
             error.__cause__ = exc
         if not error.retryable or attempt > max_retries:
             error.attempts = attempt  # type: ignore[attr-defined]
+            _redact_error(error)
             raise error
         await sleep(
             backoff_delay(attempt, error, base_delay=base_delay, max_delay=max_delay, rng=rng)
         )
+
+
+def _redact_error(error: ProviderError) -> None:
+    """Mask known secrets in what the caller stores of the error (`str(error)`)."""
+    masked = redact_text(error.message)
+    if masked != error.message:
+        error.message = masked
+        error.args = (masked,)
