@@ -94,6 +94,9 @@ def run_cmd(
     quiet: bool = QuietOption,
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
+    force: bool = typer.Option(
+        False, "--force", help="Run a plan over 1,000,000 calls (refused without it)."
+    ),
 ) -> None:
     """Run an eval suite and store every result."""
     from .. import engine
@@ -120,6 +123,7 @@ def run_cmd(
             max_error_rate=max_error_rate,
             seed=seed,
             progress=show,
+            force=force,
         )
     for path in output or []:
         write_report(path, result.manifest, result.store.results(result.id))

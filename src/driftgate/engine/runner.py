@@ -93,6 +93,7 @@ def run(
     cases: dict[str, list[str]] | None = None,
     metadata: dict[str, Any] | None = None,
     progress: ProgressMode = "auto",
+    force: bool = False,
 ) -> Run:
     """Run a suite and return the run with its results.
 
@@ -111,6 +112,7 @@ def run(
         max_error_rate=max_error_rate,
         seed=seed,
         cases=cases,
+        force=force,
     )
     plan = build_plan(suite, workspace=ws, options=options, prompts=prompts, models=models)
     from ..registry import record_run_artifacts
