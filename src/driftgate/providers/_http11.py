@@ -17,6 +17,12 @@ from collections import deque
 from ..errors import HTTPProtocolError as HTTPProtocolError  # defined there, re-exported
 
 
+class StaleConnectionError(ConnectionResetError):
+    """A reused keep-alive connection closed with no byte of the answer: the server closed
+    it as idle, or dropped the request. Either way the request was written, so re-sending
+    it is a retry the caller counts (the retry policy), never a hidden one."""
+
+
 class _Connection(asyncio.Protocol):
     __slots__ = ("transport", "buf", "waiter", "closed", "used")
 
@@ -44,7 +50,20 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_exception(ConnectionResetError("connection closed by the server"))
+            self.waiter.set_exception(self._lost_error())
+
+    def _lost_error(self) -> Exception:
+        """Why a request sent on this connection got no whole answer."""
+        if self.buf:
+            return HTTPProtocolError(
+                f"connection closed after {len(self.buf)} bytes of the response (truncated body)"
+            )
+        if self.used:
+            return StaleConnectionError(
+                "the server closed a reused keep-alive connection after the request was sent "
+                "(it may have been processed)"
+            )
+        return ConnectionResetError("connection closed by the server before it answered")
 
     def close(self) -> None:
         self.closed = True
@@ -120,50 +139,50 @@ class ConnectionPool:
         self._idle: deque[_Connection] = deque()
         self._prefix = "".join(f"{k}: {v}\r\n" for k, v in default_headers.items())
         self._host_header = f"Host: {host}:{port}\r\n"
+        self.sends = 0  # requests written: every one is an attempt the caller counts
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         _, conn = await loop.create_connection(_Connection, self.host, self.port)
         return conn
 
+    def _idle_connection(self) -> _Connection | None:
+        """The most recently used idle connection still open. One the server closed while
+        idle is noticed here, before any byte is written, and dropped: nothing was sent."""
+        while self._idle:
+            cand = self._idle.pop()
+            if not cand.closed:
+                return cand
+        return None
+
     async def post(
         self, path: str, body: bytes, extra_headers: dict[str, str] | None = None
     ) -> tuple[int, dict[str, str], bytes]:
+        """One send of one request: never re-sent here. A failure once the request was
+        written raises (`StaleConnectionError`, `ConnectionResetError`, `HTTPProtocolError`
+        for a truncated body): the server may have processed it, so only the caller's retry
+        policy may send it again, counted as an attempt (issue #16 item 14)."""
         head = f"POST {path} HTTP/1.1\r\n{self._host_header}{self._prefix}Content-Length: {len(body)}\r\n"
         if extra_headers:
             head += "".join(f"{k}: {v}\r\n" for k, v in extra_headers.items())
         request = head.encode("latin-1") + b"\r\n" + body
-        for attempt in (0, 1):
-            conn = None
-            while self._idle:
-                cand = self._idle.pop()
-                if not cand.closed:
-                    conn = cand
-                    break
-            if conn is None:
-                conn = await self._connect()
-            reused = conn.used
-            conn.waiter = asyncio.get_running_loop().create_future()
-            try:
-                assert conn.transport is not None
-                conn.transport.write(request)
-                status, headers, data, keep_alive = await conn.waiter
-            except ConnectionResetError:
-                conn.close()
-                if reused and attempt == 0:
-                    continue  # the server closed an idle keep-alive connection: once more, fresh
-                raise
-            except BaseException:
-                conn.close()  # timed out or cancelled mid-response: never reuse it
-                raise
-            conn.waiter = None
-            conn.used = True
-            if keep_alive and not conn.closed and not conn.buf:
-                self._idle.append(conn)
-            else:
-                conn.close()
-            return status, headers, data
-        raise ConnectionResetError("connection closed by the server")  # pragma: no cover
+        conn = self._idle_connection() or await self._connect()
+        conn.waiter = asyncio.get_running_loop().create_future()
+        try:
+            assert conn.transport is not None
+            self.sends += 1
+            conn.transport.write(request)
+            status, headers, data, keep_alive = await conn.waiter
+        except BaseException:
+            conn.close()  # reset, truncated, timed out or cancelled: never reuse it
+            raise
+        conn.waiter = None
+        conn.used = True
+        if keep_alive and not conn.closed and not conn.buf:
+            self._idle.append(conn)
+        else:
+            conn.close()
+        return status, headers, data
 
     def close(self) -> None:
         while self._idle:

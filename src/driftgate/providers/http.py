@@ -260,7 +260,7 @@ class OpenAICompatibleProvider(Provider):
         timeout_s: float,
         labels: list[str] | None,
     ) -> Completion:
-        from ._http11 import ConnectionPool, HTTPProtocolError
+        from ._http11 import ConnectionPool, HTTPProtocolError, StaleConnectionError
 
         loop = asyncio.get_running_loop()
         if self._pool is None or self._pool_loop is not loop:
@@ -279,6 +279,10 @@ class OpenAICompatibleProvider(Provider):
             raise ProviderError("timeout", f"no answer within {timeout_s:g}s") from None
         except HTTPProtocolError as exc:
             raise ProviderError("bad_response", f"malformed HTTP response: {exc}") from None
+        except StaleConnectionError as exc:
+            # Sent, so maybe processed: a counted retry, at once (the connection, not the
+            # server, is the likely cause), within the retry policy's limits.
+            raise ProviderError("server", f"connection failed: {exc}", retry_after=0.0) from None
         except OSError as exc:
             raise ProviderError(
                 "server", f"connection failed: {type(exc).__name__}: {exc}"
