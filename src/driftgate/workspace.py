@@ -41,6 +41,13 @@ class Settings(Strict):
     runs_dir: str = "runs"
     cache_dir: str = Field(".driftgate/cache", description="Response and embedding cache.")
     state_dir: str = Field(".driftgate", description="Registry and alias state.")
+    max_stored_chars: int = Field(
+        1_000_000,
+        ge=1_000,
+        description="Longest output, rendered message or parsed text kept in a stored result "
+        "(characters). Scorers see the whole answer; the stored copy is cut there and ends "
+        "with a marker naming the original size, so a runaway answer cannot fill the disk.",
+    )
     dirs_outside_workspace: bool = Field(
         False,
         description="Allow the *_dir settings (runs_dir, cache_dir, state_dir...) to point "

@@ -39,6 +39,7 @@ class Arm:
     model: ModelConfig
     params: dict[str, Any]
     context: dict[str, Any] = field(default_factory=dict)  # few-shot examples, retrieve()
+    max_stored_chars: int = 1_000_000  # the workspace's setting (results.bounded_text)
 
     @property
     def name(self) -> str:
@@ -313,7 +314,8 @@ def _arms(ws: Workspace, suite: Suite, where: str) -> list[Arm]:
                 hint="add `model:` to the prompt or `models:` to the suite",
             )
         for m in model_cfgs:
-            arms.append(Arm(p, m, {**p.params.as_kwargs(), **m.params}))
+            params = {**p.params.as_kwargs(), **m.params}
+            arms.append(Arm(p, m, params, max_stored_chars=ws.settings.max_stored_chars))
     names = [a.name for a in arms]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:

@@ -68,10 +68,18 @@ def record_answer(rec: dict[str, Any], completion: Completion) -> None:
 def score_context(
     rec: dict[str, Any], arm: Arm, case: Case, completion: Completion
 ) -> ScoreContext:
-    """Parse the output (into `rec`) and gather what the scorers see."""
+    """Parse the output (into `rec`) and gather what the scorers see: the whole answer,
+    while `rec` keeps a copy bounded by the arm's `max_stored_chars`."""
     parsed, parse_error = arm.parse(completion.text)
-    rec["parsed"] = parsed
+    limit = arm.max_stored_chars
+    rec["parsed"] = bounded_text(parsed, limit) if isinstance(parsed, str) else parsed
     rec["parse_error"] = parse_error
+    if completion.text is not None and len(completion.text) > limit:
+        rec["output"] = bounded_text(completion.text, limit)
+    if rec["messages"] and any(len(m["content"]) > limit for m in rec["messages"]):
+        rec["messages"] = [
+            {**m, "content": bounded_text(m["content"], limit)} for m in rec["messages"]
+        ]
     return ScoreContext(
         output=completion.text,
         parsed=parsed,
@@ -86,6 +94,16 @@ def score_context(
         input_tokens=completion.input_tokens,
         output_tokens=completion.output_tokens,
         labels=arm.prompt.output.labels,
+    )
+
+
+def bounded_text(text: str, limit: int) -> str:
+    """`text`, or its first `limit` characters and a marker saying it was cut and its size."""
+    if len(text) <= limit:
+        return text
+    return (
+        f"{text[:limit]}\n[truncated by driftgate: {len(text):,} characters, "
+        f"the first {limit:,} kept (max_stored_chars)]"
     )
 
 
