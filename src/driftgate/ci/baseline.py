@@ -214,6 +214,8 @@ def shared_settings(root: Path, head: Workspace) -> Settings:
             "runs_dir": str(head.runs_dir),
             "cache_dir": str(head.cache_dir),
             "state_dir": str(head.state_dir),
+            # The head's folders are outside this tree's root on purpose.
+            "dirs_outside_workspace": True,
         }
     )
 
