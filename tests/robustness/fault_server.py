@@ -67,6 +67,7 @@ class FaultServer:
         self._thread: threading.Thread | None = None
         self._server: asyncio.AbstractServer | None = None
         self._lock = threading.Lock()
+        self._writers: set[asyncio.StreamWriter] = set()
 
     # ---- lifecycle ---------------------------------------------------------------------
     def __enter__(self) -> FaultServer:
@@ -84,6 +85,12 @@ class FaultServer:
             ready.set()
             loop.run_forever()
             self._server.close()
+            for writer in list(self._writers):  # open keep-alive connections
+                writer.transport.abort()
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
             loop.run_until_complete(self._server.wait_closed())
             loop.close()
 
@@ -101,6 +108,7 @@ class FaultServer:
     # ---- one connection ----------------------------------------------------------------
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         served = 0
+        self._writers.add(writer)
         try:
             while True:
                 request = await _read_request(reader)
@@ -120,6 +128,7 @@ class FaultServer:
         except (ConnectionError, asyncio.IncompleteReadError):
             return
         finally:
+            self._writers.discard(writer)
             if not writer.is_closing():
                 writer.close()
 
