@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .._strict import Strict
 
@@ -30,7 +30,9 @@ class ModelConfig(Strict):
         description="litellm model id, `sim/NAME@VERSION`, `local/NAME` or `replay/...`"
     )
     label: str | None = Field(None, description="Display name in reports; defaults to id.")
-    api_base: str | None = None
+    api_base: str | None = Field(
+        None, description="Base URL of an OpenAI-compatible API: http(s)://HOST[:PORT][/PATH]."
+    )
     api_key_env: str | None = Field(None, description="Environment variable holding the API key.")
     client: Literal["auto", "litellm", "http"] = Field(
         "auto",
@@ -42,6 +44,26 @@ class ModelConfig(Strict):
     timeout_s: float = Field(60.0, gt=0)
     max_retries: int = Field(4, ge=0, le=20)
     params: dict[str, Any] = Field(default_factory=dict, description="Overrides prompt params.")
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base_is_a_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(v)
+            port_ok = parts.port is None or parts.port > 0
+        except ValueError:  # a bad port or bracketed host
+            port_ok = False
+            parts = urlsplit("")
+        if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+            raise ValueError(
+                f"api_base must be an http(s) URL with a host, such as "
+                f"http://localhost:8000/v1; got {v!r}"
+            )
+        return v
 
     @property
     def name(self) -> str:
