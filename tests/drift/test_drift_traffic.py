@@ -101,6 +101,19 @@ def test_window_splits_one_log(ws: Path, tmp_path: Path) -> None:
         check_traffic(path, workspace=ws, window=500, vectorizer="tfidf")
 
 
+def test_identical_windows_have_auc_one_half(ws: Path, tmp_path: Path) -> None:
+    """The same traffic replayed twice: the classifier cannot tell the windows apart
+    (identical rows stay in one fold), so the AUC is chance, not below it."""
+    path = tmp_path / "replayed.jsonl"
+    same = log(200, 4)
+    path.write_text("\n".join(json.dumps(r) for r in same + same) + "\n")
+    report = check_traffic(
+        path, workspace=ws, window=200, vectorizer="tfidf", check_unreviewed=False
+    )
+    shift = next(s for s in report.signals if s.name == "input_shift_window")
+    assert shift.verdict == "ok" and abs(shift.value - 0.5) < 0.05, shift.value
+
+
 def test_bad_log_lines_and_fields_are_clear_errors(ws: Path, tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"description": "a"}\n{oops\n')
