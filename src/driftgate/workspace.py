@@ -48,6 +48,11 @@ class Settings(Strict):
         "(characters). Scorers see the whole answer; the stored copy is cut there and ends "
         "with a marker naming the original size, so a runaway answer cannot fill the disk.",
     )
+    python_scorer_packages: list[str] = Field(
+        default_factory=list,
+        description="Installed packages whose functions a `python` scorer may name (top-level "
+        "names); without them only functions in the workspace's own files are allowed.",
+    )
     dirs_outside_workspace: bool = Field(
         False,
         description="Allow the *_dir settings (runs_dir, cache_dir, state_dir...) to point "

@@ -65,6 +65,7 @@ def mod(tmp_path, monkeypatch):
     name = f"user_scorers_{uuid.uuid4().hex[:8]}"
     (tmp_path / f"{name}.py").write_text(textwrap.dedent(USER_CODE))
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("DRIFTGATE_WORKSPACE", str(tmp_path))  # the user's code is in it
     yield name
     sys.modules.pop(name, None)
 
@@ -131,6 +132,10 @@ def test_no_output_is_not_passed_to_the_function(mod):
     [
         ("no_such_module_xyz:f", "cannot import module 'no_such_module_xyz'"),
         ("json:no_such_function", "has no attribute 'no_such_function'"),
+        ("os:system", "not a Python function"),
+        ("builtins:exec", "not a Python function"),
+        ("subprocess:run", "outside the workspace"),
+        ("shutil:rmtree", "outside the workspace"),
         ("json", "not of the form"),
     ],
 )
@@ -185,3 +190,53 @@ def test_budget_options_validated():
         build_scorer({"type": "latency"})
     with pytest.raises(ConfigError, match="greater than 0"):
         build_scorer({"type": "latency", "max_ms": 0})
+
+
+# ---- which functions may be named (#16 item 15) --------------------------------------------
+
+
+def test_a_reexported_stdlib_function_is_refused(tmp_path, monkeypatch):
+    name = f"reexports_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text("from shutil import rmtree\nfrom os import system\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("DRIFTGATE_WORKSPACE", str(tmp_path))
+    try:
+        with pytest.raises(ConfigError, match="shutil.py, outside the workspace"):
+            build_scorer(py(name, "rmtree"))
+        with pytest.raises(ConfigError, match="not a Python function"):
+            build_scorer(py(name, "system"))
+    finally:
+        sys.modules.pop(name, None)
+
+
+def test_code_outside_the_workspace_needs_the_package_allowed(tmp_path, monkeypatch):
+    pkg = f"allowed_checks_{uuid.uuid4().hex[:8]}"
+    site = tmp_path / "site"
+    (site / pkg).mkdir(parents=True)
+    (site / pkg / "__init__.py").write_text("def ok(output, ctx):\n    return True\n")
+    monkeypatch.syspath_prepend(str(site))
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    monkeypatch.setenv("DRIFTGATE_WORKSPACE", str(ws))
+    try:
+        with pytest.raises(ConfigError, match="python_scorer_packages"):
+            build_scorer(py(pkg, "ok"))
+        (ws / "driftgate.yaml").write_text(f"python_scorer_packages: [{pkg}]\n")
+        assert run(py(pkg, "ok"), "x").passed is True
+    finally:
+        sys.modules.pop(pkg, None)
+
+
+def test_methods_and_workspace_functions_are_allowed(mod, tmp_path):
+    (tmp_path / f"{mod}_cls.py").write_text(
+        "class Checks:\n"
+        "    @staticmethod\n"
+        "    def short(output, ctx):\n        return len(output) < 3\n"
+        "    @classmethod\n"
+        "    def long(cls, output, ctx):\n        return len(output) >= 3\n"
+    )
+    try:
+        assert run(py(f"{mod}_cls", "Checks.short"), "ab").passed is True
+        assert run(py(f"{mod}_cls", "Checks.long"), "ab").passed is False
+    finally:
+        sys.modules.pop(f"{mod}_cls", None)

@@ -106,7 +106,7 @@ def test_scorers_that_await_are_not_sync():
     assert not Awaits(config).sync and not OwnEvaluate(config).sync
     assert not Negated(Awaits(config), config).sync
     assert not build_scorer(
-        {"type": "python", "function": "json:dumps"}
+        {"type": "python", "function": "conftest:write_workspace"}  # the repo's own code
     ).sync  # may return a coroutine
 
 

@@ -16,6 +16,14 @@ vars, latency…) and returns one of:
 It may be `async`. The module is imported once, when the suite is loaded, from `sys.path`
 or the workspace root: a missing module or function is a ConfigError naming the option.
 An exception inside the function is recorded as that case's scorer error, never a pass.
+
+Which functions may be named (a suite file must not be able to run `os:system` or
+`builtins:exec`): a Python function (or method) whose code is in a file inside the
+workspace, outside the Python installation and its virtual environment, or one defined in a
+package listed in `python_scorer_packages` of the workspace settings (e.g.
+`python_scorer_packages: [my_company_checks]`). Builtins and C functions, the standard
+library and installed packages not listed there are refused when the suite is loaded,
+re-exports included (`checks:system` after `from os import system` is `os.system`).
 """
 
 from __future__ import annotations
@@ -62,7 +70,35 @@ def load_function(ref: str) -> Callable[..., Any]:
             ) from None
     if not callable(obj):
         raise ValueError(f"{ref!r} is not callable")
+    _check_allowed(ref, module_name, obj)
     return obj
+
+
+def _check_allowed(ref: str, module_name: str, obj: Any) -> None:
+    """Refuse what the module docstring says may not be named."""
+    from pathlib import Path
+
+    from ..workspace import Workspace
+
+    func = getattr(obj, "__func__", obj)  # a bound or class method: its function
+    if not inspect.isfunction(func):
+        raise ValueError(
+            f"{ref!r} is a {type(obj).__name__}, not a Python function: builtins and C "
+            "functions cannot be python scorers"
+        )
+    ws = Workspace.find()
+    top = module_name.split(".")[0]
+    if top in ws.settings.python_scorer_packages and (func.__module__ or "").split(".")[0] == top:
+        return
+    source = Path(func.__code__.co_filename).resolve()
+    installed = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    if source.is_relative_to(ws.root) and not any(source.is_relative_to(p) for p in installed):
+        return
+    raise ValueError(
+        f"{ref!r} is defined in {source}, outside the workspace {ws.root}: a python scorer "
+        "must be a function in the workspace's own code, or in a package listed in "
+        "`python_scorer_packages` of driftgate.yaml / [tool.driftgate]"
+    )
 
 
 def _import(module_name: str) -> Any:
