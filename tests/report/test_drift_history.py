@@ -118,5 +118,9 @@ def test_html_is_offline_autoescaped_and_has_one_chart_per_measured_signal() -> 
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
     assert page.count("<svg") == 2  # format_validity and the hostile signal; gap has no values
     assert "no values (insufficient data)" in page
-    assert "5 checks; 1 alerts (red bands)" in page
+    assert re.search(r"5 checks from \S+ \S+ to \S+ \S+ \(UTC\); 1 alerts \(red bands\)", page)
+    # A summary table per arm, and a time axis of check dates under every chart.
+    row = re.search(r"<tr><td>format_validity</td>(.*?)</tr>", page).group(1)
+    assert re.findall(r"<td class=num>([^<]*)</td>", row) == ["4", "0.8", "0.5", "drift", "2", "1"]
+    assert len(re.findall(r'text-anchor="(?:start|middle|end)">\d\d-\d\d \d\d:\d\d<', page)) >= 4
     assert re.search(r"<title>2023-11-15 02:13  0\.8 \(threshold 0\.5\) drift</title>", page)

@@ -22,8 +22,10 @@ from ..drift.history import Point, checked, series
 from ..drift.schema import DriftCheck
 
 _BARS = "▁▂▃▄▅▆▇█"
-# Chart size in px and the padding that keeps the axis labels inside it.
-_W, _H, _PAD = 640, 110, 28
+# Chart size in px, the padding that keeps the value labels inside it, and the strip under
+# it that holds the time axis (check dates).
+_W, _H, _PAD, _AXIS = 640, 110, 28, 18
+_TICKS = 5  # dates on the time axis at most
 # SVG attributes take literal colours: value line, drift point, alert band, threshold line.
 _VALUE, _DRIFT, _BAND, _THRESHOLD = "#3366cc", "#d93025", "#f4c7c3", "#999"
 
@@ -139,7 +141,7 @@ class Chart:
 
     name: str
     width: int = _W
-    height: int = _H
+    height: int = _H + _AXIS
     empty: bool = False
     bands: list[str] = field(default_factory=list)  # x of each alerting check
     threshold_path: str = ""
@@ -147,6 +149,8 @@ class Chart:
     points: list[dict[str, str]] = field(default_factory=list)  # x, y, colour, tip
     hi: str = ""
     lo: str = ""
+    ticks: list[dict[str, str]] = field(default_factory=list)  # x, label: when checks ran
+    axis_y: int = _H + _AXIS - 4
     colours: dict[str, str] = field(
         default_factory=lambda: {"value": _VALUE, "band": _BAND, "threshold": _THRESHOLD}
     )
@@ -178,7 +182,46 @@ def chart(name: str, pts: Sequence[Point]) -> Chart:
         points=[_point(p, *xy(i, p.value)) for i, p in enumerate(pts) if p.value is not None],
         hi=_fmt(hi),
         lo=_fmt(lo),
+        ticks=_ticks(pts, lambda i: xy(i, lo)[0]),
     )
+
+
+def _ticks(pts: Sequence[Point], x_of: Any) -> list[dict[str, str]]:
+    """The time axis: checks are evenly spaced (one per column), so each tick names the
+    date of the check it stands under — the first, the last and a few between."""
+    n = len(pts)
+    picks = sorted({round(k * (n - 1) / (_TICKS - 1)) for k in range(_TICKS)}) if n > 1 else [0]
+    anchor = {0: "start", n - 1: "end"}
+    return [
+        {
+            "x": f"{x_of(i):.1f}",
+            "label": time.strftime("%m-%d %H:%M", time.gmtime(pts[i].created_at)),
+            "anchor": anchor.get(i, "middle"),
+        }
+        for i in picks
+    ]
+
+
+def summary_rows(sigs: dict[str, list[Point]]) -> list[list[str]]:
+    """Per signal: checks that measured it, its last value and threshold, its last
+    verdict, and in how many checks it drifted (and how many of those alerted)."""
+    rows = []
+    for name, pts in sigs.items():
+        measured = [p for p in pts if p.value is not None]
+        last = pts[-1]
+        drifted = [p for p in pts if p.verdict == "drift"]
+        rows.append(
+            [
+                name,
+                str(len(measured)),
+                _fmt(last.value),
+                _fmt(last.threshold),
+                last.verdict,
+                str(len(drifted)),
+                str(sum(p.alert for p in drifted)),
+            ]
+        )
+    return rows
 
 
 def _point(p: Point, x: float, y: float) -> dict[str, str]:
@@ -196,7 +239,7 @@ def history_html(checks: Sequence[DriftCheck], *, title: str = "drift history") 
 
     done = checked(checks)
     arms = [
-        (arm, [chart(name, pts) for name, pts in sigs.items()])
+        (arm, summary_rows(sigs), [chart(name, pts) for name, pts in sigs.items()])
         for arm, sigs in series(done).items()
     ]
     return render(
@@ -204,5 +247,8 @@ def history_html(checks: Sequence[DriftCheck], *, title: str = "drift history") 
         title=title,
         n_checks=len(done),
         n_alerts=sum(c.alert for c in done),
+        span=f"from {_date(done[0].created_at)} to {_date(done[-1].created_at)} (UTC)"
+        if done
+        else "",
         arms=arms,
     )
