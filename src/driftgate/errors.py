@@ -37,6 +37,7 @@ __all__ = [
     "ProviderError",
     "ProviderErrorBudgetExceeded",
     "HTTPProtocolError",
+    "StaleConnectionError",
     "JudgeParseError",
     "InsufficientData",
     "GGUFError",
@@ -242,6 +243,15 @@ class SimError(ProviderError):
 class HTTPProtocolError(DriftgateError):
     """The server sent something that is not a well-formed HTTP/1.1 response (the fast
     client turns it into a `ProviderError("bad_response")` before it leaves the adapter)."""
+
+    exit_code = EXIT_PROVIDER_ERRORS
+
+
+class StaleConnectionError(DriftgateError, ConnectionResetError):
+    """A reused keep-alive connection closed with no byte of the answer, after the request
+    was written: the server may have processed it, so the lean client never re-sends it by
+    itself; the retry policy does, counted (http.py turns it into a `server` ProviderError).
+    Still a ConnectionResetError, as a reset connection is."""
 
     exit_code = EXIT_PROVIDER_ERRORS
 

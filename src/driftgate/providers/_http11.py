@@ -15,12 +15,7 @@ import asyncio
 from collections import deque
 
 from ..errors import HTTPProtocolError as HTTPProtocolError  # defined there, re-exported
-
-
-class StaleConnectionError(ConnectionResetError):
-    """A reused keep-alive connection closed with no byte of the answer: the server closed
-    it as idle, or dropped the request. Either way the request was written, so re-sending
-    it is a retry the caller counts (the retry policy), never a hidden one."""
+from ..errors import StaleConnectionError as StaleConnectionError
 
 
 class _Connection(asyncio.Protocol):
