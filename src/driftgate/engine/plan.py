@@ -342,14 +342,19 @@ def _evalsets(ws: Workspace, suite: Suite, suite_path: Path | None) -> list[Eval
     for i, ref in enumerate(suite.evalsets):
         try:
             out.append(ws.evalset(ref))
-        except UnknownNameError as exc:
+        except (UnknownNameError, ConfigError) as exc:
             if suite_path is None or exc.path:
                 raise
             try:
                 line = line_of(suite_path.read_text(encoding="utf-8"), ("evalsets", i))
             except OSError:
                 line = None
-            raise exc.located(path=suite_path, line=line, field=f"evalsets[{i}]") from None
+            if isinstance(exc, UnknownNameError):
+                raise exc.located(path=suite_path, line=line, field=f"evalsets[{i}]") from None
+            # a bad name, a path out of the workspace: where the suite lists it
+            raise ConfigError(
+                exc.message, path=suite_path, line=line, field=f"evalsets[{i}]", hint=exc.hint
+            ) from None
     return out
 
 
