@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from enum import StrEnum
 from pathlib import Path
@@ -17,8 +16,6 @@ from ._common import JsonOption, WorkspaceOption, print_json, workspace
 if TYPE_CHECKING:
     from ..artifacts.route import RouteSpec
     from ..router import CanaryVerdict
-    from ..router.operations import RouteCheck
-    from ..router.replay import ReplayReport
     from ..workspace import Workspace
 
 route_app = typer.Typer(
@@ -46,14 +43,6 @@ def _load(ws_path: Path | None, route: str) -> tuple[Workspace, RouteSpec]:
     return ws, load_route_ref(ws, route)
 
 
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{x:.1%}"
-
-
-def _weights(weights: dict[str, float]) -> str:
-    return ", ".join(f"{arm}={w:g}" for arm, w in weights.items())
-
-
 def _print(*renderables: Any) -> None:
     from ..report import console
 
@@ -78,8 +67,7 @@ def status_cmd(
     and their quality (the route's scorers) with always-valid bounds; each canary's and
     shadow's difference with the baseline (shadows: paired with the live answers), overall
     and per segment, and its verdict. Moves nothing. --json prints the canary verdict."""
-    from rich.table import Table
-
+    from ..report.route import status_lines
     from ..router.operations import route_status
 
     ws, spec = _load(ws_path, route)
@@ -87,26 +75,7 @@ def status_cmd(
     if json_out:
         print_json(status.verdict.model_dump(mode="json"))
         return
-    weights, mirrored = status.weights, status.mirrored
-    arms = Table("arm", "kind", "prompt", "model", "route file", "live now",
-                 title=f"route {spec.name} ({spec.digest})")  # fmt: skip
-    for a in spec.arms:
-        moved = " (moved)" if weights.get(a.name, 0.0) != a.weight else ""
-        kind = "live, baseline" if a.name == spec.baseline_arm else "live"
-        kind = "live at 0, shadow (mirrored)" if a.name in mirrored else kind
-        arms.add_row(a.name, kind, a.prompt, a.model or "(the prompt's)", f"{a.weight:g}%",
-                     f"{weights.get(a.name, 0.0):g}%{moved}")  # fmt: skip
-    for s in spec.shadow:
-        arms.add_row(s.name, "shadow", s.prompt, s.model or "(the prompt's)",
-                     f"sample {s.sample:.0%}", "never returned")  # fmt: skip
-    lines: list[Any] = [arms, "fallbacks: " + (", ".join(spec.fallbacks) or "none")]
-    if (last := status.last_move) is not None:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last.moved_at))
-        lines.append(f"weights moved {when} by {last.actor or '?'}: {last.reason}")
-        lines.append(f"  before: {_weights(last.previous)}; now: {_weights(last.weights)}")
-    if mirrored:
-        lines.append("on trial as shadows (weight 0, mirrored): " + ", ".join(mirrored))
-    _print(*lines, *_verdict_tables(status.verdict), *_loop_section(ws, spec))
+    _print(*status_lines(spec, status), *_loop_section(ws, spec))
 
 
 def _loop_section(ws: Workspace, spec: RouteSpec) -> list[str]:
@@ -142,6 +111,7 @@ def check_cmd(
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
+    from ..report.route import check_notes
     from ..router.operations import check_route
 
     ws, spec = _load(ws_path, route)
@@ -156,27 +126,8 @@ def check_cmd(
             }
         )
     else:
-        _print(*_verdict_tables(result.verdict), *_check_notes(spec, result))
+        _print(*_verdict_tables(result.verdict), *check_notes(spec, result))
     raise typer.Exit(result.exit_code)
-
-
-def _check_notes(spec: RouteSpec, result: RouteCheck) -> list[str]:
-    weights = result.weights
-    notes = [f"{m}: live weights now {_weights(weights)}" for m in result.moves]
-    notes += [
-        f"{arm} is not worse at {weights.get(arm, 0.0):g}% on fresh evidence: "
-        "ready to promote (`driftgate loop` moves the alias on a route with `loop:`)"
-        for arm in result.ready_to_promote
-    ]
-    for arm in result.verdict.rollback_arms:  # in the verdict's order
-        if arm in result.already_out:
-            notes.append(f"{arm} already has weight 0: nothing to move")
-        elif arm in result.left_live:
-            notes.append(
-                f"{arm} not rolled back (rollback off): `driftgate route rollback "
-                f"{spec.name} {arm}` moves it"
-            )
-    return notes
 
 
 @route_app.command("set")
@@ -190,13 +141,14 @@ def set_cmd(
 ) -> None:
     """Move live traffic between arms now (every serving process follows on its next request).
     Arms not named keep their weight."""
+    from ..report.route import fmt_weights
     from ..router import set_weights
     from ..router.operations import parse_weights
 
     ws, spec = _load(ws_path, route)
     weights = parse_weights(assignments, spec)
     state = set_weights(ws, spec, weights, reason=reason or "set by hand (driftgate route set)")
-    print(f"route {spec.name}: {_weights(state.previous)} → {_weights(state.weights)}")
+    print(f"route {spec.name}: {fmt_weights(state.previous)} → {fmt_weights(state.weights)}")
 
 
 @route_app.command("rollback")
@@ -207,6 +159,7 @@ def rollback_cmd(
     ws_path: Path = WorkspaceOption,
 ) -> None:
     """Give ARM's whole share to the baseline arm (what a canary rollback does)."""
+    from ..report.route import fmt_weights
     from ..router.operations import rollback_arm
 
     ws, spec = _load(ws_path, route)
@@ -214,35 +167,7 @@ def rollback_cmd(
     if state is None:
         print(f"{arm} already has weight 0 on route {spec.name}: nothing moved")
         return
-    print(f"route {spec.name}: {_weights(state.previous)} → {_weights(state.weights)}")
-
-
-def _render_replay(spec: RouteSpec, report: ReplayReport) -> list[Any]:
-    from rich.table import Table
-
-    result = report.result
-    title = f"replay of {len(result.requests)} requests on route {spec.name}"
-    table = Table("arm", "requests", "errors", "feedback", "acceptance", "matches expected",
-                  title=title)  # fmt: skip
-    for row in report.rows:
-        name, n_fb_text = (
-            (row.arm + " (shadow)", "–") if row.shadow else (row.arm, str(row.feedback))
-        )
-        table.add_row(
-            name, str(row.requests), str(row.errors), n_fb_text, _pct(row.acceptance),
-            _pct(row.match_rate),
-        )  # fmt: skip
-    out: list[Any] = [table]
-    failed = sum(result.errors.values())
-    if failed:
-        out.append(f"{failed} requests failed (logged as errors of their arm):")
-        for text, n in result.errors.most_common(5):
-            out.append(f"  {n}× {text}")
-        if len(result.errors) > 5:
-            out.append(f"  … and {len(result.errors) - 5} other errors")
-    for h in report.moves:
-        out.append(f"weights moved: {h.reason}\n  now: {_weights(h.weights)}")
-    return out
+    print(f"route {spec.name}: {fmt_weights(state.previous)} → {fmt_weights(state.weights)}")
 
 
 @route_app.command("replay")
@@ -273,6 +198,7 @@ def replay_cmd(
     --feedback, an answer equal to `expected` (case-insensitive for text) is accepted, any
     other is edited to it, so canary checks and rollbacks run as with real users. Provider
     and template errors are counted and summarized, not fatal. Exit 0, or 2 on bad input."""
+    from ..report.route import replay_lines
     from ..router.replay import replay_file
 
     ws, spec = _load(ws_path, route)
@@ -282,7 +208,7 @@ def replay_cmd(
     )  # fmt: skip
     last = report.last_canary
     _print(
-        *_render_replay(spec, report),
+        *replay_lines(spec, report),
         *(
             ["last canary check:", *_verdict_tables(last)]
             if last
@@ -316,6 +242,7 @@ def feedback_cmd(
     serving process, and a worse one is rolled back under `canary.auto_rollback`."""
     import sys
 
+    from ..report.route import fmt_weights
     from ..router.feedback import record_feedback
 
     ws, spec = _load(ws_path, route)
@@ -332,7 +259,7 @@ def feedback_cmd(
     if outcome.verdict is not None:
         _print("canary check ran:", *_verdict_tables(outcome.verdict))
         if outcome.moves:
-            before, after = _weights(outcome.weights_before), _weights(outcome.weights_after)
+            before, after = fmt_weights(outcome.weights_before), fmt_weights(outcome.weights_after)
             print(f"{'; '.join(outcome.moves)}: {before} → {after}")
 
 

@@ -1,4 +1,5 @@
-"""Terminal tables of a route's canary verdict (`driftgate route status | check | replay`).
+"""A route in the terminal (`driftgate route status | check | replay | set | feedback`): its
+arms and live weights, what a check moved, a replay's traffic, and the canary verdict.
 
     traffic      per arm: requests, errors, feedback, acceptance, labeled, quality [bounds]
     per segment  per arm and segment: requests, labeled, quality [bounds], and the
@@ -15,8 +16,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..artifacts.route import RouteSpec
     from ..router.canary import CanaryFinding, CanaryVerdict, SegmentFinding
     from ..router.evidence import ArmStats, SegmentStats
+    from ..router.operations import RouteCheck, RouteStatus
+    from ..router.replay import ReplayReport
 
 
 def pct(x: float | None) -> str:
@@ -100,4 +104,90 @@ def verdict_tables(verdict: CanaryVerdict) -> list[Any]:
         out.append(segments)
     out.append(findings if verdict.findings else "no canary: the route has one live arm")
     out.append(f"canary verdict: {verdict.action}")
+    return out
+
+
+def fmt_weights(weights: dict[str, float]) -> str:
+    """`arm=weight` pairs, as every route message shows live weights."""
+    return ", ".join(f"{arm}={w:g}" for arm, w in weights.items())
+
+
+def status_lines(spec: RouteSpec, status: RouteStatus) -> list[Any]:
+    """`route status`: the arms (live weight now against the file's), shadows, fallbacks,
+    the last weight move and its reason, then the canary verdict's tables."""
+    import time
+
+    from rich.table import Table
+
+    weights, mirrored = status.weights, status.mirrored
+    arms = Table("arm", "kind", "prompt", "model", "route file", "live now",
+                 title=_text(f"route {spec.name} ({spec.digest})"))  # fmt: skip
+    for a in spec.arms:
+        moved = " (moved)" if weights.get(a.name, 0.0) != a.weight else ""
+        kind = "live, baseline" if a.name == spec.baseline_arm else "live"
+        kind = "live at 0, shadow (mirrored)" if a.name in mirrored else kind
+        arms.add_row(_text(a.name), kind, _text(a.prompt), _text(a.model or "(the prompt's)"),
+                     f"{a.weight:g}%", f"{weights.get(a.name, 0.0):g}%{moved}")  # fmt: skip
+    for s in spec.shadow:
+        arms.add_row(_text(s.name), "shadow", _text(s.prompt), _text(s.model or "(the prompt's)"),
+                     f"sample {s.sample:.0%}", "never returned")  # fmt: skip
+    lines: list[Any] = [arms, _text("fallbacks: " + (", ".join(spec.fallbacks) or "none"))]
+    if (last := status.last_move) is not None:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last.moved_at))
+        lines.append(_text(f"weights moved {when} by {last.actor or '?'}: {last.reason}"))
+        lines.append(
+            _text(f"  before: {fmt_weights(last.previous)}; now: {fmt_weights(last.weights)}")
+        )
+    if mirrored:
+        lines.append(_text("on trial as shadows (weight 0, mirrored): " + ", ".join(mirrored)))
+    return lines + verdict_tables(status.verdict)
+
+
+def check_notes(spec: RouteSpec, result: RouteCheck) -> list[str]:
+    """`route check`: what moved, which canaries are ready, which were left live."""
+    weights = result.weights
+    notes = [f"{m}: live weights now {fmt_weights(weights)}" for m in result.moves]
+    notes += [
+        f"{arm} is not worse at {weights.get(arm, 0.0):g}% on fresh evidence: "
+        "ready to promote (`driftgate loop` moves the alias on a route with `loop:`)"
+        for arm in result.ready_to_promote
+    ]
+    for arm in result.verdict.rollback_arms:  # in the verdict's order
+        if arm in result.already_out:
+            notes.append(f"{arm} already has weight 0: nothing to move")
+        elif arm in result.left_live:
+            notes.append(
+                f"{arm} not rolled back (rollback off): `driftgate route rollback "
+                f"{spec.name} {arm}` moves it"
+            )
+    return [_text(n) for n in notes]
+
+
+def replay_lines(spec: RouteSpec, report: ReplayReport) -> list[Any]:
+    """`route replay`: requests, errors, feedback and acceptance per arm; the most common
+    errors; the weight moves the replay's canary checks made."""
+    from rich.table import Table
+
+    result = report.result
+    title = f"replay of {len(result.requests)} requests on route {spec.name}"
+    table = Table("arm", "requests", "errors", "feedback", "acceptance", "matches expected",
+                  title=_text(title))  # fmt: skip
+    for row in report.rows:
+        name, n_fb_text = (
+            (row.arm + " (shadow)", "–") if row.shadow else (row.arm, str(row.feedback))
+        )
+        table.add_row(
+            _text(name), str(row.requests), str(row.errors), n_fb_text, pct(row.acceptance),
+            pct(row.match_rate),
+        )  # fmt: skip
+    out: list[Any] = [table]
+    failed = sum(result.errors.values())
+    if failed:
+        out.append(f"{failed} requests failed (logged as errors of their arm):")
+        for text, n in result.errors.most_common(5):
+            out.append(_text(f"  {n}× {text}"))
+        if len(result.errors) > 5:
+            out.append(f"  … and {len(result.errors) - 5} other errors")
+    for h in report.moves:
+        out.append(_text(f"weights moved: {h.reason}\n  now: {fmt_weights(h.weights)}"))
     return out
