@@ -2,7 +2,8 @@
 the CLI uses when it reaches `driftgate`'s `main()`.
 
 Exit codes (documented in the README):
-  0 passed, 1 below the suite's pass threshold, 2 bad usage or bad input,
+  0 passed, 1 below the suite's pass threshold, 2 bad usage or bad input (also a runs
+  folder the disk cannot take, and a run another process is writing),
   3 provider errors (over budget, or a provider failure that stopped the command),
   4 an alias moved concurrently: a promote lost the compare-and-swap race (nothing moved;
     run it again).
@@ -14,6 +15,7 @@ the same class. This module imports nothing of driftgate's: every layer may impo
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -48,12 +50,15 @@ __all__ = [
     "EmbeddingError",
     "ScorerFailure",
     "RunNotFound",
+    "RunLocked",
+    "StorageError",
     "GitError",
     "GateFailed",
     "VersionNotFound",
     "StateCorrupted",
     "AliasMoved",
     "RegistryLocked",
+    "GatewayError",
 ]
 
 EXIT_OK = 0
@@ -331,6 +336,51 @@ class RunNotFound(DriftgateError):
     """No stored run has that id (or id prefix)."""
 
 
+class RunLocked(DriftgateError):
+    """Another process is writing this run (running or resuming it): one writer per run."""
+
+
+# Why a write failed, in words, for the errnos a full or read-only disk raises.
+_STORAGE_REASONS = {
+    errno.ENOSPC: "no space left on",
+    errno.EDQUOT: "disk quota exceeded on",
+    errno.EROFS: "read-only file system:",
+    errno.EACCES: "permission denied:",
+    errno.EPERM: "permission denied:",
+}
+
+
+class StorageError(DriftgateError):
+    """The runs folder cannot be written (disk full, quota, read-only, permissions).
+
+    Exit 2 like other problems of the command's surroundings; what was written stays, and
+    `driftgate run --resume RUN` finishes the run once the disk can take it.
+    """
+
+    def __init__(
+        self, message: str, *, path: str | Path | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.path = str(path) if path is not None else None
+
+    @classmethod
+    def from_os_error(
+        cls, exc: OSError, path: str | Path, *, run_id: str | None = None
+    ) -> StorageError:
+        """`exc` raised writing `path`, as a message naming the path and what to do."""
+        where = exc.filename if isinstance(exc.filename, str) else str(path)
+        reason = _STORAGE_REASONS.get(exc.errno or 0)
+        message = f"{reason} {where}" if reason else f"cannot write {where}: {exc.strerror or exc}"
+        if run_id is None:
+            hint = "free space on that disk (or make it writable), then run again"
+        else:
+            hint = (
+                f"results written so far are kept; free space on that disk (or make it "
+                f"writable), then `driftgate run --resume {run_id}`"
+            )
+        return cls(message, path=where, hint=hint)
+
+
 # ---- CI and the registry -------------------------------------------------------------------
 class GitError(DriftgateError):
     """A git command failed in a way that is not the user's input."""
@@ -367,3 +417,24 @@ class AliasMoved(DriftgateError):
 
 class RegistryLocked(DriftgateError):
     """Another process held the registry lock for longer than the timeout."""
+
+
+class GatewayError(DriftgateError):
+    """A request the gateway (`driftgate serve`) refuses or cannot answer. It carries the
+    HTTP status and OpenAI's error `type`, `code` and `param`, so every refusal reaches the
+    client OpenAI-shaped (never a stack trace)."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.type = type
+        self.code = code
+        self.param = param

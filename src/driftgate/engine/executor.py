@@ -147,7 +147,7 @@ class Executor:
         try:
             workers = [asyncio.create_task(self._worker(queue)) for _ in range(n_workers)]
             producer = asyncio.create_task(self._produce(queue, n_workers))
-            await asyncio.gather(producer, *workers)
+            await self._until_done_or_failed([producer, *workers])
         finally:
             self.writer.close()
             if self.bar:
@@ -159,6 +159,22 @@ class Executor:
                 except Exception:  # noqa: BLE001 - closing must not mask the run's outcome
                     pass
         return self.aborted
+
+    async def _until_done_or_failed(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Wait for every task; when one fails (a full disk, a missing key), stop the others
+        at once and raise its error. Waiting on them instead would hang: a producer blocked
+        on a full queue whose workers are gone never returns."""
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        failed = [t for t in done if not t.cancelled() and t.exception() is not None]
+        if not failed:
+            return
+        self.aborted = True
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        error = failed[0].exception()
+        assert error is not None
+        raise error
 
     # ---- producer ----------------------------------------------------------------------
     def _items(self) -> Iterator[_Item]:
@@ -178,19 +194,19 @@ class Executor:
 
     async def _produce(self, queue: asyncio.Queue[_Item | None], n_workers: int) -> None:
         batch: list[_Item] = []
-        try:
-            for item in self._items():
-                if self.aborted:
-                    return
-                batch.append(item)
-                if len(batch) >= CACHE_BATCH:
-                    await self._dispatch(batch, queue)
-                    batch = []
-            if batch and not self.aborted:
+        for item in self._items():
+            if self.aborted:
+                break
+            batch.append(item)
+            if len(batch) >= CACHE_BATCH:
                 await self._dispatch(batch, queue)
-        finally:
-            for _ in range(n_workers):
-                await queue.put(None)
+                batch = []
+        if batch and not self.aborted:
+            await self._dispatch(batch, queue)
+        # Only on a normal end: after a failure the workers are cancelled, and a put into a
+        # full queue nobody reads would never return.
+        for _ in range(n_workers):
+            await queue.put(None)
 
     async def _dispatch(self, batch: list[_Item], queue: asyncio.Queue[_Item | None]) -> None:
         """Serve a batch: cache hits inline when they can be, the rest through the workers."""

@@ -20,6 +20,7 @@ from ..errors import (
     EXIT_OK,
     EXIT_PROVIDER_ERRORS,
     ConfigError,
+    StorageError,
 )
 from ..providers.base import ModelConfig
 from ..store.records import CaseResult, RunManifest, Summary
@@ -123,18 +124,36 @@ def run(
     manifest = new_manifest(plan)
     if metadata:
         manifest.settings["metadata"] = metadata
-    store.create(manifest)
-    return _execute(plan, store, manifest, progress=progress)
+    with store.create_locked(manifest):
+        return _execute(plan, store, manifest, progress=progress)
 
 
 def resume(
-    run_id: str, *, workspace: Workspace | Path | str | None = None, progress: ProgressMode = "auto"
+    run_id: str,
+    *,
+    workspace: Workspace | Path | str | None = None,
+    progress: ProgressMode = "auto",
+    retry_errors: bool = False,
 ) -> Run:
-    """Finish an interrupted run: only the missing results are computed."""
+    """Finish an interrupted run: only the missing results are computed.
+
+    `retry_errors` also re-runs the results that ended in a provider error (the provider
+    has recovered): they are moved out of the results (kept under `replaced/`) and computed
+    again; every other result stays. One process resumes a run at a time: another raises
+    `RunLocked` naming the process that holds it.
+    """
     ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
     store = RunStore(ws.runs_dir)
-    manifest = store.load(run_id)
-    if manifest.status == "finished":
+    run_id = store.resolve_id(run_id)
+    with store.lock(run_id):
+        return _resume_locked(store, ws, run_id, progress=progress, retry_errors=retry_errors)
+
+
+def _resume_locked(
+    store: RunStore, ws: Workspace, run_id: str, *, progress: ProgressMode, retry_errors: bool
+) -> Run:
+    manifest = store.load(run_id)  # read under the lock: what the last writer left
+    if manifest.status == "finished" and not (retry_errors and store.has_errors(run_id)):
         return Run(manifest, store)
     s = manifest.settings
     stored: dict[str, Any] = {k: s.get(k) for k in RunOptions().__dict__ if k in s}
@@ -153,8 +172,18 @@ def resume(
             )
     manifest.resumed += 1
     manifest.status = "running"
+    manifest.verdict = None
+    manifest.stopped_early = False
     store.save(manifest)
+    if retry_errors:
+        store.take_out_errors(run_id, provider_error)
     return _execute(plan, store, manifest, progress=progress)
+
+
+def provider_error(record: dict[str, Any]) -> bool:
+    """A result that a call could change: a provider error (not a template's, which
+    renders the same way every time)."""
+    return record.get("error") is not None and record.get("error_kind") != "template"
 
 
 def _execute(plan: Plan, store: RunStore, manifest: RunManifest, *, progress: ProgressMode) -> Run:
@@ -168,14 +197,43 @@ def _execute(plan: Plan, store: RunStore, manifest: RunManifest, *, progress: Pr
     for rec in store.iter_raw(manifest.id):
         done.add(rec["key"])
         summary.add(rec)
+    others = _segment_sizes(store, manifest.id)
+    executor = Executor(plan, store, manifest, done, progress, summary)
     try:
         with _long_lived_objects_frozen():
-            aborted = asyncio.run(Executor(plan, store, manifest, done, progress, summary).run())
+            aborted = asyncio.run(executor.run())
     except BaseException:
         manifest.status = "interrupted"
-        store.save(manifest)
+        # On a full disk this save fails too; the run still reads as interrupted once this
+        # process ends (its lock is released), and the first error is the one to report.
+        with contextlib.suppress(StorageError):
+            store.save(manifest)
         raise
+    ours = executor.writer.path if executor.writer else None
+    if {p: n for p, n in _segment_sizes(store, manifest.id).items() if p != ours} != others:
+        # Rows this process did not write appeared (a writer without the run lock, such as
+        # an older driftgate): the summary is rebuilt from the stored rows (one per key), so
+        # the manifest and the rows never disagree.
+        summary = _summary_of_rows(plan, store, manifest.id)
     return _finalize(plan, store, manifest, aborted, summary)
+
+
+def _segment_sizes(store: RunStore, run_id: str) -> dict[Path, int]:
+    sizes = {}
+    for seg in store.segments(run_id):
+        with contextlib.suppress(FileNotFoundError):
+            sizes[seg] = seg.stat().st_size
+    return sizes
+
+
+def _summary_of_rows(plan: Plan, store: RunStore, run_id: str) -> SummaryBuilder:
+    from ..summary import SummaryBuilder
+
+    labels = {a.prompt.ref: a.prompt.output.labels for a in plan.arms if a.prompt.output.labels}
+    summary = SummaryBuilder(list(plan.suite.metrics), labels=labels)
+    for rec in store.iter_raw(run_id):
+        summary.add(rec)
+    return summary
 
 
 @contextlib.contextmanager
@@ -202,6 +260,7 @@ def _finalize(
 ) -> Run:
     summary = builder.build()
     manifest.summary = summary
+    manifest.stopped_early = aborted
     manifest.finished_at = time.time()
     max_err = manifest.max_error_rate if manifest.max_error_rate is not None else 0.0
     if aborted or (summary.error_rate or 0.0) > max_err:

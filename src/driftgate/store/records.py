@@ -119,6 +119,9 @@ class RunManifest(Strict):
     max_error_rate: float | None = None
     verdict: Literal["passed", "below_threshold", "provider_errors", "incomplete"] | None = None
     resumed: int = Field(0, description="How many times the run was resumed")
+    stopped_early: bool = Field(
+        False, description="The run stopped before its plan: provider errors over max_error_rate"
+    )
     writer_pid: int | None = Field(
         None, description="Process writing the run while it is running (to tell a killed one)"
     )

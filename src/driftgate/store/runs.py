@@ -2,6 +2,8 @@
 
     runs/<run-id>/manifest.json            rewritten atomically (temp file + rename)
     runs/<run-id>/results/<writer>.jsonl   one segment per writing process, appended
+    runs/<run-id>/lock                     flock'ed by the one process writing the run
+    runs/<run-id>/replaced/<time>.jsonl    rows a `--retry-errors` resume took out
 
 Every process that writes results opens its own segment, so parallel runs, resumed runs and
 CI jobs never interleave bytes in one file. A result line is flushed as soon as the case
@@ -12,18 +14,20 @@ skip. DuckDB reads all segments of all runs through a glob (see `store/query.py`
 from __future__ import annotations
 
 import builtins
+import contextlib
+import fcntl
 import json
 import os
 import secrets
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, RunLocked, StorageError
 from ..errors import RunNotFound as RunNotFound  # defined there, re-exported
-from ._atomic import write_atomic
+from ._atomic import atomic_writer, write_atomic
 from .records import CaseResult, RunManifest
 
 
@@ -33,14 +37,18 @@ def new_run_id(now: float | None = None) -> str:
     return f"{stamp}-{secrets.token_hex(3)}"
 
 
-def _interrupted_if_orphaned(manifest: RunManifest) -> RunManifest:
+def _interrupted_if_orphaned(manifest: RunManifest, run_dir: Path) -> RunManifest:
     """A run still `running` whose writing process on this host is gone was killed: it reads
-    as `interrupted` (resumable with `run --resume`). A run written elsewhere keeps its status:
+    as `interrupted` (resumable with `run --resume`). The run's lock tells first (a killed
+    process's flock is released by the kernel, and a reused pid cannot fake it); a run
+    without one falls back to its writer's pid. A run written elsewhere keeps its status:
     its process cannot be checked from here."""
     pid, host = manifest.writer_pid, manifest.writer_host
-    if manifest.status == "running" and pid and host == socket.gethostname():
-        if not _alive(pid):
-            manifest.status = "interrupted"
+    if manifest.status != "running" or not pid or host != socket.gethostname():
+        return manifest
+    held = RunLock(run_dir / LOCK_NAME).held_elsewhere()
+    if held is False or (held is None and not _alive(pid)):
+        manifest.status = "interrupted"
     return manifest
 
 
@@ -65,24 +73,69 @@ class RunStore:
         return self.runs_dir / run_id
 
     def create(self, manifest: RunManifest) -> Path:
+        """Make the run's folder and write its manifest (no lock: see `create_locked`)."""
+        self._create(manifest, locked=False)
+        return self.run_dir(manifest.id)
+
+    def create_locked(self, manifest: RunManifest) -> RunLock:
+        """Make the run's folder, take its lock and write its manifest; returns the held lock.
+
+        A disk that cannot take them (full, read-only) raises `StorageError` and leaves no
+        folder behind: a run folder always has a manifest."""
+        lock = self._create(manifest, locked=True)
+        assert lock is not None
+        return lock
+
+    def _create(self, manifest: RunManifest, *, locked: bool) -> RunLock | None:
         d = self.run_dir(manifest.id)
-        (d / "results").mkdir(parents=True, exist_ok=False)  # a collision is a bug: fail
-        self.save(manifest)
-        return d
+        try:
+            self.runs_dir.mkdir(parents=True, exist_ok=True)
+            d.mkdir(exist_ok=False)  # a collision is a bug: fail
+        except FileExistsError:
+            raise
+        except OSError as exc:
+            raise StorageError.from_os_error(exc, d) from None
+        lock: RunLock | None = None
+        try:
+            (d / "results").mkdir()
+            if locked:
+                lock = self.lock(manifest.id)
+            self.save(manifest)
+        except BaseException as exc:
+            if lock is not None:
+                lock.release()
+            import shutil
+
+            shutil.rmtree(d, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise StorageError.from_os_error(exc, d, run_id=None) from None
+            raise
+        return lock
+
+    def lock(self, run_id: str) -> RunLock:
+        """Take the run's writer lock (held until released or the process ends); raises
+        `RunLocked` naming the holder when another process writes the run."""
+        lock = RunLock(self.run_dir(run_id) / LOCK_NAME)
+        lock.acquire(run_id)
+        return lock
 
     def save(self, manifest: RunManifest) -> None:
         if manifest.status == "running":
             # Whoever saves a running run is writing it: a reader on this host can then tell
             # a run whose process died (killed, crashed) from one still going.
             manifest.writer_pid, manifest.writer_host = os.getpid(), socket.gethostname()
-        write_atomic(
-            self.run_dir(manifest.id) / "manifest.json", manifest.model_dump_json(indent=2)
-        )
+        path = self.run_dir(manifest.id) / "manifest.json"
+        try:
+            write_atomic(path, manifest.model_dump_json(indent=2))
+        except OSError as exc:
+            raise StorageError.from_os_error(exc, path, run_id=manifest.id) from None
 
     def load(self, run_id: str) -> RunManifest:
-        path = self.run_dir(self.resolve_id(run_id)) / "manifest.json"
+        run_dir = self.run_dir(self.resolve_id(run_id))
+        path = run_dir / "manifest.json"
         try:
-            return _interrupted_if_orphaned(RunManifest.model_validate_json(path.read_bytes()))
+            manifest = RunManifest.model_validate_json(path.read_bytes())
+            return _interrupted_if_orphaned(manifest, run_dir)
         except FileNotFoundError:
             raise RunNotFound(f"run {run_id!r} not found in {self.runs_dir}") from None
         except ValueError as exc:
@@ -163,42 +216,115 @@ class RunStore:
     def completed_keys(self, run_id: str) -> set[str]:
         return {r["key"] for r in self.iter_raw(run_id)}
 
+    def has_errors(self, run_id: str) -> bool:
+        return any(r.get("error") is not None for r in self.iter_raw(run_id))
+
+    def take_out_errors(self, run_id: str, which: Callable[[dict[str, Any]], bool]) -> int:
+        """Move the result lines `which` selects out of the run's segments (into
+        `replaced/`), so that a resume computes their keys again; returns how many.
+
+        Each segment is replaced atomically after the lines it loses are stored, so a kill
+        at any point leaves every line in the segment, in `replaced/`, or in both; never
+        in neither. The caller holds the run's lock (no writer appends meanwhile)."""
+        moved = 0
+        out = self.run_dir(run_id) / "replaced"
+        target = out / f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}.jsonl"
+        try:
+            for seg in self.segments(run_id):
+                moved += _split_segment(seg, which, target)
+        except OSError as exc:
+            raise StorageError.from_os_error(exc, out, run_id=run_id) from None
+        return moved
+
+
+def _split_segment(seg: Path, which: Callable[[dict[str, Any]], bool], target: Path) -> int:
+    """Rewrite `seg` without the lines `which` selects, appended to `target` first."""
+    taken: list[bytes] = []
+    try:
+        _rewrite(seg, which, target, taken)
+    except _Unchanged:
+        return 0
+    return len(taken)
+
+
+def _rewrite(
+    seg: Path, which: Callable[[dict[str, Any]], bool], target: Path, taken: list[bytes]
+) -> None:
+    with seg.open("rb") as fh, atomic_writer(seg, binary=True, fsync=True) as kept:
+        for line in fh:
+            rec = None
+            if line.endswith(b"\n"):
+                with contextlib.suppress(ValueError):
+                    rec = json.loads(line)
+            if isinstance(rec, dict) and which(rec):
+                taken.append(line)
+            else:
+                kept.write(line)  # torn or unreadable lines are left for readers to skip
+        if not taken:
+            raise _Unchanged
+        target.parent.mkdir(exist_ok=True)
+        with target.open("ab") as side:
+            side.write(b"".join(taken))
+            side.flush()
+            os.fsync(side.fileno())
+
+
+class _Unchanged(Exception):
+    """Aborts a segment's rewrite when it loses no line (its file and mtime stay)."""
+
 
 # json.dumps(record, ensure_ascii=False, default=str), without building an encoder per line.
 _RECORD_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
 class ResultWriter:
-    """Appends result lines to this process's own segment; each line is flushed at once."""
+    """Appends result lines to this process's own segment; each line is flushed at once.
+
+    A write the disk refuses (full, quota, read-only) raises `StorageError` naming the
+    segment; the lines before it stay whole."""
 
     def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
         name = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}-{secrets.token_hex(2)}.jsonl"
         self.path = folder / name
-        self._fh: IO[bytes] | None = self.path.open("ab", buffering=0)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._fh: IO[bytes] | None = self.path.open("ab", buffering=0)
+        except OSError as exc:
+            raise StorageError.from_os_error(exc, self.path, run_id=folder.parent.name) from None
         self.count = 0
 
     def write(self, record: dict[str, Any]) -> None:
-        assert self._fh is not None, "writer is closed"
         # One write() of a whole line: a kill leaves whole lines plus at most one torn tail.
-        self._fh.write((_RECORD_JSON(record) + "\n").encode())
+        self._write((_RECORD_JSON(record) + "\n").encode())
         self.count += 1
 
     def write_many(self, records: list[dict[str, Any]]) -> None:
         """Append several lines in one write() (still whole lines only, as `write`): for
         results that are cheap to recompute, such as answers served from the cache."""
-        assert self._fh is not None, "writer is closed"
         if records:
-            self._fh.write("".join([_RECORD_JSON(r) + "\n" for r in records]).encode())
+            self._write("".join([_RECORD_JSON(r) + "\n" for r in records]).encode())
             self.count += len(records)
+
+    def _write(self, data: bytes) -> None:
+        assert self._fh is not None, "writer is closed"
+        view = memoryview(data)
+        try:
+            # An unbuffered write may take part of the bytes (a disk filling up): finish
+            # them, so the error that follows is raised rather than a line lost silently.
+            while view:
+                n = self._fh.write(view)
+                view = view[n or 0 :]
+        except OSError as exc:
+            raise StorageError.from_os_error(
+                exc, self.path, run_id=self.path.parent.parent.name
+            ) from None
 
     def close(self) -> None:
         if self._fh is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.fsync(self._fh.fileno())
-            except OSError:
-                pass
-            self._fh.close()
+            with contextlib.suppress(OSError):  # a full disk fails here too: nothing to add
+                self._fh.close()
             self._fh = None
 
     def __enter__(self) -> ResultWriter:
@@ -206,3 +332,83 @@ class ResultWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+LOCK_NAME = "lock"
+
+
+class RunLock:
+    """One writer per run: an exclusive flock on `runs/<id>/lock`, held while a process runs
+    or resumes the run. The kernel releases it when the process ends, however it ends, so
+    the lock also tells a live run from a killed one (`held_elsewhere`). The file holds the
+    holder's pid and host, for the message of the process that is refused."""
+
+    # How long `acquire` retries before refusing: a reader's probe holds the lock shared
+    # for a moment (`held_elsewhere`), and must not make a resume fail.
+    WAIT_S = 1.0
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, run_id: str) -> None:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StorageError.from_os_error(exc, self.path, run_id=run_id) from None
+        deadline = time.monotonic() + self.WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = self._holder()
+                    os.close(fd)
+                    raise RunLocked(
+                        f"run {run_id} is being written by another process ({holder}); "
+                        "one process runs or resumes a run at a time",
+                        hint=f"wait for it to finish, then `driftgate show {run_id}`",
+                    ) from None
+                time.sleep(0.05)
+        self._fd = fd
+        with contextlib.suppress(OSError):  # who holds it is for messages only
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+
+    def _holder(self) -> str:
+        try:
+            pid, _, host = self.path.read_text().strip().partition(" ")
+        except OSError:
+            return "pid unknown"
+        return f"pid {pid} on {host}" if pid else "pid unknown"
+
+    def held_elsewhere(self) -> bool | None:
+        """True when another open of the lock holds it, False when nobody does, None when
+        there is no lock file (a run from before locks) or it cannot be checked."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return None
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        finally:
+            os.close(fd)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)  # closing the only descriptor drops the flock
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -1,0 +1,151 @@
+"""A run's lifecycle under trouble: a disk that fills up or is read-only, two resumers at
+once, provider errors retried after recovery, a killed owner (#16 items 1, 3, 11, 13, 15)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import driftgate
+from conftest import write_workspace
+from driftgate.errors import RunLocked, StorageError
+from driftgate.store import runs as runs_module
+from driftgate.store.runs import RunStore
+
+
+def _in_thread(fn: Callable[[], Any], timeout: float = 60) -> Any:
+    """Call `fn` in a thread; fail (rather than hang the suite) when it does not return."""
+    out: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            out["error"] = exc
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(timeout)
+    assert not t.is_alive(), f"hung: no return within {timeout} s"
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
+class _FillingDisk:
+    """A segment's file handle on a disk that is full after `room` bytes."""
+
+    def __init__(self, fh: Any, room: int) -> None:
+        self.fh, self.room = fh, room
+
+    def write(self, data: bytes | memoryview) -> int:
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return self.fh.write(data)
+
+    def fileno(self) -> int:
+        return self.fh.fileno()
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def _disk_fills_after(monkeypatch: pytest.MonkeyPatch, room: int) -> None:
+    real = RunStore.writer
+
+    def writer(self: RunStore, run_id: str) -> Any:
+        w = real(self, run_id)
+        w._fh = _FillingDisk(w._fh, room)
+        return w
+
+    monkeypatch.setattr(RunStore, "writer", writer)
+
+
+# ---- 1. a full disk ------------------------------------------------------------------------
+@pytest.mark.parametrize("cached", [False, True], ids=["calls", "cache-hits"])
+def test_a_disk_that_fills_mid_run_stops_it_interrupted_and_resume_completes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cached: bool
+):
+    root = write_workspace(tmp_path / "ws", n_cases=300, model="sim/acme@v1?latency_ms=1")
+    store = RunStore(root / "runs")
+    if cached:  # answers served by the producer itself, from the response cache
+        driftgate.run(workspace=root, progress="off")
+    before = set(store.ids())
+    _disk_fills_after(monkeypatch, room=20_000)
+    with pytest.raises(StorageError) as caught:
+        _in_thread(lambda: driftgate.run(workspace=root, progress="off", max_concurrency=2))
+    (run_id,) = set(store.ids()) - before
+    segment = store.segments(run_id)[0]
+    assert str(caught.value).startswith(f"no space left on {segment}")
+    assert f"driftgate run --resume {run_id}" in str(caught.value)
+    on_disk = json.loads((store.run_dir(run_id) / "manifest.json").read_text())
+    assert on_disk["status"] == "interrupted"
+    kept = sum(1 for _ in store.iter_raw(run_id))
+    assert kept < 300 and (kept > 0 or cached)  # a cached batch is one write of 128 lines
+
+    monkeypatch.undo()  # space again
+    run = driftgate.resume(run_id, workspace=root, progress="off")
+    keys = [r.key for r in run.results]
+    assert run.manifest.status == "finished" and len(keys) == len(set(keys)) == 300
+    assert run.manifest.summary is not None and run.manifest.summary.results == 300
+
+
+def test_a_full_disk_at_start_is_a_message_and_leaves_no_run_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    root = write_workspace(tmp_path / "ws", n_cases=5)
+
+    def full(path: Path, data: Any) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(runs_module, "write_atomic", full)
+    with pytest.raises(StorageError, match=r"^no space left on .*manifest\.json"):
+        driftgate.run(workspace=root, progress="off")
+    assert list((root / "runs").iterdir()) == []  # no folder without a manifest
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
+def test_a_read_only_runs_folder_exits_2_with_a_message(tmp_path: Path):
+    root = write_workspace(tmp_path / "ws", n_cases=5)
+    (root / "runs").mkdir()
+    (root / "runs").chmod(0o555)
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "driftgate.cli", "run", "--no-progress"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        (root / "runs").chmod(0o755)
+    assert out.returncode == 2, out.stderr
+    assert "permission denied:" in out.stderr and "Traceback" not in out.stderr
+    assert list((root / "runs").iterdir()) == []
+
+
+def test_the_cli_reports_a_full_disk_without_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    from driftgate.cli import main
+
+    root = write_workspace(tmp_path / "ws", n_cases=50, model="sim/acme@v1")
+    _disk_fills_after(monkeypatch, room=5_000)
+    monkeypatch.setattr(sys, "argv", ["driftgate", "run", "--no-progress", "-w", str(root)])
+    with pytest.raises(SystemExit) as ended:
+        _in_thread(main)
+    assert ended.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no space left on ") and "Traceback" not in err
+    assert "--resume" in err
