@@ -149,3 +149,103 @@ def test_the_cli_reports_a_full_disk_without_a_traceback(
     err = capsys.readouterr().err
     assert err.startswith("error: no space left on ") and "Traceback" not in err
     assert "--resume" in err
+
+
+# ---- 3. one resumer per run ------------------------------------------------------------------
+def _killed_run(root: Path, n_cases: int, min_rows: int) -> str:
+    """A run killed (SIGKILL) after `min_rows` results: its id."""
+    script = "import sys, driftgate; driftgate.run(workspace=sys.argv[1], max_concurrency=4)"
+    proc = subprocess.Popen([sys.executable, "-c", script, str(root)])
+    store = RunStore(root / "runs")
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        ids = store.ids()
+        if ids and sum(1 for _ in store.iter_raw(ids[0])) >= min_rows:
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    (run_id,) = store.ids()
+    return run_id
+
+
+def _cli(root: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "driftgate.cli", *args],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_two_resumes_at_once_compute_each_missing_case_once(tmp_path: Path):
+    root = write_workspace(tmp_path / "ws", n_cases=120, model="sim/acme@v1?latency_ms=60")
+    run_id = _killed_run(root, 120, min_rows=10)
+    store = RunStore(root / "runs")
+    procs = [_cli(root, "run", "--resume", run_id, "--no-progress") for _ in range(2)]
+    outs = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
+    codes = sorted(code for code, _ in outs)
+    assert codes[1] == 2 and codes[0] in (0, 1), outs
+    refused = next(err for code, err in outs if code == 2)
+    assert f"run {run_id} is being written by another process (pid " in refused
+    lines = [json.loads(line)["key"] for seg in store.segments(run_id) for line in seg.open("rb")]
+    assert len(lines) == len(set(lines)) == 120  # no case computed twice
+    manifest = store.load(run_id)
+    assert manifest.status == "finished" and manifest.summary is not None
+    assert manifest.summary.results == 120
+
+
+def test_resume_of_a_run_another_process_holds_names_that_process(tmp_path: Path):
+    root = write_workspace(tmp_path / "ws", n_cases=5)
+    run = driftgate.run(workspace=root, progress="off", limit=2)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from driftgate.store.runs import RunStore; "
+            "lock = RunStore(sys.argv[1]).lock(sys.argv[2]); print('held', flush=True); "
+            "time.sleep(30)",
+            str(root / "runs"),
+            run.id,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        started = time.monotonic()
+        with pytest.raises(RunLocked, match=rf"pid {holder.pid} on "):
+            driftgate.resume(run.id, workspace=root, progress="off")
+        assert time.monotonic() - started < 5  # fails fast, does not wait for the holder
+    finally:
+        holder.kill()
+        holder.wait()
+    assert driftgate.resume(run.id, workspace=root, progress="off").manifest.resumed == 0
+
+
+def test_the_summary_agrees_with_the_stored_rows_when_another_writer_added_some(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from driftgate.engine import executor
+
+    root = write_workspace(tmp_path / "ws", n_cases=20)
+    real_run = executor.Executor.run
+
+    async def with_a_lockless_writer(self: executor.Executor) -> bool:
+        aborted = await real_run(self)
+        # What a writer without the lock (an older driftgate) leaves: the same keys, in a
+        # segment that sorts first, so its rows are the ones readers keep.
+        ours = self.store.segments(self.manifest.id)[0]
+        rows = [json.loads(line) for line in ours.open("rb")]
+        for r in rows:
+            r.update(error="server: 503", error_kind="server", passed=False)
+        (ours.parent / "0-older-writer.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in rows)
+        )
+        return aborted
+
+    monkeypatch.setattr(executor.Executor, "run", with_a_lockless_writer)
+    run = driftgate.run(workspace=root, progress="off")
+    assert run.manifest.summary is not None
+    assert run.manifest.summary.errors == sum(r.error is not None for r in run.results) == 20
