@@ -249,3 +249,83 @@ def test_the_summary_agrees_with_the_stored_rows_when_another_writer_added_some(
     run = driftgate.run(workspace=root, progress="off")
     assert run.manifest.summary is not None
     assert run.manifest.summary.errors == sum(r.error is not None for r in run.results) == 20
+
+
+# ---- 13. --retry-errors ----------------------------------------------------------------------
+COUNTS = "select count(*) as n, count(error) as errors from results"
+
+
+def _served_by(root: Path, url: str, max_error_rate: float) -> None:
+    (root / "evalsets" / "main.suite.yaml").write_text(
+        "prompts: [cat@v1]\nevalsets: [tx]\n"
+        f"models:\n  - {{id: openai/sim/perfect@v1, api_base: '{url}', timeout_s: 2, "
+        "max_retries: 0}\n"
+        "scorers:\n  - {type: label-match, metric: category}\n"
+        f"pass_threshold: 0.9\nmax_error_rate: {max_error_rate}\n"
+    )
+
+
+def test_retry_errors_reruns_the_error_rows_once_the_provider_recovered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    from fault_server import FaultServer
+
+    from conftest import run_main
+
+    monkeypatch.setenv("DRIFTGATE_HOME", str(tmp_path / "home"))
+    root = write_workspace(tmp_path / "ws", n_cases=40)
+    store = RunStore(root / "runs")
+    with FaultServer(rate=0.3, seed=3, kinds=("server",)) as server:
+        _served_by(root, server.url, max_error_rate=1.0)
+        code, _, err = run_main(capsys, monkeypatch, "run", "--quiet", "-w", str(root))
+        (run_id,) = store.ids()
+        first = {r.key: r for r in store.results(run_id)}
+        failed = {k for k, r in first.items() if r.error is not None}
+        assert 0 < len(failed) < 40 and code == 1, err  # errors within budget; below threshold
+        calls = server.requests
+        code, out, _ = run_main(capsys, monkeypatch, "query", "--json", "-w", str(root), COUNTS)
+        assert json.loads(out) == [{"n": 40, "errors": len(failed)}]  # its columnar copy made
+
+        server.rate = 0.0  # the provider recovered
+        code, out, err = run_main(
+            capsys,
+            monkeypatch,
+            "run",
+            "--resume",
+            run_id,
+            "--retry-errors",
+            "--quiet",
+            "-w",
+            str(root),
+        )
+        assert code == 0, err
+        assert server.requests - calls == len(failed)  # only the error rows were called again
+    rows = {r.key: r for r in store.results(run_id)}
+    assert len(rows) == 40 and all(r.error is None and r.passed for r in rows.values())
+    assert all(rows[k].ts == first[k].ts for k in first if k not in failed)  # kept as they were
+    replaced = [
+        json.loads(x)
+        for f in (store.run_dir(run_id) / "replaced").glob("*.jsonl")
+        for x in f.read_text().splitlines()
+    ]
+    assert {r["key"] for r in replaced} == failed  # the old error rows are kept aside
+    manifest = store.load(run_id)
+    assert manifest.status == "finished" and manifest.verdict == "passed"
+    assert manifest.summary is not None and manifest.summary.errors == 0
+    assert manifest.summary.results == 40 and manifest.resumed == 1
+    # The SQL views read the same rows.
+    code, out, _ = run_main(capsys, monkeypatch, "query", "--json", "-w", str(root), COUNTS)
+    assert code == 0 and json.loads(out) == [{"n": 40, "errors": 0}]
+
+
+def test_retry_errors_needs_resume_and_leaves_a_clean_run_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    from conftest import run_main
+
+    root = write_workspace(tmp_path / "ws", n_cases=5)
+    code, _, err = run_main(capsys, monkeypatch, "run", "--retry-errors", "-w", str(root))
+    assert code == 2 and "[--retry-errors]" in err and "--resume RUN" in err
+    run = driftgate.run(workspace=root, progress="off")
+    again = driftgate.resume(run.id, workspace=root, progress="off", retry_errors=True)
+    assert again.manifest.resumed == 0 and len(RunStore(root / "runs").segments(run.id)) == 1

@@ -54,6 +54,11 @@ MaxErrorRateOption = typer.Option(
 )
 SeedOption = typer.Option(None, "--seed", help="Seed for --sample.")
 ResumeOption = typer.Option(None, "--resume", help="Finish an interrupted run (RUN_ID or prefix).")
+RetryErrorsOption = typer.Option(
+    False,
+    "--retry-errors",
+    help="With --resume: run again the cases that ended in a provider error (kept in replaced/).",
+)
 OutputOption = typer.Option(
     None,
     "--output",
@@ -89,6 +94,7 @@ def run_cmd(
     max_error_rate: float = MaxErrorRateOption,
     seed: int = SeedOption,
     resume: str = ResumeOption,
+    retry_errors: bool = RetryErrorsOption,
     output: list[Path] = OutputOption,
     progress: bool = ProgressOption,
     quiet: bool = QuietOption,
@@ -106,8 +112,16 @@ def run_cmd(
     ws = workspace(ws_path)
     show = progress_mode(progress, quiet)
     models: list[str | ModelConfig] | None = list(model) if model else None
+    if retry_errors and not resume:
+        from ..errors import ConfigError
+
+        raise ConfigError(
+            "--retry-errors re-runs the error rows of a stored run: it needs --resume RUN",
+            field="--retry-errors",
+            hint="`driftgate run --resume RUN --retry-errors`",
+        )
     if resume:
-        result = engine.resume(resume, workspace=ws, progress=show)
+        result = engine.resume(resume, workspace=ws, progress=show, retry_errors=retry_errors)
     else:
         result = engine.run(
             config,
