@@ -81,6 +81,10 @@ LAYERS: dict[str, int] = {
     "retraining": 8,
     "loops": 8,
     "examples": 8,
+    # `driftgate serve`: the OpenAI-compatible gateway over routers, prompts and models.
+    # Its settings model sits with the workspace, whose `Settings.gateway` it is.
+    "gateway": 8,
+    "gateway.settings": 1,
     # 9 every renderer.
     "report": 9,
     # 10 the command line and the public API.

@@ -18,6 +18,7 @@ from pydantic import Field
 from ._files import check_name, confined
 from ._strict import Strict
 from .errors import ConfigError, UnknownNameError
+from .gateway.settings import GatewaySettings
 
 if TYPE_CHECKING:
     from .evalset import EvalSet
@@ -58,6 +59,10 @@ class Settings(Strict):
         description="Allow the *_dir settings (runs_dir, cache_dir, state_dir...) to point "
         "outside the workspace (a shared cache, runs on another disk). Off: such a setting is "
         "refused, so a checked-out driftgate.yaml cannot make driftgate write elsewhere.",
+    )
+    gateway: GatewaySettings = Field(
+        default_factory=GatewaySettings,
+        description="`driftgate serve`: client API keys (hashed) and request limits.",
     )
 
 

@@ -16,6 +16,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -83,6 +84,9 @@ class TrafficLog:
         }
         self._fds: dict[str, int] = {}
         self._lock = threading.Lock()
+        # Called with every decision once it is logged (a gateway counts live and shadow
+        # answers for its metrics); a listener must be quick and must not raise.
+        self.listeners: list[Callable[[Decision], None]] = []
 
     def _append(self, kind: str, record: Strict) -> None:
         line = (record.model_dump_json() + "\n").encode()
@@ -96,6 +100,8 @@ class TrafficLog:
 
     def decision(self, decision: Decision) -> None:
         self._append("decisions", decision)
+        for listener in self.listeners:
+            listener(decision)
 
     def feedback(self, feedback: Feedback) -> None:
         self._append("feedback", feedback)
