@@ -329,3 +329,46 @@ def test_retry_errors_needs_resume_and_leaves_a_clean_run_alone(
     run = driftgate.run(workspace=root, progress="off")
     again = driftgate.resume(run.id, workspace=root, progress="off", retry_errors=True)
     assert again.manifest.resumed == 0 and len(RunStore(root / "runs").segments(run.id)) == 1
+
+
+# ---- 11. exit 3 says why -----------------------------------------------------------------------
+def test_exit_3_names_max_error_rate_the_early_stop_and_the_error_kinds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    from conftest import run_main
+    from driftgate.report.run_exit import explain_exit
+
+    flaky = "sim/flaky@v1?error_rate=1&retry_after_s=0"
+    once = f"models:\n  - {{id: '{flaky}', max_retries: 0}}\n"  # no retries: a fast test
+    root = write_workspace(tmp_path / "ws", n_cases=300, model=flaky, suite_extra=once)
+    args = ("run", "--quiet", "-w", str(root), "--max-concurrency", "2")
+    code, _, err = run_main(capsys, monkeypatch, *args, "--max-error-rate", "0.05")
+    assert code == 3
+    store = RunStore(root / "runs")
+    (run_id,) = store.ids()
+    manifest = store.load(run_id)
+    results = list(store.results(run_id))
+    n = len(results)
+    assert manifest.stopped_early and n < 300
+    kinds = {r.error_kind for r in results}
+    assert kinds == {"rate_limit", "server"}
+    assert err.startswith(f"error: {n} provider error(s); the first, ")
+    assert f"error rate 100.0% ({n} of {n} results) is over max_error_rate 5.0%" in err
+    assert "(at most 15 of 300 planned)" in err
+    assert "early stop: yes, once the errors exceeded" in err
+    assert f"{300 - n} of 300 planned results not run" in err
+    counts = {
+        "rate_limit": sum(r.error_kind == "rate_limit" for r in results),
+        "server": sum(r.error_kind == "server" for r in results),
+    }
+    assert f"429 rate limit × {counts['rate_limit']}" in err
+    assert f"server error (5xx) × {counts['server']}" in err
+    assert f"driftgate run --resume {run_id} --retry-errors" in err
+    # The Python API gives the same text.
+    assert err == f"error: {explain_exit(manifest, results)}\n"
+
+    code, _, err = run_main(capsys, monkeypatch, *args[:-1], "3", "--limit", "3")  # all at once
+    assert code == 3 and "early stop: no, every planned result ran" in err
+    assert "is over max_error_rate 5.0% (at most 0 of 3 planned)" in err  # the default
+    passed = driftgate.run(workspace=root, progress="off", models=["sim/perfect@v1"], limit=3)
+    assert explain_exit(passed.manifest, passed.results) is None

@@ -152,19 +152,15 @@ def run_cmd(
 
 
 def _say_why_provider_errors(result: Run) -> None:
-    """Exit 3 names its reason on stderr: the first provider error and how many there were."""
-    from ..errors import EXIT_PROVIDER_ERRORS
-
-    if result.exit_code != EXIT_PROVIDER_ERRORS:
+    """Exit 3 (and an incomplete run) says why on stderr: the first error, the error rate
+    against max_error_rate, the early stop, the errors by kind (text: report/run_exit.py)."""
+    if result.manifest.verdict not in ("provider_errors", "incomplete"):
         return
-    errors = [r for r in result.store.results(result.id) if r.error is not None]
-    if errors:
-        first = errors[0]
-        print(
-            f"error: {len(errors)} provider error(s); the first, {first.case_id} on "
-            f"{first.model}: {first.error}\n  hint: `driftgate show {result.id}` lists them",
-            file=sys.stderr,
-        )
+    from ..report.run_exit import explain_exit
+
+    text = explain_exit(result.manifest, result.store.results(result.id))
+    if text:
+        print(f"error: {text}", file=sys.stderr)
 
 
 @runs_app.command("list")
