@@ -44,6 +44,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "demo": ("demo",),
     "models": ("models",),
     "sim": ("sim",),
+    "serve": ("serve",),
     "plugins": ("plugins",),
 }
 _MODULE_OF = {name: module for module, names in COMMAND_MODULES.items() for name in names}
