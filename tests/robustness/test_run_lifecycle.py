@@ -372,3 +372,35 @@ def test_exit_3_names_max_error_rate_the_early_stop_and_the_error_kinds(
     assert "is over max_error_rate 5.0% (at most 0 of 3 planned)" in err  # the default
     passed = driftgate.run(workspace=root, progress="off", models=["sim/perfect@v1"], limit=3)
     assert explain_exit(passed.manifest, passed.results) is None
+
+
+# ---- 15. a killed owner ------------------------------------------------------------------------
+def test_a_sigkilled_run_lists_as_interrupted_even_when_its_pid_is_reused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    from conftest import run_main
+
+    root = write_workspace(tmp_path / "ws", n_cases=200, model="sim/acme@v1?latency_ms=30")
+    script = "import sys, driftgate; driftgate.run(workspace=sys.argv[1], max_concurrency=2)"
+    proc = subprocess.Popen([sys.executable, "-c", script, str(root)])
+    store = RunStore(root / "runs")
+    deadline = time.time() + 30
+    while time.time() < deadline and not (store.ids() and store.segments(store.ids()[0])):
+        time.sleep(0.02)
+    (run_id,) = store.ids()
+    code, out, _ = run_main(capsys, monkeypatch, "runs", "list", "--json", "-w", str(root))
+    assert [r["status"] for r in json.loads(out)] == ["running"]  # alive: its lock is held
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    path = store.run_dir(run_id) / "manifest.json"
+    assert json.loads(path.read_text())["status"] == "running"  # never finalized
+    # Its pid now belongs to a live process (this one): the free lock still tells.
+    path.write_text(
+        path.read_text().replace(f'"writer_pid": {proc.pid}', f'"writer_pid": {os.getpid()}')
+    )
+    code, out, _ = run_main(capsys, monkeypatch, "runs", "list", "--json", "-w", str(root))
+    assert code == 0 and [r["status"] for r in json.loads(out)] == ["interrupted"]
+    code, out, _ = run_main(capsys, monkeypatch, "show", run_id, "--json", "-w", str(root))
+    assert code == 0 and json.loads(out)["status"] == "interrupted"
+    run = driftgate.resume(run_id, workspace=root, progress="off")
+    assert run.manifest.status == "finished" and len(run.results) == 200
