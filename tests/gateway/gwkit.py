@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from driftgate.gateway import GatewaySettings, create_app, hash_key
@@ -45,13 +44,8 @@ def gw_root(ws_root: Path) -> Path:
 
 
 @pytest.fixture
-def app(gw_root: Path) -> Starlette:
-    return create_app(gw_root)
-
-
-@pytest.fixture
-def client(app: Starlette) -> Iterator[TestClient]:
-    with TestClient(app) as c:  # runs the lifespan: routers loaded, closed at the end
+def client(gw_root: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(gw_root)) as c:  # runs the lifespan: routers loaded, closed
         yield c
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from gwkit import FAILING, app, chat, client, gw_root, write_route  # noqa: F401 - fixtures
+from gwkit import FAILING, chat, client, gw_root, write_route  # noqa: F401 - fixtures
 from starlette.testclient import TestClient
 
 from driftgate.gateway import create_app
