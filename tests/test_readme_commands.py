@@ -35,6 +35,7 @@ SKIPPED: dict[tuple[str, ...], str] = {
     ),
     ("run", "--model", "openai/gpt-4o-mini"): "a hosted model: needs an API key and network",
     ("sim", "serve"): "a server that runs until stopped; tests/providers cover it",
+    ("serve",): "long-running server; tests/gateway drive it in-process and on uvicorn",
     ("ci",): "needs a git repository with origin/main; tests/ci runs the gate on one",
     ("drift", "tune"): "needs 20 past checks (a schedule's history); tests/drift tune on one",
 }

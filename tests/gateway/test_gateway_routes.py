@@ -72,9 +72,17 @@ def test_fallback_answers_and_every_model_failing_is_an_openai_error(
     assert failed and failed[0].error_kind == err["code"]
 
 
-def test_unknown_route_model_and_path_are_404s_and_bad_requests_400s(client: TestClient) -> None:
+def test_unknown_route_model_and_path_are_404s_and_bad_requests_400s(
+    gw_root: Path, client: TestClient
+) -> None:
     r = client.post("/v1/chat/completions", json=chat("route/nope"))
     assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
+    # A route that exists but names an unknown prompt version is the server's fault.
+    broken = "arms:\n  - {name: a, prompt: cat@nosuch, model: sim/perfect@v1, weight: 100}\n"
+    write_route(gw_root, broken, "broken")
+    r = client.post("/v1/chat/completions", json=chat("route/broken"))
+    assert r.status_code == 500 and r.json()["error"]["code"] == "bad_route"
+    assert "cat@nosuch" in r.json()["error"]["message"]
     assert "cat" in r.json()["error"]["message"]  # names the routes there are
     r = client.post("/v1/chat/completions", json=chat("cat@nosuchalias"))
     assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"

@@ -57,7 +57,13 @@ class RouterPool:
         try:
             router = Router(name, workspace=self.ws)
         except UnknownNameError as exc:
-            raise GatewayError(404, exc.message, code="model_not_found", param="model") from None
+            if name not in self.names():  # no such route; else: a name inside it is unknown
+                raise GatewayError(
+                    404, exc.message, code="model_not_found", param="model"
+                ) from None
+            raise GatewayError(
+                500, f"route {name!r} cannot serve: {exc}", type="server_error", code="bad_route"
+            ) from None
         except (ConfigError, VersionNotFound) as exc:
             raise GatewayError(
                 500, f"route {name!r} cannot serve: {exc}", type="server_error", code="bad_route"
