@@ -142,7 +142,7 @@ class Executor:
         from .progress import make_progress
 
         self.bar = make_progress(
-            self.show_progress, plan.planned, self.completed, label=f"run {self.manifest.id}"
+            self.show_progress, plan.planned, self.completed, label=self._progress_label()
         )
         try:
             workers = [asyncio.create_task(self._worker(queue)) for _ in range(n_workers)]
@@ -159,6 +159,17 @@ class Executor:
                 except Exception:  # noqa: BLE001 - closing must not mask the run's outcome
                     pass
         return self.aborted
+
+    def _progress_label(self) -> str:
+        """`run ID of SUITE`: which suite a long command is running is never a silent
+        choice (a gate or retrain may pick the workspace's default one)."""
+        label = f"run {self.manifest.id}"
+        path = self.plan.suite_path
+        if path is None:
+            return label
+        root = self.plan.workspace.root
+        shown = path.relative_to(root) if path.is_relative_to(root) else path
+        return f"{label} of {shown}"
 
     async def _until_done_or_failed(self, tasks: list[asyncio.Task[None]]) -> None:
         """Wait for every task; when one fails (a full disk, a missing key), stop the others
