@@ -50,6 +50,7 @@ LAYERS: dict[str, int] = {
     # 1 workspace and artifacts: files on disk and what they describe.
     "workspace": 1,
     "prompt": 1,
+    "_sandbox": 1,
     "evalset": 1,
     "artifacts": 1,
     "embedding": 1,

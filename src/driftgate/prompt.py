@@ -13,8 +13,8 @@ A prompt file (YAML or JSON) in `prompts/`:
 
 Templates render in jinja2's sandbox with StrictUndefined: an undefined variable is an
 error naming the case and the variable, and attribute tricks such as
-`{{ ''.__class__.__mro__ }}` are refused. Renders are bounded (see MAX_RENDERED_CHARS:
-output size, `*` repetition, `**` powers, `range()`), and `{% include %}`, `{% import %}`
+`{{ ''.__class__.__mro__ }}` are refused. Renders are bounded (`_sandbox`: output size,
+`*` repetition, `**` powers, `range()`), and `{% include %}`, `{% import %}`
 and `{% extends %}` are refused when the prompt is loaded. A template that is only text and `{{ name }}`
 placeholders (most are) renders by plain substitution, to the same text, without jinja.
 """
@@ -175,7 +175,9 @@ class Prompt(Strict):
         import jinja2
 
         try:
-            return _render_bounded(tpl.jinja(), variables)
+            from ._sandbox import render_bounded
+
+            return render_bounded(tpl.jinja(), variables)
         except jinja2.UndefinedError as exc:
             var = _undefined_name(str(exc))
             raise TemplateError(
@@ -212,7 +214,9 @@ class _Template:
 
     def jinja(self) -> jinja2.Template:
         if self._jinja is None:
-            check_template_source(self.source)
+            from ._sandbox import check_template_source
+
+            check_template_source(template_env(), self.source)
             self._jinja = template_env().from_string(self.source)
         return self._jinja
 
@@ -285,97 +289,23 @@ def _undefined_name(message: str) -> str:
 
 _ENV: ImmutableSandboxedEnvironment | None = None
 
-# Bounds on what one template may build, so a template cannot hang or exhaust memory
-# (issue #16): a rendered message is cut off at MAX_RENDERED_CHARS characters (an error,
-# not a truncation), `*` may not build a string or list longer than that nor `**` raise to
-# a power above MAX_EXPONENT, and `range()` keeps jinja's sandbox bound (jinja2.sandbox.
-# MAX_RANGE, 100,000 items). Includes, imports and extends are refused: a prompt is one
-# self-contained file, and a template may not read other files.
-MAX_RENDERED_CHARS = 1_000_000
-MAX_EXPONENT = 4096
-
 
 def template_env() -> ImmutableSandboxedEnvironment:
     global _ENV
     if _ENV is None:
         import jinja2
 
-        env = _bounded_sandbox()(
+        from ._sandbox import bounded_sandbox, no_loading
+
+        env = bounded_sandbox()(
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             keep_trailing_newline=False,
-            loader=jinja2.FunctionLoader(_no_loading),
+            loader=jinja2.FunctionLoader(no_loading),
         )
         env.filters["tojson"] = lambda v: json.dumps(v, ensure_ascii=False)
         _ENV = env
     return _ENV
-
-
-def _no_loading(name: str) -> str:
-    from jinja2.exceptions import SecurityError
-
-    raise SecurityError(f"templates may not include, import or extend other files ({name!r})")
-
-
-def _bounded_sandbox() -> type[ImmutableSandboxedEnvironment]:
-    """jinja's immutable sandbox, with `*` and `**` bounded (jinja then also stops folding
-    them at compile time, where `'x' * 10**10` would otherwise be built)."""
-    from jinja2.exceptions import SecurityError
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    class BoundedSandbox(ImmutableSandboxedEnvironment):
-        intercepted_binops = frozenset({"*", "**"})
-
-        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-            if operator == "*":
-                _check_repeat(left, right)
-                _check_repeat(right, left)
-            elif operator == "**" and isinstance(right, int) and right > MAX_EXPONENT:
-                if not (isinstance(left, int) and left in (-1, 0, 1)):
-                    raise SecurityError(f"a power above {MAX_EXPONENT} (** {right})")
-            return super().call_binop(context, operator, left, right)
-
-    def _check_repeat(seq: Any, times: Any) -> None:
-        if isinstance(seq, str | list | tuple) and isinstance(times, int):
-            if len(seq) * times > MAX_RENDERED_CHARS:
-                raise SecurityError(
-                    f"repeating a {type(seq).__name__} of {len(seq):,} {times:,} times "
-                    f"(more than {MAX_RENDERED_CHARS:,} items)"
-                )
-
-    return BoundedSandbox
-
-
-def _render_bounded(template: jinja2.Template, variables: dict[str, Any]) -> str:
-    """Render, stopping once the text passes MAX_RENDERED_CHARS (a loop printing forever
-    stops there too)."""
-    from jinja2.exceptions import SecurityError
-
-    parts: list[str] = []
-    size = 0
-    for chunk in template.generate(variables):
-        size += len(chunk)
-        if size > MAX_RENDERED_CHARS:
-            raise SecurityError(f"the rendered message is over {MAX_RENDERED_CHARS:,} characters")
-        parts.append(chunk)
-    return "".join(parts)
-
-
-def check_template_source(source: str) -> None:
-    """Refuse `{% include %}`, `{% import %}`, `{% from ... import %}` and `{% extends %}`
-    (raises jinja2's TemplateSyntaxError, as a syntax error is reported)."""
-    import jinja2
-    from jinja2 import nodes
-
-    tree = template_env().parse(source)
-    for node in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
-        tag = {"Include": "include", "Import": "import", "FromImport": "from ... import"}.get(
-            type(node).__name__, "extends"
-        )
-        raise jinja2.TemplateSyntaxError(
-            f"{{% {tag} %}} is not allowed: a prompt template may not read other files",
-            node.lineno,
-        )
 
 
 def load_prompt(path: Path) -> Prompt:

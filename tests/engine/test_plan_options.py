@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_main, write_workspace
-from driftgate.engine import plan as plan_mod
+from driftgate.engine import options as options_mod
 from driftgate.engine.plan import RunOptions, build_plan
 from driftgate.errors import ConfigError
 from driftgate.workspace import Workspace
@@ -47,7 +47,7 @@ def test_cli_repeat_over_the_suite_bound_exits_2_and_writes_nothing(
 
 def test_an_absurd_plan_is_refused_unless_forced(ws_root: Path, monkeypatch):
     ws = Workspace.find(ws_root)
-    monkeypatch.setattr(plan_mod, "MAX_PLANNED_CALLS", 100)
+    monkeypatch.setattr(options_mod, "MAX_PLANNED_CALLS", 100)
     with pytest.raises(ConfigError) as err:
         build_plan(workspace=ws, options=RunOptions(repeat=3))  # 40 cases x 1 arm x 3
     msg = str(err.value)
