@@ -217,5 +217,8 @@ def test_four_routers_and_route_check_count_every_decision_and_feedback_once(
     # Weights: every move under the lock sums to 100, and both worse canaries ended at 0.
     moves = history(ws, "cat")
     assert moves and all(sum(m.weights.values()) == 100 for m in moves)
+    # Each canary rolled back once, however many routers judged it worse at once.
+    assert all(m.weights != m.previous for m in moves)
+    assert sum(m.reason.startswith("canary rollback") for m in moves) == 2
     spec = load_route_ref(ws, "cat")
     assert current_weights(ws, spec) == {"production": 100, "canary-a": 0, "canary-b": 0}

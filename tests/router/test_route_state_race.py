@@ -63,3 +63,17 @@ def test_two_processes_rolling_back_two_canaries_both_land(ws_root: Path) -> Non
     moves = history(ws, "cat")
     assert len(moves) == 3 * TRIALS  # a reset and two rollbacks per trial, each recorded once
     assert all(sum(m.weights.values()) == 100 for m in moves)
+
+
+def test_a_second_rollback_of_the_same_canary_moves_nothing(ws_root: Path) -> None:
+    """Two routers judging at once both find one canary worse: the first rollback moves
+    it, the second (deciding on weights read before the lock) records nothing."""
+    (ws_root / "routes").mkdir()
+    (ws_root / "routes" / "cat.yaml").write_text(ROUTE)
+    ws = Workspace.find(ws_root)
+    spec = load_route(ws.root / "routes" / "cat.yaml")
+    first = rollback_weights(ws, spec, "canary-a", reason="canary rollback: worse")
+    assert first is not None and first.weights["canary-a"] == 0
+    assert rollback_weights(ws, spec, "canary-a", reason="canary rollback: worse") is None
+    assert len(history(ws, "cat")) == 1
+    assert current_weights(ws, spec) == {"production": 90, "canary-a": 0, "canary-b": 10}

@@ -302,7 +302,11 @@ def guard(
         if finding.action == "rollback":
             if weight > 0 and (policy.auto_rollback if rollback is None else rollback):
                 reason = f"canary rollback: {finding.reason}"
-                weights = rollback_weights(workspace, spec, arm, reason=reason).weights
+                state = rollback_weights(workspace, spec, arm, reason=reason)
+                if state is None:  # another process rolled it back since the read
+                    weights = current_weights(workspace, spec)
+                    continue
+                weights = state.weights
                 moved.append(f"rolled back {arm}")
             continue
         if finding.action != "healthy":

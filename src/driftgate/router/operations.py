@@ -149,8 +149,6 @@ def rollback_arm(
     """Give `arm`'s whole share to the baseline arm; None (nothing moved) when a canary
     already has weight 0."""
     live_arm(spec, arm)
-    if arm != spec.baseline_arm and current_weights(workspace, spec).get(arm, 0.0) == 0:
-        return None
     return rollback_weights(workspace, spec, arm, reason=reason)
 
 

@@ -156,9 +156,11 @@ def _check_mirrored(moved: RouteSpec, mirrored: list[str]) -> None:
 
 def rollback_weights(
     workspace: Workspace, spec: RouteSpec, arm: str, *, reason: str, actor: str | None = None
-) -> WeightsState:
+) -> WeightsState | None:
     """Give `arm`'s share to the baseline arm (the canary rollback). The shares are those
-    live under the lock, so concurrent rollbacks of several canaries all land."""
+    live under the lock, so concurrent rollbacks of several canaries all land; None when
+    `arm` already has weight 0 under the lock (another process rolled it back first: one
+    move, one history entry)."""
     baseline = spec.baseline_arm
     if arm == baseline:
         raise ConfigError(
@@ -169,12 +171,12 @@ def rollback_weights(
 
         raise UnknownNameError("live arm", arm, [a.name for a in spec.arms])
 
-    def give_back(live: dict[str, float]) -> dict[str, float]:
+    def give_back(live: dict[str, float]) -> dict[str, float] | None:
+        if live.get(arm, 0.0) == 0:
+            return None
         return {arm: 0.0, baseline: live.get(baseline, 0.0) + live.get(arm, 0.0)}
 
-    state = update_weights(workspace, spec, give_back, reason=reason, shadow_arms=[], actor=actor)
-    assert state is not None
-    return state
+    return update_weights(workspace, spec, give_back, reason=reason, shadow_arms=[], actor=actor)
 
 
 def mirrored_arms(workspace: Workspace, spec: RouteSpec) -> list[str]:
