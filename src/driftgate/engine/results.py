@@ -94,6 +94,8 @@ def score_context(
         input_tokens=completion.input_tokens,
         output_tokens=completion.output_tokens,
         labels=arm.prompt.output.labels,
+        finish_reason=completion.finish_reason,
+        metadata=case.metadata,
     )
 
 

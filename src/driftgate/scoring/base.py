@@ -48,6 +48,8 @@ class ScoreContext:
     input_tokens: int | None = None
     output_tokens: int | None = None
     labels: list[str] | None = None  # the prompt's label set, when it has one
+    finish_reason: str | None = None  # the provider's, when it gives one
+    metadata: dict[str, Any] = field(default_factory=dict)  # the case's (per-case assertions)
 
 
 @dataclass(slots=True)

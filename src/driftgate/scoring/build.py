@@ -47,6 +47,10 @@ _MODULES = {
     "embedding-label": "semantic",
     "llm-judge": "judge",
     "rubric": "judge",
+    **dict.fromkeys(["levenshtein", "rouge-n", "bleu"], "overlap"),
+    **dict.fromkeys(["is-xml", "is-sql", "is-refusal", "finish-reason"], "formats"),
+    **dict.fromkeys(["python-assert", "javascript"], "script"),
+    "asserts": "asserts",
 }
 _LAZY_SCORERS = {name: m for name, m in _MODULES.items() if m in ("semantic", "judge")}
 
