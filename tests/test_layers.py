@@ -68,6 +68,9 @@ LAYERS: dict[str, int] = {
     "summary": 3,
     "registry": 3,
     "scaffold": 3,
+    # other tools' configs (promptfoo) translated into suites, prompts, golden sets and
+    # scorer options; the engine's plan hands it a promptfoo config given as a suite.
+    "compat": 3,
     # 4 the engine: plan, run, resume.
     "engine": 4,
     # 5 comparing runs and arms.

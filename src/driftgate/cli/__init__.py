@@ -46,6 +46,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "sim": ("sim",),
     "serve": ("serve",),
     "plugins": ("plugins",),
+    "importer": ("import",),
 }
 _MODULE_OF = {name: module for module, names in COMMAND_MODULES.items() for name in names}
 # Root options that print and exit before any command is looked up.

@@ -210,7 +210,14 @@ def _suite(
         suite_obj = suite
     else:
         suite_path = ws.inside(suite, what="suite file")
-        suite_obj = load_suite(suite_path)
+        from ..compat.promptfoo import is_promptfoo_config
+
+        if is_promptfoo_config(suite_path):  # promptfoo configs run unchanged (#18)
+            from ..compat.promptfoo_files import materialize
+
+            suite_obj = materialize(ws, suite_path)
+        else:
+            suite_obj = load_suite(suite_path)
     if prompts:
         suite_obj = suite_obj.model_copy(update={"prompts": prompts})
     if models:

@@ -52,7 +52,7 @@ _MODULES = {
     **dict.fromkeys(["python-assert", "javascript"], "script"),
     "asserts": "asserts",
 }
-_LAZY_SCORERS = {name: m for name, m in _MODULES.items() if m in ("semantic", "judge")}
+_LAZY_SCORERS = {name: m for name, m in _MODULES.items() if m in ("semantic", "judge", "asserts")}
 
 
 def _ensure_builtins(name: str | None = None) -> None:

@@ -11,20 +11,19 @@ One module per family, so a new scorer is one class in the right file:
 * `overlap`    — levenshtein, rouge-n, bleu
 * `formats`    — is-xml, is-sql, is-refusal, finish-reason
 * `script`     — python-assert, javascript (code inline in a config)
-* `asserts`    — asserts (per-case assertion lists, as promptfoo tests carry them)
 
 Any of them negates as `not-NAME`. Semantic (embedding) and model-judged scorers live in
-`semantic.py` and `judge.py`, which register only when their dependencies import.
+`semantic.py` and `judge.py`, which register only when their dependencies import; `asserts`
+(per-case assertion lists) in `asserts.py`, which builds other scorers.
 """
 
 from __future__ import annotations
 
-from . import asserts, budgets, custom, formats, matching, overlap, script, structured, text
+from . import budgets, custom, formats, matching, overlap, script, structured, text
 from .matching import first_number, levenshtein, similarity
 from .structured import parse_path, resolve_path
 
 __all__ = [
-    "asserts",
     "budgets",
     "custom",
     "first_number",

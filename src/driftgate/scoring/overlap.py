@@ -73,8 +73,8 @@ def bleu(output: str, references: list[str], max_n: int = 4) -> float:
             return 0.0
         log_sum += math.log(matched / total) / max_n
     c = len(cand)
-    r = min((len(x) for x in refs), key=lambda length: (abs(length - c), length))
-    penalty = 1.0 if c > r else math.exp(1 - r / c)
+    ref_len = min((len(x) for x in refs), key=lambda length: (abs(length - c), length))
+    penalty = 1.0 if c > ref_len else math.exp(1 - ref_len / c)
     return penalty * math.exp(log_sum)
 
 

@@ -148,14 +148,13 @@ def grading_score(result: Any, threshold: float | None, who: str) -> Score:
         return Score(value, ok, reason=f"score {value:g}")
     if isinstance(result, dict):
         passed = result.get("pass", result.get("pass_", result.get("passed")))
-        value = result.get("score", result.get("value"))
-        if passed is None and value is None:
+        raw = result.get("score", result.get("value"))
+        if passed is None and raw is None:
             raise ScorerFailure(f"{who} returned a mapping with neither `pass` nor `score`")
-        if value is None:
-            value = 1.0 if passed else 0.0
+        number = float(raw) if raw is not None else (1.0 if passed else 0.0)
         if passed is None:
-            passed = value >= threshold if threshold is not None else value > 0
-        return Score(float(value), bool(passed), reason=str(result.get("reason", "")))
+            passed = number >= threshold if threshold is not None else number > 0
+        return Score(number, bool(passed), reason=str(result.get("reason", "")))
     raise ScorerFailure(f"{who} returned {type(result).__name__}; expected bool, number or dict")
 
 
