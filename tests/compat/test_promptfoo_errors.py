@@ -1,0 +1,133 @@
+"""Every promptfoo key or assertion driftgate does not honour is an error naming the key,
+the file and line, and the nearest supported alternative — never a silent skip."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import run_main
+
+HEAD = "prompts: ['Hi {{ name }}']\n"
+TEST = "tests:\n  - vars: {name: Ann}\n"
+
+
+def _assert(line: str) -> str:
+    return HEAD + TEST + "    assert:\n" + line  # the assertion is on line 5
+
+
+CASES = [
+    # (config, line, words the message must hold)
+    (HEAD + "scenarios: []\n" + TEST, 2, ["'scenarios'", "hint: list the combined tests"]),
+    (HEAD + "redteam: {}\n" + TEST, 2, ["'redteam'", "write the attacks as `tests`"]),
+    (HEAD + "outputPath: out.html\n" + TEST, 2, ["'outputPath'", "--output"]),
+    (
+        _assert("      - {type: perplexity, threshold: 3}\n"),
+        5,
+        ["'perplexity'", "log-probabilities", "llm-rubric"],
+    ),
+    (
+        _assert("      - {type: tool-call-f1, value: [a]}\n"),
+        5,
+        ["'tool-call-f1'", "#18 item 5", "python"],
+    ),
+    (
+        _assert("      - {type: is-valid-openai-tools-call}\n"),
+        5,
+        ["tools-call", "#18 item 5", "is-json"],
+    ),
+    (_assert("      - {type: moderation}\n"), 5, ["'moderation'", "supported:"]),
+    (
+        _assert("      - {type: llm-rubric, value: x, rubricPrompt: y}\n"),
+        5,
+        ["'rubricPrompt'", "keys driftgate reads"],
+    ),
+    (
+        _assert("      - {type: is-sql, value: {databaseType: MySQL}}\n"),
+        5,
+        ["'is-sql' options", "python"],
+    ),
+    (
+        _assert("      - {type: javascript, value: file://check.js}\n"),
+        5,
+        ["javascript files", "python"],
+    ),
+    (_assert("      - {type: javascript, value: 'output.('}\n"), 5, ["does not compile"]),
+    (_assert("      - {type: latency}\n"), 5, ["needs a `threshold`"]),
+    (HEAD + "providers: [echo]\n" + TEST, 2, ["'echo'", "openai:gpt-4o-mini"]),
+    (HEAD + "providers: [file://provider.py]\n" + TEST, 2, ["custom and scripted", "replay/"]),
+    (
+        HEAD + "providers: ['openai:completion:davinci']\n" + TEST,
+        2,
+        ["completion API", "openai:chat:MODEL"],
+    ),
+    (
+        HEAD + "providers:\n  - id: openai:gpt-4o\n    config: {apiKey: sk-1}\n" + TEST,
+        4,
+        ["`apiKey`", "OPENAI_API_KEY"],
+    ),
+    (
+        HEAD + "providers:\n  - id: openai:gpt-4o\n    config: {tools: []}\n" + TEST,
+        4,
+        ["'tools'", "supported:"],
+    ),
+    (
+        HEAD + "tests:\n  - vars: {name: Ann}\n    provider: openai:gpt-4o\n",
+        4,
+        ["test key 'provider'", "supported:"],
+    ),
+    ("prompts: [file://prompt.py]\n" + TEST, 1, ["prompt functions", "chat messages"]),
+    (
+        HEAD + "defaultTest:\n  options: {prefix: x}\n" + TEST,
+        3,
+        ["'prefix'", "transform, provider"],
+    ),
+]
+
+
+@pytest.fixture
+def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DRIFTGATE_HOME", str(tmp_path / "home"))
+    (tmp_path / "driftgate.yaml").write_text("{}\n")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("config", "line", "words"), CASES, ids=[str(i) for i in range(len(CASES))]
+)
+def test_unsupported_is_an_error_naming_key_line_and_alternative(
+    ws, capsys, monkeypatch, config, line, words
+):
+    (ws / "promptfooconfig.yaml").write_text(config)
+    code, _, err = run_main(
+        capsys, monkeypatch, "run", "-c", "promptfooconfig.yaml", "--model", "sim/acme@v1"
+    )
+    assert code == 2, err
+    assert f"promptfooconfig.yaml:{line}" in err, err
+    for word in words:
+        assert word in err, err
+    assert "Traceback" not in err
+    assert not (ws / "runs").exists()  # nothing written
+
+
+def test_a_csv_column_driftgate_does_not_read_names_the_file_and_row(ws, capsys, monkeypatch):
+    (ws / "tests.csv").write_text("name,__prefix\nAnn,Dear \n")
+    (ws / "promptfooconfig.yaml").write_text(HEAD + "tests: file://tests.csv\n")
+    code, _, err = run_main(
+        capsys, monkeypatch, "run", "-c", "promptfooconfig.yaml", "-m", "sim/acme@v1"
+    )
+    assert code == 2 and "tests.csv:2" in err and "'__prefix'" in err and "in the prompt" in err
+
+
+def test_javascript_without_the_engine_says_how_to_get_it(ws, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "quickjs", None)  # import fails as when not installed
+    (ws / "promptfooconfig.yaml").write_text(
+        _assert("      - {type: javascript, value: 'output.length > 1'}\n")
+    )
+    code, _, err = run_main(
+        capsys, monkeypatch, "run", "-c", "promptfooconfig.yaml", "-m", "sim/acme@v1"
+    )
+    assert code == 2 and "promptfooconfig.yaml:5" in err
+    assert "driftgate[js]" in err and "python" in err
