@@ -34,6 +34,9 @@ SKIPPED: dict[tuple[str, ...], str] = {
         "needs the pulled local model; tests/test_quickstart_local.py runs it (slow)"
     ),
     ("run", "--model", "openai/gpt-4o-mini"): "a hosted model: needs an API key and network",
+    ("run", "-c", "examples/promptfoo/promptfooconfig.yaml"): (
+        "the config's hosted model: needs an API key and network (run with --model sim/… below)"
+    ),
     ("sim", "serve"): "a server that runs until stopped; tests/providers cover it",
     ("serve",): "long-running server; tests/gateway drive it in-process and on uvicorn",
     ("ci",): "needs a git repository with origin/main; tests/ci runs the gate on one",
@@ -204,7 +207,7 @@ def test_readme_commands_in_the_example_workspace(
 ) -> None:
     root = home / "example"
     root.mkdir()
-    for name in ("prompts", "evalsets", "routes", "gates"):
+    for name in ("prompts", "evalsets", "routes", "gates", "examples"):
         if (REPO / name).is_dir():
             shutil.copytree(REPO / name, root / name)
     shutil.copy(REPO / "pyproject.toml", root)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import run_main
 
 HEAD = "prompts: ['Hi {{ name }}']\n"

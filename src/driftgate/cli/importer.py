@@ -32,6 +32,8 @@ def promptfoo(
     ws = Workspace.find()
     tr = translate(config, ws)
     suite = write(tr, out, ws, force=force)
+    if suite.is_relative_to(Path.cwd()):
+        suite = suite.relative_to(Path.cwd())
     typer.echo(
         f"{len(tr.prompts)} prompt(s), {len(tr.cases)} case(s), {len(tr.models)} model(s) "
         f"→ {suite}\nrun it: driftgate run -c {suite}"
