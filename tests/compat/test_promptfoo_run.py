@@ -246,3 +246,21 @@ def test_transforms_and_thresholds_run(ws, capsys, monkeypatch):
     assert all(r["passed"] for r in rows.values())
     assert rows["2"]["scores"][0]["value"] == pytest.approx(0.75)  # weighted mean ≥ threshold
     assert rows["3"]["scores"][0]["data"]["asserts"][1]["value"] == pytest.approx(0.25)
+
+
+def test_nunjucks_load_and_dump_filters(ws, capsys, monkeypatch):
+    (ws / "promptfooconfig.yaml").write_text(
+        "prompts:\n"
+        "  - '{% for m in turns | load %}{{ m.who }}: {{ m.text }}\n{% endfor %}{{ meta | dump }}'\n"
+        "tests:\n"
+        "  - vars:\n"
+        '      turns: \'[{"who": "ann", "text": "hi"}, {"who": "bob", "text": "yo"}]\'\n'
+        "      meta: {k: 1}\n"
+    )
+    code, _, err = run_main(
+        capsys, monkeypatch, "run", "-c", "promptfooconfig.yaml", "--model", "sim/acme@v1"
+    )
+    assert code == 0, err
+    (row,) = results(ws)
+    # (YAML folds the quoted line breaks into spaces)
+    assert row["messages"][0]["content"] == 'ann: hi bob: yo {"k": 1}'

@@ -321,16 +321,17 @@ def _nunjucks(text: str) -> str:
     return re.sub(r"\|\s*dump\b", "| tojson", text)
 
 
-_LOAD = re.compile(r"\{\{\s*([A-Za-z_]\w*)\s*\|\s*load\s*\}\}")
+_LOAD = re.compile(r"\b([A-Za-z_]\w*)\s*\|\s*load\b")
 
 
 def _apply_load(tr: Translation) -> None:
-    """`{{ x | load }}` (parse the var as JSON): the vars are parsed once here."""
+    """nunjucks' `x | load` (parse the var as JSON; `{% for m in messages | load %}`): the
+    vars are parsed once here and the filter dropped, so jinja2 needs no such filter."""
     loaded: set[str] = set()
     for p in tr.prompts:
         for m in p["messages"]:
             loaded |= set(_LOAD.findall(m["content"]))
-            m["content"] = _LOAD.sub(lambda mm: "{{ " + mm.group(1) + " }}", m["content"])
+            m["content"] = _LOAD.sub(lambda mm: mm.group(1), m["content"])
     for case in tr.cases:
         for name in loaded & set(case["vars"]):
             if isinstance(case["vars"][name], str):
