@@ -198,3 +198,54 @@ def test_modest_yaml_aliases_still_load(tmp_path: Path):
         + "- {id: c, vars: &v {d: z}}\n- {id: d, vars: *v}\n"
     )
     assert [c.vars["d"] for c in iter_cases(p)] == ["x", "y", "z", "z"]
+
+
+# ---- rows in other shapes (#18): flat rows and OpenAI-evals rows ------------------------
+
+
+def test_flat_row_fields_become_vars(tmp_path: Path):
+    p = tmp_path / "g.jsonl"
+    rows = [
+        {"id": "q1", "query": "capital of France?", "lang": "en", "expected": "Paris"},
+        {"id": "q2", "query": "2+2?", "expected": "4", "segment": "math", "tags": ["t"]},
+    ]
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    a, b = list(iter_cases(p))
+    assert a.vars == {"query": "capital of France?", "lang": "en"} and a.expected == "Paris"
+    assert b.vars == {"query": "2+2?"} and b.segment == "math" and b.tags == ["t"]
+
+
+def test_flat_yaml_rows_load(tmp_path: Path):
+    p = tmp_path / "g.yaml"
+    p.write_text("- {id: a, question: hi, expected: hello}\n")
+    (case,) = list(iter_cases(p))
+    assert case.vars == {"question": "hi"} and case.expected == "hello"
+
+
+def test_openai_evals_rows(tmp_path: Path):
+    p = tmp_path / "g.jsonl"
+    chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}]
+    p.write_text(
+        json.dumps({"input": chat, "ideal": "4"})
+        + "\n"
+        + json.dumps({"input": "Say hi", "ideal": ["hi", "hello"]})
+        + "\n"
+    )
+    a, b = list(iter_cases(p))
+    assert a.id == "1" and a.vars == {"input": chat} and a.expected == "4"
+    assert b.vars == {"input": "Say hi"} and b.expected == ["hi", "hello"]
+
+
+def test_row_with_vars_still_refuses_unknown_fields(tmp_path: Path):
+    p = tmp_path / "g.jsonl"
+    p.write_text('{"id": "a", "vars": {"x": 1}, "query": "q"}\n')
+    with pytest.raises(ConfigError, match="unknown field") as err:
+        list(iter_cases(p))
+    assert "query" in str(err.value)
+
+
+def test_ideal_and_expected_together_is_an_error(tmp_path: Path):
+    p = tmp_path / "g.jsonl"
+    p.write_text('{"input": "q", "ideal": "a", "expected": "b"}\n')
+    with pytest.raises(ConfigError, match="both `ideal`"):
+        list(iter_cases(p))

@@ -239,3 +239,54 @@ def test_renders_are_bounded(tmp_path, content, words):
 def test_bounded_operators_still_work_in_range(tmp_path):
     prompt = load_prompt(_with(tmp_path, "{{ '-' * 3 }}{{ [0] * 2 }}{{ 2 ** 10 }}{{ 3 * 4 }}"))
     assert prompt.render({"name": "Ada"})[0]["content"] == "---[0, 0]102412"
+
+
+# ---- a case's own chat messages: {insert: VAR} and the built-in passthrough (#18) --------
+
+INSERT = """\
+name: chat
+messages:
+  - {role: system, content: "Answer in one word about {{ topic }}."}
+  - {insert: input}
+"""
+
+
+def test_insert_splices_a_cases_messages(tmp_path):
+    p = load_prompt(write(tmp_path, INSERT))
+    chat = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]
+    assert p.render({"topic": "maths", "input": chat}) == [
+        {"role": "system", "content": "Answer in one word about maths."},
+        *chat,
+    ]
+    assert p.render({"topic": "x", "input": "2+2?"})[1] == {"role": "user", "content": "2+2?"}
+    assert p.template_variables() == {"topic", "input"}
+
+
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        (None, "undefined template variable 'input'"),
+        ([{"role": "tool", "content": "x"}], "input[0] must be {role, content}"),
+        ([{"role": "user", "content": "x", "name": "n"}], "input[0]"),
+        ([], "non-empty list"),
+    ],
+)
+def test_insert_refuses_what_is_not_chat_messages(tmp_path, value, words):
+    p = load_prompt(write(tmp_path, INSERT))
+    variables = {"topic": "t"} if value is None else {"topic": "t", "input": value}
+    with pytest.raises(TemplateError) as err:
+        p.render(variables, case_id="c1")
+    assert words in str(err.value) and "'c1'" in str(err.value)
+
+
+def test_passthrough_is_built_in_and_a_file_of_that_name_wins(tmp_path):
+    from driftgate.workspace import Workspace
+
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "driftgate.yaml").write_text("{}\n")
+    ws = Workspace.find(tmp_path)
+    built_in = ws.find_prompt("passthrough")
+    assert built_in.render({"input": "hi"}) == [{"role": "user", "content": "hi"}]
+    write(tmp_path / "prompts", INSERT.replace("name: chat", "name: passthrough"), "pt.yaml")
+    ws = Workspace.find(tmp_path)
+    assert ws.find_prompt("passthrough").source is not None

@@ -7,12 +7,24 @@ A case:
 
 CSV: the columns `id`, `expected`, `reference`, `segment` and `tags` (separated by `;`) are
 reserved; a column `meta.X` goes into metadata; every other column is a template variable.
+
+Rows in other shapes load as they are (`_row_shape`, the one place that reads them), so a
+golden set from elsewhere needs no conversion script:
+
+* flat rows, `{"id": "q1", "query": "...", "expected": "..."}`: a JSONL/YAML row without
+  `vars` keeps the case fields (id, expected, reference, segment, tags, metadata) and every
+  other field becomes a variable, as CSV columns do;
+* OpenAI-evals rows, `{"input": [{"role": "user", "content": "..."}], "ideal": "..."}`:
+  `ideal` (a string, or a list meaning any of them) is the expected answer and `input` (chat
+  messages or a string) a variable; a prompt places it with `{insert: input}`, or a suite
+  names the built-in prompt `passthrough`, which sends it as it is (see prompt.py).
 """
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +51,60 @@ class Case(Strict):
         return {**self.vars, "case": {"id": self.id, "segment": self.segment, "tags": self.tags}}
 
 
-def _case(data: Any, path: Path, line: int | None, index: int) -> Case:
+CASE_FIELDS = frozenset(("id", "vars", "expected", "reference", "segment", "tags", "metadata"))
+
+
+def _row_shape(data: dict[str, Any], path: Path, line: int | None) -> dict[str, Any]:
+    """A row as a case: a native case (it has `vars`, or only case fields) as it is; a flat
+    or OpenAI-evals row with its other fields moved into `vars` and `ideal` as `expected`."""
+    if "vars" in data or data.keys() <= CASE_FIELDS:
+        return data
+    if "ideal" in data and "expected" in data:
+        raise ConfigError(
+            "a row has both `ideal` (OpenAI evals) and `expected`: keep one",
+            path=path,
+            line=line,
+            field="ideal",
+        )
+    extra = [k for k in data if k not in CASE_FIELDS and k != "ideal"]
+    typo = next((k for k in extra if _near_miss(k, data)), None)
+    if typo is not None:
+        raise ConfigError(
+            f"unknown field {typo!r}: did you mean `{_near_miss(typo, data)}`?",
+            path=path,
+            line=line,
+            field=typo,
+            hint="a variable with this name goes under `vars:`",
+        )
+    out = {k: v for k, v in data.items() if k in CASE_FIELDS}
+    if "ideal" in data:
+        out["expected"] = data["ideal"]
+    out["vars"] = {k: data[k] for k in extra}
+    return out
+
+
+# Which values each case field takes: a flat row's field close to a missing case field's
+# name and of its shape (`varz: {...}`, `expect: "x"`) is a typo, not a variable; flat rows
+# would otherwise lose the typo protection `extra="forbid"` gives.
+_SHAPES: dict[str, type | tuple[type, ...]] = {
+    "vars": dict, "metadata": dict, "tags": list, "expected": object,
+    "reference": str, "segment": str, "ideal": object,
+}  # fmt: skip
+
+
+def _near_miss(key: str, data: dict[str, Any]) -> str | None:
+    names = [n for n in _SHAPES if n not in data and isinstance(data[key], _SHAPES[n])]
+    if "ideal" in data:
+        names = [n for n in names if n != "expected"]
+    close = get_close_matches(key, names, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def _case(data: Any, path: Path, line: int | None, index: int, *, flat: bool = True) -> Case:
     if not isinstance(data, dict):
         raise ConfigError("a case must be a mapping/object", path=path, line=line)
+    if flat:
+        data = _row_shape(data, path, line)
     if "id" not in data:
         data = {**data, "id": str(index + 1)}
     elif isinstance(data["id"], bool) or not isinstance(data["id"], str | int):
@@ -62,7 +125,9 @@ def _case(data: Any, path: Path, line: int | None, index: int) -> Case:
             err["msg"]
             if err["type"] != "extra_forbidden"
             else (
-                "unknown field (case fields: id, vars, expected, reference, segment, tags, metadata)"
+                "unknown field (case fields: id, vars, expected, reference, segment, tags, "
+                "metadata; a row with `vars` holds only these, a row without it makes every "
+                "other field a variable)"
             )
         )
         raise ConfigError(msg, path=path, line=line, field=format_loc(tuple(err["loc"]))) from None
@@ -89,7 +154,7 @@ def _iter_raw(path: Path) -> Iterator[tuple[Case, int | None]]:
             yield _case(data, path, lineno, index), lineno
     elif suffix == ".csv":
         for index, (line, row) in enumerate(_csv_records(path)):
-            yield _case(_csv_row(row), path, line, index), line
+            yield _case(_csv_row(row), path, line, index, flat=False), line
     elif suffix in (".yaml", ".yml", ".json"):
         text = read_text(path)
         data = load_data(path, text)

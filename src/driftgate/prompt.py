@@ -17,6 +17,17 @@ error naming the case and the variable, and attribute tricks such as
 `*` repetition, `**` powers, `range()`), and `{% include %}`, `{% import %}`
 and `{% extends %}` are refused when the prompt is loaded. A template that is only text and `{{ name }}`
 placeholders (most are) renders by plain substitution, to the same text, without jinja.
+
+A case that carries its own chat messages (an OpenAI-evals `input`, a conversation) is
+placed with an insert entry, which splices the variable's messages in where it stands (a
+string becomes one user message):
+
+    messages:
+      - {role: system, content: "Answer in one word."}
+      - {insert: input}
+
+The built-in prompt `passthrough` (`prompts: [passthrough]`, when no prompt file has that
+name) is just `[{insert: input}]`: the case's messages are sent as they are.
 """
 
 from __future__ import annotations
@@ -43,6 +54,43 @@ if TYPE_CHECKING:  # jinja2 is imported when a template needs it, not with this 
 class Message(Strict):
     role: Literal["system", "user", "assistant"]
     content: str
+
+
+class Insert(Strict):
+    """A place in a prompt's messages where a case variable's chat messages go."""
+
+    insert: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="A case variable.")
+
+    @property
+    def content(self) -> str:
+        """No template text of its own (code reading every message's text reads "")."""
+        return ""
+
+
+_ROLES = ("system", "user", "assistant")
+
+
+def inserted_messages(value: Any, name: str) -> list[dict[str, str]]:
+    """The chat messages a case variable holds: a string is one user message; a list of
+    `{role, content}` is checked and copied (any other key is refused, not dropped)."""
+    if isinstance(value, str):
+        return [{"role": "user", "content": value}]
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"{name!r} must be a string or a non-empty list of chat messages")
+    out = []
+    for i, m in enumerate(value):
+        if (
+            not isinstance(m, dict)
+            or m.keys() != {"role", "content"}
+            or m["role"] not in _ROLES
+            or not isinstance(m["content"], str)
+        ):
+            raise ValueError(
+                f"{name}[{i}] must be {{role, content}} with role system, user or assistant "
+                f"and text content, not {str(m)[:60]}"
+            )
+        out.append({"role": m["role"], "content": m["content"]})
+    return out
 
 
 class Params(Strict):
@@ -81,7 +129,9 @@ class Prompt(Strict):
     description: str | None = None
     model: str | None = Field(None, description="Default model (litellm id, sim/..., local/...).")
     params: Params = Field(default_factory=Params)
-    messages: list[Message] = Field(min_length=1)
+    messages: list[Message | Insert] = Field(
+        min_length=1, description="{role, content} templates, or {insert: VAR}: a case's messages."
+    )
     output: OutputSpec = Field(default_factory=OutputSpec)
     fewshot: str | None = Field(
         None,
@@ -123,14 +173,17 @@ class Prompt(Strict):
         )
 
     @cached_property
-    def _templates(self) -> list[tuple[str, str | _Template]]:
+    def _templates(self) -> list[tuple[str, str | _Template | Insert]]:
         """Each message's role and its text, or its template when it has template syntax.
 
         Templates that are more than `{{ name }}` placeholders are compiled now, so syntax
         errors surface at load time; the others cannot have any and need no jinja at all.
         """
-        out: list[tuple[str, str | _Template]] = []
+        out: list[tuple[str, str | _Template | Insert]] = []
         for i, m in enumerate(self.messages):
+            if isinstance(m, Insert):
+                out.append(("insert", m))
+                continue
             if not any(tag in m.content for tag in ("{{", "{%", "{#")):
                 out.append((m.role, m.content))  # no template syntax: nothing to render per case
                 continue
@@ -165,11 +218,27 @@ class Prompt(Strict):
             if isinstance(tpl, str):
                 out.append({"role": role, "content": tpl})
                 continue
+            if isinstance(tpl, Insert):
+                out += self._inserted(tpl.insert, variables, case_id)
+                continue
             content = tpl.substitution.render(variables) if tpl.substitution is not None else None
             if content is None:
                 content = self._render_jinja(tpl, variables, case_id)
             out.append({"role": role, "content": content})
         return out
+
+    def _inserted(
+        self, name: str, variables: dict[str, Any], case_id: str | None
+    ) -> list[dict[str, str]]:
+        if name not in variables:
+            raise TemplateError(
+                f"prompt {self.ref}: case {case_id!r}: undefined template variable {name!r}",
+                hint=f"the prompt inserts the messages of {name!r}: add it to the case",
+            )
+        try:
+            return inserted_messages(variables[name], name)
+        except ValueError as exc:
+            raise TemplateError(f"prompt {self.ref}: case {case_id!r}: {exc}") from None
 
     def _render_jinja(self, tpl: _Template, variables: dict[str, Any], case_id: str | None) -> str:
         import jinja2
@@ -197,7 +266,10 @@ class Prompt(Strict):
         env = template_env()
         names: set[str] = set()
         for m in self.messages:
-            names |= meta.find_undeclared_variables(env.parse(m.content))
+            if isinstance(m, Insert):
+                names.add(m.insert)
+            else:
+                names |= meta.find_undeclared_variables(env.parse(m.content))
         return names
 
 
@@ -315,6 +387,18 @@ def load_prompt(path: Path) -> Prompt:
     prompt._source = path
     prompt._templates  # noqa: B018 - compile now so syntax errors surface at load time
     return prompt
+
+
+PASSTHROUGH = "passthrough"
+
+
+def passthrough_prompt() -> Prompt:
+    """The built-in `passthrough` prompt: the case's `input` messages, sent as they are."""
+    return Prompt(
+        name=PASSTHROUGH,
+        description="The case's `input` chat messages as they are (OpenAI-evals rows).",
+        messages=[Insert(insert="input")],
+    )
 
 
 DIGEST_LENGTH = 12  # `_digest.digest`'s default: what registry versions are named by

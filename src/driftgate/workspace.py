@@ -176,7 +176,7 @@ class Workspace:
         from it, or no `registered`, is an unknown version. The prompt is not bound: callers
         use `registry.prompts.find_prompt`, which pins its few-shot set and index.
         """
-        from .prompt import load_prompt, parse_ref
+        from .prompt import PASSTHROUGH, load_prompt, parse_ref, passthrough_prompt
 
         if ref.endswith((".yaml", ".yml", ".json")):
             return load_prompt(self.inside(ref, what="prompt file"))
@@ -196,6 +196,8 @@ class Workspace:
             )
         if len(matches) == 1:
             return matches[0]
+        if not matches and name == PASSTHROUGH:  # built in; a prompt file of that name wins
+            return passthrough_prompt()
         if not matches:
             known = self.unbound_prompts()
             raise UnknownNameError(

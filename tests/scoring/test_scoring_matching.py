@@ -171,3 +171,27 @@ def test_label_match_memo_is_bounded_and_keeps_aliases(monkeypatch):
         ctx = ScoreContext(output=out, expected="groceries")
         assert s.evaluate_sync(ctx).passed is ok, out
     assert len(s._canonical) <= 2
+
+
+# ---- fuzzy-match (OpenAI evals' FuzzyMatch) -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "output, expected, passed",
+    [
+        ("The answer is Paris.", "paris", True),  # the output contains the ideal
+        ("Paris", "The city of Paris", True),  # the ideal contains the output
+        ("an Apple!", "apple", True),  # articles and punctuation dropped
+        ("London", "Paris", False),
+        ("", "Paris", False),  # empty matches only empty
+        ("London", ["Paris", "london"], True),  # a list: any ideal
+    ],
+)
+def test_fuzzy_match(output, expected, passed):
+    s = run({"type": "fuzzy-match"}, output, expected=expected)
+    assert s.passed is passed, s.reason
+
+
+def test_fuzzy_match_value_option_and_negation():
+    assert run({"type": "fuzzy-match", "value": "paris"}, "Paris, France").passed is True
+    assert run({"type": "not-fuzzy-match", "value": "paris"}, "Paris, France").passed is False

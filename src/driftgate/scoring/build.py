@@ -40,6 +40,7 @@ _MODULES = {
     "label-match": "matching",
     "numeric": "matching",
     "similarity": "matching",
+    "fuzzy-match": "matching",
     "latency": "budgets",
     "cost": "budgets",
     "python": "custom",

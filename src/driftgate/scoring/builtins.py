@@ -5,7 +5,7 @@ One module per family, so a new scorer is one class in the right file:
 * `text`       — equals, contains, icontains, contains-any/-all, icontains-any/-all,
                  starts-with, regex, length
 * `structured` — json-valid, json-path
-* `matching`   — label-match, numeric, similarity
+* `matching`   — label-match, numeric, similarity, fuzzy-match
 * `budgets`    — latency, cost
 * `custom`     — python (a user-written function)
 * `overlap`    — levenshtein, rouge-n, bleu

@@ -264,3 +264,51 @@ class Similarity(OutputScorer):
             f"similarity {best:.3f} {'≥' if ok else '<'} {threshold:g} to {short(best_ref, 40)!r}"
         )
         return Score(best, ok, reason=reason)
+
+
+# ---- fuzzy-match -------------------------------------------------------------------------
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = re.compile(r"[^\w\s]")
+
+
+def fuzzy_normalize(text: str) -> str:
+    """OpenAI evals' normalization (SQuAD's): lower case, no punctuation, no articles,
+    single spaces."""
+    text = _PUNCTUATION.sub("", text.lower())
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def fuzzy_match(a: str, b: str) -> bool:
+    """Either normalized text contains the other (an empty one matches only an empty one)."""
+    a, b = fuzzy_normalize(a), fuzzy_normalize(b)
+    if not a or not b:
+        return a == b
+    return a in b or b in a
+
+
+@scorer("fuzzy-match")
+class FuzzyMatch(OutputScorer):
+    """OpenAI evals' FuzzyMatch: after normalization (case, punctuation, articles,
+    whitespace) the output contains `value` or `value` contains the output; a list
+    (an `ideal` list) accepts any of them. Default: the case's `expected`."""
+
+    class Config(ScorerConfig):
+        value: str | list[str] | None = Field(None, description="Default: the case's `expected`.")
+
+    config: Config
+
+    def check(self, ctx: ScoreContext) -> Score:
+        refs = as_list(wanted(self.config, ctx))
+        if not refs:
+            raise ScorerFailure("nothing to compare with (empty list)")
+        got = subject_text(ctx)
+        hit = next((r for r in refs if fuzzy_match(got, r)), None)
+        if hit is not None:
+            return verdict(True, f"fuzzy match with {short(hit, 40)!r}")
+        return verdict(False, f"{short(got, 30)!r} and {_listed(refs)} do not contain each other")
+
+
+def _listed(refs: list[str]) -> str:
+    shown = ", ".join(repr(short(r, 30)) for r in refs[:3])
+    return shown + (f" (+{len(refs) - 3} more)" if len(refs) > 3 else "")
