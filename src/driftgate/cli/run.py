@@ -103,6 +103,11 @@ def run_cmd(
     force: bool = typer.Option(
         False, "--force", help="Run a plan over 1,000,000 calls (refused without it)."
     ),
+    model_column: str = typer.Option(
+        None,
+        "--model-column",
+        help="The column naming the model in the replay files given with --model (default: model).",
+    ),
 ) -> None:
     """Run an eval suite and store every result."""
     from .. import engine
@@ -111,7 +116,18 @@ def run_cmd(
 
     ws = workspace(ws_path)
     show = progress_mode(progress, quiet)
-    models: list[str | ModelConfig] | None = list(model) if model else None
+    models: list[str | ModelConfig] | None = (
+        _with_model_column(list(model), model_column) if model else None
+    )
+    if model_column and not model:
+        from ..errors import ConfigError
+
+        raise ConfigError(
+            "--model-column names the model column of replay files given with --model",
+            field="--model-column",
+            hint="`--model replay/outputs.jsonl --model-column llm`, or "
+            "`replay/outputs.jsonl?model_column=llm` in the suite",
+        )
     if retry_errors and not resume:
         from ..errors import ConfigError
 
@@ -256,3 +272,17 @@ def query_cmd(
     for r in rows:
         table.add_row(*(Text("" if v is None else str(v)) for v in r))
     console().print(table)
+
+
+def _with_model_column(models: list[str], column: str | None) -> list[str | ModelConfig]:
+    """`replay/FILE` → `replay/FILE?model_column=COLUMN` (other model ids as they are)."""
+    if not column:
+        return list(models)
+    from urllib.parse import quote
+
+    return [
+        f"{m}{'&' if '?' in m else '?'}model_column={quote(column)}"
+        if m.startswith("replay/")
+        else m
+        for m in models
+    ]

@@ -140,7 +140,7 @@ class Completion:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_usd: float | None = None
-    latency_ms: float = 0.0
+    latency_ms: float | None = 0.0  # None: not known (a recorded answer without it)
     model: str | None = None  # the model the provider says answered
     fingerprint: str | None = None  # provider's system_fingerprint / model version
     finish_reason: str | None = None

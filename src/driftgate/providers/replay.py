@@ -6,8 +6,11 @@ inside the workspace, one row per answer:
     {"case_id": "t-001", "output": "groceries", "model": "gpt-4o", "repeat": 0,
      "latency_ms": 412, "cost_usd": 0.00031, "input_tokens": 52, "output_tokens": 1}
 
-Only `case_id` and `output` are required. CSV files use the same column names (empty cells
-are missing values). A suite names the file as a model:
+Only `case_id` (or `id`) and `output` are required. CSV files use the same column names
+(empty cells are missing values: a missing latency or cost is recorded as missing, not 0).
+The column naming the model is `model`, or another one named with `?model_column=NAME`
+(`params: {model_column: NAME}`, `driftgate run --model-column NAME`), so a published
+file of several models' answers loads as it is. A suite names the file as a model:
 
     models:
       - replay/outputs/prod.jsonl                     # the file's only model
@@ -18,7 +21,9 @@ The path is relative to the workspace root and must stay inside it. The recorded
 chosen by `?model=`, else `params: {model: ...}` of the model config, else the label when
 the file has a model of that name, else the file's only model. Rows are keyed by
 (model, case id, repeat); a case with no recorded answer fails with a `bad_request`
-provider error (recorded as an error, never a pass).
+provider error (recorded as an error, never a pass). Each recorded model's fingerprint is a
+digest of its own rows, so two models of one file are two model versions to drift checks,
+and editing one model's rows changes only its fingerprint.
 
 The engine passes no workspace to providers, so the workspace comes from `use_workspace`
 (set by `compare_suite`) or is found from the current folder / DRIFTGATE_WORKSPACE.
@@ -49,7 +54,7 @@ from .base import Completion, CompletionRequest, ModelConfig, Provider, Provider
 _CURRENT_WORKSPACE: ContextVar[Workspace | None] = ContextVar(
     "driftgate_replay_workspace", default=None
 )
-_QUERY_KEYS = {"model"}
+_QUERY_KEYS = {"model", "model_column"}
 
 
 class ReplayRow(Strict):
@@ -72,6 +77,7 @@ class ReplayIndex:
     digest: str
     rows: dict[tuple[str | None, str, int], ReplayRow]
     models: list[str | None]  # distinct models in file order (None: rows without a model)
+    fingerprints: dict[str | None, str]  # per model: a digest of its rows
 
 
 @contextmanager
@@ -98,32 +104,64 @@ def parse_model_id(model_id: str) -> tuple[str, dict[str, str]]:
     unknown = sorted(set(params) - _QUERY_KEYS)
     if unknown:
         raise ConfigError(
-            f"unknown option {unknown[0]!r} in {model_id!r}; valid: model", field="models.id"
+            f"unknown option {unknown[0]!r} in {model_id!r}; valid: model, model_column",
+            field="models.id",
         )
     return path, params
 
 
-_CACHE: dict[Path, tuple[tuple[int, int], ReplayIndex]] = {}
+_CACHE: dict[tuple[Path, str], tuple[tuple[int, int], ReplayIndex]] = {}
 _LOCK = threading.Lock()
 
 
-def load_index(path: Path) -> ReplayIndex:
-    """Read and index a replay file; cached while the file's size and mtime are unchanged."""
+def load_index(path: Path, model_column: str = "model") -> ReplayIndex:
+    """Read and index a replay file (its model named by `model_column`); cached while the
+    file's size and mtime are unchanged."""
     try:
         st = path.stat()
     except FileNotFoundError:
         raise ConfigError("replay file not found", path=path) from None
     stamp = (st.st_mtime_ns, st.st_size)
     with _LOCK:
-        hit = _CACHE.get(path)
+        hit = _CACHE.get((path, model_column))
         if hit is not None and hit[0] == stamp:
             return hit[1]
-        index = _read(path)
-        _CACHE[path] = (stamp, index)
+        index = _read(path, model_column)
+        _CACHE[(path, model_column)] = (stamp, index)
         return index
 
 
-def _read(path: Path) -> ReplayIndex:
+def _row_fields(raw: Any, model_column: str, path: Path, line: int) -> Any:
+    """The row with `id` read as `case_id` and `model_column` as `model`."""
+    if not isinstance(raw, dict):
+        return raw  # validation names it
+    if model_column != "model" and model_column not in raw:
+        raise ConfigError(
+            f"the row has no model column {model_column!r}",
+            path=path,
+            line=line,
+            hint="name the column that holds the model with model_column / --model-column",
+        )
+    for alias, name in (("id", "case_id"), (model_column, "model")):
+        if alias == name or alias not in raw:
+            continue
+        if name in raw:
+            raise ConfigError(
+                f"a row has both `{alias}` and `{name}`: which is it?",
+                path=path,
+                line=line,
+                field=alias,
+                hint="keep one" if name == "case_id" else f"drop `{name}` or the model column",
+            )
+        raw = {(name if k == alias else k): v for k, v in raw.items()}
+    if isinstance(raw.get("case_id"), int) and not isinstance(raw["case_id"], bool):
+        raw["case_id"] = str(raw["case_id"])  # golden-set ids may be integers too
+    if raw.get("model") is not None and not isinstance(raw["model"], str):
+        raw["model"] = str(raw["model"])
+    return raw
+
+
+def _read(path: Path, model_column: str = "model") -> ReplayIndex:
     suffix = path.suffix.lower()
     if suffix not in (".jsonl", ".csv"):
         raise ConfigError(
@@ -133,7 +171,9 @@ def _read(path: Path) -> ReplayIndex:
     rows: dict[tuple[str | None, str, int], ReplayRow] = {}
     lines: dict[tuple[str | None, str, int], int] = {}
     models: dict[str | None, None] = {}
+    digests: dict[str | None, Any] = {}
     for line, raw in _records(path, data, suffix):
+        raw = _row_fields(raw, model_column, path, line)
         try:
             row = ReplayRow.model_validate(raw)
         except ValidationError as exc:
@@ -141,7 +181,9 @@ def _read(path: Path) -> ReplayIndex:
             errs = exc.errors()
             err = next((e for e in errs if e["type"] == "extra_forbidden"), errs[0])
             msg = (
-                "unknown field (replay fields: " + ", ".join(ReplayRow.model_fields) + ")"
+                "unknown field (replay fields: "
+                + ", ".join(ReplayRow.model_fields)
+                + "; `id` for case_id)"
                 if err["type"] == "extra_forbidden"
                 else err["msg"]
             )
@@ -160,9 +202,15 @@ def _read(path: Path) -> ReplayIndex:
         rows[key] = row
         lines[key] = line
         models.setdefault(row.model, None)
+        digests.setdefault(row.model, hashlib.sha256()).update(
+            row.model_dump_json().encode() + b"\n"
+        )
     if not rows:
         raise ConfigError("replay file has no rows", path=path)
-    return ReplayIndex(path, hashlib.sha256(data).hexdigest()[:12], rows, list(models))
+    fingerprints = {m: h.hexdigest()[:12] for m, h in digests.items()}
+    return ReplayIndex(
+        path, hashlib.sha256(data).hexdigest()[:12], rows, list(models), fingerprints
+    )
 
 
 def _records(path: Path, data: bytes, suffix: str) -> Iterator[tuple[int, Any]]:
@@ -196,7 +244,8 @@ class ReplayProvider(Provider):
         super().__init__(config)
         rel, query = parse_model_id(config.id)
         ws = workspace or _CURRENT_WORKSPACE.get() or Workspace.find()
-        self.index = load_index(ws.inside(rel, what="replay file"))
+        column = query.get("model_column") or config.params.get("model_column") or "model"
+        self.index = load_index(ws.inside(rel, what="replay file"), str(column))
         self.model = self._choose_model(query)
 
     def _choose_model(self, query: dict[str, str]) -> str | None:
@@ -238,10 +287,11 @@ class ReplayProvider(Provider):
             input_tokens=row.input_tokens,
             output_tokens=row.output_tokens,
             cost_usd=row.cost_usd,
-            latency_ms=row.latency_ms or 0.0,
+            latency_ms=row.latency_ms,  # None when not recorded: unknown, not instant
             model=row.model,
-            # Changes whenever the file does, so drift checks see a new "model version".
-            fingerprint=f"replay-{self.index.digest}",
+            # This model's rows: another model of the file is another "model version", and
+            # a changed answer makes a new one, as drift checks expect.
+            fingerprint=f"replay-{self.index.fingerprints[self.model]}",
             finish_reason="stop",
         )
 

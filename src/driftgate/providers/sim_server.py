@@ -99,7 +99,7 @@ async def _chat(request: web.Request) -> web.Response:
     except ConfigError as exc:
         state.stats[400] += 1
         return _error(400, exc.message, "invalid_request_error")
-    delay = result.latency_ms if state.latency_ms is None else state.latency_ms
+    delay = (result.latency_ms or 0.0) if state.latency_ms is None else state.latency_ms
     if isinstance(result, SimError):
         return await _failure(state, result, delay)
     if delay > 0:

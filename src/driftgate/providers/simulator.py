@@ -463,7 +463,7 @@ class SimProvider(Provider):
             if delay > 0:
                 await asyncio.sleep(delay)
             raise result
-        if result.latency_ms > 0:
+        if result.latency_ms:  # the simulator always sets one (None: unknown)
             await asyncio.sleep(result.latency_ms / 1000)
         return result
 
