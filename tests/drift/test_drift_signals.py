@@ -169,3 +169,25 @@ def test_output_shift_of_byte_identical_outputs_is_one_half() -> None:
     arm = compare_sides(results(seed=1), results(seed=1))
     s = arm.signal("output_shift")
     assert s.value == pytest.approx(0.5, abs=0.03) and s.verdict == "ok"
+
+
+@pytest.mark.parametrize(
+    "text, refused",
+    [
+        ("I'm sorry, but I can't help with that.", True),
+        ("Sorry — that is not something I can share.", True),
+        ("As an AI language model, I cannot help with that request.", True),
+        ("I cannot provide medical advice. Please see a doctor.", True),
+        # Mid-answer, the phrase is content: the answer answers (#18).
+        ("Paris is the capital. As an AI language model, I cannot browse the web.", False),
+        ("The capital of France is Paris, as an AI would tell you.", False),
+        ("As an AI language model, I can tell you the capital is Paris.", False),
+        ("Step 1: mix. Step 2: I'm sorry to say it burns easily.", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_a_refusal_opens_the_answer(text: str | None, refused: bool) -> None:
+    from driftgate.drift.signals import is_refusal
+
+    assert is_refusal(text) is refused

@@ -73,7 +73,13 @@ NoCacheOption = typer.Option(
 OutputOption = typer.Option(
     None, "--output", "-o", help="Write the comparison: .md .json .xml (JUnit) .html (repeatable)."
 )
-FlippedOption = typer.Option(10, "--flipped", min=0, help="Show up to N flipped cases.")
+FlippedOption = typer.Option(
+    None,
+    "--flipped",
+    min=0,
+    help="Show up to N flipped cases (default: 10 on the terminal, 20 in a Markdown "
+    "report; 0: the counts only).",
+)
 FailOnWorseOption = typer.Option(
     False, "--fail-on-worse", help="Exit 1 when the verdict is `worse`."
 )
@@ -99,7 +105,7 @@ def compare_cmd(
     limit: int = LimitOption,
     no_cache: bool = NoCacheOption,
     output: list[Path] = OutputOption,
-    flipped: int = FlippedOption,
+    flipped: int | None = FlippedOption,
     fail_on_worse: bool = FailOnWorseOption,
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
@@ -134,7 +140,7 @@ def compare_cmd(
         for cmp in comparisons
     ]
     for path, cmp in written:
-        write_comparison(path, cmp)
+        write_comparison(path, cmp, max_flipped=flipped)
     if json_out:
         dumped = [cmp.model_dump(mode="json") for cmp in comparisons]
         print_json(dumped[0] if len(dumped) == 1 else dumped)
@@ -145,7 +151,7 @@ def compare_cmd(
             if len(comparisons) > 1:
                 fixed = cmp.a.prompt if models else cmp.a.model
                 print(f"{'' if i == 0 else chr(10)}── {i + 1}/{len(comparisons)}: on {fixed} ──")
-            render_comparison(cmp, max_flipped=flipped)
+            render_comparison(cmp, max_flipped=10 if flipped is None else flipped)
         for path, _ in written:
             print(f"report: {path}")
     worse = any(cmp.verdict == "worse" for cmp in comparisons)

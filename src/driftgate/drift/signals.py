@@ -31,18 +31,28 @@ from . import _stats
 from .signal_registry import InsufficientData, Measurement, signal
 from .vectorize import Vectorizer, tfidf, vectorizer_name
 
+# A refusal opens the answer: an apology first, or a "can't help" in its first sentence
+# ("As an AI language model, I cannot help with that."). "As an AI language model" on its
+# own, or a refusal phrase later in an answer that answers, is content, not a refusal.
 _REFUSAL = re.compile(
-    r"^\s*(?:I['’]m sorry|I am sorry|I apologi[sz]e|Sorry,)"
-    r"|\bI (?:can(?:not|['’]t)|won['’]t|am (?:not able|unable) to) (?:help|assist|comply|provide|do that)"
-    r"|\bas an AI\b",
+    r"^(?:I['’]m sorry|I am sorry|I apologi[sz]e|Sorry\b)"
+    r"|\bI (?:can(?:not|['’]t)|won['’]t|will not|am (?:not able|unable) to|must decline to)"
+    r" (?:help|assist|comply|provide|do that|answer|fulfil)",
     re.IGNORECASE,
 )
+_FIRST_SENTENCE = re.compile(r"[.!?](?:\s|$)|\n")
+_OPENING = 200  # characters: a first sentence longer than this is read up to here
 MAX_TEXTS = 2000  # per side, for the classifier and MMD (seeded subsample)
 MAX_LABELS = 50  # more distinct answers than this is free text, not labels
 
 
 def is_refusal(text: str | None) -> bool:
-    return bool(text) and _REFUSAL.search(text) is not None  # type: ignore[arg-type]
+    """The answer opens with a refusal (its first sentence refuses), or is one."""
+    if not text:
+        return False
+    opening = text.strip()[:_OPENING]
+    end = _FIRST_SENTENCE.search(opening)
+    return _REFUSAL.search(opening[: end.start()] if end else opening) is not None
 
 
 @dataclass

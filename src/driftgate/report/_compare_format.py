@@ -57,15 +57,16 @@ def fmt_interval(cmp: Comparison, metric: str, r: PairedResult) -> str:
 
 
 def fmt_p(p: float) -> str:
+    """The p-value as it is: `0.023`, `0.31`, and below 0.001 in scientific notation
+    (`2.3e-05`), since how far below matters when many comparisons are read together."""
     if p < 0.001:
-        return "<0.001"
+        return f"{p:.1e}"
     return f"{p:.3f}" if p < 0.1 else f"{p:.2f}"
 
 
 def p_is(p: float) -> str:
-    """`p=0.023`, or `p<0.001`."""
-    text = fmt_p(p)
-    return f"p{text}" if text.startswith("<") else f"p={text}"
+    """`p=0.023`, `p=2.3e-05`."""
+    return f"p={fmt_p(p)}"
 
 
 def fmt_margin(cmp: Comparison) -> str:

@@ -11,13 +11,16 @@ from ..store._atomic import atomic_writer
 COMPARISON_FORMATS = {".md": "Markdown", ".json": "JSON", ".xml": "JUnit XML", ".html": "HTML"}
 
 
-def comparison_text(cmp: Comparison, ext: str) -> str | None:
-    """`cmp` rendered for a file extension (.md, .json, .xml, .html), or None for another."""
+def comparison_text(cmp: Comparison, ext: str, *, max_flipped: int | None = None) -> str | None:
+    """`cmp` rendered for a file extension (.md, .json, .xml, .html), or None for another.
+    `max_flipped` bounds the Markdown's flipped-case rows (`compare --flipped`; 0: none)."""
     ext = ext.lower()
     if ext in (".md", ".markdown"):
         from .compare_markdown import comparison_markdown
 
-        return comparison_markdown(cmp)
+        if max_flipped is None:
+            return comparison_markdown(cmp)
+        return comparison_markdown(cmp, max_flipped=max_flipped)
     if ext == ".json":
         return cmp.model_dump_json(indent=2) + "\n"
     if ext == ".xml":
@@ -31,11 +34,11 @@ def comparison_text(cmp: Comparison, ext: str) -> str | None:
     return None
 
 
-def write_comparison(path: Path | str, cmp: Comparison) -> None:
+def write_comparison(path: Path | str, cmp: Comparison, *, max_flipped: int | None = None) -> None:
     """Write `cmp` as .md (PR comment), .json, .xml (JUnit) or .html (single file)."""
     path = Path(path)
     ext = path.suffix.lower()
-    text = comparison_text(cmp, ext)
+    text = comparison_text(cmp, ext, max_flipped=max_flipped)
     if text is None:
         raise ConfigError(
             f"unknown report format {ext or '(no extension)'!r}; valid extensions: "

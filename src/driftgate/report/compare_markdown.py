@@ -143,6 +143,8 @@ def _flipped(cmp: Comparison, limit: int) -> list[str]:
     head = f"### Flipped cases: {reg} regressed (pass → fail), {imp} improved (fail → pass)"
     if not cmp.flipped:
         return ["", head, "", "No case changed outcome."]
+    if limit <= 0:  # `--flipped 0`: the counts, no rows
+        return ["", head]
     rows = [
         [
             "🔻" if f.direction == "regressed" else "🔺",
