@@ -166,3 +166,31 @@ def test_check_file_is_a_validated_model(ws: Path) -> None:
     data = json.loads(path.read_text())
     assert data["arms"][0]["signals"][0]["name"] == "score_change"
     assert data["baseline_run_id"] == check.baseline_run_id
+
+
+def test_baseline_model_compares_two_recorded_models_directly(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two models of one replay file, compared in one check (#18): the stored baseline and
+    the check history are untouched."""
+    monkeypatch.setenv("DRIFTGATE_WORKSPACE", str(ws))
+    cases = [json.loads(line) for line in (ws / "evalsets" / "tx.jsonl").read_text().splitlines()]
+    rows = []
+    for i, c in enumerate(cases):
+        rows.append({"id": c["id"], "llm": "A", "output": c["expected"]})
+        wrong = c["segment"] == "cohort=new-bank-format" and i % 2 == 0
+        rows.append({"id": c["id"], "llm": "B", "output": "rent" if wrong else c["expected"]})
+    (ws / "rec.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    check = check_drift(
+        workspace=ws,
+        models=["replay/rec.jsonl?model_column=llm&model=B"],
+        baseline_model="replay/rec.jsonl?model_column=llm&model=A",
+        vectorizer="tfidf",
+    )
+    assert check.status == "checked" and check.alert and "baseline: model" in check.notes[0]
+    arm = check.arms[0]
+    assert arm.n_common == len(cases)
+    fired = {s.name for s in arm.signals if s.verdict == "drift"}
+    assert {"score_change", "fingerprint_change"} <= fired
+    store = DriftStore.for_key(__import__("driftgate").Workspace(ws), check.key)
+    assert store.load_baseline() is None and store.checks() == []

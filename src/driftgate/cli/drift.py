@@ -79,6 +79,12 @@ def check_cmd(
         "--route",
         help="Check what this route's baseline arm serves, on its loop policy's suite.",
     ),
+    baseline_model: str = typer.Option(
+        None,
+        "--baseline-model",
+        help="Compare with this model run on the same cases now (two recorded models of a "
+        "replay file, say), instead of the stored baseline; stores nothing.",
+    ),
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
@@ -95,6 +101,7 @@ def check_cmd(
         rebaseline=rebaseline,
         vectorizer=vectorizer,
         progress="auto" if progress is None else progress,
+        baseline_model=baseline_model,
     )
     if json_out:
         print_json(check.model_dump(mode="json"))

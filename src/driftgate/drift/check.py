@@ -170,6 +170,7 @@ def check_drift(
     vectorizer: str | Vectorizer | None = None,
     progress: bool = False,
     route: str | None = None,
+    baseline_model: str | None = None,
 ) -> DriftCheck:
     """Run the production configuration and compare it with the baseline on every signal.
 
@@ -180,6 +181,10 @@ def check_drift(
     check says so (no alert). `sample` (default: the config's, else the baseline's) runs a
     fixed stratified sample of N cases per golden set. `vectorizer`: auto, embedder, tfidf
     or a callable (default: the config's). The check is stored and returned.
+
+    `baseline_model` compares two models directly (two recorded models of a replay file,
+    say): the suite runs on it first and that run is the baseline of this one check only;
+    the stored baseline and the check history are left alone.
     """
     target = (
         suite
@@ -187,6 +192,8 @@ def check_drift(
         else drift_target(suite, workspace=workspace, models=models, route=route, config=config)
     )
     cfg = target.config
+    if baseline_model is not None:
+        return _check_against_model(target, baseline_model, sample, vectorizer, progress)
     previous = target.store.load_baseline()
     baseline = None if rebaseline else previous
     n_sample = _sample_size(sample, target, previous)
@@ -246,20 +253,7 @@ def _record_baseline(
 ) -> None:
     """Make this check's run the baseline (first check, or `rebaseline`): no comparison."""
     arms = [a.name for a in plan.arms]
-    target.store.save_baseline(
-        DriftBaseline(
-            key=target.key,
-            suite=target.name,
-            models=target.models,
-            run_id=run.id,
-            sample=check.sample,
-            seed=target.config.seed,
-            arms=arms,
-            prompts={p.ref: p.digest for p in run.manifest.prompts},
-            model_ids={a.model.name: a.model.id for a in plan.arms},
-            evalsets=snapshot,
-        )
-    )
+    target.store.save_baseline(_baseline_of(target, run, plan, snapshot, check.sample))
     check.status = "baseline_recorded"
     check.notes.append(
         f"no baseline yet: run {run.id} ({check.cases} cases × {len(arms)} arm(s)) is now the baseline; "
@@ -267,6 +261,49 @@ def _record_baseline(
         if not rebaseline
         else f"new baseline recorded: run {run.id}"
     )
+
+
+def _baseline_of(
+    target: Target, run: Run, plan: Plan, snapshot: list[EvalSetSnapshot], sample: int | None
+) -> DriftBaseline:
+    return DriftBaseline(
+        key=target.key,
+        suite=target.name,
+        models=target.models,
+        run_id=run.id,
+        sample=sample,
+        seed=target.config.seed,
+        arms=[a.name for a in plan.arms],
+        prompts={p.ref: p.digest for p in run.manifest.prompts},
+        model_ids={a.model.name: a.model.id for a in plan.arms},
+        evalsets=snapshot,
+    )
+
+
+def _check_against_model(
+    target: Target,
+    model: str,
+    sample: int | None,
+    vectorizer: str | Vectorizer | None,
+    progress: bool,
+) -> DriftCheck:
+    """One check of `target` against a run of the same suite on `model`, not stored."""
+    suite: Suite | Path = target.path if target.path is not None else target.suite
+    base = Target(suite, workspace=target.ws, models=[model], config=target.config)
+    n_sample = sample if sample is not None else target.config.sample
+    snapshot = snapshot_evalsets(target.ws, target.suite)
+    selection = (
+        {s.name: stratified_sample(s, n_sample, target.config.seed) for s in snapshot}
+        if n_sample
+        else None
+    )
+    base_run, base_plan = _run(base, selection, progress=progress)
+    run, plan = _run(target, selection, progress=progress)
+    check = _new_check(target, run, plan, n_sample)
+    baseline = _baseline_of(base, base_run, base_plan, snapshot, n_sample)
+    _compare_with(baseline, target, run, plan, snapshot, check, vectorizer)
+    check.notes.insert(0, f"baseline: model {model}, run {base_run.id} (this check only)")
+    return check
 
 
 def _compare_with(
