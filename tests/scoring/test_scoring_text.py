@@ -162,3 +162,31 @@ def test_length_needs_a_bound_and_consistent_bounds():
         build_scorer({"type": "length"})
     with pytest.raises(ConfigError, match="greater than"):
         build_scorer({"type": "length", "min_words": 5, "max_words": 2})
+
+
+# ---- per-case expectations everywhere (#18) -------------------------------------------------
+
+
+def test_regex_pattern_renders_from_the_cases_variables():
+    opts = {"type": "regex", "pattern": r"^{{ code }}-\d{3}$", "flags": "i"}
+    assert run(opts, "AB-123", vars={"code": "ab"}).passed is True
+    s = run(opts, "AB-123", vars={"code": "cd"})
+    assert s.passed is False and "cd-" in s.reason
+    s = run(opts, "AB-123", vars={"code": "("})
+    assert s.error and "not a regular expression" in s.error
+
+
+def test_an_undefined_variable_names_the_scorer_and_the_option():
+    s = run({"type": "regex", "pattern": "{{ code }}"}, "x", vars={})
+    assert s.error and "'regex'" in s.error and "`pattern`" in s.error and "code" in s.error
+    s = run({"type": "contains", "value": "{{ city }}"}, "x", vars={})
+    assert s.error and "'contains'" in s.error and "`value`" in s.error
+
+
+def test_a_template_in_an_option_that_does_not_render_is_an_error():
+    with pytest.raises(ConfigError) as err:
+        build_scorer({"type": "json-path", "path": "$.{{ field }}", "value": 1}, index=0)
+    msg = str(err.value)
+    assert "'json-path'" in msg and "`path`" in msg and "scorers[0].json-path.path" in msg
+    # Code keeps its braces: a verbatim option.
+    build_scorer({"type": "python-assert", "code": "'{{' not in output"})

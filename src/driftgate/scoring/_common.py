@@ -69,7 +69,7 @@ def wanted(
     """
     value = getattr(config, option, None)
     if value is not None:
-        return render(value, ctx)
+        return render(value, ctx, where=f"scorer {config.type!r} option `{option}`")
     if reference and ctx.reference is not None:
         return ctx.reference
     if ctx.expected is not None:
@@ -81,19 +81,21 @@ def wanted(
     )
 
 
-def render(value: Any, ctx: ScoreContext) -> Any:
-    """Render `{{ var }}` templates in string values (and in lists of strings)."""
+def render(value: Any, ctx: ScoreContext, *, where: str | None = None) -> Any:
+    """Render `{{ var }}` templates in string values (and in lists of strings). `where`
+    (`scorer 'regex' option `pattern``) prefixes an error: a variable the case lacks is a
+    scorer error naming the scorer and the option, never a literal compared as it is."""
     if isinstance(value, str):
-        return _render_str(value, ctx) if "{{" in value or "{%" in value else value
+        return _render_str(value, ctx, where) if "{{" in value or "{%" in value else value
     if isinstance(value, list):
-        return [render(v, ctx) for v in value]
+        return [render(v, ctx, where=where) for v in value]
     return value
 
 
 _TEMPLATES: dict[str, Any] = {}
 
 
-def _render_str(text: str, ctx: ScoreContext) -> str:
+def _render_str(text: str, ctx: ScoreContext, where: str | None = None) -> str:
     import jinja2
 
     from ..prompt import template_env
@@ -103,14 +105,16 @@ def _render_str(text: str, ctx: ScoreContext) -> str:
         try:
             tpl = template_env().from_string(text)
         except jinja2.TemplateSyntaxError as exc:
-            raise ScorerFailure(f"template syntax error in {text!r}: {exc.message}") from None
+            at = f"{where}: " if where else ""
+            raise ScorerFailure(f"{at}template syntax error in {text!r}: {exc.message}") from None
         if len(_TEMPLATES) > 4096:  # user-written options: a handful; bound it anyway
             _TEMPLATES.clear()
         _TEMPLATES[text] = tpl
     try:
         return tpl.render({**ctx.vars, "expected": ctx.expected, "reference": ctx.reference})
     except jinja2.UndefinedError as exc:
-        raise ScorerFailure(f"case {ctx.case_id!r}: {exc.message} in {text!r}") from None
+        at = f"{where}: " if where else ""
+        raise ScorerFailure(f"{at}case {ctx.case_id!r}: {exc.message} in {text!r}") from None
 
 
 def json_equal(a: Any, b: Any) -> bool:

@@ -30,6 +30,13 @@ class ScorerConfig(Strict):
         None, description="The case passes this scorer when its value ≥ threshold."
     )
 
+    # Options a built-in scorer renders per case from the case's variables (`{{ name }}`);
+    # template syntax in any other option is refused when the scorer is built
+    # (`build.py`), so it never stays a literal that fails every case. `verbatim` options
+    # hold code, where `{{` may be the language's own.
+    templated: ClassVar[frozenset[str]] = frozenset({"value"})
+    verbatim: ClassVar[frozenset[str]] = frozenset({"code"})
+
 
 @dataclass(slots=True)
 class ScoreContext:

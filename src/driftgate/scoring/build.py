@@ -96,6 +96,38 @@ def _line(source: str | None, index: int | None, key: str | None) -> int | None:
     return line_of(text, loc, path.suffix)
 
 
+def _check_templates(
+    config: ScorerConfig, type_: str, source: str | None, index: int | None, at: str
+) -> None:
+    """A built-in scorer's option with template syntax that it does not render: an error
+    now, naming the scorer and the option (plugins render what they like)."""
+    if not type(config).__module__.startswith("driftgate."):
+        return
+    skip = type(config).templated | type(config).verbatim
+    for name in type(config).model_fields:
+        if name in skip or not _has_template(getattr(config, name)):
+            continue
+        rendered = ", ".join(sorted(type(config).templated)) or "none"
+        raise ConfigError(
+            f"scorer {type_!r} does not render templates in `{name}` (it renders: "
+            f"{rendered}); the text would be compared as written and fail every case",
+            path=source,
+            line=_line(source, index, name),
+            field=f"{at}.{type_}.{name}",
+            hint="put the case's value in a rendered option, or drop the {{ }}",
+        )
+
+
+def _has_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, list | tuple):
+        return any(_has_template(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_template(v) for v in value.values())
+    return False
+
+
 def build_scorer(
     options: dict[str, Any] | ScorerConfig, *, source: str | None = None, index: int | None = None
 ) -> Scorer:
@@ -152,6 +184,7 @@ def build_scorer(
             line=_line(source, index, key),
             field=f"{at}.{type_}" + (f".{loc}" if loc else ""),
         ) from None
+    _check_templates(config, type_, source, index, at)
     inner = cls(config)
     if not negate:
         return inner

@@ -42,7 +42,7 @@ from pydantic import Field, model_validator
 
 from .._digest import digest
 from ..errors import JudgeParseError as JudgeParseError  # defined there, re-exported
-from ._common import NO_OUTPUT, option_error, subject_text
+from ._common import NO_OUTPUT, option_error, render, subject_text
 from .base import Score, ScoreContext, Scorer, ScorerConfig, scorer
 
 JUDGE_TEMPLATE_VERSION = "1"
@@ -140,6 +140,7 @@ class LLMJudge(Scorer):
     """A model grades the output against `rubric`; see the module docstring for formats."""
 
     class Config(ScorerConfig):
+        templated = frozenset({"value", "rubric"})  # the rubric may name the case's variables
         rubric: str = Field(min_length=1, description="What a good response does.")
         model: str = Field("local/smollm2-135m", description="Judge model id.")
         format: Literal["json", "verdict"] = Field("json", description="Answer format required.")
@@ -226,7 +227,12 @@ class LLMJudge(Scorer):
             )
             reference = f"REFERENCE ANSWER:\n{ref_text}\n\n"
         user = _USER.format(
-            rubric=self.config.rubric, task=task, reference=reference, output=subject_text(ctx)
+            rubric=render(
+                self.config.rubric, ctx, where=f"scorer {self.config.type!r} option `rubric`"
+            ),
+            task=task,
+            reference=reference,
+            output=subject_text(ctx),
         )
         return [{"role": "system", "content": self._system()}, {"role": "user", "content": user}]
 

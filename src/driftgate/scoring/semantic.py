@@ -92,6 +92,7 @@ class EmbeddingLabel(Scorer):
 
     class Config(ScorerConfig):
         labels: list[str] | None = Field(None, description="Default: the prompt's labels.")
+        templated = frozenset({"value", "descriptions"})
         descriptions: dict[str, str] = Field(
             default_factory=dict, description="label → text embedded in place of the label."
         )

@@ -22,13 +22,14 @@ from ._common import (
     as_list,
     json_equal,
     option_error,
+    render,
     short,
     subject,
     subject_text,
     verdict,
     wanted,
 )
-from .base import Score, ScoreContext, ScorerConfig, scorer
+from .base import Score, ScoreContext, ScorerConfig, ScorerFailure, scorer
 
 # ---- equals ------------------------------------------------------------------------------
 
@@ -182,9 +183,12 @@ _FLAGS = {
 
 @scorer("regex")
 class Regex(OutputScorer):
-    """The output matches `pattern` somewhere (re.search); `flags` like "im" or [IGNORECASE]."""
+    """The output matches `pattern` somewhere (re.search); `flags` like "im" or [IGNORECASE].
+    A pattern may use the case's variables (`'^{{ code }}-\\d+$'`), as `contains` values do:
+    it renders per case (values inserted as written: `| e` is not needed nor offered)."""
 
     class Config(ScorerConfig):
+        templated = frozenset({"pattern"})
         # `flags` first: validators run in field order, and the pattern compiles with them.
         flags: str | list[str] = ""
         pattern: str
@@ -202,6 +206,8 @@ class Regex(OutputScorer):
         @field_validator("pattern")
         @classmethod
         def _compiles(cls, v: str, info: ValidationInfo) -> str:
+            if _templated(v):
+                return v  # compiled per case, once rendered
             try:
                 re.compile(v, _flag_bits(info.data.get("flags", "")))
             except re.error as exc:
@@ -210,16 +216,46 @@ class Regex(OutputScorer):
 
         @model_validator(mode="after")
         def _compile(self) -> Regex.Config:
-            self._compiled = re.compile(self.pattern, _flag_bits(self.flags))
+            if not _templated(self.pattern):
+                self._compiled = re.compile(self.pattern, _flag_bits(self.flags))
             return self
 
     config: Config
 
+    def __init__(self, config: ScorerConfig) -> None:
+        super().__init__(config)
+        self._per_case: dict[str, re.Pattern[str]] = {}  # rendered pattern → compiled
+
+    def _pattern(self, ctx: ScoreContext) -> re.Pattern[str]:
+        c = self.config
+        if not _templated(c.pattern):
+            return c._compiled
+        where = f"scorer {c.type!r} option `pattern`"
+        text = render(c.pattern, ctx, where=where)
+        found = self._per_case.get(text)
+        if found is None:
+            try:
+                found = re.compile(text, _flag_bits(c.flags))
+            except re.error as exc:
+                raise ScorerFailure(
+                    f"{where}: case {ctx.case_id!r}: rendered {short(text, 60)!r} is not a "
+                    f"regular expression: {exc}"
+                ) from None
+            if len(self._per_case) >= 1024:  # one per distinct case value: bounded
+                self._per_case.clear()
+            self._per_case[text] = found
+        return found
+
     def check(self, ctx: ScoreContext) -> Score:
-        m = self.config._compiled.search(subject_text(ctx))
+        pattern = self._pattern(ctx)
+        m = pattern.search(subject_text(ctx))
         if m is None:
-            return verdict(False, f"no match for /{short(self.config.pattern, 60)}/")
+            return verdict(False, f"no match for /{short(pattern.pattern, 60)}/")
         return verdict(True, f"matched {short(m.group(0), 60)!r}")
+
+
+def _templated(text: str) -> bool:
+    return "{{" in text or "{%" in text
 
 
 def _flag_bits(v: str | list[str]) -> int:
