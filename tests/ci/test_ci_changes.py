@@ -169,7 +169,10 @@ def test_a_corpus_beside_the_golden_sets_is_not_parsed_as_one(ws_repo: Path) -> 
     ws, repo = Workspace.find(ws_repo), Repo.open(ws_repo)
     changes = changed_files(ws, repo, base, "HEAD")
     assert validate_changed(ws, repo, changes) == []
-    (ws_repo / "evalsets" / "tx2.jsonl").write_text('{"id": "a", "text": "not a case field"}\n')
+    # A row with `vars` holds only case fields (a flat row would load: #18).
+    (ws_repo / "evalsets" / "tx2.jsonl").write_text(
+        '{"id": "a", "vars": {}, "text": "not a case field"}\n'
+    )
     commit(ws_repo, "break a golden set")
     [ann] = validate_changed(ws, repo, changed_files(ws, repo, base, "HEAD"))
     assert (ann.file, ann.line, ann.title) == (
