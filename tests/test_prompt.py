@@ -290,3 +290,10 @@ def test_passthrough_is_built_in_and_a_file_of_that_name_wins(tmp_path):
     write(tmp_path / "prompts", INSERT.replace("name: chat", "name: passthrough"), "pt.yaml")
     ws = Workspace.find(tmp_path)
     assert ws.find_prompt("passthrough").source is not None
+
+
+def test_a_bad_entry_names_its_own_field(tmp_path):
+    bad = INSERT.replace("{insert: input}", "{insert: 'not a name'}")
+    with pytest.raises(ConfigError) as err:
+        load_prompt(write(tmp_path, bad))
+    assert "[messages[1].insert]" in str(err.value) and "more errors" not in str(err.value)

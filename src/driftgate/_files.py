@@ -190,7 +190,10 @@ def format_loc(loc: tuple[Any, ...]) -> str:
 def _first_error(exc: ValidationError) -> tuple[tuple[Any, ...], str]:
     """The first error's location and message, in the words a config file's author reads."""
     err = exc.errors()[0]
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    # Validator markers and the tags of tagged unions (named `tag:...`) are no field names.
+    loc = tuple(
+        p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "tag:")))
+    )
     msg = err["msg"].removeprefix("Value error, ")  # our validators' own words, unprefixed
     if err["type"] == "extra_forbidden":
         msg = "unknown field (check its spelling; `driftgate schema` lists the valid ones)"

@@ -37,9 +37,9 @@ import keyword
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import Discriminator, Field, PrivateAttr, Tag, field_validator
 
 from ._digest import digest
 from ._files import NAME_SEGMENT, PROMPT_NAME
@@ -93,6 +93,22 @@ def inserted_messages(value: Any, name: str) -> list[dict[str, str]]:
     return out
 
 
+def _entry_kind(value: Any) -> str:
+    return (
+        "tag:insert"
+        if isinstance(value, Insert) or (isinstance(value, dict) and "insert" in value)
+        else "tag:message"
+    )
+
+
+# One kind per entry, chosen by its keys: an error names the entry's own field
+# (`messages[0].role`), not every kind it failed to be.
+_Entry = Annotated[
+    Annotated[Message, Tag("tag:message")] | Annotated[Insert, Tag("tag:insert")],
+    Discriminator(_entry_kind),
+]
+
+
 class Params(Strict):
     temperature: float | None = Field(None, ge=0, le=2)
     max_tokens: int | None = Field(None, ge=1)
@@ -129,7 +145,7 @@ class Prompt(Strict):
     description: str | None = None
     model: str | None = Field(None, description="Default model (litellm id, sim/..., local/...).")
     params: Params = Field(default_factory=Params)
-    messages: list[Message | Insert] = Field(
+    messages: list[_Entry] = Field(
         min_length=1, description="{role, content} templates, or {insert: VAR}: a case's messages."
     )
     output: OutputSpec = Field(default_factory=OutputSpec)
