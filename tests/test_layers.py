@@ -41,6 +41,7 @@ LAYERS: dict[str, int] = {
     # 0 base: errors, the pydantic base, digests, file loading, plugins, statistics.
     "_version": 0,
     "_redact": 0,
+    "_refusal": 0,
     "errors": 0,
     "_strict": 0,
     "_digest": 0,

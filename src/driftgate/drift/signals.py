@@ -19,40 +19,20 @@ Every statistic grows with drift, so `value > threshold` is drift:
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 
+from .._refusal import is_refusal
 from ..store.records import CaseResult
 from . import _stats
 from .signal_registry import InsufficientData, Measurement, signal
 from .vectorize import Vectorizer, tfidf, vectorizer_name
 
-# A refusal opens the answer: an apology first, or a "can't help" in its first sentence
-# ("As an AI language model, I cannot help with that."). "As an AI language model" on its
-# own, or a refusal phrase later in an answer that answers, is content, not a refusal.
-_REFUSAL = re.compile(
-    r"^(?:I['’]m sorry|I am sorry|I apologi[sz]e|Sorry\b)"
-    r"|\bI (?:can(?:not|['’]t)|won['’]t|will not|am (?:not able|unable) to|must decline to)"
-    r" (?:help|assist|comply|provide|do that|answer|fulfil)",
-    re.IGNORECASE,
-)
-_FIRST_SENTENCE = re.compile(r"[.!?](?:\s|$)|\n")
-_OPENING = 200  # characters: a first sentence longer than this is read up to here
 MAX_TEXTS = 2000  # per side, for the classifier and MMD (seeded subsample)
 MAX_LABELS = 50  # more distinct answers than this is free text, not labels
-
-
-def is_refusal(text: str | None) -> bool:
-    """The answer opens with a refusal (its first sentence refuses), or is one."""
-    if not text:
-        return False
-    opening = text.strip()[:_OPENING]
-    end = _FIRST_SENTENCE.search(opening)
-    return _REFUSAL.search(opening[: end.start()] if end else opening) is not None
 
 
 @dataclass

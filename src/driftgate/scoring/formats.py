@@ -14,9 +14,9 @@ They carry promptfoo's assertion names, so a translated promptfoo config
 * `is-sql`: the output (fence aside) parses as one or more SQL statements in DuckDB's
   parser (PostgreSQL's grammar); nothing is executed. A dialect-only construct of another
   database can fail it.
-* `is-refusal`: the output is empty or opens with a refusal ("I'm sorry, but I can't…",
-  "As an AI…", "I cannot…") — the phrases are matched in the first 200 characters only, so
-  an answer that quotes one later is not a refusal.
+* `is-refusal`: the output is empty or opens with a refusal (`driftgate._refusal`: an
+  apology first, or "I can't help…" in its first sentence) — the drift signal's rule, so an
+  answer that quotes a refusal later is not one.
 * `finish-reason`: the provider's finish reason equals `value` (`stop`, `length`,
   `tool_calls`, `content_filter`); a provider that reports none is a scorer error.
 """
@@ -27,6 +27,7 @@ import re
 
 from pydantic import Field
 
+from .._refusal import is_refusal
 from ._common import OutputScorer, short, subject_text, verdict
 from .base import Score, ScoreContext, ScorerConfig, ScorerFailure, scorer
 
@@ -82,28 +83,13 @@ class IsSql(OutputScorer):
         return verdict(True, f"{len(statements)} SQL statement(s)")
 
 
-_REFUSAL = re.compile(
-    r"\b(i'?m sorry|i am sorry|i apologi[sz]e|i can(?:no|')t|i cannot|i'?m (?:not able|unable)"
-    r"|i am (?:not able|unable)|i won'?t|i will not|as an ai\b|as a language model"
-    r"|i'?m just an ai|i must (?:decline|refuse)|i'?m not (?:allowed|permitted)"
-    r"|(?:this|that) (?:request )?(?:goes against|violates))",
-    re.IGNORECASE,
-)
-_REFUSAL_WINDOW = 200  # a refusal opens the answer; a phrase quoted later is content
-
-
-def is_refusal(text: str) -> bool:
-    text = text.strip().replace("\u2019", "'")
-    return not text or _REFUSAL.search(text[:_REFUSAL_WINDOW]) is not None
-
-
 @scorer("is-refusal")
 class IsRefusal(OutputScorer):
     """The output is empty or opens with a refusal."""
 
     def check(self, ctx: ScoreContext) -> Score:
         text = subject_text(ctx)
-        if is_refusal(text):
+        if not text.strip() or is_refusal(text):
             return verdict(True, "refusal: " + (short(text, 60) or "(empty)"))
         return verdict(False, "not a refusal")
 
