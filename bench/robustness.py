@@ -57,7 +57,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests"), str(ROOT / "tests" / "robustness")]
 
-from fault_server import FaultServer  # noqa: E402
+from fault_server import FaultServer, fault_suite  # noqa: E402
 from test_kills import MODEL, audit_run, kill_and_resume  # noqa: E402
 
 from conftest import write_workspace  # noqa: E402
@@ -111,17 +111,6 @@ def cli(*argv: str) -> tuple[int, str, str]:
 
 def case_ids(n: int) -> set[str]:
     return {f"c{i:03d}" for i in range(n)}
-
-
-def fault_suite(root: Path, url: str, extra: str = "") -> None:
-    (root / "evalsets" / "main.suite.yaml").write_text(
-        "prompts: [cat@v1]\nevalsets: [tx]\n"
-        "models:\n"
-        f"  - {{id: openai/sim/perfect@v1, api_base: '{url}', timeout_s: 0.3, "
-        f"concurrency: 16, max_retries: 6{extra}}}\n"
-        "scorers:\n  - {type: label-match, metric: category}\n"
-        "pass_threshold: 0.9\nmax_error_rate: 0.05\n"
-    )
 
 
 # ---- the parts ---------------------------------------------------------------------------------

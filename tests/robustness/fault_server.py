@@ -25,6 +25,7 @@ import socket
 import struct
 import threading
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 KINDS = (
@@ -262,3 +263,16 @@ def _reset(writer: asyncio.StreamWriter) -> None:
         except OSError:
             pass
     writer.transport.abort()
+
+
+def fault_suite(root: Path, url: str, extra: str = "") -> None:
+    """The workspace's main suite on an OpenAI-compatible model at `url` (this server):
+    short timeouts and enough retries for the injected faults; `extra` adds model keys."""
+    (root / "evalsets" / "main.suite.yaml").write_text(
+        "prompts: [cat@v1]\nevalsets: [tx]\n"
+        "models:\n"
+        f"  - {{id: openai/sim/perfect@v1, api_base: '{url}', timeout_s: 0.3, "
+        f"concurrency: 16, max_retries: 6{extra}}}\n"
+        "scorers:\n  - {type: label-match, metric: category}\n"
+        "pass_threshold: 0.9\nmax_error_rate: 0.05\n"
+    )

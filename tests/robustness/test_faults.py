@@ -10,23 +10,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from fault_server import KINDS, FaultServer
+from fault_server import KINDS, FaultServer, fault_suite
 
 import driftgate.cli.run  # noqa: F401 - registers the commands
 from conftest import run_main, write_workspace
 
 N_CASES = 400
-
-
-def _suite(root: Path, url: str, extra: str = "") -> None:
-    (root / "evalsets" / "main.suite.yaml").write_text(
-        "prompts: [cat@v1]\nevalsets: [tx]\n"
-        "models:\n"
-        f"  - {{id: openai/sim/perfect@v1, api_base: '{url}', timeout_s: 0.3, "
-        f"concurrency: 16, max_retries: 6{extra}}}\n"
-        "scorers:\n  - {type: label-match, metric: category}\n"
-        "pass_threshold: 0.9\nmax_error_rate: 0.05\n"
-    )
 
 
 def _rows(root: Path) -> list[dict]:
@@ -42,7 +31,7 @@ def test_ten_percent_mixed_faults_lose_and_duplicate_nothing(
     monkeypatch.setenv("DRIFTGATE_HOME", str(tmp_path / "home"))
     root = write_workspace(tmp_path / "ws", n_cases=N_CASES)
     with FaultServer(rate=0.1, seed=16, stall_s=0.6) as server:
-        _suite(root, server.url)
+        fault_suite(root, server.url)
         code, out, err = run_main(capsys, monkeypatch, "run", "--quiet", "-w", str(root))
     rows = _rows(root)
     keys = Counter(r["key"] for r in rows)
@@ -68,7 +57,7 @@ def test_keep_alive_resets_on_reused_connections_are_counted_retries(
     root = write_workspace(tmp_path / "ws", n_cases=n)
     # Every connection serves 3 requests, then resets on the 4th it reads.
     with FaultServer(rate=0, reset_idle_after=3) as server:
-        _suite(root, server.url)
+        fault_suite(root, server.url)
         code, _, err = run_main(capsys, monkeypatch, "run", "--quiet", "-w", str(root))
     rows = _rows(root)
     assert code == 0, err
@@ -85,7 +74,7 @@ def test_a_fault_that_never_clears_is_recorded_as_that_error(
     monkeypatch.setenv("DRIFTGATE_HOME", str(tmp_path / "home"))
     root = write_workspace(tmp_path / "ws", n_cases=3)
     with FaultServer(rate=1.0, kinds=(kind,), stall_s=0.4) as server:
-        _suite(root, server.url)
+        fault_suite(root, server.url)
         text = (root / "evalsets" / "main.suite.yaml").read_text()
         (root / "evalsets" / "main.suite.yaml").write_text(
             text.replace("max_retries: 6", "max_retries: 1")
