@@ -94,6 +94,8 @@ LAYERS: dict[str, int] = {
     "report": 9,
     # 10 the command line and the public API.
     "cli": 10,
+    # `driftgate ui`: the web app, over the library and its renderers (report.web).
+    "ui": 10,
     "__init__": 10,
 }
 

@@ -45,6 +45,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "models": ("models",),
     "sim": ("sim",),
     "serve": ("serve",),
+    "ui": ("ui",),
     "plugins": ("plugins",),
     "importer": ("import",),
 }

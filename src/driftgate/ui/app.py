@@ -1,0 +1,192 @@
+"""The web app of `driftgate ui` (Starlette): pages over the workspace's runs, versions,
+drift checks and routes, and the review queue.
+
+    GET  /runs                      runs, filtered, a page at a time
+    GET  /runs/{id}                 one run: summary per arm and segment, its cases paged
+    GET  /runs/{id}/case?key=K      one case in full
+    GET  /static/{file}             the app's own CSS and script (package data)
+
+Each handler gathers objects through the library (the same functions as the CLI) and
+renders them with `report.web`; this module adds routing, the token and CSRF checks
+(`security`), and turns the library's errors into pages that say what to do. No file of
+the workspace is served: pages show what the library reads, static files come from the
+package only, by a fixed list of names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from ..errors import DriftgateError, RunNotFound, VersionNotFound
+from ..report import web
+from ..store.browse import CaseFilter, RunFilter, case_detail, case_page, list_runs
+from ..store.runs import RunStore
+from ..workspace import Workspace
+from .security import CSP, CSRF_COOKIE, TOKEN_COOKIE, Csrf, token_ok
+
+Handler = Callable[[Request], Awaitable[Response]]
+# The only files /static serves, each from the package's templates.
+STATIC = {
+    "style.css": ("report/style.css", "text/css"),
+    "ui.css": ("ui/ui.css", "text/css"),
+    "ui.js": ("ui/ui.js", "text/javascript"),
+}
+
+
+class UI:
+    """What every handler shares: the workspace, the token, the CSRF secret."""
+
+    def __init__(self, ws: Workspace, token: str | None) -> None:
+        self.ws = ws
+        self.token = token
+        self.csrf = Csrf()
+
+    def html(self, request: Request, template: str, section: str, **values: Any) -> Response:
+        browser, new = self.csrf.browser_id(request)
+        body = web.page(template, section=section, csrf=self.csrf.token(browser), **values)
+        response = HTMLResponse(body)
+        if new:
+            response.set_cookie(CSRF_COOKIE, browser, httponly=True, samesite="strict")
+        return response
+
+
+def create_app(
+    workspace: Workspace | Path | str | None = None, *, token: str | None = None
+) -> Starlette:
+    """The UI over `workspace` (default: found from the current directory). With `token`,
+    every request must carry it (security module doc)."""
+    ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
+    ui = UI(ws, token)
+
+    def h(fn: Callable[[UI, Request], Awaitable[Response]]) -> Handler:
+        return _guarded(ui, lambda request: fn(ui, request))
+
+    routes = [
+        Route("/", h(_home)),
+        Route("/runs", h(_runs)),
+        Route("/runs/{run_id}", h(_run)),
+        Route("/runs/{run_id}/case", h(_case)),
+        Route("/static/{name}", h(_static)),
+    ]
+    app = Starlette(routes=routes)
+    app.state.ui = ui
+    return app
+
+
+def _guarded(ui: UI, handler: Handler) -> Handler:
+    async def guarded(request: Request) -> Response:
+        if ui.token is not None and not token_ok(request, ui.token):
+            return HTMLResponse(
+                "<h1>401</h1><p>This driftgate UI needs its token: open it with ?token=…</p>",
+                status_code=401,
+            )
+        try:
+            response = await handler(request)
+        except DriftgateError as exc:
+            response = ui.html(request, "error.html.j2", "", error=exc)
+            response.status_code = 404 if isinstance(exc, (RunNotFound, VersionNotFound)) else 400
+        if ui.token is not None and request.query_params.get("token"):
+            response.set_cookie(TOKEN_COOKIE, ui.token, httponly=True, samesite="strict")
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    return guarded
+
+
+def _int(request: Request, name: str, default: int) -> int:
+    try:
+        return max(0, int(request.query_params.get(name, default)))
+    except ValueError:
+        return default
+
+
+def _opt(request: Request, name: str) -> str | None:
+    return request.query_params.get(name) or None
+
+
+def _day(value: str | None, *, end: bool = False) -> float | None:
+    """A date from the filter form as unix time (the start of the day; `end`: of the next)."""
+    if not value:
+        return None
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        return None
+    moment = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    return (moment + dt.timedelta(days=1 if end else 0)).timestamp()
+
+
+async def _home(ui: UI, request: Request) -> Response:
+    return RedirectResponse("/runs", status_code=302)
+
+
+async def _runs(ui: UI, request: Request) -> Response:
+    since, until = _opt(request, "since"), _opt(request, "until")
+    filt = RunFilter(
+        suite=_opt(request, "suite"),
+        prompt=_opt(request, "prompt"),
+        model=_opt(request, "model"),
+        status=_opt(request, "status"),
+        since=_day(since),
+        until=_day(until, end=True),
+    )
+    page = list_runs(
+        ui.ws.runs_dir, filt, offset=_int(request, "offset", 0), limit=_int(request, "limit", 50)
+    )
+    values = web.runs_values(page, filt, {"since": since or "", "until": until or ""})
+    return ui.html(request, "runs.html.j2", "runs", **values)
+
+
+def _run_id(ui: UI, request: Request) -> str:
+    given = request.path_params["run_id"]
+    if given.startswith("."):  # never a folder beside the runs (`..`)
+        raise RunNotFound(f"run {given!r} not found", hint="pick a run from the list")
+    return RunStore(ui.ws.runs_dir).resolve_id(given)
+
+
+async def _run(ui: UI, request: Request) -> Response:
+    store = RunStore(ui.ws.runs_dir)
+    run_id = _run_id(ui, request)
+    manifest = store.load(run_id)
+    filt = CaseFilter(
+        status=request.query_params.get("status") or "all",  # type: ignore[arg-type]
+        search=_opt(request, "search"),
+        arm=_opt(request, "arm"),
+        segment=_opt(request, "segment"),
+    )
+    cases = case_page(
+        ui.ws.runs_dir,
+        run_id,
+        filt,
+        offset=_int(request, "offset", 0),
+        limit=_int(request, "limit", 50),
+    )
+    return ui.html(request, "run.html.j2", "runs", **web.run_values(manifest, cases, filt))
+
+
+async def _case(ui: UI, request: Request) -> Response:
+    store = RunStore(ui.ws.runs_dir)
+    run_id = _run_id(ui, request)
+    manifest = store.load(run_id)
+    result = case_detail(ui.ws.runs_dir, run_id, request.query_params.get("key", ""))
+    return ui.html(request, "case.html.j2", "runs", **web.case_values(manifest, result))
+
+
+async def _static(ui: UI, request: Request) -> Response:
+    entry = STATIC.get(request.path_params["name"])
+    if entry is None:
+        return Response("not found", status_code=404, media_type="text/plain")
+    path, media = entry
+    body = resources.files("driftgate").joinpath("templates", *path.split("/")).read_bytes()
+    return Response(body, media_type=media, headers={"Cache-Control": "max-age=300"})
