@@ -12,7 +12,8 @@
 other two. Shadow calls are the `answers_total` series with `shadow="true"`: they never
 reach a client, so only the traffic log (its listener here) sees them. A registry per app
 (not the process-wide default) lets tests build many apps in one process. With several
-workers each process counts its own requests.
+workers each process counts its own requests and reports the last canary verdict it
+judged itself; the weights are read from the shared state, so every worker reports them.
 """
 
 from __future__ import annotations

@@ -4,13 +4,25 @@ The gateway adds nothing to routing: `Router.complete` picks the arm, mirrors to
 falls back and logs; `Router.feedback` records feedback and runs the canary guard. This
 module keeps the routers, remembers which route answered each recent request (so feedback
 needs only the request id), and works out the variables of a request that sent none.
+
+State shared by several workers (processes) lives in the workspace's files, never only in
+a worker's memory, and every request checks it with `stat`s, not parses:
+- live weights, canary rollbacks and ramps: the route's `state.json` (`Router.weights`);
+- alias moves: the registry's `aliases.json` (`Router` re-resolves its arms' prompts);
+- the route file itself: its stamp is checked here on each request, and an edited (or
+  removed) file builds a new `Router` (the old one drains its shadow calls and closes).
+A change made by any process is served from the next request on (staleness bound: none
+beyond the file system's own mtime resolution).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, GatewayError, UnknownNameError, VersionNotFound
@@ -23,6 +35,20 @@ if TYPE_CHECKING:
 CONTEXT_NAMES = frozenset({"examples", "retrieve"})
 # Request ids remembered per process for feedback by id alone; older ones need `route`.
 REMEMBERED = 100_000
+ROUTE_EXTENSIONS = (".yaml", ".yml", ".json")
+DRAIN_POLL_S = 0.05  # how often a replaced router looks whether its last request answered
+Stamp = tuple[int, int, int] | None
+
+
+def file_stamp(path: Path | None) -> Stamp:
+    """(mtime, inode, size): changes when a route file is replaced or edited in place."""
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_mtime_ns, st.st_ino, st.st_size)
 
 
 class RouterPool:
@@ -33,8 +59,11 @@ class RouterPool:
         self._on_decision = on_decision
         self.routers: dict[str, Router] = {}
         self.failed: dict[str, str] = {}  # route -> why it did not load (readyz)
-        self._variables: dict[str, list[str]] = {}
+        self._files: dict[str, tuple[Path | None, Stamp]] = {}  # the file each router read
+        self._variables: dict[str, tuple[tuple[object, ...], list[str]]] = {}
         self._served: OrderedDict[str, str] = OrderedDict()  # request id -> route
+        self._closing: set[asyncio.Task[None]] = set()  # replaced routers, draining
+        self._busy: dict[Router, int] = {}  # requests in flight per router
 
     def names(self) -> list[str]:
         folder = self.ws.path(self.ws.settings.routes_dir)
@@ -48,12 +77,27 @@ class RouterPool:
             except GatewayError as exc:
                 self.failed[name] = exc.message
 
+    def _route_file(self, name: str) -> Path | None:
+        folder = self.ws.path(self.ws.settings.routes_dir)
+        return next(
+            (p for ext in ROUTE_EXTENSIONS if (p := folder / f"{name}{ext}").is_file()), None
+        )
+
     def get(self, name: str) -> Router:
+        """The route's router, built again when its file changed since (one `stat`)."""
         router = self.routers.get(name)
         if router is not None:
-            return router
+            path, stamp = self._files[name]
+            if file_stamp(path) == stamp:
+                return router
+            self._retire(name)
+        return self._build(name)
+
+    def _build(self, name: str) -> Router:
         from ..router import Router
 
+        path = self._route_file(name)
+        stamp = file_stamp(path)  # before reading: an edit in between is seen next time
         try:
             router = Router(name, workspace=self.ws)
         except UnknownNameError as exc:
@@ -70,8 +114,40 @@ class RouterPool:
             ) from None
         router.log.listeners.append(self._on_decision)
         self.routers[name] = router
+        self._files[name] = (path, stamp)
         self.failed.pop(name, None)
         return router
+
+    def _retire(self, name: str) -> None:
+        """Stop serving a router whose route file changed: it drains and closes in the
+        background (at shutdown at the latest)."""
+        router = self.routers.pop(name)
+        self._variables.pop(name, None)
+        try:
+            task = asyncio.get_running_loop().create_task(self._drain(router))
+        except RuntimeError:  # no loop (a synchronous caller): nothing is in flight
+            asyncio.run(router.aclose())
+            return
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    @asynccontextmanager
+    async def serving(self, name: str) -> AsyncIterator[Router]:
+        """The route's router for one request: a router replaced meanwhile is closed only
+        once its requests in flight have answered."""
+        router = self.get(name)
+        self._busy[router] = self._busy.get(router, 0) + 1
+        try:
+            yield router
+        finally:
+            self._busy[router] -= 1
+            if not self._busy[router]:
+                del self._busy[router]
+
+    async def _drain(self, router: Router) -> None:
+        while router in self._busy:
+            await asyncio.sleep(DRAIN_POLL_S)
+        await router.aclose()
 
     def remember(self, request_id: str, route: str) -> None:
         self._served[request_id] = route
@@ -84,23 +160,27 @@ class RouterPool:
     def variables(self, name: str) -> list[str]:
         """The request variables the route's live arms render (their templates' names, less
         the artifacts' `examples` and `retrieve`)."""
-        found = self._variables.get(name)
-        if found is None:
-            from ..registry.prompts import find_prompt
+        router = self.get(name)
+        key = router.state_key  # a weight or alias move changes which templates serve
+        cached = self._variables.get(name)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        from ..registry.prompts import find_prompt
 
-            router = self.get(name)
-            weights = router.weights
-            names: set[str] = set()
-            for arm in router.spec.arms:
-                if weights.get(arm.name, 0) > 0:
-                    names |= find_prompt(self.ws, arm.prompt).template_variables()
-            found = self._variables[name] = sorted(names - CONTEXT_NAMES)
+        weights = router.weights
+        names: set[str] = set()
+        for arm in router.spec.arms:
+            if weights.get(arm.name, 0) > 0:
+                names |= find_prompt(self.ws, arm.prompt).template_variables()
+        found = sorted(names - CONTEXT_NAMES)
+        self._variables[name] = (key, found)
         return found
 
     async def aclose(self) -> None:
         """Drain every router's shadow calls and flush its log."""
         routers, self.routers = list(self.routers.values()), {}
-        await asyncio.gather(*(r.aclose() for r in routers), return_exceptions=True)
+        closing = [*self._closing, *(r.aclose() for r in routers)]
+        await asyncio.gather(*closing, return_exceptions=True)
 
 
 def request_vars(

@@ -3,7 +3,9 @@
 Several workers are uvicorn's multiprocess mode: each worker builds its own app from
 `app_factory` (an import string, as uvicorn requires), over the workspace named by
 `DRIFTGATE_WORKSPACE`. They share the workspace's state through its files (live weights,
-aliases, traffic logs: every writer appends its own segments), not through memory.
+aliases, route files, traffic logs: every writer appends its own segments), not through
+memory, and check it with a `stat` per request (`routes.py`): a rollback or alias move made
+by any worker, CLI or library call is served by every worker from its next request.
 Shutdown is uvicorn's graceful one (in-flight requests finish), then the app's lifespan
 drains shadow calls and flushes the traffic logs.
 """

@@ -106,16 +106,17 @@ class Gateway:
     async def _route(self, client: Client, chat: ChatRequest, headers: Mapping[str, str]) -> Answer:
         name = chat.model[len(ROUTE_PREFIX) :]
         client.check_route(name)
-        router = self.pool.get(name)
-        vars_ = request_vars(
-            chat.vars, self.pool.variables(name), chat.last_user_text(), what=f"route {name!r}"
-        )
-        sticky = headers.get(STICKY_HEADER) or chat.user
-        request_id = uuid.uuid4().hex
-        try:
-            d = await router.complete(vars_, request_id=request_id, sticky=sticky)
-        except TemplateError as exc:
-            raise GatewayError(400, exc.message, param="vars", code="template_error") from None
+        async with self.pool.serving(name) as router:
+            vars_ = request_vars(
+                chat.vars, self.pool.variables(name), chat.last_user_text(),
+                what=f"route {name!r}",
+            )  # fmt: skip
+            sticky = headers.get(STICKY_HEADER) or chat.user
+            request_id = uuid.uuid4().hex
+            try:
+                d = await router.complete(vars_, request_id=request_id, sticky=sticky)
+            except TemplateError as exc:
+                raise GatewayError(400, exc.message, param="vars", code="template_error") from None
         self.pool.remember(request_id, name)
         return Answer(
             request_id, d.output or "", d.model, route=name, arm=d.arm,

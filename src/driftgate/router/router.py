@@ -190,6 +190,15 @@ class Router:
             self._stamp = stamp
         return self._weights
 
+    @property
+    def state_key(self) -> tuple[object, ...]:
+        """Changes whenever what this router serves may have changed (a weight move, a
+        canary verdict's rollback, an alias move), read by the same `stat`s serving does:
+        a cache key for anything a caller derives from the live arms."""
+        self._refresh_aliases()
+        self.weights  # noqa: B018 - refreshes the weights' stamp
+        return (self._stamp, self._registry_stamp)
+
     def choose(self, key: str) -> RouteArm:
         """The live arm for a sticky key (or request id)."""
         point = bucket(self.spec.name, key)
