@@ -90,6 +90,10 @@ LAYERS: dict[str, int] = {
     # Its settings model sits with the workspace, whose `Settings.gateway` it is.
     "gateway": 8,
     "gateway.settings": 1,
+    # The review queue: live answers worth a look, decisions → feedback and golden cases.
+    # Its settings model sits with the workspace, like the gateway's.
+    "review": 8,
+    "review.settings": 1,
     # 9 every renderer.
     "report": 9,
     # 10 the command line and the public API.

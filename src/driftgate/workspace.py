@@ -19,6 +19,7 @@ from ._files import check_name, confined
 from ._strict import Strict
 from .errors import ConfigError, UnknownNameError
 from .gateway.settings import GatewaySettings
+from .review.settings import ReviewSettings
 
 if TYPE_CHECKING:
     from .evalset import EvalSet
@@ -63,6 +64,11 @@ class Settings(Strict):
     gateway: GatewaySettings = Field(
         default_factory=GatewaySettings,
         description="`driftgate serve`: client API keys (hashed) and request limits.",
+    )
+    review: ReviewSettings = Field(
+        default_factory=ReviewSettings,
+        description="The review queue (`driftgate ui`): where reviewed answers become golden "
+        "cases, and what is worth a look.",
     )
 
 

@@ -79,11 +79,11 @@ def collect_labels(
     for es in golden:
         for case in es:
             ids.add(case.id)
-            seen_vars.add(_vars_key(case.vars))
+            seen_vars.add(vars_key(case.vars))
     allowed = set(prompt.output.labels or [])
     rows = []
     for case in by_id.values():
-        if case["id"] in ids or _vars_key(case.get("vars") or {}) in seen_vars:
+        if case["id"] in ids or vars_key(case.get("vars") or {}) in seen_vars:
             counts.leaked += 1
             continue
         expected = case.get("expected")
@@ -143,7 +143,9 @@ def describe_sources(counts: LabelCounts) -> str:
     return ", ".join(f"{name} ({n})" for name, n in counts.sources.items())
 
 
-def _vars_key(variables: dict[str, Any]) -> str:
+def vars_key(variables: dict[str, Any]) -> str:
+    """What makes two cases the same input: the leakage guard (here and in the review
+    queue's golden set) compares these."""
     return json.dumps(variables, sort_keys=True, ensure_ascii=False, default=str)
 
 

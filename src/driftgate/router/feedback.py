@@ -34,8 +34,9 @@ def feedback_event(
     *,
     correction: Any = None,
     note: str | None = None,
+    reviewer: str | None = None,
 ) -> Feedback:
-    """The logged form of what a user did with an answer, stamped now."""
+    """The logged form of what a user (or a `reviewer`) did with an answer, stamped now."""
     return Feedback(
         request_id=request_id,
         ts=time.time(),
@@ -43,6 +44,7 @@ def feedback_event(
         verdict=verdict,
         correction=correction,
         note=note,
+        reviewer=reviewer,
     )
 
 
@@ -73,11 +75,14 @@ def record_feedback(
     *,
     correction: Any = None,
     note: str | None = None,
+    reviewer: str | None = None,
 ) -> FeedbackOutcome:
     """Record one feedback event outside a serving process (a command, a webhook) and,
     every `check_every` events of the route's log, judge the canaries as a router would."""
     before = current_weights(workspace, spec)
-    event = feedback_event(spec.name, request_id, verdict, correction=correction, note=note)
+    event = feedback_event(
+        spec.name, request_id, verdict, correction=correction, note=note, reviewer=reviewer
+    )
     log = TrafficLog(workspace, spec.name)
     try:
         log.feedback(event)

@@ -70,6 +70,9 @@ class Feedback(Strict):
     verdict: Verdict
     correction: Any = Field(None, description="The right answer, when the user gave one.")
     note: str | None = None
+    reviewer: str | None = Field(
+        None, description="Who reviewed the answer (the review queue); None: the end user."
+    )
 
 
 class TrafficLog:
