@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,3 +74,42 @@ def run_main(
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+@pytest.fixture
+def served(ws_root: Path) -> Any:
+    """Route `cat` with 40 answered requests (segment by bank), a shadow on another model,
+    and user feedback: 4 rejected, 4 edited, 12 accepted, the rest silent (the review
+    queue's tests and the UI's)."""
+    import asyncio
+
+    from driftgate.router import Router
+    from driftgate.workspace import Workspace
+
+    fast = "latency_ms=0&latency_jitter_ms=0"
+    (ws_root / "routes").mkdir()
+    (ws_root / "routes" / "cat.yaml").write_text(
+        "prompt: cat\nsegment_by: bank\narms:\n"
+        f"  - {{name: main, prompt: cat@v1, model: 'sim/acme@v1?{fast}&accuracy=0.7', weight: 100}}\n"
+        f"shadow:\n  - {{name: other, prompt: cat@v1, model: 'sim/acme@v2?{fast}&accuracy=0.5', sample: 1.0}}\n"
+    )  # fmt: skip
+
+    async def serve() -> None:
+        router = Router("cat", workspace=ws_root)
+        for i in range(40):
+            bank = "lumen" if i % 2 else "northwind"
+            await router.complete(
+                {"description": f"merchant {i}", "bank": bank},
+                request_id=f"r{i:02d}",
+                expected=LABELS[i % len(LABELS)],
+            )
+            if i < 4:
+                router.feedback(f"r{i:02d}", "reject")
+            elif i < 8:
+                router.feedback(f"r{i:02d}", "edit", correction="rent")
+            elif i < 20:
+                router.feedback(f"r{i:02d}", "accept")
+        await router.aclose()
+
+    asyncio.run(serve())
+    return Workspace.find(ws_root)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -16,40 +15,6 @@ from driftgate.retraining.labels import collect_labels
 from driftgate.review import record_review, review_queue
 from driftgate.router import Router, read_feedback
 from driftgate.workspace import Workspace
-
-FAST = "latency_ms=0&latency_jitter_ms=0"
-
-
-@pytest.fixture
-def served(ws_root: Path) -> Workspace:
-    """40 answered requests on route `cat` (segment by bank), with a shadow on another
-    model, and user feedback: 4 rejected, 4 edited, the rest accepted or silent."""
-    (ws_root / "routes").mkdir()
-    (ws_root / "routes" / "cat.yaml").write_text(
-        "prompt: cat\nsegment_by: bank\narms:\n"
-        f"  - {{name: main, prompt: cat@v1, model: 'sim/acme@v1?{FAST}&accuracy=0.7', weight: 100}}\n"
-        f"shadow:\n  - {{name: other, prompt: cat@v1, model: 'sim/acme@v2?{FAST}&accuracy=0.5', sample: 1.0}}\n"
-    )  # fmt: skip
-
-    async def serve() -> None:
-        router = Router("cat", workspace=ws_root)
-        for i in range(40):
-            bank = "lumen" if i % 2 else "northwind"
-            await router.complete(
-                {"description": f"merchant {i}", "bank": bank},
-                request_id=f"r{i:02d}",
-                expected=LABELS[i % len(LABELS)],
-            )
-            if i < 4:
-                router.feedback(f"r{i:02d}", "reject")
-            elif i < 8:
-                router.feedback(f"r{i:02d}", "edit", correction="rent")
-            elif i < 20:
-                router.feedback(f"r{i:02d}", "accept")
-        await router.aclose()
-
-    asyncio.run(serve())
-    return Workspace.find(ws_root)
 
 
 def test_queue_orders_by_reason_and_says_why(served: Workspace) -> None:

@@ -160,3 +160,41 @@ def case_values(manifest: RunManifest, result: CaseResult) -> dict[str, Any]:
             ("recorded", fmt_time(result.ts)),
         ],
     }
+
+
+def review_values(
+    queue: Any, routes: list[str], *, reviewer: str, flash: str | None, error: str | None
+) -> dict[str, Any]:
+    """The review page: the first queued answer, its choices and shortcuts, the counts."""
+    item = queue.items[0] if queue.items else None
+    # Digits 1-9 pick one of the first nine labels; the rest are in the menu.
+    labels = [(str(i + 1) if i < 9 else "", label) for i, label in enumerate(queue.labels)]
+    return {
+        "route": queue.route,
+        "routes": routes,
+        "item": item,
+        "vars": [(k, text(v)) for k, v in item.vars.items()] if item else [],
+        "answer": text(item.answer) if item else "",
+        "output": text(item.output) if item else "",
+        "shadows": [(arm, text(a)) for arm, a in item.shadows.items()] if item else [],
+        "suggestion": text(item.suggestion) if item and item.suggestion is not None else "",
+        "confidence": fmt_num(item.confidence) if item else "—",
+        "when": fmt_time(item.ts) if item else "",
+        "labels": labels,
+        "queued": len(queue.items),
+        "counts": [(reason, n) for reason, n in queue.counts.items() if n],
+        "reviewed": queue.reviewed,
+        "needs": [
+            {
+                "segment": n.segment,
+                "golden": n.golden,
+                "needed": n.needed,
+                "missing": n.missing,
+                "accuracy": fmt_pct(n.accuracy),
+            }
+            for n in queue.needs
+        ],
+        "reviewer": reviewer,
+        "flash": flash,
+        "error": error,
+    }

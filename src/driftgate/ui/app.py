@@ -4,6 +4,8 @@ drift checks and routes, and the review queue.
     GET  /runs                      runs, filtered, a page at a time
     GET  /runs/{id}                 one run: summary per arm and segment, its cases paged
     GET  /runs/{id}/case?key=K      one case in full
+    GET  /review?route=NAME         the review queue: one answer at a time (review.py)
+    POST /review                    a decision (CSRF-checked), then the next answer
     GET  /static/{file}             the app's own CSS and script (package data)
 
 Each handler gathers objects through the library (the same functions as the CLI) and
@@ -31,6 +33,7 @@ from ..report import web
 from ..store.browse import CaseFilter, RunFilter, case_detail, case_page, list_runs
 from ..store.runs import RunStore
 from ..workspace import Workspace
+from . import review
 from .security import CSP, CSRF_COOKIE, TOKEN_COOKIE, Csrf, token_ok
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -75,6 +78,8 @@ def create_app(
         Route("/runs", h(_runs)),
         Route("/runs/{run_id}", h(_run)),
         Route("/runs/{run_id}/case", h(_case)),
+        Route("/review", h(review.show), methods=["GET"]),
+        Route("/review", h(review.decide), methods=["POST"]),
         Route("/static/{name}", h(_static)),
     ]
     app = Starlette(routes=routes)

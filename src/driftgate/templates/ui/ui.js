@@ -26,5 +26,14 @@
       }
     });
   }
+  // Enter in a field with data-enter clicks that button (not the form's first one).
+  document.querySelectorAll("[data-enter]").forEach(function (el) {
+    el.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter") {
+        ev.preventDefault();
+        document.getElementById(el.getAttribute("data-enter")).click();
+      }
+    });
+  });
   document.body.setAttribute("data-ready", "1");
 })();
