@@ -20,7 +20,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -37,19 +37,25 @@ from .wire import completion_body, error_body, parse_chat, stream_events
 
 if TYPE_CHECKING:
     from .settings import GatewaySettings
+    from .spans import Tracing
 
 logger = logging.getLogger("driftgate.gateway")
 Handler = Callable[[Request], Awaitable[Response]]
 
 
 def create_app(
-    workspace: Workspace | Path | str | None = None, *, settings: GatewaySettings | None = None
+    workspace: Workspace | Path | str | None = None,
+    *,
+    settings: GatewaySettings | None = None,
+    tracer_provider: Any = None,
 ) -> Starlette:
     """The gateway over `workspace` (default: the one found from the current directory),
     configured by `settings` (default: the workspace's `gateway:` section; client keys in
-    `DRIFTGATE_GATEWAY_KEYS` are added either way)."""
+    `DRIFTGATE_GATEWAY_KEYS` are added either way). `tracer_provider`: an OpenTelemetry
+    SDK TracerProvider the caller owns; spans go there whatever the tracing settings."""
     ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
-    gw = Gateway(ws, settings or ws.settings.gateway)
+    gw = Gateway(ws, settings or ws.settings.gateway, tracer_provider=tracer_provider)
+    tracing = gw.tracing
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -62,9 +68,11 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Route("/v1/chat/completions", _guarded(lambda r: _chat(gw, r)), methods=["POST"]),
-            Route("/v1/models", _guarded(lambda r: _models(gw, r)), methods=["GET"]),
-            Route("/v1/feedback", _guarded(lambda r: _feedback(gw, r)), methods=["POST"]),
+            Route(
+                "/v1/chat/completions", _guarded(lambda r: _chat(gw, r), tracing), methods=["POST"]
+            ),
+            Route("/v1/models", _guarded(lambda r: _models(gw, r), tracing), methods=["GET"]),
+            Route("/v1/feedback", _guarded(lambda r: _feedback(gw, r), tracing), methods=["POST"]),
             Route("/metrics", _guarded(lambda r: _metrics(gw, r)), methods=["GET"]),
             Route("/healthz", _healthz, methods=["GET"]),
             Route("/readyz", _guarded(lambda r: _readyz(gw)), methods=["GET"]),
@@ -80,8 +88,9 @@ def error_response(exc: GatewayError) -> JSONResponse:
     return JSONResponse(error_body(exc), status_code=exc.status)
 
 
-def _guarded(handler: Handler) -> Handler:
-    """Refusals and failures as OpenAI errors; anything unexpected as a 500 with no detail."""
+def _guarded(handler: Handler, tracing: Tracing | None = None) -> Handler:
+    """Refusals and failures as OpenAI errors; anything unexpected as a 500 with no detail.
+    With `tracing`, each request is a span (scrapes and probes are not traced)."""
 
     async def endpoint(request: Request) -> Response:
         try:
@@ -99,7 +108,16 @@ def _guarded(handler: Handler) -> Handler:
                          redact_text(traceback.format_exc()))  # fmt: skip
             return error_response(GatewayError(500, "internal error", type="server_error"))
 
-    return endpoint
+    if tracing is None:
+        return endpoint
+
+    async def traced(request: Request) -> Response:
+        with tracing.request(request.method, request.url.path, request.headers):
+            response = await endpoint(request)
+            tracing.annotate({"http.response.status_code": response.status_code})
+            return response
+
+    return traced
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -136,10 +154,17 @@ async def _chat(gw: Gateway, request: Request) -> Response:
         model = model if gw.direct.served(model) else ""
         gw.metrics.error(kind, route, model, failure.type)
         gw.metrics.observe(kind, route, arm, model, failure.status, time.perf_counter() - start)
+        if gw.tracing is not None:
+            gw.tracing.annotate(_span_attributes(kind, route, "", model, None, failure.type))
         raise failure from None
     gw.metrics.observe(
         kind, route, answer.arm or "", answer.model, 200, time.perf_counter() - start
     )
+    if gw.tracing is not None:
+        gw.tracing.annotate(
+            _span_attributes(kind, answer.route or route, answer.arm, answer.model,
+                             answer.request_id, None)
+        )  # fmt: skip
     headers = _answer_headers(answer)
     if chat.stream:
         events = stream_events(
@@ -151,6 +176,20 @@ async def _chat(gw: Gateway, request: Request) -> Response:
         usage=answer.usage,
     )  # fmt: skip
     return JSONResponse(body, headers=headers)
+
+
+def _span_attributes(
+    kind: str, route: str, arm: str | None, model: str, request_id: str | None, error: str | None
+) -> dict[str, str | None]:
+    """What a request's span says: names and ids, never content."""
+    return {
+        "driftgate.kind": kind,
+        "driftgate.route": route,
+        "driftgate.arm": arm,
+        "driftgate.model": model,
+        "driftgate.request_id": request_id,
+        "error.type": error,
+    }
 
 
 async def _iterate(events: list[bytes]) -> AsyncIterator[bytes]:
@@ -179,7 +218,12 @@ async def _feedback(gw: Gateway, request: Request) -> Response:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise GatewayError(400, "the request body is not JSON", code="invalid_json") from None
-    return JSONResponse(gw.feedback(client, data))
+    recorded = gw.feedback(client, data)
+    if gw.tracing is not None:
+        gw.tracing.annotate(
+            {"driftgate.route": recorded["route"], "driftgate.request_id": recorded["request_id"]}
+        )
+    return JSONResponse(recorded)
 
 
 async def _metrics(gw: Gateway, request: Request) -> Response:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ..prompt import Prompt
+    from ..router.router import CallHook
     from ..workspace import Workspace
 
 GATEWAY_LOG = "@gateway"
@@ -61,8 +63,14 @@ def version_header(ref: str, prompt_digest: str) -> str:
 class DirectCalls:
     """Prompt versions and models served directly, each model's provider built once."""
 
-    def __init__(self, ws: Workspace, on_decision: Callable[[Decision], None]) -> None:
+    def __init__(
+        self,
+        ws: Workspace,
+        on_decision: Callable[[Decision], None],
+        call_hook: CallHook | None = None,
+    ) -> None:
         self.ws = ws
+        self._call_hook = call_hook  # tracing: a span around each model call
         self.log = TrafficLog(ws, GATEWAY_LOG)
         self.log.listeners.append(on_decision)
         self._providers: dict[str, Provider] = {}
@@ -188,11 +196,15 @@ class DirectCalls:
 
         provider, config = self._provider(request.model)
         request.timeout_s = config.timeout_s
+        hook = self._call_hook
+        around = nullcontext() if hook is None else hook(GATEWAY_LOG, base["arm"], request.model,
+                                                          False, False)  # fmt: skip
         start = time.perf_counter()
         try:
-            completion, attempts = await complete_with_retries(
-                provider, request, max_retries=config.max_retries
-            )
+            with around:
+                completion, attempts = await complete_with_retries(
+                    provider, request, max_retries=config.max_retries
+                )
         except ProviderError as exc:
             self.log.decision(
                 Decision(

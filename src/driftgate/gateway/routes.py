@@ -29,6 +29,7 @@ from ..errors import ConfigError, GatewayError, UnknownNameError, VersionNotFoun
 
 if TYPE_CHECKING:
     from ..router import Decision, Router
+    from ..router.router import CallHook
     from ..workspace import Workspace
 
 # Names a prompt's template reads from its pinned artifacts, not from the request.
@@ -54,9 +55,15 @@ def file_stamp(path: Path | None) -> Stamp:
 class RouterPool:
     """The workspace's routers, by route name."""
 
-    def __init__(self, ws: Workspace, on_decision: Callable[[Decision], None]) -> None:
+    def __init__(
+        self,
+        ws: Workspace,
+        on_decision: Callable[[Decision], None],
+        call_hook: CallHook | None = None,
+    ) -> None:
         self.ws = ws
         self._on_decision = on_decision
+        self._call_hook = call_hook  # tracing: a span around each model call
         self.routers: dict[str, Router] = {}
         self.failed: dict[str, str] = {}  # route -> why it did not load (readyz)
         self._files: dict[str, tuple[Path | None, Stamp]] = {}  # the file each router read
@@ -113,6 +120,7 @@ class RouterPool:
                 500, f"route {name!r} cannot serve: {exc}", type="server_error", code="bad_route"
             ) from None
         router.log.listeners.append(self._on_decision)
+        router.call_hook = self._call_hook
         self.routers[name] = router
         self._files[name] = (path, stamp)
         self.failed.pop(name, None)

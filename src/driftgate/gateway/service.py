@@ -12,6 +12,7 @@ a template with exactly one variable also takes the last user message as its val
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from .auth import Client, KeyRing, env_keys
 from .direct import GATEWAY_LOG, Answer, DirectCalls, version_header
 from .metrics import GatewayMetrics
 from .routes import RouterPool, request_vars
+from .tracing import open_tracing
 from .wire import ChatRequest, bad_request
 
 if TYPE_CHECKING:
@@ -63,14 +65,18 @@ class Served:
 class Gateway:
     """One workspace's routes, prompts and models behind the OpenAI API."""
 
-    def __init__(self, ws: Workspace, settings: GatewaySettings) -> None:
+    def __init__(
+        self, ws: Workspace, settings: GatewaySettings, *, tracer_provider: Any = None
+    ) -> None:
         self.ws = ws
         self.settings = settings
         self.keys = KeyRing(settings, env_keys())
+        self.tracing = open_tracing(settings.tracing, os.environ, tracer_provider=tracer_provider)
+        hook = self.tracing.provider_call if self.tracing is not None else None
         self.metrics: GatewayMetrics
-        self.pool = RouterPool(ws, lambda d: self.metrics.decision(d))
+        self.pool = RouterPool(ws, lambda d: self.metrics.decision(d), hook)
         self.metrics = GatewayMetrics(self.pool)
-        self.direct = DirectCalls(ws, self.metrics.decision)
+        self.direct = DirectCalls(ws, self.metrics.decision, hook)
         self.ready = False
 
     def kind_of(self, model: str) -> str:
@@ -206,3 +212,5 @@ class Gateway:
         self.ready = False
         await self.pool.aclose()
         await self.direct.aclose()
+        if self.tracing is not None:
+            self.tracing.shutdown()

@@ -8,6 +8,9 @@
           routes: [categorize]          # route/categorize
           models: ["categorize@*"]      # prompt aliases, model ids (shell-style patterns)
 
+    gateway:
+      tracing: {exporter: otlp, endpoint: "http://collector:4318/v1/traces"}
+
 Client keys are stored as the sha256 of the key (hex), never the key itself: a leaked
 driftgate.yaml gives nobody access. `DRIFTGATE_GATEWAY_KEYS` (a JSON list of the same
 objects) adds keys without editing the file. This module sits with the workspace (layer 1:
@@ -15,6 +18,8 @@ objects) adds keys without editing the file. This module sits with the workspace
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -50,6 +55,26 @@ class GatewayKey(Strict):
         return self
 
 
+class TracingSettings(Strict):
+    """OpenTelemetry traces of the gateway (the `otel` extra): one span per request, a
+    child span per provider call. Absent (the default): no spans, and opentelemetry is
+    never imported. The standard `OTEL_TRACES_EXPORTER` / `OTEL_EXPORTER_OTLP_ENDPOINT`
+    variables turn it on too."""
+
+    exporter: Literal["otlp", "console"] = Field(
+        "otlp", description="`otlp`: OTLP over HTTP to `endpoint`; `console`: print spans."
+    )
+    endpoint: str | None = Field(
+        None,
+        description="OTLP/HTTP traces URL. Default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, "
+        "OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4318/v1/traces.",
+    )
+    service_name: str = Field("driftgate-gateway", min_length=1, description="service.name.")
+    sample_ratio: float = Field(
+        1.0, ge=0, le=1, description="Share of new traces recorded (a caller's decision wins)."
+    )
+
+
 class GatewaySettings(Strict):
     """How `driftgate serve` answers: who may call it, and how big a request may be."""
 
@@ -71,6 +96,9 @@ class GatewaySettings(Strict):
         False,
         description="Serve /metrics without a key (when keys are set). /healthz and /readyz "
         "never need one.",
+    )
+    tracing: TracingSettings | None = Field(
+        None, description="OpenTelemetry traces (needs the `otel` extra). None: off."
     )
     passthrough: bool = Field(
         True,

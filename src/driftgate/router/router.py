@@ -27,6 +27,8 @@ import hashlib
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
@@ -76,6 +78,12 @@ class _DecisionBase(TypedDict):
     vars: dict[str, Any]
 
 
+# Wraps each call to a model: (route, arm, model, shadow, fallback) -> a context manager
+# around the call, its retries included (the gateway's tracing spans).
+CallHook = Callable[[str, str, str, bool, bool], AbstractContextManager[object]]
+_NO_HOOK: AbstractContextManager[object] = nullcontext()
+
+
 def bucket(route: str, key: str, salt: str = "") -> float:
     """A stable position in [0, 100) for `key`: the same key always lands in the same place."""
     h = hashlib.sha256(f"{route}\0{salt}\0{key}".encode()).digest()
@@ -107,6 +115,7 @@ class Router:
         self._registry_stamp = self._aliases_stamp()
         self._feedback_seen = 0
         self.last_canary: CanaryVerdict | None = None
+        self.call_hook: CallHook | None = None  # None: nothing around a call
         self._tally = Tally(
             self.digest, traffic_dir(self.ws, self.spec.name), quality=answer_quality(self.spec)
         )
@@ -316,11 +325,18 @@ class Router:
                 case=hint,
                 labels=rt.prompt.request_labels(),
             )
+            hook = self.call_hook
+            around = (
+                _NO_HOOK
+                if hook is None
+                else hook(self.spec.name, arm.name, model.id, shadow, i > 0)
+            )
             try:
                 async with self._slots(model):
-                    completion, n = await complete_with_retries(
-                        self._providers[model.id], request, max_retries=model.max_retries
-                    )
+                    with around:
+                        completion, n = await complete_with_retries(
+                            self._providers[model.id], request, max_retries=model.max_retries
+                        )
             except ProviderError as exc:
                 error, attempts = exc, attempts + getattr(exc, "attempts", 1)
                 continue
