@@ -19,16 +19,17 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/driftgate demo
 
-# Headless Chromium for the HTML reports' browser tests (Debian's package). Installed when
-# missing and this is root with apt-get (CI, the project's machines); otherwise it says how.
+# Headless Chromium for the HTML reports' browser tests, and its WebDriver for the web UI's
+# (Debian's packages). Installed when missing and this is root with apt-get (CI, the
+# project's machines); otherwise it says how.
 browser:
-	@if command -v chromium >/dev/null 2>&1; then :; \
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  echo "installing chromium (apt-get) for the browser tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  echo "installing chromium and chromium-driver (apt-get) for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	else \
-	  echo "warning: chromium is missing and cannot be installed here (needs root and apt-get):"; \
-	  echo "  sudo apt-get install chromium   (else the browser tests of make test fail)"; \
+	  echo "warning: chromium or chromedriver is missing and cannot be installed here (needs root and apt-get):"; \
+	  echo "  sudo apt-get install chromium chromium-driver   (else the browser tests of make test fail)"; \
 	fi
 
 # Every test, the slow ones (real local model) and the browser tests included: exactly what

@@ -77,7 +77,7 @@ def record_review(
     if action == "skip":
         record_skip(ws, item, reviewer)
         return ReviewOutcome(item=item, action="skip")
-    expected = _expected(ws, spec.prompt, action, label, decision.parsed)
+    expected = _expected(ws, decision.prompt, action, label, decision.parsed)
     with locked(ws.state_dir / "review" / ".lock"):
         first = next((fb for fb in read_feedback(ws, route) if fb.request_id == request_id
                       and fb.reviewer), None)  # fmt: skip
@@ -119,7 +119,7 @@ def record_review(
         return result
 
 
-def _expected(ws: Workspace, prompt_name: str | None, action: str, label: Any, parsed: Any) -> Any:
+def _expected(ws: Workspace, prompt_ref: str, action: str, label: Any, parsed: Any) -> Any:
     if action == "accept":
         if parsed is None:
             raise ConfigError(
@@ -130,7 +130,7 @@ def _expected(ws: Workspace, prompt_name: str | None, action: str, label: Any, p
     if label is None or (isinstance(label, str) and not label.strip()):
         raise ConfigError("a correction needs the right answer", field="label")
     label = label.strip() if isinstance(label, str) else label
-    labels = _labels(ws, prompt_name)
+    labels = _labels(ws, prompt_ref)
     if labels and label not in labels:
         raise ConfigError(
             f"{label!r} is not a label of the prompt", field="label",
@@ -139,12 +139,11 @@ def _expected(ws: Workspace, prompt_name: str | None, action: str, label: Any, p
     return label
 
 
-def _labels(ws: Workspace, prompt_name: str | None) -> list[str]:
-    if not prompt_name:
-        return []
+def _labels(ws: Workspace, prompt_ref: str) -> list[str]:
+    """The labels of the prompt version that answered (`Decision.prompt`)."""
     from ..registry.prompts import find_prompt
 
-    return list(find_prompt(ws, prompt_name).output.labels or [])
+    return list(find_prompt(ws, prompt_ref).output.labels or [])
 
 
 def _leak(ws: Workspace, spec: Any, request_id: str, variables: dict[str, Any]) -> str | None:

@@ -198,15 +198,15 @@ def _drifted(live: Sequence[Decision], golden: list[dict[str, Any]], quantile: f
 
 
 def _labels(ws: Workspace, spec: RouteSpec) -> list[str]:
-    if not spec.prompt:
-        return []
+    """The output labels of the prompt the route serves (its first arm that resolves)."""
     from ..registry.prompts import find_prompt
 
-    try:
-        prompt = find_prompt(ws, spec.prompt)
-    except Exception:  # noqa: BLE001 - a route whose prompt file moved still has a queue
-        return []
-    return list(prompt.output.labels or [])
+    for arm in spec.arms:
+        try:
+            return list(find_prompt(ws, arm.prompt).output.labels or [])
+        except Exception:  # noqa: BLE001 - an arm whose alias is unset yet: try the next
+            continue
+    return []
 
 
 def _needs(
