@@ -94,8 +94,8 @@ def test_a_span_per_request_and_a_child_per_provider_call_with_no_content(
 
     # No span carries a message, a rendered prompt, a correction or an answer.
     text = json.dumps([json.loads(s.to_json()) for s in spans])
-    for content in (SECRET, "4111", "Pick one of", routed.json()["choices"][0]["message"]
-                    ["content"]):  # fmt: skip
+    answer = json.dumps(routed.json()["choices"][0]["message"]["content"])  # as a JSON value:
+    for content in (SECRET, "4111", "Pick one of", answer):  # "rent" is in "parent_id"
         assert content not in text
 
 

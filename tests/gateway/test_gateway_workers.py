@@ -25,7 +25,7 @@ from driftgate.gateway import create_app
 from driftgate.registry.moves import promote, rollback
 from driftgate.registry.prompts import find_prompt
 from driftgate.registry.record import register_artifacts
-from driftgate.router import Router, read_decisions
+from driftgate.router import Router, read_decisions, read_feedback
 from driftgate.workspace import Workspace
 
 DRIFTGATE = str(Path(sys.executable).with_name("driftgate"))
@@ -119,6 +119,12 @@ def test_a_rollback_and_alias_moves_reach_a_second_worker_without_a_restart(
     ):
         assert {arm_of(http, b, u) for u in on_candidate} == {"candidate"}
         assert version_of(http, b, "cat@production") == v1
+        # Feedback by id alone lands on either worker: the id names its route.
+        for model in ("route/cat", "cat@production"):
+            answered = http.post(f"{a}/v1/chat/completions", json=chat(model)).json()["id"]
+            fb = http.post(f"{b}/v1/feedback", json={"request_id": answered, "verdict": "accept"})
+            assert fb.status_code == 200, fb.text
+            assert fb.json()["route"] == ("cat" if model == "route/cat" else "@gateway")
         rolled_back = False
         for i in range(600):  # users accept production's answers, reject the candidate's
             r = http.post(f"{a}/v1/chat/completions", json=chat("route/cat", user=f"u{i}"))
@@ -155,11 +161,15 @@ def test_a_rollback_and_alias_moves_reach_a_second_worker_without_a_restart(
 def test_serve_with_two_workers_starts_serves_and_shuts_down_cleanly(gw_root: Path) -> None:
     with serving(gw_root, "--workers", "2") as (base, proc), httpx.Client(timeout=10) as http:
         ids = []
-        for i in range(30):
+        for i in range(30):  # a new connection each: either worker may take it
+            fresh = {"connection": "close"}
             r = http.post(f"{base}/v1/chat/completions", json=chat("route/cat", user=f"u{i}"),
-                          headers={"connection": "close"})  # fmt: skip
+                          headers=fresh)  # fmt: skip
             assert r.status_code == 200, r.text
             ids.append(r.json()["id"])
+            fb = http.post(f"{base}/v1/feedback", json={"request_id": ids[-1],
+                           "verdict": "accept"}, headers=fresh)  # fmt: skip
+            assert fb.status_code == 200, fb.text
         assert http.get(f"{base}/readyz").json()["status"] == "ready"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(20) == 0
@@ -167,6 +177,8 @@ def test_serve_with_two_workers_starts_serves_and_shuts_down_cleanly(gw_root: Pa
     # Graceful: every answer and its shadow call were logged before the workers exited.
     assert sorted(d.id for d in logged if not d.shadow) == sorted(ids)
     assert sorted(d.id for d in logged if d.shadow) == sorted(ids)
+    fed = read_feedback(Workspace.find(gw_root), "cat")
+    assert sorted(f.request_id for f in fed) == sorted(ids)
 
 
 def test_an_edited_route_file_is_served_from_the_next_request(gw_root: Path) -> None:

@@ -30,8 +30,9 @@ from starlette.routing import Route
 
 from ..errors import GatewayError, ProviderError
 from ..workspace import Workspace
-from .direct import GATEWAY_LOG, Answer
+from .direct import Answer
 from .metrics import CONTENT_TYPE
+from .routes import GATEWAY_LOG
 from .service import Gateway, provider_failure
 from .wire import completion_body, error_body, parse_chat, stream_events
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError, GatewayError, TemplateError, UnknownNameError, VersionNotFound
 from ..providers.base import CaseHint, CompletionRequest, ModelConfig, Provider, ProviderError
 from ..router.log import Decision, TrafficLog
-from .routes import CONTEXT_NAMES
+from .routes import CONTEXT_NAMES, GATEWAY_LOG, new_request_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
     from ..router.router import CallHook
     from ..workspace import Workspace
 
-GATEWAY_LOG = "@gateway"
 NAMES_TTL_S = 2.0
 
 
@@ -132,7 +130,7 @@ class DirectCalls:
             raise GatewayError(
                 400, f"prompt {prompt.ref} names no model", param="model", code="no_model"
             )
-        request_id = uuid.uuid4().hex
+        request_id = new_request_id(GATEWAY_LOG)
         base = self._base(request_id, "prompt", prompt.ref, prompt.digest, vars)
         try:
             messages = prompt.render({**vars, **context}, case_id=request_id)
@@ -155,7 +153,7 @@ class DirectCalls:
     async def complete_model(
         self, model: str, messages: list[dict[str, str]], params: dict[str, Any]
     ) -> Answer:
-        request_id = uuid.uuid4().hex
+        request_id = new_request_id(GATEWAY_LOG)
         base = self._base(request_id, "model", "", "", {"messages": messages})
         request = CompletionRequest(
             model=model,

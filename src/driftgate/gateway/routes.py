@@ -2,8 +2,9 @@
 
 The gateway adds nothing to routing: `Router.complete` picks the arm, mirrors to shadows,
 falls back and logs; `Router.feedback` records feedback and runs the canary guard. This
-module keeps the routers, remembers which route answered each recent request (so feedback
-needs only the request id), and works out the variables of a request that sent none.
+module keeps the routers, makes request ids that name their route (so feedback needs only
+the id, on whichever worker it lands, even after a restart), and works out the variables
+of a request that sent none.
 
 State shared by several workers (processes) lives in the workspace's files, never only in
 a worker's memory, and every request checks it with `stat`s, not parses:
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections import OrderedDict
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -34,8 +35,9 @@ if TYPE_CHECKING:
 
 # Names a prompt's template reads from its pinned artifacts, not from the request.
 CONTEXT_NAMES = frozenset({"examples", "retrieve"})
-# Request ids remembered per process for feedback by id alone; older ones need `route`.
-REMEMBERED = 100_000
+# The pseudo-route whose traffic log holds the requests served without a route.
+GATEWAY_LOG = "@gateway"
+ID_SEPARATOR = ":"  # never in a route's name (letters, digits, '_', '.', '-')
 ROUTE_EXTENSIONS = (".yaml", ".yml", ".json")
 DRAIN_POLL_S = 0.05  # how often a replaced router looks whether its last request answered
 Stamp = tuple[int, int, int] | None
@@ -68,7 +70,6 @@ class RouterPool:
         self.failed: dict[str, str] = {}  # route -> why it did not load (readyz)
         self._files: dict[str, tuple[Path | None, Stamp]] = {}  # the file each router read
         self._variables: dict[str, tuple[tuple[object, ...], list[str]]] = {}
-        self._served: OrderedDict[str, str] = OrderedDict()  # request id -> route
         self._closing: set[asyncio.Task[None]] = set()  # replaced routers, draining
         self._busy: dict[Router, int] = {}  # requests in flight per router
 
@@ -157,18 +158,19 @@ class RouterPool:
             await asyncio.sleep(DRAIN_POLL_S)
         await router.aclose()
 
-    def remember(self, request_id: str, route: str) -> None:
-        self._served[request_id] = route
-        if len(self._served) > REMEMBERED:
-            self._served.popitem(last=False)
-
     def route_of(self, request_id: str) -> str | None:
-        return self._served.get(request_id)
+        """The route a gateway request id names (`new_request_id`), when it exists."""
+        route, sep, rest = request_id.partition(ID_SEPARATOR)
+        if not (sep and rest):
+            return None
+        if route == GATEWAY_LOG or route in self.routers or route in self.names():
+            return route
+        return None
 
     def variables(self, name: str) -> list[str]:
         """The request variables the route's live arms render (their templates' names, less
         the artifacts' `examples` and `retrieve`)."""
-        router = self.get(name)
+        router = self.routers.get(name) or self.get(name)  # its file was checked to serve
         key = router.state_key  # a weight or alias move changes which templates serve
         cached = self._variables.get(name)
         if cached is not None and cached[0] == key:
@@ -189,6 +191,12 @@ class RouterPool:
         routers, self.routers = list(self.routers.values()), {}
         closing = [*self._closing, *(r.aclose() for r in routers)]
         await asyncio.gather(*closing, return_exceptions=True)
+
+
+def new_request_id(route: str) -> str:
+    """`ROUTE:HEX`: the id of a request and of its logged decision. Naming the route makes
+    feedback by id alone work on any worker, where a per-process memory would not."""
+    return f"{route}{ID_SEPARATOR}{uuid.uuid4().hex}"
 
 
 def request_vars(

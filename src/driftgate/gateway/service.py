@@ -13,16 +13,15 @@ a template with exactly one variable also takes the last user message as its val
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GatewayError, ProviderError, TemplateError
 from .auth import Client, KeyRing, env_keys
-from .direct import GATEWAY_LOG, Answer, DirectCalls, version_header
+from .direct import Answer, DirectCalls, version_header
 from .metrics import GatewayMetrics
-from .routes import RouterPool, request_vars
+from .routes import GATEWAY_LOG, RouterPool, new_request_id, request_vars
 from .tracing import open_tracing
 from .wire import ChatRequest, bad_request
 
@@ -106,7 +105,6 @@ class Gateway:
                     param="model",
                 )
             answer = await self.direct.complete_model(chat.model, chat.messages, chat.params)
-        self.pool.remember(answer.request_id, GATEWAY_LOG)
         return answer
 
     async def _route(self, client: Client, chat: ChatRequest, headers: Mapping[str, str]) -> Answer:
@@ -118,12 +116,11 @@ class Gateway:
                 what=f"route {name!r}",
             )  # fmt: skip
             sticky = headers.get(STICKY_HEADER) or chat.user
-            request_id = uuid.uuid4().hex
+            request_id = new_request_id(name)
             try:
                 d = await router.complete(vars_, request_id=request_id, sticky=sticky)
             except TemplateError as exc:
                 raise GatewayError(400, exc.message, param="vars", code="template_error") from None
-        self.pool.remember(request_id, name)
         return Answer(
             request_id, d.output or "", d.model, route=name, arm=d.arm,
             version=version_header(d.prompt, d.prompt_digest),
@@ -151,8 +148,8 @@ class Gateway:
         if not isinstance(route, str):
             raise GatewayError(
                 404,
-                f"unknown request id {request_id!r} (not answered by this process): pass "
-                "`route` too",
+                f"unknown request id {request_id!r} (not an id this gateway answered with): "
+                "pass `route` too",
                 param="request_id",
                 code="request_not_found",
             )
