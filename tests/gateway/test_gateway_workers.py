@@ -193,8 +193,13 @@ def test_an_edited_route_file_is_served_from_the_next_request(gw_root: Path) -> 
         assert arms == {"candidate"}
         after = c.app.state.gateway.pool.routers["cat"]  # type: ignore[attr-defined]
         assert after is not before and after.digest != before.digest
+        write_route(gw_root, only.replace("prompt: cat@v1", "prompt: cat@v9"), "cat")
+        r = c.post("/v1/chat/completions", json=chat("route/cat"))
+        assert r.status_code == 500 and r.json()["error"]["code"] == "bad_route"
+        assert c.get("/readyz").json()["failed"].keys() == {"cat"}
         (gw_root / "routes" / "cat.yaml").unlink()
         r = c.post("/v1/chat/completions", json=chat("route/cat"))
         assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
+        assert c.get("/readyz").status_code == 200
     digests = {d.route_digest for d in read_decisions(Workspace.find(gw_root), "cat")}
     assert digests == {before.digest, after.digest}  # both routers flushed their logs

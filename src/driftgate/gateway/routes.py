@@ -99,7 +99,14 @@ class RouterPool:
             if file_stamp(path) == stamp:
                 return router
             self._retire(name)
-        return self._build(name)
+        try:
+            return self._build(name)
+        except GatewayError as exc:  # readyz reports a route that cannot serve (any more)
+            if exc.status >= 500:
+                self.failed[name] = exc.message
+            else:
+                self.failed.pop(name, None)
+            raise
 
     def _build(self, name: str) -> Router:
         from ..router import Router
