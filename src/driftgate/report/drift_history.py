@@ -233,22 +233,27 @@ def _point(p: Point, x: float, y: float) -> dict[str, str]:
     }
 
 
-def history_html(checks: Sequence[DriftCheck], *, title: str = "drift history") -> str:
-    """A self-contained page (inline SVG, no scripts, no network) with one chart per signal."""
-    from .html import render
-
+def history_page(checks: Sequence[DriftCheck], *, title: str = "drift history") -> dict[str, Any]:
+    """The values a history page lays out: one summary table and one chart per signal, per
+    arm (the static page and `driftgate ui`'s Drift page)."""
     done = checked(checks)
     arms = [
         (arm, summary_rows(sigs), [chart(name, pts) for name, pts in sigs.items()])
         for arm, sigs in series(done).items()
     ]
-    return render(
-        "report/history.html.j2",
-        title=title,
-        n_checks=len(done),
-        n_alerts=sum(c.alert for c in done),
-        span=f"from {_date(done[0].created_at)} to {_date(done[-1].created_at)} (UTC)"
+    return {
+        "title": title,
+        "n_checks": len(done),
+        "n_alerts": sum(c.alert for c in done),
+        "span": f"from {_date(done[0].created_at)} to {_date(done[-1].created_at)} (UTC)"
         if done
         else "",
-        arms=arms,
-    )
+        "arms": arms,
+    }
+
+
+def history_html(checks: Sequence[DriftCheck], *, title: str = "drift history") -> str:
+    """A self-contained page (inline SVG, no scripts, no network) with one chart per signal."""
+    from .html import render
+
+    return render("report/history.html.j2", **history_page(checks, title=title))

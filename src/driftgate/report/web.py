@@ -198,3 +198,196 @@ def review_values(
         "flash": flash,
         "error": error,
     }
+
+
+def word_diff(a: str, b: str) -> list[tuple[str, str]]:
+    """A word-level diff of two outputs as (op, text) pieces, op in "same", "del", "ins";
+    the template escapes each piece (outputs are untrusted)."""
+    import difflib
+    import re
+
+    wa, wb = re.findall(r"\S+|\s+", a), re.findall(r"\S+|\s+", b)
+    out: list[tuple[str, str]] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, wa, wb, autojunk=False).get_opcodes():
+        if op == "equal":
+            out.append(("same", "".join(wa[i1:i2])))
+            continue
+        if i2 > i1:
+            out.append(("del", "".join(wa[i1:i2])))
+        if j2 > j1:
+            out.append(("ins", "".join(wb[j1:j2])))
+    return out
+
+
+MAX_DIFFS = 200  # flipped cases diffed on the page
+
+
+def compare_values(
+    cmp: Any, runs: list[RunManifest], picked: dict[str, str | None]
+) -> dict[str, Any]:
+    """The compare page: the pickers, the paired verdict (the static report's body) and the
+    flipped cases side by side with a word diff of their outputs."""
+    from ._compare_format import VERDICT_TEXT
+    from .html_compare import comparison_page
+
+    values: dict[str, Any] = {
+        "runs": [(m.id, f"{m.id} · {m.suite or '—'}") for m in runs],
+        "picked": picked,
+        "page": None,
+    }
+    if cmp is None:
+        return values
+    page = comparison_page(cmp)
+    diffs = []
+    for f in cmp.flipped[:MAX_DIFFS]:
+        a = text(f.output_a if f.error_a is None else "error: " + f.error_a)
+        b = text(f.output_b if f.error_b is None else "error: " + f.error_b)
+        diffs.append(
+            {"case": f.case_id, "direction": f.direction, "segment": f.segment or "",
+             "expected": text(f.expected), "diff": word_diff(a, b)}
+        )  # fmt: skip
+    return {
+        **values,
+        "page": page,
+        "verdict": cmp.verdict,
+        "verdict_text": VERDICT_TEXT[cmp.verdict],
+        "diffs": diffs,
+    }
+
+
+def route_values(spec: Any, status: Any, moves: list[Any], routes: list[str]) -> dict[str, Any]:
+    """The routes page: arms with file and live weights, the weight history, traffic and
+    quality per arm and segment (shadows: agreement with the live answer), the verdicts."""
+    from .route import _delta, _quality, fmt_weights, pct
+
+    verdict = status.verdict
+    arms = [
+        {
+            "name": a.name,
+            "kind": ("live, baseline" if a.name == spec.baseline_arm else "live")
+            if a.name not in status.mirrored
+            else "live at 0, shadow (mirrored)",
+            "prompt": a.prompt,
+            "model": a.model or "(the prompt's)",
+            "file": f"{a.weight:g}%",
+            "live": f"{status.weights.get(a.name, 0.0):g}%",
+        }
+        for a in spec.arms
+    ] + [
+        {"name": s.name, "kind": "shadow", "prompt": s.prompt, "model": s.model or "(the prompt's)",
+         "file": f"sample {s.sample:.0%}", "live": "never returned"}
+        for s in spec.shadow
+    ]  # fmt: skip
+    traffic = [
+        {
+            "arm": s.arm + (" (shadow)" if s.shadow else ""),
+            "requests": str(s.requests),
+            "errors": f"{s.errors} ({pct(s.error_rate)})",
+            "acceptance": "–" if s.shadow else pct(s.acceptance),
+            "labeled": str(s.labeled),
+            "quality": _quality(s),
+        }
+        for s in verdict.arms
+    ]
+    segments = []
+    for s in verdict.arms:
+        finding = verdict.finding(s.arm, shadow=s.shadow)
+        by_segment = {g.segment: g for g in finding.segments} if finding else {}
+        for seg in s.segments:
+            diff = by_segment.get(seg.segment)
+            segments.append(
+                {"arm": s.arm + (" (shadow)" if s.shadow else ""), "segment": seg.segment,
+                 "requests": str(seg.requests), "labeled": str(seg.labeled),
+                 "quality": _quality(seg), "delta": _delta(diff),
+                 "worse": bool(diff is not None and diff.worse)}
+            )  # fmt: skip
+    findings = [
+        {"arm": f.arm + (" (shadow, paired)" if f.shadow else ""), "action": f.action,
+         "delta": _delta(f), "labeled": str(f.labeled), "reason": f.reason}
+        for f in verdict.findings
+    ]  # fmt: skip
+    history = [
+        {"when": fmt_time(m.moved_at), "actor": m.actor or "?", "reason": m.reason,
+         "before": fmt_weights(m.previous) or "(the route file's)", "after": fmt_weights(m.weights)}
+        for m in reversed(moves)
+    ]  # fmt: skip
+    return {
+        "spec": spec,
+        "routes": routes,
+        "arms": arms,
+        "traffic": traffic,
+        "segments": segments,
+        "findings": findings,
+        "action": verdict.action,
+        "baseline": verdict.baseline,
+        "history": history,
+        "fallbacks": ", ".join(spec.fallbacks) or "none",
+    }
+
+
+def versions_values(
+    targets: list[tuple[str, int, list[str]]],
+    target: str | None,
+    rows: list[Any],
+    audit: list[Any],
+    diff: Any,
+    picked: dict[str, str | None],
+) -> dict[str, Any]:
+    """The versions page: every artifact; for one, its versions, aliases, audit trail and a
+    diff of two versions (added lines, removed lines, each version's eval results)."""
+
+    def seq(s: int | None, digest: str | None) -> str:
+        return f"@{s}" if s else (digest or "(unset)")
+
+    lines = []
+    if diff is not None:
+        for line in diff.diff.splitlines():
+            kind = "same"
+            if line.startswith(("+++", "---", "@@")):
+                kind = "head"
+            elif line.startswith("+"):
+                kind = "ins"
+            elif line.startswith("-"):
+                kind = "del"
+            lines.append((kind, line))
+    evals = []
+    if diff is not None:
+        for side, rows_ in (("A", diff.evals_a), ("B", diff.evals_b)):
+            evals += [
+                (side, e.run_id, e.arm, str(e.results or "—"), fmt_pct(e.pass_rate)) for e in rows_
+            ]
+    return {
+        "targets": [
+            {"target": t, "versions": n, "aliases": ", ".join(a) or "—"} for t, n, a in targets
+        ],
+        "target": target,
+        "rows": [
+            {
+                "seq": f"@{r.seq}",
+                "digest": r.digest,
+                "created": fmt_time(r.created_at),
+                "by": r.created_by or "—",
+                "source": r.source or "—",
+                "aliases": ", ".join(r.aliases),
+            }
+            for r in reversed(rows)
+        ],  # fmt: skip
+        "choices": [f"{r.seq}" for r in rows],
+        "audit": [
+            {
+                "when": fmt_time(e.ts),
+                "who": e.who,
+                "action": e.action,
+                "alias": e.alias,
+                "move": f"{seq(e.from_seq, e.from_digest)} → {seq(e.to_seq, e.to_digest)}",
+                "why": e.reason or "",
+                "gate": e.gate or "",
+                "forced": e.forced,
+            }
+            for e in reversed(audit)
+        ],  # fmt: skip
+        "picked": picked,
+        "diff": diff,
+        "diff_lines": lines,
+        "evals": evals,
+    }

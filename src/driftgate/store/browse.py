@@ -103,9 +103,11 @@ def list_runs(
     store = RunStore(runs_dir)
     manifests = [
         m
-        for run_id in reversed(store.ids())
+        for run_id in store.ids()
         if (m := _MANIFESTS.load(store.run_dir(run_id) / "manifest.json")) is not None
     ]
+    # Newest first by start time: ids made in the same second sort by their random suffix.
+    manifests.sort(key=lambda m: (m.created_at, m.id), reverse=True)
     matching = [m for m in manifests if filt.matches(m)]
     return RunsPage(
         runs=matching[offset : offset + limit],

@@ -4,6 +4,10 @@ drift checks and routes, and the review queue.
     GET  /runs                      runs, filtered, a page at a time
     GET  /runs/{id}                 one run: summary per arm and segment, its cases paged
     GET  /runs/{id}/case?key=K      one case in full
+    GET  /compare?a=RUN&b=RUN       two runs (or two arms of one): the paired verdict, flips
+    GET  /versions?target=KIND/NAME versions, aliases, audit; &a=N&b=M diffs two
+    GET  /drift?key=KEY             each monitored suite's signals over time, alerts marked
+    GET  /routes?route=NAME         arms, live weights and their history, canary verdicts
     GET  /review?route=NAME         the review queue: one answer at a time (review.py)
     POST /review                    a decision (CSRF-checked), then the next answer
     GET  /static/{file}             the app's own CSS and script (package data)
@@ -28,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..errors import DriftgateError, RunNotFound, VersionNotFound
+from ..errors import ConfigError, DriftgateError, RunNotFound, VersionNotFound
 from ..report import web
 from ..store.browse import CaseFilter, RunFilter, case_detail, case_page, list_runs
 from ..store.runs import RunStore
@@ -42,6 +46,7 @@ STATIC = {
     "style.css": ("report/style.css", "text/css"),
     "ui.css": ("ui/ui.css", "text/css"),
     "ui.js": ("ui/ui.js", "text/javascript"),
+    "filter.js": ("report/filter.js", "text/javascript"),
 }
 
 
@@ -78,6 +83,10 @@ def create_app(
         Route("/runs", h(_runs)),
         Route("/runs/{run_id}", h(_run)),
         Route("/runs/{run_id}/case", h(_case)),
+        Route("/compare", h(_compare)),
+        Route("/versions", h(_versions)),
+        Route("/drift", h(_drift)),
+        Route("/routes", h(_routes)),
         Route("/review", h(review.show), methods=["GET"]),
         Route("/review", h(review.decide), methods=["POST"]),
         Route("/static/{name}", h(_static)),
@@ -186,6 +195,85 @@ async def _case(ui: UI, request: Request) -> Response:
     manifest = store.load(run_id)
     result = case_detail(ui.ws.runs_dir, run_id, request.query_params.get("key", ""))
     return ui.html(request, "case.html.j2", "runs", **web.case_values(manifest, result))
+
+
+async def _compare(ui: UI, request: Request) -> Response:
+    from ..compare import compare_runs
+
+    picked = {k: _opt(request, k) for k in ("a", "b", "arm_a", "arm_b")}
+    runs = list_runs(ui.ws.runs_dir, limit=500).runs
+    cmp = None
+    if picked["a"]:
+        cmp = compare_runs(
+            picked["a"], picked["b"], workspace=ui.ws, arm_a=picked["arm_a"], arm_b=picked["arm_b"]
+        )
+    return ui.html(request, "compare.html.j2", "compare", **web.compare_values(cmp, runs, picked))
+
+
+async def _versions(ui: UI, request: Request) -> Response:
+    from ..registry import Registry, diff_versions, list_versions
+    from ..registry.versions import parse_ref
+
+    reg = Registry.of(ui.ws)
+    state = reg.aliases.read()
+    targets = [
+        (t, len(reg.versions.list(*t.split("/", 1))), sorted(state.of(t)))
+        for t in reg.versions.targets()
+    ]
+    target = _opt(request, "target")
+    picked = {"a": _opt(request, "a"), "b": _opt(request, "b")}
+    rows: list[Any] = []
+    audit: list[Any] = []
+    diff = None
+    if target:
+        target = parse_ref(target).target
+        rows, _ = list_versions(target, workspace=ui.ws)
+        audit = reg.aliases.audit(target)
+        if picked["a"] and picked["b"]:
+            diff = diff_versions(f"{target}@{picked['a']}", f"@{picked['b']}", workspace=ui.ws)
+    values = web.versions_values(targets, target, rows, audit, diff, picked)
+    return ui.html(request, "versions.html.j2", "versions", **values)
+
+
+async def _drift(ui: UI, request: Request) -> Response:
+    from ..drift.history import checked
+    from ..drift.store import DriftStore
+    from ..report.drift_history import history_page
+
+    keys: list[dict[str, Any]] = []
+    for key in DriftStore.keys(ui.ws):
+        n = len(checked(DriftStore.for_key(ui.ws, key.key).checks()))
+        keys.append({"key": key.key, "suite": key.suite or key.key,
+                     "models": ", ".join(key.models) or "the suite's", "checks": n})  # fmt: skip
+    picked: str | None = _opt(request, "key") or next(
+        (str(k["key"]) for k in keys if k["checks"]), None
+    )
+    history = None
+    if picked is not None:
+        if picked not in {k["key"] for k in keys}:
+            raise ConfigError(f"no drift history {picked!r}", hint="pick one from the list")
+        name = next(k["suite"] for k in keys if k["key"] == picked)
+        checks = DriftStore.for_key(ui.ws, picked).checks()
+        history = history_page(checks, title=f"drift history — {name}")
+    return ui.html(request, "drift.html.j2", "drift", keys=keys, picked=picked, history=history)
+
+
+async def _routes(ui: UI, request: Request) -> Response:
+    from ..router.operations import route_status
+    from ..router.router import load_route_ref
+    from ..router.state import history
+
+    routes = review.route_names(ui)
+    name = _opt(request, "route") or (routes[0] if routes else None)
+    if name is None:
+        raise ConfigError(
+            "this workspace has no routes", hint="add one under routes/ (see the README's routes)"
+        )
+    spec = load_route_ref(ui.ws, name)
+    status = route_status(ui.ws, spec)
+    moves = history(ui.ws, spec.name)
+    return ui.html(request, "routes.html.j2", "routes",
+                   **web.route_values(spec, status, moves, routes))  # fmt: skip
 
 
 async def _static(ui: UI, request: Request) -> Response:
