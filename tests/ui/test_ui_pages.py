@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 import driftgate
 from driftgate.registry import register_artifacts
-from driftgate.report.web import word_diff
+from driftgate.report.web_compare import word_diff
 from driftgate.ui import create_app
 from driftgate.workspace import Workspace
 

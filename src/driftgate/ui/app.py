@@ -33,7 +33,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ..errors import ConfigError, DriftgateError, RunNotFound, VersionNotFound
-from ..report import web
+from ..report import web, web_compare, web_routes, web_versions
 from ..store.browse import CaseFilter, RunFilter, case_detail, case_page, list_runs
 from ..store.runs import RunStore
 from ..workspace import Workspace
@@ -207,7 +207,9 @@ async def _compare(ui: UI, request: Request) -> Response:
         cmp = compare_runs(
             picked["a"], picked["b"], workspace=ui.ws, arm_a=picked["arm_a"], arm_b=picked["arm_b"]
         )
-    return ui.html(request, "compare.html.j2", "compare", **web.compare_values(cmp, runs, picked))
+    return ui.html(
+        request, "compare.html.j2", "compare", **web_compare.compare_values(cmp, runs, picked)
+    )
 
 
 async def _versions(ui: UI, request: Request) -> Response:
@@ -231,7 +233,7 @@ async def _versions(ui: UI, request: Request) -> Response:
         audit = reg.aliases.audit(target)
         if picked["a"] and picked["b"]:
             diff = diff_versions(f"{target}@{picked['a']}", f"@{picked['b']}", workspace=ui.ws)
-    values = web.versions_values(targets, target, rows, audit, diff, picked)
+    values = web_versions.versions_values(targets, target, rows, audit, diff, picked)
     return ui.html(request, "versions.html.j2", "versions", **values)
 
 
@@ -273,7 +275,7 @@ async def _routes(ui: UI, request: Request) -> Response:
     status = route_status(ui.ws, spec)
     moves = history(ui.ws, spec.name)
     return ui.html(request, "routes.html.j2", "routes",
-                   **web.route_values(spec, status, moves, routes))  # fmt: skip
+                   **web_routes.route_values(spec, status, moves, routes))  # fmt: skip
 
 
 async def _static(ui: UI, request: Request) -> Response:

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ..errors import ConfigError, DriftgateError
-from ..report import web
+from ..report import web_routes
 from ..review import record_review, review_queue
 from .security import CSRF_FIELD
 
@@ -43,7 +43,7 @@ async def show(ui: UI, request: Request) -> Response:
             hint="add a route under routes/ and serve through it (`driftgate route`)",
         )
     queue = review_queue(ui.ws, route)
-    values = web.review_values(
+    values = web_routes.review_values(
         queue,
         routes,
         reviewer=request.cookies.get(REVIEWER_COOKIE, ""),
