@@ -69,6 +69,9 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
                "-c", "evalsets/categorize-sim.suite.yaml", "-m", "sim/acme@v2")  # fmt: skip
     _driftgate(root, "run", "-c", "evalsets/categorize-sim.suite.yaml", "--limit", "60")
     _driftgate(root, "route", "replay", "categorize", "evalsets/traffic.jsonl", "--feedback")
+    for _ in range(2):  # a baseline, then a check
+        _driftgate(root, "drift", "check", "-c", "evalsets/categorize-sim.suite.yaml",
+                   "--sample", "40")  # fmt: skip
     from driftgate.store.records import CaseResult, RunManifest
     from driftgate.store.runs import RunStore
 
@@ -172,6 +175,43 @@ def test_runs_pages_filter_and_show_a_case(browser, base_url: str, example: Path
     _ready(browser)
     assert browser.find_element("id", "messages").text.strip()
     browser.save_screenshot(str(ARTIFACTS / "case.png"))
+
+
+def test_compare_versions_drift_and_routes_pages(browser, base_url: str, example: Path) -> None:  # noqa: ANN001
+    from selenium.webdriver.support.ui import Select
+
+    # Compare: the latest real run's two few-shot arms, picked in the form.
+    _open(browser, f"{base_url}/compare", None)
+    latest = [
+        o.get_attribute("value") for o in browser.find_elements("css selector", "#pick-a option")
+    ]
+    run = next(r for r in latest if not r.startswith("2020"))
+    Select(browser.find_element("id", "pick-a")).select_by_value(run)
+    browser.find_element("name", "arm_a").send_keys("few-shot · sim/acme@v1")
+    browser.find_element("name", "arm_b").send_keys("zero-shot · sim/acme@v1")
+    browser.find_element("id", "compare-go").click()
+    _ready(browser)
+    assert browser.find_element("id", "verdict").text
+    assert "pass" in browser.find_element("id", "headline").text
+    browser.save_screenshot(str(ARTIFACTS / "compare.png"))
+
+    # Versions: the prompt's versions, its production alias, a diff of @1 and @2.
+    _open(browser, f"{base_url}/versions?target=prompt/categorize&a=1&b=2", "versions")
+    assert "production" in browser.find_element("id", "versions").text
+    diff = browser.find_element("id", "diff")
+    assert diff.find_elements("tag name", "ins") and diff.find_elements("tag name", "del")
+    assert "promote" in browser.find_element("id", "audit").text
+
+    # Drift: the monitored suite's signals, one chart each.
+    _open(browser, f"{base_url}/drift", "drift")
+    assert "1 checks" in browser.find_element("id", "drift-summary").text
+    assert len(browser.find_elements("css selector", "section svg")) >= 8
+
+    # Routes: arms, live weights, the shadow's agreement, per-segment quality.
+    _open(browser, f"{base_url}/routes?route=categorize", "routes")
+    assert "never returned" in browser.find_element("id", "route-arms").text
+    assert "provider-v1 (shadow)" in browser.find_element("id", "traffic").text
+    assert "new-bank-format" in browser.find_element("id", "route-segments").text
 
 
 def test_review_five_answers_with_the_keyboard(browser, base_url: str, example: Path) -> None:  # noqa: ANN001
