@@ -39,6 +39,7 @@ SKIPPED: dict[tuple[str, ...], str] = {
     ),
     ("sim", "serve"): "a server that runs until stopped; tests/providers cover it",
     ("serve",): "long-running server; tests/gateway drive it in-process and on uvicorn",
+    ("ui",): "long-running server; tests/ui drive it in-process and in headless Chromium",
     ("ci",): "needs a git repository with origin/main; tests/ci runs the gate on one",
     ("drift", "tune"): "needs 20 past checks (a schedule's history); tests/drift tune on one",
 }
