@@ -55,8 +55,37 @@ def test_versions_list_diff_and_audit(ws_root: Path) -> None:
     assert "<del>" in page and "Pick one of" in page
     assert "<ins>" in page and "Choose one of" in page
     assert 'id="audit"' in page and "promote" in page and "test" in page
+    # What each version sends for the suite's first case, as a word diff.
+    rendered = page[page.index('id="rendered"') :]
+    assert "<del>Pick</del><ins>Choose</ins>" in rendered and "merchant 0" in rendered
     missing = client.get("/versions", params={"target": "prompt/nope"})
     assert missing.status_code in (400, 404) and "nope" in missing.text
+
+
+def test_versions_show_few_shot_examples_added_and_removed(tmp_path: Path) -> None:
+    from driftgate.registry.history import example_changes
+
+    root = tmp_path / "ws"
+    (root / "prompts" / "fewshot").mkdir(parents=True)
+    fewshot = root / "prompts" / "fewshot" / "cat.yaml"
+    fewshot.write_text(
+        "name: cat\nexamples:\n  - {input: {d: a}, output: x}\n  - {input: {d: b}, output: y}\n"
+    )
+    register_artifacts(root)
+    fewshot.write_text(
+        "name: cat\nexamples:\n  - {input: {d: a}, output: x}\n  - {input: {d: c}, output: z}\n"
+    )
+    register_artifacts(root)
+    changes = example_changes("fewshot/cat@1", "fewshot/cat@2", workspace=root)
+    assert changes is not None
+    assert changes.added == [{"input": {"d": "c"}, "output": "z", "label": None}]
+    assert changes.removed == [{"input": {"d": "b"}, "output": "y", "label": None}]
+    page = (
+        TestClient(create_app(root))
+        .get("/versions", params={"target": "fewshot/cat", "a": "1", "b": "2"})
+        .text
+    )
+    assert "1 added" in page and "1 removed" in page and "c → z" in page and "b → y" in page
 
 
 def test_routes_page_shows_arms_shadows_and_segments(served: Workspace) -> None:

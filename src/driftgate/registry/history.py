@@ -188,3 +188,68 @@ def verify_aliases(workspace: Workspace | Path | str | None = None) -> tuple[int
             hint="`driftgate registry repair` rebuilds the alias state from the audit log",
         )
     return sum(len(a) for a in state.aliases.values()), state.counter
+
+
+class ExampleChanges(Strict):
+    """Few-shot examples one version has and the other does not (by their content)."""
+
+    fewshot_a: str | None = None
+    fewshot_b: str | None = None
+    added: list[dict[str, Any]] = Field(default_factory=list)
+    removed: list[dict[str, Any]] = Field(default_factory=list)
+
+
+def example_changes(
+    a: str, b: str, *, workspace: Workspace | Path | str | None = None
+) -> ExampleChanges | None:
+    """Examples added and removed between two few-shot versions, or between the few-shot
+    sets two prompt versions pin; None when neither side has one."""
+    import json
+
+    reg = Registry.of(workspace)
+    ra, rb = reg.find(a), reg.find(b)
+
+    def fewshot(record: VersionRecord) -> VersionRecord | None:
+        if record.kind == "fewshot":
+            return record
+        ref = record.definition.get("fewshot") if record.kind == "prompt" else None
+        return reg.find(f"fewshot/{ref}") if ref else None
+
+    fa, fb = fewshot(ra), fewshot(rb)
+    if fa is None and fb is None:
+        return None
+
+    def examples(record: VersionRecord | None) -> dict[str, dict[str, Any]]:
+        rows = record.definition.get("examples") or [] if record else []
+        return {json.dumps(e, sort_keys=True, default=str): e for e in rows}
+
+    ea, eb = examples(fa), examples(fb)
+    return ExampleChanges(
+        fewshot_a=fa.ref if fa else None,
+        fewshot_b=fb.ref if fb else None,
+        added=[e for k, e in eb.items() if k not in ea],
+        removed=[e for k, e in ea.items() if k not in eb],
+    )
+
+
+def rendered_pair(
+    a: str, b: str, variables: dict[str, Any], *, workspace: Workspace | Path | str | None = None
+) -> list[tuple[str, str, str]]:
+    """What two prompt versions send for the same variables: (role, A's text, B's text) per
+    message position (a side without that message: empty)."""
+    from .binding import render_messages
+    from .prompts import find_prompt
+
+    reg = Registry.of(workspace)
+    ra, rb = reg.find(a), reg.find(b)
+    ws = reg.workspace
+    ma = render_messages(ws, find_prompt(ws, f"{ra.name}@{ra.seq}"), variables)
+    mb = render_messages(ws, find_prompt(ws, f"{rb.name}@{rb.seq}"), variables)
+    out = []
+    for i in range(max(len(ma), len(mb))):
+        role = (ma[i] if i < len(ma) else mb[i]).get("role", "")
+        out.append(
+            (role, ma[i].get("content", "") if i < len(ma) else "",
+             mb[i].get("content", "") if i < len(mb) else "")
+        )  # fmt: skip
+    return out

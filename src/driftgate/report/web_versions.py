@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._format import fmt_pct, fmt_time
+from .html import text
 
 
 def versions_values(
@@ -73,4 +74,37 @@ def versions_values(
         "diff": diff,
         "diff_lines": lines,
         "evals": evals,
+    }
+
+
+def example_values(changes: Any) -> dict[str, Any] | None:
+    """Few-shot examples added and removed, as one line of text each."""
+    if changes is None:
+        return None
+
+    def line(e: dict[str, Any]) -> str:
+        shown = e.get("input", e)
+        shown = (
+            " · ".join(str(v) for v in shown.values()) if isinstance(shown, dict) else text(shown)
+        )
+        return f"{shown} → {text(e.get('output', e.get('label')))}"
+
+    return {
+        "a": changes.fewshot_a or "none",
+        "b": changes.fewshot_b or "none",
+        "added": [line(e) for e in changes.added],
+        "removed": [line(e) for e in changes.removed],
+    }
+
+
+def rendered_values(case_id: str, pairs: list[tuple[str, str, str]]) -> dict[str, Any]:
+    """What two prompt versions send for one case, message by message, as a word diff."""
+    from .web_compare import word_diff
+
+    return {
+        "case": case_id,
+        "messages": [
+            {"role": role, "same": a == b, "diff": word_diff(text(a), text(b))}
+            for role, a, b in pairs
+        ],
     }

@@ -214,6 +214,7 @@ async def _compare(ui: UI, request: Request) -> Response:
 
 async def _versions(ui: UI, request: Request) -> Response:
     from ..registry import Registry, diff_versions, list_versions
+    from ..registry.history import example_changes
     from ..registry.versions import parse_ref
 
     reg = Registry.of(ui.ws)
@@ -226,15 +227,41 @@ async def _versions(ui: UI, request: Request) -> Response:
     picked = {"a": _opt(request, "a"), "b": _opt(request, "b")}
     rows: list[Any] = []
     audit: list[Any] = []
-    diff = None
+    diff = examples = None
+    rendered: tuple[str, list[tuple[str, str, str]]] | None = None
     if target:
         target = parse_ref(target).target
         rows, _ = list_versions(target, workspace=ui.ws)
         audit = reg.aliases.audit(target)
         if picked["a"] and picked["b"]:
-            diff = diff_versions(f"{target}@{picked['a']}", f"@{picked['b']}", workspace=ui.ws)
+            a, b = f"{target}@{picked['a']}", f"{target}@{picked['b']}"
+            diff = diff_versions(a, b, workspace=ui.ws)
+            examples = example_changes(a, b, workspace=ui.ws)
+            if target.startswith("prompt/"):
+                rendered = _rendered(ui.ws, a, b)
     values = web_versions.versions_values(targets, target, rows, audit, diff, picked)
+    values["examples"] = web_versions.example_values(examples)
+    values["rendered"] = web_versions.rendered_values(*rendered) if rendered else None
     return ui.html(request, "versions.html.j2", "versions", **values)
+
+
+def _rendered(ws: Workspace, a: str, b: str) -> tuple[str, list[tuple[str, str, str]]] | None:
+    """(the case, what each prompt version sends for it): the first case of the workspace's
+    default suite that both versions render; None when there is none."""
+    from ..evalset import iter_cases
+    from ..registry.history import rendered_pair
+    from ..suite import load_suite
+
+    if not ws.settings.suite:
+        return None
+    try:
+        suite = load_suite(ws.root / ws.settings.suite)
+        for ref in suite.evalsets:
+            for case in iter_cases(ws.evalset(ref).path):
+                return case.id, rendered_pair(a, b, case.vars, workspace=ws)
+    except DriftgateError:
+        return None  # a version that cannot render this case: the definition diff says why
+    return None
 
 
 async def _drift(ui: UI, request: Request) -> Response:
