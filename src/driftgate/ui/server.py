@@ -22,6 +22,7 @@ def serve(
     ws = workspace or Workspace.find()
     token = required_token(host, token)
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
-    suffix = f"/?token={token}" if token else "/"
-    print(f"driftgate ui: http://{shown}:{port}{suffix}  (Ctrl-C stops)", flush=True)
+    # The token is never printed: a terminal's scrollback or a container's log keeps it.
+    how = "  (open /?token=YOUR_TOKEN once)" if token else ""
+    print(f"driftgate ui: http://{shown}:{port}/{how}  (Ctrl-C stops)", flush=True)
     uvicorn.run(create_app(ws, token=token), host=host, port=port, log_level=log_level)
