@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import os
 import secrets
 from urllib.parse import urlsplit
@@ -24,6 +23,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 
 from ..errors import ConfigError
+from ..gateway.server import is_loopback  # one rule for what counts as loopback
 
 TOKEN_ENV = "DRIFTGATE_UI_TOKEN"
 TOKEN_COOKIE = "driftgate_ui_token"
@@ -34,15 +34,6 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve anywhere
 
 
 def required_token(host: str, token: str | None) -> str | None:
