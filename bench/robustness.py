@@ -170,7 +170,7 @@ class _Missing:
 
 
 def bad_inputs(tmp: Path, figures: dict[str, float]) -> None:
-    from test_bad_inputs import CORPUS, _prepare, _snapshot
+    from test_bad_inputs import CORPUS, prepare_workspace, snapshot_state
 
     base = write_workspace(tmp / "bad-base" / "ws", n_cases=4)
     (base / "routes").mkdir()
@@ -179,8 +179,8 @@ def bad_inputs(tmp: Path, figures: dict[str, float]) -> None:
     cwd = os.getcwd()
     for i, case in enumerate(CORPUS):
         where = tmp / "bad" / str(i)
-        root = _prepare(case, base, where)
-        before = _snapshot(root)
+        root = prepare_workspace(case, base, where)
+        before = snapshot_state(root)
         os.chdir(root)
         try:
             with environ(DRIFTGATE_HOME=str(where / "home"), DRIFTGATE_WORKSPACE=None):
@@ -192,7 +192,7 @@ def bad_inputs(tmp: Path, figures: dict[str, float]) -> None:
             clear += 1
         else:
             print(f"# unclear: {case.id}: exit {code}: {err.strip()[-300:]}", file=sys.stderr)
-        after = _snapshot(root)
+        after = snapshot_state(root)
         leaked += sum(1 for path, stamp in after.items() if before.get(path) != stamp)
         shutil.rmtree(where, ignore_errors=True)
     figures["bad_inputs"] = len(CORPUS)

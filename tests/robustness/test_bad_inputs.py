@@ -421,7 +421,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
+def snapshot_state(root: Path) -> dict[str, tuple[int, int]]:
     """Every file of the runs and state folders, with its size and mtime."""
     out = {}
     for folder in (root / "runs", root / ".driftgate"):
@@ -432,7 +432,7 @@ def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
-def _prepare(case: Bad, base: Path, tmp_path: Path) -> Path:
+def prepare_workspace(case: Bad, base: Path, tmp_path: Path) -> Path:
     root = tmp_path / "ws"
     shutil.copytree(base, root, symlinks=True)
     outside = tmp_path / "outside"
@@ -459,17 +459,17 @@ def _prepare(case: Bad, base: Path, tmp_path: Path) -> Path:
 def test_bad_input_exits_2_naming_where(
     case: Bad, base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
 ) -> None:
-    root = _prepare(case, base, tmp_path)
+    root = prepare_workspace(case, base, tmp_path)
     monkeypatch.chdir(root)
     monkeypatch.delenv("DRIFTGATE_WORKSPACE", raising=False)
     monkeypatch.setenv("DRIFTGATE_HOME", str(tmp_path / "home"))
-    before = _snapshot(root)
+    before = snapshot_state(root)
     code, out, err = run_main(capsys, monkeypatch, *case.argv)
     assert code == 2, f"exit {code}\n{out}\n{err}"
     assert "Traceback" not in err + out
     for words in case.expect:
         assert words in err, f"{words!r} not in:\n{err}"
-    assert _snapshot(root) == before, "the command wrote to runs/ or .driftgate/"
+    assert snapshot_state(root) == before, "the command wrote to runs/ or .driftgate/"
 
 
 def test_the_corpus_is_large_and_distinct() -> None:
@@ -479,7 +479,7 @@ def test_the_corpus_is_large_and_distinct() -> None:
 
 def test_the_base_workspace_itself_runs(base: Path, tmp_path: Path, capsys, monkeypatch) -> None:
     """The corpus's failures are the changes' doing: unchanged, the workspace passes."""
-    root = _prepare(Bad("ok"), base, tmp_path)
+    root = prepare_workspace(Bad("ok"), base, tmp_path)
     monkeypatch.chdir(root)
     monkeypatch.delenv("DRIFTGATE_WORKSPACE", raising=False)
     monkeypatch.setenv("DRIFTGATE_HOME", str(tmp_path / "home"))
