@@ -33,6 +33,7 @@ def test_every_registered_command_is_mapped_to_its_module():
         "models",
         "sim",
         "import",
+        "review",
     ]
     assert cli.app is app  # the attribute, once loaded
 
@@ -61,7 +62,7 @@ def test_help_lists_every_command():
     text, loaded = _modules_after("--help")
     assert {f"driftgate.cli.{m}" for m in cli.COMMAND_MODULES} <= loaded
     listed = [line.split()[0] for line in text.split("Commands:")[1].splitlines() if line.strip()]
-    assert listed[:4] == ["run", "show", "query", "init"] and listed[-7:] == [
+    assert listed[:4] == ["run", "show", "query", "init"] and listed[-8:] == [
         "runs",
         "registry",
         "drift",
@@ -69,6 +70,7 @@ def test_help_lists_every_command():
         "models",
         "sim",
         "import",
+        "review",
     ]
     assert len(listed) == sum(len(v) for v in cli.COMMAND_MODULES.values())
 

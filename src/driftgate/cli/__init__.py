@@ -48,6 +48,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "ui": ("ui",),
     "plugins": ("plugins",),
     "importer": ("import",),
+    "review": ("review",),
 }
 _MODULE_OF = {name: module for module, names in COMMAND_MODULES.items() for name in names}
 # Root options that print and exit before any command is looked up.

@@ -18,11 +18,11 @@ from starlette.responses import RedirectResponse, Response
 
 from ..errors import ConfigError, DriftgateError
 from ..report import web_routes
+from ..report.review import decision_line
 from ..review import record_review, review_queue
 from .security import CSRF_FIELD
 
 if TYPE_CHECKING:
-    from ..review import ReviewOutcome
     from .app import UI
 
 REVIEWER_COOKIE = "driftgate_reviewer"
@@ -71,7 +71,7 @@ async def decide(ui: UI, request: Request) -> Response:
     except DriftgateError as exc:
         back["error"] = str(exc)
     else:
-        back["done"] = _said(outcome)
+        back["done"] = decision_line(outcome)
     response = RedirectResponse("/review?" + urlencode(back, quote_via=quote), status_code=303)
     if reviewer:
         response.set_cookie(REVIEWER_COOKIE, reviewer, httponly=True, samesite="strict")
@@ -89,15 +89,3 @@ async def _form(request: Request) -> dict[str, str]:
 
 def _field(form: dict[str, str], name: str) -> str | None:
     return form.get(name)
-
-
-def _said(outcome: ReviewOutcome) -> str:
-    if outcome.duplicate:
-        return f"already reviewed by {outcome.reviewed_by}: nothing stored"
-    if outcome.action == "skip":
-        return "skipped: it will come back at the end of the queue"
-    said = f"recorded {outcome.expected!r} as the right answer"
-    said += "; added to the golden set" if outcome.golden_added else f"; {outcome.golden_skipped}"
-    if outcome.moves:
-        said += "; canary: " + ", ".join(outcome.moves)
-    return said
