@@ -42,6 +42,7 @@ LAYERS: dict[str, int] = {
     "_version": 0,
     "_redact": 0,
     "_refusal": 0,
+    "_tools": 0,
     "errors": 0,
     "_strict": 0,
     "_digest": 0,

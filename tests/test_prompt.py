@@ -266,8 +266,10 @@ def test_insert_splices_a_cases_messages(tmp_path):
     "value, words",
     [
         (None, "undefined template variable 'input'"),
-        ([{"role": "tool", "content": "x"}], "input[0] must be {role, content}"),
-        ([{"role": "user", "content": "x", "name": "n"}], "input[0]"),
+        ([{"role": "tool", "content": "x"}], "input[0]: a tool message needs the `tool_call_id`"),
+        ([{"role": "user", "content": "x", "weight": 1}], "input[0]: key 'weight' is not allowed"),
+        ([{"role": "critic", "content": "x"}], "input[0] must be a chat message with role"),
+        ([{"role": "assistant", "content": None}], "null only beside tool_calls"),
         ([], "non-empty list"),
     ],
 )

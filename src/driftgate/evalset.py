@@ -18,6 +18,16 @@ golden set from elsewhere needs no conversion script:
   `ideal` (a string, or a list meaning any of them) is the expected answer and `input` (chat
   messages or a string) a variable; a prompt places it with `{insert: input}`, or a suite
   names the built-in prompt `passthrough`, which sends it as it is (see prompt.py).
+
+Multi-turn cases and tools: a case's `messages` is a chat history in OpenAI's shape (an
+assistant's `tool_calls`, `tool` messages answering them). It is the variable `messages`,
+placed like any other with `{insert: messages}` (or sent as it is by `passthrough`), and is
+checked when the file loads. `tools` (OpenAI function tools) add to the prompt's, and
+`tool_choice` replaces the prompt's:
+
+    {"id": "w1", "messages": [{"role": "user", "content": "Weather in Paris?"}],
+     "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {...}}}],
+     "expected": {"name": "get_weather", "arguments": {"city": "Paris"}}}
 """
 
 from __future__ import annotations
@@ -28,10 +38,11 @@ from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from ._files import format_loc, iter_json_objects, iter_text_lines, load_data, read_text
 from ._strict import Strict
+from ._tools import Tool, ToolChoice, check_unique, history_message
 from .errors import ConfigError
 
 SUFFIXES = (".jsonl", ".yaml", ".yml", ".csv", ".json")
@@ -45,18 +56,49 @@ class Case(Strict):
     segment: str | None = None
     tags: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    tools: list[Tool] | None = None
+    tool_choice: ToolChoice | None = None
+
+    @field_validator("tools")
+    @classmethod
+    def _unique_tools(cls, v: list[Tool] | None) -> list[Tool] | None:
+        return check_unique(v)
+
+    @field_validator("vars")
+    @classmethod
+    def _history(cls, v: dict[str, Any]) -> dict[str, Any]:
+        # A conversation is checked at load, not when the first case renders it.
+        history = v.get("messages")
+        if isinstance(history, list):
+            for i, m in enumerate(history):
+                history_message(m, f"messages[{i}]")
+        return v
 
     def template_context(self) -> dict[str, Any]:
         """What a prompt template sees: the vars, plus the case itself under `case`."""
         return {**self.vars, "case": {"id": self.id, "segment": self.segment, "tags": self.tags}}
 
 
-CASE_FIELDS = frozenset(("id", "vars", "expected", "reference", "segment", "tags", "metadata"))
+CASE_FIELDS = frozenset(
+    ("id", "vars", "expected", "reference", "segment", "tags", "metadata", "tools", "tool_choice")
+)
 
 
 def _row_shape(data: dict[str, Any], path: Path, line: int | None) -> dict[str, Any]:
     """A row as a case: a native case (it has `vars`, or only case fields) as it is; a flat
-    or OpenAI-evals row with its other fields moved into `vars` and `ideal` as `expected`."""
+    or OpenAI-evals row with its other fields moved into `vars` and `ideal` as `expected`.
+    A native case's top-level `messages` is its variable `messages` (a flat row's already is)."""
+    if "vars" in data and "messages" in data:
+        if isinstance(data["vars"], dict) and "messages" in data["vars"]:
+            raise ConfigError(
+                "`messages` is given twice, at the top and in `vars`: keep one",
+                path=path,
+                line=line,
+                field="messages",
+            )
+        if isinstance(data["vars"], dict):
+            rest = {k: v for k, v in data.items() if k != "messages"}
+            data = {**rest, "vars": {**data["vars"], "messages": data["messages"]}}
     if "vars" in data or data.keys() <= CASE_FIELDS:
         return data
     if "ideal" in data and "expected" in data:
@@ -88,7 +130,7 @@ def _row_shape(data: dict[str, Any], path: Path, line: int | None) -> dict[str, 
 # would otherwise lose the typo protection `extra="forbid"` gives.
 _SHAPES: dict[str, type | tuple[type, ...]] = {
     "vars": dict, "metadata": dict, "tags": list, "expected": object,
-    "reference": str, "segment": str, "ideal": object,
+    "reference": str, "segment": str, "ideal": object, "tools": list,
 }  # fmt: skip
 
 
@@ -122,12 +164,12 @@ def _case(data: Any, path: Path, line: int | None, index: int, *, flat: bool = T
     except ValidationError as exc:
         err = exc.errors()[0]
         msg = (
-            err["msg"]
+            err["msg"].removeprefix("Value error, ")
             if err["type"] != "extra_forbidden"
             else (
                 "unknown field (case fields: id, vars, expected, reference, segment, tags, "
-                "metadata; a row with `vars` holds only these, a row without it makes every "
-                "other field a variable)"
+                "metadata, messages, tools, tool_choice; a row with `vars` holds only these, "
+                "a row without it makes every other field a variable)"
             )
         )
         raise ConfigError(msg, path=path, line=line, field=format_loc(tuple(err["loc"]))) from None

@@ -26,8 +26,22 @@ string becomes one user message):
       - {role: system, content: "Answer in one word."}
       - {insert: input}
 
+The inserted messages may be a whole conversation: assistant turns with `tool_calls` and
+`tool` messages answering them, in OpenAI's shape (`_tools.history_message`). A case's
+top-level `messages` is such a variable (evalset.py).
+
 The built-in prompt `passthrough` (`prompts: [passthrough]`, when no prompt file has that
-name) is just `[{insert: input}]`: the case's messages are sent as they are.
+name) is just `[{insert: input}]`: the case's messages are sent as they are (its `messages`
+when it has no `input`).
+
+Tools the model may call are declared with the prompt, in OpenAI's shape, and are part of
+its digest (a changed tool is a changed prompt); a case's own `tools` add to them, replacing
+a prompt tool of the same name, and its `tool_choice` replaces the prompt's:
+
+    tools:
+      - type: function
+        function: {name: get_weather, parameters: {type: object, properties: {city: {type: string}}}}
+    tool_choice: auto
 """
 
 from __future__ import annotations
@@ -44,6 +58,15 @@ from pydantic import Discriminator, Field, PrivateAttr, Tag, field_validator
 from ._digest import digest
 from ._files import NAME_SEGMENT, PROMPT_NAME
 from ._strict import Strict
+from ._tools import (
+    Tool,
+    ToolChoice,
+    check_unique,
+    choice_payload,
+    history_message,
+    merge_tools,
+    tools_payload,
+)
 from .errors import ConfigError, TemplateError
 
 if TYPE_CHECKING:  # jinja2 is imported when a template needs it, not with this module
@@ -67,30 +90,15 @@ class Insert(Strict):
         return ""
 
 
-_ROLES = ("system", "user", "assistant")
-
-
-def inserted_messages(value: Any, name: str) -> list[dict[str, str]]:
+def inserted_messages(value: Any, name: str) -> list[dict[str, Any]]:
     """The chat messages a case variable holds: a string is one user message; a list of
-    `{role, content}` is checked and copied (any other key is refused, not dropped)."""
+    messages (`{role, content}`, an assistant's `tool_calls`, a `tool` message's
+    `tool_call_id`) is checked and copied (any other key is refused, not dropped)."""
     if isinstance(value, str):
         return [{"role": "user", "content": value}]
     if not isinstance(value, list) or not value:
         raise ValueError(f"{name!r} must be a string or a non-empty list of chat messages")
-    out = []
-    for i, m in enumerate(value):
-        if (
-            not isinstance(m, dict)
-            or m.keys() != {"role", "content"}
-            or m["role"] not in _ROLES
-            or not isinstance(m["content"], str)
-        ):
-            raise ValueError(
-                f"{name}[{i}] must be {{role, content}} with role system, user or assistant "
-                f"and text content, not {str(m)[:60]}"
-            )
-        out.append({"role": m["role"], "content": m["content"]})
-    return out
+    return [history_message(m, f"{name}[{i}]") for i, m in enumerate(value)]
 
 
 def _entry_kind(value: Any) -> str:
@@ -160,8 +168,20 @@ class Prompt(Strict):
         pattern=_ARTIFACT_REF,
         description="Retrieval index exposed as `retrieve`: NAME or NAME@SELECTOR, as `fewshot`.",
     )
+    tools: list[Tool] | None = Field(
+        None, description="OpenAI function tools the model may call (a case may add its own)."
+    )
+    tool_choice: ToolChoice | None = Field(
+        None, description="auto, none, required or {type: function, function: {name}}."
+    )
 
     _source: Path | None = PrivateAttr(None)
+    _builtin: bool = PrivateAttr(False)
+
+    @field_validator("tools")
+    @classmethod
+    def _unique_tools(cls, v: list[Tool] | None) -> list[Tool] | None:
+        return check_unique(v)
 
     @property
     def source(self) -> Path | None:
@@ -184,9 +204,22 @@ class Prompt(Strict):
         index by digest, so this identity covers everything the prompt renders."""
         # The `version` label and the description are names, not behaviour: relabelling a
         # file does not make a new version.
+        # Tools are left out when unset, so prompts without tools keep the digests they had.
+        unset = {k for k in ("tools", "tool_choice") if getattr(self, k) is None}
         return digest(
-            self.model_dump(mode="json", exclude={"description", "version"}, by_alias=True)
+            self.model_dump(mode="json", exclude={"description", "version", *unset}, by_alias=True)
         )
+
+    def request_tools(
+        self, case_tools: list[Tool] | None = None, case_choice: ToolChoice | None = None
+    ) -> tuple[list[dict[str, Any]] | None, str | dict[str, Any] | None]:
+        """The `tools` and `tool_choice` a request for a case sends: the prompt's tools with
+        the case's added (a case tool replaces the prompt tool of its name), and the case's
+        choice over the prompt's. (None, None) when neither declares tools."""
+        if self.tools is None and case_tools is None and case_choice is None:
+            return None, choice_payload(self.tool_choice)
+        tools = tools_payload(merge_tools(self.tools, case_tools))
+        return tools, choice_payload(case_choice if case_choice is not None else self.tool_choice)
 
     @cached_property
     def _templates(self) -> list[tuple[str, str | _Template | Insert]]:
@@ -227,9 +260,9 @@ class Prompt(Strict):
 
     def render(
         self, variables: dict[str, Any], *, case_id: str | None = None
-    ) -> list[dict[str, str]]:
+    ) -> list[dict[str, Any]]:
         """Render the chat messages for one case."""
-        out = []
+        out: list[dict[str, Any]] = []
         for role, tpl in self._templates:
             if isinstance(tpl, str):
                 out.append({"role": role, "content": tpl})
@@ -245,7 +278,9 @@ class Prompt(Strict):
 
     def _inserted(
         self, name: str, variables: dict[str, Any], case_id: str | None
-    ) -> list[dict[str, str]]:
+    ) -> list[dict[str, Any]]:
+        if name not in variables and self._builtin and "messages" in variables:
+            name = "messages"  # passthrough: a conversation case sends its `messages`
         if name not in variables:
             raise TemplateError(
                 f"prompt {self.ref}: case {case_id!r}: undefined template variable {name!r}",
@@ -410,11 +445,14 @@ PASSTHROUGH = "passthrough"
 
 def passthrough_prompt() -> Prompt:
     """The built-in `passthrough` prompt: the case's `input` messages, sent as they are."""
-    return Prompt(
+    prompt = Prompt(
         name=PASSTHROUGH,
-        description="The case's `input` chat messages as they are (OpenAI-evals rows).",
+        description="The case's `input` chat messages (OpenAI-evals rows), or its `messages`, "
+        "as they are.",
         messages=[Insert(insert="input")],
     )
+    prompt._builtin = True
+    return prompt
 
 
 DIGEST_LENGTH = 12  # `_digest.digest`'s default: what registry versions are named by

@@ -26,7 +26,7 @@ from ..errors import MissingCredentialError, TemplateError
 from ..evalset import Case
 from ..providers.base import CaseHint, Completion, CompletionRequest, Provider, ProviderError
 from .plan import Arm, Plan
-from .results import base_record, record_answer, record_scores, score_context
+from .results import base_record, record_answer, record_scores, request_key, score_context
 
 if TYPE_CHECKING:
     from ..providers.cache import KeyBuilder, ResponseCache
@@ -246,7 +246,7 @@ class Executor:
             keys = item.rt.keys
             assert keys is not None
             item.rec, item.request = rec, request
-            item.ckey = keys(request.messages, item.repeat, case=request.case)
+            item.ckey = request_key(keys, request, item.repeat)
             lookups.append(item)
         found = self.cache.get_many([item.ckey for item in lookups if item.ckey is not None])
         for rec in finished:
@@ -304,7 +304,7 @@ class Executor:
             if request is None:
                 return rec
             if self.cache is not None and rt.keys is not None:
-                ckey = rt.keys(request.messages, item.repeat, case=request.case)
+                ckey = request_key(rt.keys, request, item.repeat)
                 if self.read_cache:
                     completion = self.cache.get(ckey)
         if completion is None:
@@ -372,6 +372,7 @@ class Executor:
             rec.update(error=exc.message, error_kind="template", ts=time.time())
             return None
         rec["messages"] = messages
+        tools, tool_choice = prompt.request_tools(case.tools, case.tool_choice)
         return CompletionRequest(
             model=arm.model.id,
             messages=messages,
@@ -387,6 +388,8 @@ class Executor:
             ),
             timeout_s=arm.model.timeout_s,
             labels=arm.request_labels(),
+            tools=tools,
+            tool_choice=tool_choice,
         )
 
 

@@ -4,10 +4,11 @@ cache go through the same functions, so their records cannot differ."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..evalset import Case
-from ..providers.base import Completion
+from ..providers.base import Completion, CompletionRequest
 from ..scoring.base import Score, ScoreContext, Scorer
 from .plan import Arm
 
@@ -29,6 +30,7 @@ def base_record(run_id: str, arm: Arm) -> dict[str, Any]:
         "messages": None,
         "expected": None,
         "output": None,
+        "tool_calls": None,
         "parsed": None,
         "parse_error": None,
         "scores": [],
@@ -54,6 +56,7 @@ def record_answer(rec: dict[str, Any], completion: Completion) -> None:
     when the provider can tell, its probabilities over the prompt's labels."""
     rec.update(
         output=completion.text,
+        tool_calls=completion.tool_calls,
         input_tokens=completion.input_tokens,
         output_tokens=completion.output_tokens,
         cost_usd=completion.cost_usd,
@@ -76,10 +79,14 @@ def score_context(
     rec["parse_error"] = parse_error
     if completion.text is not None and len(completion.text) > limit:
         rec["output"] = bounded_text(completion.text, limit)
-    if rec["messages"] and any(len(m["content"]) > limit for m in rec["messages"]):
+    if rec["messages"] and any(_long(m.get("content"), limit) for m in rec["messages"]):
         rec["messages"] = [
-            {**m, "content": bounded_text(m["content"], limit)} for m in rec["messages"]
+            {**m, "content": bounded_text(m["content"], limit)}
+            if _long(m.get("content"), limit)
+            else m
+            for m in rec["messages"]
         ]
+    tools = arm.prompt.request_tools(case.tools, case.tool_choice)[0]
     return ScoreContext(
         output=completion.text,
         parsed=parsed,
@@ -96,6 +103,24 @@ def score_context(
         labels=arm.prompt.output.labels,
         finish_reason=completion.finish_reason,
         metadata=case.metadata,
+        tool_calls=completion.tool_calls,
+        tools=tools,
+    )
+
+
+def _long(content: object, limit: int) -> bool:
+    # An assistant turn that only called tools has no text (None).
+    return isinstance(content, str) and len(content) > limit
+
+
+def request_key(keys: Callable[..., str], request: CompletionRequest, repeat: int) -> str:
+    """The response-cache key of a request (`providers.cache.KeyBuilder` of its arm)."""
+    return keys(
+        request.messages,
+        repeat,
+        case=request.case,
+        tools=request.tools,
+        tool_choice=request.tool_choice,
     )
 
 

@@ -123,7 +123,8 @@ def parse_case_header(value: str) -> CaseHint:
 @dataclass(slots=True)
 class CompletionRequest:
     model: str
-    messages: list[dict[str, str]]
+    # {role, content} messages; a conversation's may hold tool calls (`_tools.history_message`).
+    messages: list[dict[str, Any]]
     params: dict[str, Any] = field(default_factory=dict)
     response_format: dict[str, Any] | None = None
     case: CaseHint | None = None
@@ -132,6 +133,12 @@ class CompletionRequest:
     # secret, so every provider may use it (the local model scores each label; a classifier
     # restricts its vote to them).
     labels: list[str] | None = None
+    # OpenAI function tools the model may call, and its `tool_choice` (None: no tools).
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+
+    def tool_names(self) -> list[str]:
+        return [t["function"]["name"] for t in self.tools or ()]
 
 
 @dataclass(slots=True)
@@ -148,6 +155,9 @@ class Completion:
     # Normalized probabilities over the request's labels (sum 1), when the provider can tell:
     # label scoring on the local model, a classifier's vote, an API's logprobs.
     label_probs: dict[str, float] | None = None
+    # The calls the model made instead of (or beside) text: [{id, name, arguments}], arguments
+    # the JSON text it wrote (`_tools.normalize_calls`); None when it made none.
+    tool_calls: list[dict[str, str]] | None = None
 
     @property
     def confidence(self) -> float | None:
@@ -156,6 +166,19 @@ class Completion:
             return None
         answer = self.text.strip().lower()
         return next((p for label, p in self.label_probs.items() if label.lower() == answer), None)
+
+
+def refuse_tools(request: CompletionRequest, who: str) -> None:
+    """A provider that cannot call tools (the local model, the classifier) refuses a request
+    that offers some: answering in text instead would fail every tool scorer for a reason
+    the results never show. `tool_choice: none` asks for text, so it is served."""
+    if request.tools and request.tool_choice != "none":
+        names = ", ".join(request.tool_names())
+        raise ProviderError(
+            "bad_request",
+            f"{who} cannot call tools; the request offers {names}: run tool cases on a hosted "
+            "model, an OpenAI-compatible server or the simulator, or set `tool_choice: none`",
+        )
 
 
 class Provider(ABC):

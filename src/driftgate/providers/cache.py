@@ -1,8 +1,9 @@
 """A response cache on SQLite: a re-run of an unchanged suite costs no calls and ~no time.
 
 The key is the sha256 of the canonical JSON of everything that determines an answer:
-model id, api_base, messages, params, response_format and the repeat index (repeats are
-distinct samples, so each has its own entry). For simulator models the ground-truth hint
+model id, api_base, messages, params, response_format, the tools offered and the tool
+choice (when there are any) and the repeat index (repeats are distinct samples, so each has
+its own entry). For simulator models the ground-truth hint
 is part of the key too, because the simulator's answer depends on it.
 
 SQLite in WAL mode lets several processes (parallel CI jobs, a sharded run) read and
@@ -52,18 +53,20 @@ _KEY_JSON = json.JSONEncoder(
 def cache_key(
     model: str,
     api_base: str | None,
-    messages: list[dict[str, str]],
+    messages: list[dict[str, Any]],
     params: dict[str, Any] | None = None,
     response_format: dict[str, Any] | None = None,
     repeat: int = 0,
     *,
     case: CaseHint | None = None,
     labels: list[str] | None = None,
+    tools: list[dict[str, Any]] | None = None,
+    tool_choice: str | dict[str, Any] | None = None,
 ) -> str:
-    """The cache key of one call (hex sha256). Pass `case` for simulator models and the
-    request's `labels` (label scoring and classifiers answer from them)."""
+    """The cache key of one call (hex sha256). Pass `case` for simulator models, the
+    request's `labels` (label scoring and classifiers answer from them) and its tools."""
     return KeyBuilder(model, api_base, params, response_format, labels=labels)(
-        messages, repeat, case=case
+        messages, repeat, case=case, tools=tools, tool_choice=tool_choice
     )
 
 
@@ -96,7 +99,13 @@ class KeyBuilder:
         self._tail = "" if labels is None else "," + _KEY_JSON({"labels": labels})
 
     def __call__(
-        self, messages: list[dict[str, str]], repeat: int = 0, *, case: CaseHint | None = None
+        self,
+        messages: list[dict[str, Any]],
+        repeat: int = 0,
+        *,
+        case: CaseHint | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
     ) -> str:
         raw = self._head + _messages_json(messages) + self._middle
         raw += str(repeat) if type(repeat) is int else _KEY_JSON(repeat)  # int: its JSON is str()
@@ -104,10 +113,13 @@ class KeyBuilder:
             raw += "," + _KEY_JSON(
                 [case.id, case.expected, case.segment, case.labels, case.output_type]
             )
+        if tools is not None or tool_choice is not None:
+            # Per case (a case may add tools); calls without tools keep the keys they had.
+            raw += "," + _KEY_JSON({"tool_choice": tool_choice, "tools": tools})
         return hashlib.sha256((raw + self._tail + "]").encode()).hexdigest()
 
 
-def _messages_json(messages: list[dict[str, str]]) -> str:
+def _messages_json(messages: list[dict[str, Any]]) -> str:
     """`_KEY_JSON(messages)` for the usual role/content messages, without the general encoder."""
     parts = []
     for m in messages:
@@ -132,7 +144,8 @@ def _encode(c: Completion) -> str:
             c.model,
             c.fingerprint,
             c.finish_reason,
-            c.label_probs,  # last: entries written before it have 8 items and still decode
+            c.label_probs,  # entries written before it have 8 items and still decode
+            c.tool_calls,  # last: entries written before it have 9 items and still decode
         ],
         ensure_ascii=False,
         separators=(",", ":"),
@@ -152,6 +165,7 @@ def _decode(value: str) -> Completion:
         finish_reason=finish,
         cached=True,
         label_probs=rest[0] if rest else None,
+        tool_calls=rest[1] if len(rest) > 1 else None,
     )
 
 

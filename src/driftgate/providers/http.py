@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .._redact import remember_secret
+from .._tools import normalize_calls
 from ..errors import ConfigError, MissingCredentialError
 from ._labels import label_probs_of, request_logprobs
 from .base import (
@@ -219,6 +220,10 @@ class OpenAICompatibleProvider(Provider):
             payload.update(request.params)
         if request.response_format is not None:
             payload["response_format"] = request.response_format
+        if request.tools:
+            payload["tools"] = request.tools
+        if request.tool_choice is not None:
+            payload["tool_choice"] = request.tool_choice
         labels = request_logprobs(payload, request.labels)
         headers = None
         if self._send_hint and request.case is not None:
@@ -314,6 +319,10 @@ def _parse_completion(body: bytes, latency_ms: float, labels: list[str] | None) 
             "bad_response", f"not a chat completion: {snippet!r}", status=200
         ) from None
     text = message.get("content") if isinstance(message, dict) else None
+    try:
+        calls = normalize_calls(message.get("tool_calls")) if isinstance(message, dict) else None
+    except ValueError as exc:
+        raise ProviderError("bad_response", f"malformed tool calls: {exc}", status=200) from None
     usage = data.get("usage") or {}
     cost = usage.get("cost")  # OpenRouter and the simulator report it; OpenAI does not
     return Completion(
@@ -326,4 +335,5 @@ def _parse_completion(body: bytes, latency_ms: float, labels: list[str] | None) 
         fingerprint=data.get("system_fingerprint"),
         finish_reason=choice.get("finish_reason"),
         label_probs=label_probs_of(choice.get("logprobs"), labels),
+        tool_calls=calls,
     )

@@ -38,7 +38,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
-from .base import Completion, CompletionRequest, ModelConfig, Provider, ProviderError
+from .base import (
+    Completion,
+    CompletionRequest,
+    ModelConfig,
+    Provider,
+    ProviderError,
+    refuse_tools,
+)
 
 Vote = Literal["softmax", "weighted", "majority"]
 VOTES: tuple[Vote, ...] = ("softmax", "weighted", "majority")
@@ -179,6 +186,7 @@ class KnnProvider(Provider):
         self.settings = parse_settings(config.id, config.params)  # fail at setup when bad
 
     async def complete(self, request: CompletionRequest) -> Completion:
+        refuse_tools(request, "local/knn (a classifier)")
         start = time.perf_counter()
         settings = parse_settings(request.model, {**self.config.params, **request.params})
         answer, probs = vote(parse_neighbours(request.messages), settings, request.labels)

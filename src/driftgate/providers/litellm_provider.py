@@ -23,6 +23,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from .._tools import normalize_calls
 from ..errors import MissingCredentialError, UnknownNameError
 from ._labels import label_probs_of, request_logprobs
 from .base import (
@@ -246,6 +247,10 @@ class LiteLLMProvider(Provider):
         kwargs: dict[str, Any] = {**self.config.params, **request.params}
         if request.response_format is not None:
             kwargs["response_format"] = request.response_format
+        if request.tools:
+            kwargs["tools"] = request.tools
+        if request.tool_choice is not None:
+            kwargs["tool_choice"] = request.tool_choice
         # Opt-in only (`params: {logprobs: true}`): some providers reject the parameter.
         labels = request_logprobs(kwargs, request.labels)
         if self.config.api_base:
@@ -276,6 +281,12 @@ class LiteLLMProvider(Provider):
             text = choice.message.content
         except (AttributeError, IndexError, TypeError):
             raise ProviderError("bad_response", "litellm returned no choices", status=200) from None
+        try:
+            calls = normalize_calls(getattr(choice.message, "tool_calls", None))
+        except ValueError as exc:
+            raise ProviderError(
+                "bad_response", f"malformed tool calls: {exc}", status=200
+            ) from None
         usage = getattr(resp, "usage", None)
         cost: float | None
         try:
@@ -295,4 +306,5 @@ class LiteLLMProvider(Provider):
             fingerprint=getattr(resp, "system_fingerprint", None),
             finish_reason=getattr(choice, "finish_reason", None),
             label_probs=label_probs_of(getattr(choice, "logprobs", None), labels),
+            tool_calls=calls,
         )

@@ -47,7 +47,14 @@ from typing import Any
 from .. import model_files
 from ..errors import DriftgateError, UnknownNameError
 from ._labels import Norm, best_label, label_loglik, softmax
-from .base import Completion, CompletionRequest, ModelConfig, Provider, ProviderError
+from .base import (
+    Completion,
+    CompletionRequest,
+    ModelConfig,
+    Provider,
+    ProviderError,
+    refuse_tools,
+)
 
 DEFAULT_MAX_TOKENS = 64
 MAX_WORKERS = 8  # decoding is memory-bound: more threads than this only contend
@@ -303,6 +310,7 @@ class LocalProvider(Provider):
         self.workers = workers or _env_int("DRIFTGATE_LOCAL_WORKERS", default_workers())
 
     def _job(self, request: CompletionRequest) -> _Job:
+        refuse_tools(request, f"local/{self.model_name}")
         params = {**self.config.params, **request.params}
         for m in request.messages:
             if not isinstance(m.get("content"), str) or m.get("role") not in {

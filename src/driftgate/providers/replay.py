@@ -6,7 +6,9 @@ inside the workspace, one row per answer:
     {"case_id": "t-001", "output": "groceries", "model": "gpt-4o", "repeat": 0,
      "latency_ms": 412, "cost_usd": 0.00031, "input_tokens": 52, "output_tokens": 1}
 
-Only `case_id` (or `id`) and `output` are required. CSV files use the same column names
+Only `case_id` (or `id`) and `output` are required. An answer that called tools has
+`tool_calls` (OpenAI's `message.tool_calls`, or `[{name, arguments}]`; in CSV, that list as
+JSON text) and may leave `output` out. CSV files use the same column names
 (empty cells are missing values: a missing latency or cost is recorded as missing, not 0).
 The column naming the model is `model`, or another one named with `?model_column=NAME`
 (`params: {model_column: NAME}`, `driftgate run --model-column NAME`), so a published
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,10 +46,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from .._files import format_loc
 from .._strict import Strict
+from .._tools import normalize_calls
 from ..errors import ConfigError
 from ..workspace import Workspace
 from .base import Completion, CompletionRequest, ModelConfig, Provider, ProviderError
@@ -62,6 +66,9 @@ class ReplayRow(Strict):
 
     case_id: str = Field(min_length=1)
     output: str
+    tool_calls: list[dict[str, Any]] | None = Field(
+        None, description="The tool calls the model made: [{id?, name, arguments}]."
+    )
     model: str | None = None
     repeat: int = Field(0, ge=0)
     latency_ms: float | None = Field(None, ge=0)
@@ -69,6 +76,26 @@ class ReplayRow(Strict):
     input_tokens: int | None = Field(None, ge=0)
     output_tokens: int | None = Field(None, ge=0)
     metadata: dict[str, Any] | None = Field(None, description="Free-form; ignored by driftgate.")
+
+    @field_validator("tool_calls", mode="before")
+    @classmethod
+    def _calls(cls, v: Any) -> Any:
+        if isinstance(v, str):  # a CSV cell
+            try:
+                v = json.loads(v)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"tool_calls is not JSON: {exc.msg}") from None
+        if v is not None and not isinstance(v, list):
+            raise ValueError("tool_calls must be a list of calls")
+        return normalize_calls(v)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _calls_are_an_answer(cls, data: Any) -> Any:
+        # An answer that only called tools has no text: its output is "" (as OpenAI's null).
+        if isinstance(data, dict) and "output" not in data and data.get("tool_calls"):
+            return {**data, "output": ""}
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,8 +229,10 @@ def _read(path: Path, model_column: str = "model") -> ReplayIndex:
         rows[key] = row
         lines[key] = line
         models.setdefault(row.model, None)
+        # Rows without tool calls hash as they did before the field existed.
+        unset = {"tool_calls"} if row.tool_calls is None else None
         digests.setdefault(row.model, hashlib.sha256()).update(
-            row.model_dump_json().encode() + b"\n"
+            row.model_dump_json(exclude=unset).encode() + b"\n"
         )
     if not rows:
         raise ConfigError("replay file has no rows", path=path)
@@ -292,7 +321,8 @@ class ReplayProvider(Provider):
             # This model's rows: another model of the file is another "model version", and
             # a changed answer makes a new one, as drift checks expect.
             fingerprint=f"replay-{self.index.fingerprints[self.model]}",
-            finish_reason="stop",
+            finish_reason="tool_calls" if row.tool_calls else "stop",
+            tool_calls=row.tool_calls,  # normalized: {id, name, arguments}
         )
 
 

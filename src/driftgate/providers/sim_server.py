@@ -33,6 +33,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .._tools import openai_calls
 from ..errors import ConfigError, UnknownNameError
 from .base import CaseHint, Completion
 from .simulator import SIM_HEADER, SimError, parse_case_header, profiles, simulate
@@ -92,6 +93,7 @@ async def _chat(request: web.Request) -> web.Response:
             messages,
             response_format=data.get("response_format"),
             attempt=_next_attempt(state, key),
+            tools=_offered_tools(data.get("tools")),
         )
     except UnknownNameError as exc:
         state.stats[404] += 1
@@ -118,6 +120,19 @@ def _parse_chat(raw: bytes, header: str | None) -> tuple[dict[str, Any], CaseHin
     if not all(isinstance(m, dict) for m in messages):
         raise TypeError("every message must be an object")
     return data, parse_case_header(header) if header else None
+
+
+def _offered_tools(tools: Any) -> list[dict[str, Any]] | None:
+    """The request's function tools (anything else in the list is not the simulator's)."""
+    if not isinstance(tools, list):
+        return None
+    return [
+        t
+        for t in tools
+        if isinstance(t, dict)
+        and isinstance(t.get("function"), dict)
+        and isinstance(t["function"].get("name"), str)
+    ] or None
 
 
 def _next_attempt(state: _State, key: tuple[Any, ...]) -> int:
@@ -155,6 +170,13 @@ async def _failure(state: _State, result: SimError, delay: float) -> web.Respons
 
 def _completion_body(result: Completion, number: int) -> dict[str, Any]:
     """An OpenAI chat.completion response for a simulated answer."""
+    message: dict[str, Any] = {"role": "assistant", "content": result.text}
+    if result.tool_calls:
+        message = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": openai_calls(result.tool_calls),
+        }
     return {
         "id": f"chatcmpl-sim-{number}",
         "object": "chat.completion",
@@ -164,7 +186,7 @@ def _completion_body(result: Completion, number: int) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": result.text},
+                "message": message,
                 "logprobs": None,
                 "finish_reason": result.finish_reason,
             }

@@ -21,6 +21,11 @@ answers to right ones: two prompts on one profile, like two profiles on one stre
 exactly on the cases where their rates differ, and paired comparisons stay clean. A prompt
 without covering context (zero-shot) is answered as if the boost did not exist.
 
+Tools: when the request offers tools and the case's expected answer is a call of one of
+them (`{name, arguments}`, a list of calls, or a bare tool name; `_tools.expected_calls`),
+the answer is that call: right, or with one argument perturbed (a wrong answer), or with
+arguments cut short (a format error); a refusal stays text.
+
 Profiles are overridable per model id with query parameters
 (`sim/acme@v1?accuracy=0.7&latency_ms=50`; dict values as JSON) and registrable from Python
 with `register_profile`. `simulate()` is the pure core shared by `SimProvider` (in-process)
@@ -41,6 +46,7 @@ from urllib.parse import parse_qsl
 from pydantic import Field, ValidationError
 
 from .._strict import Strict
+from .._tools import expected_calls
 from ..errors import ConfigError, ErrorKind, UnknownNameError
 from ..errors import SimError as SimError  # defined there (one error tree), re-exported
 from ._sim_context import covers
@@ -270,10 +276,11 @@ def _tokens(text: str) -> int:
 def simulate(
     model_id: str,
     hint: CaseHint | None,
-    messages: list[dict[str, str]],
+    messages: list[dict[str, Any]],
     *,
     response_format: dict[str, Any] | None = None,
     attempt: int = 0,
+    tools: list[dict[str, Any]] | None = None,
 ) -> Completion | SimError:
     """One simulated call: the completion, or the error the call fails with.
 
@@ -313,10 +320,14 @@ def simulate(
         return _error("bad_response", p, latency, "simulated garbage body")
 
     a = _uniforms(stream, p.seed, hint.id, hint.repeat, "answer")
+    calls = _wanted_calls(hint.expected, tools)
+    tool_calls: list[dict[str, str]] | None = None
     if a[0] < p.refusal_rate:
         text = REFUSAL
     elif a[1] < p.format_error_rate:
         text = _format_error(kind, _render(expected, kind), labels, int(a[2] * 2**32))
+        if calls is not None:
+            text, tool_calls = "", _call_answer(hint.id, calls, True, 0, broken=True)
     else:
         accuracy = _case_accuracy(p.accuracy_for(hint.segment), p.case_difficulty, hint.id)
         correct = a[3] < accuracy
@@ -325,14 +336,16 @@ def simulate(
         if not correct and boost and a[3] < accuracy + boost * (1.0 - accuracy):
             correct = covers(messages, hint.expected, hint.labels)
         pick = int(a[4] * 2**32)
-        if labels is not None:
+        if calls is not None:
+            text, tool_calls = "", _call_answer(hint.id, calls, correct, pick)
+        elif labels is not None:
             text = _label_answer(expected, labels, correct, pick)
         else:
             text = _render(expected if correct else _perturb(expected, pick), kind)
-        if p.verbosity:
+        if p.verbosity and tool_calls is None:
             text = _pad(text, p.verbosity, labels)
-    in_tok = round(sum(len(str(m.get("content", "")).split()) for m in messages) * 1.3)
-    out_tok = _tokens(text)
+    in_tok = round(sum(len(str(m.get("content") or "").split()) for m in messages) * 1.3)
+    out_tok = _tokens(text) + sum(_tokens(c["arguments"]) + 1 for c in tool_calls or ())
     return Completion(
         text=text,
         input_tokens=in_tok,
@@ -341,8 +354,45 @@ def simulate(
         latency_ms=latency,
         model=f"sim/{name}",
         fingerprint=fingerprint,
-        finish_reason="stop",
+        finish_reason="tool_calls" if tool_calls else "stop",
+        tool_calls=tool_calls,
     )
+
+
+def _wanted_calls(
+    expected: Any, tools: list[dict[str, Any]] | None
+) -> list[tuple[str, dict[str, Any] | None]] | None:
+    """The calls to answer with: the expected calls, when every one names an offered tool."""
+    names = {t["function"]["name"] for t in tools or ()}
+    if not names:
+        return None
+    calls = expected_calls(expected, bare_name=True)
+    if not calls or any(name not in names for name, _ in calls):
+        return None
+    return calls
+
+
+def _call_answer(
+    case_id: str,
+    calls: list[tuple[str, dict[str, Any] | None]],
+    correct: bool,
+    pick: int,
+    *,
+    broken: bool = False,
+) -> list[dict[str, str]]:
+    """The calls made: as expected, or (wrong) one call's arguments perturbed, or (broken)
+    arguments cut short, which no JSON parser reads."""
+    tag = hashlib.blake2b(case_id.encode(), digest_size=4).hexdigest()
+    out = []
+    for i, (name, args) in enumerate(calls):
+        args = dict(args or {})
+        if not correct and i == pick % len(calls):
+            args = _perturb(args, pick // 3) if args else {"unexpected": True}
+        text = json.dumps(args, ensure_ascii=False)
+        if broken:
+            text = text[: max(1, len(text) // 2)]
+        out.append({"id": f"call_{tag}_{i}", "name": name, "arguments": text})
+    return out
 
 
 _STATUS = {"rate_limit": 429, "server": 500, "timeout": 504, "bad_response": 200}
@@ -456,6 +506,7 @@ class SimProvider(Provider):
             request.messages,
             response_format=request.response_format,
             attempt=attempt,
+            tools=request.tools,
         )
         if isinstance(result, SimError):
             # A stall lasts until the caller gives up, as a hung connection would.

@@ -57,6 +57,10 @@ class ScoreContext:
     labels: list[str] | None = None  # the prompt's label set, when it has one
     finish_reason: str | None = None  # the provider's, when it gives one
     metadata: dict[str, Any] = field(default_factory=dict)  # the case's (per-case assertions)
+    # The calls the model made ([{id, name, arguments}]) and the tools it was offered
+    # (OpenAI's shape), when the prompt or the case declares tools.
+    tool_calls: list[dict[str, str]] | None = None
+    tools: list[dict[str, Any]] | None = None
 
 
 @dataclass(slots=True)

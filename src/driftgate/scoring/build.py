@@ -52,6 +52,7 @@ _MODULES = {
     **dict.fromkeys(["is-xml", "is-sql", "is-refusal", "finish-reason"], "formats"),
     **dict.fromkeys(["python-assert", "javascript"], "script"),
     "asserts": "asserts",
+    **dict.fromkeys(["tool-call", "tool-call-f1", "tool-call-valid"], "tools"),
 }
 _LAZY_SCORERS = {name: m for name, m in _MODULES.items() if m in ("semantic", "judge", "asserts")}
 

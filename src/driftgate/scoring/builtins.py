@@ -11,6 +11,7 @@ One module per family, so a new scorer is one class in the right file:
 * `overlap`    — levenshtein, rouge-n, bleu
 * `formats`    — is-xml, is-sql, is-refusal, finish-reason
 * `script`     — python-assert, javascript (code inline in a config)
+* `tools`      — tool-call, tool-call-f1, tool-call-valid
 
 Any of them negates as `not-NAME`. Semantic (embedding) and model-judged scorers live in
 `semantic.py` and `judge.py`, which register only when their dependencies import; `asserts`
@@ -19,7 +20,7 @@ Any of them negates as `not-NAME`. Semantic (embedding) and model-judged scorers
 
 from __future__ import annotations
 
-from . import budgets, custom, formats, matching, overlap, script, structured, text
+from . import budgets, custom, formats, matching, overlap, script, structured, text, tools
 from .matching import first_number, levenshtein, similarity
 from .structured import parse_path, resolve_path
 
@@ -37,4 +38,5 @@ __all__ = [
     "similarity",
     "structured",
     "text",
+    "tools",
 ]

@@ -50,6 +50,7 @@ RESULT_COLUMNS = {
     "repeat": "INTEGER",
     "expected": "JSON",
     "output": "VARCHAR",
+    "tool_calls": "JSON",  # absent from lines written before tool calls were kept: NULL
     "parsed": "JSON",
     "parse_error": "VARCHAR",
     "scores": "JSON",

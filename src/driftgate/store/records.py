@@ -38,9 +38,14 @@ class CaseResult(Strict):
     prompt_digest: str
     model: str = Field(description="Model label (its id unless labelled)")
     repeat: int = 0
-    messages: list[dict[str, str]] | None = None
+    messages: list[dict[str, Any]] | None = Field(
+        None, description="The rendered chat messages (a conversation's may hold tool calls)"
+    )
     expected: Any = None
     output: str | None = None
+    tool_calls: list[dict[str, str]] | None = Field(
+        None, description="The tool calls the model made: [{id, name, arguments (JSON text)}]"
+    )
     parsed: Any = None
     parse_error: str | None = None
     scores: list[ScoreRecord] = Field(default_factory=list)
