@@ -249,3 +249,59 @@ def test_ideal_and_expected_together_is_an_error(tmp_path: Path):
     p.write_text('{"input": "q", "ideal": "a", "expected": "b"}\n')
     with pytest.raises(ConfigError, match="both `ideal`"):
         list(iter_cases(p))
+
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+HISTORY = [
+    {"role": "user", "content": "Weather in Lima?"},
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+    {"role": "tool", "tool_call_id": "c1", "content": "19C"},
+    {"role": "user", "content": "And Quito?"},
+]  # fmt: skip
+
+
+def test_a_multi_turn_case_with_tools_loads(tmp_path: Path):
+    rows = [
+        # flat: `messages` is a variable, `tools` and `tool_choice` case fields
+        {"id": "w1", "messages": HISTORY, "tools": [WEATHER], "tool_choice": "required",
+         "expected": {"name": "get_weather", "arguments": {"city": "Quito"}}},
+        # native: a top-level `messages` joins `vars`
+        {"id": "w2", "vars": {"x": 1}, "messages": HISTORY[:1], "tools": [WEATHER]},
+    ]  # fmt: skip
+    p = tmp_path / "w.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    w1, w2 = iter_cases(p)
+    assert w1.vars == {"messages": HISTORY} and w1.tool_choice == "required"
+    assert [t.name for t in w1.tools or []] == ["get_weather"]
+    assert w2.vars == {"x": 1, "messages": HISTORY[:1]}
+    assert w1.template_context()["messages"] == HISTORY
+    y = tmp_path / "w.yaml"
+    y.write_text("cases:\n  - id: y1\n    messages: [{role: user, content: hi}]\n    tools: []\n")
+    (case,) = iter_cases(y)
+    assert case.vars["messages"] == [{"role": "user", "content": "hi"}] and case.tools == []
+
+
+@pytest.mark.parametrize(
+    "row, words",
+    [
+        ({"id": "a", "messages": [{"role": "tool", "content": "x"}]}, "messages[0]: a tool message needs"),
+        ({"id": "a", "vars": {"messages": []}, "messages": []}, "`messages` is given twice"),
+        ({"id": "a", "vars": {}, "tools": [{"function": {"name": "f", "parameters": {"type": "array"}}}]},
+         "type: object"),
+        ({"id": "a", "vars": {}, "tools": [WEATHER, WEATHER]}, "two tools are named 'get_weather'"),
+        ({"id": "a", "tool": [WEATHER]}, "did you mean `tools`"),
+    ],
+)  # fmt: skip
+def test_bad_conversations_and_tools_are_named_with_their_line(tmp_path: Path, row, words):
+    p = tmp_path / "bad.jsonl"
+    p.write_text(json.dumps({"id": "ok"}) + "\n" + json.dumps(row) + "\n")
+    with pytest.raises(ConfigError) as err:
+        list(iter_cases(p))
+    assert "bad.jsonl:2" in str(err.value) and words in str(err.value), str(err.value)

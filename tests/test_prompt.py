@@ -299,3 +299,106 @@ def test_a_bad_entry_names_its_own_field(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_prompt(write(tmp_path, bad))
     assert "[messages[1].insert]" in str(err.value) and "more errors" not in str(err.value)
+
+
+TOOLS = """\
+name: weather
+messages:
+  - {role: system, content: "Call a tool when one fits."}
+  - {insert: messages}
+tools:
+  - type: function
+    function:
+      name: get_weather
+      parameters: {type: object, properties: {city: {type: string}}, required: [city]}
+tool_choice: auto
+"""
+
+
+def test_a_prompt_declares_tools_and_they_are_part_of_its_digest(tmp_path):
+    from driftgate.prompt import Prompt
+
+    plain = Prompt(
+        name="cat", messages=[{"role": "user", "content": "{{ d }}"}], params={"temperature": 0}
+    )
+    assert plain.digest == "e6368a66159e"  # a prompt without tools keeps the digest it had
+    p = load_prompt(write(tmp_path, TOOLS))
+    assert [t.name for t in p.tools or []] == ["get_weather"]
+    changed = load_prompt(
+        write(tmp_path, TOOLS.replace("required: [city]", "required: []"), "q.yaml")
+    )
+    assert changed.digest != p.digest
+    no_choice = load_prompt(write(tmp_path, TOOLS.replace("tool_choice: auto\n", ""), "r.yaml"))
+    assert no_choice.digest != p.digest
+
+
+def test_request_tools_merge_the_cases_over_the_prompts(tmp_path):
+    from driftgate._tools import Tool
+
+    p = load_prompt(write(tmp_path, TOOLS))
+    assert p.request_tools() == (
+        [{"type": "function", "function": {"name": "get_weather", "parameters": {
+            "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}],
+        "auto",
+    )  # fmt: skip
+    extra = Tool.model_validate({"function": {"name": "get_time"}})
+    same = Tool.model_validate({"function": {"name": "get_weather", "description": "v2"}})
+    tools, choice = p.request_tools([extra, same], "none")
+    assert [t["function"]["name"] for t in tools or []] == ["get_time", "get_weather"]
+    assert tools and tools[1]["function"] == {"name": "get_weather", "description": "v2"}
+    assert choice == "none"
+    named = {"type": "function", "function": {"name": "get_time"}}
+    assert p.request_tools(None, named)[1] == named  # type: ignore[arg-type]
+    bare = load_prompt(write(tmp_path, INSERT, "s.yaml"))
+    assert bare.request_tools() == (None, None)
+
+
+def test_a_conversation_with_tool_calls_renders_as_it_is(tmp_path):
+    p = load_prompt(write(tmp_path, TOOLS))
+    history = [
+        {"role": "user", "content": "Weather in Lima?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Lima"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": '{"temp": 19}'},
+        {"role": "user", "content": "And Quito?"},
+    ]  # fmt: skip
+    assert p.render({"messages": history})[1:] == history
+
+
+@pytest.mark.parametrize(
+    "edit, field, words",
+    [
+        ("name: get_weather", "tools[0].function.name", "should match pattern"),
+        ("type: object, properties", "tools[0].function.parameters", "type: object"),
+        ("tool_choice: auto", "tool_choice", "auto"),
+    ],
+)
+def test_bad_tools_are_named_at_load(tmp_path, edit, field, words):
+    bad = {
+        "name: get_weather": "name: get weather",
+        "type: object, properties": "type: string, properties",
+        "tool_choice: auto": "tool_choice: sometimes",
+    }[edit]
+    with pytest.raises(ConfigError) as err:
+        load_prompt(write(tmp_path, TOOLS.replace(edit, bad)))
+    assert field in str(err.value) and words in str(err.value)
+
+
+def test_two_tools_of_one_name_are_refused(tmp_path):
+    twice = TOOLS + "  - {type: function, function: {name: get_weather}}\n"
+    twice = twice.replace("tool_choice: auto\n", "").replace(
+        "tools:\n", "tool_choice: auto\ntools:\n"
+    )
+    with pytest.raises(ConfigError, match="two tools are named 'get_weather'"):
+        load_prompt(write(tmp_path, twice))
+
+
+def test_passthrough_sends_a_conversation_cases_messages():
+    from driftgate.prompt import passthrough_prompt
+
+    p = passthrough_prompt()
+    chat = [{"role": "user", "content": "hi"}]
+    assert p.render({"messages": chat}) == chat
+    assert p.render({"input": "x", "messages": chat}) == [{"role": "user", "content": "x"}]
+    with pytest.raises(TemplateError, match="'input'"):
+        p.render({"other": 1}, case_id="c1")

@@ -29,14 +29,19 @@ CASES = [
         ["'perplexity'", "log-probabilities", "llm-rubric"],
     ),
     (
-        _assert("      - {type: tool-call-f1, value: [a]}\n"),
+        _assert("      - {type: tool-call-f1}\n"),
         5,
-        ["'tool-call-f1'", "#18 item 5", "python"],
+        ["`tool-call-f1` needs the expected tool names"],
     ),
     (
-        _assert("      - {type: is-valid-openai-tools-call}\n"),
+        _assert("      - {type: is-valid-openai-tools-call, value: x}\n"),
         5,
-        ["tools-call", "#18 item 5", "is-json"],
+        ["takes no `value`", "config.tools"],
+    ),
+    (
+        _assert("      - {type: is-valid-openai-function-call}\n"),
+        5,
+        ["legacy `functions`", "is-valid-openai-tools-call"],
     ),
     (_assert("      - {type: moderation}\n"), 5, ["'moderation'", "supported:"]),
     (

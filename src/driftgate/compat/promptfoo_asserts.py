@@ -38,21 +38,19 @@ _JUDGED = {
     "answer-relevance": "The response is relevant to the user's request in the task input "
     "and answers it directly.",
 }
-_TOOLS = "outputs do not keep tool calls yet (multi-turn and tool calls land with issue #18 item 5)"
 _UNSUPPORTED = {
     "perplexity": "the providers do not return the output's token log-probabilities",
     "perplexity-score": "the providers do not return the output's token log-probabilities",
-    "is-valid-openai-tools-call": _TOOLS,
-    "is-valid-openai-function-call": _TOOLS,
-    "tool-call-f1": _TOOLS,
+    "is-valid-openai-function-call": "the legacy `functions` API is not sent; tools are",
 }
 _ALTERNATIVE = {
     "perplexity": "`llm-rubric` for fluency, or a `python` assertion",
     "perplexity-score": "`llm-rubric` for fluency, or a `python` assertion",
-    "is-valid-openai-tools-call": "`is-json` with a schema of the call, or a `python` assertion",
-    "is-valid-openai-function-call": "`is-json` with a schema of the call",
-    "tool-call-f1": "a `python` assertion over the output",
+    "is-valid-openai-function-call": "declare the functions as `tools` and assert "
+    "`is-valid-openai-tools-call`",
 }
+# Tool-call assertions → driftgate's tool scorers (scoring/tools.py).
+_TOOL_CALLS = {"is-valid-openai-tools-call": "tool-call-valid", "tool-call-f1": "tool-call-f1"}
 KNOWN = (
     set(_SAME_VALUE)
     | set(_NO_VALUE)
@@ -60,6 +58,7 @@ KNOWN = (
     | set(_UNSUPPORTED)
     | {"regex", "is-json", "contains-json", "is-xml", "python", "javascript", "similar"}
     | {"levenshtein", "latency", "cost", "assert-set"}
+    | set(_TOOL_CALLS)
 )
 _COMMON = {"type", "value", "threshold", "weight", "metric", "transform"}
 
@@ -215,6 +214,8 @@ def _special(
         return item
     if base in ("python", "javascript"):
         return _code(base, value, threshold, where, cx)
+    if base in _TOOL_CALLS:
+        return _tool_calls(base, value, threshold, where)
     if base == "similar":
         item = {
             "type": "semantic-similarity",
@@ -234,6 +235,27 @@ def _special(
     if threshold is None:
         raise where.error(f"{base!r} needs a `threshold` (the budget)", key="threshold")
     return {"type": base, "max_ms" if base == "latency" else "max_usd": threshold}
+
+
+def _tool_calls(base: str, value: Any, threshold: Any, where: Where) -> dict[str, Any]:
+    """`is-valid-openai-tools-call` checks the calls against the tools the prompt sends;
+    `tool-call-f1`'s `value` is the expected tool names (a list, or comma-separated)."""
+    item: dict[str, Any] = {"type": _TOOL_CALLS[base]}
+    if base == "tool-call-f1":
+        if not isinstance(value, list | str) or not value:
+            raise where.error(
+                "`tool-call-f1` needs the expected tool names as `value`", key="value"
+            )
+        item["value"] = value
+    elif value is not None:
+        raise where.error(
+            f"{base!r} takes no `value`: the calls are checked against the tools the prompt "
+            "declares (a provider's `config.tools`)",
+            key="value",
+        )
+    if threshold is not None:
+        item["threshold"] = threshold
+    return item
 
 
 def _code(base: str, value: Any, threshold: Any, where: Where, cx: Context) -> dict[str, Any]:
