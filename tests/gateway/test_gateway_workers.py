@@ -171,6 +171,17 @@ def test_serve_with_two_workers_starts_serves_and_shuts_down_cleanly(gw_root: Pa
                            "verdict": "accept"}, headers=fresh)  # fmt: skip
             assert fb.status_code == 200, fb.text
         assert http.get(f"{base}/readyz").json()["status"] == "ready"
+        # A scrape lands on either worker; each one sums both workers' counts.
+        for _ in range(6):
+            text = http.get(f"{base}/metrics", headers={"connection": "close"}).text
+            served = sum(
+                s.value
+                for f in text_string_to_metric_families(text)
+                if f.name == "driftgate_gateway_requests"
+                for s in f.samples
+                if s.name.endswith("_total") and s.labels["kind"] == "route"
+            )
+            assert served == 30, text
         proc.send_signal(signal.SIGINT)
         assert proc.wait(20) == 0
     logged = read_decisions(Workspace.find(gw_root), "cat")

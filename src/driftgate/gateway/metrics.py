@@ -11,13 +11,19 @@
 `kind` is `route`, `prompt` or `model`; `route` is the route's name, `@gateway` for the
 other two. Shadow calls are the `answers_total` series with `shadow="true"`: they never
 reach a client, so only the traffic log (its listener here) sees them. A registry per app
-(not the process-wide default) lets tests build many apps in one process. With several
-workers each process counts its own requests and reports the last canary verdict it
-judged itself; the weights are read from the shared state, so every worker reports them.
+(not the process-wide default) lets tests build many apps in one process.
+
+With several workers (`serve --workers N`) the counters and histograms are prometheus-client's
+multiprocess ones: `serve` gives the workers one `PROMETHEUS_MULTIPROC_DIR`, each worker
+writes its values there, and a scrape on any worker sums every worker's (a scrape lands on
+one worker at random, so per-process counts would jump). The weights are read from the
+shared state, so every worker reports them; the last canary verdict is the one the scraped
+worker judged itself.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -32,6 +38,7 @@ if TYPE_CHECKING:
 # Seconds: the gateway's own overhead is sub-millisecond, a model call tens of ms to minutes.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own name for it
 
 
 class GatewayMetrics:
@@ -58,7 +65,8 @@ class GatewayMetrics:
             "driftgate_gateway_feedback", "Feedback events.", ["route", "verdict"],
             registry=self.registry,
         )  # fmt: skip
-        self.registry.register(_CanaryCollector(pool))
+        self.canary = _CanaryCollector(pool)
+        self.registry.register(self.canary)
 
     def observe(
         self, kind: str, route: str, arm: str, model: str, status: int, seconds: float
@@ -76,7 +84,15 @@ class GatewayMetrics:
         self.answers.labels(d.route, d.arm, d.model, str(d.shadow).lower(), outcome).inc()
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if not os.environ.get(MULTIPROC_ENV):
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess
+
+        # Every worker's counters and histograms, from their files; this worker's gauges.
+        scrape = CollectorRegistry()
+        multiprocess.MultiProcessCollector(scrape)
+        scrape.register(self.canary)
+        return generate_latest(scrape)
 
 
 class _CanaryCollector(Collector):

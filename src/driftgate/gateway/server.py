@@ -72,8 +72,21 @@ def serve(
     # Worker processes (and the factory) find the same workspace whatever their directory.
     os.environ["DRIFTGATE_WORKSPACE"] = str(ws.root)
     if workers > 1:
-        uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level)  # fmt: skip
+        import shutil
+        import tempfile
+
+        from .metrics import MULTIPROC_ENV
+
+        # One folder for every worker's metric values, so a scrape on any worker sums all
+        # of them (metrics.py); set before the workers start and import prometheus-client.
+        folder = tempfile.mkdtemp(prefix="driftgate-metrics-")
+        os.environ[MULTIPROC_ENV] = folder
+        try:
+            uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers,
+                        log_level=log_level)  # fmt: skip
+        finally:
+            os.environ.pop(MULTIPROC_ENV, None)
+            shutil.rmtree(folder, ignore_errors=True)
         return
     from .app import create_app
 
