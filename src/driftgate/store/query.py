@@ -105,22 +105,21 @@ def connect(
         if pq is not None:
             parquet.append(pq)
         jsonl.extend(segments)
-    parts = []
+    # Every column, typed, first; the files join by name, so a Parquet copy made before a
+    # column existed (`tool_calls`) reads it as NULL instead of failing the whole view.
+    cols = ", ".join(f"NULL::{t} AS {_quote(k)}" for k, t in RESULT_COLUMNS.items())
+    parts = [f"SELECT {cols} WHERE false"]
     if parquet:
-        parts.append(f"SELECT * FROM read_parquet({_sql_list(parquet)})")
+        parts.append(f"SELECT * FROM read_parquet({_sql_list(parquet)}, union_by_name=true)")
     if jsonl:
         parts.append(_dedup_jsonl_sql(jsonl))
-    if parts:
-        try:
-            con.execute("CREATE VIEW results AS " + " UNION ALL ".join(parts))
-        except duckdb.Error:
-            if probe:
-                raise
-            # Binding reads the files' names: a run's damaged folder fails it for all.
-            return connect(runs_dir, threads=threads, compact=compact, probe=True)
-    else:
-        cols = ", ".join(f"NULL::{t} AS {_quote(k)}" for k, t in RESULT_COLUMNS.items())
-        con.execute(f"CREATE VIEW results AS SELECT {cols} WHERE false")
+    try:
+        con.execute("CREATE VIEW results AS " + " UNION ALL BY NAME ".join(parts))
+    except duckdb.Error:
+        if probe or len(parts) == 1:
+            raise
+        # Binding reads the files' names: a run's damaged folder fails it for all.
+        return connect(runs_dir, threads=threads, compact=compact, probe=True)
     _runs_view(con, runs_dir)
     return con
 
