@@ -74,9 +74,20 @@ CASES = [
         ["`apiKey`", "OPENAI_API_KEY"],
     ),
     (
-        HEAD + "providers:\n  - id: openai:gpt-4o\n    config: {tools: []}\n" + TEST,
+        HEAD + "providers:\n  - id: openai:gpt-4o\n    config: {toolz: []}\n" + TEST,
         4,
-        ["'tools'", "supported:"],
+        ["'toolz'", "supported:", "tool_choice, tools"],
+    ),
+    (
+        HEAD + "providers:\n  - id: openai:gpt-4o\n    config: {tools: []}\n"
+        "  - id: openai:gpt-4o-mini\n    config: {tools: [{function: {name: f}}]}\n" + TEST,
+        6,
+        ["providers 0 and 1 declare different tools", "one config per set of tools"],
+    ),
+    (
+        HEAD + "providers:\n  - id: openai:gpt-4o\n    config: {tools: file://t.json}\n" + TEST,
+        4,
+        ["tools file 'file://t.json' not found"],
     ),
     (
         HEAD + "tests:\n  - vars: {name: Ann}\n    provider: openai:gpt-4o\n",

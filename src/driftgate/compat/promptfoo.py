@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..workspace import Workspace
 from .promptfoo_asserts import Context, Where, translate_assert
-from .promptfoo_providers import judge_model, translate_provider
+from .promptfoo_providers import judge_model, provider_tools, translate_provider
 from .promptfoo_tests import load_tests
 
 FILENAMES = re.compile(r"^promptfooconfig[^/]*\.(ya?ml|json)$")
@@ -99,6 +99,9 @@ def translate(path: Path, ws: Workspace) -> Translation:
             providers if isinstance(providers, list) else [providers] if providers else []
         )
     ]
+    tools = provider_tools(models, top.at(pkey), path.parent)  # the prompts' tools
+    for p in prompts:
+        p.update(tools)
     cases = [
         _case(i, t, default_vars, cx)
         for i, t in enumerate(

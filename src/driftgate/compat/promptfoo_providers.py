@@ -9,6 +9,7 @@ sim/acme@v1, local/…       → unchanged (driftgate's own ids; so is any `a/b`
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -122,6 +123,8 @@ def _config(config: Any, out: dict[str, Any], where: Where) -> None:
             params[_PARAMS[key]] = value
         elif key in _CONFIG:
             out[_CONFIG[key]] = value
+        elif key in ("tools", "tool_choice"):
+            out.setdefault("_tools", {})[key] = value  # the prompts' (`provider_tools`)
         elif key == "apiKey":
             raise where.error(
                 "`apiKey` in a config file is not supported: driftgate never stores keys",
@@ -133,10 +136,38 @@ def _config(config: Any, out: dict[str, Any], where: Where) -> None:
             raise where.error(
                 f"provider config key {key!r} is not supported",
                 key=key,
-                hint="supported: " + ", ".join(sorted({*_PARAMS, *_CONFIG})),
+                hint="supported: "
+                + ", ".join(sorted({*_PARAMS, *_CONFIG, "tools", "tool_choice"})),
             )
     if params:
         out["params"] = params
+
+
+def provider_tools(models: list[dict[str, Any]], where: Where, base: Path) -> dict[str, Any]:
+    """The providers' `config.tools` and `tool_choice`, taken out of their model mappings, as
+    every prompt's (tools belong to the prompt in driftgate): one set, which providers that
+    declare tools must share; `tools: file://x.json` (or .yaml) is read."""
+    found = [(i, m.pop("_tools")) for i, m in enumerate(models) if "_tools" in m]
+    if not found:
+        return {}
+    first_i, first = found[0]
+    for i, other in found[1:]:
+        if other != first:
+            raise where.at(i, "config").error(
+                f"providers {first_i} and {i} declare different tools",
+                key="tools",
+                hint="driftgate's tools belong to the prompt: one config per set of tools",
+            )
+    out = dict(first)
+    ref = out.get("tools")
+    if isinstance(ref, str) and ref.startswith("file://"):
+        from .._files import load_data
+
+        path = base / ref[len("file://") :]
+        if not path.is_file():
+            raise where.at(first_i, "config").error(f"tools file {ref!r} not found", key="tools")
+        out["tools"] = load_data(path)
+    return out
 
 
 def judge_model(raw: Any, where: Where) -> str:
