@@ -169,12 +169,13 @@ async def _chat(gw: Gateway, request: Request) -> Response:
     headers = _answer_headers(answer)
     if chat.stream:
         events = stream_events(
-            answer.request_id, chat.model, answer.text, finish_reason=answer.finish_reason
-        )
+            answer.request_id, chat.model, answer.text, finish_reason=answer.finish_reason,
+            tool_calls=answer.tool_calls,
+        )  # fmt: skip
         return StreamingResponse(_iterate(events), media_type="text/event-stream", headers=headers)
     body = completion_body(
         answer.request_id, chat.model, answer.text, finish_reason=answer.finish_reason,
-        usage=answer.usage,
+        usage=answer.usage, tool_calls=answer.tool_calls,
     )  # fmt: skip
     return JSONResponse(body, headers=headers)
 

@@ -52,6 +52,7 @@ class Answer:
     finish_reason: str = "stop"
     usage: dict[str, int] | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
+    tool_calls: list[dict[str, str]] | None = None  # {id, name, arguments}
 
 
 def version_header(ref: str, prompt_digest: str) -> str:
@@ -137,6 +138,7 @@ class DirectCalls:
         except TemplateError as exc:
             self.log.decision(Decision(**base, model=prompt.model, error=exc.message))
             raise GatewayError(400, exc.message, param="vars", code="template_error") from None
+        tools, tool_choice = prompt.request_tools()
         request = CompletionRequest(
             model=prompt.model,
             messages=messages,
@@ -144,6 +146,8 @@ class DirectCalls:
             response_format={"type": "json_object"} if prompt.output.type == "json" else None,
             case=CaseHint(id=request_id, labels=prompt.output.labels),
             labels=prompt.request_labels(),
+            tools=tools,
+            tool_choice=tool_choice,
         )
         answer = await self._call(request, base)
         answer.version = version_header(prompt.ref, prompt.digest)
@@ -151,16 +155,27 @@ class DirectCalls:
 
     # ---- pass-through -------------------------------------------------------------------
     async def complete_model(
-        self, model: str, messages: list[dict[str, str]], params: dict[str, Any]
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+        *,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
     ) -> Answer:
         request_id = new_request_id(GATEWAY_LOG)
-        base = self._base(request_id, "model", "", "", {"messages": messages})
+        logged: dict[str, Any] = {"messages": messages}
+        if tools:
+            logged["tools"] = [t["function"]["name"] for t in tools]
+        base = self._base(request_id, "model", "", "", logged)
         request = CompletionRequest(
             model=model,
             messages=messages,
             params={k: v for k, v in params.items() if k != "response_format"},
             response_format=params.get("response_format"),
             case=CaseHint(id=request_id),
+            tools=tools,
+            tool_choice=tool_choice,
         )
         return await self._call(request, base)
 
@@ -220,6 +235,8 @@ class DirectCalls:
                 **base,
                 model=request.model,
                 output=completion.text,
+                # A tool-calling answer is its calls: what a label or a judge reads.
+                parsed={"tool_calls": completion.tool_calls} if completion.tool_calls else None,
                 attempts=attempts,
                 latency_ms=(time.perf_counter() - start) * 1000,
                 cost_usd=completion.cost_usd,
@@ -234,9 +251,10 @@ class DirectCalls:
                 "completion_tokens": completion.output_tokens,
                 "total_tokens": completion.input_tokens + completion.output_tokens,
             }
+        finish = completion.finish_reason or ("tool_calls" if completion.tool_calls else "stop")
         return Answer(
             base["id"], completion.text, request.model, arm=base["arm"],
-            finish_reason=completion.finish_reason or "stop", usage=usage,
+            finish_reason=finish, usage=usage, tool_calls=completion.tool_calls,
         )  # fmt: skip
 
     async def aclose(self) -> None:

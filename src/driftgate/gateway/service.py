@@ -104,7 +104,10 @@ class Gateway:
                     code="model_not_found",
                     param="model",
                 )
-            answer = await self.direct.complete_model(chat.model, chat.messages, chat.params)
+            answer = await self.direct.complete_model(
+                chat.model, chat.messages, chat.params, tools=chat.tools,
+                tool_choice=chat.tool_choice,
+            )  # fmt: skip
         return answer
 
     async def _route(self, client: Client, chat: ChatRequest, headers: Mapping[str, str]) -> Answer:

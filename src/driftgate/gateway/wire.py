@@ -3,9 +3,12 @@ the streamed chunks and the error body.
 
 What a request may carry besides OpenAI's fields: `vars` (a JSON object), the variables a
 route's or prompt's template renders; when it is absent, `metadata` (OpenAI's string map)
-is taken as the variables. Sampling fields (`temperature`, `max_tokens`…) are passed on to
-a model called directly; a route or prompt keeps its own params (they are part of its
-version identity).
+is taken as the variables. Sampling fields (`temperature`, `max_tokens`…), `tools` and
+`tool_choice` are passed on to a model called directly; a route or prompt keeps its own
+params and tools (they are part of its version identity). A conversation may hold the
+assistant's `tool_calls` and `tool` results (checked as a golden set's are:
+`_tools.history_message`); an answer that calls tools carries them as OpenAI does
+(`message.tool_calls`, `finish_reason: "tool_calls"`).
 """
 
 from __future__ import annotations
@@ -15,8 +18,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
+from .._tools import Tool, ToolChoice, choice_payload, history_message, openai_calls, tools_payload
 from ..errors import GatewayError
 from .settings import GatewaySettings
+
+_TOOLS = TypeAdapter(list[Tool])
+_CHOICE = TypeAdapter(ToolChoice)
 
 # OpenAI request fields passed on to a model called directly (pass-through).
 SAMPLING_FIELDS = (
@@ -36,11 +45,13 @@ SAMPLING_FIELDS = (
 @dataclass
 class ChatRequest:
     model: str
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     stream: bool = False
     user: str | None = None
     vars: dict[str, Any] | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
 
     def last_user_text(self) -> str | None:
         return next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), None)
@@ -84,10 +95,31 @@ def parse_chat(body: bytes, settings: GatewaySettings) -> ChatRequest:
     if params.get("n", 1) != 1:
         raise bad_request("only n=1 is served", param="n")
     params.pop("n", None)
-    return ChatRequest(model, messages, bool(data.get("stream")), user, vars_, params)
+    tools, choice = _tools(data)
+    return ChatRequest(
+        model, messages, bool(data.get("stream")), user, vars_, params, tools, choice
+    )
 
 
-def _message(m: Any, i: int, settings: GatewaySettings) -> dict[str, str]:
+def _tools(data: dict[str, Any]) -> tuple[list[dict[str, Any]] | None, Any]:
+    """The request's `tools` and `tool_choice`, checked against OpenAI's shapes."""
+    tools = _checked(_TOOLS, data, "tools")
+    choice = _checked(_CHOICE, data, "tool_choice")
+    return tools_payload(tools), choice_payload(choice)
+
+
+def _checked(adapter: TypeAdapter[Any], data: dict[str, Any], param: str) -> Any:
+    if data.get(param) is None:
+        return None
+    try:
+        return adapter.validate_python(data[param])
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise bad_request(f"`{param}`: {where}: {err['msg']}", param=param) from None
+
+
+def _message(m: Any, i: int, settings: GatewaySettings) -> dict[str, Any]:
     if not isinstance(m, dict) or not isinstance(m.get("role"), str):
         raise bad_request(f"messages[{i}] must be an object with a `role`", param="messages")
     content = m.get("content")
@@ -98,11 +130,7 @@ def _message(m: Any, i: int, settings: GatewaySettings) -> dict[str, str]:
                 f"messages[{i}]: only text content parts are served", param="messages"
             )
         content = "".join(texts)  # type: ignore[arg-type]
-    if content is None:
-        content = ""
-    if not isinstance(content, str):
-        raise bad_request(f"messages[{i}].content must be a string", param="messages")
-    if len(content) > settings.max_message_chars:
+    if isinstance(content, str) and len(content) > settings.max_message_chars:
         raise GatewayError(
             413,
             f"messages[{i}] has {len(content)} characters; at most "
@@ -110,7 +138,24 @@ def _message(m: Any, i: int, settings: GatewaySettings) -> dict[str, str]:
             param="messages",
             code="message_too_long",
         )
+    if m["role"] == "tool" or m.get("tool_calls"):
+        try:  # a conversation's tool calls and results, as a golden set's are checked
+            return history_message({**m, "content": content}, f"messages[{i}]")
+        except ValueError as exc:
+            raise bad_request(str(exc), param="messages") from None
+    if content is None:
+        content = ""
+    if not isinstance(content, str):
+        raise bad_request(f"messages[{i}].content must be a string", param="messages")
     return {"role": m["role"], "content": content}
+
+
+def _assistant(text: str, tool_calls: list[dict[str, str]] | None) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    if tool_calls:
+        message["content"] = text or None  # OpenAI's shape: null beside tool calls
+        message["tool_calls"] = openai_calls(tool_calls)
+    return message
 
 
 def completion_body(
@@ -120,6 +165,7 @@ def completion_body(
     *,
     finish_reason: str = "stop",
     usage: dict[str, int] | None = None,
+    tool_calls: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """A `chat.completion` object. Its `id` is the request id `POST /v1/feedback` takes."""
     body: dict[str, Any] = {
@@ -130,7 +176,7 @@ def completion_body(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text},
+                "message": _assistant(text, tool_calls),
                 "finish_reason": finish_reason,
                 "logprobs": None,
             }
@@ -142,14 +188,19 @@ def completion_body(
 
 
 def stream_events(
-    request_id: str, model: str, text: str, *, finish_reason: str = "stop"
+    request_id: str,
+    model: str,
+    text: str,
+    *,
+    finish_reason: str = "stop",
+    tool_calls: list[dict[str, str]] | None = None,
 ) -> list[bytes]:
     """The server-sent events of a streamed answer: the whole answer in one content chunk
     (no provider driftgate calls streams tokens, so the answer is complete before the first
     byte), then the finish chunk, then `[DONE]`."""
     created = int(time.time())
 
-    def chunk(delta: dict[str, str], finish: str | None) -> bytes:
+    def chunk(delta: dict[str, Any], finish: str | None) -> bytes:
         body = {
             "id": request_id,
             "object": "chat.completion.chunk",
@@ -159,8 +210,11 @@ def stream_events(
         }
         return b"data: " + json.dumps(body, separators=(",", ":")).encode() + b"\n\n"
 
+    first = _assistant(text, tool_calls)
+    if tool_calls:  # streamed tool calls carry their position
+        first["tool_calls"] = [{"index": i, **c} for i, c in enumerate(first["tool_calls"])]
     return [
-        chunk({"role": "assistant", "content": text}, None),
+        chunk(first, None),
         chunk({}, finish_reason),
         b"data: [DONE]\n\n",
     ]
