@@ -109,3 +109,25 @@ def test_token_required_beyond_loopback(two_runs: tuple[Path, str, str]) -> None
     assert client.get("/runs").status_code == 200  # the cookie the first visit set
     bearer = _client(root, token="s3cret")
     assert bearer.get("/runs", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_tool_calls_show_as_the_answer(ws_root: Path) -> None:
+    from driftgate.store.records import CaseResult, RunManifest
+    from driftgate.store.runs import RunStore
+
+    store = RunStore(ws_root / "runs")
+    manifest = RunManifest(id="20260101-000000-bbbbbb", created_at=1.0, driftgate_version="x")
+    store.create(manifest)
+    call = {"id": "c1", "name": "get_weather", "arguments": '{"city": "Oslo"}'}
+    with store.writer(manifest.id) as w:
+        w.write(
+            CaseResult(
+                run_id=manifest.id, key="p|m|e|c1|0", evalset="e", case_id="c1", prompt="p",
+                prompt_digest="d", model="m", output="", tool_calls=[call], ts=1.0,
+            ).model_dump(mode="json")
+        )  # fmt: skip
+    client = _client(ws_root)
+    page = client.get(f"/runs/{manifest.id}").text
+    assert 'get_weather({"city": "Oslo"})' in html.unescape(page)
+    case = client.get(f"/runs/{manifest.id}/case", params={"key": "p|m|e|c1|0"}).text
+    assert 'get_weather({"city": "Oslo"})' in html.unescape(case)

@@ -38,6 +38,13 @@ def failure_reasons(r: CaseResult) -> list[str]:
     return reasons
 
 
+def answer_text(output: str | None, tool_calls: list[dict[str, str]] | None) -> str:
+    """What a model answered, as a person reads it: its text, and its tool calls as
+    `name(arguments)` (an answer that only calls tools has no text)."""
+    calls = [f"{c.get('name')}({c.get('arguments', '')})" for c in tool_calls or ()]
+    return "\n".join([p for p in [output or "", *calls] if p])
+
+
 def trim(text: Any, limit: int = 120) -> str:
     """One-line, length-limited text for tables (newlines shown as ⏎)."""
     if text is None:

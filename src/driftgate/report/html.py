@@ -27,6 +27,7 @@ from .._redact import redact_manifest
 from ..store._atomic import atomic_writer
 from ..store.records import CaseResult, RunManifest
 from ._format import (
+    answer_text,
     as_result,
     failure_reasons,
     fmt_cost,
@@ -246,7 +247,7 @@ def _scan(results: Iterable[CaseResult | dict[str, Any]]) -> _RunScan:
                     "arm": f"{r.prompt} · {r.model}",
                     "segment": r.segment or "",
                     "expected": text(r.expected),
-                    "output": text(r.output),
+                    "output": answer_text(r.output, r.tool_calls),
                     "why": "; ".join(failure_reasons(r)),
                 }
             )

@@ -33,7 +33,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 from ..store._atomic import atomic_writer
 from ..store.records import CaseResult, RunManifest
 from ..summary import arm_key
-from ._format import as_result, failure_reasons, trim
+from ._format import answer_text, as_result, failure_reasons, trim
 
 if TYPE_CHECKING:
     from ..ci.schema import CIReport, SuiteOutcome
@@ -181,7 +181,11 @@ def result_case(r: CaseResult) -> JUnitCase:
         return JUnitCase(name, classname, time=secs)
     reasons = failure_reasons(r)
     detail = "\n".join(
-        [*reasons, f"expected: {trim(r.expected, 2000)}", f"output: {trim(r.output, 2000)}"]
+        [
+            *reasons,
+            f"expected: {trim(r.expected, 2000)}",
+            f"output: {trim(answer_text(r.output, r.tool_calls), 2000)}",
+        ]
     )
     if r.error is not None or scorer_errors:
         kind = r.error_kind or ("provider" if r.error is not None else "scorer")

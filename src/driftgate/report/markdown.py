@@ -9,6 +9,7 @@ from typing import Any
 
 from ..store.records import CaseResult, RunManifest, Summary
 from ._format import (
+    answer_text,
     as_result,
     failure_reasons,
     fmt_cost,
@@ -197,7 +198,7 @@ def _failures_section(
                     md(case, 60),
                     md(f"{r.prompt} · {r.model}", 60),
                     md(r.expected, 60),
-                    md(r.output, 100),
+                    md(answer_text(r.output, r.tool_calls), 100),
                     md("; ".join(failure_reasons(r)), 160),
                 ]
             )

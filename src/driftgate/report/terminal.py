@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ..store.records import CaseResult, RunManifest, Summary
 from ..summary import wilson
 from ._format import (
+    answer_text,
     as_result,
     failure_reasons,
     fmt_ci,
@@ -257,7 +258,7 @@ def _render_failures(
                 _plain(case),
                 _plain(f"{r.prompt} · {r.model}"),
                 _plain(trim(r.expected, 60)),
-                _plain(trim(r.output, 100)),
+                _plain(trim(answer_text(r.output, r.tool_calls), 100)),
                 _plain("\n".join(trim(x, 120) for x in failure_reasons(r))),
                 style="yellow" if r.error is not None else None,
             )

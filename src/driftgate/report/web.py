@@ -15,7 +15,16 @@ from urllib.parse import urlencode
 
 from ..store.browse import CASE_STATUSES, CaseFilter, CasesPage, RunFilter, RunsPage
 from ..store.records import CaseResult, RunManifest
-from ._format import failure_reasons, fmt_cost, fmt_ms, fmt_num, fmt_pct, fmt_time, trim
+from ._format import (
+    answer_text,
+    failure_reasons,
+    fmt_cost,
+    fmt_ms,
+    fmt_num,
+    fmt_pct,
+    fmt_time,
+    trim,
+)
 from .html import render, run_page, text
 
 NAV = [
@@ -96,7 +105,7 @@ def run_values(manifest: RunManifest, cases: CasesPage, filt: CaseFilter) -> dic
             "arm": f"{r['prompt']} · {r['model']}",
             "segment": r["segment"] or "",
             "expected": trim(text(r["expected"]), 80),
-            "output": trim(text(r["output"]), 160),
+            "output": trim(answer_text(r["output"], r["tool_calls"]), 160),
             "kind": "error" if r["error"] is not None else ("pass" if r["passed"] else "fail"),
             "score": fmt_num(r["score"]),
             "latency": fmt_ms(r["latency_ms"]),
@@ -136,7 +145,7 @@ def case_values(manifest: RunManifest, result: CaseResult) -> dict[str, Any]:
             for m in result.messages or []
         ],
         "expected": text(result.expected),
-        "output": text(result.output),
+        "output": answer_text(result.output, result.tool_calls),
         "parsed": text(result.parsed),
         "scores": [
             {

@@ -207,9 +207,13 @@ def case_page(
     con.execute(f"CREATE VIEW r AS SELECT * FROM {_source_sql(run_dir)}")
     where, params = _where(filt)
     total = con.execute(f"SELECT count(*) FROM r WHERE {where}", params).fetchone()
+    columns = {c for (c, *_) in con.execute("DESCRIBE r").fetchall()}
+    # A Parquet copy made before tool calls were kept has no such column.
+    calls = "tool_calls::VARCHAR" if "tool_calls" in columns else "NULL::VARCHAR"
     cur = con.execute(
         f"""SELECT key, evalset, case_id, segment, prompt, model, repeat, expected::VARCHAR AS expected,
-                   output, passed, score, error, error_kind, latency_ms, cost_usd
+                   output, {calls} AS tool_calls, passed, score, error, error_kind, latency_ms,
+                   cost_usd
             FROM r WHERE {where}
             ORDER BY evalset, case_id, repeat, prompt, model LIMIT ? OFFSET ?""",
         [*params, limit, max(0, offset)],
@@ -218,6 +222,7 @@ def case_page(
     rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
     for row in rows:
         row["expected"] = _json_or_none(row["expected"])
+        row["tool_calls"] = _json_or_none(row["tool_calls"])
     arms = [a for (a,) in con.execute(f"SELECT DISTINCT {_ARM} FROM r ORDER BY 1").fetchall()]
     segments = [
         s
