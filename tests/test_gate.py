@@ -49,8 +49,12 @@ def rule(v, kind):
 
 def test_non_inferiority_passes_an_equal_candidate_and_blocks_a_regression():
     base = results([1] * 40)
-    same = evaluate_gate(results([1] * 40), base)
+    same = evaluate_gate(results([1] * 400), results([1] * 400))
     assert same.passed and rule(same, "non_inferiority")[0].status == "pass"
+    # 40 cases with no discordant pair cannot rule out a 2-point drop (the lower bound is
+    # about -6.6 points): an equal candidate on a small golden set is not yet non-inferior.
+    small = rule(evaluate_gate(results([1] * 40), base), "non_inferiority")[0]
+    assert small.status == "fail" and -0.07 < small.ci_low < -0.02
     worse = evaluate_gate(
         results([i % 2 for i in range(40)]), base, candidate="c@2", baseline="c@1"
     )
@@ -196,7 +200,13 @@ def test_gate_passes_an_equal_or_better_candidate(ws_root: Path):
     result = promote("prompt/cat@2", workspace=ws_root)
     assert result.moved and result.verdict.passed
     assert rule(result.verdict, "non_inferiority")[0].ci_low > 0
-    # Equal: the same version against itself (e.g. re-gating what is in production).
+    # Equal: the same version against itself (e.g. re-gating what is in production). Its
+    # 40 cases rule out a drop of ~7 points, not the default 2: the margin must fit the set.
+    same = gate("prompt/cat@2", workspace=ws_root)
+    ni = rule(same, "non_inferiority")[0]
+    assert not same.passed and ni.observed == 0.0 and ni.ci_low == pytest.approx(-ni.ci_high)
+    (ws_root / "gates").mkdir()
+    (ws_root / "gates/default.yaml").write_text("non_inferiority: {margin: 0.07}\n")
     same = gate("prompt/cat@2", workspace=ws_root)
     assert same.passed and rule(same, "non_inferiority")[0].observed == 0.0
 

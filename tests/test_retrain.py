@@ -61,11 +61,17 @@ def _prompt(version: str, extra: str, prefix: str) -> str:
     )
 
 
+NI_MARGIN = 0.15
+
+
 def make_workspace(root: Path, *, n_cases: int = 24) -> Path:
     """Prompts cat@few (few-shot set `cat`), cat@rag (index `shops`), cat@zero (neither)."""
     for d in ("prompts/fewshot", "prompts/indexes", "evalsets"):
         (root / d).mkdir(parents=True, exist_ok=True)
     (root / "driftgate.yaml").write_text("suite: evalsets/main.suite.yaml\n")
+    (root / "gates").mkdir(exist_ok=True)
+    # 24 equal pass/fail outcomes rule out a drop of ~11 points, not the built-in 2.
+    (root / "gates" / "default.yaml").write_text(f"non_inferiority: {{margin: {NI_MARGIN}}}\n")
     (root / "prompts" / "cat.few.yaml").write_text(_prompt("few", "fewshot:cat", EXAMPLES))
     (root / "prompts" / "cat.rag.yaml").write_text(_prompt("rag", "index:shops", RAG))
     (root / "prompts" / "cat.zero.yaml").write_text(_prompt("zero", "", ""))
@@ -226,8 +232,9 @@ def test_index_retrain_keeps_the_corpus_in_the_registry(ws: Path, tmp_path: Path
 
 
 def test_failing_gate_moves_nothing_and_writes_no_file(ws: Path, tmp_path: Path) -> None:
-    (ws / "gates").mkdir()
-    (ws / "gates" / "cat.yaml").write_text("floors:\n  - {metric: pass, min: 0.95}\n")
+    (ws / "gates" / "cat.yaml").write_text(
+        f"floors:\n  - {{metric: pass, min: 0.95}}\nnon_inferiority: {{margin: {NI_MARGIN}}}\n"
+    )
     labels = write_labels(tmp_path / "new.jsonl")
     before = snapshot(ws)
     result = retrain("cat@few", labels=[labels], workspace=ws)

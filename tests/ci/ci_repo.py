@@ -43,8 +43,9 @@ def make_repo(root: Path, *, model: str = "sim/acme@v1", n_cases: int = 40) -> P
     write_cases(root, n_cases)
     (root / "gates").mkdir()
     (root / "gates" / "default.yaml").write_text(
-        "description: no overall drop beyond 2 points, no segment drop beyond 5\n"
-        "non_inferiority: {margin: 0.02}\n"
+        "description: no overall drop beyond 8 points, no segment drop beyond 5\n"
+        # 40 equal pass/fail outcomes rule out a drop of ~7 points, not less.
+        "non_inferiority: {margin: 0.08}\n"
         "segments: {margin: 0.05, min_cases: 10}\n"
     )
     (root / ".gitignore").write_text("runs/\n.driftgate/\n")

@@ -17,6 +17,7 @@ from driftgate.embedding import Embedder, register_embedder
 
 LABELS = ["groceries", "dining", "transport", "rent"]
 MODEL = "sim/perfect@v1?accuracy=0.75"
+NI_MARGIN = "non_inferiority: {margin: 0.25}\n"
 
 
 class _Trigrams(Embedder):
@@ -54,6 +55,9 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for d in ("prompts/fewshot", "prompts/indexes", "evalsets"):
         (root / d).mkdir(parents=True)
     (root / "driftgate.yaml").write_text("suite: evalsets/main.suite.yaml\n")
+    # 16 equal pass/fail outcomes rule out a drop of ~15 points, not the built-in 2.
+    (root / "gates").mkdir()
+    (root / "gates/default.yaml").write_text(NI_MARGIN)
     loop = "{% for ex in examples %}{{ ex.input.description }} is {{ ex.output }}.\n{% endfor %}"
     rag = "{% for r in retrieve(description, k=2) %}{{ r.text }} is {{ r.label }}.\n{% endfor %}"
     (root / "prompts/cat.few.yaml").write_text(_prompt("few", {"fewshot": "cat"}, loop))
@@ -178,8 +182,9 @@ def test_index_candidate_keeps_the_csv_format(ws: Path, capsys, monkeypatch) -> 
 
 
 def test_failing_gate_exits_1_and_moves_nothing(ws: Path, capsys, monkeypatch) -> None:
-    (ws / "gates").mkdir()
-    (ws / "gates/default.yaml").write_text("floors:\n  - {metric: category, min: 0.99}\n")
+    (ws / "gates/default.yaml").write_text(
+        "floors:\n  - {metric: category, min: 0.99}\n" + NI_MARGIN
+    )
     before = files(ws)
     code, out, _ = retrain(capsys, monkeypatch, "cat@few", "--labels", "new.jsonl")
     assert code == 1

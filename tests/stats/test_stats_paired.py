@@ -74,7 +74,7 @@ def test_interval_close_to_normal_theory() -> None:
     assert r.ci_high == pytest.approx(r.delta + 1.96 * r.stderr, abs=0.3 * r.stderr)
 
 
-def test_bootstrap_interval_covers_true_delta_at_nominal_rate() -> None:
+def test_binary_interval_covers_true_delta_at_nominal_rate() -> None:
     # 300 replications of a known 5-point drop: a 95 % interval must cover ~95 % of the time.
     rng = np.random.default_rng(11)
     covered = 0
@@ -87,10 +87,22 @@ def test_bootstrap_interval_covers_true_delta_at_nominal_rate() -> None:
 
 
 def test_identical_runs() -> None:
-    a = [1.0, 0.0, 1.0, 1.0]
+    a = [0.5, 0.0, 1.0, 0.25]  # graded: every bootstrap mean is 0
     r = paired_difference(a, a)
     assert (r.delta, r.ci_low, r.ci_high, r.stderr, r.p_value) == (0.0, 0.0, 0.0, 0.0, 1.0)
+    assert r.interval == "bootstrap"
     assert verdict(r, 0.02) == "equivalent"
+
+
+def test_identical_pass_fail_runs_need_cases_to_be_equivalent() -> None:
+    # No discordant pair in 4 cases does not rule out a 2-point drop (a bootstrap of
+    # all-zero differences said it did); in 1,000 cases it does.
+    small = paired_difference([1.0, 0.0, 1.0, 1.0], [1.0, 0.0, 1.0, 1.0])
+    assert (small.delta, small.stderr, small.p_value) == (0.0, 0.0, 1.0)
+    assert small.ci_low == pytest.approx(-small.ci_high) and small.ci_high > 0.3
+    assert verdict(small, 0.02) == "inconclusive"
+    a = [1.0, 0.0] * 500
+    assert verdict(paired_difference(a, a), 0.02) == "equivalent"
 
 
 def test_clusters_widen_interval_and_switch_test() -> None:

@@ -81,8 +81,8 @@ def headline(cmp: Comparison) -> str:
     return (
         f"{VERDICT_TEXT[cmp.verdict]}: {cmp.metric} {fmt_value(cmp, cmp.metric, r.mean_a)} → "
         f"{fmt_value(cmp, cmp.metric, r.mean_b)} ({fmt_delta(cmp, cmp.metric, r.delta)}, "
-        f"{r.confidence:.0%} CI {fmt_interval(cmp, cmp.metric, r)}, {p_is(r.p_value)}, "
-        f"{r.test}; {fmt_margin(cmp)})"
+        f"{r.confidence:.0%} CI {fmt_interval(cmp, cmp.metric, r)} {r.interval}, "
+        f"{p_is(r.p_value)}, {r.test}; {fmt_margin(cmp)})"
     )
 
 
@@ -153,7 +153,7 @@ def metric_rows(cmp: Comparison) -> list[list[str]]:
             fmt_value(cmp, name, x.mean_a),
             fmt_value(cmp, name, x.mean_b),
             fmt_delta(cmp, name, x.delta),
-            fmt_interval(cmp, name, x),
+            f"{fmt_interval(cmp, name, x)} {x.interval}",
             fmt_p(x.p_value),
             x.test,
             f"{x.wins} / {x.losses} / {x.ties}",

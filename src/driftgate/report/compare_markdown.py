@@ -69,8 +69,8 @@ def _headline(cmp: Comparison, title: str | None) -> list[str]:
         _side("B", cmp.b),
         "",
         f"> **{m}** {fmt_value(cmp, m, r.mean_a)} → {fmt_value(cmp, m, r.mean_b)}: "
-        f"**{fmt_delta(cmp, m, r.delta)}** ({r.confidence:.0%} CI {fmt_interval(cmp, m, r)}, "
-        f"{p_is(r.p_value)}, {r.test}; {fmt_margin(cmp)})",
+        f"**{fmt_delta(cmp, m, r.delta)}** ({r.confidence:.0%} CI {fmt_interval(cmp, m, r)} "
+        f"{r.interval}, {p_is(r.p_value)}, {r.test}; {fmt_margin(cmp)})",
         "",
         f"{cmp.n_common} cases compared · {len(cmp.only_a)} only in A · {len(cmp.only_b)} only in B · "
         f"B wins {cmp.wins}, loses {cmp.losses}, ties {cmp.ties} · "

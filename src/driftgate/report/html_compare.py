@@ -52,7 +52,7 @@ def _cards(cmp: Comparison) -> list[tuple[str, str, str]]:
     m, r = cmp.metric, cmp.primary
     return [
         ("card-delta", f"Δ {m} (B − A)", fmt_delta(cmp, m, r.delta)),
-        ("card-ci", f"{r.confidence:.0%} interval", fmt_interval(cmp, m, r)),
+        ("card-ci", f"{r.confidence:.0%} interval ({r.interval})", fmt_interval(cmp, m, r)),
         ("card-p", f"p-value ({r.test})", fmt_p(r.p_value)),
         ("card-wlt", "B wins / losses / ties", f"{cmp.wins} / {cmp.losses} / {cmp.ties}"),
         ("card-n", "cases compared", f"{cmp.n_common}"),

@@ -1,16 +1,24 @@
 """Statistics for deciding between two runs of one golden set.
 
-Paired differences with bootstrap intervals (clustered when cases share a source), exact
-McNemar and sign-flip tests, Wilson intervals, reducers for repeated runs, power /
-sample-size calculations, and confidence sequences for decisions under continuous
-monitoring (`sequential`: the canary guard's). numpy and the standard library only; every random draw comes
-from an explicit seed, so the same inputs always give the same verdict.
+Paired differences with intervals (Bonett–Price for pass/fail, else bootstrap; a cluster
+bootstrap when cases share a source), exact McNemar and sign-flip tests, Wilson intervals,
+reducers for repeated runs, power / sample-size calculations, and confidence sequences for
+decisions under continuous monitoring (`sequential`: the canary guard's). numpy and the
+standard library only; every random draw comes from an explicit seed, so the same inputs
+always give the same verdict.
 """
 
 from __future__ import annotations
 
-from .intervals import clustered_stderr, stderr, wilson_interval, z_two_sided
+from .intervals import (
+    clustered_stderr,
+    paired_proportion_interval,
+    stderr,
+    wilson_interval,
+    z_two_sided,
+)
 from .paired import (
+    IntervalName,
     PairedResult,
     TestName,
     Verdict,
@@ -33,6 +41,7 @@ from .significance import EXACT_SIGN_FLIP_MAX, mcnemar_exact, sign_flip_test
 __all__ = [
     "DEFAULT_CORRELATION",
     "EXACT_SIGN_FLIP_MAX",
+    "IntervalName",
     "REDUCERS",
     "PairedResult",
     "Reducer",
@@ -49,6 +58,7 @@ __all__ = [
     "mean_bound",
     "non_inferior",
     "paired_bound",
+    "paired_proportion_interval",
     "paired_difference",
     "power",
     "reduce_repeats",

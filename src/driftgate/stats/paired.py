@@ -5,7 +5,10 @@ the per-case differences d_i = b_i - a_i cancel case difficulty and the paired i
 is much narrower than two independent ones (Dror et al. 2018; Miller 2024). Everything
 here decides on the mean of d with its uncertainty:
 
-* interval — percentile bootstrap over cases, or over clusters when cases share a source;
+* interval — for pass/fail outcomes, Bonett & Price's adjusted Wald interval for paired
+  proportions (`intervals.paired_proportion_interval`: the bootstrap is far too narrow
+  with a few discordant pairs); for graded scores, a percentile bootstrap over cases; with
+  clusters, a percentile bootstrap over clusters whatever the scores;
 * stderr  — plain, or cluster-robust (Miller 2024);
 * p-value — exact McNemar for pass/fail outcomes, a sign-flip randomization test for
   graded scores, and the sign-flip test on cluster sums when clusters are given (cases in
@@ -15,20 +18,21 @@ here decides on the mean of d with its uncertainty:
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from .._strict import Strict
 from ..errors import ConfigError
 from ._arrays import as_clusters, as_scores, check_positive_int, check_probability, is_binary
 from .bootstrap import bootstrap_means, cluster_bootstrap_means, percentile_interval
-from .intervals import clustered_stderr, stderr
-from .significance import discordant_counts, mcnemar_exact, sign_flip_test
+from .intervals import clustered_stderr, paired_proportion_interval, stderr
+from .significance import mcnemar_exact, sign_flip_test
 
 Verdict = Literal["better", "worse", "equivalent", "inconclusive"]
 TestName = Literal["mcnemar-exact", "sign-flip", "cluster-sign-flip"]
+IntervalName = Literal["bootstrap", "cluster-bootstrap", "bonett-price"]
 
 
 class PairedResult(Strict):
@@ -41,17 +45,34 @@ class PairedResult(Strict):
     mean_a: float
     mean_b: float
     delta: float = Field(description="mean(b) - mean(a)")
-    ci_low: float = Field(description="Lower bound of the bootstrap interval for delta")
-    ci_high: float = Field(description="Upper bound of the bootstrap interval for delta")
+    ci_low: float = Field(description="Lower bound of the interval for delta (see `interval`)")
+    ci_high: float = Field(description="Upper bound of the interval for delta")
     confidence: float
     stderr: float = Field(description="Standard error of delta (cluster-robust with clusters)")
     p_value: float = Field(description="Two-sided p-value for delta = 0")
     test: TestName
+    interval: IntervalName = Field(
+        description="How ci_low / ci_high were computed: a percentile bootstrap over cases "
+        "or clusters, or the Bonett–Price interval for paired pass/fail outcomes (centred "
+        "on the difference shrunk by n / (n + 2); it always contains delta)"
+    )
     wins: int = Field(description="Cases where B scores higher than A")
     losses: int = Field(description="Cases where B scores lower than A")
     ties: int = Field(description="Cases where both score the same")
-    n_boot: int
+    n_boot: int = Field(description="Bootstrap resamples asked for (unused by bonett-price)")
     seed: int
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stored_before_interval(cls, data: Any) -> Any:
+        """Results stored before `interval` existed were all bootstrapped: over clusters
+        when a cluster analysis was run."""
+        if isinstance(data, dict) and "interval" not in data:
+            data = {
+                **data,
+                "interval": "cluster-bootstrap" if data.get("n_clusters") else "bootstrap",
+            }
+        return data
 
 
 def paired_difference(
@@ -66,10 +87,13 @@ def paired_difference(
 ) -> PairedResult:
     """Compare run B with run A case by case (`a[i]` and `b[i]` are the same case).
 
-    Deterministic for a given `seed`. `clusters` (one hashable label per case, e.g. the
-    source document) switches the interval to a cluster bootstrap, the standard error to
-    the cluster-robust one and the test to a cluster sign-flip test. `n_perm` only
-    matters for the sign-flip tests with more than 16 non-zero differences.
+    Deterministic for a given `seed`. Pass/fail outcomes (every score 0 or 1 on both
+    sides) get the Bonett–Price interval and the exact McNemar test, graded scores a
+    percentile bootstrap and a sign-flip test. `clusters` (one hashable label per case,
+    e.g. the source document) switches the interval to a cluster bootstrap (for pass/fail
+    too), the standard error to the cluster-robust one and the test to a cluster
+    sign-flip test. `n_perm` only matters for the sign-flip tests with more than 16
+    non-zero differences.
     """
     xa = as_scores(a, "a")
     xb = as_scores(b, "b")
@@ -95,26 +119,35 @@ def paired_difference(
     perm_seed = int(np.random.SeedSequence(seed, spawn_key=(1,)).generate_state(1)[0])
 
     n_clusters: int | None = None
+    binary = is_binary(xa) and is_binary(xb)
+    wins, losses = int(np.count_nonzero(d > 0)), int(np.count_nonzero(d < 0))
+    interval: IntervalName
     if clusters is not None:
         codes = as_clusters(clusters, n)
         n_clusters = int(codes.max()) + 1
         means = cluster_bootstrap_means(d, codes, n_boot, boot_rng)
+        ci_low, ci_high = percentile_interval(means, confidence)
+        interval = "cluster-bootstrap"
         se = clustered_stderr(d, clusters)
         p_value = sign_flip_test(np.bincount(codes, weights=d), n_perm=n_perm, seed=perm_seed)
         test: TestName = "cluster-sign-flip"
+    elif binary:
+        ci_low, ci_high = paired_proportion_interval(wins, losses, n, confidence)
+        interval = "bonett-price"
+        se = stderr(d)
+        p_value = mcnemar_exact(wins, losses)
+        test = "mcnemar-exact"
     else:
         means = bootstrap_means(d, n_boot, boot_rng)
+        ci_low, ci_high = percentile_interval(means, confidence)
+        interval = "bootstrap"
         se = stderr(d)
-        if is_binary(xa) and is_binary(xb):
-            p_value = mcnemar_exact(*discordant_counts(xa, xb))
-            test = "mcnemar-exact"
-        else:
-            p_value = sign_flip_test(d, n_perm=n_perm, seed=perm_seed)
-            test = "sign-flip"
-    ci_low, ci_high = percentile_interval(means, confidence)
+        p_value = sign_flip_test(d, n_perm=n_perm, seed=perm_seed)
+        test = "sign-flip"
     delta = float(d.mean())
-    # The percentile interval of a mean always contains the estimate up to rounding;
-    # clamp so downstream "ci_low <= delta <= ci_high" checks never trip on 1e-17.
+    # The percentile interval of a mean contains the estimate up to rounding, and the
+    # Bonett–Price interval (centred on the shrunk difference) always contains it in
+    # theory; clamp so downstream "ci_low <= delta <= ci_high" checks never trip on 1e-17.
     ci_low, ci_high = min(ci_low, delta), max(ci_high, delta)
     return PairedResult(
         n=n,
@@ -128,8 +161,9 @@ def paired_difference(
         stderr=se,
         p_value=p_value,
         test=test,
-        wins=int(np.count_nonzero(d > 0)),
-        losses=int(np.count_nonzero(d < 0)),
+        interval=interval,
+        wins=wins,
+        losses=losses,
         ties=int(np.count_nonzero(d == 0)),
         n_boot=n_boot,
         seed=seed,
