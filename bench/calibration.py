@@ -13,9 +13,18 @@ sets, and outcomes are drawn independently per version given the case (sampling 
 Cases are drawn afresh for every trial, i.e. each trial is a new golden set from the same
 population — the population the statistics make claims about.
 
+Pass/fail intervals at small golden sets (n = 40, 100 and 400): the percentile bootstrap
+that `paired_difference` used for them (`_bootstrap`) against the Bonett–Price interval it
+uses now (`_new`), on the same simulated pairs: coverage of the true 5-point drop, how often
+two identical versions are called "worse" (ci_high < 0; 2.5 % is nominal), how often a
+5-point drop passes a 5-point non-inferiority margin (≤ 2.5 % nominal), how often the drop
+is detected (ci_high < 0), and how often "the interval excludes 0" disagrees with exact
+McNemar's p < 0.05 (over the null and the drop trials).
+
 Run: .venv/bin/python bench/calibration.py [--trials 1000] [--cases 400] [--seed 0]
 Prints one `name: value` line per figure. Targets: null_false_positive_rate in
-0.02–0.08, power_gap_points ≤ 10.
+0.02–0.08, power_gap_points ≤ 10; coverage_binary_n40_new and coverage_binary_n100_new
+in 0.93–0.97; power_n400_new within ~2 points of power_n400_bootstrap.
 """
 
 from __future__ import annotations
@@ -26,7 +35,8 @@ import time
 
 import numpy as np
 
-from driftgate.stats import paired_difference, power
+from driftgate.stats import non_inferior, paired_difference, power
+from driftgate.stats.bootstrap import bootstrap_means, percentile_interval
 
 ALPHA = 0.05
 BASELINE = 0.80
@@ -130,6 +140,56 @@ def simulator_calibration(trials: int, n: int, n_boot: int) -> None:
     print(f"sim_power_gap_points: {abs(detected / trials - predicted) * 100:.2f}")
 
 
+def bootstrap_interval(a: np.ndarray, b: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:
+    """The percentile bootstrap `paired_difference` used for pass/fail before Bonett–Price:
+    the same resampling stream (`spawn_key=(0,)` of the seed) and the same quantiles."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,)))
+    return percentile_interval(bootstrap_means(b - a, n_boot, rng), 1.0 - ALPHA)
+
+
+def small_sample_intervals(
+    trials: int, sizes: tuple[int, ...], n_boot: int, seed: int, baseline: float = BASELINE
+) -> None:
+    """Old (bootstrap) and new (bonett-price) pass/fail intervals on the same pairs, a
+    5-point drop from `baseline` (figures named `_p95_` for a 95 % baseline: few
+    discordant pairs, where the bootstrap is narrowest)."""
+    rng = np.random.default_rng(seed)
+    a_int, b_int = intercept_for(baseline), intercept_for(baseline - DROP)
+    tag = "" if baseline == BASELINE else f"p{round(baseline * 100)}_"
+    for n in sizes:
+        tally = {k: np.zeros(5) for k in ("bootstrap", "new")}  # cover, worse0, ni, power, disagree
+        for t in range(trials):
+            a0, b0, _ = simulate_pairs(n, a_int, a_int, rng)
+            a1, b1, _ = simulate_pairs(n, a_int, b_int, rng)
+            null, drop = paired_difference(a0, b0, seed=t), paired_difference(a1, b1, seed=t)
+            assert null.interval == drop.interval == "bonett-price"
+            for name, (lo0, hi0), (lo1, hi1) in (
+                (
+                    "bootstrap",
+                    bootstrap_interval(a0, b0, n_boot, t),
+                    bootstrap_interval(a1, b1, n_boot, t),
+                ),
+                ("new", (null.ci_low, null.ci_high), (drop.ci_low, drop.ci_high)),
+            ):
+                ni = non_inferior(drop.model_copy(update={"ci_low": lo1, "ci_high": hi1}), DROP)
+                disagree = ((lo0 > 0 or hi0 < 0) != (null.p_value < ALPHA)) + (
+                    (lo1 > 0 or hi1 < 0) != (drop.p_value < ALPHA)
+                )
+                tally[name] += (lo1 <= -DROP <= hi1, hi0 < 0, ni, hi1 < 0, disagree / 2)
+        for name, (cover, worse0, ni, detect, disagree) in tally.items():
+            print(f"coverage_binary_{tag}n{n}_{name}: {cover / trials:.4f}")
+            print(f"null_worse_rate_{tag}n{n}_{name}: {worse0 / trials:.4f}")
+            print(f"noninferior_at_margin_rate_{tag}n{n}_{name}: {ni / trials:.4f}")
+            print(f"power_{tag}n{n}_{name}: {detect / trials:.4f}")
+            print(f"disagree_mcnemar_{tag}n{n}_{name}: {disagree / trials:.4f}")
+
+
+def small_intervals(args: argparse.Namespace) -> None:
+    sizes = (40, 100, args.cases)
+    small_sample_intervals(args.trials, sizes, args.n_boot, args.seed + 1)
+    small_sample_intervals(args.trials, sizes, args.n_boot, args.seed + 2, baseline=0.95)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=1000, help="comparisons per scenario (≥ 200)")
@@ -137,8 +197,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-boot", type=int, default=2000)
     parser.add_argument("--sim-trials", type=int, default=200, help="trials through the simulator")
+    parser.add_argument(
+        "--only-small", action="store_true", help="only (d): pass/fail intervals at small n"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
+    if args.only_small:
+        small_intervals(args)
+        print(f"runtime_s: {time.perf_counter() - started:.1f}")
+        return
     rng = np.random.default_rng(args.seed)
     n, trials = args.cases, args.trials
     a_int = intercept_for(BASELINE)
@@ -187,6 +254,9 @@ def main() -> None:
     print(f"null_fpr_clustered_naive: {naive / trials:.4f}")
     print(f"null_fpr_clustered_sign_flip: {cluster_test / trials:.4f}")
     print(f"null_fpr_clustered_bootstrap_ci: {cluster_ci / trials:.4f}")
+
+    # (d) Pass/fail intervals at small golden sets: the old bootstrap against Bonett–Price.
+    small_intervals(args)
     print(f"runtime_s: {time.perf_counter() - started:.1f}")
 
 
