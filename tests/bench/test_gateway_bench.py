@@ -64,7 +64,8 @@ def test_overheads_and_ratios_are_taken_against_the_same_runs(bench) -> None:
     assert f["gateway_overhead_p50_ms"] == 2 and f["gateway_overhead_p99_ms"] == 3
     assert f["litellm_proxy_overhead_p50_ms"] == 66
     assert f["overhead_ratio_vs_litellm_proxy"] == 33
-    assert f["gateway_rps_ratio_to_litellm_64"] == 9
+    assert f["gateway_rps_ratio_to_litellm_64"] == 9 == f["rps_ratio_vs_litellm_proxy"]
+    assert f["gateway_overhead_p50_ms_64"] == 5 and f["gateway_overhead_p99_ms_64"] == 10
     assert f["gateway_rps_ratio_to_direct_64"] == 0.9
     assert math.isclose(f["gateway_p50_ratio_to_litellm_64"], 60 / 580)
     assert f["errors"] == 3

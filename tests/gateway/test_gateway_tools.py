@@ -102,3 +102,46 @@ def test_bad_tools_and_histories_are_400(gw_root: Path, client: TestClient) -> N
     assert code == 400 and "tool_choice" in message
     code, message = post(messages=[*user, {"role": "tool", "content": "x", "bogus": 1}])
     assert code == 400 and "messages[1]" in message and "bogus" in message
+
+
+WEATHER_PROMPT = """\
+name: weather
+version: v1
+messages:
+  - {role: user, content: "{{ city }}"}
+tools:
+  - type: function
+    function:
+      name: get_weather
+      description: Weather in a city
+      parameters: {type: object, properties: {city: {type: string}}, required: [city]}
+tool_choice: auto
+"""
+
+
+def test_a_route_sends_its_prompts_tools_and_returns_the_calls(gw_root: Path) -> None:
+    """A route's prompt version carries its tools (part of its identity): the arm's model
+    gets them, and its calls come back as OpenAI's and are logged as the parsed answer."""
+    from driftgate.gateway import create_app
+    from driftgate.router.log import read_decisions
+    from driftgate.workspace import Workspace
+
+    (gw_root / "prompts" / "weather.yaml").write_text(WEATHER_PROMPT)
+    (gw_root / "routes" / "weather.yaml").write_text(
+        "arms:\n  - {name: main, prompt: weather@v1, model: toolbot/x, weight: 100}\n"
+    )
+    with TestClient(create_app(gw_root)) as http:
+        reply = _sdk(http).chat.completions.create(
+            model="route/weather", messages=[{"role": "user", "content": "Oslo"}]
+        )
+    choice = reply.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    (call,) = choice.message.tool_calls or []
+    assert call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == {"city": "Oslo"}
+    sent = ToolBot.seen[-1]
+    assert sent.tools == [WEATHER] and sent.tool_choice == "auto"
+    (decision,) = read_decisions(Workspace(gw_root), "weather")
+    assert decision.parsed == {"tool_calls": [{"id": "call_1", "name": "get_weather",
+                                               "arguments": '{"city": "Oslo"}'}]}  # fmt: skip
+    assert decision.parse_error is None

@@ -352,3 +352,60 @@ def test_label_probs_from_logprobs_only_when_opted_in() -> None:
     )
     assert opted.confidence == pytest.approx(0.6 / 0.95)  # "Groceries" is the label
     assert default.label_probs is None and unlabelled.label_probs is None
+
+
+def test_openai_base_url_from_the_environment_takes_the_fast_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`OPENAI_BASE_URL` / `OPENAI_API_BASE` send OpenAI ids through driftgate's own client."""
+    from driftgate.providers.litellm_provider import LiteLLMProvider
+
+    seen: list[dict[str, Any]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append({"headers": dict(request.headers), "body": await request.json()})
+        return web.json_response(
+            {
+                "id": "x",
+                "model": "gpt-4o-mini",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "rent"}}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1},
+            }
+        )
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        for variable in ("OPENAI_BASE_URL", "OPENAI_API_BASE"):
+            monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+            monkeypatch.delenv("OPENAI_API_BASE", raising=False)
+            monkeypatch.setenv(variable, f"http://127.0.0.1:{port}/v1")
+            monkeypatch.setenv("OPENAI_API_KEY", "sk-test-paired")
+            for model_id in ("openai/gpt-4o-mini", "gpt-4o-mini"):
+                p = create_provider(ModelConfig(id=model_id))
+                assert isinstance(p, OpenAICompatibleProvider), (variable, model_id)
+                out = await p.complete(_req())
+                assert out.text == "rent"
+                await p.aclose()
+        assert [s["body"]["model"] for s in seen] == ["gpt-4o-mini"] * 4
+        # The key set beside the base goes with it, as the OpenAI SDK does.
+        assert {s["headers"]["Authorization"] for s in seen} == {"Bearer sk-test-paired"}
+        await runner.cleanup()
+
+    asyncio.run(main())
+    # Not OpenAI's by name, or litellm asked for by the config: litellm as before.
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    assert isinstance(create_provider(ModelConfig(id="claude-sonnet-4-20250514")), LiteLLMProvider)
+    assert isinstance(create_provider(ModelConfig(id="anthropic/claude-3")), LiteLLMProvider)
+    assert isinstance(
+        create_provider(ModelConfig(id="openai/gpt-4o", client="litellm")), LiteLLMProvider
+    )
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    monkeypatch.delenv("OPENAI_API_BASE")
+    assert isinstance(create_provider(ModelConfig(id="openai/gpt-4o")), LiteLLMProvider)

@@ -344,3 +344,41 @@ def test_a_live_arm_at_weight_0_is_mirrored_when_the_state_says_so(ws_root: Path
     assert len(mirrored) == 60 and all(d.shadow for d in mirrored)
     shadow = check_canary(ws, router.spec).finding("candidate", shadow=True)
     assert shadow is not None and shadow.labeled == 60  # paired with the live answers
+
+
+@pytest.mark.parametrize(("route_cap", "expected_peak"), [(None, 40), (3, 3)])
+def test_in_flight_calls_capped_only_by_the_route(
+    ws_root: Path, route_cap: int | None, expected_peak: int
+) -> None:
+    """No eval-run default (32) queues a gateway's calls; `max_in_flight` caps them."""
+    from driftgate.artifacts.route import load_route
+    from driftgate.providers.base import Completion, Provider
+
+    in_flight, peak = 0, 0
+
+    class Counting(Provider):
+        async def complete(self, request):  # noqa: ANN001, ANN201
+            nonlocal in_flight, peak
+            in_flight += 1
+            peak = max(peak, in_flight)
+            await asyncio.sleep(0.02)
+            in_flight -= 1
+            return Completion(text=LABELS[0])
+
+    cap = "" if route_cap is None else f"max_in_flight: {route_cap}\n"
+    write_route(
+        ws_root,
+        cap + "arms:\n  - {name: main, prompt: cat@v1, model: sim/perfect@v1, weight: 100}\n",
+    )
+    router = Router("cat", workspace=ws_root)
+    router._providers["sim/perfect@v1"] = Counting(router._arms["main"].models[0])
+
+    async def go() -> list:
+        out = await asyncio.gather(*(router.complete({"description": str(i)}) for i in range(40)))
+        await router.aclose()
+        return out
+
+    assert all(d.parsed == LABELS[0] for d in asyncio.run(go())) and peak == expected_peak
+    # An unset cap leaves the route's identity as it was before the field existed.
+    spec = load_route(ws_root / "routes" / "cat.yaml")
+    assert ("max_in_flight" in spec.model_dump(exclude_unset=True)) == (route_cap is not None)

@@ -15,6 +15,7 @@ A route file (YAML or JSON, in `routes/NAME.yaml`):
     segment_by: bank                      # optional: a request variable naming its segment
     scorers: [{type: label-match}]        # optional: how an answer is judged against its label
     canary: {min_feedback: 100, alpha: 0.05, margin: 0.03, check_every: 100, ramp: [25, 50, 100]}
+    max_in_flight: 64                     # optional: calls in flight per model, per process
 
 Prompt references are `NAME@VERSION` or `NAME@ALIAS` (`production`, `candidate`, …); an
 alias is resolved by the registry at serving time, so a rollback moves the alias and no
@@ -128,6 +129,12 @@ class RouteSpec(Strict):
         "feedback; default: the answer equals the label.",
     )
     canary: CanaryPolicy = Field(default_factory=CanaryPolicy)
+    max_in_flight: int | None = Field(
+        None,
+        ge=1,
+        description="Calls in flight to each of this route's models at once, per serving "
+        "process (more wait); default: no cap beyond the provider's own.",
+    )
 
     @field_validator("scorers")
     @classmethod
@@ -187,7 +194,9 @@ class RouteSpec(Strict):
     @property
     def digest(self) -> str:
         """Version identity of the routing rules (description excluded)."""
-        return _digest(self.model_dump(mode="json", exclude={"description"}))
+        # Unset new fields stay out, so routes written before them keep their identity.
+        unset = {"max_in_flight"} if self.max_in_flight is None else set()
+        return _digest(self.model_dump(mode="json", exclude={"description", *unset}))
 
     @property
     def live_arms(self) -> list[RouteArm]:

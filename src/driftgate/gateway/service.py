@@ -124,10 +124,12 @@ class Gateway:
                 d = await router.complete(vars_, request_id=request_id, sticky=sticky)
             except TemplateError as exc:
                 raise GatewayError(400, exc.message, param="vars", code="template_error") from None
+        calls = d.parsed.get("tool_calls") if isinstance(d.parsed, dict) else None
         return Answer(
             request_id, d.output or "", d.model, route=name, arm=d.arm,
             version=version_header(d.prompt, d.prompt_digest),
             extra_headers={"X-Driftgate-Fallback": "true"} if d.fallback else {},
+            finish_reason="tool_calls" if calls else "stop", tool_calls=calls,
         )  # fmt: skip
 
     # ---- feedback -----------------------------------------------------------------------

@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
@@ -103,7 +103,7 @@ class Router:
         self.log = TrafficLog(self.ws, self.spec.name)
         self._arms: dict[str, _ArmRuntime] = {}
         self._providers: dict[str, Provider] = {}
-        self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._semaphores: dict[str, AbstractAsyncContextManager[Any]] = {}
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         # Polled on every request: resolved once (Workspace.state_dir resolves a path each
         # call, a third of the router's own time per request before this).
@@ -176,17 +176,19 @@ class Router:
             self._arms[arm.name] = rt
         return rt
 
-    def _slots(self, model: ModelConfig) -> asyncio.Semaphore:
-        """Calls in flight to one model: its `concurrency`, or fewer when the provider serves
-        fewer at once (the local model: one per core). Requests wait here, not inside the
-        provider's timeout, as in eval runs."""
+    def _slots(self, model: ModelConfig) -> AbstractAsyncContextManager[Any]:
+        """Calls in flight to one model: the route's `max_in_flight`, or fewer when the
+        provider serves fewer at once (the local model: one per core); no cap otherwise, as
+        in LiteLLM's Router (a gateway must not queue behind an eval run's default of 32).
+        Requests wait here, not inside the provider's timeout."""
         slots = self._semaphores.get(model.id)
         if slots is None:
             provider = self._providers[model.id]
-            limit = min(
-                model.concurrency, getattr(provider, "max_concurrency", None) or model.concurrency
+            limits = [self.spec.max_in_flight, getattr(provider, "max_concurrency", None)]
+            limit = min((n for n in limits if n), default=None)
+            slots = self._semaphores[model.id] = (
+                asyncio.Semaphore(limit) if limit else nullcontext()
             )
-            slots = self._semaphores[model.id] = asyncio.Semaphore(limit)
         return slots
 
     @property
@@ -313,6 +315,7 @@ class Router:
         start = time.perf_counter()
         error: ProviderError | None = None
         attempts = 0
+        tools, tool_choice = rt.prompt.request_tools()
         for i, model in enumerate(rt.models):
             request = CompletionRequest(
                 model=model.id,
@@ -324,6 +327,8 @@ class Router:
                 timeout_s=model.timeout_s,
                 case=hint,
                 labels=rt.prompt.request_labels(),
+                tools=tools,
+                tool_choice=tool_choice,
             )
             hook = self.call_hook
             around = (
@@ -340,7 +345,10 @@ class Router:
             except ProviderError as exc:
                 error, attempts = exc, attempts + getattr(exc, "attempts", 1)
                 continue
-            parsed, parse_error = rt.parse(completion.text)
+            if completion.tool_calls:  # a tool-calling answer is its calls, as in eval runs
+                parsed, parse_error = {"tool_calls": completion.tool_calls}, None
+            else:
+                parsed, parse_error = rt.parse(completion.text)
             decision = Decision(
                 **base,
                 model=model.id,
