@@ -22,7 +22,7 @@ from ..errors import ConfigError
 from ..workspace import Workspace
 from .promptfoo_asserts import Context, Where, translate_assert
 from .promptfoo_providers import judge_model, provider_tools, translate_provider
-from .promptfoo_tests import load_tests
+from .promptfoo_tests import load_tests, matched, path_glob
 
 FILENAMES = re.compile(r"^promptfooconfig[^/]*\.(ya?ml|json)$")
 _MARKERS = {"providers", "targets", "tests", "defaultTest"}
@@ -258,7 +258,9 @@ def _prompts(raw: Any, where: Where, base: Path) -> list[dict[str, Any]]:
             label, item = item.get("label"), item.get("raw", item.get("id"))
         if not isinstance(item, str):
             raise at.error("a prompt must be a string, file://PATH or {raw|id, label}")
-        for j, (messages, default_label) in enumerate(_prompt_texts(item, at, base)):
+        seen: dict[str | None, int] = {}  # a file's `---` parts: NAME, NAME-2, …
+        for messages, default_label in _prompt_texts(item, at, base):
+            j = seen[default_label] = seen.get(default_label, -1) + 1
             name = _slug(label or default_label or f"prompt{len(out) + 1}")
             if j:
                 name = f"{name}-{j + 1}"
@@ -278,14 +280,15 @@ def _prompt_texts(
     if not item.startswith("file://"):
         return [(_messages(item, where), None)]
     rel, _, func = item[len("file://") :].partition(":")
+    if path_glob(rel):
+        paths = matched(rel, base, where, what="prompts")
+        return [t for p in paths for t in _prompt_texts("file://" + str(p), where, base)]
     path = base / rel
     if path.suffix in (".py", ".js", ".ts") or func:
         raise where.error(
             f"prompt {item!r}: prompt functions are not supported",
             hint="write the prompt as text or chat messages (JSON/YAML)",
         )
-    if any(c in rel for c in "*?["):
-        raise where.error(f"prompt {item!r}: globs are not supported", hint="list each file")
     if not path.is_file():
         raise where.error(f"prompt file {item!r} not found (relative to {base})")
     if path.suffix in (".json", ".yaml", ".yml"):

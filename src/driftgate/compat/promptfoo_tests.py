@@ -8,6 +8,7 @@ promptfoo's assertion syntax: `icontains:bonjour`), `__description`, `__metric`,
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,9 @@ def _from_file(ref: str, where: Where, base: Path) -> list[Test]:
     if not ref.startswith("file://"):
         raise where.error(f"tests {ref!r}: expected file://PATH")
     rel = ref[len("file://") :]
-    if any(c in rel for c in "*?["):
-        raise where.error(f"tests {ref!r}: globs are not supported", hint="list each file")
+    if path_glob(rel):
+        paths = matched(rel, base, where, what="tests")
+        return [t for p in paths for t in _from_file("file://" + str(p), where, base)]
     path = base / rel
     if not path.is_file():
         raise where.error(f"tests file {ref!r} not found (relative to {base})")
@@ -62,6 +64,28 @@ def _from_file(ref: str, where: Where, base: Path) -> list[Test]:
             raise here.error("a tests file holds a list of tests")
         return [(t, here.at(i)) for i, t in enumerate(data) if _mapping(t, here.at(i))]
     raise where.error(f"tests file {ref!r}: use .csv, .jsonl, .yaml or .json")
+
+
+def path_glob(rel: str) -> bool:
+    """Whether a `file://` path is a glob pattern (promptfoo expands `*`, `?`, `[…]`)."""
+    return any(c in rel for c in "*?[")
+
+
+def matched(pattern: str, base: Path, where: Where, *, what: str) -> list[Path]:
+    """The files a glob matches, relative to `base`, in sorted order (a run's cases and
+    prompts must not depend on the file system's listing order); none is an error."""
+    if Path(pattern).is_absolute():
+        raise where.error(
+            f"{what} glob {pattern!r} must be relative to the config's folder",
+            hint="write the pattern relative to the promptfoo config",
+        )
+    paths = sorted(p for p in base.glob(pattern) if p.is_file())
+    if not paths:
+        raise where.error(
+            f"{what} glob 'file://{pattern}' matches no file (relative to {base})",
+            hint="check the pattern, or list each file",
+        )
+    return [Path(os.path.relpath(p, base)) for p in paths]
 
 
 def _mapping(test: Any, where: Where) -> bool:
