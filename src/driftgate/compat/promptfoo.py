@@ -11,6 +11,7 @@ key, the file and line, and the nearest supported alternative.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import re
@@ -20,7 +21,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..workspace import Workspace
-from .promptfoo_asserts import Context, Where, translate_assert
+from .promptfoo_asserts import Context, Where, transform_spec, translate_assert
 from .promptfoo_providers import judge_model, provider_tools, translate_provider
 from .promptfoo_tests import load_tests, matched, path_glob
 
@@ -143,7 +144,7 @@ def _default_test(raw: Any, where: Where, cx: Context) -> tuple[dict[str, Any], 
     scorer: dict[str, Any] = {"type": "asserts"}
     for key, value in options.items():
         if key in ("transform", "postprocess"):
-            scorer["transform"] = value
+            scorer["transform"] = transform_spec(value, where.at("options", key), cx)
         elif key == "provider":
             cx.judge_model = judge_model(value, where.at("options", key))
         else:
@@ -179,6 +180,8 @@ def _case(
     i: int, written: tuple[dict[str, Any], Where], default_vars: dict[str, Any], cx: Context
 ) -> dict[str, Any]:
     test, where = written
+    described = f" ({test['description']!r})" if test.get("description") else ""
+    where = dataclasses.replace(where, test=f"test {i + 1}{described}")
     meta: dict[str, Any] = {}
     for key in test:
         if key not in ("description", "vars", "assert", "options", "threshold", "metadata"):
@@ -197,7 +200,7 @@ def _case(
         meta["assert"] = asserts
     for key, value in (test.get("options") or {}).items():
         if key in ("transform", "postprocess"):
-            meta["transform"] = value
+            meta["transform"] = transform_spec(value, where.at("options", key), cx)
         else:
             raise where.at("options").error(
                 f"test option {key!r} is not supported", key=key, hint="supported: transform"

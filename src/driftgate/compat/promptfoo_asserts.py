@@ -72,13 +72,16 @@ class Where:
     text: str | None
     loc: tuple[Any, ...] = ()
     line: int | None = None
+    test: str | None = None  # the test it belongs to, as an error names it
 
     def at(self, *more: Any) -> Where:
-        return Where(self.path, self.text, self.loc + more, self.line)
+        return Where(self.path, self.text, self.loc + more, self.line, self.test)
 
     def error(self, message: str, key: str | None = None, hint: str | None = None) -> ConfigError:
         from .._files import format_loc, line_of
 
+        if self.test:
+            message = f"{self.test}: {message}"
         loc = self.loc + ((key,) if key else ())
         line = self.line
         if line is None and self.text is not None:
@@ -136,10 +139,38 @@ def translate_assert(raw: Any, where: Where, cx: Context) -> dict[str, Any]:
         item["type"] = "not-" + item["type"]
     if base != "assert-set":
         _check(item, where)
-    for key in ("weight", "metric", "transform"):
+    for key in ("weight", "metric"):
         if key in raw:
             item[key] = raw[key]
+    if "transform" in raw:
+        item["transform"] = transform_spec(raw["transform"], where.at("transform"), cx)
     return item
+
+
+def transform_spec(raw: Any, where: Where, cx: Context) -> str:
+    """A transform as the `asserts` scorer runs it, built now so that JavaScript that does
+    not compile, a missing JS engine or a missing Python file is named when the config
+    loads, not when the first case runs. A `file://` path is relative to the config."""
+    from ..scoring.script import make_transform
+
+    if not isinstance(raw, str) or not raw.strip():
+        raise where.error(
+            "a transform must be inline JavaScript or file://x.py", hint="e.g. output.trim()"
+        )
+    spec = raw
+    if raw.startswith("file://"):
+        path, sep, func = raw[len("file://") :].partition(":")
+        spec = "file://" + cx.rel(cx.base / path) + sep + func
+    try:
+        make_transform(spec)
+    except (ValueError, ConfigError) as exc:
+        message = exc.message if isinstance(exc, ConfigError) else str(exc)
+        raise where.error(
+            f"transform {raw!r}: {message}",
+            hint="fix the transform, or write it in Python as file://transform.py "
+            "(get_transform(output, context))",
+        ) from None
+    return spec
 
 
 def _check(item: dict[str, Any], where: Where) -> None:
