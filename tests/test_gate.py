@@ -55,11 +55,19 @@ def test_non_inferiority_passes_an_equal_candidate_and_blocks_a_regression():
     # about -6.6 points): an equal candidate on a small golden set is not yet non-inferior.
     small = rule(evaluate_gate(results([1] * 40), base), "non_inferiority")[0]
     assert small.status == "fail" and -0.07 < small.ci_low < -0.02
+    # It says what would settle it: the same interval clears -2 points at 137 cases.
+    assert "inconclusive on 40 cases" in small.detail and "137 paired cases" in small.detail
+    enough = evaluate_gate(results([1] * 137), results([1] * 137))
+    assert rule(enough, "non_inferiority")[0].status == "pass"
+    assert rule(evaluate_gate(results([1] * 136), results([1] * 136)), "non_inferiority")[
+        0
+    ].status == "fail"
     worse = evaluate_gate(
         results([i % 2 for i in range(40)]), base, candidate="c@2", baseline="c@1"
     )
     ni = rule(worse, "non_inferiority")[0]
     assert not worse.passed and ni.status == "fail"
+    assert "inconclusive" not in ni.detail  # clearly worse: no number of cases helps
     assert (
         ni.observed == pytest.approx(-0.5)
         and ni.threshold == -0.02

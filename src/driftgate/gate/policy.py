@@ -23,8 +23,10 @@ A policy file (YAML or JSON). Where the gate looks for it, first match wins:
     cost: {max: 0.002, max_increase: 0.10}          # mean USD per result; +10 % vs baseline
     latency_p95: {max: 1500, max_increase: 0.25}    # milliseconds
 
-The paired rules use `compare_results` (bootstrap interval of the per-case difference, B =
-candidate vs A = baseline). A segment "regresses beyond its margin" when its difference
+The paired rules use `compare_results` (the interval of the per-case difference, B =
+candidate vs A = baseline: Bonett–Price for pass/fail outcomes, a percentile bootstrap for
+graded scores; see `stats.paired`). A non-inferiority rule that fails only for want of cases
+says roughly how many would settle its margin. A segment "regresses beyond its margin" when its difference
 (`decide_on: delta`, the default, robust for small segments) or the lower bound of its
 interval (`decide_on: ci_low`, strict) is below -margin; segments with fewer than
 `min_cases` paired cases are listed as skipped. Without a baseline (a first promotion) the

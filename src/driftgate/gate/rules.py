@@ -15,6 +15,7 @@ from .verdict import GateVerdict, RuleResult
 
 if TYPE_CHECKING:
     from ..compare.schema import Comparison
+    from ..stats.paired import PairedResult
     from .policy import Budget
 
 
@@ -214,6 +215,36 @@ def _floor(f: Any, cand: list[CaseResult], confidence: float) -> RuleResult:
     )
 
 
+def _cases_needed(p: PairedResult, margin: float, confidence: float) -> str:
+    """For a pass/fail comparison that fails only for want of cases (its interval reaches
+    above the threshold), how many paired cases, with the wins and losses in the shares
+    seen, would put the same interval's lower bound above it."""
+    from ..stats.intervals import paired_proportion_interval
+
+    if p.ci_low > -margin or p.ci_high <= -margin or p.interval != "bonett-price":
+        return ""
+    if margin <= 0 or (p.wins - p.losses) / p.n <= -margin:
+        return ""  # more cases cannot settle it: the observed drop is the margin or more
+
+    def settles(n: int) -> bool:
+        wins, losses = round(p.wins * n / p.n), round(p.losses * n / p.n)
+        return paired_proportion_interval(wins, losses, n, confidence)[0] > -margin
+
+    high = p.n
+    while not settles(high):
+        if high > 10_000_000:
+            return ""
+        high *= 2
+    low = high // 2
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if settles(mid) else (mid, high)
+    return (
+        f"; inconclusive on {p.n} cases: with wins and losses in the same shares, "
+        f"{high} paired cases would settle a margin of {margin:g} (or widen the margin)"
+    )
+
+
 def _paired(policy: GatePolicy, cmp: Comparison | None) -> list[RuleResult]:
     out = []
     ni, seg = policy.non_inferiority, policy.segments
@@ -235,7 +266,8 @@ def _paired(policy: GatePolicy, cmp: Comparison | None) -> list[RuleResult]:
                     baseline=p.mean_a,
                     ci_low=p.ci_low,
                     ci_high=p.ci_high,
-                    detail=f"candidate {p.mean_b:.3f} vs baseline {p.mean_a:.3f}, lower bound must exceed the threshold",
+                    detail=f"candidate {p.mean_b:.3f} vs baseline {p.mean_a:.3f}, lower bound "
+                    "must exceed the threshold" + _cases_needed(p, ni.margin, policy.confidence),
                 )
             )
     if seg is None:
