@@ -75,6 +75,9 @@ class ReplayRow(Strict):
     cost_usd: float | None = Field(None, ge=0)
     input_tokens: int | None = Field(None, ge=0)
     output_tokens: int | None = Field(None, ge=0)
+    finish_reason: str | None = Field(
+        None, description="The provider's, as it gave it (`finish-reason` compares it as is)."
+    )
     metadata: dict[str, Any] | None = Field(None, description="Free-form; ignored by driftgate.")
 
     @field_validator("tool_calls", mode="before")
@@ -321,7 +324,7 @@ class ReplayProvider(Provider):
             # This model's rows: another model of the file is another "model version", and
             # a changed answer makes a new one, as drift checks expect.
             fingerprint=f"replay-{self.index.fingerprints[self.model]}",
-            finish_reason="tool_calls" if row.tool_calls else "stop",
+            finish_reason=row.finish_reason or ("tool_calls" if row.tool_calls else "stop"),
             tool_calls=row.tool_calls,  # normalized: {id, name, arguments}
         )
 
