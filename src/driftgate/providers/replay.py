@@ -232,10 +232,10 @@ def _read(path: Path, model_column: str = "model") -> ReplayIndex:
         rows[key] = row
         lines[key] = line
         models.setdefault(row.model, None)
-        # Rows without tool calls hash as they did before the field existed.
-        unset = {"tool_calls"} if row.tool_calls is None else None
+        # Rows without tool calls or a finish reason hash as before those fields existed.
+        unset = {k for k in ("tool_calls", "finish_reason") if getattr(row, k) is None}
         digests.setdefault(row.model, hashlib.sha256()).update(
-            row.model_dump_json(exclude=unset).encode() + b"\n"
+            row.model_dump_json(exclude=unset or None).encode() + b"\n"
         )
     if not rows:
         raise ConfigError("replay file has no rows", path=path)
