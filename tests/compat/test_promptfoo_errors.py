@@ -94,7 +94,11 @@ CASES = [
         4,
         ["test key 'provider'", "supported:"],
     ),
-    ("prompts: [file://prompt.py]\n" + TEST, 1, ["prompt functions", "chat messages"]),
+    (
+        "prompts: [file://prompt.js]\n" + TEST,
+        1,
+        ["JavaScript prompt functions", "file://prompt.py:make_prompt"],
+    ),
     (
         HEAD + "defaultTest:\n  options: {prefix: x}\n" + TEST,
         3,

@@ -22,8 +22,11 @@ from typing import Any
 from ..errors import ConfigError
 from ..workspace import Workspace
 from .promptfoo_asserts import Context, Where, transform_spec, translate_assert
+from .promptfoo_prompts import call_functions
+from .promptfoo_prompts import prompts as read_prompts
+from .promptfoo_prompts import slug as _slug
 from .promptfoo_providers import judge_model, provider_tools, translate_provider
-from .promptfoo_tests import load_tests, matched, path_glob
+from .promptfoo_tests import load_tests
 
 FILENAMES = re.compile(r"^promptfooconfig[^/]*\.(ya?ml|json)$")
 _MARKERS = {"providers", "targets", "tests", "defaultTest"}
@@ -91,7 +94,7 @@ def translate(path: Path, ws: Workspace) -> Translation:
     if isinstance(default, str):
         default = _load_ref(default, path.parent, top.at("defaultTest"))
     scorer, default_vars = _default_test(default, top.at("defaultTest"), cx)
-    prompts = _prompts(data.get("prompts"), top.at("prompts"), path.parent)
+    prompts = read_prompts(data.get("prompts"), top.at("prompts"), cx)
     providers = data.get("providers", data.get("targets"))
     pkey = "providers" if "providers" in data else "targets"
     models = [
@@ -111,6 +114,7 @@ def translate(path: Path, ws: Workspace) -> Translation:
     ]
     if not cases:
         raise top.error("the config has no tests", key="tests", hint="add `tests:` with `vars`")
+    call_functions(prompts, cases)
     options = data.get("evaluateOptions") or {}
     tr = Translation(
         source=path,
@@ -239,97 +243,6 @@ def _load_ref(ref: str, base: Path, where: Where, *, parse: bool = True) -> Any:
     return read_text(path)
 
 
-# ---- prompts -------------------------------------------------------------------------
-
-
-def _prompts(raw: Any, where: Where, base: Path) -> list[dict[str, Any]]:
-    if raw is None:
-        raise where.error(
-            "the config has no prompts", hint="add `prompts: ['Say hello to {{name}}']`"
-        )
-    items = raw if isinstance(raw, list) else [raw]
-    out: list[dict[str, Any]] = []
-    for i, item in enumerate(items):
-        at = where.at(i) if isinstance(raw, list) else where
-        label = None
-        if isinstance(item, dict):
-            unknown = set(item) - {"id", "raw", "label"}
-            if unknown:
-                raise at.error(
-                    f"prompt key {sorted(unknown)[0]!r} is not supported", key=sorted(unknown)[0]
-                )
-            label, item = item.get("label"), item.get("raw", item.get("id"))
-        if not isinstance(item, str):
-            raise at.error("a prompt must be a string, file://PATH or {raw|id, label}")
-        seen: dict[str | None, int] = {}  # a file's `---` parts: NAME, NAME-2, …
-        for messages, default_label in _prompt_texts(item, at, base):
-            j = seen[default_label] = seen.get(default_label, -1) + 1
-            name = _slug(label or default_label or f"prompt{len(out) + 1}")
-            if j:
-                name = f"{name}-{j + 1}"
-            out.append({"name": name, "description": label, "messages": messages, "_where": at})
-    names = [p["name"] for p in out]
-    for p in out:
-        if names.count(p["name"]) > 1:
-            p["name"] = f"{p['name']}-{out.index(p) + 1}"
-    return out
-
-
-def _prompt_texts(
-    item: str, where: Where, base: Path
-) -> list[tuple[list[dict[str, str]], str | None]]:
-    from .._files import load_data, read_text
-
-    if not item.startswith("file://"):
-        return [(_messages(item, where), None)]
-    rel, _, func = item[len("file://") :].partition(":")
-    if path_glob(rel):
-        paths = matched(rel, base, where, what="prompts")
-        return [t for p in paths for t in _prompt_texts("file://" + str(p), where, base)]
-    path = base / rel
-    if path.suffix in (".py", ".js", ".ts") or func:
-        raise where.error(
-            f"prompt {item!r}: prompt functions are not supported",
-            hint="write the prompt as text or chat messages (JSON/YAML)",
-        )
-    if not path.is_file():
-        raise where.error(f"prompt file {item!r} not found (relative to {base})")
-    if path.suffix in (".json", ".yaml", ".yml"):
-        return [(_chat(load_data(path), where), path.stem)]
-    parts = re.split(r"^---\s*$", read_text(path), flags=re.M)
-    return [(_messages(p.strip(), where), path.stem) for p in parts if p.strip()]
-
-
-def _messages(text: str, where: Where) -> list[dict[str, str]]:
-    if text.lstrip().startswith("["):
-        try:
-            return _chat(json.loads(text), where)
-        except json.JSONDecodeError:
-            pass  # a text prompt that opens with a bracket
-    return [{"role": "user", "content": _nunjucks(text)}]
-
-
-def _chat(data: Any, where: Where) -> list[dict[str, str]]:
-    if not isinstance(data, list) or not all(isinstance(m, dict) for m in data):
-        raise where.error("a chat prompt must be a list of {role, content} messages")
-    out = []
-    for m in data:
-        if m.get("role") not in ("system", "user", "assistant") or not isinstance(
-            m.get("content"), str
-        ):
-            raise where.error(
-                f"chat message {m!r}: roles system, user, assistant with text content only",
-                hint="tool messages and content parts land with issue #18 item 5",
-            )
-        out.append({"role": m["role"], "content": _nunjucks(m["content"])})
-    return out
-
-
-def _nunjucks(text: str) -> str:
-    """nunjucks → jinja2: the same syntax but for the filters that differ (`dump`)."""
-    return re.sub(r"\|\s*dump\b", "| tojson", text)
-
-
 _LOAD = re.compile(r"\b([A-Za-z_]\w*)\s*\|\s*load\b")
 
 
@@ -339,8 +252,9 @@ def _apply_load(tr: Translation) -> None:
     loaded: set[str] = set()
     for p in tr.prompts:
         for m in p["messages"]:
-            loaded |= set(_LOAD.findall(m["content"]))
-            m["content"] = _LOAD.sub(lambda mm: mm.group(1), m["content"])
+            if "content" in m:  # not an {insert: VAR} entry
+                loaded |= set(_LOAD.findall(m["content"]))
+                m["content"] = _LOAD.sub(lambda mm: mm.group(1), m["content"])
     for case in tr.cases:
         for name in loaded & set(case["vars"]):
             if isinstance(case["vars"][name], str):
@@ -384,10 +298,6 @@ def _flat(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for item in items:
         out.extend(_flat(item["assert"]) if item["type"] == "assert-set" else [item])
     return out
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.").lower()[:60] or "promptfoo"
 
 
 def _rel(ws: Workspace, path: Path) -> str:
