@@ -209,6 +209,21 @@ def test_a_reexported_stdlib_function_is_refused(tmp_path, monkeypatch):
         sys.modules.pop(name, None)
 
 
+def test_a_reexported_frozen_stdlib_function_is_refused(tmp_path, monkeypatch):
+    # os.path.join's code names "<frozen posixpath>", which resolves under the current
+    # folder: it must not pass for the workspace's own code.
+    name = f"frozen_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text("from os.path import join\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("DRIFTGATE_WORKSPACE", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    try:
+        with pytest.raises(ConfigError, match="outside the workspace"):
+            build_scorer(py(name, "join"))
+    finally:
+        sys.modules.pop(name, None)
+
+
 def test_code_outside_the_workspace_needs_the_package_allowed(tmp_path, monkeypatch):
     pkg = f"allowed_checks_{uuid.uuid4().hex[:8]}"
     site = tmp_path / "site"

@@ -90,9 +90,14 @@ def _check_allowed(ref: str, module_name: str, obj: Any) -> None:
     top = module_name.split(".")[0]
     if top in ws.settings.python_scorer_packages and (func.__module__ or "").split(".")[0] == top:
         return
-    source = Path(func.__code__.co_filename).resolve()
+    source = Path(func.__code__.co_filename)
+    # A frozen standard-library module's code names no file ("<frozen posixpath>"): it
+    # would resolve under the current folder, so only a real (absolute) path counts.
+    frozen = not source.is_absolute()
+    source = source.resolve()
     installed = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
-    if source.is_relative_to(ws.root) and not any(source.is_relative_to(p) for p in installed):
+    inside = source.is_relative_to(ws.root) and not any(source.is_relative_to(p) for p in installed)
+    if inside and not frozen:
         return
     raise ValueError(
         f"{ref!r} is defined in {source}, outside the workspace {ws.root}: a python scorer "
