@@ -92,7 +92,7 @@ CASES = [
     (
         HEAD + "tests:\n  - vars: {name: Ann}\n    provider: openai:gpt-4o\n",
         4,
-        ["test key 'provider'", "supported:"],
+        ["test key 'provider'", "options: {provider: ...}"],
     ),
     (
         "prompts: [file://prompt.js]\n" + TEST,

@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..workspace import Workspace
 from .promptfoo_asserts import Context, Where, transform_spec, translate_assert
-from .promptfoo_prompts import call_functions
+from .promptfoo_prompts import call_functions, provider_prompts
 from .promptfoo_prompts import prompts as read_prompts
 from .promptfoo_prompts import slug as _slug
 from .promptfoo_providers import judge_model, provider_tools, translate_provider
@@ -104,6 +104,9 @@ def translate(path: Path, ws: Workspace) -> Translation:
         )
     ]
     tools = provider_tools(models, top.at(pkey), path.parent)  # the prompts' tools
+    provider_prompts(models, prompts, top.at(pkey))
+    for p in prompts:
+        del p["_id"]
     for p in prompts:
         p.update(tools)
     cases = [
@@ -161,6 +164,11 @@ def _default_test(raw: Any, where: Where, cx: Context) -> tuple[dict[str, Any], 
         translate_assert(a, where.at("assert", i), cx)
         for i, a in enumerate(raw.get("assert") or [])
     ]
+    cx.default_judged = [
+        f"assert[{i}]"
+        for i, item in enumerate(scorer["items"])
+        if any(x["type"].removeprefix("not-") == "llm-judge" for x in _flat([item]))
+    ]
     if raw.get("threshold") is not None:
         scorer["threshold"] = raw["threshold"]
     return scorer, dict(raw.get("vars") or {})
@@ -188,6 +196,13 @@ def _case(
     where = dataclasses.replace(where, test=f"test {i + 1}{described}")
     meta: dict[str, Any] = {}
     for key in test:
+        if key == "provider":  # every case runs on every arm: no per-test model
+            raise where.error(
+                "test key 'provider' is not supported: every test runs on every provider",
+                key=key,
+                hint="put the test in a config of its own with that provider; for the grader "
+                "of model-graded assertions use `options: {provider: ...}`",
+            )
         if key not in ("description", "vars", "assert", "options", "threshold", "metadata"):
             raise where.error(
                 f"test key {key!r} is not supported",
@@ -196,18 +211,23 @@ def _case(
             )
     if test.get("description"):
         meta["description"] = str(test["description"])
+    options = test.get("options") or {}
+    if "provider" in options:  # the grader of this test's model-graded assertions
+        cx = _test_grader(options["provider"], where.at("options", "provider"), cx)
     asserts = [
         translate_assert(a, where.at("assert", j), cx)
         for j, a in enumerate(test.get("assert") or [])
     ]
     if asserts:
         meta["assert"] = asserts
-    for key, value in (test.get("options") or {}).items():
+    for key, value in options.items():
         if key in ("transform", "postprocess"):
             meta["transform"] = transform_spec(value, where.at("options", key), cx)
-        else:
+        elif key != "provider":
             raise where.at("options").error(
-                f"test option {key!r} is not supported", key=key, hint="supported: transform"
+                f"test option {key!r} is not supported",
+                key=key,
+                hint="supported: transform, provider",
             )
     if test.get("threshold") is not None:
         meta["threshold"] = test["threshold"]
@@ -219,6 +239,19 @@ def _case(
         "vars": _file_vars(vars_, cx.base, where.at("vars")),
         "metadata": meta,
     }
+
+
+def _test_grader(raw: Any, where: Where, cx: Context) -> Context:
+    """A test's `options.provider`: the judge of its own model-graded assertions (one with
+    its own `provider` keeps it). defaultTest's are shared by every test, so a test cannot
+    re-grade them: that is an error, not a silent mix of graders."""
+    if cx.default_judged:
+        raise where.error(
+            "a test's grading provider cannot re-grade defaultTest's model-graded assertions "
+            f"({', '.join(cx.default_judged)})",
+            hint="set defaultTest.options.provider, or give each assertion its own `provider`",
+        )
+    return dataclasses.replace(cx, judge_model=judge_model(raw, where))
 
 
 def _file_vars(vars_: dict[str, Any], base: Path, where: Where) -> dict[str, Any]:

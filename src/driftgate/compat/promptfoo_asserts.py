@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,8 @@ class Context:
 
     base: Path  # the folder `file://` paths are relative to
     rel: Callable[[Path], str]  # a path as the workspace names it
-    judge_model: str | None = None  # defaultTest.options.provider, translated
+    judge_model: str | None = None  # defaultTest's or a test's options.provider, translated
+    default_judged: list[str] = field(default_factory=list)  # defaultTest's judged asserts
 
 
 def translate_assert(raw: Any, where: Where, cx: Context) -> dict[str, Any]:

@@ -59,6 +59,7 @@ def prompts(raw: Any, where: Where, cx: Context) -> list[dict[str, Any]]:
             if j:
                 name = f"{name}-{j + 1}"
             p = {"name": name, "description": label, "messages": messages, "_where": at}
+            p["_id"] = item  # as written: a provider's `prompts:` may name it so
             if function is not None:
                 p["_function"] = function
             out.append(p)
@@ -67,6 +68,39 @@ def prompts(raw: Any, where: Where, cx: Context) -> list[dict[str, Any]]:
         if names.count(p["name"]) > 1:
             p["name"] = f"{p['name']}-{out.index(p) + 1}"
     return out
+
+
+def provider_prompts(
+    models: list[dict[str, Any]], prompts_: list[dict[str, Any]], where: Where
+) -> None:
+    """A provider's `prompts:` (the prompts it runs, by label, id as written, or name) as
+    its model's `prompts` (names): only those prompt × model arms run. A name that matches
+    no prompt, or a prompt no provider runs, is an error."""
+    ran: set[str] = set()
+    for i, m in enumerate(models):
+        wanted = m.pop("_prompts", None)
+        if wanted is None:
+            ran |= {p["name"] for p in prompts_}
+            continue
+        names: list[str] = []
+        for w in wanted:
+            hits = [p["name"] for p in prompts_ if w in (p["description"], p["_id"], p["name"])]
+            if not hits:
+                raise where.at(i).error(
+                    f"provider prompts entry {w!r} names no prompt",
+                    key="prompts",
+                    hint="name prompts by label, by id as written, or by name: "
+                    + ", ".join(p["name"] for p in prompts_),
+                )
+            names += [h for h in hits if h not in names]
+        m["prompts"] = names
+        ran |= set(names)
+    idle = [p["name"] for p in prompts_ if p["name"] not in ran]
+    if models and idle:
+        raise where.error(
+            f"prompt {idle[0]!r} runs on no provider: every provider's `prompts:` leaves it out",
+            hint="add it to a provider's `prompts:`, or remove the prompt",
+        )
 
 
 def call_functions(prompts_: list[dict[str, Any]], cases: list[dict[str, Any]]) -> None:

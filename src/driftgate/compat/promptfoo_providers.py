@@ -105,11 +105,22 @@ def translate_provider(raw: Any, where: Where) -> dict[str, Any]:
             out["label"] = str(value)
         elif key == "config":
             _config(value, out, where.at("config"))
+        elif key == "prompts":  # the prompts it runs (`promptfoo_prompts.provider_prompts`)
+            wanted = [value] if isinstance(value, str) else value
+            if (
+                not isinstance(wanted, list)
+                or not wanted
+                or not all(isinstance(w, str) for w in wanted)
+            ):
+                raise where.error(
+                    "a provider's `prompts` must be a list of prompt labels or ids", key=key
+                )
+            out["_prompts"] = wanted
         else:
             raise where.error(
                 f"provider key {key!r} is not supported",
                 key=key,
-                hint="keys read: id, label, config",
+                hint="keys read: id, label, config, prompts",
             )
     return out
 

@@ -244,6 +244,8 @@ def _arms(ws: Workspace, suite: Suite, where: str) -> list[Arm]:
                 hint="add `model:` to the prompt or `models:` to the suite",
             )
         for m in model_cfgs:
+            if m.prompts is not None and p.name not in m.prompts:
+                continue  # this model runs only the prompts it names
             params = {**p.params.as_kwargs(), **m.params}
             arms.append(Arm(p, m, params, max_stored_chars=ws.settings.max_stored_chars))
     names = [a.name for a in arms]

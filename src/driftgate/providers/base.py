@@ -44,6 +44,12 @@ class ModelConfig(Strict):
     timeout_s: float = Field(60.0, gt=0)
     max_retries: int = Field(4, ge=0, le=20)
     params: dict[str, Any] = Field(default_factory=dict, description="Overrides prompt params.")
+    prompts: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Only these prompts (names) run on this model in a suite; default: every "
+        "prompt (promptfoo's provider `prompts:`).",
+    )
 
     @field_validator("api_base")
     @classmethod
