@@ -24,9 +24,9 @@ CASES = [
     (HEAD + "redteam: {}\n" + TEST, 2, ["'redteam'", "write the attacks as `tests`"]),
     (HEAD + "outputPath: out.html\n" + TEST, 2, ["'outputPath'", "--output"]),
     (
-        _assert("      - {type: perplexity, threshold: 3}\n"),
+        _assert("      - {type: perplexity, value: 3}\n"),
         5,
-        ["'perplexity'", "log-probabilities", "llm-rubric"],
+        ["'perplexity' takes no `value`", "threshold"],
     ),
     (
         _assert("      - {type: tool-call-f1}\n"),

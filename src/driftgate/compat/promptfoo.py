@@ -317,13 +317,16 @@ def _validate(tr: Translation, top: Where) -> None:
             Prompt.model_validate({k: v for k, v in p.items() if v is not None})._templates  # noqa: B018
         except (ValidationError, ConfigError) as exc:
             raise where.error(f"prompt {p['name']!r}: {exc}") from None
-    awaits = False
+    awaits = logprobs = False
     items = [*tr.scorer["items"], *(i for c in tr.cases for i in c["metadata"].get("assert", []))]
     for item in _flat(items):
         options = {k: v for k, v in item.items() if k != "transform"}
         s = build_scorer(options)  # assertions were checked one by one; options here
         awaits = awaits or not s.sync
+        logprobs = logprobs or s.wants_logprobs
     tr.scorer["sync"] = not awaits
+    if logprobs:  # the run asks every model for the answer's token logprobs
+        tr.scorer["logprobs"] = True
 
 
 def _flat(items: list[dict[str, Any]]) -> list[dict[str, Any]]:

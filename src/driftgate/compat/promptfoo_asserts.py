@@ -39,13 +39,9 @@ _JUDGED = {
     "and answers it directly.",
 }
 _UNSUPPORTED = {
-    "perplexity": "the providers do not return the output's token log-probabilities",
-    "perplexity-score": "the providers do not return the output's token log-probabilities",
     "is-valid-openai-function-call": "the legacy `functions` API is not sent; tools are",
 }
 _ALTERNATIVE = {
-    "perplexity": "`llm-rubric` for fluency, or a `python` assertion",
-    "perplexity-score": "`llm-rubric` for fluency, or a `python` assertion",
     "is-valid-openai-function-call": "declare the functions as `tools` and assert "
     "`is-valid-openai-tools-call`",
 }
@@ -57,7 +53,7 @@ KNOWN = (
     | set(_JUDGED)
     | set(_UNSUPPORTED)
     | {"regex", "is-json", "contains-json", "is-xml", "python", "javascript", "similar"}
-    | {"levenshtein", "latency", "cost", "assert-set"}
+    | {"levenshtein", "latency", "cost", "assert-set", "perplexity", "perplexity-score"}
     | set(_TOOL_CALLS)
 )
 _COMMON = {"type", "value", "threshold", "weight", "metric", "transform"}
@@ -248,6 +244,10 @@ def _special(
         return _code(base, value, threshold, where, cx)
     if base in _TOOL_CALLS:
         return _tool_calls(base, value, threshold, where)
+    if base in ("perplexity", "perplexity-score"):  # from the answer's token logprobs
+        if value is not None:
+            raise where.error(f"{base!r} takes no `value`", key="value", hint="use `threshold`")
+        return {"type": base} | ({} if threshold is None else {"threshold": threshold})
     if base == "similar":
         item = {
             "type": "semantic-similarity",

@@ -152,6 +152,9 @@ def build_plan(
     where = str(suite_path) if suite_path else "suite"
     arms = _arms(ws, suite_obj, where)
     scorers = _scorers(suite_obj, where)
+    if any(s.wants_logprobs for s in scorers):  # perplexity reads the answer's logprobs
+        for arm in arms:
+            arm.params.setdefault("logprobs", True)
     evalsets = _evalsets(ws, suite_obj, suite_path)
     case_filter = parse_filter(options.filter or ([suite_obj.filter] if suite_obj.filter else []))
     repeat = options.repeat or suite_obj.repeat

@@ -105,6 +105,7 @@ def score_context(
         metadata=case.metadata,
         tool_calls=completion.tool_calls,
         tools=tools,
+        token_logprobs=completion.token_logprobs,
     )
 
 

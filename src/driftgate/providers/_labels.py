@@ -98,6 +98,21 @@ def top_logprobs_of_first_token(logprobs: Any) -> list[tuple[str, float]]:
     return out
 
 
+def token_logprobs_of(logprobs: Any) -> list[float] | None:
+    """Each answer token's logprob from a chat completion's `logprobs` (a dict from JSON or
+    litellm's objects); None when absent or malformed (never a partial list)."""
+    content = _get(logprobs, "content")
+    if not isinstance(content, list) or not content:
+        return None
+    out = []
+    for item in content:
+        lp = _get(item, "logprob")
+        if not isinstance(lp, (int, float)) or isinstance(lp, bool):
+            return None
+        out.append(float(lp))
+    return out
+
+
 def _get(obj: Any, name: str) -> Any:
     if isinstance(obj, dict):
         return obj.get(name)

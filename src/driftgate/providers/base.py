@@ -164,6 +164,9 @@ class Completion:
     # The calls the model made instead of (or beside) text: [{id, name, arguments}], arguments
     # the JSON text it wrote (`_tools.normalize_calls`); None when it made none.
     tool_calls: list[dict[str, str]] | None = None
+    # Each answer token's log-probability, when the request asked (`params: {logprobs:
+    # true}`) and the provider returned them: what `perplexity` scores. None: not given.
+    token_logprobs: list[float] | None = None
 
     @property
     def confidence(self) -> float | None:

@@ -145,7 +145,8 @@ def _encode(c: Completion) -> str:
             c.fingerprint,
             c.finish_reason,
             c.label_probs,  # entries written before it have 8 items and still decode
-            c.tool_calls,  # last: entries written before it have 9 items and still decode
+            c.tool_calls,  # entries written before it have 9 items and still decode
+            c.token_logprobs,  # last: entries written before it have 10 items and still decode
         ],
         ensure_ascii=False,
         separators=(",", ":"),
@@ -166,6 +167,7 @@ def _decode(value: str) -> Completion:
         cached=True,
         label_probs=rest[0] if rest else None,
         tool_calls=rest[1] if len(rest) > 1 else None,
+        token_logprobs=rest[2] if len(rest) > 2 else None,
     )
 
 

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from .._redact import remember_secret
 from .._tools import normalize_calls
 from ..errors import ConfigError, MissingCredentialError
-from ._labels import label_probs_of, request_logprobs
+from ._labels import label_probs_of, request_logprobs, token_logprobs_of
 from .base import (
     SIM_HEADER,
     Completion,
@@ -336,4 +336,5 @@ def _parse_completion(body: bytes, latency_ms: float, labels: list[str] | None) 
         finish_reason=choice.get("finish_reason"),
         label_probs=label_probs_of(choice.get("logprobs"), labels),
         tool_calls=calls,
+        token_logprobs=token_logprobs_of(choice.get("logprobs")),
     )

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from .._tools import normalize_calls
 from ..errors import MissingCredentialError, UnknownNameError
-from ._labels import label_probs_of, request_logprobs
+from ._labels import label_probs_of, request_logprobs, token_logprobs_of
 from .base import (
     SIM_HEADER,
     Completion,
@@ -307,4 +307,5 @@ class LiteLLMProvider(Provider):
             finish_reason=getattr(choice, "finish_reason", None),
             label_probs=label_probs_of(getattr(choice, "logprobs", None), labels),
             tool_calls=calls,
+            token_logprobs=token_logprobs_of(getattr(choice, "logprobs", None)),
         )

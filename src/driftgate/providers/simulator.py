@@ -269,6 +269,16 @@ def _intercept(accuracy: float, spread: float) -> float:
     return (lo + hi) / 2.0
 
 
+def sim_token_logprobs(text: str, model_id: str) -> list[float]:
+    """The simulator's token logprobs (asked with `params: {logprobs: true}`): one per
+    whitespace-separated word, in [-2.5, -0.05), a function of the model, the text and the
+    position only, so a perplexity is the same on every run."""
+    return [
+        -0.05 - 2.45 * _uniforms("logprob", model_id, text, i)[0]
+        for i, _ in enumerate(text.split())
+    ]
+
+
 def _tokens(text: str) -> int:
     return round(len(text.split()) * 1.3)
 
@@ -514,6 +524,8 @@ class SimProvider(Provider):
             if delay > 0:
                 await asyncio.sleep(delay)
             raise result
+        if {**self.config.params, **request.params}.get("logprobs") is True:
+            result.token_logprobs = sim_token_logprobs(result.text, self.config.id)
         if result.latency_ms:  # the simulator always sets one (None: unknown)
             await asyncio.sleep(result.latency_ms / 1000)
         return result

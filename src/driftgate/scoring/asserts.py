@@ -55,6 +55,9 @@ class Asserts(Scorer):
             False,
             description="No item awaits (no judge, no embedding): cached answers score inline.",
         )
+        logprobs: bool = Field(
+            False, description="An item scores token log-probabilities: requests ask for them."
+        )
 
     config: Config
 
@@ -66,6 +69,10 @@ class Asserts(Scorer):
     @property
     def sync(self) -> bool:
         return self.config.sync
+
+    @property
+    def wants_logprobs(self) -> bool:
+        return self.config.logprobs
 
     def finish(self, score: Score) -> Score:
         return score  # thresholds are applied per case (a case's own wins)

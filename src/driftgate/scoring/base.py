@@ -61,6 +61,7 @@ class ScoreContext:
     # (OpenAI's shape), when the prompt or the case declares tools.
     tool_calls: list[dict[str, str]] | None = None
     tools: list[dict[str, Any]] | None = None
+    token_logprobs: list[float] | None = None  # the answer's, when the provider gave them
 
 
 @dataclass(slots=True)
@@ -112,6 +113,12 @@ class Scorer:
         cls = type(self)
         return cls.ascore is Scorer.ascore and cls.evaluate is Scorer.evaluate
 
+    @property
+    def wants_logprobs(self) -> bool:
+        """True when it scores the answer's token log-probabilities (`perplexity`): the
+        run then asks every model for them (`logprobs: true`)."""
+        return False
+
     def evaluate_sync(self, ctx: ScoreContext) -> Score:
         """What `evaluate` returns, without a coroutine; only for `sync` scorers."""
         try:
@@ -134,6 +141,10 @@ class Negated(Scorer):
     @property
     def sync(self) -> bool:
         return self.inner.sync
+
+    @property
+    def wants_logprobs(self) -> bool:
+        return self.inner.wants_logprobs
 
     def evaluate_sync(self, ctx: ScoreContext) -> Score:
         return self._negate(self.inner.evaluate_sync(ctx))

@@ -53,8 +53,11 @@ _MODULES = {
     **dict.fromkeys(["python-assert", "javascript"], "script"),
     "asserts": "asserts",
     **dict.fromkeys(["tool-call", "tool-call-f1", "tool-call-valid"], "tools"),
+    **dict.fromkeys(["perplexity", "perplexity-score"], "perplexity"),
 }
-_LAZY_SCORERS = {name: m for name, m in _MODULES.items() if m in ("semantic", "judge", "asserts")}
+_LAZY_SCORERS = {
+    name: m for name, m in _MODULES.items() if m in ("semantic", "judge", "asserts", "perplexity")
+}
 
 
 def _ensure_builtins(name: str | None = None) -> None:
