@@ -64,6 +64,7 @@ LAYERS: dict[str, int] = {
     "scoring": 2,
     "suite": 2,
     "artifacts.route": 2,
+    "routing": 2,  # learned routing rules (numpy; scikit-learn only to train)
     "artifacts.__init__": 2,  # re-exports the route's names
     # 3 stores: run folders and records, streaming summaries, versions and aliases.
     "store": 3,

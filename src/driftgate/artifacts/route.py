@@ -26,23 +26,66 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .._digest import digest as _digest
 from .._files import ARTIFACT_NAME
 from .._strict import Strict
+from ..errors import ConfigError
 from .loop_policy import LoopPolicy
 
 _NAME = ARTIFACT_NAME  # one pattern for every artifact name
 
 
 class RouteArm(Strict):
+    """A live arm: a prompt version on a model, or a learned rule that picks, per request,
+    one of the route's other arms (`choices`) to answer it."""
+
     name: str = Field(pattern=_NAME)
-    prompt: str = Field(min_length=1, description="Prompt ref: NAME, NAME@VERSION or NAME@ALIAS.")
+    prompt: str | None = Field(
+        None, min_length=1, description="Prompt ref: NAME, NAME@VERSION or NAME@ALIAS."
+    )
     model: str | None = Field(None, description="Model id; default: the prompt's own model.")
     weight: float = Field(ge=0, le=100, description="Percent of live traffic.")
+    rule: str | None = Field(
+        None,
+        description="A learned rule of this route: `production`, `candidate`, another alias "
+        "or a version number of `rule/ROUTE` (made by `driftgate retrain route/ROUTE`).",
+    )
+    choices: list[str] = Field(
+        default_factory=list,
+        description="A rule arm: the arms (live at any weight, or shadow) it picks among.",
+    )
+
+    @model_validator(mode="after")
+    def _prompt_or_rule(self) -> RouteArm:
+        if self.rule is None:
+            if self.prompt is None:
+                raise ValueError(f"arm {self.name!r} needs a `prompt` (or a `rule`)")
+            if self.choices:
+                raise ValueError(f"arm {self.name!r}: `choices` belong to a `rule` arm")
+            return self
+        if self.prompt is not None or self.model is not None:
+            raise ValueError(
+                f"arm {self.name!r}: a rule arm serves its choices' prompts and models; "
+                "remove `prompt` and `model`"
+            )
+        if len(set(self.choices)) < 2:
+            raise ValueError(f"arm {self.name!r}: a rule arm needs two or more `choices`")
+        return self
+
+    @property
+    def prompt_ref(self) -> str:
+        """The prompt of a prompt arm (a rule arm has none: see `RouteSpec.prompts_of`)."""
+        if self.prompt is None:
+            raise ConfigError(
+                f"arm {self.name!r} is a rule arm and serves no single prompt",
+                field=f"arms[{self.name}]",
+                hint="this needs a prompt arm (e.g. as the route's baseline)",
+            )
+        return self.prompt
 
 
 class ShadowArm(Strict):
@@ -50,6 +93,10 @@ class ShadowArm(Strict):
     prompt: str = Field(min_length=1)
     model: str | None = None
     sample: float = Field(1.0, ge=0, le=1, description="Share of requests mirrored to this arm.")
+
+    @property
+    def prompt_ref(self) -> str:
+        return self.prompt
 
 
 class CanaryPolicy(Strict):
@@ -103,6 +150,57 @@ class CanaryPolicy(Strict):
         return ramp
 
 
+class LearnPolicy(Strict):
+    """How `driftgate retrain route/NAME` trains the route's rule (see `driftgate.routing`).
+
+        learn:
+          arm: learned                       # the rule arm whose `choices` the rule picks among
+          objective: {min_quality_vs_best: 0.99}   # or max_cost_per_1k, or tradeoff (λ)
+          features: {text: [description], categorical: [bank]}
+    """
+
+    arm: str = Field(description="The rule arm that serves the trained rule.")
+    objective: dict[str, Any] = Field(
+        description="`min_quality_vs_best`, `max_cost_per_1k` and/or `tradeoff` "
+        "(driftgate.routing.Objective)."
+    )
+    features: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Request features the rule reads: `text`, `numeric`, `categorical`, "
+        "`segment` (driftgate.routing.FeatureSpec); default: the segment only.",
+    )
+    kind: Literal["cost-aware", "cascade", "routellm"] = Field(
+        "cost-aware",
+        description="`cost-aware` (a quality model per choice, cost-weighted), `cascade` "
+        "(cheap first, escalate when it is likely wrong) or `routellm` (text classifier).",
+    )
+    holdout: float = Field(
+        0.3, gt=0, lt=1, description="Newest share of labeled traffic held out to gate on."
+    )
+    min_labeled: int = Field(
+        200, ge=10, description="Labeled requests answered by every choice needed to train."
+    )
+    margin: float = Field(
+        0.02, ge=0, lt=1, description="Quality drop beyond the objective's the gate tolerates."
+    )
+
+    @field_validator("objective")
+    @classmethod
+    def _objective_valid(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from ..routing.objective import Objective
+
+        Objective.model_validate(v)
+        return v
+
+    @field_validator("features")
+    @classmethod
+    def _features_valid(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from ..routing.features import FeatureSpec
+
+        FeatureSpec.model_validate(v)
+        return v
+
+
 class RouteSpec(Strict):
     name: str = Field(pattern=_NAME)
     description: str | None = None
@@ -129,6 +227,9 @@ class RouteSpec(Strict):
         "feedback; default: the answer equals the label.",
     )
     canary: CanaryPolicy = Field(default_factory=CanaryPolicy)
+    learn: LearnPolicy | None = Field(
+        None, description="How `driftgate retrain route/NAME` trains the route's rule."
+    )
     max_in_flight: int | None = Field(
         None,
         ge=1,
@@ -171,6 +272,37 @@ class RouteSpec(Strict):
             )
         return shadow
 
+    @model_validator(mode="after")
+    def _choices_are_arms(self) -> RouteSpec:
+        served = {a.name for a in self.arms if a.rule is None} | {s.name for s in self.shadow}
+        for arm in self.arms:
+            unknown = [c for c in arm.choices if c not in served]
+            if unknown:
+                raise ValueError(
+                    f"arm {arm.name!r}: choice {unknown[0]!r} is not a prompt arm or shadow "
+                    f"of this route ({', '.join(sorted(served))})"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _learn_names_a_rule_arm(self) -> RouteSpec:
+        if self.learn is not None:
+            arm = next((a for a in self.arms if a.name == self.learn.arm), None)
+            if arm is None or arm.rule is None:
+                rule_arms = [a.name for a in self.arms if a.rule is not None]
+                raise ValueError(
+                    f"learn.arm {self.learn.arm!r} is not a rule arm of this route "
+                    f"(rule arms: {', '.join(rule_arms) or 'none'}); add one, e.g. "
+                    "{name: learned, rule: candidate, choices: [cheap, strong], weight: 0}"
+                )
+        return self
+
+    def prompts_of(self, arm: RouteArm | ShadowArm) -> list[str]:
+        """The prompt refs an arm may serve: its own, or its choices' for a rule arm."""
+        if isinstance(arm, ShadowArm) or arm.rule is None:
+            return [arm.prompt] if arm.prompt else []
+        return [p for c in arm.choices for p in self.prompts_of(self.arm(c))]
+
     @field_validator("fallbacks")
     @classmethod
     def _fallbacks_valid(cls, fallbacks: list[str]) -> list[str]:
@@ -195,8 +327,14 @@ class RouteSpec(Strict):
     def digest(self) -> str:
         """Version identity of the routing rules (description excluded)."""
         # Unset new fields stay out, so routes written before them keep their identity.
-        unset = {"max_in_flight"} if self.max_in_flight is None else set()
-        return _digest(self.model_dump(mode="json", exclude={"description", *unset}))
+        data = self.model_dump(mode="json", exclude={"description"})
+        for field in ("max_in_flight", "learn"):  # unset: identities from before they existed
+            if data[field] is None:
+                del data[field]
+        for arm in data["arms"]:
+            if arm["rule"] is None:  # prompt arms keep the identity they had before rules
+                del arm["rule"], arm["choices"]
+        return _digest(data)
 
     @property
     def live_arms(self) -> list[RouteArm]:

@@ -17,7 +17,7 @@ def retrain_cmd(
     prompt: str = typer.Argument(
         ...,
         help="The base prompt: NAME@LABEL (a file's version label) or a registry ref "
-        "(NAME@production, NAME@3).",
+        "(NAME@production, NAME@3); or route/NAME to train that route's rule.",
     ),
     route: str = typer.Option(
         None, "--route", help="Take labeled rows from this route's user feedback."
@@ -51,11 +51,17 @@ def retrain_cmd(
     `candidate` alias at it if the gate passes. Never writes workspace files and never
     moves production (promote the candidate for that).
 
+    `driftgate retrain route/NAME` trains the route's rule instead (its `learn:` block):
+    from labeled traffic and shadow answers, gated on newer held-out traffic against each
+    single choice and the rule serving now; `candidate` of rule/NAME points at it on a pass.
+
     Exit codes: 0 candidate registered and alias set, 1 gate failed, 2 bad input.
     With --dry-run, 0 means the gate passed (no alias moved); 0 also when the labels
     change nothing (no new version). A failed gate moves no alias; bad input is no
     labels, nothing to retrain, a bad alias.
     """
+    if prompt.startswith("route/"):
+        _retrain_route(prompt.removeprefix("route/"), since, dry_run, alias, json_out, ws_path)
     from ..engine.progress import quiet as quiet_progress
     from ..report.retrain import render_result
     from ..retraining import retrain
@@ -77,4 +83,20 @@ def retrain_cmd(
         print_json(result.model_dump(mode="json"))
     else:
         print(render_result(result))
+    raise typer.Exit(result.exit_code)
+
+
+def _retrain_route(
+    route: str, since: float | None, dry_run: bool, alias: str, json_out: bool, ws_path: Path
+) -> None:
+    from ..report.retrain_route import render_route_retrain
+    from ..retraining.route_rule import retrain_route
+
+    result = retrain_route(
+        route, workspace=workspace(ws_path), since=since, dry_run=dry_run, alias=alias
+    )
+    if json_out:
+        print_json(result.model_dump(mode="json"))
+    else:
+        print(render_route_retrain(result))
     raise typer.Exit(result.exit_code)

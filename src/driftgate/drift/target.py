@@ -81,6 +81,13 @@ class Target:
         )
         base = load_suite(path)
         arm = next(a for a in spec.arms if a.name == spec.baseline_arm)
+        if arm.rule is not None:
+            raise ConfigError(
+                f"route {spec.name!r}: the baseline arm {arm.name!r} is a rule arm; drift is "
+                "checked on one prompt and model",
+                field="baseline",
+                hint="make a prompt arm the baseline, or check one of its choices' prompts",
+            )
         data = base.model_dump(mode="json", exclude={"prompts", "models"})
         data["description"] = f"route {spec.name}: arm {arm.name} ({base.description or path.name})"
         suite = Suite.model_validate(

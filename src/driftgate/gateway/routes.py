@@ -188,7 +188,8 @@ class RouterPool:
         names: set[str] = set()
         for arm in router.spec.arms:
             if weights.get(arm.name, 0) > 0:
-                names |= find_prompt(self.ws, arm.prompt).template_variables()
+                for ref in router.spec.prompts_of(arm):
+                    names |= find_prompt(self.ws, ref).template_variables()
         found = sorted(names - CONTEXT_NAMES)
         self._variables[name] = (key, found)
         return found

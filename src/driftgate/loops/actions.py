@@ -49,7 +49,7 @@ def retrain_candidate(turn: _Turn, labels: list[dict[str, Any]]) -> Candidate:
     from ..retraining import retrain
 
     outcome = retrain(
-        turn.baseline.prompt,
+        turn.baseline.prompt_ref,
         route=turn.spec.name,
         labels=list(turn.policy.labels),
         suite=turn.suite_path(),

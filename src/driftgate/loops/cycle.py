@@ -70,7 +70,7 @@ class _Turn:
         self.result = LoopResult(spec.name, self.state.phase, self.state.phase, dry_run=dry_run)
         self.arm = _candidate_arm(spec, self.policy)
         self.baseline = next(a for a in spec.arms if a.name == spec.baseline_arm)
-        self.prompt_name = parse_prompt_ref(self.baseline.prompt)[0]
+        self.prompt_name = parse_prompt_ref(self.baseline.prompt_ref)[0]
 
     @property
     def target(self) -> str:
@@ -121,6 +121,12 @@ def _candidate_arm(spec: RouteSpec, policy: LoopPolicy) -> str:
             f"but canary.ramp is {spec.canary.ramp or 'empty'}",
             field="canary.ramp",
             hint="e.g. canary: {ramp: [10, 50, 100]}",
+        )
+    if arm.prompt is None:
+        raise ConfigError(
+            f"the candidate arm {arm.name!r} is a rule arm; the loop retrains prompts, and a "
+            "rule's candidate comes from `driftgate retrain route/NAME`",
+            field=f"arms[{arm.name}].rule",
         )
     selector = parse_prompt_ref(arm.prompt)[1]
     if selector != CANDIDATE_ALIAS:

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..workspace import Workspace
 from .aliases import AliasState, AliasStore, StateCorrupted
-from .kinds import describe_fewshot, describe_prompt, describe_route, rebuild
+from .kinds import describe_fewshot, describe_prompt, describe_route, describe_rule, rebuild
 from .versions import ArtifactRef, VersionRecord, VersionStore, is_digest_like, parse_ref
 
 
@@ -68,6 +68,10 @@ class Registry:
         else:
             raise TypeError(f"cannot register a {type(obj).__name__}")
         return self._register(described, source)
+
+    def register_rule(self, route: str, rule: Any) -> tuple[VersionRecord, bool]:
+        """Register a route's learned rule (a `RoutingRule`) as a version of `rule/ROUTE`."""
+        return self._register(describe_rule(route, rule), None)
 
     def register_index(
         self, spec: Any, *, source: Path | str | None = None, embedder: str | None = None

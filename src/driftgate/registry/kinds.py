@@ -7,6 +7,8 @@
 | index   | `IndexSpec` + corpus sha256 + embedder id (+ the    | `index_digest(...)` (as built)    |
 |         | corpus bytes, kept under `blobs/<sha256>`)          |                                   |
 | route   | `RouteSpec` fields                                  | `RouteSpec.digest`                |
+| rule    | `RoutingRule` fields (a route's learned rule, named | `RoutingRule.digest`              |
+|         | after the route; built by `retrain route/NAME`)     |                                   |
 
 Each digest is the one the artifact module computes itself, so a run's manifest, a built
 index's cache file and the registry agree on what "the same version" means. Rebuilding
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from ..artifacts.index import IndexSpec
     from ..artifacts.route import RouteSpec
     from ..prompt import Prompt
+    from ..routing.rule import RoutingRule
     from .versions import VersionRecord
 
 Described = tuple[str, str, str, dict[str, Any]]  # kind, name, digest, definition
@@ -83,6 +86,11 @@ def describe_route(route: RouteSpec) -> Described:
     return "route", route.name, route.digest, route.model_dump(mode="json")
 
 
+def describe_rule(route: str, rule: RoutingRule) -> Described:
+    """A route's learned rule: versions of `rule/ROUTE`, made by training, not from a file."""
+    return "rule", route, rule.digest, rule.model_dump(mode="json")
+
+
 def describe_index(spec: IndexSpec, workspace_root: Path, embedder: str | None = None) -> Described:
     """An index version from its definition and the corpus file as it is now."""
     root = Path(workspace_root).resolve()
@@ -128,7 +136,8 @@ def embedder_identity(name: str) -> str:
 
 
 def rebuild(record: VersionRecord) -> Any:
-    """The artifact object of a version: Prompt, FewShotSet, IndexVersion or RouteSpec."""
+    """The artifact object of a version: Prompt, FewShotSet, IndexVersion, RouteSpec or
+    RoutingRule."""
     where = f"registry version {record.ref}"
     try:
         if record.kind == "prompt":
@@ -143,6 +152,10 @@ def rebuild(record: VersionRecord) -> Any:
             from ..artifacts.route import RouteSpec
 
             obj = RouteSpec.model_validate(record.definition)
+        elif record.kind == "rule":
+            from ..routing.rule import RoutingRule
+
+            obj = RoutingRule.model_validate(record.definition)
         else:
             obj = IndexVersion.model_validate(record.definition)
     except ValidationError as exc:

@@ -78,6 +78,11 @@ def register_file(reg: Registry, path: Path, kind: str | None = None) -> tuple[V
 
 
 def _target_files(ws: Workspace, kind: str, name: str | None) -> list[Path]:
+    if kind == "rule":
+        raise ConfigError(
+            "a route's rule has no file to register: it is trained from the route's traffic",
+            hint="driftgate retrain route/NAME",
+        )
     if kind == "prompt":
         prompts = workspace_prompts(ws)
         files = [p.source for p in prompts if p.source and (name is None or p.name == name)]
@@ -115,7 +120,7 @@ def register_artifacts(
     ws = reg.workspace
     if target is None:
         paths: list[tuple[Path, str | None]] = [
-            (p, k) for k in KINDS for p in _target_files(ws, k, None)
+            (p, k) for k in KINDS if k != "rule" for p in _target_files(ws, k, None)
         ]
     elif target.endswith(SUFFIXES) or Path(target).is_file():
         path = ws.inside(target, what="artifact file")

@@ -30,7 +30,7 @@ from ..errors import VersionNotFound as VersionNotFound  # defined there, re-exp
 from ..store._atomic import write_atomic
 from ._fs import git_revision, locked, whoami
 
-Kind = Literal["prompt", "fewshot", "index", "route"]
+Kind = Literal["prompt", "fewshot", "index", "route", "rule"]
 KINDS: tuple[str, ...] = get_args(Kind)
 FORMAT = 1
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*$")

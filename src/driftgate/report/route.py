@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ..artifacts.route import RouteSpec
     from ..router.canary import CanaryFinding, CanaryVerdict, SegmentFinding
     from ..router.evidence import ArmStats, SegmentStats
-    from ..router.operations import RouteCheck, RouteStatus
+    from ..router.operations import RouteCheck, RouteStatus, RuleUse
     from ..router.replay import ReplayReport
 
 
@@ -126,7 +126,9 @@ def status_lines(spec: RouteSpec, status: RouteStatus) -> list[Any]:
         moved = " (moved)" if weights.get(a.name, 0.0) != a.weight else ""
         kind = "live, baseline" if a.name == spec.baseline_arm else "live"
         kind = "live at 0, shadow (mirrored)" if a.name in mirrored else kind
-        arms.add_row(_text(a.name), kind, _text(a.prompt), _text(a.model or "(the prompt's)"),
+        prompt = a.prompt or f"rule@{a.rule} over {', '.join(a.choices)}"
+        model = a.model or ("(its choice's)" if a.rule else "(the prompt's)")
+        arms.add_row(_text(a.name), kind, _text(prompt), _text(model),
                      f"{a.weight:g}%", f"{weights.get(a.name, 0.0):g}%{moved}")  # fmt: skip
     for s in spec.shadow:
         arms.add_row(_text(s.name), "shadow", _text(s.prompt), _text(s.model or "(the prompt's)"),
@@ -140,7 +142,27 @@ def status_lines(spec: RouteSpec, status: RouteStatus) -> list[Any]:
         )
     if mirrored:
         lines.append(_text("on trial as shadows (weight 0, mirrored): " + ", ".join(mirrored)))
+    for arm, use in status.rules.items():
+        lines.extend(_text(line) for line in rule_lines(arm, use))
     return lines + verdict_tables(status.verdict)
+
+
+def rule_lines(arm: str, use: RuleUse) -> list[str]:
+    """A rule arm: its rule version, held-out figures and its picks per segment."""
+    if use.rule is None:
+        return [f"rule arm {arm}: its rule alias is not set (driftgate retrain route/NAME)"]
+    m = use.metrics
+    out = [f"rule arm {arm}: serves {use.rule}"]
+    if "quality_vs_best" in m and "cost_vs_best" in m:
+        out.append(
+            f"  held out at training: {m['quality_vs_best']:.1%} of the best single choice's "
+            f"quality at {m['cost_vs_best']:.1%} of its cost"
+        )
+    for segment, picks in sorted(use.picks.items(), key=lambda kv: (kv[0] != "all", kv[0])):
+        n = sum(picks.values())
+        shares = ", ".join(f"{c} {k / n:.0%}" for c, k in sorted(picks.items()))
+        out.append(f"  picks, {segment}: {shares} ({n} requests)")
+    return out
 
 
 def check_notes(spec: RouteSpec, result: RouteCheck) -> list[str]:

@@ -22,8 +22,8 @@ def route_values(spec: Any, status: Any, moves: list[Any], routes: list[str]) ->
             "kind": ("live, baseline" if a.name == spec.baseline_arm else "live")
             if a.name not in status.mirrored
             else "live at 0, shadow (mirrored)",
-            "prompt": a.prompt,
-            "model": a.model or "(the prompt's)",
+            "prompt": a.prompt or f"rule@{a.rule} over {', '.join(a.choices)}",
+            "model": a.model or ("(its choice's)" if a.rule else "(the prompt's)"),
             "file": f"{a.weight:g}%",
             "live": f"{status.weights.get(a.name, 0.0):g}%",
         }

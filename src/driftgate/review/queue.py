@@ -201,9 +201,9 @@ def _labels(ws: Workspace, spec: RouteSpec) -> list[str]:
     """The output labels of the prompt the route serves (its first arm that resolves)."""
     from ..registry.prompts import find_prompt
 
-    for arm in spec.arms:
+    for ref in (r for arm in spec.arms for r in spec.prompts_of(arm)):
         try:
-            return list(find_prompt(ws, arm.prompt).output.labels or [])
+            return list(find_prompt(ws, ref).output.labels or [])
         except Exception:  # noqa: BLE001 - an arm whose alias is unset yet: try the next
             continue
     return []

@@ -226,16 +226,20 @@ def _shadow_segments(s: ArmStats, alpha: float, r: float) -> list[SegmentFinding
 
 
 def current_digests(workspace: Workspace, spec: RouteSpec) -> dict[str, str | None]:
-    """The prompt digest each arm serves now (None when its ref does not resolve, e.g. a
-    `candidate` alias that is not set)."""
+    """The prompt digest each arm serves now, or for a rule arm its rule's (None when its
+    ref does not resolve, e.g. a `candidate` alias that is not set)."""
     from ..errors import DriftgateError
     from ..registry.prompts import find_prompt
+    from .rules import resolve_rule
 
     out: dict[str, str | None] = {}
     arms: list[RouteArm | ShadowArm] = [*spec.arms, *spec.shadow]
     for arm in arms:
         try:
-            out[arm.name] = find_prompt(workspace, arm.prompt).digest
+            if isinstance(arm, RouteArm) and arm.rule is not None:
+                out[arm.name] = resolve_rule(workspace, spec.name, arm.rule).digest
+            else:
+                out[arm.name] = find_prompt(workspace, arm.prompt_ref).digest
         except DriftgateError:
             out[arm.name] = None
     return out

@@ -39,7 +39,13 @@ class Decision(Strict):
     arm: str
     shadow: bool = False
     prompt: str = Field(description="Prompt ref as served (NAME@VERSION).")
-    prompt_digest: str
+    prompt_digest: str = Field(
+        description="The served version's identity: the prompt's, or a rule arm's rule's "
+        "(the evidence of an arm starts afresh when it changes)."
+    )
+    choice: str | None = Field(
+        None, description="A rule arm: the arm (prompt and model) its rule picked."
+    )
     model: str = Field(description="Model that answered (a fallback when one was used).")
     fallback: bool = False
     sticky: str | None = Field(None, description="Hash of the sticky key's value, never the value.")

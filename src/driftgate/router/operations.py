@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,18 @@ class RouteStatus:
     mirrored: list[str]  # live arms at weight 0 mirrored as shadows (on trial)
     # The move that set the live weights, when they are a move's (not the file's split).
     last_move: WeightsState | None
+    # Rule arms: per rule version served, what it picked, per segment, and the held-out
+    # figures it was gated on ({arm: RuleUse}).
+    rules: dict[str, RuleUse] = field(default_factory=dict)
+
+
+@dataclass
+class RuleUse:
+    """A rule arm in `route status`: the rule it serves and the choices it made."""
+
+    rule: str | None  # rule/NAME@N, None when its alias is not set
+    metrics: dict[str, float]  # held-out figures recorded when it was trained
+    picks: dict[str, dict[str, int]]  # segment ("all" too) -> choice -> requests
 
 
 def route_status(workspace: Workspace, spec: RouteSpec) -> RouteStatus:
@@ -42,7 +54,37 @@ def route_status(workspace: Workspace, spec: RouteSpec) -> RouteStatus:
     weights = current_weights(workspace, spec)
     moves = [h for h in history(workspace, spec.name) if h.route_digest == spec.digest]
     last = moves[-1] if moves and moves[-1].weights == weights else None
-    return RouteStatus(verdict, weights, mirrored_arms(workspace, spec), last)
+    status = RouteStatus(verdict, weights, mirrored_arms(workspace, spec), last)
+    status.rules = rule_uses(workspace, spec)
+    return status
+
+
+def rule_uses(workspace: Workspace, spec: RouteSpec) -> dict[str, RuleUse]:
+    """Each rule arm's rule version and its picks per segment (from the traffic log)."""
+    from ..errors import DriftgateError
+    from .log import read_decisions
+    from .rules import resolve_rule_version
+
+    arms = [a for a in spec.arms if a.rule is not None]
+    if not arms:
+        return {}
+    decisions = read_decisions(workspace, spec.name)
+    out: dict[str, RuleUse] = {}
+    for arm in arms:
+        assert arm.rule is not None
+        try:
+            found = resolve_rule_version(workspace, spec.name, arm.rule)
+            ref, digest, metrics = found.ref, found.digest, dict(found.definition.metrics)
+        except DriftgateError:
+            ref, digest, metrics = None, None, {}
+        picks: dict[str, dict[str, int]] = {}
+        for d in decisions:
+            if d.arm == arm.name and not d.shadow and d.choice and d.prompt_digest == digest:
+                for seg in ("all", d.segment or "(none)"):
+                    by = picks.setdefault(seg, {})
+                    by[d.choice] = by.get(d.choice, 0) + 1
+        out[arm.name] = RuleUse(ref, metrics, picks)
+    return out
 
 
 def moves_since(workspace: Workspace, spec: RouteSpec, since: float) -> list[WeightsState]:

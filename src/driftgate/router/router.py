@@ -31,7 +31,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from ..artifacts.route import RouteArm, RouteSpec, ShadowArm, load_route
 from ..errors import ConfigError, UnknownNameError
@@ -42,6 +42,9 @@ from ..workspace import Workspace
 from . import state as route_state
 from .canary import CanaryVerdict, guard
 from .log import Decision, TrafficLog, Verdict, traffic_dir
+
+if TYPE_CHECKING:
+    from ..routing.rule import RoutingRule
 from .tally import Tally, answer_quality
 
 
@@ -73,6 +76,7 @@ class _DecisionBase(TypedDict):
     shadow: bool
     prompt: str
     prompt_digest: str
+    choice: str | None
     sticky: str | None
     segment: str | None
     vars: dict[str, Any]
@@ -102,6 +106,7 @@ class Router:
         self.digest = self.spec.digest  # the route file's version, on every logged decision
         self.log = TrafficLog(self.ws, self.spec.name)
         self._arms: dict[str, _ArmRuntime] = {}
+        self._rules: dict[str, RoutingRule] = {}  # rule arm → the rule version it serves
         self._providers: dict[str, Provider] = {}
         self._semaphores: dict[str, AbstractAsyncContextManager[Any]] = {}
         self._shadow_tasks: set[asyncio.Task[None]] = set()
@@ -149,8 +154,35 @@ class Router:
         if stamp != self._registry_stamp:
             self._registry_stamp = stamp
             self._arms.clear()
+            self._rules.clear()
+
+    def _rule(self, arm: RouteArm) -> RoutingRule:
+        """The rule a rule arm serves now (re-resolved after an alias move)."""
+        rule = self._rules.get(arm.name)
+        if rule is None:
+            from .rules import checked_rule
+
+            rule = self._rules[arm.name] = checked_rule(self.ws, self.spec, arm)
+            for choice in arm.choices:
+                self._runtime(self.spec.arm(choice))
+        return rule
+
+    async def _pick(self, arm: RouteArm, call: _Call) -> RouteArm | ShadowArm:
+        """The choice a rule arm's rule makes for this request."""
+        from ..routing.features import RequestFeatures
+
+        rule = self._rule(arm)
+        request = RequestFeatures(vars=call.vars, segment=call.segment)
+        if rule.features.spec.text:  # embedding is CPU work: keep the event loop free
+            choice = await asyncio.to_thread(rule.choose_one, request)
+        else:
+            choice = rule.choose_one(request)
+        return self.spec.arm(choice)
 
     def _runtime(self, arm: RouteArm | ShadowArm) -> _ArmRuntime:
+        if isinstance(arm, RouteArm) and arm.rule is not None:
+            self._rule(arm)  # resolved (and its choices' runtimes built) up front
+            return self._arms[arm.choices[0]]
         rt = self._arms.get(arm.name)
         if rt is None:
             from ..engine.plan import artifact_context
@@ -158,7 +190,7 @@ class Router:
             from ..registry.prompts import find_prompt
             from ..scoring.parsing import output_parser
 
-            prompt = find_prompt(self.ws, arm.prompt)
+            prompt = find_prompt(self.ws, arm.prompt_ref)
             model_id = arm.model or prompt.model
             if model_id is None:
                 raise ConfigError(
@@ -291,7 +323,14 @@ class Router:
         from ..errors import TemplateError
         from ..providers.retry import complete_with_retries
 
-        rt = self._runtime(arm)
+        choice: str | None = None
+        served_digest: str | None = None
+        if isinstance(arm, RouteArm) and arm.rule is not None:
+            picked = await self._pick(arm, call)
+            choice, served_digest = picked.name, self._rules[arm.name].digest
+            rt = self._runtime(picked)
+        else:
+            rt = self._runtime(arm)
         vars, request_id = call.vars, call.request_id
         hint = CaseHint(
             id=request_id,
@@ -302,7 +341,8 @@ class Router:
         )
         base = _DecisionBase(
             id=request_id, ts=time.time(), route=self.spec.name, route_digest=self.digest,
-            arm=arm.name, shadow=shadow, prompt=rt.prompt.ref, prompt_digest=rt.prompt.digest,
+            arm=arm.name, shadow=shadow, prompt=rt.prompt.ref,
+            prompt_digest=served_digest or rt.prompt.digest, choice=choice,
             sticky=call.sticky, segment=call.segment, vars=self._loggable(vars),
         )  # fmt: skip
         try:
