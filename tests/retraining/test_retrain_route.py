@@ -115,6 +115,14 @@ def test_the_rule_arm_serves_the_trained_rule(trained: Path) -> None:
     use = status.rules["learned"]
     assert use.rule == "rule/spend@1" and use.picks["lumen"] == {"strong": 30}
     assert "quality_vs_best" in use.metrics
+    # The UI's route page shows the same: the rule served and its picks per segment.
+    from starlette.testclient import TestClient
+
+    from driftgate.ui import create_app
+
+    page = TestClient(create_app(trained)).get("/routes", params={"route": "spend"}).text
+    assert "Rule arm learned" in page and "serves rule/spend@1" in page
+    assert "picks, lumen: strong 100% (30 requests)" in page
 
 
 def test_promotion_and_rollback_move_the_rule(trained: Path) -> None:
@@ -130,11 +138,12 @@ def test_promotion_and_rollback_move_the_rule(trained: Path) -> None:
     second = retrain_route("spend", workspace=ws)
     assert second.current == "rule/spend@1"  # gated against the rule serving now too
     assert any(r.name == "quality vs current rule" for r in second.verdict.rules)
-    if second.candidate and second.candidate != first.candidate:
-        promote(second.candidate, to="production", workspace=ws, force=True, reason="second",
-                skip_gate=True)  # fmt: skip
-        rollback("rule/spend", workspace=ws, reason="bad rule")
-        assert resolve("rule/spend", workspace=ws).ref == "rule/spend@1"
+    assert second.candidate == "rule/spend@2"  # trained on more data: a new version
+    promote(second.candidate, to="production", workspace=ws, force=True, reason="second",
+            skip_gate=True)  # fmt: skip
+    assert resolve("rule/spend", workspace=ws).ref == "rule/spend@2"
+    rollback("rule/spend", workspace=ws, reason="bad rule")
+    assert resolve("rule/spend", workspace=ws).ref == "rule/spend@1"  # the previous rule
 
 
 def test_cli_retrain_route(trained: Path, capsys, monkeypatch) -> None:  # noqa: ANN001

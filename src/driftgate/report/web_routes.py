@@ -13,7 +13,7 @@ from .html import text
 def route_values(spec: Any, status: Any, moves: list[Any], routes: list[str]) -> dict[str, Any]:
     """The routes page: arms with file and live weights, the weight history, traffic and
     quality per arm and segment (shadows: agreement with the live answer), the verdicts."""
-    from .route import _delta, _quality, fmt_weights, pct
+    from .route import _delta, _quality, fmt_weights, pct, rule_lines
 
     verdict = status.verdict
     arms = [
@@ -77,6 +77,9 @@ def route_values(spec: Any, status: Any, moves: list[Any], routes: list[str]) ->
         "baseline": verdict.baseline,
         "history": history,
         "fallbacks": ", ".join(spec.fallbacks) or "none",
+        "rules": [
+            {"arm": arm, "lines": rule_lines(arm, use)} for arm, use in status.rules.items()
+        ],
     }
 
 
