@@ -58,10 +58,10 @@ PROMPT = (
 )
 ROUTE = """\
 arms:
-  - {name: strong, prompt: cat@v1, model: sim/strong@v1, weight: 100}
+  - {name: strong, prompt: cat@v1, model: sim/routing-strong@v1, weight: 100}
   - {name: learned, rule: candidate, choices: [strong, cheap], weight: 0}
 shadow:
-  - {name: cheap, prompt: cat@v1, model: sim/cheap@v1, sample: 1.0}
+  - {name: cheap, prompt: cat@v1, model: sim/routing-cheap@v1, sample: 1.0}
 canary: {check_every: 1000000}
 """
 OBJECTIVE = {"min_quality_vs_best": 0.99}
@@ -70,10 +70,10 @@ OBJECTIVE = {"min_quality_vs_best": 0.99}
 def register_models() -> None:
     from driftgate.providers.simulator import SimProfile, register_profile
 
-    register_profile("strong@v1", SimProfile(
+    register_profile("routing-strong@v1", SimProfile(
         accuracy=0.95, latency_ms=0, cost_per_1k_tokens=0.004, stream="strong",
         fingerprint="fp_strong"))  # fmt: skip
-    register_profile("cheap@v1", SimProfile(
+    register_profile("routing-cheap@v1", SimProfile(
         accuracy=0.95, segment_accuracy={NEW: 0.6}, latency_ms=0, cost_per_1k_tokens=0.0002,
         stream="cheap", fingerprint="fp_cheap"))  # fmt: skip
 

@@ -19,22 +19,22 @@ from driftgate.workspace import Workspace
 LABELS = ["groceries", "rent", "transport"]
 BANKS = ["northwind", "harbor", "lumen"]  # the cheap model is weak on lumen
 register_profile(
-    "cheap@v1",
+    "spend-cheap@v1",
     SimProfile(accuracy=0.97, segment_accuracy={"lumen": 0.45}, latency_ms=0,
                cost_per_1k_tokens=0.0002, fingerprint="fp_cheap"),
 )  # fmt: skip
 register_profile(
-    "strong@v1",
+    "spend-strong@v1",
     SimProfile(accuracy=0.97, latency_ms=0, cost_per_1k_tokens=0.004, fingerprint="fp_strong"),
 )
 ROUTE = """\
 prompt: cat
 segment_by: bank
 arms:
-  - {name: strong, prompt: cat@v1, model: sim/strong@v1, weight: 100}
+  - {name: strong, prompt: cat@v1, model: sim/spend-strong@v1, weight: 100}
   - {name: learned, rule: candidate, choices: [strong, cheap], weight: 0}
 shadow:
-  - {name: cheap, prompt: cat@v1, model: sim/cheap@v1, sample: 1.0}
+  - {name: cheap, prompt: cat@v1, model: sim/spend-cheap@v1, sample: 1.0}
 learn:
   arm: learned
   objective: {min_quality_vs_best: 0.97}
@@ -107,7 +107,7 @@ def test_the_rule_arm_serves_the_trained_rule(trained: Path) -> None:
     by_bank = {b: {d.choice for d in served if d.segment == b} for b in BANKS}
     assert by_bank["lumen"] == {"strong"} and by_bank["northwind"] == {"cheap"}
     answered = {d.model for d in served}
-    assert answered == {"sim/strong@v1", "sim/cheap@v1"}
+    assert answered == {"sim/spend-strong@v1", "sim/spend-cheap@v1"}
     ws = Workspace(trained)
     from driftgate.router.router import load_route_ref
 
@@ -123,6 +123,7 @@ def test_the_rule_arm_serves_the_trained_rule(trained: Path) -> None:
     page = TestClient(create_app(trained)).get("/routes", params={"route": "spend"}).text
     assert "Rule arm learned" in page and "serves rule/spend@1" in page
     assert "picks, lumen: strong 100% (30 requests)" in page
+    assert "quality and cost, held out: rule " in page and "; cheap " in page
 
 
 def test_promotion_and_rollback_move_the_rule(trained: Path) -> None:

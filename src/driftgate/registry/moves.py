@@ -220,6 +220,11 @@ def _gate(
     cand, ws = move.cand, move.reg.workspace
     if skip_gate:
         return None, "gate skipped (--skip-gate)"
+    if cand.kind == "rule":
+        return None, (
+            "not gated here: a rule was gated on held-out traffic when retrain registered it, "
+            "and its arm's canary judges it live (driftgate route check)"
+        )
     if cand.kind != "prompt":
         return None, f"not gated: {cand.kind} versions have no eval gate yet"
     pol = policy_for(ws, cand.name, policy)

@@ -158,6 +158,12 @@ def rule_lines(arm: str, use: RuleUse) -> list[str]:
             f"  held out at training: {m['quality_vs_best']:.1%} of the best single choice's "
             f"quality at {m['cost_vs_best']:.1%} of its cost"
         )
+    singles = sorted(k.split(":", 1)[1] for k in m if k.startswith("quality:"))
+    if "quality" in m and "cost_per_1k" in m:
+        rows = [f"rule {m['quality']:.3f} at {m['cost_per_1k']:.4g} USD/1k requests"] + [
+            f"{c} {m[f'quality:{c}']:.3f} at {m[f'cost_per_1k:{c}']:.4g}" for c in singles
+        ]
+        out.append("  quality and cost, held out: " + "; ".join(rows))
     for segment, picks in sorted(use.picks.items(), key=lambda kv: (kv[0] != "all", kv[0])):
         n = sum(picks.values())
         shares = ", ".join(f"{c} {k / n:.0%}" for c, k in sorted(picks.items()))

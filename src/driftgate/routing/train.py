@@ -93,6 +93,9 @@ def train_rule(
         quality=ev.quality["rule"], cost_per_1k=ev.cost_per_request["rule"] * 1000,
         test_size=float(len(test)),
     )  # fmt: skip
+    for c in choices:  # each single choice on the same held-out requests
+        rule.metrics[f"quality:{c}"] = ev.quality[c]
+        rule.metrics[f"cost_per_1k:{c}"] = ev.cost_per_request[c] * 1000
     return TrainingResult(rule, ev, len(train), len(test), time.perf_counter() - start)
 
 
