@@ -187,3 +187,54 @@ def test_history_names_its_suite_and_points_at_suites_with_checks(ws: Path) -> N
     )
     other = invoke("history", "-w", str(ws), "--models", "sim/drifttest@prod")
     assert "on sim/drifttest@prod" in other.output and "checks of other" not in other.output
+
+
+def _recorded(ws: Path) -> None:
+    """Two recorded models of one file: A right everywhere, B wrong on half the new format."""
+    lines = (ws / "evalsets" / "tx.jsonl").read_text().splitlines()
+    rows = []
+    for i, c in enumerate(json.loads(line) for line in lines):
+        rows.append({"id": c["id"], "llm": "A", "output": c["expected"]})
+        wrong = c["segment"] == "cohort=new-bank-format" and i % 2 == 0
+        rows.append({"id": c["id"], "llm": "B", "output": "rent" if wrong else c["expected"]})
+    (ws / "rec.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_baseline_model_and_baseline_run_from_the_cli(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two recorded models compared directly (`--baseline-model`), and a check against a
+    stored run (`--baseline RUN`): exit 1 on drift, 0 without; nothing stored either way."""
+    monkeypatch.setenv("DRIFTGATE_WORKSPACE", str(ws))
+    _recorded(ws)
+    a = "replay/rec.jsonl?model_column=llm&model=A"
+    b = "replay/rec.jsonl?model_column=llm&model=B"
+    common = ("check", "-w", str(ws), "--vectorizer", "tfidf")
+    drifted = invoke(*common, "--models", b, "--baseline-model", a)
+    assert drifted.exit_code == 1 and "baseline: model" in drifted.output
+    same = invoke(*common, "--models", a, "--baseline-model", a)
+    assert same.exit_code == 0, same.output
+
+    # A stored run of model A as the baseline: `driftgate run` first, then --baseline RUN.
+    from driftgate.store.runs import RunStore
+
+    ran = CliRunner().invoke(app, ["run", "-w", str(ws), "-m", a, "--quiet"],
+                             catch_exceptions=False)  # fmt: skip
+    assert ran.exit_code in (0, 1), ran.output
+    run_id = RunStore(ws / "runs").ids()[-1]
+    against = invoke(*common, "--models", b, "--baseline", run_id[-6:], "--json")
+    assert against.exit_code == 1
+    data = json.loads(against.output)
+    assert data["baseline_run_id"] == run_id and data["alert"] is True
+    assert data["notes"][0].startswith(f"baseline: run {run_id}")
+    quiet = invoke(*common, "--models", a, "--baseline", "latest")  # latest: the run above
+    assert quiet.exit_code == 0, quiet.output
+    assert not (ws / ".driftgate" / "drift").exists() or not list(
+        (ws / ".driftgate" / "drift").glob("*/baseline.json")
+    )  # nothing stored
+    from driftgate.errors import ConfigError, RunNotFound
+
+    with pytest.raises(RunNotFound, match="'nope' not found"):  # exit 2 from `driftgate`
+        invoke(*common, "--models", a, "--baseline", "nope")
+    with pytest.raises(ConfigError, match="pick one"):
+        invoke(*common, "--models", a, "--baseline", "latest", "--baseline-model", a)

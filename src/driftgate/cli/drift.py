@@ -85,6 +85,12 @@ def check_cmd(
         help="Compare with this model run on the same cases now (two recorded models of a "
         "replay file, say), instead of the stored baseline; stores nothing.",
     ),
+    baseline_run: str = typer.Option(
+        None,
+        "--baseline",
+        help="Compare with this stored run (an id, a unique prefix or `latest`) on the cases "
+        "both ran, instead of the stored baseline; stores nothing.",
+    ),
     json_out: bool = JsonOption,
     ws_path: Path = WorkspaceOption,
 ) -> None:
@@ -102,6 +108,7 @@ def check_cmd(
         vectorizer=vectorizer,
         progress="auto" if progress is None else progress,
         baseline_model=baseline_model,
+        baseline_run=baseline_run,
     )
     if json_out:
         print_json(check.model_dump(mode="json"))

@@ -171,6 +171,7 @@ def check_drift(
     progress: bool = False,
     route: str | None = None,
     baseline_model: str | None = None,
+    baseline_run: str | None = None,
 ) -> DriftCheck:
     """Run the production configuration and compare it with the baseline on every signal.
 
@@ -184,7 +185,9 @@ def check_drift(
 
     `baseline_model` compares two models directly (two recorded models of a replay file,
     say): the suite runs on it first and that run is the baseline of this one check only;
-    the stored baseline and the check history are left alone.
+    the stored baseline and the check history are left alone. `baseline_run` (a run id,
+    a unique prefix or `latest`) compares with a stored run instead, on the cases both ran;
+    it too stores nothing.
     """
     target = (
         suite
@@ -192,8 +195,15 @@ def check_drift(
         else drift_target(suite, workspace=workspace, models=models, route=route, config=config)
     )
     cfg = target.config
+    if baseline_model is not None and baseline_run is not None:
+        raise ConfigError(
+            "--baseline and --baseline-model both name a baseline: pick one",
+            field="baseline",
+        )
     if baseline_model is not None:
         return _check_against_model(target, baseline_model, sample, vectorizer, progress)
+    if baseline_run is not None:
+        return _check_against_run(target, baseline_run, sample, vectorizer, progress)
     previous = target.store.load_baseline()
     baseline = None if rebaseline else previous
     n_sample = _sample_size(sample, target, previous)
@@ -303,6 +313,64 @@ def _check_against_model(
     baseline = _baseline_of(base, base_run, base_plan, snapshot, n_sample)
     _compare_with(baseline, target, run, plan, snapshot, check, vectorizer)
     check.notes.insert(0, f"baseline: model {model}, run {base_run.id} (this check only)")
+    return check
+
+
+def _check_against_run(
+    target: Target,
+    ref: str,
+    sample: int | None,
+    vectorizer: str | Vectorizer | None,
+    progress: bool,
+) -> DriftCheck:
+    """One check of `target` against a stored run (compared on the cases both ran)."""
+    from ..store.runs import RunStore
+    from ..summary import arm_key
+
+    store = RunStore(target.ws.runs_dir)
+    run_id = store.resolve_id(ref)
+    manifest = store.load(run_id)
+    base_results = _baseline_results(target.ws, run_id)
+    if not base_results:
+        raise ConfigError(
+            f"run {run_id} has no results to compare with", field="baseline",
+            hint="`driftgate runs list` shows the runs and their status",
+        )  # fmt: skip
+    n_sample = sample if sample is not None else target.config.sample
+    snapshot = snapshot_evalsets(target.ws, target.suite)
+    selection = (
+        {s.name: stratified_sample(s, n_sample, target.config.seed) for s in snapshot}
+        if n_sample
+        else None
+    )
+    run, plan = _run(target, selection, progress=progress)
+    check = _new_check(target, run, plan, n_sample)
+    baseline = DriftBaseline(
+        key=target.key,
+        suite=manifest.suite,
+        run_id=run_id,
+        sample=n_sample,
+        seed=target.config.seed,
+        arms=list(dict.fromkeys(arm_key(r.prompt, r.model) for r in base_results)),
+        prompts={p.ref: p.digest for p in manifest.prompts},
+        # The cases as they are now: a stored run pairs on the case ids both ran.
+        evalsets=snapshot,
+    )
+    shared = {(r.evalset, r.case_id) for r in base_results} & {
+        (r.evalset, r.case_id) for r in run.results
+    }
+    if not shared:
+        raise ConfigError(
+            f"run {run_id} ({manifest.suite or 'suite unknown'}) shares no case with this "
+            f"check's suite ({target.name})",
+            field="baseline",
+            hint="name a run of the same golden sets",
+        )
+    _compare_with(baseline, target, run, plan, snapshot, check, vectorizer)
+    where = "" if manifest.suite in (None, target.name) else f" of {manifest.suite}"
+    check.notes.insert(
+        0, f"baseline: run {run_id}{where}, on the {len(shared)} cases both ran (this check only)"
+    )
     return check
 
 
