@@ -227,7 +227,7 @@ def test_baseline_model_and_baseline_run_from_the_cli(
     data = json.loads(against.output)
     assert data["baseline_run_id"] == run_id and data["alert"] is True
     assert data["notes"][0].startswith(f"baseline: run {run_id}")
-    quiet = invoke(*common, "--models", a, "--baseline", "latest")  # latest: the run above
+    quiet = invoke(*common, "--models", a, "--baseline", run_id)  # the same model: no drift
     assert quiet.exit_code == 0, quiet.output
     assert not (ws / ".driftgate" / "drift").exists() or not list(
         (ws / ".driftgate" / "drift").glob("*/baseline.json")
