@@ -194,7 +194,6 @@ def check_drift(
         if isinstance(suite, Target)
         else drift_target(suite, workspace=workspace, models=models, route=route, config=config)
     )
-    cfg = target.config
     if baseline_model is not None and baseline_run is not None:
         raise ConfigError(
             "--baseline and --baseline-model both name a baseline: pick one",
@@ -208,9 +207,7 @@ def check_drift(
     baseline = None if rebaseline else previous
     n_sample = _sample_size(sample, target, previous)
     snapshot = snapshot_evalsets(target.ws, target.suite)
-    selection = (
-        {s.name: stratified_sample(s, n_sample, cfg.seed) for s in snapshot} if n_sample else None
-    )
+    selection = _selection(target, snapshot, n_sample)
     run, plan = _run(target, selection, progress=progress)
     target.store.save_key(DriftKey(key=target.key, suite=target.name, models=target.models))
     check = _new_check(target, run, plan, n_sample)
@@ -220,6 +217,15 @@ def check_drift(
         _compare_with(baseline, target, run, plan, snapshot, check, vectorizer)
     target.store.save_check(check)
     return check
+
+
+def _selection(
+    target: Target, snapshot: list[EvalSetSnapshot], n_sample: int | None
+) -> dict[str, list[str]] | None:
+    """The fixed stratified sample of each golden set (None: every case)."""
+    if not n_sample:
+        return None
+    return {s.name: stratified_sample(s, n_sample, target.config.seed) for s in snapshot}
 
 
 def _sample_size(sample: int | None, target: Target, previous: DriftBaseline | None) -> int | None:
@@ -302,11 +308,7 @@ def _check_against_model(
     base = Target(suite, workspace=target.ws, models=[model], config=target.config)
     n_sample = sample if sample is not None else target.config.sample
     snapshot = snapshot_evalsets(target.ws, target.suite)
-    selection = (
-        {s.name: stratified_sample(s, n_sample, target.config.seed) for s in snapshot}
-        if n_sample
-        else None
-    )
+    selection = _selection(target, snapshot, n_sample)
     base_run, base_plan = _run(base, selection, progress=progress)
     run, plan = _run(target, selection, progress=progress)
     check = _new_check(target, run, plan, n_sample)
@@ -338,11 +340,7 @@ def _check_against_run(
         )  # fmt: skip
     n_sample = sample if sample is not None else target.config.sample
     snapshot = snapshot_evalsets(target.ws, target.suite)
-    selection = (
-        {s.name: stratified_sample(s, n_sample, target.config.seed) for s in snapshot}
-        if n_sample
-        else None
-    )
+    selection = _selection(target, snapshot, n_sample)
     run, plan = _run(target, selection, progress=progress)
     check = _new_check(target, run, plan, n_sample)
     baseline = DriftBaseline(
