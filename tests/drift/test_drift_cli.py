@@ -218,10 +218,11 @@ def test_baseline_model_and_baseline_run_from_the_cli(
     # A stored run of model A as the baseline: `driftgate run` first, then --baseline RUN.
     from driftgate.store.runs import RunStore
 
+    before = set(RunStore(ws / "runs").ids())
     ran = CliRunner().invoke(app, ["run", "-w", str(ws), "-m", a, "--quiet"],
                              catch_exceptions=False)  # fmt: skip
     assert ran.exit_code in (0, 1), ran.output
-    run_id = RunStore(ws / "runs").ids()[-1]
+    (run_id,) = set(RunStore(ws / "runs").ids()) - before
     against = invoke(*common, "--models", b, "--baseline", run_id[-6:], "--json")
     assert against.exit_code == 1
     data = json.loads(against.output)
