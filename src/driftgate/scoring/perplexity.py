@@ -37,9 +37,8 @@ def _perplexity(ctx: ScoreContext) -> float:
     return perplexity_of(ctx.token_logprobs)
 
 
-@scorer("perplexity")
-class Perplexity(OutputScorer):
-    """The answer's perplexity is at most `threshold` (passes without one)."""
+class _FromLogprobs(OutputScorer):
+    """A scorer of the answer's token log-probabilities: the run asks models for them."""
 
     class Config(ScorerConfig):
         pass
@@ -49,6 +48,11 @@ class Perplexity(OutputScorer):
     @property
     def wants_logprobs(self) -> bool:
         return True
+
+
+@scorer("perplexity")
+class Perplexity(_FromLogprobs):
+    """The answer's perplexity is at most `threshold` (passes without one)."""
 
     def check(self, ctx: ScoreContext) -> Score:
         ppl = _perplexity(ctx)
@@ -62,19 +66,10 @@ class Perplexity(OutputScorer):
 
 
 @scorer("perplexity-score")
-class PerplexityScore(OutputScorer):
+class PerplexityScore(_FromLogprobs):
     """1 / (1 + perplexity): the score; it passes at `threshold` (always without one)."""
 
     binary = False
-
-    class Config(ScorerConfig):
-        pass
-
-    config: Config
-
-    @property
-    def wants_logprobs(self) -> bool:
-        return True
 
     def check(self, ctx: ScoreContext) -> Score:
         ppl = _perplexity(ctx)
