@@ -182,3 +182,28 @@ def test_bad_inputs_are_named(ws_root: Path) -> None:
     write(ws_root, ROUTE.replace("min_quality_vs_best: 0.97", "max_quality: 2"))
     with pytest.raises(ConfigError, match="objective"):
         load_route(ws_root / "routes" / "spend.yaml")
+
+
+def test_promoting_a_rule_is_gated_by_its_canary(trained: Path, capsys, monkeypatch) -> None:  # noqa: ANN001
+    """`promote rule/NAME@candidate` asks the canary of the arm serving that rule: refused
+    before it served, through once its answers are shown not worse than the baseline's."""
+    from driftgate.registry import GateFailed
+    from driftgate.registry.serving import resolve
+    from driftgate.retraining.route_rule import retrain_route
+    from driftgate.router.rules import promote_rule
+
+    ws = Workspace(trained)
+    retrain_route("spend", workspace=ws)
+    with pytest.raises(GateFailed, match="canary"):
+        promote_rule("rule/spend@candidate", workspace=ws)  # weight 0: no evidence
+    write(trained, ROUTE.replace("weight: 100}", "weight: 50}").replace(
+        "choices: [strong, cheap], weight: 0}", "choices: [strong, cheap], weight: 50}"
+    ) + "canary: {margin: 0.15, min_feedback: 30, check_every: 1000}\n")  # fmt: skip
+    traffic(trained, 600, start=30_000)
+    moved = promote_rule("rule/spend@candidate", workspace=ws)
+    assert moved.moved and moved.verdict is not None and moved.verdict.passed
+    assert resolve("rule/spend", workspace=ws).ref == "rule/spend@1"
+    # The CLI takes the same path.
+    monkeypatch.chdir(trained)
+    code, out, _ = run_main(capsys, monkeypatch, "promote", "rule/spend@1", "--to", "stable")
+    assert code == 0 and "canary against strong" in out

@@ -154,7 +154,8 @@ def promote_cmd(
     """Gate a version, then point an alias at it (the old production becomes `previous`).
 
     Few-shot sets and indexes have no production: prompt versions pin them by digest, so
-    promote the prompt version bound to a new set (`driftgate retrain` registers one).
+    promote the prompt version bound to a new set (`driftgate retrain` registers one). A
+    route's rule (`rule/ROUTE@candidate`) is gated by the canary of the arm serving it.
 
     Exit codes: 0 moved (or already there), 1 the gate failed, 2 bad input, 4 the alias
     moved concurrently while the gate ran (another promote or rollback won the
@@ -166,17 +167,25 @@ def promote_cmd(
 
     try:
         with quiet_progress(quiet):
-            result = promote(
-                ref,
-                to,
-                force=force,
-                reason=reason,
-                skip_gate=skip_gate,
-                suite=config,
-                policy=policy,
-                model=model,
-                workspace=workspace(ws_path),
-            )
+            if ref.startswith("rule/"):  # a route's rule: gated by its arm's canary
+                from ..router.rules import promote_rule
+
+                result = promote_rule(
+                    ref, to, workspace=workspace(ws_path), force=force, reason=reason,
+                    skip_gate=skip_gate,
+                )  # fmt: skip
+            else:
+                result = promote(
+                    ref,
+                    to,
+                    force=force,
+                    reason=reason,
+                    skip_gate=skip_gate,
+                    suite=config,
+                    policy=policy,
+                    model=model,
+                    workspace=workspace(ws_path),
+                )
     except GateFailed as exc:
         if json_out:
             print_json({"moved": False, "verdict": exc.verdict.model_dump(mode="json")})
