@@ -190,7 +190,7 @@ def test_promoting_a_rule_is_gated_by_its_canary(trained: Path, capsys, monkeypa
     from driftgate.registry import GateFailed
     from driftgate.registry.serving import resolve
     from driftgate.retraining.route_rule import retrain_route
-    from driftgate.router.rules import promote_rule
+    from driftgate.router.operations import promote_rule
 
     ws = Workspace(trained)
     retrain_route("spend", workspace=ws)

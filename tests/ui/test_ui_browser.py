@@ -186,7 +186,17 @@ def test_compare_versions_drift_and_routes_pages(browser, base_url: str, example
         o.get_attribute("value") for o in browser.find_elements("css selector", "#pick-a option")
     ]
     run = next(r for r in latest if not r.startswith("2020"))
-    Select(browser.find_element("id", "pick-a")).select_by_value(run)
+    pick = Select(browser.find_element("id", "pick-a"))
+    if pick.first_selected_option.get_attribute("value") != run:
+        # Picking a run submits the form (a filter select): wait for the new page before
+        # typing into it, or the fields typed into belong to the page being replaced.
+        from selenium.webdriver.support import expected_conditions as ec
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        body = browser.find_element("tag name", "body")
+        pick.select_by_value(run)
+        WebDriverWait(browser, 20).until(ec.staleness_of(body))
+        _ready(browser)
     browser.find_element("name", "arm_a").send_keys("few-shot · sim/acme@v1")
     browser.find_element("name", "arm_b").send_keys("zero-shot · sim/acme@v1")
     browser.find_element("id", "compare-go").click()

@@ -168,7 +168,7 @@ def promote_cmd(
     try:
         with quiet_progress(quiet):
             if ref.startswith("rule/"):  # a route's rule: gated by its arm's canary
-                from ..router.rules import promote_rule
+                from ..router.operations import promote_rule
 
                 result = promote_rule(
                     ref, to, workspace=workspace(ws_path), force=force, reason=reason,

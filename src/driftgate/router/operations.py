@@ -22,7 +22,9 @@ from .canary import CanaryVerdict, check_canary, guard
 from .state import WeightsState, current_weights, history, mirrored_arms, rollback_weights
 
 if TYPE_CHECKING:
-    from ..artifacts.route import RouteSpec
+    from ..artifacts.route import RouteArm, RouteSpec
+    from ..gate import GateVerdict
+    from ..registry.moves import MoveResult
     from ..workspace import Workspace
 
 
@@ -210,3 +212,80 @@ def write_labels(
     cases = labeled_cases(workspace, name)
     write_atomic(output, "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases))
     return cases
+
+
+# ---- promoting a rule ---------------------------------------------------------------
+def _serving(ws: Workspace, spec: RouteSpec, digest: str) -> RouteArm | None:
+    """The rule arm whose rule is that version now."""
+    from ..errors import DriftgateError
+    from .rules import resolve_rule_version
+
+    for arm in spec.arms:
+        if arm.rule is not None:
+            try:
+                if resolve_rule_version(ws, spec.name, arm.rule).digest == digest:
+                    return arm
+            except DriftgateError:
+                continue
+    return None
+
+
+def canary_gate(ws: Workspace, spec: RouteSpec, ref: str, digest: str) -> GateVerdict:
+    """Whether rule version `digest` earned promotion live: the canary of the rule arm
+    serving it must show it not worse than the baseline arm by more than the route's
+    canary margin (always-valid bounds, as the guard reads them)."""
+    from ..gate import GateVerdict, RuleResult
+
+    arm = _serving(ws, spec, digest)
+    name = f"canary against {spec.baseline_arm}"
+    finding = None
+    if arm is None:
+        result = RuleResult(
+            rule="non_inferiority", name=name, status="fail",
+            detail=f"no arm of route {spec.name} serves {ref}: it was never canaried",
+        )  # fmt: skip
+    else:
+        finding = check_canary(ws, spec).finding(arm.name)
+        bounds = finding.bounds if finding is not None else None
+        margin = spec.canary.margin
+        ok = bounds is not None and bounds.lower > -margin
+        result = RuleResult(
+            rule="non_inferiority", name=name, status="pass" if ok else "fail",
+            observed=bounds.estimate if bounds else None, threshold=-margin,
+            ci_low=bounds.lower if bounds else None, ci_high=bounds.upper if bounds else None,
+            detail=finding.reason if finding is not None else "no canary evidence yet",
+        )  # fmt: skip
+    return GateVerdict(
+        passed=result.status == "pass",
+        candidate=ref,
+        baseline=spec.baseline_arm,
+        policy=f"route {spec.name} canary",
+        metric="answer quality against feedback labels",
+        confidence=1 - spec.canary.alpha,
+        n_cases=finding.labeled if finding is not None else 0,
+        on=f"route {spec.name}'s traffic log",
+        rules=[result],
+    )
+
+
+def promote_rule(
+    ref: str, to: str = "production", *, workspace: Workspace | None = None,
+    force: bool = False, reason: str | None = None, skip_gate: bool = False,
+) -> MoveResult:  # fmt: skip
+    """`promote` for a rule version: gated by its arm's canary on the route it is named
+    after (`--skip-gate --force --reason` to override, recorded in the audit)."""
+    from ..registry.core import Registry
+    from ..registry.moves import promote
+    from ..registry.versions import parse_ref
+    from ..workspace import Workspace
+    from .router import load_route_ref
+
+    ws = workspace or Workspace.find(None)
+    r = parse_ref(ref)
+    verdict = None
+    if not skip_gate:
+        record = Registry.of(ws).find(r)
+        verdict = canary_gate(ws, load_route_ref(ws, r.name), record.ref, record.digest)
+    return promote(
+        ref, to, workspace=ws, force=force, reason=reason, skip_gate=skip_gate, verdict=verdict
+    )
