@@ -35,6 +35,13 @@ class RuleEvaluation(Strict):
     )
     costs: dict[str, list[float]] = Field(default_factory=dict)
 
+    def paired_scores(self, other: str) -> tuple[list[float], list[float]]:
+        """(the rule's, `other`'s) scores on the same requests, in order: what a paired
+        test compares. `other` is a choice's name."""
+        if other not in self.scores or other == RULE:
+            raise KeyError(f"no scores of {other!r}; choices: {sorted(set(self.scores) - {RULE})}")
+        return list(self.scores[RULE]), list(self.scores[other])
+
 
 def choice_cost(r: LabeledRequest, choice: str, fallback: dict[str, float]) -> float:
     """A choice's cost on a request; a cost not recorded is the choice's mean (not 0)."""
@@ -80,6 +87,9 @@ def evaluate_rule(
     rule: RoutingRule, examples: Sequence[LabeledRequest], *, embedder: Embedder | None = None,
     embeddings: np.ndarray | None = None,
 ) -> RuleEvaluation:  # fmt: skip
-    """The rule on `examples` (each answered by every choice), against each choice."""
-    picks = rule.choose(as_features(examples), embedder=embedder, embeddings=embeddings)
-    return evaluate_picks(picks, examples, rule.choices, rule.costs)
+    """The rule on those of `examples` every choice answered (the paired ones: a pick's
+    counterfactuals must be known), against each choice. `embeddings`, when given, are
+    rows of those paired examples, in order."""
+    paired = [r for r in examples if all(c in r.quality for c in rule.choices)]
+    picks = rule.choose(as_features(paired), embedder=embedder, embeddings=embeddings)
+    return evaluate_picks(picks, paired, rule.choices, rule.costs)

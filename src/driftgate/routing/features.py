@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .._strict import Strict
 from ..errors import ConfigError
@@ -51,6 +51,22 @@ class FittedFeatures(Strict):
     scales: list[float] = Field(default_factory=list)
     embedder: str | None = None
     text_dim: int = 0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FittedFeatures:
+        # A rule file is untrusted input: its fitted part must match its spec exactly, or
+        # serving would build vectors of another shape (or divide by a zero scale).
+        if not (len(self.means) == len(self.scales) == len(self.spec.numeric)):
+            raise ValueError("means and scales need one value per numeric variable")
+        if not all(math.isfinite(x) for x in self.means) or not all(
+            math.isfinite(x) and x > 0 for x in self.scales
+        ):
+            raise ValueError("means must be finite and scales finite and positive")
+        if set(self.vocab) != set(_categorical(self.spec)):
+            raise ValueError("vocab needs one entry per categorical variable (and the segment)")
+        if bool(self.spec.text) != (self.embedder is not None and self.text_dim > 0):
+            raise ValueError("text variables need the embedder's id and a positive text_dim")
+        return self
 
     @property
     def dim(self) -> int:
@@ -96,8 +112,8 @@ def fit_features(
         scales.append(math.sqrt(var) or 1.0)
     emb_id, dim = None, 0
     if spec.text:
-        emb = embedder or _default_embedder()
-        emb_id, dim = emb.id, int(_embed(emb, ["x"]).shape[1])
+        emb_id = (embedder or _default_embedder()).id
+        dim = int(_embed(embedder, ["x"]).shape[1])
     return FittedFeatures(
         spec=spec, vocab=vocab, means=means, scales=scales, embedder=emb_id, text_dim=dim
     )
@@ -115,19 +131,21 @@ def featurize(
     import numpy as np
 
     n = len(requests)
+    if n == 0:
+        return np.zeros((0, fitted.dim))
     parts: list[np.ndarray] = []
     if fitted.spec.text:
         if embeddings is None:
-            emb = embedder or _default_embedder()
-            if emb.id != fitted.embedder:
+            emb_id = (embedder or _default_embedder()).id
+            if emb_id != fitted.embedder:
                 raise ConfigError(
-                    f"the rule was trained on embeddings of {fitted.embedder}, not {emb.id}",
+                    f"the rule was trained on embeddings of {fitted.embedder}, not {emb_id}",
                     field="features.embedder",
                     hint="serve it with the embedder it was trained with, or retrain it",
                 )
             embeddings = np.hstack(
                 [
-                    _embed(emb, [str(r["vars"].get(t, "")) for r in requests])
+                    _embed(embedder, [str(r["vars"].get(t, "")) for r in requests])
                     for t in fitted.spec.text
                 ]
             )
@@ -156,9 +174,16 @@ def _default_embedder() -> Embedder:
     return get_embedder()
 
 
-def _embed(emb: Embedder, texts: list[str]) -> np.ndarray:
+def _embed(emb: Embedder | None, texts: list[str]) -> np.ndarray:
+    """L2-normalised rows. The default embedder goes through the shared cache (a text seen
+    in training or by another rule is not embedded again); one passed explicitly is called
+    as it is, under its lock (models are not re-entrant)."""
     import numpy as np
 
-    v = np.asarray(emb.encode(texts), dtype=np.float64)
-    norms = np.linalg.norm(v, axis=1, keepdims=True)
-    return v / np.where(norms == 0, 1.0, norms)
+    from ..embedding import embed, normalize
+
+    if emb is None:
+        return np.asarray(embed(texts), dtype=np.float64)
+    with emb.lock:
+        v = emb.encode(texts)
+    return np.asarray(normalize(np.asarray(v)), dtype=np.float64)
