@@ -103,3 +103,20 @@ def test_evaluation_is_paired_and_skips_requests_a_choice_did_not_answer(
     assert ev.cost_vs_best == pytest.approx(ev.cost_per_request["rule"] / 0.003)
     with pytest.raises(KeyError, match="choices"):
         ev.paired_scores("nobody")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"kind": "bandit"}, "kind"),
+        ({"holdout": 1.0}, "holdout"),
+        ({"choices": ["strong", "strong"]}, "choices"),
+    ],
+)
+def test_training_arguments_are_checked(kwargs: dict[str, object], field: str) -> None:
+    args: dict[str, object] = {"choices": ["strong", "cheap"], **kwargs}
+    choices = args.pop("choices")
+    with pytest.raises(ConfigError) as err:
+        train_rule(labeled(100), choices, Objective(tradeoff=1.0),  # type: ignore[arg-type]
+                   features=FeatureSpec(), **args)  # type: ignore[arg-type]  # fmt: skip
+    assert err.value.field == field

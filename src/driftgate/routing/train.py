@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ..embedding import Embedder
 
 TRADEOFFS = [0.0, *(10 ** (k / 8) for k in range(-24, 9)), 1e6]  # 1e-3 … 10, then cheapest
+KINDS: tuple[Kind, ...] = ("cost-aware", "cascade", "routellm")
 TUNE_SHARE = 0.3  # newest share of the training part on which the trade-off is tuned
 
 
@@ -57,6 +58,7 @@ def train_rule(
     """A rule over `choices` from the examples every choice answered; see the module doc."""
     start = time.perf_counter()
     choices = list(choices)
+    _check_arguments(choices, kind, holdout)
     paired = [r for r in examples if all(c in r.quality for c in choices)]
     if kind == "routellm":
         features = FeatureSpec(text=features.text, segment=False)
@@ -110,6 +112,20 @@ def routellm_baseline(
         examples, choices, objective, features=features, kind="routellm", holdout=holdout,
         embedder=embedder, seed=seed,
     )  # fmt: skip
+
+
+def _check_arguments(choices: list[str], kind: str, holdout: float) -> None:
+    if kind not in KINDS:
+        raise ConfigError(f"unknown rule kind {kind!r}; one of {', '.join(KINDS)}", field="kind")
+    if len(set(choices)) != len(choices) or len(choices) < 2:
+        raise ConfigError(
+            f"a rule picks among two or more distinct choices, not {choices}", field="choices"
+        )
+    if not 0 < holdout < 1:
+        raise ConfigError(
+            f"holdout is the newest share held out for testing, in (0, 1), not {holdout}",
+            field="holdout",
+        )
 
 
 def _mean_costs(rows: Sequence[LabeledRequest], choices: Sequence[str]) -> dict[str, float]:
