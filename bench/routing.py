@@ -148,7 +148,7 @@ def run(
     from driftgate.router.router import load_route_ref
     from driftgate.router.training import labeled_requests
     from driftgate.routing import FeatureSpec, Objective, routellm_baseline, train_rule
-    from driftgate.routing.features import featurize
+    from driftgate.routing.features import embed_requests
     from driftgate.routing.labeled import as_features
     from driftgate.routing.train import time_split
     from driftgate.workspace import Workspace
@@ -182,9 +182,7 @@ def run(
     reqs = as_features(test)[:500]
     cached = None
     if text:
-        cached = featurize(ours.rule.features, reqs, embedder=trainer)[
-            :, : ours.rule.features.text_dim
-        ]
+        cached = embed_requests(ours.rule.features, reqs, embedder=trainer)
     figures |= {
         "router_quality_vs_best": ev.quality_vs_best,
         "router_cost_vs_best": ev.cost_vs_best,
@@ -198,7 +196,7 @@ def run(
         )
         base = routellm_baseline(labeled, choices, objective,
                                  features=FeatureSpec(text=["description"]), embedder=trainer)  # fmt: skip
-        rcached = featurize(base.rule.features, reqs, embedder=trainer)
+        rcached = embed_requests(base.rule.features, reqs, embedder=trainer)
         figures |= {
             "routellm_quality_vs_best": base.evaluation.quality_vs_best,
             "routellm_cost_vs_best": base.evaluation.cost_vs_best,

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from driftgate.embedding import Embedder
 from driftgate.errors import ConfigError
 from driftgate.routing import FeatureSpec, FittedFeatures, featurize, fit_features
-from driftgate.routing.features import SEGMENT
+from driftgate.routing.features import SEGMENT, embed_requests
 
 
 class CountingEmbedder(Embedder):
@@ -83,3 +83,33 @@ def test_a_fitted_part_that_does_not_match_its_spec_is_refused(
     data = {**fitted.model_dump(), **change}
     with pytest.raises(ValidationError, match=message):
         FittedFeatures.model_validate(data)
+
+
+class Spread(Embedder):
+    """Four dimensions: most of the variance in the first (text length), a little in the
+    second, none in the other two."""
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return np.array([[len(t), 0.1 * (len(t) % 2), 1.0, 1.0] for t in texts], dtype=float)
+
+
+def test_text_embeddings_reduced_to_their_principal_components() -> None:
+    rows = [{"vars": {"text": "x" * k}, "segment": None} for k in range(1, 41)]
+    emb = Spread("fake-spread")
+    fitted = fit_features(FeatureSpec(text=["text"], text_dims=2, segment=False), rows,  # type: ignore[arg-type]
+                          embedder=emb)  # fmt: skip
+    assert fitted.dim == 2 and len(fitted.projections["text"]) == 4
+    x = featurize(fitted, rows, embedder=emb)  # type: ignore[arg-type]
+    assert x.shape == (40, 2)
+    np.testing.assert_allclose(x.mean(axis=0), 0.0, atol=1e-9)  # centered on training
+    assert x[:, 0].var() > x[:, 1].var()  # the first component carries the most
+    # From the stored JSON: the same vectors, and equal to the fitted part it came from.
+    back = FittedFeatures.model_validate_json(fitted.model_dump_json())
+    assert back == fitted
+    np.testing.assert_allclose(featurize(back, rows, embedder=emb), x)  # type: ignore[arg-type]
+    raw = embed_requests(back, rows, embedder=emb)  # type: ignore[arg-type]
+    np.testing.assert_allclose(featurize(back, rows, embeddings=raw), x)  # type: ignore[arg-type]
+    broken = fitted.model_dump()
+    broken["projections"]["text"] = broken["projections"]["text"][:3]
+    with pytest.raises(ValidationError, match="text_dim rows"):
+        FittedFeatures.model_validate(broken)

@@ -154,3 +154,13 @@ def test_round_trip_and_refusals(tmp_path: Path) -> None:
 def test_too_few_requests_is_named() -> None:
     with pytest.raises(ConfigError, match="at least 20"):
         train_rule(requests(10), ["strong", "cheap"], Objective(tradeoff=1), features=FeatureSpec())
+
+
+def test_a_routellm_rule_on_reduced_embeddings() -> None:
+    result = routellm_baseline(
+        requests(300), ["strong", "cheap"], Objective(min_quality_vs_best=0.97),
+        features=FeatureSpec(text=["text"], text_dims=1), embedder=WordEmbedder(),
+    )  # fmt: skip
+    assert result.rule.features.spec.text_dims == 1 and result.rule.features.dim == 1
+    assert result.evaluation.per_segment["hard"]["choice_share"]["strong"] == 1.0
+    assert load_rule(result.rule.to_json()) == result.rule

@@ -13,7 +13,14 @@ registers it (`retraining/route_rule.py`).
 """
 
 from .evaluate import RuleEvaluation, evaluate_rule
-from .features import FeatureSpec, FittedFeatures, RequestFeatures, featurize, fit_features
+from .features import (
+    FeatureSpec,
+    FittedFeatures,
+    RequestFeatures,
+    embed_requests,
+    featurize,
+    fit_features,
+)
 from .labeled import LabeledRequest
 from .objective import Objective
 from .rule import RoutingRule, load_rule
@@ -28,6 +35,7 @@ __all__ = [
     "RoutingRule",
     "RuleEvaluation",
     "TrainingResult",
+    "embed_requests",
     "evaluate_rule",
     "featurize",
     "fit_features",

@@ -8,6 +8,7 @@ zeros, a missing number its training mean.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -42,6 +43,12 @@ class FeatureSpec(Strict):
         default_factory=list, description="Variables one-hot encoded (values seen in training)."
     )
     segment: bool = Field(True, description="The request's segment, one-hot encoded.")
+    text_dims: int | None = Field(
+        None,
+        ge=1,
+        description="Reduce each text variable's embedding to this many principal components "
+        "of the training requests' embeddings (fewer coefficients to fit); unset: all.",
+    )
 
 
 class FittedFeatures(Strict):
@@ -50,7 +57,13 @@ class FittedFeatures(Strict):
     means: list[float] = Field(default_factory=list)
     scales: list[float] = Field(default_factory=list)
     embedder: str | None = None
-    text_dim: int = 0
+    text_dim: int = Field(0, description="The embedder's dimension.")
+    centers: dict[str, list[float]] = Field(
+        default_factory=dict, description="Per reduced text variable: the embeddings' mean."
+    )
+    projections: dict[str, list[list[float]]] = Field(
+        default_factory=dict, description="Per reduced text variable: text_dim rows of k."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> FittedFeatures:
@@ -66,12 +79,52 @@ class FittedFeatures(Strict):
             raise ValueError("vocab needs one entry per categorical variable (and the segment)")
         if bool(self.spec.text) != (self.embedder is not None and self.text_dim > 0):
             raise ValueError("text variables need the embedder's id and a positive text_dim")
+        self._check_reduction()
         return self
+
+    def _check_reduction(self) -> None:
+        reduced = set(self.spec.text) if self.spec.text_dims else set()
+        if set(self.projections) != reduced or set(self.centers) != reduced:
+            raise ValueError("projections and centers: one per text variable when reduced")
+        for name, rows in self.projections.items():
+            k = len(rows[0]) if rows else 0
+            if (
+                len(rows) != self.text_dim
+                or len(self.centers[name]) != self.text_dim
+                or not (0 < k <= (self.spec.text_dims or 0) and all(len(r) == k for r in rows))
+            ):
+                raise ValueError(f"projection of {name!r}: text_dim rows of k ≤ text_dims")
+            values = [*self.centers[name], *(x for r in rows for x in r)]
+            if not all(math.isfinite(x) for x in values):
+                raise ValueError(f"projection of {name!r}: finite numbers only")
+
+    @functools.cached_property
+    def arrays(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Arrays built from the lists, once (a cached property: not a field, not compared,
+        not serialized)."""
+        return {}
+
+    def projection(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(center, text_dim × k matrix) of a reduced text variable, as arrays built once
+        (from lists on every request they would cost more than the rest of choosing)."""
+        import numpy as np
+
+        found = self.arrays.get(name)
+        if found is None:
+            found = (np.asarray(self.centers[name]), np.asarray(self.projections[name]))
+            self.arrays[name] = found
+        return found
+
+    def text_width(self, name: str) -> int:
+        """Columns a text variable takes in a feature row."""
+        rows = self.projections.get(name)
+        return len(rows[0]) if rows else self.text_dim
 
     @property
     def dim(self) -> int:
         cats = sum(len(v) for v in self.vocab.values())
-        return len(self.spec.text) * self.text_dim + len(self.means) + cats
+        text = sum(self.text_width(t) for t in self.spec.text)
+        return text + len(self.means) + cats
 
 
 def _number(vars: dict[str, Any], name: str) -> float | None:
@@ -111,12 +164,49 @@ def fit_features(
         means.append(mean)
         scales.append(math.sqrt(var) or 1.0)
     emb_id, dim = None, 0
+    centers: dict[str, list[float]] = {}
+    projections: dict[str, list[list[float]]] = {}
     if spec.text:
         emb_id = (embedder or _default_embedder()).id
         dim = int(_embed(embedder, ["x"]).shape[1])
+        for name in spec.text if spec.text_dims and requests else ():
+            e = _embed(embedder, [_text(r, name) for r in requests])
+            centers[name], projections[name] = _principal(e, spec.text_dims or dim)
     return FittedFeatures(
-        spec=spec, vocab=vocab, means=means, scales=scales, embedder=emb_id, text_dim=dim
-    )
+        spec=spec, vocab=vocab, means=means, scales=scales, embedder=emb_id, text_dim=dim,
+        centers=centers, projections=projections,
+    )  # fmt: skip
+
+
+def _principal(e: np.ndarray, k: int) -> tuple[list[float], list[list[float]]]:
+    """The mean of embeddings `e` and their top `k` principal directions (text_dim × k)."""
+    import numpy as np
+
+    center = e.mean(axis=0)
+    _, _, vt = np.linalg.svd(e - center, full_matrices=False)
+    k = max(1, min(k, vt.shape[0]))
+    return [float(x) for x in center], vt[:k].T.tolist()
+
+
+def _text(request: RequestFeatures, name: str) -> str:
+    return str(request["vars"].get(name, ""))
+
+
+def embed_requests(
+    fitted: FittedFeatures, requests: Sequence[RequestFeatures], *, embedder: Embedder | None = None
+) -> np.ndarray:
+    """The requests' text variables embedded (n × text_dim each, side by side): what
+    `featurize` accepts as `embeddings`, so a caller can embed once and choose many times."""
+    import numpy as np
+
+    emb_id = (embedder or _default_embedder()).id
+    if emb_id != fitted.embedder:
+        raise ConfigError(
+            f"the rule was trained on embeddings of {fitted.embedder}, not {emb_id}",
+            field="features.embedder",
+            hint="serve it with the embedder it was trained with, or retrain it",
+        )
+    return np.hstack([_embed(embedder, [_text(r, t) for r in requests]) for t in fitted.spec.text])
 
 
 def featurize(
@@ -126,8 +216,8 @@ def featurize(
     embedder: Embedder | None = None,
     embeddings: np.ndarray | None = None,
 ) -> np.ndarray:
-    """One row per request. `embeddings` (n × text_dim per text variable, concatenated)
-    may be passed when the caller has them already."""
+    """One row per request. `embeddings` (`embed_requests`: n × text_dim per text
+    variable, side by side) may be passed when the caller has them already."""
     import numpy as np
 
     n = len(requests)
@@ -136,20 +226,14 @@ def featurize(
     parts: list[np.ndarray] = []
     if fitted.spec.text:
         if embeddings is None:
-            emb_id = (embedder or _default_embedder()).id
-            if emb_id != fitted.embedder:
-                raise ConfigError(
-                    f"the rule was trained on embeddings of {fitted.embedder}, not {emb_id}",
-                    field="features.embedder",
-                    hint="serve it with the embedder it was trained with, or retrain it",
-                )
-            embeddings = np.hstack(
-                [
-                    _embed(embedder, [str(r["vars"].get(t, "")) for r in requests])
-                    for t in fitted.spec.text
-                ]
-            )
-        parts.append(np.asarray(embeddings, dtype=np.float64).reshape(n, -1))
+            embeddings = embed_requests(fitted, requests, embedder=embedder)
+        e = np.asarray(embeddings, dtype=np.float64).reshape(n, -1)
+        for j, name in enumerate(fitted.spec.text):
+            block = e[:, j * fitted.text_dim : (j + 1) * fitted.text_dim]
+            if name in fitted.projections:
+                center, matrix = fitted.projection(name)
+                block = (block - center) @ matrix
+            parts.append(block)
     if fitted.means:
         nums = np.empty((n, len(fitted.means)))
         for j, name in enumerate(fitted.spec.numeric):

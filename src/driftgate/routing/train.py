@@ -61,7 +61,7 @@ def train_rule(
     _check_arguments(choices, kind, holdout)
     paired = [r for r in examples if all(c in r.quality for c in choices)]
     if kind == "routellm":
-        features = FeatureSpec(text=features.text, segment=False)
+        features = FeatureSpec(text=features.text, segment=False, text_dims=features.text_dims)
         if not features.text:
             raise ConfigError(
                 "a routellm rule reads the request's text: name a text variable",
