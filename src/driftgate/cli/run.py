@@ -199,6 +199,39 @@ def runs_list(
     render_runs_list(manifests)
 
 
+@runs_app.command("export")
+def runs_export(
+    run_ids: list[str] = typer.Argument(
+        None, help="Runs to export (ids or unique prefixes; default: every finished run)."
+    ),
+    json_out: bool = JsonOption,
+    ws_path: Path = WorkspaceOption,
+) -> None:
+    """Write finished runs as Parquet under runs/_parquet/suite=…/date=…/run=…/ (hive
+    partitions DuckDB, Spark, Trino and pandas read); runs up to date are left as they are."""
+    from ..store.export import export_runs
+    from ..store.runs import RunStore
+
+    ws = workspace(ws_path)
+    _require_workspace(ws)
+    store = RunStore(ws.runs_dir)
+    ids = [store.resolve_id(r) for r in run_ids] if run_ids else None
+    report = export_runs(ws.runs_dir, ids)
+    if json_out:
+        print_json(
+            {"written": report.written, "up_to_date": report.up_to_date, "skipped": report.skipped}
+        )
+        return
+    for run_id in report.written:
+        print(f"exported {run_id}")
+    for run_id, why in report.skipped.items():
+        print(f"skipped {run_id}: {why}")
+    print(
+        f"{len(report.written)} written, {len(report.up_to_date)} up to date, "
+        f"{len(report.skipped)} skipped: {ws.runs_dir / '_parquet'}"
+    )
+
+
 def _require_workspace(ws: Workspace) -> None:
     """Outside any workspace there is nothing to list: bad usage (exit 2), not "no runs"."""
     from ..errors import ConfigError

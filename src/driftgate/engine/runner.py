@@ -277,4 +277,25 @@ def _finalize(
         else:
             manifest.verdict = "below_threshold"
     store.save(manifest)
+    if manifest.status == "finished":
+        _export(store, manifest.id)
     return Run(manifest, store, plan)
+
+
+def _export(store: RunStore, run_id: str) -> None:
+    """Write the finished run's Parquet export (store/export.py). The run is stored and
+    finished either way: a failed export is a warning, redone by `driftgate runs export`."""
+    import warnings
+
+    import duckdb
+
+    from ..store.export import export_run
+
+    try:
+        export_run(store.run_dir(run_id))
+    except (StorageError, duckdb.Error) as exc:
+        warnings.warn(
+            f"run {run_id} finished, but its Parquet export failed ({exc}); "
+            "`driftgate runs export` writes it again",
+            stacklevel=2,
+        )

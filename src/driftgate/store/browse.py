@@ -19,7 +19,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import ConfigError
-from .query import RESULT_COLUMNS, _dedup_jsonl_sql, _fresh, _is_final, _sql_str, compact_run
+from ._layout import fresh_export
+from .query import (
+    RESULT_COLUMNS,
+    _dedup_jsonl_sql,
+    _exported_sql,
+    _fresh,
+    _is_final,
+    _sql_str,
+    compact_run,
+)
 from .records import CaseResult, RunManifest
 from .runs import RunStore
 
@@ -141,6 +150,9 @@ class CasesPage:
 def _source_sql(run_dir: Path) -> str:
     """The run's results as a DuckDB relation: its Parquet copy when finished (built the
     first time, as `driftgate query` does), else its segments."""
+    exported = fresh_export(run_dir)  # a finished run's export is its copy (store/export.py)
+    if exported is not None:
+        return f"({_exported_sql([str(exported)])})"
     pq = run_dir / "results.parquet"
     if _is_final(run_dir) and not _fresh(pq, run_dir):
         compact_run(run_dir)

@@ -4,7 +4,10 @@ Two views, built over the files on disk (nothing is copied, no database file is 
 so any number of processes can query while others write):
 
     runs     one row per run manifest
-    results  one row per stored result, from every run's JSONL segments
+    results  one row per stored result: finished runs from their Parquet export
+             (`runs/_parquet/suite=…/date=…/run=…/results.parquet`, store/export.py),
+             other final runs from a `results.parquet` copy in their folder, runs in
+             progress from their JSONL segments
 
     >>> con = connect(workspace)
     >>> con.sql("select prompt, model, avg(passed::int) from results group by all").fetchall()
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DriftgateError
+from ._layout import EXPORT_DIR, fresh_export
 
 # DuckDB's default `maximum_object_size`: a file no larger than this cannot hold a longer
 # line, so only bigger files are scanned for their longest one.
@@ -95,6 +99,7 @@ def connect(
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     parquet: list[str] = []
+    exported: list[str] = []
     jsonl: list[str] = []
     for run in _run_dirs(runs_dir):
         try:
@@ -103,7 +108,7 @@ def connect(
             _skip(run, exc)
             continue
         if pq is not None:
-            parquet.append(pq)
+            (exported if pq.startswith(str(runs_dir / EXPORT_DIR)) else parquet).append(pq)
         jsonl.extend(segments)
     # Every column, typed, first; the files join by name, so a Parquet copy made before a
     # column existed (`tool_calls`) reads it as NULL instead of failing the whole view.
@@ -111,6 +116,8 @@ def connect(
     parts = [f"SELECT {cols} WHERE false"]
     if parquet:
         parts.append(f"SELECT * FROM read_parquet({_sql_list(parquet)}, union_by_name=true)")
+    if exported:
+        parts.append(_exported_sql(exported))
     if jsonl:
         parts.append(_dedup_jsonl_sql(jsonl))
     try:
@@ -126,7 +133,15 @@ def connect(
 
 def _sources(con: Any, run: Path, *, compact: bool, probe: bool) -> tuple[str | None, list[str]]:
     """(the run's Parquet copy, or None; its segments when read from JSONL). Raises
-    duckdb.Error when the copy cannot be built, or (`probe`) the run cannot be read."""
+    duckdb.Error when the copy cannot be built, or (`probe`) the run cannot be read.
+
+    A finished run's up-to-date export (`runs/_parquet/...`, store/export.py) is its copy;
+    other final runs get `results.parquet` in their folder, built here."""
+    exported = fresh_export(run)
+    if exported is not None:
+        if probe:
+            con.execute(f"SELECT count(*) FROM read_parquet({_sql_str(str(exported))})").fetchall()
+        return str(exported), []
     pq = run / "results.parquet"
     if compact and _is_final(run) and not _fresh(pq, run):
         compact_run(run, con=con)
@@ -138,6 +153,18 @@ def _sources(con: Any, run: Path, *, compact: bool, probe: bool) -> tuple[str | 
     if probe and segments:
         con.execute(f"SELECT count(*) FROM ({_dedup_jsonl_sql(segments)})").fetchall()
     return None, segments
+
+
+def _exported_sql(files: list[str]) -> str:
+    """The exports read back as the view's rows: their JSON text columns typed JSON again,
+    the partition folders not read as columns (they are in the rows already)."""
+    typed = ", ".join(
+        f"{_quote(k)}::JSON AS {_quote(k)}" for k, t in RESULT_COLUMNS.items() if t == "JSON"
+    )
+    return (
+        f"SELECT * REPLACE ({typed}) FROM read_parquet({_sql_list(files)}, "
+        "union_by_name=true, hive_partitioning=false)"
+    )
 
 
 def _skip(run: Path, exc: Exception) -> None:
