@@ -59,9 +59,10 @@ def test_non_inferiority_passes_an_equal_candidate_and_blocks_a_regression():
     assert "inconclusive on 40 cases" in small.detail and "137 paired cases" in small.detail
     enough = evaluate_gate(results([1] * 137), results([1] * 137))
     assert rule(enough, "non_inferiority")[0].status == "pass"
-    assert rule(evaluate_gate(results([1] * 136), results([1] * 136)), "non_inferiority")[
-        0
-    ].status == "fail"
+    assert (
+        rule(evaluate_gate(results([1] * 136), results([1] * 136)), "non_inferiority")[0].status
+        == "fail"
+    )
     worse = evaluate_gate(
         results([i % 2 for i in range(40)]), base, candidate="c@2", baseline="c@1"
     )

@@ -153,10 +153,10 @@ class CanaryPolicy(Strict):
 class LearnPolicy(Strict):
     """How `driftgate retrain route/NAME` trains the route's rule (see `driftgate.routing`).
 
-        learn:
-          arm: learned                       # the rule arm whose `choices` the rule picks among
-          objective: {min_quality_vs_best: 0.99}   # or max_cost_per_1k, or tradeoff (λ)
-          features: {text: [description], categorical: [bank]}
+    learn:
+      arm: learned                       # the rule arm whose `choices` the rule picks among
+      objective: {min_quality_vs_best: 0.99}   # or max_cost_per_1k, or tradeoff (λ)
+      features: {text: [description], categorical: [bank]}
     """
 
     arm: str = Field(description="The rule arm that serves the trained rule.")

@@ -39,7 +39,11 @@ def ci_cmd(
     ),
     summary: Path = typer.Option(None, "--summary", help="Write the PR-comment Markdown here."),
     junit: Path = typer.Option(None, "--junit", help="Write JUnit XML (one test per gate rule)."),
-    html: Path = typer.Option(None, "--html", help="Write the gate report: one self-contained HTML page, every gated arm with its comparison."),
+    html: Path = typer.Option(
+        None,
+        "--html",
+        help="Write the gate report: one self-contained HTML page, every gated arm with its comparison.",
+    ),
     policy: Path = typer.Option(
         None,
         "--policy",

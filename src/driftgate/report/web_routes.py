@@ -77,9 +77,7 @@ def route_values(spec: Any, status: Any, moves: list[Any], routes: list[str]) ->
         "baseline": verdict.baseline,
         "history": history,
         "fallbacks": ", ".join(spec.fallbacks) or "none",
-        "rules": [
-            {"arm": arm, "lines": rule_lines(arm, use)} for arm, use in status.rules.items()
-        ],
+        "rules": [{"arm": arm, "lines": rule_lines(arm, use)} for arm, use in status.rules.items()],
     }
 
 
