@@ -59,6 +59,19 @@ RetryErrorsOption = typer.Option(
     "--retry-errors",
     help="With --resume: run again the cases that ended in a provider error (kept in replaced/).",
 )
+ShardOption = typer.Option(
+    None,
+    "--shard",
+    help="Run part I of N of the suite's cases (split by a hash of golden set and case id) "
+    "into one run shared by N runners; the last to end finishes it.",
+    metavar="I/N",
+)
+RunIdOption = typer.Option(
+    None,
+    "--run-id",
+    help="The run's id (with --shard: the same on every runner; default: derived from the "
+    "git commit, the plan and the CI pipeline's id).",
+)
 OutputOption = typer.Option(
     None,
     "--output",
@@ -108,6 +121,8 @@ def run_cmd(
         "--model-column",
         help="The column naming the model in the replay files given with --model (default: model).",
     ),
+    shard: str = ShardOption,
+    run_id: str = RunIdOption,
 ) -> None:
     """Run an eval suite and store every result."""
     from .. import engine
@@ -136,6 +151,7 @@ def run_cmd(
             field="--retry-errors",
             hint="`driftgate run --resume RUN --retry-errors`",
         )
+    _check_shard_flags(shard, run_id, resume)
     if resume:
         result = engine.resume(resume, workspace=ws, progress=show, retry_errors=retry_errors)
     else:
@@ -154,7 +170,12 @@ def run_cmd(
             seed=seed,
             progress=show,
             force=force,
+            shard=shard,
+            run_id=run_id,
         )
+    if result.manifest.status == "partial":
+        _say_partial(result, json_out)
+        raise typer.Exit(result.exit_code)
     for path in output or []:
         write_report(path, result.manifest, result.store.results(result.id))
     if json_out:
@@ -165,6 +186,42 @@ def run_cmd(
             print(f"report: {path}")
     _say_why_provider_errors(result)
     raise typer.Exit(result.exit_code)
+
+
+def _check_shard_flags(shard: str | None, run_id: str | None, resume: str | None) -> None:
+    from ..engine.options import Shard
+    from ..errors import ConfigError
+
+    if shard is not None:
+        Shard.parse(shard)  # a bad I/N is refused before anything is planned
+    if resume and (shard or run_id):
+        raise ConfigError(
+            f"{'--shard' if shard else '--run-id'} starts or joins a run; --resume finishes one",
+            field="--shard" if shard else "--run-id",
+            hint="re-run a killed shard with the same --shard and --run-id: "
+            "it computes only its missing results",
+        )
+
+
+def _say_partial(result: Run, json_out: bool) -> None:
+    """A shard that ended before the others: the run waits for them (no verdict yet)."""
+    if json_out:
+        print_json(result.manifest.model_dump(mode="json"))
+        return
+    from ..store.shards import load_states
+
+    states = load_states(result.store.run_dir(result.id))
+    ended = sorted(i for i, s in states.items() if s.status != "running")
+    count = result.manifest.shards or 0
+    mine = result.shard
+    print(
+        f"shard {mine.index}/{count} of run {result.id} ended ({mine.written} results written); "
+        if mine
+        else f"run {result.id}: ",
+        end="",
+    )
+    waiting = [str(i) for i in range(1, count + 1) if i not in ended]
+    print(f"the run is partial: waiting for shard {', '.join(waiting)} of {count}")
 
 
 def _say_why_provider_errors(result: Run) -> None:

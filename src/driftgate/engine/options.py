@@ -33,6 +33,9 @@ class RunOptions:
     # one); kept in the manifest so a resumed run runs the same cases.
     cases: dict[str, list[str]] | None = None
     force: bool = False
+    # This process's part of a run split across runners (`--shard I/N`); not a setting of
+    # the run (its manifest describes every shard), so never stored in it.
+    shard: Shard | None = None
 
     def __post_init__(self) -> None:
         from pydantic import ValidationError
@@ -50,7 +53,42 @@ class RunOptions:
             ) from None
 
     def as_settings(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
+        return {k: v for k, v in self.__dict__.items() if k != "shard"}
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Part `index` (1-based) of `count` of a run's cases. A case belongs to one part by a
+    stable hash of (golden set, case id), not by its position, so runners agree on the split
+    whatever order they read the files in, and a case added to a golden set moves no other."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """`I/N` with 1 ≤ I ≤ N, else a ConfigError naming `--shard`."""
+        index, sep, count = text.strip().partition("/")
+        try:
+            shard = cls(int(index), int(count)) if sep else None
+        except ValueError:
+            shard = None
+        if shard is None or not 1 <= shard.index <= shard.count:
+            raise ConfigError(
+                f"--shard takes I/N with 1 ≤ I ≤ N (this runner's part of N), got {text!r}",
+                field="--shard",
+                hint="e.g. `driftgate run --shard 2/4` on the second of four runners",
+            )
+        return shard
+
+    def owns(self, evalset: str, case_id: str) -> bool:
+        import hashlib
+
+        h = hashlib.sha256(f"{evalset}\x00{case_id}".encode()).digest()
+        return int.from_bytes(h[:8], "big") % self.count == self.index - 1
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
 
 
 # A plan over this many calls (cases × arms × repeats) is refused unless forced: such a

@@ -99,6 +99,10 @@ class Plan:
             if self.options.limit is not None and taken >= self.options.limit:
                 break
             taken += 1
+            # After --limit: the limit picks the run's cases, the shard its part of them.
+            shard = self.options.shard
+            if shard is not None and not shard.owns(evalset.name, case.id):
+                continue
             yield case
 
 

@@ -7,74 +7,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._files import validated
 from ..errors import (
-    EXIT_BAD_INPUT,
-    EXIT_BELOW_THRESHOLD,
-    EXIT_OK,
-    EXIT_PROVIDER_ERRORS,
     ConfigError,
     StorageError,
 )
 from ..providers.base import ModelConfig
-from ..store.records import CaseResult, RunManifest, Summary
+from ..store.records import RunManifest
 from ..store.runs import RunStore
 from ..suite import Suite
 from ..workspace import Workspace
 from .executor import Executor
 from .manifest import new_manifest
+from .options import Shard
+from .outcome import Run as Run  # re-exported: its home for callers
+from .outcome import finalize, long_lived_objects_frozen, summary_of_rows
+from .outcome import long_lived_objects_frozen as _long_lived_objects_frozen  # noqa: F401
 from .plan import Plan, RunOptions, build_plan
 
 if TYPE_CHECKING:
-    from ..summary import SummaryBuilder
     from .progress import ProgressMode
-
-
-class Run:
-    """A finished (or interrupted) run: its manifest, and its results read from the store."""
-
-    def __init__(self, manifest: RunManifest, store: RunStore, plan: Plan | None = None) -> None:
-        self.manifest = manifest
-        self.store = store
-        self.plan = plan  # the validated plan the run executed (None for a run loaded from disk)
-        self._results: list[CaseResult] | None = None
-
-    @property
-    def id(self) -> str:
-        return self.manifest.id
-
-    @property
-    def summary(self) -> Summary | None:
-        return self.manifest.summary
-
-    @property
-    def results(self) -> list[CaseResult]:
-        if self._results is None:
-            self._results = list(self.store.results(self.id))
-        return self._results
-
-    @property
-    def passed(self) -> bool:
-        return self.manifest.verdict == "passed"
-
-    @property
-    def exit_code(self) -> int:
-        return {
-            "passed": EXIT_OK,
-            "below_threshold": EXIT_BELOW_THRESHOLD,
-            "provider_errors": EXIT_PROVIDER_ERRORS,
-        }.get(self.manifest.verdict or "", EXIT_BAD_INPUT)
-
-    def __repr__(self) -> str:
-        s = self.summary
-        rate = f", pass_rate={s.pass_rate:.3f}" if s and s.pass_rate is not None else ""
-        return f"Run({self.id!r}, verdict={self.manifest.verdict!r}{rate})"
 
 
 def run(
@@ -95,12 +50,17 @@ def run(
     metadata: dict[str, Any] | None = None,
     progress: ProgressMode = "auto",
     force: bool = False,
+    shard: Shard | str | None = None,
+    run_id: str | None = None,
 ) -> Run:
     """Run a suite and return the run with its results.
 
     `suite` is a Suite, a suite file, or None for the workspace's default suite.
     `cases` runs exactly these case ids per golden set; `metadata` is stored in the
-    manifest (`settings.metadata`) for the caller's own bookkeeping.
+    manifest (`settings.metadata`) for the caller's own bookkeeping. `shard` ("I/N") runs
+    this runner's part of a run written by N (engine/sharded.py): all of them write into
+    `run_id` (default: an id derived from the git commit and the plan), and the last to
+    end finishes it; until then the returned run is `partial`.
     """
     ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
     options = RunOptions(
@@ -114,6 +74,7 @@ def run(
         seed=seed,
         cases=cases,
         force=force,
+        shard=Shard.parse(shard) if isinstance(shard, str) else shard,
     )
     plan = build_plan(suite, workspace=ws, options=options, prompts=prompts, models=models)
     from ..registry import record_run_artifacts
@@ -124,7 +85,23 @@ def run(
     manifest = new_manifest(plan)
     if metadata:
         manifest.settings["metadata"] = metadata
-    with store.create_locked(manifest):
+    if options.shard is not None:
+        from .sharded import run_shard
+
+        return run_shard(plan, store, manifest, run_id=run_id, progress=progress)
+    if run_id is not None:
+        from .sharded import check_run_id
+
+        manifest.id = check_run_id(run_id)
+    try:
+        lock = store.create_locked(manifest)
+    except FileExistsError:
+        raise ConfigError(
+            f"run {manifest.id} exists",
+            field="--run-id",
+            hint=f"`driftgate run --resume {manifest.id}` finishes it; or give another id",
+        ) from None
+    with lock:
         return _execute(plan, store, manifest, progress=progress)
 
 
@@ -200,7 +177,7 @@ def _execute(plan: Plan, store: RunStore, manifest: RunManifest, *, progress: Pr
     others = _segment_sizes(store, manifest.id)
     executor = Executor(plan, store, manifest, done, progress, summary)
     try:
-        with _long_lived_objects_frozen():
+        with long_lived_objects_frozen():
             aborted = asyncio.run(executor.run())
     except BaseException:
         manifest.status = "interrupted"
@@ -214,8 +191,8 @@ def _execute(plan: Plan, store: RunStore, manifest: RunManifest, *, progress: Pr
         # Rows this process did not write appeared (a writer without the run lock, such as
         # an older driftgate): the summary is rebuilt from the stored rows (one per key), so
         # the manifest and the rows never disagree.
-        summary = _summary_of_rows(plan, store, manifest.id)
-    return _finalize(plan, store, manifest, aborted, summary)
+        summary = summary_of_rows(plan, store, manifest.id)
+    return finalize(plan, store, manifest, aborted, summary)
 
 
 def _segment_sizes(store: RunStore, run_id: str) -> dict[Path, int]:
@@ -224,78 +201,3 @@ def _segment_sizes(store: RunStore, run_id: str) -> dict[Path, int]:
         with contextlib.suppress(FileNotFoundError):
             sizes[seg] = seg.stat().st_size
     return sizes
-
-
-def _summary_of_rows(plan: Plan, store: RunStore, run_id: str) -> SummaryBuilder:
-    from ..summary import SummaryBuilder
-
-    labels = {a.prompt.ref: a.prompt.output.labels for a in plan.arms if a.prompt.output.labels}
-    summary = SummaryBuilder(list(plan.suite.metrics), labels=labels)
-    for rec in store.iter_raw(run_id):
-        summary.add(rec)
-    return summary
-
-
-@contextlib.contextmanager
-def _long_lived_objects_frozen() -> Iterator[None]:
-    """Keep the cyclic garbage collector off the objects alive before the run.
-
-    Modules, validators and the plan live as long as the process, yet the first full
-    collection in a fresh process (it falls during the run) walks them all (`first_gc_ms` in
-    docs/architecture.md, Measured figures). Frozen, they are skipped; afterwards they return to the
-    oldest generation. A process that froze objects itself is left as it is.
-    """
-    if gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
-def _finalize(
-    plan: Plan, store: RunStore, manifest: RunManifest, aborted: bool, builder: SummaryBuilder
-) -> Run:
-    summary = builder.build()
-    manifest.summary = summary
-    manifest.stopped_early = aborted
-    manifest.finished_at = time.time()
-    max_err = manifest.max_error_rate if manifest.max_error_rate is not None else 0.0
-    if aborted or (summary.error_rate or 0.0) > max_err:
-        manifest.verdict = "provider_errors"
-        manifest.status = "failed"
-    else:
-        manifest.status = (
-            "finished" if summary.results >= (manifest.planned or 0) else "interrupted"
-        )
-        if manifest.status != "finished":
-            manifest.verdict = "incomplete"
-        elif (summary.pass_rate or 0.0) + 1e-12 >= (manifest.pass_threshold or 0.0):
-            manifest.verdict = "passed"
-        else:
-            manifest.verdict = "below_threshold"
-    store.save(manifest)
-    if manifest.status == "finished":
-        _export(store, manifest.id)
-    return Run(manifest, store, plan)
-
-
-def _export(store: RunStore, run_id: str) -> None:
-    """Write the finished run's Parquet export (store/export.py). The run is stored and
-    finished either way: a failed export is a warning, redone by `driftgate runs export`."""
-    import warnings
-
-    import duckdb
-
-    from ..store.export import export_run
-
-    try:
-        export_run(store.run_dir(run_id))
-    except (StorageError, duckdb.Error) as exc:
-        warnings.warn(
-            f"run {run_id} finished, but its Parquet export failed ({exc}); "
-            "`driftgate runs export` writes it again",
-            stacklevel=2,
-        )

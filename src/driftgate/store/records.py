@@ -12,7 +12,8 @@ from pydantic import Field
 
 from .._strict import Strict
 
-RunStatus = Literal["running", "finished", "failed", "interrupted"]
+# `partial`: a sharded run some of whose shards have finished and others not yet.
+RunStatus = Literal["running", "finished", "failed", "interrupted", "partial"]
 
 
 class ScoreRecord(Strict):
@@ -131,3 +132,8 @@ class RunManifest(Strict):
         None, description="Process writing the run while it is running (to tell a killed one)"
     )
     writer_host: str | None = Field(None, description="Host of that process")
+    shards: int | None = Field(
+        None,
+        description="How many runners write the run (`run --shard I/N`); each shard's state "
+        "is in shards/<I>.json, and the run finishes when every shard has",
+    )

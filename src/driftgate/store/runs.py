@@ -29,6 +29,7 @@ from ..errors import RunNotFound as RunNotFound  # defined there, re-exported
 from ._atomic import atomic_writer, write_atomic
 from ._runlock import LOCK_NAME, RunLock
 from .records import CaseResult, RunManifest
+from .shards import orphaned
 
 
 def new_run_id(now: float | None = None) -> str:
@@ -43,6 +44,10 @@ def _interrupted_if_orphaned(manifest: RunManifest, run_dir: Path) -> RunManifes
     process's flock is released by the kernel, and a reused pid cannot fake it); a run
     without one falls back to its writer's pid. A run written elsewhere keeps its status:
     its process cannot be checked from here."""
+    if manifest.shards:  # several writers: each shard's own state and lock tell
+        if manifest.status == "running" and orphaned(run_dir, manifest):
+            manifest.status = "interrupted"
+        return manifest
     pid, host = manifest.writer_pid, manifest.writer_host
     if manifest.status != "running" or not pid or host != socket.gethostname():
         return manifest

@@ -1,0 +1,177 @@
+"""One shard of a run split across runners (`driftgate run --shard I/N`; store/shards.py).
+
+Every runner plans the whole suite (so all agree on what the run is: its manifest, planned
+count and digests), runs the cases its shard owns (`Shard.owns`: a stable hash of golden
+set and case id) into its own segment, and the last to end finishes the run for all.
+Running a shard again (a killed runner, a CI job re-run) computes only its missing results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError
+from ..store.records import RunManifest
+from ..store.runs import RunStore
+from ..store.shards import (
+    ShardState,
+    all_ended,
+    check_joinable,
+    load_states,
+    manifest_locked,
+    save_state,
+    shard_lock,
+)
+from .executor import Executor
+from .options import Shard
+from .outcome import Run, finalize, long_lived_objects_frozen, summary_of_rows
+from .plan import Plan
+
+if TYPE_CHECKING:
+    from .progress import ProgressMode
+
+# A run id is a folder name: no separators, no leading dot or underscore (`runs/_parquet`).
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+# CI systems' id of one pipeline run, shared by its parallel jobs: part of a derived run id,
+# so two pipelines on the same commit make two runs. (Not the attempt number: jobs re-run
+# after a failure join the run their first attempt started.)
+CI_RUN_VARS = ("GITHUB_RUN_ID", "CI_PIPELINE_ID", "BUILDKITE_BUILD_ID", "CIRCLE_WORKFLOW_ID")
+
+
+def check_run_id(run_id: str) -> str:
+    if not _RUN_ID.fullmatch(run_id):
+        raise ConfigError(
+            f"bad run id {run_id!r}: letters, digits, '.', '_' and '-', at most 100, "
+            "starting with a letter or digit",
+            field="--run-id",
+            hint="e.g. --run-id ci-$GITHUB_RUN_ID",
+        )
+    return run_id
+
+
+def derived_run_id(plan: Plan, manifest: RunManifest, shard: Shard) -> str:
+    """The id N runners of one commit agree on without being told: the commit's time (so
+    ids still sort by time) and a digest of the commit, the plan and the CI pipeline's id."""
+    root = plan.workspace.root
+    when = _commit_time(root) if manifest.git_revision else None
+    if when is None:
+        raise ConfigError(
+            f"--shard without --run-id names the run after the git commit, and {root} is "
+            "not in a git checkout",
+            field="--run-id",
+            hint="give every shard the same --run-id, e.g. --run-id ci-$GITHUB_RUN_ID",
+        )
+    key = json.dumps(
+        [
+            manifest.git_revision,
+            manifest.suite_digest,
+            sorted((p.ref, p.digest) for p in manifest.prompts),
+            sorted((e.name, e.digest) for e in manifest.evalsets),
+            manifest.planned,
+            shard.count,
+            [os.environ.get(v) for v in CI_RUN_VARS],
+        ],
+        default=str,
+    )
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(when))
+    return f"{stamp}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
+
+
+def _commit_time(root: os.PathLike[str]) -> int | None:
+    try:
+        out = subprocess.run(
+            ["git", "log", "-1", "--format=%ct", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        return int(out.stdout.strip()) if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+
+
+def run_shard(
+    plan: Plan,
+    store: RunStore,
+    manifest: RunManifest,
+    *,
+    run_id: str | None,
+    progress: ProgressMode,
+) -> Run:
+    """Create or join the run, run this shard's cases, and finish the run if it is the last."""
+    shard = plan.options.shard
+    assert shard is not None
+    manifest.id = check_run_id(run_id) if run_id else derived_run_id(plan, manifest, shard)
+    manifest.shards = shard.count
+    run_dir = store.run_dir(manifest.id)
+    with manifest_locked(run_dir):
+        if (run_dir / "manifest.json").exists():
+            existing = store.load(manifest.id)
+            check_joinable(existing, manifest)
+            if existing.status == "finished":
+                return Run(existing, store, plan)
+            manifest = existing
+            if manifest.status != "partial":
+                manifest.status = "running"
+        (run_dir / "results").mkdir(exist_ok=True)
+        store.save(manifest)
+        lock = shard_lock(run_dir, shard.index)
+        lock.acquire(f"{manifest.id} (shard {shard})")
+    with lock:
+        state = ShardState(
+            index=shard.index,
+            count=shard.count,
+            writer_pid=os.getpid(),
+            writer_host=socket.gethostname(),
+            started_at=time.time(),
+        )
+        save_state(run_dir, state)
+        aborted, written = _execute(plan, store, manifest, progress)
+        state.status = "failed" if aborted else "finished"
+        state.finished_at, state.written = time.time(), written
+        save_state(run_dir, state)
+        run = _end(plan, store, manifest.id, shard)
+    run.shard = state
+    return run
+
+
+def _execute(
+    plan: Plan, store: RunStore, manifest: RunManifest, progress: ProgressMode
+) -> tuple[bool, int]:
+    """Run this shard's missing results; (stopped early, results written). A shard that
+    raises leaves its state `running`: once its lock is free the run reads `interrupted`."""
+    from ..summary import SummaryBuilder
+
+    labels = {a.prompt.ref: a.prompt.output.labels for a in plan.arms if a.prompt.output.labels}
+    summary = SummaryBuilder(list(plan.suite.metrics), labels=labels)  # the executor's tally
+    done: set[str] = {rec["key"] for rec in store.iter_raw(manifest.id)}
+    executor = Executor(plan, store, manifest, done, progress, summary)
+    with long_lived_objects_frozen():
+        aborted = asyncio.run(executor.run())
+    return aborted, executor.writer.count if executor.writer else 0
+
+
+def _end(plan: Plan, store: RunStore, run_id: str, shard: Shard) -> Run:
+    """Under the manifest lock: the last shard to end finishes the run (its summary from
+    every stored row: the other shards' too); an earlier one leaves it `partial`."""
+    run_dir = store.run_dir(run_id)
+    with manifest_locked(run_dir):
+        manifest = store.load(run_id)
+        if manifest.status == "finished":
+            return Run(manifest, store, plan)
+        if not all_ended(run_dir, shard.count):
+            manifest.status = "partial"
+            manifest.verdict = None
+            store.save(manifest)
+            return Run(manifest, store, plan)
+        failed = any(s.status == "failed" for s in load_states(run_dir).values())
+        return finalize(plan, store, manifest, failed, summary_of_rows(plan, store, run_id))
