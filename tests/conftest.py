@@ -113,3 +113,19 @@ def served(ws_root: Path) -> Any:
 
     asyncio.run(serve())
     return Workspace.find(ws_root)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Any:
+    """A loopback S3 server (moto) for the whole session (tests/s3.py)."""
+    from s3 import start
+
+    yield from start()
+
+
+@pytest.fixture
+def s3_url(s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket's URL, with this process's environment pointed at the server."""
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    return f"s3://{s3_server.new_bucket()}/team"

@@ -35,6 +35,23 @@ RegisteredPrompt = Callable[[str, str], "Prompt | None"]
 DIR_SETTINGS = ("prompts_dir", "evalsets_dir", "routes_dir", "runs_dir", "cache_dir", "state_dir")
 
 
+class SharedStoreSettings(Strict):
+    """How this workspace works with its shared store (`store:`)."""
+
+    staleness_s: float = Field(
+        2.0,
+        ge=0,
+        description="Serving reads aliases and route weights from the store at most this "
+        "old: a rollback made on one machine reaches every replica within it.",
+    )
+    flush_rows: int = Field(
+        200, ge=1, description="A running run uploads its new results every this many rows…"
+    )
+    flush_s: float = Field(
+        5.0, gt=0, description="…or every this many seconds, whichever comes first."
+    )
+
+
 class Settings(Strict):
     suite: str | None = Field(None, description="Default suite file for `driftgate run`.")
     prompts_dir: str = "prompts"
@@ -60,6 +77,16 @@ class Settings(Strict):
         description="Allow the *_dir settings (runs_dir, cache_dir, state_dir...) to point "
         "outside the workspace (a shared cache, runs on another disk). Off: such a setting is "
         "refused, so a checked-out driftgate.yaml cannot make driftgate write elsewhere.",
+    )
+    store: str | None = Field(
+        None,
+        description="A shared store for a team: s3://bucket/prefix, gs://…, az://… "
+        "(credentials from the environment only). Unset or file://: the local folders alone. "
+        "$DRIFTGATE_STORE overrides it.",
+    )
+    shared_store: SharedStoreSettings = Field(
+        default_factory=SharedStoreSettings,
+        description="Staleness of serving reads and the upload cadence of running runs.",
     )
     gateway: GatewaySettings = Field(
         default_factory=GatewaySettings,
