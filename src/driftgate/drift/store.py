@@ -8,6 +8,11 @@
 
 Single files written atomically (temp file + rename): a cron job killed mid-write leaves
 the previous state, and concurrent checks never share a file. Ids sort by time.
+
+With a shared store (`store:` in the workspace settings) every file is also an object at
+`state/drift/<key>/…` (store/mirror.py): a check made on a CI runner is in the history a
+teammate reads. Reads fetch what is not here yet; checks and reports, one file per id, are
+fetched once; the baseline and thresholds, which are replaced, every time.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from pydantic import BaseModel, ValidationError
 from .._digest import digest
 from ..errors import ConfigError
 from ..store._atomic import write_atomic
+from ..store.mirror import pull_tree
+from ..store.objects import ObjectStore, open_store
 from ..workspace import Workspace
 from .schema import DriftBaseline, DriftCheck, DriftKey, TrafficReport, TuningReport
 
@@ -45,17 +52,41 @@ def drift_key(suite: str | None, models: list[str] | None, suite_data: object = 
     )
 
 
+PREFIX = "state/drift"
+_REPLACED = ("baseline.json", "thresholds.json")
+
+
+def _replaceable(rel: str) -> bool:
+    return rel.endswith(_REPLACED)
+
+
 class DriftStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, shared: ObjectStore | None = None) -> None:
         self.root = Path(root)
+        self.shared = shared  # the shared store, or None: the local folder alone
 
     @classmethod
     def for_key(cls, ws: Workspace, key: str) -> DriftStore:
-        return cls(ws.state_dir / "drift" / key)
+        shared = open_store(ws.settings.store)
+        root = ws.state_dir / "drift" / key
+        if shared is not None:
+            pull_tree(shared, f"{PREFIX}/{key}", root, replaceable=_replaceable)
+        return cls(root, shared)
 
     @staticmethod
     def keys(ws: Workspace) -> list[DriftKey]:
         base = ws.state_dir / "drift"
+        shared = open_store(ws.settings.store)
+        if shared is not None:
+            for info in shared.list(f"{PREFIX}/"):
+                rel = info.key[len(PREFIX) + 1 :]
+                if rel.endswith("/key.json") and rel.count("/") == 1:
+                    pull_tree(
+                        shared,
+                        f"{PREFIX}/{rel.split('/')[0]}",
+                        base / rel.split("/")[0],
+                        replaceable=_replaceable,
+                    )
         out = []
         for path in sorted(base.glob("*/key.json")) if base.is_dir() else []:
             try:
@@ -81,27 +112,33 @@ class DriftStore:
                 hint="delete the file (or run with --rebaseline for baseline.json)",
             ) from None
 
+    def _write(self, rel: str, text: str) -> Path:
+        """Write one file here and, with a shared store, its object."""
+        path = self.root / rel
+        write_atomic(path, text)
+        if self.shared is not None:
+            self.shared.put(f"{PREFIX}/{self.root.name}/{rel}", text.encode())
+        return path
+
     def save_key(self, key: DriftKey) -> None:
         if not (self.root / "key.json").exists():
-            write_atomic(self.root / "key.json", key.model_dump_json(indent=2))
+            self._write("key.json", key.model_dump_json(indent=2))
 
     def load_baseline(self) -> DriftBaseline | None:
         return self._read(DriftBaseline, self.root / "baseline.json")
 
     def save_baseline(self, baseline: DriftBaseline) -> None:
-        write_atomic(self.root / "baseline.json", baseline.model_dump_json())
+        self._write("baseline.json", baseline.model_dump_json())
 
     def load_thresholds(self) -> TuningReport | None:
         return self._read(TuningReport, self.root / "thresholds.json")
 
     def save_thresholds(self, report: TuningReport) -> None:
-        write_atomic(self.root / "thresholds.json", report.model_dump_json(indent=2))
+        self._write("thresholds.json", report.model_dump_json(indent=2))
 
     # ---- append-only collections -------------------------------------------------------
     def save_check(self, check: DriftCheck) -> Path:
-        path = self.root / "checks" / f"{check.id}.json"
-        write_atomic(path, check.model_dump_json(indent=1))
-        return path
+        return self._write(f"checks/{check.id}.json", check.model_dump_json(indent=1))
 
     def checks(self, last: int | None = None) -> list[DriftCheck]:
         """Stored checks, oldest first; unreadable files are skipped (a torn copy, an old
@@ -109,9 +146,7 @@ class DriftStore:
         return list(self._iter(DriftCheck, "checks", last))
 
     def save_traffic(self, report: TrafficReport) -> Path:
-        path = self.root / "traffic" / f"{report.id}.json"
-        write_atomic(path, report.model_dump_json(indent=1))
-        return path
+        return self._write(f"traffic/{report.id}.json", report.model_dump_json(indent=1))
 
     def traffic_reports(self, last: int | None = None) -> list[TrafficReport]:
         return list(self._iter(TrafficReport, "traffic", last))
