@@ -145,6 +145,25 @@ def _ready(driver) -> None:  # noqa: ANN001
     assert not errors, errors
 
 
+def _next_item(driver, item: str | None) -> None:  # noqa: ANN001
+    """Wait for the page a review decision loads: its item is another one, and it is ready.
+    Until the old page is replaced its elements answer, and then go stale mid-read: both
+    are "not yet"."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def moved_on(d) -> bool:  # noqa: ANN001
+        try:
+            body = d.find_element("tag name", "body")
+            now = d.find_element("id", "review-item").get_attribute("data-item")
+            return now != item and body.get_attribute("data-ready") == "1"
+        except (StaleElementReferenceException, NoSuchElementException):
+            return False
+
+    WebDriverWait(driver, 20).until(moved_on)
+    _ready(driver)
+
+
 def test_runs_pages_filter_and_show_a_case(browser, base_url: str, example: Path) -> None:  # noqa: ANN001
     from selenium.webdriver.support.ui import Select
 
@@ -247,8 +266,7 @@ def test_review_five_answers_with_the_keyboard(browser, base_url: str, example: 
         if key == "e" and not browser.find_elements("id", "take-suggestion"):
             key = "4"  # no user correction on this one: pick a label instead
         ActionChains(browser).send_keys(key).perform()
-        _ready(browser)
-        assert browser.find_element("id", "review-item").get_attribute("data-item") != item
+        _next_item(browser, item)
         assert browser.find_element("id", "reviewer").get_attribute("value") == "ana"
     browser.save_screenshot(str(ARTIFACTS / "review-after.png"))
     # Five decisions, then a skip (stores nothing but the skip): exactly five golden cases
