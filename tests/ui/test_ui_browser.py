@@ -145,6 +145,18 @@ def _ready(driver) -> None:  # noqa: ANN001
     assert not errors, errors
 
 
+def _loads(driver, act) -> None:  # noqa: ANN001
+    """Do `act` (a click, a select that submits its form) and wait for the page it loads:
+    the old page stays "ready" until it is replaced, so readiness alone can be the old one's."""
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    body = driver.find_element("tag name", "body")
+    act()
+    WebDriverWait(driver, 20).until(ec.staleness_of(body))
+    _ready(driver)
+
+
 def _next_item(driver, item: str | None) -> None:  # noqa: ANN001
     """Wait for the page a review decision loads: its item is another one, and it is ready.
     Until the old page is replaced its elements answer, and then go stale mid-read: both
@@ -170,28 +182,25 @@ def test_runs_pages_filter_and_show_a_case(browser, base_url: str, example: Path
     _open(browser, f"{base_url}/runs", "runs")
     rows = browser.find_elements("css selector", "#runs tbody tr")
     assert len(rows) >= 3
-    Select(browser.find_element("name", "suite")).select_by_visible_text("hostile")
-    _ready(browser)  # the select submitted its form
+    suite = Select(browser.find_element("name", "suite"))
+    _loads(browser, lambda: suite.select_by_visible_text("hostile"))  # it submits its form
     assert "suite=hostile" in browser.current_url
     (only,) = browser.find_elements("css selector", "#runs tbody tr")
-    only.find_element("tag name", "a").click()
-    _ready(browser)
+    _loads(browser, only.find_element("tag name", "a").click)
     # The hostile output is text on the page, and its script never ran.
     assert HOSTILE in browser.find_element("id", "cases").text
     assert browser.execute_script("return window.__pwned === undefined")
 
     _open(browser, f"{base_url}/runs")
-    browser.find_element("css selector", "#runs tbody tr a").click()  # the newest real run
-    _ready(browser)
-    Select(browser.find_element("name", "status")).select_by_visible_text("failed")
-    _ready(browser)
+    _loads(browser, browser.find_element("css selector", "#runs tbody tr a").click)  # newest
+    status = Select(browser.find_element("name", "status"))
+    _loads(browser, lambda: status.select_by_visible_text("failed"))
     kinds = {
         r.get_attribute("class") for r in browser.find_elements("css selector", "#cases tbody tr")
     }
     assert kinds == {"fail"}, kinds
     browser.save_screenshot(str(ARTIFACTS / "run.png"))
-    browser.find_element("css selector", "#cases tbody tr a").click()
-    _ready(browser)
+    _loads(browser, browser.find_element("css selector", "#cases tbody tr a").click)
     assert browser.find_element("id", "messages").text.strip()
     browser.save_screenshot(str(ARTIFACTS / "case.png"))
 
@@ -209,17 +218,10 @@ def test_compare_versions_drift_and_routes_pages(browser, base_url: str, example
     if pick.first_selected_option.get_attribute("value") != run:
         # Picking a run submits the form (a filter select): wait for the new page before
         # typing into it, or the fields typed into belong to the page being replaced.
-        from selenium.webdriver.support import expected_conditions as ec
-        from selenium.webdriver.support.ui import WebDriverWait
-
-        body = browser.find_element("tag name", "body")
-        pick.select_by_value(run)
-        WebDriverWait(browser, 20).until(ec.staleness_of(body))
-        _ready(browser)
+        _loads(browser, lambda: pick.select_by_value(run))
     browser.find_element("name", "arm_a").send_keys("few-shot · sim/acme@v1")
     browser.find_element("name", "arm_b").send_keys("zero-shot · sim/acme@v1")
-    browser.find_element("id", "compare-go").click()
-    _ready(browser)
+    _loads(browser, browser.find_element("id", "compare-go").click)
     assert browser.find_element("id", "verdict").text
     assert "pass" in browser.find_element("id", "headline").text
     browser.save_screenshot(str(ARTIFACTS / "compare.png"))
