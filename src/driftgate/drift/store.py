@@ -28,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 from .._digest import digest
 from ..errors import ConfigError
 from ..store._atomic import write_atomic
-from ..store.mirror import pull_tree
+from ..store.mirror import STATE_PREFIX, pull_tree
 from ..store.objects import ObjectStore, open_store
 from ..workspace import Workspace
 from .schema import DriftBaseline, DriftCheck, DriftKey, TrafficReport, TuningReport
@@ -52,7 +52,7 @@ def drift_key(suite: str | None, models: list[str] | None, suite_data: object = 
     )
 
 
-PREFIX = "state/drift"
+PREFIX = f"{STATE_PREFIX}/drift"
 _REPLACED = ("baseline.json", "thresholds.json")
 
 

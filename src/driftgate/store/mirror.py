@@ -17,6 +17,8 @@ from ..errors import StorageError
 from ._atomic import write_atomic
 from .objects import ObjectStore
 
+# The state_dir's objects are under this prefix, at their path relative to it.
+STATE_PREFIX = "state"
 # Never copied: locks and temp files belong to one machine's processes.
 SKIPPED_SUFFIXES = (".lock", ".tmp")
 
