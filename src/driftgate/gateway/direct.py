@@ -75,6 +75,14 @@ class DirectCalls:
         self._providers: dict[str, Provider] = {}
         self._prompts: dict[str, _Resolved] = {}
         self._names: tuple[float, set[str]] = (0.0, set())
+        # With a shared store a thread copies its alias state here within the staleness
+        # bound; requests keep polling the local file.
+        from ..registry.refresh import Refresher
+        from ..registry.shared import shared_state
+
+        shared = shared_state(ws)
+        self._aliases_file = ws.state_dir / "registry" / "aliases.json"
+        self._refresher = Refresher.watch(shared, [self._aliases_file]) if shared else None
 
     def served(self, model: str) -> bool:
         """Whether `model` (a prompt ref or a model id) was resolved here before: only
@@ -91,7 +99,8 @@ class DirectCalls:
         from ..registry.core import Registry
 
         names = {p.name for p in self.ws.unbound_prompts()}
-        targets = Registry(self.ws).versions.targets()
+        # This machine's copy (no store request on a request's path).
+        targets = Registry(self.ws).versions.targets(pull=False)
         names |= {t.partition("/")[2] for t in targets if t.startswith("prompt/")}
         self._names = (time.monotonic(), names)
         return names
@@ -258,6 +267,9 @@ class DirectCalls:
         )  # fmt: skip
 
     async def aclose(self) -> None:
+        if self._refresher is not None:
+            self._refresher.unwatch([self._aliases_file])
+            self._refresher = None
         providers, self._providers = list(self._providers.values()), {}
         await asyncio.gather(*(p.aclose() for p in providers), return_exceptions=True)
         self.log.close()

@@ -125,7 +125,9 @@ def workspace_digest(ws: Workspace, kind: str, name: str, prompt: Prompt | None 
 
 # ---- registering what a binding pins ------------------------------------------------------
 def _store(ws: Workspace) -> VersionStore:
-    return VersionStore(ws.state_dir / "registry", ws.root)
+    from ._shared import shared_state
+
+    return VersionStore(ws.state_dir / "registry", ws.root, shared_state(ws))
 
 
 def _relative(ws: Workspace, path: Path) -> str:
@@ -160,7 +162,8 @@ def register_workspace_artifact(
     root = ws.state_dir / "registry"
     if existing is not None and blob_path(root, version.corpus_sha256, corpus.suffix).is_file():
         return existing
-    store_file(root, corpus, version.corpus_sha256)  # the bytes first, then the version
+    # The bytes first, then the version.
+    store_file(root, corpus, version.corpus_sha256, store.shared)
     if existing is not None:
         return existing
     return store.register(kind, name, digest, definition, source=_relative(ws, spec_path))[0]
@@ -174,16 +177,15 @@ def register_index_corpus(
     from .blobs import store_blob
     from .kinds import IndexVersion
 
-    sha, _ = store_blob(ws.state_dir / "registry", data, suffix)
+    store = _store(ws)
+    sha, _ = store_blob(ws.state_dir / "registry", data, suffix, store.shared)
     version = IndexVersion(
         spec=spec.model_dump(mode="json"),
         corpus_sha256=sha,
         embedder=embedder,
         corpus_suffix=suffix.lower(),
     )
-    return _store(ws).register("index", spec.name, version.digest, version.model_dump(mode="json"))[
-        0
-    ]
+    return store.register("index", spec.name, version.digest, version.model_dump(mode="json"))[0]
 
 
 # ---- binding ----------------------------------------------------------------------------
@@ -208,7 +210,7 @@ def bind_ref(ws: Workspace, kind: str, ref: str, prompt: Prompt | None = None) -
     if not sel.isdigit() and not is_digest_like(sel):
         from .aliases import AliasStore
 
-        aliases = AliasStore(ws.state_dir / "registry").read().of(f"{kind}/{name}")
+        aliases = AliasStore(ws.state_dir / "registry", store.shared).read().of(f"{kind}/{name}")
     try:
         record = store.find(ArtifactRef(kind, name, sel), aliases)
     except VersionNotFound as exc:
@@ -313,7 +315,9 @@ def kept_corpus(ws: Workspace, ref: str, version: Any) -> Path:
                 hint="restore the corpus file, or bind the prompt to a newer index version",
             )
         suffix = found[0].suffix
-    return read_blob(root, version.corpus_sha256, suffix)
+    from ._shared import shared_state
+
+    return read_blob(root, version.corpus_sha256, suffix, shared_state(ws))
 
 
 def render_context(ws: Workspace, prompt: Prompt) -> dict[str, Any]:

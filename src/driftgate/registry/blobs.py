@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..store._atomic import write_atomic
+
+if TYPE_CHECKING:
+    from ._shared import SharedState
 
 _SUFFIXES = (".jsonl", ".json", ".yaml", ".yml", ".csv")
 
@@ -41,19 +45,29 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def store_blob(registry_root: Path, data: bytes, suffix: str) -> tuple[str, Path]:
-    """Keep `data` under its sha256 (once); returns (sha256, path)."""
+def store_blob(
+    registry_root: Path, data: bytes, suffix: str, shared: SharedState | None = None
+) -> tuple[str, Path]:
+    """Keep `data` under its sha256 (once); returns (sha256, path). With a shared store it
+    is created there too (already there: the same bytes, by its name)."""
     sha = sha256_bytes(data)
     path = blob_path(registry_root, sha, suffix)
+    if shared is not None:
+        shared.create(path, data)
     if not path.is_file():
         write_atomic(path, data)
     return sha, path
 
 
-def store_file(registry_root: Path, source: Path, sha256: str | None = None) -> Path:
+def store_file(
+    registry_root: Path,
+    source: Path,
+    sha256: str | None = None,
+    shared: SharedState | None = None,
+) -> Path:
     """Keep a file's bytes; `sha256` (when the caller hashed it already) is checked."""
     data = Path(source).read_bytes()
-    sha, path = store_blob(registry_root, data, Path(source).suffix)
+    sha, path = store_blob(registry_root, data, Path(source).suffix, shared)
     if sha256 is not None and sha != sha256:
         raise ConfigError(
             f"changed while being registered (sha256 {sha256[:12]}… → {sha[:12]}…)",
@@ -63,9 +77,16 @@ def store_file(registry_root: Path, source: Path, sha256: str | None = None) -> 
     return path
 
 
-def read_blob(registry_root: Path, sha256: str, suffix: str) -> Path:
-    """The path of a stored blob, verified against its name."""
+def read_blob(
+    registry_root: Path, sha256: str, suffix: str, shared: SharedState | None = None
+) -> Path:
+    """The path of a stored blob, verified against its name (with a shared store: copied
+    from it when missing here)."""
     path = blob_path(registry_root, sha256, suffix)
+    if not path.is_file() and shared is not None:
+        blob = shared.get(path)
+        if blob is not None and sha256_bytes(blob.data) == sha256:
+            write_atomic(path, blob.data)
     if not path.is_file():
         raise ConfigError(
             f"the registry has no stored corpus {sha256[:12]}… ({path})",

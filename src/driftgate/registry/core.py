@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..workspace import Workspace
+from ._shared import shared_state
 from .aliases import AliasState, AliasStore, StateCorrupted
 from .kinds import describe_fewshot, describe_prompt, describe_route, describe_rule, rebuild
 from .versions import ArtifactRef, VersionRecord, VersionStore, is_digest_like, parse_ref
@@ -15,8 +16,10 @@ class Registry:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
         self.root = workspace.state_dir / "registry"
-        self.versions = VersionStore(self.root, workspace.root)
-        self.aliases = AliasStore(self.root)
+        # With a shared store its state is the truth and these files a copy (shared.py).
+        self.shared = shared_state(workspace)
+        self.versions = VersionStore(self.root, workspace.root, self.shared)
+        self.aliases = AliasStore(self.root, self.shared)
 
     @classmethod
     def of(cls, workspace: Workspace | Path | str | None = None) -> Registry:
@@ -83,7 +86,9 @@ class Registry:
         version = IndexVersion.model_validate(described[3])
         # The corpus bytes are kept (by their hash) before the version that names them, so
         # every registered index version can be rebuilt after its corpus file changed.
-        store_file(self.root, self.workspace.inside(spec.corpus), version.corpus_sha256)
+        store_file(
+            self.root, self.workspace.inside(spec.corpus), version.corpus_sha256, self.shared
+        )
         return self._register(described, source)
 
     def _register(self, described: tuple[str, str, str, dict[str, Any]], source: Path | str | None):

@@ -82,7 +82,8 @@ def promote(
     """
     reg = Registry.of(workspace)
     r = _checked_request(ref, to, force=force, reason=reason, skip_gate=skip_gate)
-    state = reg.aliases.read()
+    # With a shared store: where the alias points on the store now, not a copy's view of it.
+    state = reg.aliases.read(latest=True)
     cand = reg.find(r, state=state)
     expected = state.of(cand.target).get(to)
     if expect is not ANY and expected != expect:

@@ -28,8 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from ..workspace import Workspace
+from ._shared import shared_state
 from .aliases import PRODUCTION, AliasState, StateCorrupted, parse_state
 from .kinds import prompt_of, rebuild
+from .refresh import Refresher
 from .versions import VersionNotFound, VersionRecord, VersionStore, is_digest_like, parse_ref
 
 RACY_NS = 2_000_000_000
@@ -59,11 +61,15 @@ class Resolver:
         ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
         self.root = ws.state_dir / "registry"
         self.state_path = self.root / "aliases.json"
-        self._versions = VersionStore(self.root)
+        shared = shared_state(ws)
+        self._versions = VersionStore(self.root, shared=shared)
         self._lock = threading.Lock()
         self._state_key: tuple[int, int, int] | None = None
         self._state: AliasState | None = None
         self._by_digest: dict[tuple[str, str, str], ResolvedArtifact] = {}
+        # With a shared store a thread copies the store's alias state here within its
+        # staleness bound; resolving keeps reading the local file (one `stat` per call).
+        self.refresher = Refresher.watch(shared, [self.state_path]) if shared else None
 
     def state(self) -> AliasState:
         """The alias state, re-read only when the file changed since the last call."""

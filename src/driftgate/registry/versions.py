@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 from urllib.parse import quote, unquote
 
 from pydantic import Field, ValidationError
@@ -29,6 +29,9 @@ from ..errors import ConfigError
 from ..errors import VersionNotFound as VersionNotFound  # defined there, re-exported
 from ..store._atomic import write_atomic
 from ._fs import git_revision, locked, whoami
+
+if TYPE_CHECKING:
+    from ._shared import SharedState
 
 Kind = Literal["prompt", "fewshot", "index", "route", "rule"]
 KINDS: tuple[str, ...] = get_args(Kind)
@@ -112,9 +115,14 @@ def is_digest_like(selector: str) -> bool:
 class VersionStore:
     """The versions of every artifact under one registry folder."""
 
-    def __init__(self, root: Path, workspace_root: Path | None = None) -> None:
+    def __init__(
+        self, root: Path, workspace_root: Path | None = None, shared: SharedState | None = None
+    ) -> None:
         self.root = Path(root)
         self.workspace_root = workspace_root
+        # With a shared store (shared.py) versions are created there too and copied here
+        # when looked up and missing; sequence numbers are claimed there.
+        self.shared = shared
 
     def dir_for(self, kind: str, name: str) -> Path:
         # Names of prompts may contain '/': one folder per name, never a nested tree.
@@ -142,6 +150,8 @@ class VersionStore:
             if existing is not None:
                 return existing, False
             seq = max((r.seq for r in self.list(kind, name)), default=0) + 1
+            if self.shared is not None:
+                seq = self._claim_seq(folder, digest, seq)
             record = VersionRecord(
                 kind=kind,  # type: ignore[arg-type]
                 name=name,
@@ -153,13 +163,63 @@ class VersionStore:
                 git_revision=git_revision(self.workspace_root) if self.workspace_root else None,
                 definition=definition,
             )
-            write_atomic(folder / f"{digest}.json", record.model_dump_json(indent=2))
+            path = folder / f"{digest}.json"
+            data = record.model_dump_json(indent=2)
+            if self.shared is not None and not self.shared.create(path, data):
+                # The same content was registered on another machine meanwhile: theirs is
+                # the version (its seq, its time), and it is the same definition.
+                theirs = self._pull(path)
+                if theirs is not None:
+                    return theirs, False
+            write_atomic(path, data)
         return record, True
+
+    def _claim_seq(self, folder: Path, digest: str, least: int) -> int:
+        """The next free sequence number of a name across machines (at least `least`): the
+        first to create `seq/<N>` in the store has it. A claim that already holds this
+        digest (a registration of the same content elsewhere) is this version's number."""
+        assert self.shared is not None
+        claims = self.shared.list(folder / "seq")
+        taken = [int(k.rpartition("/")[2]) for k in claims if k.rpartition("/")[2].isdigit()]
+        seq = max([least - 1, *taken]) + 1
+        while True:
+            claim = folder / "seq" / f"{seq:06d}"
+            if self.shared.create(claim, digest):
+                return seq
+            blob = self.shared.get(claim)
+            if blob is not None and blob.data.decode() == digest:
+                return seq
+            seq += 1
+
+    def _pull(self, path: Path) -> VersionRecord | None:
+        """Copy a version file from the store (checked before it is kept); None when the
+        store has none either."""
+        assert self.shared is not None
+        blob = self.shared.get(path)
+        if blob is None:
+            return None
+        record = self._parse(blob.data, path)
+        write_atomic(path, blob.data)
+        return record
+
+    def _pull_folder(self, folder: Path) -> None:
+        """Copy the versions under `folder` (a name's, or a kind's) that are not here yet."""
+        assert self.shared is not None
+        for key in self.shared.list(folder):
+            if not key.endswith(".json"):  # sequence-number claims have no suffix
+                continue
+            path = self.shared.path_of(key)
+            if not path.is_file():
+                self._pull(path)
+        self.shared.pulled(folder)
 
     # ---- reading ---------------------------------------------------------------------
     def _read(self, path: Path) -> VersionRecord:
+        return self._parse(path.read_bytes(), path)
+
+    def _parse(self, raw: bytes, path: Path) -> VersionRecord:
         try:
-            record = VersionRecord.model_validate_json(path.read_bytes())
+            record = VersionRecord.model_validate_json(raw)
         except (ValidationError, ValueError) as exc:
             raise ConfigError(f"corrupt registry version file: {exc}", path=path) from None
         if record.digest != path.stem:
@@ -171,19 +231,30 @@ class VersionStore:
     def get(self, kind: str, name: str, digest: str) -> VersionRecord | None:
         path = self.dir_for(kind, name) / f"{digest}.json"
         try:
-            return self._read(path) if path.is_file() else None
+            if path.is_file():
+                return self._read(path)
         except FileNotFoundError:
-            return None
+            pass
+        return self._pull(path) if self.shared is not None else None
 
-    def list(self, kind: str, name: str) -> list[VersionRecord]:
+    def list(self, kind: str, name: str, *, latest: bool = False) -> list[VersionRecord]:
+        """Versions of a name in sequence order (with a store: its versions copied here
+        first when not copied within its staleness bound, or `latest`)."""
         folder = self.dir_for(kind, name)
+        if self.shared is not None and (latest or not self.shared.fresh(folder)):
+            self._pull_folder(folder)
         if not folder.is_dir():
             return []
         return sorted((self._read(p) for p in folder.glob("*.json")), key=lambda r: r.seq)
 
     # `builtins.list` below: inside this class `list` names the method above.
-    def targets(self) -> builtins.list[str]:
-        """Every `kind/name` that has at least one version."""
+    def targets(self, *, pull: bool = True) -> builtins.list[str]:
+        """Every `kind/name` that has at least one version. With a store its versions are
+        copied here first (`pull=False`: this machine's copy as it is, without a request)."""
+        if self.shared is not None and pull:
+            for kind in KINDS:
+                if not self.shared.fresh(self.root / kind):
+                    self._pull_folder(self.root / kind)
         out = []
         for kind in KINDS:
             base = self.root / kind
@@ -195,7 +266,20 @@ class VersionStore:
 
     def find(self, ref: ArtifactRef, aliases: Mapping[str, str] | None = None) -> VersionRecord:
         """The version a ref names: `@N` (sequence), `@ALIAS`, or `@DIGEST` (a prefix of ≥ 4)."""
-        versions = self.list(ref.kind, ref.name)
+        try:
+            return self._find(self.list(ref.kind, ref.name), ref, aliases)
+        except VersionNotFound:
+            if self.shared is None:
+                raise
+        # Registered on another machine since this one copied the name's versions.
+        return self._find(self.list(ref.kind, ref.name, latest=True), ref, aliases)
+
+    def _find(
+        self,
+        versions: builtins.list[VersionRecord],
+        ref: ArtifactRef,
+        aliases: Mapping[str, str] | None,
+    ) -> VersionRecord:
         if not versions:
             known = [t for t in self.targets() if t.startswith(ref.kind + "/")]
             raise VersionNotFound(

@@ -17,7 +17,8 @@ model fails after its retries, the route's fallback models are tried in order.
 Every `canary.check_every` feedback events, the router judges its canaries
 (`canary.py`) and, with `auto_rollback`, moves a worse canary's weight to the baseline:
 the state file changes, and this and every other serving process route by it from
-their next request.
+their next request. With a shared store, the move is made on the store and routers on
+other machines follow within `shared_store.staleness_s` (a refresher thread copies it).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from ..artifacts.route import RouteArm, RouteSpec, ShadowArm, load_route
 from ..errors import ConfigError, UnknownNameError
 from ..prompt import Prompt
 from ..providers.base import CaseHint, CompletionRequest, ModelConfig, Provider, ProviderError
+from ..registry.refresh import Refresher
+from ..registry.shared import shared_state
 from ..registry.versions import VersionNotFound
 from ..workspace import Workspace
 from . import state as route_state
@@ -114,6 +117,10 @@ class Router:
         # call, a third of the router's own time per request before this).
         self._state_file = route_state.state_dir(self.ws, self.spec.name) / "state.json"
         self._aliases_file = self.ws.state_dir / "registry" / "aliases.json"
+        # With a shared store a thread copies its aliases and this route's weights to those
+        # files within the staleness bound (a first copy now); requests only poll the files.
+        shared = shared_state(self.ws)
+        self._refresher = Refresher.watch(shared, self._watched()) if shared is not None else None
         self._weights = route_state.current_weights(self.ws, self.spec)
         self._mirrored = route_state.mirrored_arms(self.ws, self.spec)
         self._stamp = route_state.file_stamp(self._state_file)
@@ -135,6 +142,9 @@ class Router:
                 # is resolved when a move gives it traffic or mirrors it.
                 if self._serves(arm.name):
                     raise
+
+    def _watched(self) -> list[Path]:
+        return [self._state_file, self._aliases_file]
 
     def _all_arms(self) -> list[RouteArm | ShadowArm]:
         return [*self.spec.arms, *self.spec.shadow]
@@ -454,6 +464,9 @@ class Router:
 
     async def aclose(self) -> None:
         """Wait for shadow calls in flight, then close providers and log files."""
+        if self._refresher is not None:
+            self._refresher.unwatch(self._watched())
+            self._refresher = None
         if self._shadow_tasks:
             await asyncio.gather(*list(self._shadow_tasks), return_exceptions=True)
         for provider in self._providers.values():

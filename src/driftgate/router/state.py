@@ -7,6 +7,13 @@ A rollback is a pointer move: the state file is replaced atomically and every se
 process sees it on its next request (one `stat` per request), with no restart. The state
 applies only to the route file it was made for (its digest): editing the route file
 starts from the file's own weights again.
+
+With a shared store (registry/shared.py) the store's `state/routes/<route>/state.json` is
+the truth: a move reads it with its ETag, decides on the weights there (under this
+machine's lock), and replaces it only if no other machine moved it since (else it decides
+again on what is there now); each move is also `history/<counter:012d>.json`, created
+once under the state's counter. Serving processes keep polling the local file, which a
+refresher thread copies from the store within `shared_store.staleness_s`.
 """
 
 from __future__ import annotations
@@ -21,9 +28,19 @@ from pydantic import Field
 
 from .._strict import Strict
 from ..artifacts.route import RouteSpec
-from ..errors import ConfigError
-from ..registry._fs import append_line, locked, whoami
+from ..errors import ConfigError, StorageError
+from ..registry._fs import append_line, locked, pause, whoami
+from ..registry._shared import (
+    CAS_ATTEMPTS,
+    SharedState,
+    backoff,
+    chain_entries,
+    last_counter,
+    mirror,
+    shared_state,
+)
 from ..store._atomic import write_atomic
+from ..store.objects import ObjectChanged
 from ..workspace import Workspace
 
 
@@ -42,6 +59,11 @@ class WeightsState(Strict):
         default_factory=dict,
         description="Feedback events per arm when this move was made (a ramp step counts "
         "only the events since).",
+    )
+    counter: int = Field(
+        0,
+        description="Moves of this route's state on the shared store so far: this move's "
+        "history entry (0: a state made without a store).",
     )
 
 
@@ -118,30 +140,91 @@ def update_weights(
     (issue #16 item 4)."""
     folder = state_dir(workspace, spec.name)
     folder.mkdir(parents=True, exist_ok=True)
+    shared = shared_state(workspace)
     with locked(folder / ".lock"):
-        before = read_state(workspace, spec)
-        previous = dict(before.weights) if before else {a.name: a.weight for a in spec.arms}
-        weights = change(dict(previous))
-        if weights is None:
-            return None
-        moved = spec.with_weights({**previous, **weights})  # raises on unknown arms / bad sums
-        mirrored = (
-            list(before.shadow_arms if before else []) if shadow_arms is None else shadow_arms
-        )
-        _check_mirrored(moved, mirrored)
-        state = WeightsState(
-            route_digest=spec.digest,
-            weights={a.name: a.weight for a in moved.arms},
-            moved_at=time.time(),
-            reason=reason,
-            actor=actor or whoami(workspace.root),
-            previous=previous,
-            shadow_arms=mirrored,
-            evidence=evidence or {},
-        )
-        write_atomic(folder / "state.json", state.model_dump_json(indent=2))
-        append_line(folder / "history.jsonl", state.model_dump_json())
-    return state
+        for attempt in range(CAS_ATTEMPTS):
+            etag, counter = _pull(shared, folder) if shared is not None else (None, 0)
+            before = read_state(workspace, spec)
+            previous = dict(before.weights) if before else {a.name: a.weight for a in spec.arms}
+            weights = change(dict(previous))
+            if weights is None:
+                return None
+            moved = spec.with_weights({**previous, **weights})  # raises on unknown arms / bad sums
+            mirrored = (
+                list(before.shadow_arms if before else []) if shadow_arms is None else shadow_arms
+            )
+            _check_mirrored(moved, mirrored)
+            state = WeightsState(
+                route_digest=spec.digest,
+                weights={a.name: a.weight for a in moved.arms},
+                moved_at=time.time(),
+                reason=reason,
+                actor=actor or whoami(workspace.root),
+                previous=previous,
+                shadow_arms=mirrored,
+                evidence=evidence or {},
+                counter=counter + 1 if shared is not None else 0,
+            )
+            # Without a store the files stay as they were (no counter).
+            plain = {"counter"} if shared is None else None
+            data = state.model_dump_json(indent=2, exclude=plain)
+            pause("route-write")  # test hook: lets two machines' moves overlap here
+            if shared is not None:
+                try:
+                    shared.replace(folder / "state.json", data, etag)
+                except ObjectChanged:  # another machine moved it: decide again on that
+                    backoff(attempt)
+                    continue
+            write_atomic(folder / "state.json", data)
+            _record(shared, folder, state)
+            return state
+    raise StorageError(
+        f"the weights of route {spec.name!r} kept changing on the shared store under this "
+        f"move ({CAS_ATTEMPTS} attempts); nothing moved",
+        hint="other machines are moving this route's weights right now; run again",
+    )
+
+
+def _pull(shared: SharedState, folder: Path) -> tuple[str | None, int]:
+    """Copy the store's state of a route here (under its lock) and bring the local history
+    up to it; its ETag and counter (None, 0: no state in the store yet)."""
+    path = folder / "state.json"
+    blob = shared.get(path)
+    if blob is None:
+        shared.pulled(path)
+        return None, 0
+    try:
+        stored = WeightsState.model_validate_json(blob.data)
+    except ValueError as exc:
+        raise ConfigError(
+            f"route state on the shared store is unreadable: {exc}",
+            path=shared.store.where(shared.key(path)),
+            hint="`driftgate route set ROUTE ...` after deleting it serves the route file's weights",
+        ) from None
+    mirror(path, blob.data)
+    shared.pulled(path)
+    _sync_history(shared, folder, stored.counter)
+    if last_counter(folder / "history.jsonl") < stored.counter:
+        _record(shared, folder, stored)  # its writer died between the commit and the entry
+    return blob.etag, stored.counter
+
+
+def _record(shared: SharedState | None, folder: Path, state: WeightsState) -> None:
+    """A committed move's history entry: in the store's chain (create-only under its
+    counter), then in the local history."""
+    line = state.model_dump_json(exclude={"counter"} if shared is None else None)
+    if shared is not None:
+        shared.create(folder / "history" / f"{state.counter:012d}.json", line)
+    append_line(folder / "history.jsonl", line)
+
+
+def _sync_history(shared: SharedState, folder: Path, upto: int | None) -> None:
+    """Append to the local history the store's entries it lacks (up to `upto`)."""
+    last = last_counter(folder / "history.jsonl")
+    if upto is not None and last >= upto:
+        return
+    for raw in chain_entries(shared, folder / "history", last, upto):
+        append_line(folder / "history.jsonl", raw.decode())
 
 
 def _check_mirrored(moved: RouteSpec, mirrored: list[str]) -> None:
@@ -186,7 +269,12 @@ def mirrored_arms(workspace: Workspace, spec: RouteSpec) -> list[str]:
 
 
 def history(workspace: Workspace, route: str) -> list[WeightsState]:
-    path = state_dir(workspace, route) / "history.jsonl"
+    folder = state_dir(workspace, route)
+    shared = shared_state(workspace)
+    if shared is not None:
+        with locked(folder / ".lock"):
+            _sync_history(shared, folder, None)
+    path = folder / "history.jsonl"
     if not path.is_file():
         return []
     out = []
