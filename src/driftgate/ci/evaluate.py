@@ -222,7 +222,7 @@ class Gate:
                 work.append(_Work(outcome, plan_side(hws, hws.root / d.path, self.repo)))
             except DriftgateError as exc:
                 self._suite_error(report, hws, outcome, exc)
-        self.stored = StoredRuns(RunStore(self.ws.runs_dir), self.repo)
+        self.stored = StoredRuns(RunStore.of(self.ws), self.repo)
         with tree_workspace(self.repo, report.merge_base, self.ws, worktree=False) as bws:
             for w in work:
                 w.base = self._plan_base(report, bws, w)

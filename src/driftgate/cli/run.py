@@ -247,7 +247,7 @@ def runs_list(
 
     ws = workspace(ws_path)
     _require_workspace(ws)
-    manifests = RunStore(ws.runs_dir).list(limit=limit)
+    manifests = RunStore.of(ws).list(limit=limit)
     if json_out:
         print_json([m.model_dump(mode="json", exclude={"settings"}) for m in manifests])
         return
@@ -271,7 +271,7 @@ def runs_export(
 
     ws = workspace(ws_path)
     _require_workspace(ws)
-    store = RunStore(ws.runs_dir)
+    store = RunStore.of(ws)
     ids = [store.resolve_id(r) for r in run_ids] if run_ids else None
     report = export_runs(ws.runs_dir, ids)
     if json_out:
@@ -317,7 +317,7 @@ def show(
     from ..report.terminal import render_run
     from ..store.runs import RunStore
 
-    store = RunStore(workspace(ws_path).runs_dir)
+    store = RunStore.of(workspace(ws_path))
     run_id = store.resolve_id(run_id)
     manifest = store.load(run_id)
     for path in output or []:
@@ -347,8 +347,11 @@ def query_cmd(
     rows: `driftgate query --json SQL > FILE`. Cells are printed as text, never markup.
     """
     from ..store.query import query
+    from ..store.runs import RunStore
 
-    columns, rows = query(workspace(ws_path).runs_dir, sql)
+    ws = workspace(ws_path)
+    RunStore.of(ws).pull_exports()  # on a shared store: every finished run's export
+    columns, rows = query(ws.runs_dir, sql)
     if json_out:
         print_json([dict(zip(columns, r, strict=True)) for r in rows])
         return

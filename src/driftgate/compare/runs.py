@@ -51,7 +51,7 @@ def compare_runs(
     set files the runs name. The rest is as in `compare_results`.
     """
     ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
-    sides = _load_sides(RunStore(ws.runs_dir), a, b, arm_a, arm_b)
+    sides = _load_sides(RunStore.of(ws), a, b, arm_a, arm_b)
     warnings = sides.warnings()
     clusters = _run_clusters(ws, sides, cluster_by, warnings)
     return compare_results(

@@ -120,7 +120,7 @@ def _baseline_results(ws: Workspace, run_id: str) -> list[CaseResult]:
     key = (str(ws.runs_dir), run_id)
     if key not in _RESULTS_CACHE:
         try:
-            results = list(RunStore(ws.runs_dir).results(run_id))
+            results = list(RunStore.of(ws).results(run_id))
         except RunNotFound:
             raise ConfigError(
                 f"the baseline run {run_id} is missing from {ws.runs_dir}",
@@ -329,7 +329,7 @@ def _check_against_run(
     from ..store.runs import RunStore
     from ..summary import arm_key
 
-    store = RunStore(target.ws.runs_dir)
+    store = RunStore.of(target.ws)
     run_id = store.resolve_id(ref)
     manifest = store.load(run_id)
     base_results = _baseline_results(target.ws, run_id)

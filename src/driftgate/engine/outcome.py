@@ -127,7 +127,29 @@ def finalize(
     store.save(manifest)
     if manifest.status == "finished":
         _export(store, manifest.id)
+    if store.shared is not None:
+        _publish_end(store, manifest)
     return Run(manifest, store, plan)
+
+
+def _publish_end(store: RunStore, manifest: RunManifest) -> None:
+    """Put the ended run's export, then its manifest, on the shared store (a reader that
+    sees it finished finds its export). A store that fails here is a warning: the run is
+    whole here, and `driftgate run --resume ID` on this machine publishes it."""
+    import warnings
+
+    from ..store.shared_runs import publish_manifest, push_export
+
+    assert store.shared is not None
+    try:
+        push_export(store.shared, store.run_dir(manifest.id))
+        publish_manifest(store.shared, store.run_dir(manifest.id))
+    except StorageError as exc:
+        warnings.warn(
+            f"run {manifest.id} ended, but the shared store did not take it ({exc}); "
+            f"`driftgate run --resume {manifest.id}` here publishes it",
+            stacklevel=3,
+        )
 
 
 def _export(store: RunStore, run_id: str) -> None:

@@ -81,7 +81,7 @@ def run(
 
     # Every artifact version a run uses is kept, so editing a file never loses what was evaluated.
     record_run_artifacts(ws, plan)
-    store = RunStore(ws.runs_dir)
+    store = RunStore.of(ws)
     manifest = new_manifest(plan)
     if metadata:
         manifest.settings["metadata"] = metadata
@@ -93,15 +93,24 @@ def run(
         from .sharded import check_run_id
 
         manifest.id = check_run_id(run_id)
+        store.pull(manifest.id, results=False)  # a run of that id made elsewhere: it exists
+    exists = ConfigError(
+        f"run {manifest.id} exists",
+        field="--run-id",
+        hint=f"`driftgate run --resume {manifest.id}` finishes it; or give another id",
+    )
     try:
         lock = store.create_locked(manifest)
     except FileExistsError:
-        raise ConfigError(
-            f"run {manifest.id} exists",
-            field="--run-id",
-            hint=f"`driftgate run --resume {manifest.id}` finishes it; or give another id",
-        ) from None
+        raise exists from None
     with lock:
+        if store.shared is not None:
+            from ..store.objects import ObjectExists
+
+            try:  # the store is the source of truth: the run exists once it is there
+                store.publish(manifest, create=True)
+            except ObjectExists:
+                raise exists from None
         return _execute(plan, store, manifest, progress=progress)
 
 
@@ -120,9 +129,18 @@ def resume(
     `RunLocked` naming the process that holds it.
     """
     ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
-    store = RunStore(ws.runs_dir)
+    store = RunStore.of(ws)
     run_id = store.resolve_id(run_id)
+    # On a shared store, the run as the store has it (written on any machine): its manifest
+    # and every published part; only what is missing from them is computed again.
+    store.pull(run_id)
     with store.lock(run_id):
+        if store.shared is not None:
+            from ..store.shared_runs import push_run
+
+            # Lines a writer killed here never published: sent now (or set aside when
+            # another machine computed their keys since), so the store has every row.
+            push_run(store.shared, ws.runs_dir, run_id)
         return _resume_locked(store, ws, run_id, progress=progress, retry_errors=retry_errors)
 
 
@@ -151,10 +169,33 @@ def _resume_locked(
     manifest.status = "running"
     manifest.verdict = None
     manifest.stopped_early = False
-    store.save(manifest)
+    _claim(store, manifest)
     if retry_errors:
         store.take_out_errors(run_id, provider_error)
     return _execute(plan, store, manifest, progress=progress)
+
+
+def _claim(store: RunStore, manifest: RunManifest) -> None:
+    """Save the resumed run's manifest; on a shared store, replace the store's only if it is
+    still the one this copy pulled: two machines resuming one run at once, one is refused."""
+    if store.shared is None:
+        store.save(manifest)
+        return
+    from ..store.objects import ObjectChanged
+    from ..store.shared_runs import ETAG_FILE
+
+    try:
+        etag = (store.run_dir(manifest.id) / ETAG_FILE).read_text().strip() or None
+    except OSError:
+        etag = None
+    try:
+        store.publish(manifest, if_match=etag) if etag else store.publish(manifest)
+    except ObjectChanged:
+        raise ConfigError(
+            f"run {manifest.id} changed on the shared store while this resume started: "
+            "another machine is resuming it",
+            hint=f"wait for it, then `driftgate show {manifest.id}`",
+        ) from None
 
 
 def provider_error(record: dict[str, Any]) -> bool:
@@ -185,6 +226,8 @@ def _execute(plan: Plan, store: RunStore, manifest: RunManifest, *, progress: Pr
         # process ends (its lock is released), and the first error is the one to report.
         with contextlib.suppress(StorageError):
             store.save(manifest)
+            if store.shared is not None:
+                store.publish(manifest)
         raise
     ours = executor.writer.path if executor.writer else None
     if {p: n for p, n in _segment_sizes(store, manifest.id).items() if p != ours} != others:

@@ -9,6 +9,7 @@ Running a shard again (a killed runner, a CI job re-run) computes only its missi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -16,6 +17,7 @@ import re
 import socket
 import subprocess
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
@@ -114,6 +116,8 @@ def run_shard(
     manifest.shards = shard.count
     run_dir = store.run_dir(manifest.id)
     with manifest_locked(run_dir):
+        if store.shared is not None:
+            _create_or_pull(store, manifest)
         if (run_dir / "manifest.json").exists():
             existing = store.load(manifest.id)
             check_joinable(existing, manifest)
@@ -134,12 +138,15 @@ def run_shard(
             writer_host=socket.gethostname(),
             started_at=time.time(),
         )
-        save_state(run_dir, state)
+        _save_state(store, run_dir, state)
         aborted, written = _execute(plan, store, manifest, progress)
         state.status = "failed" if aborted else "finished"
         state.finished_at, state.written = time.time(), written
-        save_state(run_dir, state)
-        run = _end(plan, store, manifest.id, shard)
+        _save_state(store, run_dir, state)
+        if store.shared is not None:
+            run = _end_shared(plan, store, manifest.id, shard)
+        else:
+            run = _end(plan, store, manifest.id, shard)
     run.shard = state
     return run
 
@@ -175,3 +182,118 @@ def _end(plan: Plan, store: RunStore, run_id: str, shard: Shard) -> Run:
             return Run(manifest, store, plan)
         failed = any(s.status == "failed" for s in load_states(run_dir).values())
         return finalize(plan, store, manifest, failed, summary_of_rows(plan, store, run_id))
+
+
+# ---- across machines: a shared store (store/shared_runs.py) -------------------------------
+def _create_or_pull(store: RunStore, manifest: RunManifest) -> None:
+    """Make the run on the shared store (its manifest created only if absent), or bring the
+    one another runner made there: the caller then joins it as a local one."""
+    from ..store.objects import ObjectExists
+
+    if store.pull(manifest.id, force=True):
+        return
+    try:
+        store.publish(manifest, create=True)
+    except ObjectExists:  # another runner made it a moment ago
+        store.pull(manifest.id, force=True)
+
+
+def _save_state(store: RunStore, run_dir: Path, state: ShardState) -> None:
+    save_state(run_dir, state)
+    if store.shared is not None:
+        from ..store.shared_runs import run_key
+
+        store.shared.put(
+            run_key(run_dir.name, "shards", f"{state.index}.json"),
+            state.model_dump_json(indent=2).encode(),
+        )
+
+
+def _remote_states(store: RunStore, run_id: str) -> dict[int, ShardState]:
+    """Every shard's state on the shared store (also written to the local copy)."""
+    from ..store.shared_runs import _pull_states, remote_run
+
+    assert store.shared is not None
+    remote = remote_run(store.shared, run_id)
+    out: dict[int, ShardState] = {}
+    for index, info in remote.shards.items():
+        blob = store.shared.get(info.key)
+        if blob is not None:
+            with contextlib.suppress(ValueError):
+                out[index] = ShardState.model_validate_json(blob.data)
+    _pull_states(store.shared, store.run_dir(run_id), remote.shards)
+    return out
+
+
+def _end_shared(plan: Plan, store: RunStore, run_id: str, shard: Shard) -> Run:
+    """The finish decided through the store: this shard's final state is there; if every
+    shard's has ended, the shard that creates `finished-by.json` (create-only: one does)
+    pulls every part and finishes the run; the others wait for it to be published. An
+    earlier shard marks the run partial (only over the manifest it read: never over a
+    finished one)."""
+    from ..store.objects import ObjectExists
+    from ..store.shared_runs import FINISHED_BY, run_key
+
+    shared = store.shared
+    assert shared is not None
+    states = _remote_states(store, run_id)
+    ended = all(i in states and states[i].status != "running" for i in range(1, shard.count + 1))
+    if not ended:
+        return _mark_partial(store, run_id)
+    who = {
+        "shard": shard.index,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "at": time.time(),
+    }
+    try:
+        shared.put(run_key(run_id, FINISHED_BY), json.dumps(who).encode(), create=True)
+    except ObjectExists:
+        return _await_finish(plan, store, run_id)
+    run_dir = store.run_dir(run_id)
+    with manifest_locked(run_dir):
+        store.pull(run_id, force=True)  # every shard's parts
+        manifest = store.load(run_id)
+        if manifest.status == "finished":
+            return Run(manifest, store, plan)
+        failed = any(s.status == "failed" for s in states.values())
+        return finalize(plan, store, manifest, failed, summary_of_rows(plan, store, run_id))
+
+
+def _mark_partial(store: RunStore, run_id: str) -> Run:
+    from ..store.objects import ObjectChanged
+    from ..store.shared_runs import run_key
+
+    assert store.shared is not None
+    key = run_key(run_id, "manifest.json")
+    with manifest_locked(store.run_dir(run_id)):
+        blob = store.shared.get(key)
+        if blob is not None:
+            manifest = RunManifest.model_validate_json(blob.data)
+            if manifest.status not in ("finished", "failed", "partial"):
+                manifest.status, manifest.verdict = "partial", None
+                # If-Match: a shard that finished the run meanwhile is never undone.
+                with contextlib.suppress(ObjectChanged):
+                    store.shared.put(
+                        key, manifest.model_dump_json(indent=2).encode(), if_match=blob.etag
+                    )
+        store.pull(run_id, results=False, force=True)
+        return Run(store.load(run_id), store)
+
+
+def _await_finish(plan: Plan, store: RunStore, run_id: str) -> Run:
+    """Another shard is finishing the run: wait (a moment) for its finished manifest."""
+    from ..store.shards import MANIFEST_WAIT_S
+    from ..store.shared_runs import run_key
+
+    assert store.shared is not None
+    deadline = time.monotonic() + MANIFEST_WAIT_S
+    while time.monotonic() < deadline:
+        blob = store.shared.get(run_key(run_id, "manifest.json"))
+        status = json.loads(blob.data).get("status") if blob is not None else None
+        if status in ("finished", "failed", "interrupted"):
+            break
+        time.sleep(0.1)
+    with manifest_locked(store.run_dir(run_id)):
+        store.pull(run_id, force=True)
+        return Run(store.load(run_id), store, plan)

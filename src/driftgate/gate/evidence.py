@@ -186,7 +186,7 @@ def collect_results(
     key = _suite_key(effective.model_dump(mode="json", exclude_defaults=False))
     evalsets = {e.name: e.digest() for e in (ws.evalset(ref) for ref in suite.evalsets)}
     labels = {r.digest: _model_label(suite, r, model) for r in records}
-    store = RunStore(ws.runs_dir)
+    store = RunStore.of(ws)
     out: dict[str, list[CaseResult]] = {}
     for m in [] if fresh else reversed(store.list()):
         missing = [r for r in records if r.digest not in out]

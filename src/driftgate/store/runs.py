@@ -17,12 +17,13 @@ import builtins
 import contextlib
 import json
 import os
+import re
 import secrets
 import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import ConfigError, StorageError
 from ..errors import RunNotFound as RunNotFound  # defined there, re-exported
@@ -30,6 +31,15 @@ from ._atomic import atomic_writer, write_atomic
 from ._runlock import LOCK_NAME, RunLock
 from .records import CaseResult, RunManifest
 from .shards import orphaned
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+    from .objects import ObjectStore
+    from .shared_runs import Publisher
+
+
+# What can name a run in the store (a prefix or `latest` is resolved from the listing).
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 def new_run_id(now: float | None = None) -> str:
@@ -70,8 +80,84 @@ def _alive(pid: int) -> bool:
 
 
 class RunStore:
-    def __init__(self, runs_dir: Path) -> None:
+    """The runs folder; with `shared` (a workspace's shared store, store/shared_runs.py) a
+    working copy of the store's runs: reads bring what other machines wrote first (every
+    manifest once per RunStore for lists, `latest` and prefixes; a run's results when they
+    are read), and result writers publish their lines as they go."""
+
+    def __init__(
+        self,
+        runs_dir: Path,
+        shared: ObjectStore | None = None,
+        *,
+        flush_rows: int = 200,
+        flush_s: float = 5.0,
+    ) -> None:
         self.runs_dir = Path(runs_dir)
+        self.shared = shared
+        self.flush_rows, self.flush_s = flush_rows, flush_s
+        self._pulled_all = False
+        self._pulled_manifests: set[str] = set()
+        self._pulled_results: set[str] = set()
+
+    @classmethod
+    def of(cls, ws: Workspace) -> RunStore:
+        """The workspace's runs: its runs folder, over its shared store when it has one."""
+        from .objects import open_store
+
+        cadence = ws.settings.shared_store
+        return cls(
+            ws.runs_dir,
+            open_store(ws.settings.store),
+            flush_rows=cadence.flush_rows,
+            flush_s=cadence.flush_s,
+        )
+
+    # ---- the shared store ------------------------------------------------------------
+    def pull_all(self) -> None:
+        """Bring every run's manifest from the shared store (once per RunStore)."""
+        if self.shared is not None and not self._pulled_all:
+            from .shared_runs import pull_runs
+
+            self._pulled_manifests.update(pull_runs(self.shared, self.runs_dir))
+            self._pulled_all = True
+
+    def pull(self, run_id: str, *, results: bool = True, force: bool = False) -> bool:
+        """Bring run `run_id` from the shared store (its manifest; with `results` its parts
+        and shard states too), once per RunStore unless `force`. False without one."""
+        if self.shared is None or not _RUN_ID.fullmatch(run_id):
+            return False
+        done = self._pulled_results if results else self._pulled_manifests
+        if run_id in done and not force:
+            return (self.run_dir(run_id) / "manifest.json").exists()
+        from .shared_runs import pull_manifest, pull_run
+
+        if results:
+            found = pull_run(self.shared, self.runs_dir, run_id, force_manifest=force)
+            self._pulled_results.add(run_id)
+        else:
+            found = pull_manifest(self.shared, self.runs_dir, run_id)
+        self._pulled_manifests.add(run_id)
+        return found
+
+    def pull_exports(self) -> None:
+        """Bring every run's manifest and Parquet export from the shared store (what `query`
+        reads: finished runs made on any machine)."""
+        if self.shared is not None:
+            from .shared_runs import pull_exports
+
+            pull_exports(self.shared, self.runs_dir)
+            self._pulled_all = True
+
+    def publish(self, manifest: RunManifest, **mode: Any) -> str | None:
+        """Save the manifest and put it on the shared store (`create=True`, `if_match=ETAG`
+        as `ObjectStore.put`); its ETag there, None without a shared store."""
+        self.save(manifest)
+        if self.shared is None:
+            return None
+        from .shared_runs import publish_manifest
+
+        return publish_manifest(self.shared, self.run_dir(manifest.id), **mode)
 
     # ---- manifests -------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:
@@ -136,7 +222,10 @@ class RunStore:
             raise StorageError.from_os_error(exc, path, run_id=manifest.id) from None
 
     def load(self, run_id: str) -> RunManifest:
-        run_dir = self.run_dir(self.resolve_id(run_id))
+        run_id = self.resolve_id(run_id)
+        if run_id not in self._pulled_manifests:
+            self.pull(run_id, results=False)
+        run_dir = self.run_dir(run_id)
         path = run_dir / "manifest.json"
         try:
             manifest = RunManifest.model_validate_json(path.read_bytes())
@@ -150,6 +239,8 @@ class RunStore:
         """Accept a full id, a unique prefix, or `latest`."""
         if (self.runs_dir / run_id / "manifest.json").exists():
             return run_id
+        if self.shared is not None and run_id != "latest" and self.pull(run_id, results=False):
+            return run_id  # a full id of a run made elsewhere: one request, not a listing
         ids = self.ids()
         if run_id == "latest" and ids:
             return ids[-1]
@@ -164,6 +255,7 @@ class RunStore:
         raise ConfigError(f"run id {run_id!r} is ambiguous: {', '.join(matches[:5])}")
 
     def ids(self) -> list[str]:
+        self.pull_all()
         if not self.runs_dir.is_dir():
             return []
         return sorted(
@@ -186,10 +278,20 @@ class RunStore:
 
     # ---- results ---------------------------------------------------------------------
     def writer(self, run_id: str) -> ResultWriter:
-        return ResultWriter(self.run_dir(run_id) / "results")
+        """A new segment of the run; on a shared store its lines are published as they come."""
+        writer = ResultWriter(self.run_dir(run_id) / "results")
+        if self.shared is not None:
+            from .shared_runs import Publisher
+
+            writer.publisher = Publisher(
+                self.shared, writer.path, flush_rows=self.flush_rows, flush_s=self.flush_s
+            )
+        return writer
 
     # `builtins.list`: inside the class body `list` is the method above.
     def segments(self, run_id: str) -> builtins.list[Path]:
+        if self.shared is not None and run_id not in self._pulled_results:
+            self.pull(run_id)
         d = self.run_dir(run_id) / "results"
         return sorted(d.glob("*.jsonl")) if d.is_dir() else []
 
@@ -297,11 +399,14 @@ class ResultWriter:
         except OSError as exc:
             raise StorageError.from_os_error(exc, self.path, run_id=folder.parent.name) from None
         self.count = 0
+        self.publisher: Publisher | None = None  # set on a shared store (RunStore.writer)
 
     def write(self, record: dict[str, Any]) -> None:
         # One write() of a whole line: a kill leaves whole lines plus at most one torn tail.
         self._write((_RECORD_JSON(record) + "\n").encode())
         self.count += 1
+        if self.publisher is not None:
+            self.publisher.note(1)
 
     def write_many(self, records: list[dict[str, Any]]) -> None:
         """Append several lines in one write() (still whole lines only, as `write`): for
@@ -309,6 +414,8 @@ class ResultWriter:
         if records:
             self._write("".join([_RECORD_JSON(r) + "\n" for r in records]).encode())
             self.count += len(records)
+            if self.publisher is not None:
+                self.publisher.note(len(records))
 
     def _write(self, data: bytes) -> None:
         assert self._fh is not None, "writer is closed"
@@ -331,6 +438,9 @@ class ResultWriter:
             with contextlib.suppress(OSError):  # a full disk fails here too: nothing to add
                 self._fh.close()
             self._fh = None
+        if self.publisher is not None:
+            publisher, self.publisher = self.publisher, None
+            publisher.close()  # the last lines to the shared store
 
     def __enter__(self) -> ResultWriter:
         return self

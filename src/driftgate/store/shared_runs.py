@@ -1,0 +1,650 @@
+"""Runs on the shared store (store/objects.py): the store is the source of truth, the local
+runs folder a working copy.
+
+    runs/<id>/manifest.json                         replaced by its writer
+    runs/<id>/results/<segment-stem>/<part>.jsonl   immutable parts, created only
+    runs/<id>/shards/<I>.json                       shard I's state (sharded runs)
+    runs/<id>/finished-by.json                      created once: the shard finishing the run
+    runs/_parquet/suite=…/date=…/run=…/results.parquet   the finished run's export
+
+A local segment `results/<stem>.jsonl` is the concatenation of its parts in order, so which
+parts a copy holds follows from sizes alone: the parts whose cumulative end is within the
+local file are there, the next ones are appended. A part is a run of whole lines, so a
+reader never sees half a result, and its name can never be taken twice (each writing process
+has its own stem; a part is created with If-None-Match). A writer that is killed loses the
+lines it had not published yet; a resume on any machine pulls the parts and computes the rest.
+
+`push_run` / `pull_run` copy one run either way (only what the other side lacks) and, with
+`verify`, check the sha256 of every part and export both sides hold; `push_runs` and
+`pull_runs_all` do every run (what `driftgate store migrate` calls). `pull_runs` brings
+every manifest (for `runs list`, `latest`, prefixes); `pull_exports` every Parquet export
+(for `query`). `Publisher` is the running writer's side: a thread publishing its segment's
+new complete lines every `flush_rows` rows or `flush_s` seconds, and at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import StorageError
+from ._atomic import write_atomic
+from ._layout import EXPORT_DIR, export_of, manifest_fields, up_to_date
+from ._runlock import LOCK_NAME, RunLock
+from .objects import Blob, ObjectExists, ObjectInfo, ObjectStore
+
+RUNS = "runs"
+# Largest part a push makes from an existing segment (whole lines: a longer line is one part).
+PART_MAX = 8 * 1024 * 1024
+ETAG_FILE = ".manifest.etag"  # the store's ETag of the manifest this copy last synced
+SYNC_LOCK = "sync.lock"
+FINISHED_BY = "finished-by.json"
+
+
+def run_key(run_id: str, *rest: str) -> str:
+    return "/".join((RUNS, run_id, *rest))
+
+
+def part_key(run_id: str, stem: str, part: int) -> str:
+    return run_key(run_id, "results", stem, f"{part:06d}.jsonl")
+
+
+def export_key(runs_dir: Path, path: Path) -> str:
+    return f"{RUNS}/{path.relative_to(runs_dir).as_posix()}"
+
+
+@dataclass
+class Remote:
+    """One run's objects in the store, from one listing."""
+
+    manifest: ObjectInfo | None = None
+    parts: dict[str, list[ObjectInfo]] = field(default_factory=dict)  # stem -> parts in order
+    shards: dict[int, ObjectInfo] = field(default_factory=dict)
+    finished_by: ObjectInfo | None = None
+
+
+def remote_run(store: ObjectStore, run_id: str) -> Remote:
+    out = Remote()
+    prefix = run_key(run_id) + "/"
+    for info in store.iter(prefix):
+        _classify(out, info.key[len(prefix) :].split("/"), info)
+    for parts in out.parts.values():
+        parts.sort(key=lambda i: i.key)
+    return out
+
+
+def _classify(out: Remote, rel: list[str], info: ObjectInfo) -> None:
+    if rel == ["manifest.json"]:
+        out.manifest = info
+    elif rel == [FINISHED_BY]:
+        out.finished_by = info
+    elif len(rel) == 3 and rel[0] == "results" and rel[2].endswith(".jsonl"):
+        out.parts.setdefault(rel[1], []).append(info)
+    elif len(rel) == 2 and rel[0] == "shards" and rel[1].removesuffix(".json").isdigit():
+        out.shards[int(rel[1].removesuffix(".json"))] = info
+
+
+def _get(store: ObjectStore, key: str) -> bytes:
+    blob = store.get(key)
+    if blob is None:
+        raise StorageError(
+            f"{store.where(key)} vanished while it was copied", path=store.where(key)
+        )
+    return blob.data
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# ---- local bookkeeping ------------------------------------------------------------------
+@contextlib.contextmanager
+def _sync_locked(run_dir: Path) -> Iterator[None]:
+    """One copying process per run folder on this machine (two pulls appending the same part
+    to a segment would write it twice)."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(run_dir / SYNC_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StorageError.from_os_error(exc, run_dir, run_id=run_dir.name) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _written_here(run_dir: Path) -> bool:
+    """A process on this machine holds the run's lock: its manifest is this copy's to say."""
+    return RunLock(run_dir / LOCK_NAME).held_elsewhere() is True
+
+
+def _rank(fields: dict[str, Any] | None) -> tuple[int, float, int]:
+    """Which of two manifests of a run is further along: resumed more, finished later, then
+    ended over still going."""
+    if not fields:
+        return (-1, 0.0, 0)
+    finished = fields.get("finished_at")
+    return (
+        int(fields.get("resumed") or 0),
+        float(finished) if isinstance(finished, int | float) else 0.0,
+        int(fields.get("status") not in ("running", "partial")),
+    )
+
+
+def _fields(data: bytes | None) -> dict[str, Any] | None:
+    try:
+        value = json.loads(data) if data else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _local_etag(run_dir: Path) -> str | None:
+    try:
+        return (run_dir / ETAG_FILE).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _note_etag(run_dir: Path, etag: str | None) -> None:
+    with contextlib.suppress(OSError):
+        write_atomic(run_dir / ETAG_FILE, etag or "")
+
+
+# ---- manifests --------------------------------------------------------------------------
+def publish_manifest(
+    store: ObjectStore, run_dir: Path, *, create: bool = False, if_match: str | None = None
+) -> str:
+    """Put the local manifest (as its writer: replacing, or `create` / `if_match`); its ETag."""
+    data = (run_dir / "manifest.json").read_bytes()
+    etag = store.put(run_key(run_dir.name, "manifest.json"), data, create=create, if_match=if_match)
+    _note_etag(run_dir, etag)
+    return etag
+
+
+def _pull_manifest(
+    store: ObjectStore, run_dir: Path, info: ObjectInfo | None, *, force: bool = False
+) -> bool:
+    """Bring the store's manifest when it is further along than (or as far as) the local one;
+    True when the local one was replaced. A run being written here keeps its own."""
+    if info is None or (not force and info.etag and info.etag == _local_etag(run_dir)):
+        return False
+    if _written_here(run_dir):
+        return False
+    blob = store.get(info.key)
+    return blob is not None and _take_manifest(run_dir, blob)
+
+
+def pull_manifest(store: ObjectStore, runs_dir: Path, run_id: str) -> bool:
+    """Bring one run's manifest (one request); False when the store has no such run."""
+    run_dir = Path(runs_dir) / run_id
+    blob = store.get(run_key(run_id, "manifest.json"))
+    if blob is None:
+        return False
+    if not _written_here(run_dir):
+        _take_manifest(run_dir, blob)
+    return True
+
+
+def _take_manifest(run_dir: Path, blob: Blob) -> bool:
+    path = run_dir / "manifest.json"
+    try:
+        local = path.read_bytes()
+    except FileNotFoundError:
+        local = None
+    if local == blob.data:
+        _note_etag(run_dir, blob.etag)
+        return False
+    if local is not None and _rank(_fields(local)) > _rank(_fields(blob.data)):
+        return False  # this copy is further along (a push failed): push_run sends it
+    try:
+        (run_dir / "results").mkdir(parents=True, exist_ok=True)
+        write_atomic(path, blob.data)
+    except OSError as exc:
+        raise StorageError.from_os_error(exc, path) from None
+    _note_etag(run_dir, blob.etag)
+    return True
+
+
+def _all_objects(store: ObjectStore) -> dict[str, Remote]:
+    """Every run's objects, by run id, from one listing of `runs/`."""
+    out: dict[str, Remote] = {}
+    for info in store.iter(RUNS + "/"):
+        rel = info.key[len(RUNS) + 1 :].split("/")
+        if len(rel) < 2 or rel[0] == EXPORT_DIR:
+            continue
+        _classify(out.setdefault(rel[0], Remote()), rel[1:], info)
+    for remote in out.values():
+        for parts in remote.parts.values():
+            parts.sort(key=lambda i: i.key)
+    return out
+
+
+def pull_runs(store: ObjectStore, runs_dir: Path) -> list[str]:
+    """Bring every run's manifest (not its results): what lists, `latest` and id prefixes
+    read. Returns the ids of the runs in the store."""
+    runs_dir = Path(runs_dir)
+    remotes = _all_objects(store)
+    for run_id, remote in remotes.items():
+        if remote.manifest is not None:
+            _pull_manifest(store, runs_dir / run_id, remote.manifest)
+    return sorted(r for r, remote in remotes.items() if remote.manifest is not None)
+
+
+# ---- results ----------------------------------------------------------------------------
+def _pull_parts(
+    store: ObjectStore, run_dir: Path, stem: str, parts: list[ObjectInfo], verify: bool
+) -> int:
+    """Append the parts the local segment lacks; returns how many were copied."""
+    seg = run_dir / "results" / f"{stem}.jsonl"
+    try:
+        local = seg.stat().st_size
+    except FileNotFoundError:
+        local = 0
+    start, copied = 0, 0
+    for info in parts:
+        end = start + info.size
+        if end <= local:
+            if verify:
+                _check_same(store, info, _read_range(seg, start, end), seg)
+        elif start == local:
+            data = _get(store, info.key)
+            _append(seg, data)
+            local, copied = end, copied + 1
+        elif start < local:
+            # The local file ends inside a part: it was cut short here. The store's parts
+            # are the segment: rebuild it from them.
+            _rebuild(store, seg, parts)
+            return len(parts)
+        start = end
+    return copied
+
+
+def _read_range(path: Path, start: int, end: int) -> bytes:
+    with path.open("rb") as fh:
+        fh.seek(start)
+        return fh.read(end - start)
+
+
+def _check_same(store: ObjectStore, info: ObjectInfo, local: bytes, where: Path) -> None:
+    remote = _get(store, info.key)
+    if _sha(remote) != _sha(local):
+        raise StorageError(
+            f"{store.where(info.key)} differs from {where} (sha256 {_sha(remote)[:12]} ≠ "
+            f"{_sha(local)[:12]})",
+            path=store.where(info.key),
+            hint="a part is immutable: one of the copies was altered; keep the store's",
+        )
+
+
+def _append(seg: Path, data: bytes) -> None:
+    try:
+        seg.parent.mkdir(parents=True, exist_ok=True)
+        with seg.open("ab") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise StorageError.from_os_error(exc, seg) from None
+
+
+def _rebuild(store: ObjectStore, seg: Path, parts: list[ObjectInfo]) -> None:
+    data = b"".join(_get(store, p.key) for p in parts)
+    try:
+        write_atomic(seg, data)
+    except OSError as exc:
+        raise StorageError.from_os_error(exc, seg) from None
+
+
+def _pull_states(store: ObjectStore, run_dir: Path, shards: dict[int, ObjectInfo]) -> None:
+    """Shard states from the store, except those of shards being written on this machine."""
+    from .shards import shard_lock, state_path
+
+    for index, info in shards.items():
+        if shard_lock(run_dir, index).held_elsewhere() is True:
+            continue
+        blob = store.get(info.key)
+        if blob is not None:
+            path = state_path(run_dir, index)
+            with contextlib.suppress(OSError):
+                path.parent.mkdir(exist_ok=True)
+                if not path.exists() or path.read_bytes() != blob.data:
+                    write_atomic(path, blob.data)
+
+
+def pull_run(
+    store: ObjectStore,
+    runs_dir: Path,
+    run_id: str,
+    *,
+    verify: bool = False,
+    exports: bool = False,
+    force_manifest: bool = False,
+) -> bool:
+    """Bring run `run_id` from the store: its manifest, the parts its local segments lack
+    (parts are immutable: those already here are skipped, or with `verify` compared by
+    sha256), its shard states, and with `exports` its Parquet export. False when the store
+    has no such run."""
+    run_dir = Path(runs_dir) / run_id
+    remote = remote_run(store, run_id)
+    if remote.manifest is None:
+        return False
+    with _sync_locked(run_dir):
+        for stem, parts in remote.parts.items():
+            _pull_parts(store, run_dir, stem, parts, verify)
+        _pull_states(store, run_dir, remote.shards)
+        # The manifest after the results: a reader that sees a finished manifest sees rows.
+        _pull_manifest(store, run_dir, remote.manifest, force=force_manifest or verify)
+        if exports:
+            _pull_export(store, run_dir, verify=verify)
+    return True
+
+
+def _pull_export(store: ObjectStore, run_dir: Path, *, verify: bool) -> bool:
+    path = export_of(run_dir)
+    fields = manifest_fields(run_dir)
+    if path is None or not fields or fields.get("status") != "finished":
+        return False
+    key = export_key(run_dir.parent, path)
+    if not verify and up_to_date(path, run_dir):
+        return False
+    blob = store.get(key)
+    if blob is None:
+        return False
+    if path.exists() and path.read_bytes() == blob.data and up_to_date(path, run_dir):
+        return False
+    try:
+        write_atomic(path, blob.data)  # after the manifest and segments: up to date
+    except OSError as exc:
+        raise StorageError.from_os_error(exc, path) from None
+    return True
+
+
+def pull_exports(store: ObjectStore, runs_dir: Path) -> int:
+    """Bring every finished run's manifest and Parquet export (what `query` reads); returns
+    how many exports were copied."""
+    runs_dir = Path(runs_dir)
+    pull_runs(store, runs_dir)
+    copied = 0
+    for info in store.iter(f"{RUNS}/{EXPORT_DIR}/"):
+        path = runs_dir / info.key[len(RUNS) + 1 :]
+        run_id = next((p[4:] for p in path.parts if p.startswith("run=")), None)
+        if run_id is None:
+            continue
+        run_dir = runs_dir / run_id
+        if path.exists() and path.stat().st_size == info.size and up_to_date(path, run_dir):
+            continue
+        data = _get(store, info.key)
+        try:
+            write_atomic(path, data)
+        except OSError as exc:
+            raise StorageError.from_os_error(exc, path) from None
+        copied += 1
+    return copied
+
+
+def pull_runs_all(store: ObjectStore, runs_dir: Path, *, verify: bool = True) -> int:
+    """Copy every run of the store into `runs_dir` (manifests, parts, shard states, exports),
+    checking with `verify` the sha256 of what both sides hold; returns how many runs."""
+    ids = pull_runs(store, runs_dir)
+    for run_id in ids:
+        pull_run(store, runs_dir, run_id, verify=verify, exports=True)
+    return len(ids)
+
+
+# ---- pushing ----------------------------------------------------------------------------
+def _complete(data: bytes) -> bytes:
+    """`data` up to its last newline: whole lines only (a torn tail is never published)."""
+    cut = data.rfind(b"\n")
+    return data[: cut + 1] if cut >= 0 else b""
+
+
+def _chunks(data: bytes, size: int = PART_MAX) -> Iterator[bytes]:
+    """Whole lines in pieces of at most `size` bytes (a longer line alone)."""
+    while data:
+        if len(data) <= size:
+            yield data
+            return
+        cut = data.rfind(b"\n", 0, size)
+        cut = data.find(b"\n", size) if cut < 0 else cut
+        yield data[: cut + 1]
+        data = data[cut + 1 :]
+
+
+def _keys(data: bytes) -> set[str]:
+    out = set()
+    for line in data.splitlines():
+        with contextlib.suppress(ValueError, AttributeError):
+            key = json.loads(line).get("key")
+            if isinstance(key, str):
+                out.add(key)
+    return out
+
+
+def _put_part(store: ObjectStore, key: str, data: bytes) -> bool:
+    """Create a part; True when written. One already there must hold the same bytes."""
+    try:
+        store.put(key, data, create=True)
+        return True
+    except ObjectExists:
+        blob = store.get(key)
+        if blob is None or _sha(blob.data) != _sha(data):
+            raise StorageError(
+                f"{store.where(key)} exists with other content than this copy's",
+                path=store.where(key),
+                hint="parts are immutable and each writer has its own segment: two copies "
+                "of the run diverged; `driftgate run --resume` on one of them settles it",
+            ) from None
+        return False
+
+
+def _push_segments(store: ObjectStore, run_dir: Path, remote: Remote, verify: bool) -> int:
+    """Publish what each local segment has beyond its parts in the store. Unpublished lines
+    of a killed writer whose keys the store already holds (computed again by a resume on
+    another machine) are moved to `replaced/` instead: a key is stored once."""
+    segments = sorted((run_dir / "results").glob("*.jsonl"))
+    published: dict[Path, int] = {}
+    known: set[str] = set()
+    for seg in segments:
+        size = sum(p.size for p in remote.parts.get(seg.stem, []))
+        published[seg] = size
+        data = _read_range(seg, 0, size)
+        if verify:
+            start = 0
+            for info in remote.parts.get(seg.stem, []):
+                _check_same(store, info, data[start : start + info.size], seg)
+                start += info.size
+        known |= _keys(data)
+    written = 0
+    for seg in segments:
+        start = published[seg]
+        data = seg.read_bytes()
+        if len(data) < start:
+            continue  # shorter than its parts: pull_run rebuilds it
+        tail = _complete(data[start:])
+        if not tail:
+            continue
+        if known & _keys(tail):
+            tail = _take_out(seg, start, data, tail, known)
+        n = len(remote.parts.get(seg.stem, []))
+        for chunk in _chunks(tail):
+            written += _put_part(store, part_key(run_dir.name, seg.stem, n), chunk)
+            n += 1
+        known |= _keys(tail)
+    return written
+
+
+def _take_out(seg: Path, start: int, data: bytes, tail: bytes, known: set[str]) -> bytes:
+    """Rewrite `seg` as its published bytes and the tail lines whose keys are not `known`;
+    the others go to `replaced/`. Returns the kept tail."""
+    kept: list[bytes] = []
+    taken: list[bytes] = []
+    for line in tail.splitlines(keepends=True):
+        (taken if _keys(line) & known else kept).append(line)
+    target = seg.parent.parent / "replaced" / f"{time.strftime('%Y%m%dT%H%M%S')}-{seg.stem}.jsonl"
+    try:
+        target.parent.mkdir(exist_ok=True)
+        with target.open("ab") as fh:
+            fh.write(b"".join(taken))
+        write_atomic(seg, data[:start] + b"".join(kept))
+    except OSError as exc:
+        raise StorageError.from_os_error(exc, seg) from None
+    return b"".join(kept)
+
+
+def push_export(store: ObjectStore, run_dir: Path, *, verify: bool = False) -> bool:
+    """Put the finished run's Parquet export (replacing: a run finished again is exported
+    again); True when written."""
+    from ._layout import fresh_export
+
+    path = fresh_export(run_dir)
+    if path is None:
+        return False
+    data = path.read_bytes()
+    key = export_key(run_dir.parent, path)
+    info = next(iter(store.iter(key)), None)
+    if info is not None and info.key == key and info.size == len(data):
+        remote = _get(store, key) if verify else None
+        if remote is None or _sha(remote) == _sha(data):
+            return False
+    store.put(key, data)
+    return True
+
+
+def push_run(store: ObjectStore, runs_dir: Path, run_id: str, *, verify: bool = False) -> int:
+    """Send run `run_id` to the store: the parts its segments have beyond the store's, shard
+    states the store lacks, its manifest when further along than the store's, its export.
+    With `verify`, every part both sides hold is compared by sha256. Returns how many
+    objects were written."""
+
+    run_dir = Path(runs_dir) / run_id
+    if not (run_dir / "manifest.json").exists():
+        return 0
+    remote = remote_run(store, run_id)
+    with _sync_locked(run_dir):
+        written = _push_segments(store, run_dir, remote, verify)
+        for path in sorted((run_dir / "shards").glob("*.json")):
+            index = int(path.stem) if path.stem.isdigit() else None
+            if index is not None and index not in remote.shards:
+                with contextlib.suppress(ObjectExists):
+                    store.put(run_key(run_id, "shards", path.name), path.read_bytes(), create=True)
+                    written += 1
+        local = (run_dir / "manifest.json").read_bytes()
+        theirs = store.get(remote.manifest.key) if remote.manifest else None
+        if theirs is None:
+            with contextlib.suppress(ObjectExists):
+                publish_manifest(store, run_dir, create=True)
+                written += 1
+        elif theirs.data != local and _rank(_fields(local)) > _rank(_fields(theirs.data)):
+            publish_manifest(store, run_dir, if_match=theirs.etag)
+            written += 1
+        else:
+            _note_etag(run_dir, theirs.etag)
+        written += push_export(store, run_dir, verify=verify)
+    return written
+
+
+def push_runs(store: ObjectStore, runs_dir: Path, *, verify: bool = True) -> int:
+    """Send every local run to the store (see `push_run`); returns how many runs."""
+    runs_dir = Path(runs_dir)
+    ids = (
+        sorted(p.name for p in runs_dir.iterdir() if (p / "manifest.json").is_file())
+        if runs_dir.is_dir()
+        else []
+    )
+    for run_id in ids:
+        push_run(store, runs_dir, run_id, verify=verify)
+    return len(ids)
+
+
+# ---- the running writer's side ----------------------------------------------------------
+class Publisher:
+    """Publishes one growing segment's new complete lines as parts: every `flush_rows` rows
+    (`note` counts them), every `flush_s` seconds, and at `close`. A failed upload is
+    retried at the next flush; the lines stay in the local segment either way."""
+
+    def __init__(
+        self, store: ObjectStore, segment: Path, *, flush_rows: int, flush_s: float
+    ) -> None:
+        self.store = store
+        self.segment = segment
+        self.run_id = segment.parent.parent.name
+        self.flush_rows, self.flush_s = flush_rows, flush_s
+        self.offset = 0
+        self.part = 0
+        self.parts_written = 0
+        self.error: StorageError | None = None
+        self._rows = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._loop, name=f"publish {segment.name}", daemon=True
+        )
+        self._thread.start()
+
+    def note(self, rows: int) -> None:
+        self._rows += rows
+        if self._rows >= self.flush_rows:
+            self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            with contextlib.suppress(StorageError):  # kept in self.error; retried next time
+                self.flush()
+
+    def flush(self) -> int:
+        """Publish the complete lines written since the last flush; returns the bytes sent."""
+        with self._lock:
+            self._rows = 0
+            try:
+                with self.segment.open("rb") as fh:
+                    fh.seek(self.offset)
+                    data = _complete(fh.read())
+            except FileNotFoundError:
+                return 0
+            sent = 0
+            for chunk in _chunks(data):
+                try:
+                    _put_part(
+                        self.store, part_key(self.run_id, self.segment.stem, self.part), chunk
+                    )
+                except StorageError as exc:
+                    self.error = exc
+                    raise
+                self.offset += len(chunk)
+                self.part += 1
+                self.parts_written += 1
+                sent += len(chunk)
+            self.error = None
+            return sent
+
+    def close(self) -> None:
+        """Stop the thread and publish what is left; a store that fails here is a warning
+        (the lines are in the local segment: a resume or `push_run` publishes them)."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join()
+        try:
+            self.flush()
+        except StorageError as exc:
+            warnings.warn(
+                f"run {self.run_id}: results not yet on the shared store ({exc}); "
+                f"`driftgate run --resume {self.run_id}` here publishes them",
+                stacklevel=2,
+            )
