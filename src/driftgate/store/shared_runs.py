@@ -513,8 +513,9 @@ def push_export(store: ObjectStore, run_dir: Path, *, verify: bool = False) -> b
         return False
     data = path.read_bytes()
     key = export_key(run_dir.parent, path)
-    info = next(iter(store.iter(key)), None)
-    if info is not None and info.key == key and info.size == len(data):
+    # (A listing's prefix is a folder: the export's own, to read its size without a get.)
+    info = next((i for i in store.iter(key.rpartition("/")[0] + "/") if i.key == key), None)
+    if info is not None and info.size == len(data):
         remote = _get(store, key) if verify else None
         if remote is None or _sha(remote) == _sha(data):
             return False
