@@ -42,6 +42,9 @@ SKIPPED: dict[tuple[str, ...], str] = {
     ("ui",): "long-running server; tests/ui drive it in-process and in headless Chromium",
     ("ci",): "needs a git repository with origin/main; tests/ci runs the gate on one",
     ("drift", "tune"): "needs 20 past checks (a schedule's history); tests/drift tune on one",
+    ("store", "migrate"): (
+        "needs a bucket: tests/store/test_migrate.py runs it against S3 on loopback (moto)"
+    ),
 }
 
 

@@ -34,6 +34,7 @@ def test_every_registered_command_is_mapped_to_its_module():
         "sim",
         "import",
         "review",
+        "store",
     ]
     assert cli.app is app  # the attribute, once loaded
 
@@ -62,7 +63,7 @@ def test_help_lists_every_command():
     text, loaded = _modules_after("--help")
     assert {f"driftgate.cli.{m}" for m in cli.COMMAND_MODULES} <= loaded
     listed = [line.split()[0] for line in text.split("Commands:")[1].splitlines() if line.strip()]
-    assert listed[:4] == ["run", "show", "query", "init"] and listed[-8:] == [
+    assert listed[:4] == ["run", "show", "query", "init"] and listed[-9:] == [
         "runs",
         "registry",
         "drift",
@@ -71,6 +72,7 @@ def test_help_lists_every_command():
         "sim",
         "import",
         "review",
+        "store",
     ]
     assert len(listed) == sum(len(v) for v in cli.COMMAND_MODULES.values())
 

@@ -49,6 +49,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "plugins": ("plugins",),
     "importer": ("import",),
     "review": ("review",),
+    "store": ("store",),
 }
 _MODULE_OF = {name: module for module, names in COMMAND_MODULES.items() for name in names}
 # Root options that print and exit before any command is looked up.
