@@ -9,7 +9,7 @@ import pytest
 
 import driftgate
 from conftest import write_workspace
-from driftgate.errors import StorageError
+from driftgate.errors import ConfigError, StorageError
 from driftgate.store.objects import ObjectStore
 from driftgate.store.runs import RunStore
 from driftgate.store.shared_runs import (
@@ -155,3 +155,6 @@ def test_a_run_made_through_the_library_on_a_shared_store_is_seen_elsewhere(
     assert there.resolve_id("latest") == run.id
     assert [r.key for r in there.results(run.id)] == [r.key for r in run.results]
     assert there.load(run.id).status == "finished"
+    # Stored parts are immutable: rows cannot be taken out to be computed again.
+    with pytest.raises(ConfigError, match="--retry-errors"):
+        driftgate.resume(run.id, workspace=b, retry_errors=True, progress="off")

@@ -274,6 +274,11 @@ def runs_export(
     store = RunStore.of(ws)
     ids = [store.resolve_id(r) for r in run_ids] if run_ids else None
     report = export_runs(ws.runs_dir, ids)
+    if store.shared is not None:  # the exports are the store's too (what `query` pulls)
+        from ..store.shared_runs import push_export
+
+        for run_id in report.written:
+            push_export(store.shared, store.run_dir(run_id))
     if json_out:
         print_json(
             {"written": report.written, "up_to_date": report.up_to_date, "skipped": report.skipped}

@@ -130,6 +130,16 @@ def resume(
     """
     ws = workspace if isinstance(workspace, Workspace) else Workspace.find(workspace)
     store = RunStore.of(ws)
+    if retry_errors and store.shared is not None:
+        # Its parts are immutable: a row taken out here would stay in the store, and the key
+        # would be stored twice.
+        raise ConfigError(
+            "--retry-errors rewrites a run's stored rows, and on a shared store they are "
+            "immutable parts",
+            field="--retry-errors",
+            hint="start a new run of the cases that failed (e.g. with --filter), or resume "
+            "without --retry-errors",
+        )
     run_id = store.resolve_id(run_id)
     # On a shared store, the run as the store has it (written on any machine): its manifest
     # and every published part; only what is missing from them is computed again.

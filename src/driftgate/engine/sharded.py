@@ -190,7 +190,14 @@ def _create_or_pull(store: RunStore, manifest: RunManifest) -> None:
     one another runner made there: the caller then joins it as a local one."""
     from ..store.objects import ObjectExists
 
+    assert store.shared is not None
     if store.pull(manifest.id, force=True):
+        return
+    if (store.run_dir(manifest.id) / "manifest.json").exists():
+        from ..store.shared_runs import push_run
+
+        # Begun here before the workspace had a store: this copy's run becomes the store's.
+        push_run(store.shared, store.runs_dir, manifest.id)
         return
     try:
         store.publish(manifest, create=True)
