@@ -181,3 +181,33 @@ def test_a_bad_store_url_is_a_clear_error(machines: Any, s3_server: Any) -> None
     a.env["DRIFTGATE_STORE"] = "s3://no-such-bucket-here/team"
     out = a.dg("run", "-q")
     assert out.returncode == 2 and "no-such-bucket-here" in out.stderr
+
+
+def test_a_finisher_that_died_is_replaced_and_a_live_one_awaited(
+    tmp_path: Path, s3_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import driftgate
+    from driftgate.engine import sharded
+    from driftgate.store import shards
+
+    monkeypatch.setenv("DRIFTGATE_STORE", s3_url)
+    monkeypatch.setenv("DRIFTGATE_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(shards, "MANIFEST_WAIT_S", 0.3)
+    store = ObjectStore.from_url(s3_url)
+    for run_id, at in (("dead", 0.0), ("live", time.time())):
+        a = write_workspace(tmp_path / f"a-{run_id}", model=MODEL)
+        b = write_workspace(tmp_path / f"b-{run_id}", model=MODEL)
+        assert (
+            driftgate.run(workspace=a, shard="1/2", run_id=run_id, progress="off").manifest.status
+            == "partial"
+        )
+        claim = json.dumps({"shard": 1, "host": "gone", "pid": 1, "at": at}).encode()
+        store.put(f"runs/{run_id}/finished-by.json", claim, create=True)
+        run = driftgate.run(workspace=b, shard="2/2", run_id=run_id, progress="off")
+        if run_id == "dead":  # claimed long ago, never finished: taken over
+            assert run.manifest.status == "finished" and run.manifest.summary.results == 40  # type: ignore[union-attr]
+            who = json.loads(store.get("runs/dead/finished-by.json").data)  # type: ignore[union-attr]
+            assert who["shard"] == 2
+        else:  # claimed a moment ago: left to its finisher
+            assert run.manifest.status == "partial"
+            assert sharded.FINISH_TAKEOVER_S > 60

@@ -158,3 +158,38 @@ def test_a_run_made_through_the_library_on_a_shared_store_is_seen_elsewhere(
     # Stored parts are immutable: rows cannot be taken out to be computed again.
     with pytest.raises(ConfigError, match="--retry-errors"):
         driftgate.resume(run.id, workspace=b, retry_errors=True, progress="off")
+
+
+def test_a_writer_publishes_every_flush_rows_rows_and_every_flush_s_seconds(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    import time
+
+    from driftgate.store.runs import ResultWriter
+
+    def parts_within(n: int, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if len(store.list("runs/r5/results/")) >= n:
+                return True
+            time.sleep(0.02)
+        return False
+
+    by_rows = ResultWriter(tmp_path / "runs" / "r5" / "results")
+    by_rows.publisher = Publisher(store, by_rows.path, flush_rows=3, flush_s=60)
+    by_rows.write_many([{"key": "k1"}, {"key": "k2"}])
+    assert not parts_within(1, 0.3)  # 2 rows of 3, long before 60 s: nothing yet
+    by_rows.write({"key": "k3"})
+    assert parts_within(1, 5)
+    by_time = ResultWriter(tmp_path / "runs" / "r5" / "results")
+    by_time.publisher = Publisher(store, by_time.path, flush_rows=1000, flush_s=0.2)
+    by_time.write({"key": "k4"})
+    assert parts_within(2, 5)
+    by_rows.write({"key": "k5"})
+    by_rows.close()  # the rest at the end
+    by_time.close()
+    assert parts_within(3, 1)
+    rows = [
+        line for i in store.list("runs/r5/results/") for line in store.get(i.key).data.splitlines()
+    ]  # type: ignore[union-attr]
+    assert sorted(json.loads(r)["key"] for r in rows) == ["k1", "k2", "k3", "k4", "k5"]

@@ -221,6 +221,9 @@ def _say_partial(result: Run, json_out: bool) -> None:
         end="",
     )
     waiting = [str(i) for i in range(1, count + 1) if i not in ended]
+    if not waiting:  # on a shared store: another shard claimed the finish and is at it
+        print(f"every shard has ended: another is finishing the run (`driftgate show {result.id}`)")
+        return
     print(f"the run is partial: waiting for shard {', '.join(waiting)} of {count}")
 
 

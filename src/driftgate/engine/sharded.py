@@ -40,6 +40,9 @@ from .plan import Plan
 if TYPE_CHECKING:
     from .progress import ProgressMode
 
+# How old a shard's claim to finish a run on a shared store (finished-by.json) must be, with
+# the run still not ended, before another shard finishes it instead (its finisher died).
+FINISH_TAKEOVER_S = 600.0
 # A run id is a folder name: no separators, no leading dot or underscore (`runs/_parquet`).
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 # CI systems' id of one pipeline run, shared by its parallel jobs: part of a derived run id,
@@ -256,7 +259,8 @@ def _end_shared(plan: Plan, store: RunStore, run_id: str, shard: Shard) -> Run:
     try:
         shared.put(run_key(run_id, FINISHED_BY), json.dumps(who).encode(), create=True)
     except ObjectExists:
-        return _await_finish(plan, store, run_id)
+        if not _take_over(store, run_id, who):
+            return _await_finish(plan, store, run_id)
     run_dir = store.run_dir(run_id)
     with manifest_locked(run_dir):
         store.pull(run_id, force=True)  # every shard's parts
@@ -265,6 +269,35 @@ def _end_shared(plan: Plan, store: RunStore, run_id: str, shard: Shard) -> Run:
             return Run(manifest, store, plan)
         failed = any(s.status == "failed" for s in states.values())
         return finalize(plan, store, manifest, failed, summary_of_rows(plan, store, run_id))
+
+
+def _take_over(store: RunStore, run_id: str, who: dict[str, object]) -> bool:
+    """The finish another shard claimed is `FINISH_TAKEOVER_S` old and the run still not
+    ended (its finisher died): claim it in its place, with If-Match on the claim read, so
+    one shard does. True when this one now finishes the run."""
+    from ..store.objects import ObjectChanged
+    from ..store.shared_runs import FINISHED_BY, run_key
+
+    assert store.shared is not None
+    claim = store.shared.get(run_key(run_id, FINISHED_BY))
+    manifest = store.shared.get(run_key(run_id, "manifest.json"))
+    if claim is None or manifest is None:
+        return False
+    if json.loads(manifest.data).get("status") in ("finished", "failed", "interrupted"):
+        return False
+    try:
+        at = float(json.loads(claim.data).get("at", 0))
+    except (ValueError, TypeError, AttributeError):
+        at = 0.0
+    if time.time() - at < FINISH_TAKEOVER_S:
+        return False
+    try:
+        store.shared.put(
+            run_key(run_id, FINISHED_BY), json.dumps(who).encode(), if_match=claim.etag
+        )
+    except ObjectChanged:
+        return False
+    return True
 
 
 def _mark_partial(store: RunStore, run_id: str) -> Run:
