@@ -4,6 +4,14 @@ Every runner plans the whole suite (so all agree on what the run is: its manifes
 count and digests), runs the cases its shard owns (`Shard.owns`: a stable hash of golden
 set and case id) into its own segment, and the last to end finishes the run for all.
 Running a shard again (a killed runner, a CI job re-run) computes only its missing results.
+
+On a shared store (store/shared_runs.py) the shards may run on different machines: the
+first creates the run's manifest there (create-only; the others pull it and are checked as
+joiners), each publishes its rows as parts and its state as `runs/<id>/shards/<I>.json`, and
+the finish is decided through the store: a shard that ends writes its state, lists every
+shard's, and when all have ended tries to create `finished-by.json`; the one that does pulls
+every part and finishes the run for all, the others wait for its manifest. The local
+manifest lock still orders the shards of one machine.
 """
 
 from __future__ import annotations

@@ -9,6 +9,10 @@ Every process that writes results opens its own segment, so parallel runs, resum
 CI jobs never interleave bytes in one file. A result line is flushed as soon as the case
 completes; a process killed mid-write leaves at most one torn last line, which readers
 skip. DuckDB reads all segments of all runs through a glob (see `store/query.py`).
+
+With a shared store (`RunStore.of(workspace)`, store/shared_runs.py) the folder is a working
+copy of the store's runs: segments are published as immutable parts while they grow, and
+reads bring what other machines wrote first.
 """
 
 from __future__ import annotations
