@@ -160,6 +160,7 @@ def test_a_run_killed_on_one_machine_is_resumed_on_another_exactly_once(
     assert len(keys) == len(set(keys)) == 40  # every key exactly once on the store
     stems = {i.key.split("/")[3] for i in store.list("runs/k1/results/")}
     assert len(stems) == 2  # the resume wrote a segment of its own
+    assert store.list("runs/k1/writers/") == []  # the killed writer's heartbeat, seen dead
     # Machine a, resumed again, takes the finished run from the store: nothing computed.
     again = a.dg("run", "--resume", "k1", "--json", "--no-progress")
     assert json.loads(again.stdout)["status"] == "finished", again.stderr
@@ -211,3 +212,27 @@ def test_a_finisher_that_died_is_replaced_and_a_live_one_awaited(
         else:  # claimed a moment ago: left to its finisher
             assert run.manifest.status == "partial"
             assert sharded.FINISH_TAKEOVER_S > 60
+
+
+def test_a_run_still_written_on_one_machine_cannot_be_resumed_on_another(
+    machines: Any, s3_url: str
+) -> None:
+    slow = "sim/acme@v1?accuracy=0.7&latency_ms=300&latency_jitter_ms=0"
+    cadence = "shared_store: {flush_rows: 1, flush_s: 0.2}\n"
+    a, b = machines("a", model=slow, settings=cadence), machines("b", model=slow, settings=cadence)
+    store = ObjectStore.from_url(s3_url)
+    proc = a.start("run", "--run-id", "busy", "--max-concurrency", "1", "-q")
+    try:
+        deadline = time.monotonic() + 30
+        while not store.list("runs/busy/results/") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        refused = b.dg("run", "--resume", "busy", "--no-progress")
+        assert proc.poll() is None  # still running while b tried
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    assert refused.returncode != 0 and "being written on another machine" in refused.stderr
+    stems = {i.key.split("/")[3] for i in store.list("runs/busy/results/")}
+    ours = {seg.stem for seg in (b.root / "runs" / "busy" / "results").glob("*.jsonl")}
+    assert ours <= stems  # b pulled what a published, and wrote nothing of its own
+    assert store.list("runs/busy/writers/")  # the killed writer's heartbeat, left behind

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .._files import validated
 from ..errors import (
     ConfigError,
+    RunLocked,
     StorageError,
 )
 from ..providers.base import ModelConfig
@@ -146,7 +147,16 @@ def resume(
     store.pull(run_id)
     with store.lock(run_id):
         if store.shared is not None:
-            from ..store.shared_runs import push_run
+            from ..store.shared_runs import live_writers, push_run
+
+            live = live_writers(store.shared, run_id, store.flush_s)
+            if live:
+                who = ", ".join(f"pid {w.get('pid')} on {w.get('host')}" for w in live)
+                raise RunLocked(
+                    f"run {run_id} is being written on another machine ({who}); "
+                    "one process runs or resumes a run at a time",
+                    hint=f"wait for it to finish, then `driftgate show {run_id}`",
+                )
 
             # Lines a writer killed here never published: sent now (or set aside when
             # another machine computed their keys since), so the store has every row.

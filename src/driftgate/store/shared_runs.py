@@ -49,6 +49,7 @@ PART_MAX = 8 * 1024 * 1024
 ETAG_FILE = ".manifest.etag"  # the store's ETag of the manifest this copy last synced
 SYNC_LOCK = "sync.lock"
 FINISHED_BY = "finished-by.json"
+WRITERS = "writers"  # runs/<id>/writers/<stem>.json: a running writer's heartbeat
 
 
 def run_key(run_id: str, *rest: str) -> str:
@@ -590,6 +591,7 @@ class Publisher:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._beat_key = run_key(self.run_id, WRITERS, f"{segment.stem}.json")
         self._thread = threading.Thread(
             target=self._loop, name=f"publish {segment.name}", daemon=True
         )
@@ -601,6 +603,7 @@ class Publisher:
             self._wake.set()
 
     def _loop(self) -> None:
+        self._beat()
         while not self._stop.is_set():
             self._wake.wait(self.flush_s)
             self._wake.clear()
@@ -608,6 +611,16 @@ class Publisher:
                 return
             with contextlib.suppress(StorageError):  # kept in self.error; retried next time
                 self.flush()
+            self._beat()
+
+    def _beat(self) -> None:
+        """Replace this writer's heartbeat (at least every `flush_s`): a resume elsewhere
+        sees it change and refuses to compute the same rows (`live_writers`)."""
+        import socket
+
+        who = {"host": socket.gethostname(), "pid": os.getpid(), "at": time.time()}
+        with contextlib.suppress(StorageError):
+            self.store.put(self._beat_key, json.dumps(who).encode())
 
     def flush(self) -> int:
         """Publish the complete lines written since the last flush; returns the bytes sent."""
@@ -643,9 +656,32 @@ class Publisher:
         self._thread.join()
         try:
             self.flush()
+            self.store.delete(self._beat_key)  # ended: no longer a live writer
         except StorageError as exc:
             warnings.warn(
                 f"run {self.run_id}: results not yet on the shared store ({exc}); "
                 f"`driftgate run --resume {self.run_id}` here publishes them",
                 stacklevel=2,
             )
+
+
+def live_writers(store: ObjectStore, run_id: str, flush_s: float) -> list[dict[str, Any]]:
+    """The writers of run `run_id` still running on some machine: those whose heartbeat
+    changes within two flush periods. A killed writer leaves its heartbeat behind, unchanged
+    (removed here once seen dead); comparing ETags, not times, needs no agreement between
+    machines' clocks. Waits only when a heartbeat is there."""
+    prefix = run_key(run_id, WRITERS) + "/"
+    before = {i.key: i.etag for i in store.iter(prefix)}
+    if not before:
+        return []
+    time.sleep(2 * flush_s + 0.2)
+    after = {i.key: i.etag for i in store.iter(prefix)}
+    live = []
+    for key, etag in after.items():
+        if before.get(key) != etag:
+            blob = store.get(key)
+            live.append(_fields(blob.data if blob else None) or {"key": key})
+    for key in before.keys() & after.keys():
+        if before[key] == after[key]:
+            store.delete(key)
+    return live
