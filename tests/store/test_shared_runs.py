@@ -13,7 +13,6 @@ from driftgate.errors import ConfigError, StorageError
 from driftgate.store.objects import ObjectStore
 from driftgate.store.runs import RunStore
 from driftgate.store.shared_runs import (
-    Publisher,
     part_key,
     pull_run,
     pull_runs,
@@ -21,6 +20,7 @@ from driftgate.store.shared_runs import (
     push_run,
     push_runs,
 )
+from driftgate.store.shared_writer import Publisher
 
 MODEL = "sim/acme@v1?accuracy=0.7"
 

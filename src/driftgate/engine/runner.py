@@ -147,7 +147,8 @@ def resume(
     store.pull(run_id)
     with store.lock(run_id):
         if store.shared is not None:
-            from ..store.shared_runs import live_writers, push_run
+            from ..store.shared_runs import push_run
+            from ..store.shared_writer import live_writers
 
             live = live_writers(store.shared, run_id, store.flush_s)
             if live:

@@ -39,7 +39,7 @@ from .shards import orphaned
 if TYPE_CHECKING:
     from ..workspace import Workspace
     from .objects import ObjectStore
-    from .shared_runs import Publisher
+    from .shared_writer import Publisher
 
 
 # What can name a run in the store (a prefix or `latest` is resolved from the listing).
@@ -285,7 +285,7 @@ class RunStore:
         """A new segment of the run; on a shared store its lines are published as they come."""
         writer = ResultWriter(self.run_dir(run_id) / "results")
         if self.shared is not None:
-            from .shared_runs import Publisher
+            from .shared_writer import Publisher
 
             writer.publisher = Publisher(
                 self.shared, writer.path, flush_rows=self.flush_rows, flush_s=self.flush_s

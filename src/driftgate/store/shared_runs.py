@@ -18,8 +18,8 @@ lines it had not published yet; a resume on any machine pulls the parts and comp
 `verify`, check the sha256 of every part and export both sides hold; `push_runs` and
 `pull_runs_all` do every run (what `driftgate store migrate` calls). `pull_runs` brings
 every manifest (for `runs list`, `latest`, prefixes); `pull_exports` every Parquet export
-(for `query`). `Publisher` is the running writer's side: a thread publishing its segment's
-new complete lines every `flush_rows` rows or `flush_s` seconds, and at the end.
+(for `query`). The running writer's side (publishing its lines as it goes, its heartbeat)
+is store/shared_writer.py.
 """
 
 from __future__ import annotations
@@ -29,9 +29,7 @@ import fcntl
 import hashlib
 import json
 import os
-import threading
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +47,6 @@ PART_MAX = 8 * 1024 * 1024
 ETAG_FILE = ".manifest.etag"  # the store's ETag of the manifest this copy last synced
 SYNC_LOCK = "sync.lock"
 FINISHED_BY = "finished-by.json"
-WRITERS = "writers"  # runs/<id>/writers/<stem>.json: a running writer's heartbeat
 
 
 def run_key(run_id: str, *rest: str) -> str:
@@ -568,120 +565,3 @@ def push_runs(store: ObjectStore, runs_dir: Path, *, verify: bool = True) -> int
     for run_id in ids:
         push_run(store, runs_dir, run_id, verify=verify)
     return len(ids)
-
-
-# ---- the running writer's side ----------------------------------------------------------
-class Publisher:
-    """Publishes one growing segment's new complete lines as parts: every `flush_rows` rows
-    (`note` counts them), every `flush_s` seconds, and at `close`. A failed upload is
-    retried at the next flush; the lines stay in the local segment either way."""
-
-    def __init__(
-        self, store: ObjectStore, segment: Path, *, flush_rows: int, flush_s: float
-    ) -> None:
-        self.store = store
-        self.segment = segment
-        self.run_id = segment.parent.parent.name
-        self.flush_rows, self.flush_s = flush_rows, flush_s
-        self.offset = 0
-        self.part = 0
-        self.parts_written = 0
-        self.error: StorageError | None = None
-        self._rows = 0
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._beat_key = run_key(self.run_id, WRITERS, f"{segment.stem}.json")
-        self._thread = threading.Thread(
-            target=self._loop, name=f"publish {segment.name}", daemon=True
-        )
-        self._thread.start()
-
-    def note(self, rows: int) -> None:
-        self._rows += rows
-        if self._rows >= self.flush_rows:
-            self._wake.set()
-
-    def _loop(self) -> None:
-        self._beat()
-        while not self._stop.is_set():
-            self._wake.wait(self.flush_s)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            with contextlib.suppress(StorageError):  # kept in self.error; retried next time
-                self.flush()
-            self._beat()
-
-    def _beat(self) -> None:
-        """Replace this writer's heartbeat (at least every `flush_s`): a resume elsewhere
-        sees it change and refuses to compute the same rows (`live_writers`)."""
-        import socket
-
-        who = {"host": socket.gethostname(), "pid": os.getpid(), "at": time.time()}
-        with contextlib.suppress(StorageError):
-            self.store.put(self._beat_key, json.dumps(who).encode())
-
-    def flush(self) -> int:
-        """Publish the complete lines written since the last flush; returns the bytes sent."""
-        with self._lock:
-            self._rows = 0
-            try:
-                with self.segment.open("rb") as fh:
-                    fh.seek(self.offset)
-                    data = _complete(fh.read())
-            except FileNotFoundError:
-                return 0
-            sent = 0
-            for chunk in _chunks(data):
-                try:
-                    _put_part(
-                        self.store, part_key(self.run_id, self.segment.stem, self.part), chunk
-                    )
-                except StorageError as exc:
-                    self.error = exc
-                    raise
-                self.offset += len(chunk)
-                self.part += 1
-                self.parts_written += 1
-                sent += len(chunk)
-            self.error = None
-            return sent
-
-    def close(self) -> None:
-        """Stop the thread and publish what is left; a store that fails here is a warning
-        (the lines are in the local segment: a resume or `push_run` publishes them)."""
-        self._stop.set()
-        self._wake.set()
-        self._thread.join()
-        try:
-            self.flush()
-            self.store.delete(self._beat_key)  # ended: no longer a live writer
-        except StorageError as exc:
-            warnings.warn(
-                f"run {self.run_id}: results not yet on the shared store ({exc}); "
-                f"`driftgate run --resume {self.run_id}` here publishes them",
-                stacklevel=2,
-            )
-
-
-def live_writers(store: ObjectStore, run_id: str, flush_s: float) -> list[dict[str, Any]]:
-    """The writers of run `run_id` still running on some machine: those whose heartbeat
-    changes within two flush periods. A killed writer leaves its heartbeat behind, unchanged
-    (removed here once seen dead); comparing ETags, not times, needs no agreement between
-    machines' clocks. Waits only when a heartbeat is there."""
-    prefix = run_key(run_id, WRITERS) + "/"
-    before = {i.key: i.etag for i in store.iter(prefix)}
-    if not before:
-        return []
-    time.sleep(2 * flush_s + 0.2)
-    after = {i.key: i.etag for i in store.iter(prefix)}
-    live = []
-    for key, etag in after.items():
-        if before.get(key) != etag:
-            blob = store.get(key)
-            live.append(_fields(blob.data if blob else None) or {"key": key})
-    for key in before.keys() & after.keys():
-        if before[key] == after[key]:
-            store.delete(key)
-    return live
