@@ -182,6 +182,7 @@ def test_a_bad_store_url_is_a_clear_error(machines: Any, s3_server: Any) -> None
     a.env["DRIFTGATE_STORE"] = "s3://no-such-bucket-here/team"
     out = a.dg("run", "-q")
     assert out.returncode == 2 and "no-such-bucket-here" in out.stderr
+    assert not list((a.root / "runs").glob("*/manifest.json"))  # no run made halfway
 
 
 def test_a_finisher_that_died_is_replaced_and_a_live_one_awaited(

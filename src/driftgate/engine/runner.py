@@ -94,7 +94,9 @@ def run(
         from .sharded import check_run_id
 
         manifest.id = check_run_id(run_id)
-        store.pull(manifest.id, results=False)  # a run of that id made elsewhere: it exists
+    # A run of that id made elsewhere exists; and a store that cannot be read fails the run
+    # here, before its folder is made.
+    store.pull(manifest.id, results=False)
     exists = ConfigError(
         f"run {manifest.id} exists",
         field="--run-id",
@@ -110,8 +112,15 @@ def run(
 
             try:  # the store is the source of truth: the run exists once it is there
                 store.publish(manifest, create=True)
-            except ObjectExists:
-                raise exists from None
+            except (ObjectExists, StorageError) as exc:
+                import shutil
+
+                # Not on the store: no run (a folder here would read as one interrupted).
+                lock.release()
+                shutil.rmtree(store.run_dir(manifest.id), ignore_errors=True)
+                if isinstance(exc, ObjectExists):
+                    raise exists from None
+                raise
         return _execute(plan, store, manifest, progress=progress)
 
 
