@@ -220,3 +220,26 @@ def test_push_and_pull_state_copy_the_registry_both_ways(ws_root: Path, s3_url: 
     # A version registered elsewhere after the push takes the next number.
     assert new_version(ws_root, 7) != d[1]
     assert Registry.of(ws_root).find("cat@3")
+
+
+def test_a_corrupt_state_on_the_store_is_refused_and_repaired_from_its_chain(
+    ws_root: Path, s3_url: str
+) -> None:
+    from driftgate.registry import StateCorrupted, repair
+
+    a, b = two_machines(ws_root, s3_url)
+    d = [new_version(a, i) for i in range(2)]
+    promote("prompt/cat@1", workspace=a, **FORCE)
+    promote("prompt/cat@2", workspace=a, **FORCE)
+    store = ObjectStore.from_url(s3_url)
+    blob = store.get("state/registry/aliases.json")
+    assert blob is not None
+    store.put("state/registry/aliases.json", blob.data.replace(d[1].encode(), d[0].encode()))
+    with pytest.raises(StateCorrupted, match="checksum"):
+        rollback("prompt/cat", workspace=b)
+    problem, state = repair(b)
+    assert problem and state.of("prompt/cat") == {"production": d[1], "previous": d[0]}
+    assert audit_counters(store) == [1, 2, 3]
+    assert stored_aliases(store)["prompt/cat"]["production"] == d[1]
+    assert rollback("prompt/cat", workspace=a).to_digest == d[0]  # usable again, from A
+    assert audit_counters(store) == [1, 2, 3, 4]

@@ -111,7 +111,7 @@ class AliasStore:
         than the store's staleness bound (`latest`: always)."""
         if self.shared is not None and (latest or not self.shared.fresh(self.path)):
             with locked(self.lock_path):
-                self._pull()
+                self._pull(moving=False)
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -169,17 +169,18 @@ class AliasStore:
         """The state to move from and the ETag it was read at (None: local, or absent)."""
         if self.shared is None:
             return self.read(), None
-        blob = self._pull()
+        blob = self._pull(moving=True)
         return (parse_state(blob.data, self.path), blob.etag) if blob else (AliasState(), None)
 
-    def _pull(self) -> Blob | None:
+    def _pull(self, *, moving: bool) -> Blob | None:
         """Copy the store's state (verified) and its audit chain to the local files. Called
-        under the lock. A local state with no state in the store is refused: it was made
-        before the store, and `driftgate store migrate` copies it there with its audit."""
+        under the lock. When the store has no state but this copy has one, it was made
+        before the store: readers keep reading it, a move is refused (`driftgate store
+        migrate` copies it there with its audit log first)."""
         assert self.shared is not None
         blob = self.shared.get(self.path)
         if blob is None:
-            if self.path.is_file() and self.read_local().counter > 0:
+            if moving and self.path.is_file() and self.read_local().counter > 0:
                 raise ConfigError(
                     f"the shared store {self.shared.store.url} has no alias state, but "
                     f"{self.path} has one (made before the store was set)",

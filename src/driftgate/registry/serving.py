@@ -12,6 +12,11 @@ re-reads it when that changes (one `stat` per call), so a rollback made by anoth
 is seen on the very next call, without a restart. Version files never change, so each is
 read and verified once per process.
 
+With a shared store (`store:`), a refresher thread (refresh.py) copies the store's alias
+state to the local file within `shared_store.staleness_s` (the versions it points to
+first), so a move made on another machine is seen here within that bound; resolving still
+reads only local files.
+
 If the state file turns out corrupt while a process is serving, the resolver keeps serving
 the last state it verified (with a warning) rather than failing every request; without a
 verified state it raises `StateCorrupted`.
