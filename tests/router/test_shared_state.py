@@ -207,3 +207,27 @@ def test_without_a_store_serving_starts_no_refresher(ws_root: Path) -> None:
         assert "driftgate-store-refresh" not in {t.name for t in threading.enumerate()} - before
     finally:
         router.close()
+
+
+def test_a_router_serves_its_local_copy_when_the_store_does_not_answer(
+    ws_root: Path, monkeypatch: Any
+) -> None:
+    import driftgate.registry.refresh as refresh
+
+    (ws_root / "routes").mkdir()
+    (ws_root / "routes" / "cat.yaml").write_text(ROUTE)
+    with (ws_root / "driftgate.yaml").open("a") as fh:
+        fh.write("store: s3://nowhere/team\nshared_store: {staleness_s: 0.2}\n")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("AWS_ALLOW_HTTP", "true")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setattr(refresh, "FIRST_COPY_S", 0.3)
+    started = time.monotonic()
+    router = Router("cat", workspace=ws_root)
+    try:
+        assert time.monotonic() - started < 2.0
+        assert router.weights == {"production": 80, "canary-a": 10, "canary-b": 10}
+    finally:
+        router.close()

@@ -19,6 +19,10 @@ from ._fs import locked
 from ._shared import LOG, SharedState, mirror
 from .aliases import parse_state
 
+# How long a new serving process waits for its first copy from the store (at least its
+# staleness bound) before it serves its local copy and lets the thread catch up.
+FIRST_COPY_S = 5.0
+
 
 class Refresher:
     """Copies watched objects (aliases.json, routes' state.json) from the store to their local
@@ -51,11 +55,18 @@ class Refresher:
         with self._lock:
             for p in paths:
                 self._watched[p] = self._watched.get(p, 0) + 1
-        for p in paths:
-            try:
-                self._refresh(p)  # a new replica starts from the store's state
-            except StorageError as exc:
-                LOG.warning("cannot reach the shared store (serving the local copy): %s", exc)
+        # A new replica starts from the store's state, but a store that does not answer
+        # (obstore retries for minutes) must not keep it from serving its local copy.
+        first = threading.Thread(target=self._first_copy, args=(paths,), daemon=True)
+        first.start()
+        first.join(max(FIRST_COPY_S, shared.staleness_s))
+        if first.is_alive():
+            LOG.warning(
+                "the shared store %s did not answer within %.0f s: serving the local copy "
+                "until it does",
+                shared.store.url,
+                max(FIRST_COPY_S, shared.staleness_s),
+            )
         with self._lock:
             if self._thread is None:
                 self._stop.clear()
@@ -64,6 +75,14 @@ class Refresher:
                 )
                 self._thread.start()
         return self
+
+    def _first_copy(self, paths: list[Path]) -> None:
+        for p in paths:
+            try:
+                self._refresh(p)
+            except StorageError as exc:
+                LOG.warning("cannot reach the shared store (serving the local copy): %s", exc)
+                return
 
     def unwatch(self, paths: Iterable[Path]) -> None:
         with self._lock:
@@ -84,8 +103,8 @@ class Refresher:
                 key = (self.shared.store.url, self.shared.state_dir)
                 if Refresher._instances.get(key) is self:
                     del Refresher._instances[key]
-            if thread is not threading.current_thread():
-                thread.join(5)
+            # Not joined: it ends after its pass in flight, and closing a router (on its
+            # event loop) must not wait for a slow store.
 
     def refresh(self) -> None:
         """One pass over every watched object (what the thread does each interval)."""
@@ -119,9 +138,12 @@ class Refresher:
             with locked(lock, timeout_s=1.0):
                 # Under the lock a writer on this machine is not between its store write and
                 # its local one, so this cannot put back an older state over a newer one.
+                # A corrupt object is not copied: serving goes on from the last good copy.
                 if _is_alias_state(path):
-                    parse_state(blob.data, path)  # a corrupt object is not copied
+                    parse_state(blob.data, path)
                     _prefetch_versions(self.shared, blob.data)
+                elif not isinstance(json.loads(blob.data).get("weights"), dict):
+                    raise ValueError("a route state without weights")
                 mirror(path, blob.data)
         except RegistryLocked:
             return  # a writer here is moving it; the next pass copies what it made
