@@ -126,6 +126,8 @@ def test_long_lived_objects_are_frozen_only_during_the_run():
         before = gc.get_freeze_count()
         with _long_lived_objects_frozen():
             pass
-        assert gc.get_freeze_count() == before
+        # Neither unfrozen nor frozen again. (Not `== before`: a thread of the session, such
+        # as the tests' S3 server, may free an object that was frozen with the rest.)
+        assert 0 < gc.get_freeze_count() <= before
     finally:
         gc.unfreeze()
