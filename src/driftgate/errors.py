@@ -52,6 +52,8 @@ __all__ = [
     "RunNotFound",
     "RunLocked",
     "StorageError",
+    "ObjectExists",
+    "ObjectChanged",
     "GitError",
     "GateFailed",
     "VersionNotFound",
@@ -379,6 +381,16 @@ class StorageError(DriftgateError):
                 f"writable), then `driftgate run --resume {run_id}`"
             )
         return cls(message, path=where, hint=hint)
+
+
+class ObjectExists(StorageError):
+    """A create-only write to the shared store found the object already there (another
+    writer made it): If-None-Match failed."""
+
+
+class ObjectChanged(StorageError):
+    """A replace on the shared store found the object changed since it was read (another
+    writer moved it first): If-Match failed."""
 
 
 # ---- CI and the registry -------------------------------------------------------------------

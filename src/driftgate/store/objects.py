@@ -25,17 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError, StorageError
+from ..errors import ObjectChanged as ObjectChanged  # defined there, re-exported
+from ..errors import ObjectExists as ObjectExists  # defined there, re-exported
 
 STORE_ENV = "DRIFTGATE_STORE"
 SCHEMES = ("s3", "gs", "az", "abfs", "abfss")
-
-
-class ObjectExists(StorageError):
-    """A create-only write found the object already there (another writer made it)."""
-
-
-class ObjectChanged(StorageError):
-    """A replace found the object changed since it was read (another writer moved it)."""
 
 
 @dataclass(frozen=True)
