@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import time
@@ -40,10 +39,19 @@ from ._atomic import write_atomic
 from ._layout import EXPORT_DIR, export_of, manifest_fields, up_to_date
 from ._runlock import LOCK_NAME, RunLock
 from .objects import Blob, ObjectExists, ObjectInfo, ObjectStore
+from .parts import (
+    check_same,
+    chunks,
+    complete,
+    get_bytes,
+    part_name,
+    pull_segment,
+    put_part,
+    read_range,
+    sha,
+)
 
 RUNS = "runs"
-# Largest part a push makes from an existing segment (whole lines: a longer line is one part).
-PART_MAX = 8 * 1024 * 1024
 ETAG_FILE = ".manifest.etag"  # the store's ETag of the manifest this copy last synced
 SYNC_LOCK = "sync.lock"
 FINISHED_BY = "finished-by.json"
@@ -54,7 +62,7 @@ def run_key(run_id: str, *rest: str) -> str:
 
 
 def part_key(run_id: str, stem: str, part: int) -> str:
-    return run_key(run_id, "results", stem, f"{part:06d}.jsonl")
+    return run_key(run_id, "results", stem, part_name(part))
 
 
 def export_key(runs_dir: Path, path: Path) -> str:
@@ -90,19 +98,6 @@ def _classify(out: Remote, rel: list[str], info: ObjectInfo) -> None:
         out.parts.setdefault(rel[1], []).append(info)
     elif len(rel) == 2 and rel[0] == "shards" and rel[1].removesuffix(".json").isdigit():
         out.shards[int(rel[1].removesuffix(".json"))] = info
-
-
-def _get(store: ObjectStore, key: str) -> bytes:
-    blob = store.get(key)
-    if blob is None:
-        raise StorageError(
-            f"{store.where(key)} vanished while it was copied", path=store.where(key)
-        )
-    return blob.data
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 # ---- local bookkeeping ------------------------------------------------------------------
@@ -245,64 +240,7 @@ def _pull_parts(
     store: ObjectStore, run_dir: Path, stem: str, parts: list[ObjectInfo], verify: bool
 ) -> int:
     """Append the parts the local segment lacks; returns how many were copied."""
-    seg = run_dir / "results" / f"{stem}.jsonl"
-    try:
-        local = seg.stat().st_size
-    except FileNotFoundError:
-        local = 0
-    start, copied = 0, 0
-    for info in parts:
-        end = start + info.size
-        if end <= local:
-            if verify:
-                _check_same(store, info, _read_range(seg, start, end), seg)
-        elif start == local:
-            data = _get(store, info.key)
-            _append(seg, data)
-            local, copied = end, copied + 1
-        elif start < local:
-            # The local file ends inside a part: it was cut short here. The store's parts
-            # are the segment: rebuild it from them.
-            _rebuild(store, seg, parts)
-            return len(parts)
-        start = end
-    return copied
-
-
-def _read_range(path: Path, start: int, end: int) -> bytes:
-    with path.open("rb") as fh:
-        fh.seek(start)
-        return fh.read(end - start)
-
-
-def _check_same(store: ObjectStore, info: ObjectInfo, local: bytes, where: Path) -> None:
-    remote = _get(store, info.key)
-    if _sha(remote) != _sha(local):
-        raise StorageError(
-            f"{store.where(info.key)} differs from {where} (sha256 {_sha(remote)[:12]} ≠ "
-            f"{_sha(local)[:12]})",
-            path=store.where(info.key),
-            hint="a part is immutable: one of the copies was altered; keep the store's",
-        )
-
-
-def _append(seg: Path, data: bytes) -> None:
-    try:
-        seg.parent.mkdir(parents=True, exist_ok=True)
-        with seg.open("ab") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except OSError as exc:
-        raise StorageError.from_os_error(exc, seg) from None
-
-
-def _rebuild(store: ObjectStore, seg: Path, parts: list[ObjectInfo]) -> None:
-    data = b"".join(_get(store, p.key) for p in parts)
-    try:
-        write_atomic(seg, data)
-    except OSError as exc:
-        raise StorageError.from_os_error(exc, seg) from None
+    return pull_segment(store, run_dir / "results" / f"{stem}.jsonl", parts, verify=verify)
 
 
 def _pull_states(store: ObjectStore, run_dir: Path, shards: dict[int, ObjectInfo]) -> None:
@@ -383,7 +321,7 @@ def pull_exports(store: ObjectStore, runs_dir: Path) -> int:
         run_dir = runs_dir / run_id
         if path.exists() and path.stat().st_size == info.size and up_to_date(path, run_dir):
             continue
-        data = _get(store, info.key)
+        data = get_bytes(store, info.key)
         try:
             write_atomic(path, data)
         except OSError as exc:
@@ -402,22 +340,6 @@ def pull_runs_all(store: ObjectStore, runs_dir: Path, *, verify: bool = True) ->
 
 
 # ---- pushing ----------------------------------------------------------------------------
-def _complete(data: bytes) -> bytes:
-    """`data` up to its last newline: whole lines only (a torn tail is never published)."""
-    cut = data.rfind(b"\n")
-    return data[: cut + 1] if cut >= 0 else b""
-
-
-def _chunks(data: bytes, size: int = PART_MAX) -> Iterator[bytes]:
-    """Whole lines in pieces of at most `size` bytes (a longer line alone)."""
-    while data:
-        if len(data) <= size:
-            yield data
-            return
-        cut = data.rfind(b"\n", 0, size)
-        cut = data.find(b"\n", size) if cut < 0 else cut
-        yield data[: cut + 1]
-        data = data[cut + 1 :]
 
 
 def _keys(data: bytes) -> set[str]:
@@ -430,23 +352,6 @@ def _keys(data: bytes) -> set[str]:
     return out
 
 
-def _put_part(store: ObjectStore, key: str, data: bytes) -> bool:
-    """Create a part; True when written. One already there must hold the same bytes."""
-    try:
-        store.put(key, data, create=True)
-        return True
-    except ObjectExists:
-        blob = store.get(key)
-        if blob is None or _sha(blob.data) != _sha(data):
-            raise StorageError(
-                f"{store.where(key)} exists with other content than this copy's",
-                path=store.where(key),
-                hint="parts are immutable and each writer has its own segment: two copies "
-                "of the run diverged; `driftgate run --resume` on one of them settles it",
-            ) from None
-        return False
-
-
 def _push_segments(store: ObjectStore, run_dir: Path, remote: Remote, verify: bool) -> int:
     """Publish what each local segment has beyond its parts in the store. Unpublished lines
     of a killed writer whose keys the store already holds (computed again by a resume on
@@ -457,11 +362,11 @@ def _push_segments(store: ObjectStore, run_dir: Path, remote: Remote, verify: bo
     for seg in segments:
         size = sum(p.size for p in remote.parts.get(seg.stem, []))
         published[seg] = size
-        data = _read_range(seg, 0, size)
+        data = read_range(seg, 0, size)
         if verify:
             start = 0
             for info in remote.parts.get(seg.stem, []):
-                _check_same(store, info, data[start : start + info.size], seg)
+                check_same(store, info, data[start : start + info.size], seg)
                 start += info.size
         known |= _keys(data)
     written = 0
@@ -470,14 +375,14 @@ def _push_segments(store: ObjectStore, run_dir: Path, remote: Remote, verify: bo
         data = seg.read_bytes()
         if len(data) < start:
             continue  # shorter than its parts: pull_run rebuilds it
-        tail = _complete(data[start:])
+        tail = complete(data[start:])
         if not tail:
             continue
         if known & _keys(tail):
             tail = _take_out(seg, start, data, tail, known)
         n = len(remote.parts.get(seg.stem, []))
-        for chunk in _chunks(tail):
-            written += _put_part(store, part_key(run_dir.name, seg.stem, n), chunk)
+        for chunk in chunks(tail):
+            written += put_part(store, part_key(run_dir.name, seg.stem, n), chunk)
             n += 1
         known |= _keys(tail)
     return written
@@ -514,8 +419,8 @@ def push_export(store: ObjectStore, run_dir: Path, *, verify: bool = False) -> b
     # (A listing's prefix is a folder: the export's own, to read its size without a get.)
     info = next((i for i in store.iter(key.rpartition("/")[0] + "/") if i.key == key), None)
     if info is not None and info.size == len(data):
-        remote = _get(store, key) if verify else None
-        if remote is None or _sha(remote) == _sha(data):
+        remote = get_bytes(store, key) if verify else None
+        if remote is None or sha(remote) == sha(data):
             return False
     store.put(key, data)
     return True

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -21,54 +20,30 @@ from typing import Any
 
 from ..errors import StorageError
 from .objects import ObjectStore
-from .shared_runs import _chunks, _complete, _fields, _put_part, part_key, run_key
+from .parts import SegmentPublisher
+from .shared_runs import _fields, part_key, run_key
 
 WRITERS = "writers"  # runs/<id>/writers/<stem>.json: a running writer's heartbeat
 
 
-class Publisher:
-    """Publishes one growing segment's new complete lines as parts: every `flush_rows` rows
-    (`note` counts them), every `flush_s` seconds, and at `close`. A failed upload is
-    retried at the next flush; the lines stay in the local segment either way."""
+class Publisher(SegmentPublisher):
+    """A run's result segment published as parts (store/parts.py), with the writer's
+    heartbeat kept beside it."""
 
     def __init__(
         self, store: ObjectStore, segment: Path, *, flush_rows: int, flush_s: float
     ) -> None:
-        self.store = store
-        self.segment = segment
         self.run_id = segment.parent.parent.name
-        self.flush_rows, self.flush_s = flush_rows, flush_s
-        self.offset = 0
-        self.part = 0
-        self.parts_written = 0
-        self.error: StorageError | None = None
-        self._rows = 0
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
         self._beat_key = run_key(self.run_id, WRITERS, f"{segment.stem}.json")
-        self._thread = threading.Thread(
-            target=self._loop, name=f"publish {segment.name}", daemon=True
+        super().__init__(
+            store,
+            segment,
+            lambda part: part_key(self.run_id, segment.stem, part),
+            flush_rows=flush_rows,
+            flush_s=flush_s,
         )
-        self._thread.start()
 
-    def note(self, rows: int) -> None:
-        self._rows += rows
-        if self._rows >= self.flush_rows:
-            self._wake.set()
-
-    def _loop(self) -> None:
-        self._beat()
-        while not self._stop.is_set():
-            self._wake.wait(self.flush_s)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            with contextlib.suppress(StorageError):  # kept in self.error; retried next time
-                self.flush()
-            self._beat()
-
-    def _beat(self) -> None:
+    def tick(self) -> None:
         """Replace this writer's heartbeat (at least every `flush_s`): a resume elsewhere
         sees it change and refuses to compute the same rows (`live_writers`)."""
         import socket
@@ -77,40 +52,11 @@ class Publisher:
         with contextlib.suppress(StorageError):
             self.store.put(self._beat_key, json.dumps(who).encode())
 
-    def flush(self) -> int:
-        """Publish the complete lines written since the last flush; returns the bytes sent."""
-        with self._lock:
-            self._rows = 0
-            try:
-                with self.segment.open("rb") as fh:
-                    fh.seek(self.offset)
-                    data = _complete(fh.read())
-            except FileNotFoundError:
-                return 0
-            sent = 0
-            for chunk in _chunks(data):
-                try:
-                    _put_part(
-                        self.store, part_key(self.run_id, self.segment.stem, self.part), chunk
-                    )
-                except StorageError as exc:
-                    self.error = exc
-                    raise
-                self.offset += len(chunk)
-                self.part += 1
-                self.parts_written += 1
-                sent += len(chunk)
-            self.error = None
-            return sent
-
     def close(self) -> None:
         """Stop the thread and publish what is left; a store that fails here is a warning
         (the lines are in the local segment: a resume or `push_run` publishes them)."""
-        self._stop.set()
-        self._wake.set()
-        self._thread.join()
         try:
-            self.flush()
+            self.stop()
             self.store.delete(self._beat_key)  # ended: no longer a live writer
         except StorageError as exc:
             warnings.warn(
