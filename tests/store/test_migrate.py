@@ -12,7 +12,9 @@ import pytest
 import driftgate
 from conftest import run_main, write_workspace
 from driftgate.providers.cache import ResponseCache
+from driftgate.router import Router, read_decisions
 from driftgate.store.runs import RunStore
+from driftgate.workspace import Workspace
 
 
 def cli(capsys, monkeypatch, root: Path, *args: str) -> tuple[int, str, str]:  # noqa: ANN001
@@ -36,6 +38,14 @@ def test_to_a_store_and_back_into_another_workspace(
     here = write_workspace(tmp_path / "here", n_cases=30, model="sim/acme@v1?accuracy=0.7")
     first = driftgate.run(workspace=here, progress="off")
     second = driftgate.run(workspace=here, progress="off", seed=2)
+    (here / "routes").mkdir()
+    (here / "routes" / "cat.yaml").write_text("arms:\n  - {name: p, prompt: cat@v1, weight: 100}\n")
+    router = Router("cat", workspace=here)
+    try:
+        for i in range(3):
+            router.complete_sync({"description": f"m {i}"}, request_id=f"q{i}")
+    finally:
+        router.close()
     assert cli(capsys, monkeypatch, here, "register")[0] == 0
     assert (
         cli(capsys, monkeypatch, here, "promote", "prompt/cat@1", "--force", "--reason", "first")[0]
@@ -62,6 +72,7 @@ def test_to_a_store_and_back_into_another_workspace(
         ResponseCache(there / ".driftgate" / "cache" / "responses.sqlite") as theirs,
     ):
         assert len(theirs) == len(mine) > 0
+    assert sorted(d.id for d in read_decisions(Workspace.find(there), "cat")) == ["q0", "q1", "q2"]
     code, out, _ = cli(capsys, monkeypatch, there, "aliases", "prompt/cat", "--json")
     assert {(r["alias"], r["seq"]) for r in json.loads(out)} == {("production", 1)}
 

@@ -47,6 +47,6 @@ def migrate_cmd(
     where = f"to {done.url}" if done.direction == "to" else f"from {done.url} into {ws.root}"
     print(
         f"copied {where} in {done.seconds:.1f} s, every copy verified: {done.runs} runs, "
-        f"{done.state_objects} registry and route objects, {done.files} drift and review "
-        f"files, {done.cache_entries} cached responses"
+        f"{done.state_objects} registry and route objects, {done.files} drift, review "
+        f"and traffic files, {done.cache_entries} cached responses"
     )

@@ -39,7 +39,7 @@ from ..artifacts.route import RouteArm, RouteSpec, ShadowArm
 from ..stats.sequential import Bound, difference_bound, paired_bound, tuned_for
 from ..workspace import Workspace
 from .evidence import ArmStats, SegmentStats, arm_stats, pair_sums, scores, stats_of
-from .log import traffic_dir
+from .log import pull_traffic, traffic_dir
 from .tally import Tally, answer_quality
 
 __all__ = [
@@ -256,6 +256,7 @@ def check_canary(
     A `tally` kept between checks (a serving router's) reads only what was logged since."""
     if tally is None:
         tally = Tally(spec.digest, traffic_dir(workspace, spec.name), quality=answer_quality(spec))
+    pull_traffic(workspace, spec.name)  # other machines' traffic, with a shared store
     tally.update()
     if digests is None:
         digests = current_digests(workspace, spec)

@@ -8,6 +8,12 @@ Like run results, each writing process appends to segments of its own, one whole
 one leaves at most a torn last line (readers skip it). DuckDB reads the segments through a
 glob (`read_json_auto('.driftgate/traffic/categorize/decisions-*.jsonl')`); `read_decisions`
 and `read_feedback` read them here.
+
+With a shared store, each segment is also published as immutable parts
+(`state/traffic/<route>/<segment>/<part>.jsonl`, store/parts.py) every `flush_rows` lines or
+`flush_s` seconds and when the log closes, and readers first copy the other machines' new
+parts into the local folder (`pull_traffic`, at most once per `staleness_s`): a canary served
+by replicas on several hosts is judged on all of their traffic and feedback.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import os
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -23,6 +30,10 @@ from typing import Any, Literal, TypeVar
 from pydantic import Field
 
 from .._strict import Strict
+from ..errors import StorageError
+from ..store.mirror import STATE_PREFIX
+from ..store.objects import ObjectStore, open_store
+from ..store.parts import SegmentPublisher, part_name, pull_segments
 from ..workspace import Workspace
 
 Verdict = Literal["accept", "edit", "reject"]
@@ -86,12 +97,16 @@ class TrafficLog:
 
     def __init__(self, workspace: Workspace, route: str) -> None:
         self.folder = traffic_dir(workspace, route)
+        self.route = route
         stamp = f"{socket.gethostname()}-{os.getpid()}-{time.time_ns()}"
         self._paths = {
             "decisions": self.folder / f"decisions-{stamp}.jsonl",
             "feedback": self.folder / f"feedback-{stamp}.jsonl",
         }
         self._fds: dict[str, int] = {}
+        self._shared = open_store(workspace.settings.store)
+        self._cadence = workspace.settings.shared_store
+        self._publishers: dict[str, SegmentPublisher] = {}
         self._lock = threading.Lock()
         # Called with every decision once it is logged (a gateway counts live and shadow
         # answers for its metrics); a listener must be quick and must not raise.
@@ -105,7 +120,22 @@ class TrafficLog:
                 self.folder.mkdir(parents=True, exist_ok=True)
                 fd = os.open(self._paths[kind], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
                 self._fds[kind] = fd
+                if self._shared is not None:
+                    self._publishers[kind] = self._publisher(self._shared, self._paths[kind])
             os.write(fd, line)  # one write: lines of concurrent writers never interleave
+            publisher = self._publishers.get(kind)
+        if publisher is not None:
+            publisher.note(1)
+
+    def _publisher(self, store: ObjectStore, segment: Path) -> SegmentPublisher:
+        prefix = traffic_key(self.route, segment.stem)
+        return SegmentPublisher(
+            store,
+            segment,
+            lambda part: f"{prefix}/{part_name(part)}",
+            flush_rows=self._cadence.flush_rows,
+            flush_s=self._cadence.flush_s,
+        )
 
     def decision(self, decision: Decision) -> None:
         self._append("decisions", decision)
@@ -120,10 +150,45 @@ class TrafficLog:
             for fd in self._fds.values():
                 os.close(fd)
             self._fds.clear()
+            publishers, self._publishers = list(self._publishers.values()), {}
+        for publisher in publishers:
+            try:
+                publisher.stop()
+            except StorageError as exc:  # the lines are in the local segment
+                warnings.warn(
+                    f"traffic of route {self.route} not yet on the shared store ({exc}); "
+                    "`driftgate store migrate --to` sends it",
+                    stacklevel=2,
+                )
 
 
 def traffic_dir(workspace: Workspace, route: str) -> Path:
     return workspace.state_dir / "traffic" / route
+
+
+def traffic_key(route: str, stem: str | None = None) -> str:
+    """Where a route's traffic segments (or one of them) are on the shared store."""
+    key = f"{STATE_PREFIX}/traffic/{route}"
+    return f"{key}/{stem}" if stem else key
+
+
+# (workspace root, route) → time.monotonic() of its last pull in this process.
+_PULLED: dict[tuple[Path, str], float] = {}
+
+
+def pull_traffic(workspace: Workspace, route: str, *, force: bool = False) -> int:
+    """Copy the parts other machines published of this route's traffic into the local
+    folder; segments copied into. At most once per `shared_store.staleness_s` in a process
+    (unless `force`); nothing without a shared store."""
+    store = open_store(workspace.settings.store)
+    if store is None:
+        return 0
+    key = (workspace.root, route)
+    now = time.monotonic()
+    if not force and now - _PULLED.get(key, -1e9) < workspace.settings.shared_store.staleness_s:
+        return 0
+    _PULLED[key] = now
+    return pull_segments(store, traffic_key(route), traffic_dir(workspace, route))
 
 
 def _read(folder: Path, prefix: str, model: type[M]) -> list[M]:
@@ -140,10 +205,12 @@ def _read(folder: Path, prefix: str, model: type[M]) -> list[M]:
 
 
 def read_decisions(workspace: Workspace, route: str) -> list[Decision]:
+    pull_traffic(workspace, route)
     return _read(traffic_dir(workspace, route), "decisions", Decision)
 
 
 def read_feedback(workspace: Workspace, route: str) -> list[Feedback]:
+    pull_traffic(workspace, route)
     return _read(traffic_dir(workspace, route), "feedback", Feedback)
 
 

@@ -239,3 +239,39 @@ class SegmentPublisher:
         self._wake.set()
         self._thread.join()
         self.flush()
+
+
+def pull_segments(store: ObjectStore, prefix: str, folder: Path, *, verify: bool = False) -> int:
+    """Every segment below `prefix` into `folder/<stem>.jsonl` (only the parts each lacks);
+    returns how many segments got new lines."""
+    copied = 0
+    for stem, parts in segment_parts(store, prefix).items():
+        copied += pull_segment(store, folder / f"{stem}.jsonl", parts, verify=verify) > 0
+    return copied
+
+
+def push_segments(store: ObjectStore, folder: Path, prefix: str, *, verify: bool = False) -> int:
+    """Every `folder/*.jsonl` segment's complete lines the store lacks, as new parts below
+    `prefix`; returns how many parts were written. With `verify`, the parts both hold are
+    compared by sha256."""
+    remote = segment_parts(store, prefix)
+    written = 0
+    for seg in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
+        data = seg.read_bytes()
+        parts = remote.get(seg.stem, [])
+        start = 0
+        for info in parts:
+            if verify:
+                check_same(store, info, data[start : start + info.size], seg)
+            start += info.size
+        if start > len(data):
+            raise StorageError(
+                f"{seg} is shorter than its parts on the store ({len(data)} < {start} bytes)",
+                path=seg,
+                hint="copy the store's first (`driftgate store migrate --from`)",
+            )
+        n = len(parts)
+        for chunk in chunks(complete(data[start:])):
+            written += put_part(store, f"{prefix.rstrip('/')}/{seg.stem}/{part_name(n)}", chunk)
+            n += 1
+    return written
