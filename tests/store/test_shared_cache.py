@@ -48,3 +48,23 @@ def test_a_damaged_part_is_named(s3_url: str, tmp_path: Path) -> None:
 
 def test_no_cache_file_pushes_nothing(s3_url: str, tmp_path: Path) -> None:
     assert push_cache(ObjectStore.from_url(s3_url), tmp_path / "none.sqlite") == 0
+
+
+def test_a_second_machine_runs_the_suite_on_the_first_ones_answers(
+    s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    import driftgate
+    from conftest import write_workspace
+
+    monkeypatch.setenv("DRIFTGATE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DRIFTGATE_STORE", s3_url)
+    a = write_workspace(tmp_path / "a", n_cases=20)
+    b = shutil.copytree(a, tmp_path / "b")
+    first = driftgate.run(workspace=a, progress="off")
+    assert not any(r.cached for r in first.results)
+    second = driftgate.run(workspace=b, progress="off")
+    assert second.id != first.id and all(r.cached for r in second.results)
+    fresh = driftgate.run(workspace=b, progress="off", no_cache=True)  # --no-cache: asks again
+    assert not any(r.cached for r in fresh.results)

@@ -22,14 +22,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MissingCredentialError, TemplateError
+from ..errors import MissingCredentialError, StorageError, TemplateError
 from ..evalset import Case
 from ..providers.base import CaseHint, Completion, CompletionRequest, Provider, ProviderError
 from .plan import Arm, Plan
 from .results import base_record, record_answer, record_scores, request_key, score_context
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ..providers.cache import KeyBuilder, ResponseCache
+    from ..store.objects import ObjectStore
     from ..store.records import RunManifest
     from ..store.runs import ResultWriter, RunStore
     from ..summary import SummaryBuilder
@@ -132,7 +135,14 @@ class Executor:
                 provider, semaphores[name], keys, base_record(self.manifest.id, arm)
             )
         # --no-cache skips reading the cache, not writing it: fresh answers refresh it.
-        self.cache = ResponseCache(plan.workspace.cache_dir / "responses.sqlite")
+        cache_path = plan.workspace.cache_dir / "responses.sqlite"
+        shared = self.store.shared
+        if shared is not None and self.read_cache:
+            # Answers other machines already paid for (store/shared_cache.py).
+            from ..store.shared_cache import pull_cache
+
+            pull_cache(shared, cache_path)
+        self.cache = ResponseCache(cache_path)
         n_workers = plan.options.max_concurrency or plan.suite.max_concurrency
         n_workers = max(
             1, min(n_workers, sum(a.model.concurrency for a in plan.arms), plan.planned)
@@ -153,6 +163,8 @@ class Executor:
             if self.bar:
                 self.bar.close()
             self.cache.close()
+            if shared is not None:
+                _share_answers(shared, cache_path)
             for p in self.providers.values():
                 try:
                     await p.aclose()
@@ -434,3 +446,16 @@ _RETRIEVE_ARG = re.compile(r"\bretrieve\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*[,)]")
 def _retrieved_names(arm: Arm) -> tuple[str, ...]:
     found = {n for m in arm.prompt.messages for n in _RETRIEVE_ARG.findall(m.content)}
     return tuple(sorted(found))
+
+
+def _share_answers(shared: ObjectStore, cache_path: Path) -> None:
+    """Push the answers this run added to the cache; a store that fails here costs only
+    calls another machine will make again (a warning, never the run)."""
+    import warnings
+
+    from ..store.shared_cache import push_cache
+
+    try:
+        push_cache(shared, cache_path)
+    except StorageError as exc:
+        warnings.warn(f"the run's answers were not shared ({exc})", stacklevel=2)
