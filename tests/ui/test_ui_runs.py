@@ -131,3 +131,19 @@ def test_tool_calls_show_as_the_answer(ws_root: Path) -> None:
     assert 'get_weather({"city": "Oslo"})' in html.unescape(page)
     case = client.get(f"/runs/{manifest.id}/case", params={"key": "p|m|e|c1|0"}).text
     assert 'get_weather({"city": "Oslo"})' in html.unescape(case)
+
+
+def test_runs_made_on_another_machine_show_from_the_shared_store(
+    ws_root: Path, s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    monkeypatch.setenv("DRIFTGATE_STORE", s3_url)
+    there = shutil.copytree(ws_root, tmp_path / "other-machine")
+    made = driftgate.run(workspace=there, models=["sim/acme@v1"], progress="off").manifest.id
+    assert not (ws_root / "runs" / made).exists()
+    client = _client(ws_root)
+    assert made in client.get("/runs").text
+    page = client.get(f"/runs/{made}")
+    assert page.status_code == 200
+    assert int(re.search(r"of (\d+)</span>", page.text).group(1)) == 40  # type: ignore[union-attr]

@@ -22,6 +22,7 @@ package only, by a fixed list of names.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
@@ -57,6 +58,17 @@ class UI:
         self.ws = ws
         self.token = token
         self.csrf = Csrf()
+        self._listed_at = -1e9  # time.monotonic() of the last copy of the store's run list
+
+    def runs(self, *, every: bool = False) -> RunStore:
+        """The workspace's runs (over its shared store, when it has one). `every`: first copy
+        the manifests of runs made on other machines, at most once per `staleness_s`."""
+        store = RunStore.of(self.ws)
+        now = time.monotonic()
+        if every and now - self._listed_at >= self.ws.settings.shared_store.staleness_s:
+            store.pull_all()
+            self._listed_at = now
+        return store
 
     def html(self, request: Request, template: str, section: str, **values: Any) -> Response:
         browser, new = self.csrf.browser_id(request)
@@ -155,6 +167,7 @@ async def _runs(ui: UI, request: Request) -> Response:
         since=_day(since),
         until=_day(until, end=True),
     )
+    ui.runs(every=True)
     page = list_runs(
         ui.ws.runs_dir, filt, offset=_int(request, "offset", 0), limit=_int(request, "limit", 50)
     )
@@ -166,12 +179,13 @@ def _run_id(ui: UI, request: Request) -> str:
     given = request.path_params["run_id"]
     if given.startswith("."):  # never a folder beside the runs (`..`)
         raise RunNotFound(f"run {given!r} not found", hint="pick a run from the list")
-    return RunStore(ui.ws.runs_dir).resolve_id(given)
+    return ui.runs().resolve_id(given)
 
 
 async def _run(ui: UI, request: Request) -> Response:
-    store = RunStore(ui.ws.runs_dir)
+    store = ui.runs()
     run_id = _run_id(ui, request)
+    store.pull(run_id)  # its results, when made on another machine
     manifest = store.load(run_id)
     filt = CaseFilter(
         status=request.query_params.get("status") or "all",  # type: ignore[arg-type]
@@ -190,8 +204,9 @@ async def _run(ui: UI, request: Request) -> Response:
 
 
 async def _case(ui: UI, request: Request) -> Response:
-    store = RunStore(ui.ws.runs_dir)
+    store = ui.runs()
     run_id = _run_id(ui, request)
+    store.pull(run_id)
     manifest = store.load(run_id)
     result = case_detail(ui.ws.runs_dir, run_id, request.query_params.get("key", ""))
     return ui.html(request, "case.html.j2", "runs", **web.case_values(manifest, result))
@@ -201,6 +216,7 @@ async def _compare(ui: UI, request: Request) -> Response:
     from ..compare import compare_runs
 
     picked = {k: _opt(request, k) for k in ("a", "b", "arm_a", "arm_b")}
+    ui.runs(every=True)
     runs = list_runs(ui.ws.runs_dir, limit=500).runs
     cmp = None
     if picked["a"]:
