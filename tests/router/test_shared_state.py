@@ -231,3 +231,16 @@ def test_a_router_serves_its_local_copy_when_the_store_does_not_answer(
         assert router.weights == {"production": 80, "canary-a": 10, "canary-b": 10}
     finally:
         router.close()
+
+
+def test_route_status_on_a_machine_without_a_router_shows_the_stores_weights(
+    ws_root: Path, s3_url: str
+) -> None:
+    from driftgate.router.operations import route_status
+
+    a, b = two_machines(ws_root, s3_url)
+    spec = load_route(a.root / "routes" / "cat.yaml")
+    rollback_weights(a, spec, "canary-b", reason="worse on A")
+    status = route_status(b, load_route(b.root / "routes" / "cat.yaml"))
+    assert status.weights == {"production": 90, "canary-a": 10, "canary-b": 0}
+    assert status.last_move is not None and status.last_move.reason == "worse on A"

@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from .canary import CanaryVerdict, check_canary, guard
-from .state import WeightsState, current_weights, history, mirrored_arms, rollback_weights
+from .state import (
+    WeightsState,
+    current_weights,
+    history,
+    mirrored_arms,
+    rollback_weights,
+    sync_state,
+)
 
 if TYPE_CHECKING:
     from ..artifacts.route import RouteArm, RouteSpec
@@ -52,6 +59,7 @@ class RuleUse:
 
 def route_status(workspace: Workspace, spec: RouteSpec) -> RouteStatus:
     """The route now: its canary verdict (moves nothing), live weights and the last move."""
+    sync_state(workspace, spec.name)  # weights moved on other machines
     verdict = check_canary(workspace, spec)
     weights = current_weights(workspace, spec)
     moves = [h for h in history(workspace, spec.name) if h.route_digest == spec.digest]

@@ -268,6 +268,16 @@ def mirrored_arms(workspace: Workspace, spec: RouteSpec) -> list[str]:
     return list(state.shadow_arms) if state else []
 
 
+def sync_state(workspace: Workspace, route: str) -> None:
+    """With a shared store: copy the route's live state and history here now (serving does
+    it in the background; a command that reports them, such as `route status`, first)."""
+    shared = shared_state(workspace)
+    if shared is not None:
+        folder = state_dir(workspace, route)
+        with locked(folder / ".lock"):
+            _pull(shared, folder)
+
+
 def history(workspace: Workspace, route: str) -> list[WeightsState]:
     folder = state_dir(workspace, route)
     shared = shared_state(workspace)
