@@ -49,9 +49,9 @@ class ArtifactChange(Strict):
 
 
 def _ref_of(ws: Workspace, kind: str, name: str, digest: str) -> str | None:
-    from ..registry.versions import VersionStore
+    from ..registry import Registry
 
-    record = VersionStore(ws.state_dir / "registry", ws.root).get(kind, name, digest)
+    record = Registry.of(ws).versions.get(kind, name, digest)
     return record.ref if record else None
 
 
@@ -65,8 +65,8 @@ def fewshot_candidate(
     from datetime import date
 
     from ..artifacts.fewshot import build_fewshot
+    from ..registry import Registry
     from ..registry.binding import fewshot_version
-    from ..registry.versions import VersionStore
 
     old = fewshot_version(ws, base.fewshot or "")
     # New examples take the old examples' input shape: the template reads those keys.
@@ -99,7 +99,8 @@ def fewshot_candidate(
         skipped=skipped,
     )
     if change.changed:
-        store = VersionStore(ws.state_dir / "registry", ws.root)
+        # The workspace's registry: on a shared store the version is created there too.
+        store = Registry.of(ws).versions
         record, _ = store.register("fewshot", new.name, new.digest, new.model_dump(mode="json"))
         change.version = record.ref
     else:
