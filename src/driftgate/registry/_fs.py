@@ -7,8 +7,6 @@ however it dies: a SIGKILLed promote can never leave the registry locked.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import os
 import subprocess
 import time
@@ -17,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import RegistryLocked as RegistryLocked  # defined there, re-exported
+from ..store._flock import flocked
 
 LOCK_TIMEOUT_S = 30.0
 # Test hook: `DRIFTGATE_REGISTRY_PAUSE="gate=1.5,write=0.5"` sleeps at the named points of
@@ -27,30 +26,15 @@ PAUSE_ENV = "DRIFTGATE_REGISTRY_PAUSE"
 @contextmanager
 def locked(lock_path: Path, *, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
     """Hold an exclusive lock on `lock_path` (created if missing) for the block."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        deadline = time.monotonic() + timeout_s
-        delay = 0.005
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise RegistryLocked(
-                        f"the registry lock {lock_path} is held by another process "
-                        f"(waited {timeout_s:.0f} s)",
-                        hint="another promote, rollback or register is running; retry when it ends",
-                    ) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.1)
+
+    def held() -> RegistryLocked:
+        return RegistryLocked(
+            f"the registry lock {lock_path} is held by another process (waited {timeout_s:.0f} s)",
+            hint="another promote, rollback or register is running; retry when it ends",
+        )
+
+    with flocked(lock_path, timeout_s=timeout_s, on_timeout=held):
         yield
-    finally:
-        # Closing the descriptor releases the lock (also on any exception above).
-        os.close(fd)
 
 
 def pause(point: str) -> None:

@@ -38,7 +38,7 @@ from ..errors import StateCorrupted as StateCorrupted  # defined there, re-expor
 from ..store._atomic import write_atomic
 from ..store.objects import Blob, ObjectChanged
 from ._fs import append_line, locked, pause
-from ._shared import CAS_ATTEMPTS, SharedState, backoff, chain_entries, mirror
+from ._shared import CAS_ATTEMPTS, SharedState, backoff, chain_entries, last_counter, mirror
 from .versions import is_digest_like
 
 PRODUCTION = "production"
@@ -205,7 +205,7 @@ class AliasStore:
     def _sync_audit(self, upto: int | None) -> None:
         """Append to the local audit log the store's entries it lacks (up to `upto`)."""
         assert self.shared is not None
-        last = _last_audit_counter(self.audit_path)
+        last = last_counter(self.audit_path)
         if upto is not None and last >= upto:
             return
         for raw in chain_entries(self.shared, self.root / "audit", last, upto):
@@ -234,7 +234,7 @@ class AliasStore:
         last = state.last_move
         if last is None:
             return
-        if _last_audit_counter(self.audit_path) < last.counter:
+        if last_counter(self.audit_path) < last.counter:
             self._record(last)
 
     def repair(self, who: str) -> tuple[str | None, AliasState]:
@@ -342,22 +342,3 @@ def _iter_audit(path: Path) -> Iterator[AuditEntry]:
                 yield AuditEntry.model_validate_json(line)
             except (ValidationError, ValueError):
                 continue
-
-
-def _last_audit_counter(path: Path) -> int:
-    """Counter of the last whole audit line (reads only the file's tail)."""
-    try:
-        with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - 65536))
-            tail = fh.read()
-    except FileNotFoundError:
-        return 0
-    # The last element is empty (whole lines) or a torn tail: either way not an entry.
-    for line in reversed(tail.split(b"\n")[:-1]):
-        try:
-            return int(json.loads(line)["counter"])
-        except (ValueError, KeyError, TypeError):
-            continue
-    return 0

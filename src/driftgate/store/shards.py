@@ -17,10 +17,8 @@ shards interleave: each writes its own state before it looks at the others'.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -28,6 +26,7 @@ from typing import Literal
 from .._strict import Strict
 from ..errors import ConfigError, StorageError
 from ._atomic import write_atomic
+from ._flock import flocked
 from ._runlock import RunLock
 from .records import RunManifest
 
@@ -86,28 +85,16 @@ def all_ended(run_dir: Path, count: int) -> bool:
 def manifest_locked(run_dir: Path) -> Iterator[None]:
     """Hold the run's manifest lock (creating the run folder if needed) for a read-modify-write
     of its manifest by one of several shards."""
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(run_dir / MANIFEST_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise StorageError.from_os_error(exc, run_dir, run_id=run_dir.name) from None
-    try:
-        deadline = time.monotonic() + MANIFEST_WAIT_S
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise StorageError(
-                        f"run {run_dir.name}: its manifest lock has been held for over "
-                        f"{MANIFEST_WAIT_S:.0f} s ({run_dir / MANIFEST_LOCK})",
-                        hint="a shard's process is stuck: end it, then run the shard again",
-                    ) from None
-                time.sleep(0.02)
+
+    def stuck() -> StorageError:
+        return StorageError(
+            f"run {run_dir.name}: its manifest lock has been held for over "
+            f"{MANIFEST_WAIT_S:.0f} s ({run_dir / MANIFEST_LOCK})",
+            hint="a shard's process is stuck: end it, then run the shard again",
+        )
+
+    with flocked(run_dir / MANIFEST_LOCK, timeout_s=MANIFEST_WAIT_S, on_timeout=stuck):
         yield
-    finally:
-        os.close(fd)  # drops the flock
 
 
 def check_joinable(existing: RunManifest, ours: RunManifest) -> None:

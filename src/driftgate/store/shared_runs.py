@@ -25,9 +25,7 @@ is store/shared_writer.py.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,6 +34,7 @@ from typing import Any
 
 from ..errors import StorageError
 from ._atomic import write_atomic
+from ._flock import flocked
 from ._layout import EXPORT_DIR, export_of, manifest_fields, up_to_date
 from ._runlock import LOCK_NAME, RunLock
 from .objects import Blob, ObjectExists, ObjectInfo, ObjectStore
@@ -105,16 +104,8 @@ def _classify(out: Remote, rel: list[str], info: ObjectInfo) -> None:
 def _sync_locked(run_dir: Path) -> Iterator[None]:
     """One copying process per run folder on this machine (two pulls appending the same part
     to a segment would write it twice)."""
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(run_dir / SYNC_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise StorageError.from_os_error(exc, run_dir, run_id=run_dir.name) from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with flocked(run_dir / SYNC_LOCK):
         yield
-    finally:
-        os.close(fd)
 
 
 def _written_here(run_dir: Path) -> bool:
