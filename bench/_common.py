@@ -23,39 +23,35 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def sim_server(latency_ms: float) -> Iterator[str]:
-    """`driftgate sim serve` in a child process; yields its base URL."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "driftgate.cli",
-            "sim",
-            "serve",
-            "--port",
-            str(port),
-            "--latency-ms",
-            str(latency_ms),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}/v1"
+def child_server(argv: list[str], probe: str, what: str) -> Iterator[None]:
+    """A server in a child process (`argv`), ready once `probe` (a URL) answers."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 30
         while True:
             try:
-                urllib.request.urlopen(f"{base}/models", timeout=1).read()
+                urllib.request.urlopen(probe, timeout=1).read()
                 break
             except OSError:
                 if time.time() > deadline or proc.poll() is not None:
-                    raise RuntimeError("the simulator server did not start") from None
+                    raise RuntimeError(f"{what} did not start") from None
                 time.sleep(0.05)
-        yield base
+        yield
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def sim_server(latency_ms: float) -> Iterator[str]:
+    """`driftgate sim serve` in a child process; yields its base URL."""
+    port = free_port()
+    argv = [sys.executable, "-m", "driftgate.cli", "sim", "serve", "--port", str(port)]
+    base = f"http://127.0.0.1:{port}/v1"
+    with child_server(
+        [*argv, "--latency-ms", str(latency_ms)], f"{base}/models", "the simulator server"
+    ):
+        yield base
 
 
 def make_workspace(root: Path, n_cases: int, model: dict, *, concurrency: int) -> Path:

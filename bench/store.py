@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from _common import free_port, make_workspace
+from _common import child_server, free_port, make_workspace
 
 import driftgate
 import driftgate.engine  # noqa: F401 - import cost is not part of the figures
@@ -54,28 +54,10 @@ S3_ENV = {
 def s3_server() -> Iterator[str]:
     """moto's S3 server in its own process (as a real server would be); its endpoint."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     endpoint = f"http://127.0.0.1:{port}"
-    try:
-        import urllib.request
-
-        deadline = time.time() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).read()
-                break
-            except OSError:
-                if time.time() > deadline or proc.poll() is not None:
-                    raise RuntimeError("the S3 server did not start") from None
-                time.sleep(0.1)
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    with child_server(argv, f"{endpoint}/moto-api/", "the S3 server"):
         yield endpoint
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def new_bucket(endpoint: str, name: str) -> str:
