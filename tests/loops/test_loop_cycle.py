@@ -30,7 +30,7 @@ arms:
   - {{name: production, prompt: categorize@production, model: "{MODEL}", weight: 100}}
   - {{name: candidate, prompt: categorize@candidate, model: "{MODEL}", weight: 0}}
 canary: {{min_feedback: 60, check_every: 100000, ramp: [50, 100]}}
-loop: {{suite: evalsets/loop.suite.yaml, model: "{MODEL}", drift_sample: 240, shadow_min_labeled: 150}}
+loop: {{suite: evalsets/loop.suite.yaml, model: "{MODEL}", drift_sample: 480, shadow_min_labeled: 150}}
 """
 SUITE = f"""
 prompts: [categorize@rag]
