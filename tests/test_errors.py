@@ -97,6 +97,8 @@ def test_every_exception_in_the_package_is_in_the_tree() -> None:
         ("driftgate.registry.aliases", "StateCorrupted"),
         ("driftgate.registry.aliases", "AliasMoved"),
         ("driftgate.registry._fs", "RegistryLocked"),
+        ("driftgate.store.objects", "ObjectExists"),
+        ("driftgate.store.objects", "ObjectChanged"),
     ],
 )
 def test_old_import_paths_name_the_same_class(module: str, name: str) -> None:
