@@ -17,3 +17,8 @@ def digest(data: Any, length: int = 12) -> str:
     if isinstance(raw, str):
         raw = raw.encode()
     return hashlib.sha256(raw).hexdigest()[:length]
+
+
+def sha256_hex(data: bytes) -> str:
+    """The full sha256 of raw bytes (copies and stored files are checked with it)."""
+    return hashlib.sha256(data).hexdigest()

@@ -77,16 +77,8 @@ class DriftStore:
     def keys(ws: Workspace) -> list[DriftKey]:
         base = ws.state_dir / "drift"
         shared = open_store(ws.settings.store)
-        if shared is not None:
-            for info in shared.list(f"{PREFIX}/"):
-                rel = info.key[len(PREFIX) + 1 :]
-                if rel.endswith("/key.json") and rel.count("/") == 1:
-                    pull_tree(
-                        shared,
-                        f"{PREFIX}/{rel.split('/')[0]}",
-                        base / rel.split("/")[0],
-                        replaceable=_replaceable,
-                    )
+        if shared is not None:  # one listing: every key's files not here yet
+            pull_tree(shared, PREFIX, base, replaceable=_replaceable)
         out = []
         for path in sorted(base.glob("*/key.json")) if base.is_dir() else []:
             try:

@@ -31,7 +31,8 @@ from .base import CaseHint, Completion
 
 _FORMAT = "driftgate-cache-v1"  # part of every key: a format change starts a fresh cache
 _MAX_PARAMS = 500  # keys per `IN (...)` query, well under SQLite's bound on parameters
-_SCHEMA = """
+# The table (shared with store/shared_cache.py, which merges other machines' answers in).
+RESPONSES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL,
@@ -181,7 +182,7 @@ def _open(path: Path, attempts: int = 8) -> sqlite3.Connection:
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(_SCHEMA)
+            conn.execute(RESPONSES_SCHEMA)
             return conn
         except sqlite3.OperationalError as exc:
             conn.close()

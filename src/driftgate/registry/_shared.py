@@ -4,18 +4,16 @@ the freshness of local copies."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import random
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..store._atomic import write_atomic
-from ..store.objects import Blob, ObjectChanged, ObjectExists, ObjectStore, store_url
+from ..store.objects import Blob, ObjectChanged, ObjectExists, ObjectStore, open_store
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -26,20 +24,8 @@ PREFIX = "state"
 CAS_ATTEMPTS = 8
 LOG = logging.getLogger("driftgate.shared")
 
-_STORES: dict[tuple[str, str], ObjectStore] = {}
-_STORES_LOCK = threading.Lock()
 # Local path → time.monotonic() of its last copy from the store, in this process.
 _PULLED: dict[Path, float] = {}
-
-
-def _store_for(url: str) -> ObjectStore:
-    # The endpoint is part of the key: tests point one URL at different servers.
-    key = (url, os.environ.get("AWS_ENDPOINT_URL", ""))
-    with _STORES_LOCK:
-        store = _STORES.get(key)
-        if store is None:
-            store = _STORES[key] = ObjectStore.from_url(url)
-        return store
 
 
 class SharedState:
@@ -101,10 +87,10 @@ class SharedState:
 
 def shared_state(ws: Workspace) -> SharedState | None:
     """The workspace's shared state, or None when it has no shared store."""
-    url = store_url(ws.settings.store)
-    if url is None:
+    store = open_store(ws.settings.store)
+    if store is None:
         return None
-    return SharedState(_store_for(url), ws.state_dir, ws.settings.shared_store.staleness_s)
+    return SharedState(store, ws.state_dir, ws.settings.shared_store.staleness_s)
 
 
 def mirror(path: Path, data: bytes) -> bool:
@@ -122,10 +108,6 @@ def mirror(path: Path, data: bytes) -> bool:
 def backoff(attempt: int) -> None:
     """A short random wait after a lost compare-and-swap, so racing writers spread out."""
     time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def counter_key(folder_key: str, counter: int) -> str:

@@ -11,10 +11,10 @@ written once (temp file + rename), never rewritten, and verified when read.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._digest import sha256_hex
 from ..errors import ConfigError
 from ..store._atomic import write_atomic
 
@@ -41,16 +41,12 @@ def blob_path(registry_root: Path, sha256: str, suffix: str) -> Path:
     return blobs_dir(registry_root) / f"{sha256}{_suffix(suffix)}"
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def store_blob(
     registry_root: Path, data: bytes, suffix: str, shared: SharedState | None = None
 ) -> tuple[str, Path]:
     """Keep `data` under its sha256 (once); returns (sha256, path). With a shared store it
     is created there too (already there: the same bytes, by its name)."""
-    sha = sha256_bytes(data)
+    sha = sha256_hex(data)
     path = blob_path(registry_root, sha, suffix)
     if shared is not None:
         shared.create(path, data)
@@ -85,7 +81,7 @@ def read_blob(
     path = blob_path(registry_root, sha256, suffix)
     if not path.is_file() and shared is not None:
         blob = shared.get(path)
-        if blob is not None and sha256_bytes(blob.data) == sha256:
+        if blob is not None and sha256_hex(blob.data) == sha256:
             write_atomic(path, blob.data)
     if not path.is_file():
         raise ConfigError(
@@ -93,6 +89,6 @@ def read_blob(
             hint="index versions registered before corpora were kept cannot be rebuilt once "
             "their corpus file changed; restore the file, or register a new version",
         )
-    if sha256_bytes(path.read_bytes()) != sha256:
+    if sha256_hex(path.read_bytes()) != sha256:
         raise ConfigError("stored corpus does not match its hash (altered?)", path=path)
     return path

@@ -45,13 +45,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .._digest import sha256_hex
 from ..errors import StorageError
 from ..store._atomic import write_atomic
 from ..store.objects import ObjectStore
 from ._fs import locked
-from ._shared import PREFIX, SharedState, mirror, sha256, shared_state
+from ._shared import PREFIX, SharedState, mirror, shared_state
 from .aliases import AuditEntry, parse_state
-from .blobs import sha256_bytes
 from .versions import KINDS, VersionRecord
 
 __all__ = ["SharedState", "pull_state", "push_state", "shared_state"]
@@ -74,7 +74,7 @@ def push_state(store: ObjectStore, state_dir: Path) -> int:
     for path in sorted((reg / "blobs").glob("*")):
         if path.is_file() and not path.name.startswith("."):
             data = path.read_bytes()
-            if sha256_bytes(data) != path.name.partition(".")[0]:
+            if sha256_hex(data) != path.name.partition(".")[0]:
                 raise StorageError("registry blob does not match its name (altered?)", path=path)
             n += _push_new(shared, path, data)
     if (reg / "aliases.json").is_file() or (reg / "audit.jsonl").is_file():
@@ -96,7 +96,7 @@ def _push_new(shared: SharedState, path: Path, data: bytes) -> int:
 
 def _verify_stored(shared: SharedState, path: Path, data: bytes) -> None:
     blob = shared.get(path)
-    if blob is None or sha256(blob.data) != sha256(data):
+    if blob is None or sha256_hex(blob.data) != sha256_hex(data):
         where = shared.store.where(shared.key(path))
         raise StorageError(
             f"{where} does not hold what was written (sha256 differs)",
@@ -234,7 +234,7 @@ def _check(path: Path, data: bytes, where: str) -> None:
     if path.name == "aliases.json" and path.parent.name == "registry":
         parse_state(data, where)
     elif path.parent.name == "blobs":
-        if sha256_bytes(data) != path.name.partition(".")[0]:
+        if sha256_hex(data) != path.name.partition(".")[0]:
             raise StorageError(f"{where} does not match its name (altered?)", path=where)
     elif path.parent.parent.parent.name == "registry" and path.parent.parent.name in KINDS:
         _version(data, path)
@@ -259,7 +259,7 @@ def _version(data: bytes, path: Path) -> VersionRecord:
 
 
 def _verify_local(path: Path, data: bytes) -> None:
-    if sha256(path.read_bytes()) != sha256(data):
+    if sha256_hex(path.read_bytes()) != sha256_hex(data):
         raise StorageError(f"{path} does not hold what was copied (sha256 differs)", path=path)
 
 

@@ -9,10 +9,10 @@ migrate` reports a copy only when it is whole.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
+from .._digest import sha256_hex
 from ..errors import StorageError
 from ._atomic import write_atomic
 from .objects import ObjectStore
@@ -21,10 +21,6 @@ from .objects import ObjectStore
 STATE_PREFIX = "state"
 # Never copied: locks and temp files belong to one machine's processes.
 SKIPPED_SUFFIXES = (".lock", ".tmp")
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _skipped(rel: str) -> bool:
@@ -59,7 +55,7 @@ def push_tree(
             if not replaceable(rel):
                 continue
             blob = store.get(key)
-            if blob is not None and sha256(blob.data) == sha256(data):
+            if blob is not None and sha256_hex(blob.data) == sha256_hex(data):
                 continue
         store.put(key, data)
         verify_object(store, key, data)
@@ -87,7 +83,7 @@ def pull_tree(
             if not replaceable(rel):
                 continue
             blob = store.get(info.key)
-            if blob is not None and sha256(blob.data) == sha256(path.read_bytes()):
+            if blob is not None and sha256_hex(blob.data) == sha256_hex(path.read_bytes()):
                 continue
         else:
             blob = store.get(info.key)
@@ -97,7 +93,7 @@ def pull_tree(
             write_atomic(path, blob.data)
         except OSError as exc:
             raise StorageError.from_os_error(exc, path) from None
-        if sha256(path.read_bytes()) != sha256(blob.data):
+        if sha256_hex(path.read_bytes()) != sha256_hex(blob.data):
             raise StorageError(
                 f"{path} does not match {store.where(info.key)} after copying it",
                 path=path,
@@ -110,7 +106,7 @@ def pull_tree(
 def verify_object(store: ObjectStore, key: str, data: bytes) -> None:
     """Read `key` back; a StorageError unless it holds exactly `data`."""
     blob = store.get(key)
-    if blob is None or sha256(blob.data) != sha256(data):
+    if blob is None or sha256_hex(blob.data) != sha256_hex(data):
         raise StorageError(
             f"{store.where(key)} does not match what was written to it",
             path=store.where(key),

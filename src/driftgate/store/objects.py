@@ -20,6 +20,7 @@ GOOGLE_*, AZURE_*), never from workspace files.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -175,7 +176,21 @@ class ObjectStore:
         )
 
 
+# One client per store in a process (every reader asks for it: the traffic log on each
+# read, the registry on each move); the endpoint is part of the key, since tests point one
+# URL at different servers.
+_OPENED: dict[tuple[str, str], ObjectStore] = {}
+_OPENED_LOCK = threading.Lock()
+
+
 def open_store(settings_url: str | None) -> ObjectStore | None:
     """The workspace's shared store, or None when it has none."""
     url = store_url(settings_url)
-    return ObjectStore.from_url(url) if url else None
+    if url is None:
+        return None
+    key = (url, os.environ.get("AWS_ENDPOINT_URL", ""))
+    with _OPENED_LOCK:
+        store = _OPENED.get(key)
+        if store is None:
+            store = _OPENED[key] = ObjectStore.from_url(url)
+        return store

@@ -14,12 +14,12 @@ writers can never replace each other's lines.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from .._digest import sha256_hex
 from ..errors import StorageError
 from ._atomic import write_atomic
 from .objects import ObjectExists, ObjectInfo, ObjectStore
@@ -82,10 +82,6 @@ def get_bytes(store: ObjectStore, key: str) -> bytes:
     return blob.data
 
 
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def read_range(path: Path, start: int, end: int) -> bytes:
     with path.open("rb") as fh:
         fh.seek(start)
@@ -94,10 +90,10 @@ def read_range(path: Path, start: int, end: int) -> bytes:
 
 def check_same(store: ObjectStore, info: ObjectInfo, local: bytes, where: Path) -> None:
     remote = get_bytes(store, info.key)
-    if sha(remote) != sha(local):
+    if sha256_hex(remote) != sha256_hex(local):
         raise StorageError(
-            f"{store.where(info.key)} differs from {where} (sha256 {sha(remote)[:12]} ≠ "
-            f"{sha(local)[:12]})",
+            f"{store.where(info.key)} differs from {where} (sha256 {sha256_hex(remote)[:12]} ≠ "
+            f"{sha256_hex(local)[:12]})",
             path=store.where(info.key),
             hint="a part is immutable: one of the copies was altered; keep the store's",
         )
@@ -147,7 +143,7 @@ def put_part(store: ObjectStore, key: str, data: bytes) -> bool:
         return True
     except ObjectExists:
         blob = store.get(key)
-        if blob is None or sha(blob.data) != sha(data):
+        if blob is None or sha256_hex(blob.data) != sha256_hex(data):
             raise StorageError(
                 f"{store.where(key)} exists with other content than this copy's",
                 path=store.where(key),

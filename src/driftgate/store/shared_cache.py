@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from ..errors import StorageError
+from ..providers.cache import RESPONSES_SCHEMA
 from .objects import ObjectExists, ObjectStore
 
 PREFIX = "cache/responses/"
@@ -31,9 +32,6 @@ _LEDGER = """
 CREATE TABLE IF NOT EXISTS shared_parts (name TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS shared_keys (key TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS shared_meta (name TEXT PRIMARY KEY, value REAL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS responses (
-    key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL
-) WITHOUT ROWID;
 """
 
 
@@ -42,6 +40,7 @@ def _connect(db_path: Path) -> sqlite3.Connection:
         db_path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(db_path, timeout=30.0, isolation_level=None)
         conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute(RESPONSES_SCHEMA)
         conn.executescript(_LEDGER)
     except (sqlite3.DatabaseError, OSError) as exc:
         raise StorageError(

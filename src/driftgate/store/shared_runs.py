@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._digest import sha256_hex
 from ..errors import StorageError
 from ._atomic import write_atomic
 from ._flock import flocked
@@ -47,7 +48,6 @@ from .parts import (
     pull_segment,
     put_part,
     read_range,
-    sha,
 )
 
 RUNS = "runs"
@@ -411,7 +411,7 @@ def push_export(store: ObjectStore, run_dir: Path, *, verify: bool = False) -> b
     info = next((i for i in store.iter(key.rpartition("/")[0] + "/") if i.key == key), None)
     if info is not None and info.size == len(data):
         remote = get_bytes(store, key) if verify else None
-        if remote is None or sha(remote) == sha(data):
+        if remote is None or sha256_hex(remote) == sha256_hex(data):
             return False
     store.put(key, data)
     return True
